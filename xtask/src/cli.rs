@@ -1,0 +1,58 @@
+//! Command-line definitions (clap derive), nothing else.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "The MLOps platform's CI/CD pipeline: every stage, runnable on a laptop and in CI",
+    version
+)]
+pub struct Cli {
+    /// Monorepo root (default: the nearest folder above the current one holding `components/`).
+    #[arg(long, global = true, env = "XTASK_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the discovered components: name, language, dependencies, image, manifests.
+    Components {
+        /// Print a JSON array, usable directly as a GitHub Actions matrix (`fromJSON`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run components' tests with pytest (and the Rust workspace's `cargo test` when no names are given).
+    Test(RunArgs),
+    /// Check every tool the pipeline uses: found or not, its version, and how to install it.
+    Doctor,
+}
+
+/// Flags shared by every stage that runs tasks.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Components to run (default: all of them).
+    #[arg(value_name = "COMPONENT")]
+    pub components: Vec<String>,
+
+    /// How many tasks run at once (default: the number of cores).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Stop starting new tasks after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Print the exact commands that would run, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the plan (with --dry-run) or the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,70 @@
+//! `cargo xtask doctor`: every tool the pipeline uses, found or not, its
+//! version, and the command that installs it when missing.
+
+use crate::python::{self, PINS};
+use anyhow::Result;
+use std::path::Path;
+use xshell::{cmd, Shell};
+
+struct Tool {
+    program: &'static str,
+    version_args: &'static [&'static str],
+    used_for: &'static str,
+    /// Optional tools have a fallback.
+    required: bool,
+    install: &'static str,
+}
+
+const TOOLS: &[Tool] = &[
+    Tool { program: "cargo", version_args: &["--version"], used_for: "builds the xtask, runs its tests", required: true, install: "install Rust with rustup" },
+    Tool { program: "git", version_args: &["--version"], used_for: "revisions for image tags", required: true, install: "apt-get install git" },
+    Tool { program: "python3", version_args: &["--version"], used_for: "component environments (>= 3.11)", required: true, install: "apt-get install python3 python3-venv" },
+    Tool { program: "uv", version_args: &["--version"], used_for: "fast virtualenvs (else python3 -m venv + pip)", required: false, install: "pip install uv" },
+];
+
+pub fn run(root: &Path) -> Result<i32> {
+    let sh = Shell::new()?;
+    let mut missing_required = false;
+    println!("{:<10} {:<9} {:<28} used for", "tool", "status", "version");
+    for t in TOOLS {
+        let (status, version) = match which::which(t.program) {
+            Ok(exe) => {
+                let args = t.version_args;
+                let out = cmd!(sh, "{exe} {args...}").quiet().ignore_status().read().unwrap_or_default();
+                ("found", out.lines().next().unwrap_or("").trim().to_string())
+            }
+            Err(_) => {
+                missing_required |= t.required;
+                (if t.required { "MISSING" } else { "missing" }, "-".to_string())
+            }
+        };
+        println!("{:<10} {:<9} {:<28} {}", t.program, status, version, t.used_for);
+        if status != "found" {
+            println!("{:<10} install: {}", "", t.install);
+        }
+    }
+    if which::which("python3").is_ok() || std::env::var_os("XTASK_PYTHON").is_some() {
+        if let Err(e) = python::interpreter(&sh) {
+            println!("python3 is not usable: {e:#}");
+            missing_required = true;
+        }
+    }
+    println!("\nPython tools pinned in {PINS} (installed into target/venvs on demand):");
+    match std::fs::read_to_string(root.join(PINS)) {
+        Ok(pins) => {
+            for pin in pins.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                println!("  {pin}");
+            }
+        }
+        Err(_) => {
+            println!("  {PINS} is missing: restore it from git");
+            missing_required = true;
+        }
+    }
+    if missing_required {
+        println!("\nsome required tools are missing or unusable: install them as shown above");
+        return Ok(1);
+    }
+    println!("\nall required tools found");
+    Ok(0)
+}

@@ -1,0 +1,256 @@
+//! The one executor: runs every task of a plan with bounded parallelism,
+//! output captured per task and printed whole when it ends, durations
+//! recorded, and a clean stop (whole process groups) on Ctrl-C.
+
+use crate::plan::{ExitPolicy, Task};
+use crate::python::Envs;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use xshell::{cmd, Shell};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Ctrl-C (or SIGTERM) asks running tasks to stop; the executor ends their
+/// process groups and reports them as interrupted.
+pub fn install_interrupt_handler() -> Result<()> {
+    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+impl std::error::Error for Interrupted {}
+
+/// A task's captured output: the child's stdout and stderr, in order.
+pub struct Log {
+    file: File,
+}
+
+impl Log {
+    pub fn create(path: PathBuf) -> Result<Log> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Log { file })
+    }
+
+    pub fn note(&mut self, msg: &str) {
+        let _ = writeln!(self.file, "xtask: {msg}");
+    }
+}
+
+/// Run one program with its output appended to `log`, in its own process
+/// group so that an interrupt can end it and everything it started.
+pub fn run_logged(mut cmd: Command, log: &mut Log) -> Result<ExitStatus> {
+    let out = log.file.try_clone()?;
+    let err = log.file.try_clone()?;
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {program}"))?;
+    let group = child.id() as i32;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            // Reap anything the program left behind in its group.
+            signal_group(group, libc::SIGKILL);
+            return Ok(status);
+        }
+        if interrupted() {
+            signal_group(group, libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while child.try_wait()?.is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            signal_group(group, libc::SIGKILL);
+            let _ = child.wait();
+            return Err(Interrupted.into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal_group(group: i32, signal: i32) {
+    // SAFETY: kill(2) with a negative pid signals that process group; it has no memory effects.
+    unsafe {
+        libc::kill(-group, signal);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", content = "reason", rename_all = "kebab-case")]
+pub enum Outcome {
+    Passed,
+    /// The tool ran and found problems.
+    Failed(String),
+    /// The tool could not run: missing, crashed, bad configuration.
+    Error(String),
+    /// Not started: an earlier failure with --fail-fast, or an interrupt.
+    NotRun,
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed(_) => "failed",
+            Outcome::Error(_) => "error",
+            Outcome::NotRun => "not run",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        *self == Outcome::Passed
+    }
+}
+
+/// Read an exit code the way the tool documents it.
+pub fn judge(policy: ExitPolicy, code: Option<i32>) -> Outcome {
+    match (policy, code) {
+        (_, Some(0)) => Outcome::Passed,
+        (ExitPolicy::Pytest, Some(1)) => Outcome::Failed("tests failed".into()),
+        (ExitPolicy::Pytest, Some(5)) => {
+            Outcome::Failed("no tests collected: a component without tests is a defect, add tests".into())
+        }
+        (ExitPolicy::Cargo, Some(101)) => Outcome::Failed("tests failed".into()),
+        (_, Some(c)) => Outcome::Error(format!("exited with code {c}: the tool could not run, see its output")),
+        (_, None) => Outcome::Error("killed by a signal".into()),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finished {
+    pub task: Task,
+    pub outcome: Outcome,
+    pub seconds: f64,
+    pub log: PathBuf,
+}
+
+pub struct Options {
+    pub jobs: usize,
+    pub fail_fast: bool,
+    pub out: Printer,
+}
+
+/// Run every task; the results come back in plan order.
+pub fn execute(root: &Path, tasks: &[Task], envs: Option<&Envs>, opts: &Options) -> Vec<Finished> {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Finished>>> = Mutex::new(vec![None; tasks.len()]);
+    let workers = opts.jobs.max(1).min(tasks.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(task) = tasks.get(i) else { break };
+                let done = if stop.load(Ordering::SeqCst) || interrupted() {
+                    Finished { task: task.clone(), outcome: Outcome::NotRun, seconds: 0.0, log: PathBuf::new() }
+                } else {
+                    run_task(root, task, envs, &opts.out)
+                };
+                if opts.fail_fast && !done.outcome.is_ok() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                results.lock().unwrap()[i] = Some(done);
+            });
+        }
+    });
+    results.into_inner().unwrap().into_iter().map(|r| r.expect("every task was taken")).collect()
+}
+
+fn run_task(root: &Path, task: &Task, envs: Option<&Envs>, out: &Printer) -> Finished {
+    let start = Instant::now();
+    let log_path = root.join("target/xtask/logs").join(format!("{}.log", task.id.replace(':', "-")));
+    out.line(&format!("started  {}", task.id));
+    let outcome = match attempt(task, envs, log_path.clone()) {
+        Ok(outcome) => outcome,
+        Err(e) if e.is::<Interrupted>() => Outcome::Interrupted,
+        Err(e) => Outcome::Error(format!("{e:#}")),
+    };
+    if let (Some(artifact), Outcome::Interrupted) = (&task.artifact, &outcome) {
+        let _ = std::fs::remove_file(artifact);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let text = String::from_utf8_lossy(&std::fs::read(&log_path).unwrap_or_default()).into_owned();
+    out.block(&format!("{} {} in {seconds:.1}s", task.id, outcome.label()), &text);
+    Finished { task: task.clone(), outcome, seconds, log: log_path }
+}
+
+fn attempt(task: &Task, envs: Option<&Envs>, log_path: PathBuf) -> Result<Outcome> {
+    let mut log = Log::create(log_path)?;
+    if let Some(artifact) = &task.artifact {
+        if let Err(e) = std::fs::remove_file(artifact) {
+            anyhow::ensure!(e.kind() == std::io::ErrorKind::NotFound, "cannot remove stale {}: {e}", artifact.display());
+        }
+        if let Some(dir) = artifact.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    if let Some(env) = &task.python_env {
+        let envs = envs.context("a Python task needs environments")?;
+        envs.ensure(env, &mut log).with_context(|| format!("cannot prepare the environment for {}", task.component))?;
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(&task.cwd);
+    let (program, args) = (&task.program, &task.args);
+    let cmd = task.env.iter().fold(cmd!(sh, "{program} {args...}"), |c, (k, v)| c.env(k, v));
+    let status = run_logged(cmd.into(), &mut log)?;
+    Ok(judge(task.exit, status.code()))
+}
+
+/// Where human output goes: stdout, or stderr when stdout carries JSON.
+/// On GitHub Actions each task's output is folded into a group.
+pub struct Printer {
+    pub github: bool,
+    pub to_stderr: bool,
+    lock: Mutex<()>,
+}
+
+impl Printer {
+    pub fn new(github: bool, to_stderr: bool) -> Printer {
+        Printer { github, to_stderr, lock: Mutex::new(()) }
+    }
+
+    pub fn line(&self, text: &str) {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.write(&format!("{text}\n"));
+    }
+
+    pub fn block(&self, title: &str, body: &str) {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let body = if body.is_empty() || body.ends_with('\n') { body.to_string() } else { format!("{body}\n") };
+        if self.github {
+            self.write(&format!("::group::{title}\n{body}::endgroup::\n"));
+        } else {
+            self.write(&format!("──── {title} ────\n{body}"));
+        }
+    }
+
+    fn write(&self, text: &str) {
+        if self.to_stderr {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        } else {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(text.as_bytes());
+            let _ = o.flush();
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `cargo xtask components`: what discovery found, as a table or as a JSON
+//! array usable directly as a GitHub Actions matrix.
+
+use crate::component::Workspace;
+use anyhow::Result;
+use serde_json::json;
+
+pub fn print(ws: &Workspace, as_json: bool) -> Result<()> {
+    if as_json {
+        let items: Vec<_> = ws
+            .components
+            .iter()
+            .map(|c| {
+                json!({
+                    "name": c.name,
+                    "language": c.language,
+                    "path": c.path,
+                    "project": c.project,
+                    "depends_on": c.depends_on,
+                    "test_depends_on": c.test_depends_on,
+                    "has_image": c.dockerfile.is_some(),
+                    "has_manifests": c.manifests.is_some(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&items)?);
+        return Ok(());
+    }
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let rows: Vec<[String; 5]> = ws
+        .components
+        .iter()
+        .map(|c| {
+            let deps = if c.depends_on.is_empty() { "-".to_string() } else { c.depends_on.join(", ") };
+            [c.name.clone(), c.language.to_string(), deps, yes(c.dockerfile.is_some()).into(), yes(c.manifests.is_some()).into()]
+        })
+        .collect();
+    let head = ["name", "language", "depends on", "image", "manifests"];
+    let w: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].len()).chain([head[i].len()]).max().unwrap_or(0)).collect();
+    let line = |r: [&str; 5]| {
+        let s: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = w[i])).collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(head);
+    for r in &rows {
+        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! `cargo xtask`: the MLOps platform's CI/CD pipeline as one binary.
+//! Parse flags, find the repo root, dispatch; each command lives in its own module.
+
+mod cli;
+mod component;
+mod doctor;
+mod error;
+mod exec;
+mod fsutil;
+mod listing;
+mod plan;
+mod python;
+mod report;
+mod stages;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cli::{Cli, Command};
+use component::Workspace;
+use error::UsageError;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            error::exit_code(&e)
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let root = find_root(cli.root.as_deref())?;
+    match cli.command {
+        Command::Components { json } => {
+            let ws = discover(&root)?;
+            listing::print(&ws, json)?;
+            Ok(0)
+        }
+        Command::Test(args) => {
+            let ws = discover(&root)?;
+            exec::install_interrupt_handler()?;
+            stages::test::run(&ws, &args)
+        }
+        Command::Doctor => doctor::run(&root),
+    }
+}
+
+fn discover(root: &Path) -> Result<Workspace> {
+    let ws = Workspace::discover(root)?;
+    for name in &ws.skipped {
+        eprintln!("note: components/{name} has no pyproject.toml: not a component, skipped");
+    }
+    Ok(ws)
+}
+
+/// `--root`, or the nearest folder at or above the current one that holds `components/`.
+fn find_root(given: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = given {
+        let dir = dir.canonicalize().with_context(|| format!("--root {} does not exist", dir.display()))?;
+        if !dir.join("components").is_dir() {
+            return Err(UsageError::new(format!("{} has no components/ folder: pass the monorepo root", dir.display())));
+        }
+        return Ok(dir);
+    }
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    cwd.ancestors()
+        .find(|d| d.join("components").is_dir())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| UsageError::new("no components/ folder here or above: run inside the monorepo or pass --root"))
+}

@@ -1,0 +1,146 @@
+//! The test stage: pytest per component (JUnit XML into
+//! `target/test-results/<component>.xml`, the artifact CI uploads), and the
+//! Rust workspace's own `cargo test` when every component is asked for.
+
+use crate::cli::RunArgs;
+use crate::component::{Component, Workspace};
+use crate::error::UsageError;
+use crate::python::{self, Envs};
+use crate::stages;
+use anyhow::Result;
+use xshell::Shell;
+use crate::exec::Finished;
+use crate::plan::{relative, ExitPolicy, Task};
+use crate::python::EnvSpec;
+use crate::report::Counts;
+use std::path::{Path, PathBuf};
+
+pub fn junit_path(root: &Path, component: &str) -> PathBuf {
+    root.join("target/test-results").join(format!("{component}.xml"))
+}
+
+/// One pytest task per component, plus `cargo test` when `cargo` is given.
+pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>) -> Vec<Task> {
+    let root = &ws.root;
+    let mut tasks: Vec<Task> = components
+        .iter()
+        .map(|c| {
+            let cwd = root.join(&c.path);
+            let junit = junit_path(root, &c.name);
+            let tests_dir = root.join(&c.tests);
+            let tests = match tests_dir.strip_prefix(&cwd) {
+                Ok(inside) => inside.display().to_string(),
+                Err(_) => relative(root, &cwd, &tests_dir),
+            };
+            Task {
+                id: format!("test:{}", c.name),
+                stage: "test",
+                component: c.name.clone(),
+                program: EnvSpec::for_tests(ws, c).python(),
+                args: vec![
+                    "-m".into(),
+                    "pytest".into(),
+                    tests,
+                    "-ra".into(),
+                    format!("--junitxml={}", relative(root, &cwd, &junit)),
+                ],
+                env: Vec::new(),
+                cwd,
+                python_env: Some(c.name.clone()),
+                artifact: Some(junit),
+                exit: ExitPolicy::Pytest,
+            }
+        })
+        .collect();
+    if let Some(cargo) = cargo {
+        tasks.push(Task {
+            id: "test:xtask".into(),
+            stage: "test",
+            component: "xtask".into(),
+            program: cargo.to_path_buf(),
+            args: vec!["test".into(), "--workspace".into(), "--quiet".into()],
+            env: Vec::new(),
+            cwd: root.clone(),
+            python_env: None,
+            artifact: None,
+            exit: ExitPolicy::Cargo,
+        });
+    }
+    tasks
+}
+
+/// Counts from the JUnit file (pytest) or from cargo's `test result:` lines.
+pub fn counts(f: &Finished) -> Option<Counts> {
+    match f.task.exit {
+        ExitPolicy::Pytest => junit_counts(&std::fs::read_to_string(f.task.artifact.as_ref()?).ok()?),
+        ExitPolicy::Cargo => cargo_counts(&std::fs::read_to_string(&f.log).ok()?),
+    }
+}
+
+/// Sum the `<testsuite>` attributes of a JUnit XML document.
+pub fn junit_counts(xml: &str) -> Option<Counts> {
+    let mut c = Counts::default();
+    let mut found = false;
+    for tag in xml.split("<testsuite").skip(1).filter(|t| t.starts_with([' ', '>', '\n', '\t'])) {
+        let head = &tag[..tag.find('>').unwrap_or(tag.len())];
+        let attr = |name: &str| -> u64 {
+            let key = format!(" {name}=\"");
+            head.find(&key)
+                .and_then(|i| head[i + key.len()..].split('"').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        found = true;
+        let failed = attr("failures") + attr("errors");
+        let skipped = attr("skipped");
+        c.failed += failed;
+        c.skipped += skipped;
+        c.passed += attr("tests").saturating_sub(failed + skipped);
+    }
+    found.then_some(c)
+}
+
+/// Sum cargo's `test result: ok. 3 passed; 0 failed; 1 ignored; …` lines.
+pub fn cargo_counts(output: &str) -> Option<Counts> {
+    let mut c = Counts::default();
+    let mut found = false;
+    for line in output.lines().filter_map(|l| l.trim().strip_prefix("test result: ")) {
+        found = true;
+        for part in line.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(n)) = (words.next(), words.next()) else { continue };
+            let n: u64 = n.parse().unwrap_or(0);
+            match what {
+                "passed" => c.passed += n,
+                "failed" => c.failed += n,
+                "ignored" => c.skipped += n,
+                _ => {}
+            }
+        }
+    }
+    found.then_some(c)
+}
+
+/// `cargo xtask test`: discover, plan, prepare environments, execute, report.
+pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
+    let components = ws.select(&args.components)?;
+    // The Rust workspace's own tests run with the full set, where there is one.
+    let cargo = if args.components.is_empty() && ws.root.join("Cargo.toml").is_file() {
+        Some(which::which("cargo").map_err(|_| UsageError::new("cargo not found on PATH: install Rust with rustup"))?)
+    } else {
+        None
+    };
+    let tasks = plan(ws, &components, cargo.as_deref());
+    let sh = Shell::new()?;
+    let envs = if components.is_empty() {
+        None
+    } else {
+        let specs = components.iter().map(|c| EnvSpec::for_tests(ws, c)).collect();
+        Some(Envs::new(&ws.root, python::interpreter(&sh)?, specs))
+    };
+    stages::run(&ws.root, "test", &tasks, envs.as_ref(), args, counts)
+}
+
+#[cfg(test)]
+#[path = "test_tests.rs"]
+mod tests;
