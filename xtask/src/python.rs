@@ -34,10 +34,15 @@ pub fn interpreter(sh: &Shell) -> Result<Interpreter> {
             UsageError::new("python3 not found on PATH: install Python >= 3.11 (apt-get install python3 python3-venv) or set XTASK_PYTHON")
         })?,
     };
-    let version = cmd!(sh, "{exe} -c 'import sys; print(*sys.version_info[:3], sep=chr(46))'")
-        .quiet()
-        .read()
-        .map_err(|e| UsageError::new(format!("cannot run {}: {e}; install Python >= 3.11 or set XTASK_PYTHON", exe.display())))?;
+    // Ask the interpreter itself: PATH entries are often shims (pyenv) that
+    // would tie the virtualenvs to whatever the shim picks next time.
+    let probe = "import sys; print(*sys.version_info[:3], sep=chr(46)); print(sys.executable)";
+    let out = cmd!(sh, "{exe} -c {probe}").quiet().read().map_err(|e| {
+        UsageError::new(format!("cannot run {}: {e}; install Python >= 3.11 or set XTASK_PYTHON", exe.display()))
+    })?;
+    let mut lines = out.lines();
+    let version = lines.next().unwrap_or_default().to_string();
+    let exe = lines.next().filter(|l| !l.is_empty()).map(PathBuf::from).unwrap_or(exe);
     let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     if found < MIN_PYTHON {

@@ -28,22 +28,24 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>) -> 
             let cwd = root.join(&c.path);
             let junit = junit_path(root, &c.name);
             let tests_dir = root.join(&c.tests);
+            // Without its tests folder pytest searches the component itself,
+            // finds nothing and says so (exit 5), rather than a path error.
             let tests = match tests_dir.strip_prefix(&cwd) {
-                Ok(inside) => inside.display().to_string(),
-                Err(_) => relative(root, &cwd, &tests_dir),
+                _ if !tests_dir.is_dir() => None,
+                Ok(inside) => Some(inside.display().to_string()),
+                Err(_) => Some(relative(root, &cwd, &tests_dir)),
             };
             Task {
                 id: format!("test:{}", c.name),
                 stage: "test",
                 component: c.name.clone(),
                 program: EnvSpec::for_tests(ws, c).python(),
-                args: vec![
-                    "-m".into(),
-                    "pytest".into(),
-                    tests,
-                    "-ra".into(),
-                    format!("--junitxml={}", relative(root, &cwd, &junit)),
-                ],
+                args: ["-m", "pytest"]
+                    .into_iter()
+                    .map(String::from)
+                    .chain(tests)
+                    .chain(["-ra".into(), format!("--junitxml={}", relative(root, &cwd, &junit))])
+                    .collect(),
                 env: Vec::new(),
                 cwd,
                 python_env: Some(c.name.clone()),

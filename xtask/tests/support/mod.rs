@@ -1,0 +1,104 @@
+//! Small fixture monorepos in temp dirs, and the built xtask run against them.
+
+#![allow(dead_code)] // each test file uses its own part of this
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Repo {
+    /// An empty monorepo carrying the real pinned tool versions.
+    pub fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        let pins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/python-tools.txt");
+        fs::create_dir_all(dir.path().join("tools")).unwrap();
+        fs::copy(pins, dir.path().join("tools/python-tools.txt")).unwrap();
+        fs::create_dir_all(dir.path().join("components")).unwrap();
+        Repo { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.root().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    /// A Python component with a package `<name>_pkg` and the given test files.
+    pub fn component(&self, name: &str, deps: &[&str], tests: &[(&str, &str)]) {
+        let deps: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
+        self.write(
+            &format!("components/{name}/pyproject.toml"),
+            &format!(
+                "[build-system]\nrequires = [\"setuptools>=68\"]\nbuild-backend = \"setuptools.build_meta\"\n\n\
+                 [project]\nname = \"fx-{name}\"\nversion = \"0.1.0\"\ndependencies = [{}]\n",
+                deps.join(", ")
+            ),
+        );
+        self.write(&format!("components/{name}/src/{name}_pkg/__init__.py"), "def answer() -> int:\n    return 42\n");
+        for (file, body) in tests {
+            self.write(&format!("components/{name}/tests/{file}"), body);
+        }
+    }
+
+    pub fn passing(&self, name: &str) {
+        let body = format!("from {name}_pkg import answer\n\n\ndef test_answer():\n    assert answer() == 42\n\n\ndef test_more():\n    assert True\n");
+        self.component(name, &[], &[("test_ok.py", &body)]);
+    }
+
+    pub fn failing(&self, name: &str) {
+        let body = "def test_good():\n    assert True\n\n\ndef test_bad():\n    assert 1 == 2, 'planted failure'\n";
+        self.component(name, &[], &[("test_bad.py", body)]);
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args).current_dir(self.root());
+        for var in ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "XTASK_ROOT", "XTASK_PYTHON"] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run(self.command(args))
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("cannot read {rel}: {e}"))
+    }
+}
+
+pub fn run(mut cmd: Command) -> Run {
+    let Output { status, stdout, stderr } = cmd.output().unwrap();
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    eprintln!("--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
+    run
+}
+
+impl Run {
+    pub fn last_line(&self) -> &str {
+        self.stdout.trim_end().lines().last().unwrap_or("")
+    }
+}
