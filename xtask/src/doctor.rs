@@ -16,10 +16,34 @@ struct Tool {
 }
 
 const TOOLS: &[Tool] = &[
-    Tool { program: "cargo", version_args: &["--version"], used_for: "builds the xtask, runs its tests", required: true, install: "install Rust with rustup" },
-    Tool { program: "git", version_args: &["--version"], used_for: "revisions for image tags", required: true, install: "apt-get install git" },
-    Tool { program: "python3", version_args: &["--version"], used_for: "component environments (>= 3.11)", required: true, install: "apt-get install python3 python3-venv" },
-    Tool { program: "uv", version_args: &["--version"], used_for: "fast virtualenvs (else python3 -m venv + pip)", required: false, install: "pip install uv" },
+    Tool {
+        program: "cargo",
+        version_args: &["--version"],
+        used_for: "builds the xtask, runs its tests",
+        required: true,
+        install: "install Rust with rustup",
+    },
+    Tool {
+        program: "git",
+        version_args: &["--version"],
+        used_for: "revisions for image tags",
+        required: true,
+        install: "apt-get install git",
+    },
+    Tool {
+        program: "python3",
+        version_args: &["--version"],
+        used_for: "component environments (>= 3.11)",
+        required: true,
+        install: "apt-get install python3 python3-venv",
+    },
+    Tool {
+        program: "uv",
+        version_args: &["--version"],
+        used_for: "fast virtualenvs (else python3 -m venv + pip)",
+        required: false,
+        install: "pip install uv",
+    },
 ];
 
 pub fn run(root: &Path) -> Result<i32> {
@@ -30,15 +54,25 @@ pub fn run(root: &Path) -> Result<i32> {
         let (status, version) = match which::which(t.program) {
             Ok(exe) => {
                 let args = t.version_args;
-                let out = cmd!(sh, "{exe} {args...}").quiet().ignore_status().read().unwrap_or_default();
+                let out = cmd!(sh, "{exe} {args...}")
+                    .quiet()
+                    .ignore_status()
+                    .read()
+                    .unwrap_or_default();
                 ("found", out.lines().next().unwrap_or("").trim().to_string())
             }
             Err(_) => {
                 missing_required |= t.required;
-                (if t.required { "MISSING" } else { "missing" }, "-".to_string())
+                (
+                    if t.required { "MISSING" } else { "missing" },
+                    "-".to_string(),
+                )
             }
         };
-        println!("{:<10} {:<9} {:<28} {}", t.program, status, version, t.used_for);
+        println!(
+            "{:<10} {:<9} {:<28} {}",
+            t.program, status, version, t.used_for
+        );
         if status != "found" {
             println!("{:<10} install: {}", "", t.install);
         }
@@ -52,7 +86,11 @@ pub fn run(root: &Path) -> Result<i32> {
     println!("\nPython tools pinned in {PINS} (installed into target/venvs on demand):");
     match std::fs::read_to_string(root.join(PINS)) {
         Ok(pins) => {
-            for pin in pins.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            for pin in pins
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            {
                 println!("  {pin}");
             }
         }

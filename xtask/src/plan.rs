@@ -42,8 +42,17 @@ impl Task {
 }
 
 /// A command as a user would type it from the repo root.
-pub fn command_line(root: &Path, cwd: &Path, env: &[(String, String)], program: &Path, args: &[String]) -> String {
-    let mut words: Vec<String> = env.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
+pub fn command_line(
+    root: &Path,
+    cwd: &Path,
+    env: &[(String, String)],
+    program: &Path,
+    args: &[String],
+) -> String {
+    let mut words: Vec<String> = env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", quote(v)))
+        .collect();
     words.push(quote(&relative(root, cwd, program)));
     words.extend(args.iter().map(|a| quote(a)));
     let cmd = words.join(" ");
@@ -69,7 +78,9 @@ pub fn relative(root: &Path, cwd: &Path, path: &Path) -> String {
 /// Quote a word for a POSIX shell only when it needs it.
 pub fn quote(word: &str) -> String {
     let plain = !word.is_empty()
-        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
     if plain {
         word.to_string()
     } else {
