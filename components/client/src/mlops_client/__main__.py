@@ -1,0 +1,7 @@
+"""``python -m mlops_client``."""
+
+import sys
+
+from mlops_client.cli import main
+
+sys.exit(main())

@@ -1,0 +1,29 @@
+"""Versioned Parquet dataset store for the MLOps platform.
+
+>>> from mlops_storage import Store
+>>> store = Store("/tmp/datasets")  # doctest: +SKIP
+>>> version = store.write("events", table, metadata={"source": "cdc"})  # doctest: +SKIP
+>>> store.read("events")  # latest version  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from mlops_storage.errors import (
+    ConcurrentWriteError,
+    DatasetNotFound,
+    SchemaError,
+    StorageError,
+    VersionNotFound,
+)
+from mlops_storage.store import Store, default_root, validate_name
+
+__all__ = [
+    "ConcurrentWriteError",
+    "DatasetNotFound",
+    "SchemaError",
+    "StorageError",
+    "Store",
+    "VersionNotFound",
+    "default_root",
+    "validate_name",
+]

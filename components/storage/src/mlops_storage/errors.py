@@ -1,0 +1,37 @@
+"""Exception hierarchy of the dataset store."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class of every error raised by :mod:`mlops_storage`."""
+
+
+class DatasetNotFound(StorageError):
+    """The requested dataset does not exist."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"dataset not found: {name!r}")
+        self.name = name
+
+
+class VersionNotFound(StorageError):
+    """The dataset exists but not in the requested version."""
+
+    def __init__(self, name: str, version: int, available: list[int]) -> None:
+        latest = f"latest is {available[-1]}" if available else "no versions"
+        super().__init__(f"version {version} of dataset {name!r} not found ({latest})")
+        self.name = name
+        self.version = version
+
+
+class SchemaError(StorageError):
+    """A new version is not schema-compatible with the previous one."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class ConcurrentWriteError(StorageError):
+    """Another writer kept committing the same version number; nothing was written."""

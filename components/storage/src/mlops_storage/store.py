@@ -1,0 +1,372 @@
+"""The on-disk versioned dataset store.
+
+Layout under the root directory::
+
+    <root>/<dataset>/data/<uuid>.parquet      immutable data files
+    <root>/<dataset>/versions/<N>.json        one manifest per committed version
+    <root>/<dataset>/tmp/                     scratch files, never read
+
+A version exists if and only if its manifest exists. ``write`` first writes and
+syncs the data file, then commits the manifest by hard-linking a fully written
+temporary file to ``versions/<N>.json``. ``os.link`` refuses to replace an
+existing file, so of two writers racing for the same version number exactly one
+wins; the loser re-reads the latest version and tries the next number. A crash
+at any point leaves every committed version intact (at worst an unreferenced
+data or temporary file remains).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from mlops_storage.errors import (
+    ConcurrentWriteError,
+    DatasetNotFound,
+    SchemaError,
+    StorageError,
+    VersionNotFound,
+)
+
+ROOT_ENV = "MLOPS_STORAGE_ROOT"
+MANIFEST_FORMAT = 1
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_MANIFEST_RE = re.compile(r"(\d{1,18})\.json")
+_DATA_FILE_RE = re.compile(r"data/[0-9a-f]{32}\.parquet")
+_MAX_NAME_LENGTH = 200
+
+
+def default_root() -> Path:
+    """``$MLOPS_STORAGE_ROOT`` if set and non-empty, else ``~/.local/share/...``."""
+    env = os.environ.get(ROOT_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".local" / "share" / "mlops-storage"
+
+
+def validate_name(name: object) -> str:
+    """Return ``name`` if it is a valid dataset name, else raise StorageError."""
+    if not isinstance(name, str):
+        raise StorageError(f"dataset name must be a string, got {type(name).__name__}")
+    if (
+        not _NAME_RE.fullmatch(name)
+        or set(name) == {"."}
+        or len(name) > _MAX_NAME_LENGTH
+    ):
+        raise StorageError(
+            f"invalid dataset name {name!r}: use 1-{_MAX_NAME_LENGTH} characters "
+            "from A-Z a-z 0-9 _ . - (and not only dots)"
+        )
+    return name
+
+
+def _fsync_dir(path: Path) -> None:
+    """Flush a directory entry to disk where the platform supports it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def check_evolution(previous: pa.Schema, new: pa.Schema) -> None:
+    """Raise SchemaError unless ``new`` may follow ``previous``.
+
+    Allowed: adding nullable columns, reordering columns. Refused: dropping a
+    column, changing a column's type, adding a non-nullable column.
+    """
+    new_fields = {field.name: field for field in new}
+    for old in previous:
+        field = new_fields.get(old.name)
+        if field is None:
+            raise SchemaError(
+                f"column {old.name!r} would be dropped; dropping columns is not "
+                "allowed",
+                old.name,
+            )
+        if not field.type.equals(old.type):
+            raise SchemaError(
+                f"column {old.name!r} would change type from {old.type} to "
+                f"{field.type}; retyping columns is not allowed",
+                old.name,
+            )
+    old_names = set(previous.names)
+    for field in new:
+        if field.name not in old_names and not field.nullable:
+            raise SchemaError(
+                f"new column {field.name!r} must be nullable",
+                field.name,
+            )
+
+
+class Store:
+    """A directory of versioned Parquet datasets.
+
+    The root directory is created on the first write; reading from a root that
+    does not exist yet simply finds no datasets.
+    """
+
+    #: How many version numbers one ``write`` tries before giving up.
+    commit_attempts = 64
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_root()
+
+    def __repr__(self) -> str:
+        return f"Store(root={str(self.root)!r})"
+
+    # ------------------------------------------------------------------ reads
+
+    def datasets(self) -> list[str]:
+        """Names of all datasets with at least one committed version, sorted."""
+        try:
+            entries = list(self.root.iterdir())
+        except FileNotFoundError:
+            return []
+        names = []
+        for entry in entries:
+            if _NAME_RE.fullmatch(entry.name) and self._list_versions(entry.name):
+                names.append(entry.name)
+        return sorted(names)
+
+    def versions(self, name: str) -> list[int]:
+        """Committed version numbers of ``name``, ascending."""
+        validate_name(name)
+        found = self._list_versions(name)
+        if not found:
+            raise DatasetNotFound(name)
+        return found
+
+    def read(self, name: str, version: int | None = None) -> pa.Table:
+        """The table of ``version`` (default: latest) of dataset ``name``."""
+        manifest = self._manifest(name, version)
+        path = self._data_path(name, manifest)
+        try:
+            return pq.ParquetFile(path).read()
+        except (OSError, pa.ArrowException) as exc:
+            raise StorageError(
+                f"cannot read data of {name!r} version {manifest['version']}: {exc}"
+            ) from exc
+
+    def metadata(self, name: str, version: int | None = None) -> dict[str, str]:
+        """The metadata given to ``write`` for that version."""
+        meta = self._manifest(name, version).get("metadata", {})
+        return {str(key): str(value) for key, value in meta.items()}
+
+    def schema(self, name: str, version: int | None = None) -> pa.Schema:
+        """The Arrow schema of that version."""
+        manifest = self._manifest(name, version)
+        path = self._data_path(name, manifest)
+        try:
+            return pq.read_schema(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise StorageError(
+                f"cannot read schema of {name!r} version {manifest['version']}: {exc}"
+            ) from exc
+
+    # ----------------------------------------------------------------- writes
+
+    def write(
+        self,
+        name: str,
+        table: pa.Table,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> int:
+        """Commit ``table`` as the next version of ``name``; return its number."""
+        validate_name(name)
+        if not isinstance(table, pa.Table):
+            raise StorageError(
+                f"table must be a pyarrow.Table, got {type(table).__name__}"
+            )
+        meta = self._check_metadata(metadata)
+        duplicates = sorted(
+            {n for n in table.schema.names if table.schema.names.count(n) > 1}
+        )
+        if duplicates:
+            raise SchemaError(f"duplicate column name {duplicates[0]!r}", duplicates[0])
+
+        dataset_dir = self.root / name
+        for sub in ("data", "versions", "tmp"):
+            (dataset_dir / sub).mkdir(parents=True, exist_ok=True)
+
+        # Fail fast, before writing any data, against the current latest.
+        checked = self._latest(name)
+        if checked is not None:
+            check_evolution(self.schema(name, checked), table.schema)
+
+        data_rel = f"data/{uuid.uuid4().hex}.parquet"
+        data_path = dataset_dir / data_rel
+        committed = False
+        try:
+            self._write_data(dataset_dir, data_path, table)
+            for _ in range(self.commit_attempts):
+                latest = self._latest(name)
+                if latest is not None and latest != checked:
+                    check_evolution(self.schema(name, latest), table.schema)
+                    checked = latest
+                version = (latest or 0) + 1
+                manifest = {
+                    "format": MANIFEST_FORMAT,
+                    "name": name,
+                    "version": version,
+                    "data_file": data_rel,
+                    "num_rows": table.num_rows,
+                    "created_at": datetime.now(timezone.utc).isoformat(),
+                    "metadata": meta,
+                    "columns": [
+                        {
+                            "name": field.name,
+                            "type": str(field.type),
+                            "nullable": field.nullable,
+                        }
+                        for field in table.schema
+                    ],
+                }
+                if self._commit_manifest(dataset_dir, version, manifest):
+                    committed = True
+                    return version
+            raise ConcurrentWriteError(
+                f"could not commit a new version of {name!r}: other writers took "
+                f"{self.commit_attempts} version numbers in a row; retry later"
+            )
+        finally:
+            if not committed:
+                _unlink_quietly(data_path)
+
+    # -------------------------------------------------------------- internals
+
+    @staticmethod
+    def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+        if metadata is None:
+            return {}
+        if not isinstance(metadata, Mapping):
+            raise StorageError("metadata must be a mapping of str to str")
+        result: dict[str, str] = {}
+        for key, value in metadata.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise StorageError(
+                    f"metadata must map str to str, got {key!r}: {value!r}"
+                )
+            result[key] = value
+        return result
+
+    @contextlib.contextmanager
+    def _temp_file(self, dataset_dir: Path, suffix: str) -> Iterator[Path]:
+        path = dataset_dir / "tmp" / f"{uuid.uuid4().hex}{suffix}"
+        try:
+            yield path
+        finally:
+            _unlink_quietly(path)
+
+    def _write_data(self, dataset_dir: Path, data_path: Path, table: pa.Table) -> None:
+        with self._temp_file(dataset_dir, ".parquet") as tmp:
+            with open(tmp, "wb") as handle:
+                pq.write_table(table, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, data_path)
+        _fsync_dir(data_path.parent)
+
+    def _commit_manifest(
+        self, dataset_dir: Path, version: int, manifest: Mapping[str, Any]
+    ) -> bool:
+        """Atomically create ``versions/<version>.json``; False if it exists."""
+        target = dataset_dir / "versions" / f"{version:010d}.json"
+        body = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
+        with self._temp_file(dataset_dir, ".json") as tmp:
+            with open(tmp, "wb") as handle:
+                handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                # No hard links on this filesystem: exclusive create instead.
+                if not self._create_exclusive(target, body):
+                    return False
+        _fsync_dir(target.parent)
+        return True
+
+    @staticmethod
+    def _create_exclusive(target: Path, body: bytes) -> bool:
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+
+    def _list_versions(self, name: str) -> list[int]:
+        try:
+            entries = os.listdir(self.root / name / "versions")
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        found = []
+        for entry in entries:
+            match = _MANIFEST_RE.fullmatch(entry)
+            if match:
+                found.append(int(match.group(1)))
+        return sorted(found)
+
+    def _latest(self, name: str) -> int | None:
+        found = self._list_versions(name)
+        return found[-1] if found else None
+
+    def _manifest(self, name: str, version: int | None) -> dict[str, Any]:
+        available = self.versions(name)
+        if version is None:
+            version = available[-1]
+        elif isinstance(version, bool) or not isinstance(version, int):
+            raise StorageError(
+                f"version must be an integer, got {type(version).__name__}"
+            )
+        if version not in available:
+            raise VersionNotFound(name, version, available)
+        path = self.root / name / "versions" / f"{version:010d}.json"
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StorageError(
+                f"cannot read manifest of {name!r} version {version}: {exc}"
+            ) from exc
+        if not isinstance(manifest, dict) or manifest.get("version") != version:
+            raise StorageError(f"malformed manifest for {name!r} version {version}")
+        return manifest
+
+    def _data_path(self, name: str, manifest: Mapping[str, Any]) -> Path:
+        rel = manifest.get("data_file")
+        if not isinstance(rel, str) or not _DATA_FILE_RE.fullmatch(rel):
+            raise StorageError(
+                f"malformed data file reference in manifest of {name!r} "
+                f"version {manifest.get('version')}"
+            )
+        return self.root / name / rel
