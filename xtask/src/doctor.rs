@@ -38,6 +38,13 @@ const TOOLS: &[Tool] = &[
         install: "apt-get install python3 python3-venv",
     },
     Tool {
+        program: "java",
+        version_args: &["-version"],
+        used_for: "the spark component (PySpark needs a JDK 17)",
+        required: true,
+        install: "apt-get install openjdk-17-jdk-headless",
+    },
+    Tool {
         program: "uv",
         version_args: &["--version"],
         used_for: "fast virtualenvs (else python3 -m venv + pip)",
@@ -49,18 +56,10 @@ const TOOLS: &[Tool] = &[
 pub fn run(root: &Path) -> Result<i32> {
     let sh = Shell::new()?;
     let mut missing_required = false;
-    println!("{:<10} {:<9} {:<28} used for", "tool", "status", "version");
+    let mut rows: Vec<(&Tool, &str, String)> = Vec::new();
     for t in TOOLS {
         let (status, version) = match which::which(t.program) {
-            Ok(exe) => {
-                let args = t.version_args;
-                let out = cmd!(sh, "{exe} {args...}")
-                    .quiet()
-                    .ignore_status()
-                    .read()
-                    .unwrap_or_default();
-                ("found", out.lines().next().unwrap_or("").trim().to_string())
-            }
+            Ok(exe) => ("found", version_of(&sh, &exe, t.version_args)),
             Err(_) => {
                 missing_required |= t.required;
                 (
@@ -69,12 +68,17 @@ pub fn run(root: &Path) -> Result<i32> {
                 )
             }
         };
+        rows.push((t, status, version));
+    }
+    let w = rows.iter().map(|r| r.2.len()).max().unwrap_or(0).max(7);
+    println!("{:<8} {:<8} {:<w$}  used for", "tool", "status", "version");
+    for (t, status, version) in &rows {
         println!(
-            "{:<10} {:<9} {:<28} {}",
+            "{:<8} {:<8} {:<w$}  {}",
             t.program, status, version, t.used_for
         );
-        if status != "found" {
-            println!("{:<10} install: {}", "", t.install);
+        if *status != "found" {
+            println!("{:<8} install: {}", "", t.install);
         }
     }
     if which::which("python3").is_ok() || std::env::var_os("XTASK_PYTHON").is_some() {
@@ -105,4 +109,22 @@ pub fn run(root: &Path) -> Result<i32> {
     }
     println!("\nall required tools found");
     Ok(0)
+}
+
+/// The first line a tool prints about its version (java prints it on stderr).
+fn version_of(sh: &Shell, exe: &Path, args: &[&str]) -> String {
+    let Ok(out) = cmd!(sh, "{exe} {args...}").quiet().ignore_status().output() else {
+        return "(does not run)".into();
+    };
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }

@@ -220,8 +220,12 @@ impl Envs {
     /// Make the environment ready, writing what happens to `log`.
     pub fn ensure(&self, name: &str, log: &mut Log) -> Result<()> {
         let _guard = self.locks[name].lock().unwrap_or_else(|p| p.into_inner());
+        let start = std::time::Instant::now();
         if self.is_fresh(name)? {
-            log.note(&format!("environment target/venvs/{name} is up to date"));
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            log.note(&format!(
+                "environment target/venvs/{name} is up to date (checked in {ms:.1} ms)"
+            ));
             return Ok(());
         }
         let spec = self.spec(name);
