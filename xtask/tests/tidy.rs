@@ -1,0 +1,56 @@
+//! Repo rules as ordinary tests.
+
+use std::path::Path;
+use std::process::Command;
+
+fn repo_file(rel: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("cannot read {rel}: {e}"))
+}
+
+/// The subcommands as `--help` lists them.
+fn subcommands() -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let list = &help[help.find("Commands:").expect("help lists commands")..];
+    list.lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn docs_mention_every_subcommand() {
+    let subs = subcommands();
+    assert!(subs.contains(&"test".to_string()), "{subs:?}");
+    for doc in ["docs/ci-cd.md", "README.md"] {
+        let text = repo_file(doc);
+        for sub in &subs {
+            assert!(text.contains(&format!("cargo xtask {sub}")), "{doc} does not mention `cargo xtask {sub}`");
+        }
+    }
+}
+
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let readme = repo_file("README.md");
+    assert!(readme.contains("cargo xtask test     # run all tests"));
+    let ci = repo_file(".ci/run");
+    assert_eq!(ci.lines().filter(|l| !l.starts_with('#')).last(), Some("cargo xtask test"));
+}
+
+#[test]
+fn every_module_in_architecture_doc() {
+    let doc = repo_file("docs/architecture.md");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        let name = entry.path().strip_prefix(&src).unwrap().display().to_string();
+        if name.ends_with(".rs") && !name.ends_with("_tests.rs") {
+            assert!(doc.contains(&format!("`{name}`")), "docs/architecture.md does not describe {name}");
+        }
+    }
+}
