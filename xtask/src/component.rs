@@ -86,10 +86,7 @@ impl Workspace {
         let dir = root.join("components");
         let mut raws = Vec::new();
         let mut skipped = Vec::new();
-        let entries = walkdir::WalkDir::new(&dir)
-            .min_depth(1)
-            .max_depth(1)
-            .sort_by_file_name();
+        let entries = walkdir::WalkDir::new(&dir).min_depth(1).max_depth(1).sort_by_file_name();
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
             if !entry.file_type().is_dir() {
@@ -107,11 +104,7 @@ impl Workspace {
             }
         }
         let components = resolve(root, raws)?;
-        let ws = Workspace {
-            root: root.to_path_buf(),
-            components,
-            skipped,
-        };
+        let ws = Workspace { root: root.to_path_buf(), components, skipped };
         ws.check_cycles()?;
         Ok(ws)
     }
@@ -141,23 +134,14 @@ impl Workspace {
                 )));
             }
         }
-        Ok(self
-            .components
-            .iter()
-            .filter(|c| picked.contains(c.name.as_str()))
-            .collect())
+        Ok(self.components.iter().filter(|c| picked.contains(c.name.as_str())).collect())
     }
 
     /// Every component `c` needs installed beside it to run its tests,
     /// transitively, in name order (not including `c`).
     pub fn test_closure(&self, c: &Component) -> Vec<&Component> {
         let mut seen = BTreeSet::new();
-        let mut stack: Vec<&str> = c
-            .depends_on
-            .iter()
-            .chain(&c.test_depends_on)
-            .map(String::as_str)
-            .collect();
+        let mut stack: Vec<&str> = c.depends_on.iter().chain(&c.test_depends_on).map(String::as_str).collect();
         while let Some(n) = stack.pop() {
             if n != c.name && seen.insert(n.to_string()) {
                 if let Some(d) = self.get(n) {
@@ -205,25 +189,16 @@ impl Workspace {
 }
 
 fn parse(root: &Path, name: &str, file: &Path) -> Result<Raw> {
-    let rel = file
-        .strip_prefix(root)
-        .unwrap_or(file)
-        .display()
-        .to_string();
+    let rel = file.strip_prefix(root).unwrap_or(file).display().to_string();
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {rel}"))?;
     let doc: PyProject = toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| text[..s.start].lines().count().max(1));
         let at = line.map(|l| format!(" line {l}")).unwrap_or_default();
-        UsageError::new(format!(
-            "malformed {rel}{at}: {} (fix the file)",
-            e.message().trim()
-        ))
+        UsageError::new(format!("malformed {rel}{at}: {} (fix the file)", e.message().trim()))
     })?;
-    let project = doc.project.ok_or_else(|| {
-        UsageError::new(format!(
-            "{rel} has no [project] table: add one with at least `name`"
-        ))
-    })?;
+    let project = doc
+        .project
+        .ok_or_else(|| UsageError::new(format!("{rel} has no [project] table: add one with at least `name`")))?;
     let overrides = doc.tool.xtask.unwrap_or_default();
     let test_extra = match &overrides.test_extra {
         Some(extra) if !project.optional.contains_key(extra) => {
@@ -234,10 +209,7 @@ fn parse(root: &Path, name: &str, file: &Path) -> Result<Raw> {
         Some(extra) => Some(extra.clone()),
         None => project.optional.contains_key("test").then(|| "test".to_string()),
     };
-    let test_deps = test_extra
-        .as_ref()
-        .map(|e| project.optional[e].clone())
-        .unwrap_or_default();
+    let test_deps = test_extra.as_ref().map(|e| project.optional[e].clone()).unwrap_or_default();
     Ok(Raw {
         name: name.to_string(),
         project: project.name,
@@ -251,10 +223,7 @@ fn parse(root: &Path, name: &str, file: &Path) -> Result<Raw> {
 /// Map dependency names onto components: a requirement whose (normalised)
 /// name is another component's project name is an edge in the graph.
 fn resolve(root: &Path, raws: Vec<Raw>) -> Result<Vec<Component>> {
-    let by_project: BTreeMap<String, String> = raws
-        .iter()
-        .map(|r| (normalise(&r.project), r.name.clone()))
-        .collect();
+    let by_project: BTreeMap<String, String> = raws.iter().map(|r| (normalise(&r.project), r.name.clone())).collect();
     let folders: BTreeSet<&str> = raws.iter().map(|r| r.name.as_str()).collect();
     let local = |reqs: &[String], own: &str| -> Vec<String> {
         let set: BTreeSet<String> = reqs
@@ -281,10 +250,8 @@ fn resolve(root: &Path, raws: Vec<Raw>) -> Result<Vec<Component>> {
             }
         }
         depends_on.sort();
-        let test_depends_on: Vec<String> = local(&r.test_deps, &r.name)
-            .into_iter()
-            .filter(|d| !depends_on.contains(d))
-            .collect();
+        let test_depends_on: Vec<String> =
+            local(&r.test_deps, &r.name).into_iter().filter(|d| !depends_on.contains(d)).collect();
         let existing = |p: PathBuf| root.join(&p).exists().then_some(p);
         out.push(Component {
             name: r.name.clone(),
@@ -294,9 +261,7 @@ fn resolve(root: &Path, raws: Vec<Raw>) -> Result<Vec<Component>> {
             test_depends_on,
             tests: dir.join(o.tests.clone().unwrap_or_else(|| "tests".into())),
             test_extra: r.test_extra.clone(),
-            dockerfile: existing(
-                dir.join(o.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into())),
-            ),
+            dockerfile: existing(dir.join(o.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into()))),
             manifests: existing(dir.join(o.manifests.clone().unwrap_or_else(|| "k8s".into()))),
             base_image: o.base_image.clone(),
             path: dir,
@@ -307,9 +272,7 @@ fn resolve(root: &Path, raws: Vec<Raw>) -> Result<Vec<Component>> {
 
 /// The distribution name at the start of a PEP 508 requirement.
 fn requirement_name(req: &str) -> &str {
-    let end = req
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
-        .unwrap_or(req.len());
+    let end = req.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')).unwrap_or(req.len());
     &req[..end]
 }
 

@@ -16,10 +16,7 @@ fn repo(components: &[(&str, &str)]) -> tempfile::TempDir {
 
 fn project(name: &str, deps: &[&str]) -> String {
     let deps: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
-    format!(
-        "[project]\nname = \"{name}\"\ndependencies = [{}]\n",
-        deps.join(", ")
-    )
+    format!("[project]\nname = \"{name}\"\ndependencies = [{}]\n", deps.join(", "))
 }
 
 fn error_of(root: &Path) -> (String, i32) {
@@ -31,10 +28,7 @@ fn error_of(root: &Path) -> (String, i32) {
 fn discovers_components_and_maps_dependencies_by_project_name() {
     let dir = repo(&[
         ("storage", &project("mlops-storage", &["pyarrow>=15"])),
-        (
-            "cdc",
-            &project("mlops-cdc", &["MLOps_Storage >= 0.1", "requests"]),
-        ),
+        ("cdc", &project("mlops-cdc", &["MLOps_Storage >= 0.1", "requests"])),
         ("notes", ""),
     ]);
     let ws = Workspace::discover(dir.path()).unwrap();
@@ -59,24 +53,15 @@ fn conventions_and_overrides() {
     assert!(spark.dockerfile.is_none() && spark.manifests.is_none());
     let plain = ws.get("plain").unwrap();
     assert_eq!(plain.tests, Path::new("components/plain/tests"));
-    assert_eq!(
-        plain.dockerfile.as_deref(),
-        Some(Path::new("components/plain/Dockerfile"))
-    );
-    assert_eq!(
-        plain.manifests.as_deref(),
-        Some(Path::new("components/plain/k8s"))
-    );
+    assert_eq!(plain.dockerfile.as_deref(), Some(Path::new("components/plain/Dockerfile")));
+    assert_eq!(plain.manifests.as_deref(), Some(Path::new("components/plain/k8s")));
 }
 
 #[test]
 fn test_extra_dependencies_are_test_edges_and_in_the_closure() {
     let client = "[project]\nname = \"mlops-client\"\n[project.optional-dependencies]\ntest = [\"mlops-storage\"]\n";
-    let dir = repo(&[
-        ("base", &project("base", &[])),
-        ("storage", &project("mlops-storage", &["base"])),
-        ("client", client),
-    ]);
+    let dir =
+        repo(&[("base", &project("base", &[])), ("storage", &project("mlops-storage", &["base"])), ("client", client)]);
     let ws = Workspace::discover(dir.path()).unwrap();
     let c = ws.get("client").unwrap();
     assert!(c.depends_on.is_empty());
@@ -88,39 +73,23 @@ fn test_extra_dependencies_are_test_edges_and_in_the_closure() {
 
 #[test]
 fn a_cycle_is_an_error_naming_it() {
-    let dir = repo(&[
-        ("a", &project("a", &["b"])),
-        ("b", &project("b", &["c"])),
-        ("c", &project("c", &["a"])),
-    ]);
+    let dir = repo(&[("a", &project("a", &["b"])), ("b", &project("b", &["c"])), ("c", &project("c", &["a"]))]);
     let (msg, code) = error_of(dir.path());
-    assert!(
-        msg.contains("dependency cycle between components: a -> b -> c -> a"),
-        "{msg}"
-    );
+    assert!(msg.contains("dependency cycle between components: a -> b -> c -> a"), "{msg}");
     assert_eq!(code, 2);
 }
 
 #[test]
 fn malformed_pyproject_names_file_and_line() {
-    let dir = repo(&[
-        ("ok", &project("ok", &[])),
-        ("bad", "[project]\nname = \"bad\"\ndependencies = [\n"),
-    ]);
+    let dir = repo(&[("ok", &project("ok", &[])), ("bad", "[project]\nname = \"bad\"\ndependencies = [\n")]);
     let (msg, code) = error_of(dir.path());
-    assert!(
-        msg.starts_with("malformed components/bad/pyproject.toml line 3"),
-        "{msg}"
-    );
+    assert!(msg.starts_with("malformed components/bad/pyproject.toml line 3"), "{msg}");
     assert_eq!(code, 2);
 }
 
 #[test]
 fn unknown_xtask_key_and_missing_project_are_errors() {
-    let dir = repo(&[(
-        "x",
-        "[project]\nname = \"x\"\n[tool.xtask]\ntest-dir = \"t\"\n",
-    )]);
+    let dir = repo(&[("x", "[project]\nname = \"x\"\n[tool.xtask]\ntest-dir = \"t\"\n")]);
     let (msg, _) = error_of(dir.path());
     assert!(msg.contains("unknown field `test-dir`"), "{msg}");
     let dir = repo(&[("y", "[tool.other]\n")]);
@@ -129,35 +98,20 @@ fn unknown_xtask_key_and_missing_project_are_errors() {
 
 #[test]
 fn select_reports_unknown_and_non_components() {
-    let dir = repo(&[
-        ("storage", &project("s", &[])),
-        ("cdc", &project("c", &[])),
-        ("docs", ""),
-    ]);
+    let dir = repo(&[("storage", &project("s", &[])), ("cdc", &project("c", &[])), ("docs", "")]);
     let ws = Workspace::discover(dir.path()).unwrap();
     let e = ws.select(&["nope".into()]).unwrap_err();
-    assert_eq!(
-        format!("{e}"),
-        "unknown component `nope`: known components are cdc, storage"
-    );
+    assert_eq!(format!("{e}"), "unknown component `nope`: known components are cdc, storage");
     assert_eq!(crate::error::exit_code(&e), 2);
     let e = ws.select(&["docs".into()]).unwrap_err();
     assert!(format!("{e}").contains("components/docs has no pyproject.toml"));
-    let picked: Vec<_> = ws
-        .select(&["storage".into(), "cdc".into()])
-        .unwrap()
-        .iter()
-        .map(|c| c.name.clone())
-        .collect();
+    let picked: Vec<_> = ws.select(&["storage".into(), "cdc".into()]).unwrap().iter().map(|c| c.name.clone()).collect();
     assert_eq!(picked, ["cdc", "storage"]);
 }
 
 #[test]
 fn requirement_names_are_normalised() {
-    assert_eq!(
-        requirement_name("Foo.Bar[x]>=1; python_version>'3'"),
-        "Foo.Bar"
-    );
+    assert_eq!(requirement_name("Foo.Bar[x]>=1; python_version>'3'"), "Foo.Bar");
     assert_eq!(requirement_name("pkg @ file:///x"), "pkg");
     assert_eq!(normalise("Foo__Bar.-baz"), "foo-bar-baz");
 }

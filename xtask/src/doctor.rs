@@ -62,10 +62,7 @@ pub fn run(root: &Path) -> Result<i32> {
             Ok(exe) => ("found", version_of(&sh, &exe, t.version_args)),
             Err(_) => {
                 missing_required |= t.required;
-                (
-                    if t.required { "MISSING" } else { "missing" },
-                    "-".to_string(),
-                )
+                (if t.required { "MISSING" } else { "missing" }, "-".to_string())
             }
         };
         rows.push((t, status, version));
@@ -73,10 +70,7 @@ pub fn run(root: &Path) -> Result<i32> {
     let w = rows.iter().map(|r| r.2.len()).max().unwrap_or(0).max(7);
     println!("{:<8} {:<8} {:<w$}  used for", "tool", "status", "version");
     for (t, status, version) in &rows {
-        println!(
-            "{:<8} {:<8} {:<w$}  {}",
-            t.program, status, version, t.used_for
-        );
+        println!("{:<8} {:<8} {:<w$}  {}", t.program, status, version, t.used_for);
         if *status != "found" {
             println!("{:<8} install: {}", "", t.install);
         }
@@ -90,11 +84,7 @@ pub fn run(root: &Path) -> Result<i32> {
     println!("\nPython tools pinned in {PINS} (installed into target/venvs on demand):");
     match std::fs::read_to_string(root.join(PINS)) {
         Ok(pins) => {
-            for pin in pins
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            {
+            for pin in pins.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
                 println!("  {pin}");
             }
         }
@@ -116,15 +106,6 @@ fn version_of(sh: &Shell, exe: &Path, args: &[&str]) -> String {
     let Ok(out) = cmd!(sh, "{exe} {args...}").quiet().ignore_status().output() else {
         return "(does not run)".into();
     };
-    let text = if out.stdout.is_empty() {
-        out.stderr
-    } else {
-        out.stdout
-    };
-    String::from_utf8_lossy(&text)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_string()
+    let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
+    String::from_utf8_lossy(&text).lines().next().unwrap_or("").trim().to_string()
 }

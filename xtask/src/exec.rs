@@ -21,8 +21,7 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Ctrl-C (or SIGTERM) asks running tasks to stop; the executor ends their
 /// process groups and reports them as interrupted.
 pub fn install_interrupt_handler() -> Result<()> {
-    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
-        .context("cannot install the Ctrl-C handler")
+    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")
 }
 
 pub fn interrupted() -> bool {
@@ -47,11 +46,9 @@ pub struct Log {
 impl Log {
     pub fn create(path: PathBuf) -> Result<Log> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let file =
-            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
         Ok(Log { file })
     }
 
@@ -65,14 +62,9 @@ impl Log {
 pub fn run_logged(mut cmd: Command, log: &mut Log) -> Result<ExitStatus> {
     let out = log.file.try_clone()?;
     let err = log.file.try_clone()?;
-    cmd.stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
     let program = cmd.get_program().to_string_lossy().into_owned();
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start {program}"))?;
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {program}"))?;
     let group = child.id() as i32;
     loop {
         if let Some(status) = child.try_wait()? {
@@ -135,13 +127,11 @@ pub fn judge(policy: ExitPolicy, code: Option<i32>) -> Outcome {
     match (policy, code) {
         (_, Some(0)) => Outcome::Passed,
         (ExitPolicy::Pytest, Some(1)) => Outcome::Failed("tests failed".into()),
-        (ExitPolicy::Pytest, Some(5)) => Outcome::Failed(
-            "no tests collected: a component without tests is a defect, add tests".into(),
-        ),
+        (ExitPolicy::Pytest, Some(5)) => {
+            Outcome::Failed("no tests collected: a component without tests is a defect, add tests".into())
+        }
         (ExitPolicy::Cargo, Some(101)) => Outcome::Failed("tests failed".into()),
-        (_, Some(c)) => Outcome::Error(format!(
-            "exited with code {c}: the tool could not run, see its output"
-        )),
+        (_, Some(c)) => Outcome::Error(format!("exited with code {c}: the tool could not run, see its output")),
         (_, None) => Outcome::Error("killed by a signal".into()),
     }
 }
@@ -172,12 +162,7 @@ pub fn execute(root: &Path, tasks: &[Task], envs: Option<&Envs>, opts: &Options)
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(task) = tasks.get(i) else { break };
                 let done = if stop.load(Ordering::SeqCst) || interrupted() {
-                    Finished {
-                        task: task.clone(),
-                        outcome: Outcome::NotRun,
-                        seconds: 0.0,
-                        log: PathBuf::new(),
-                    }
+                    Finished { task: task.clone(), outcome: Outcome::NotRun, seconds: 0.0, log: PathBuf::new() }
                 } else {
                     run_task(root, task, envs, &opts.out)
                 };
@@ -188,19 +173,12 @@ pub fn execute(root: &Path, tasks: &[Task], envs: Option<&Envs>, opts: &Options)
             });
         }
     });
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("every task was taken"))
-        .collect()
+    results.into_inner().unwrap().into_iter().map(|r| r.expect("every task was taken")).collect()
 }
 
 fn run_task(root: &Path, task: &Task, envs: Option<&Envs>, out: &Printer) -> Finished {
     let start = Instant::now();
-    let log_path = root
-        .join("target/xtask/logs")
-        .join(format!("{}.log", task.id.replace(':', "-")));
+    let log_path = root.join("target/xtask/logs").join(format!("{}.log", task.id.replace(':', "-")));
     out.line(&format!("started  {}", task.id));
     let outcome = match attempt(task, envs, log_path.clone()) {
         Ok(outcome) => outcome,
@@ -212,16 +190,8 @@ fn run_task(root: &Path, task: &Task, envs: Option<&Envs>, out: &Printer) -> Fin
     }
     let seconds = start.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&std::fs::read(&log_path).unwrap_or_default()).into_owned();
-    out.block(
-        &format!("{} {} in {seconds:.1}s", task.id, outcome.label()),
-        &text,
-    );
-    Finished {
-        task: task.clone(),
-        outcome,
-        seconds,
-        log: log_path,
-    }
+    out.block(&format!("{} {} in {seconds:.1}s", task.id, outcome.label()), &text);
+    Finished { task: task.clone(), outcome, seconds, log: log_path }
 }
 
 fn attempt(task: &Task, envs: Option<&Envs>, log_path: PathBuf) -> Result<Outcome> {
@@ -238,18 +208,14 @@ fn attempt(task: &Task, envs: Option<&Envs>, log_path: PathBuf) -> Result<Outcom
             std::fs::create_dir_all(dir)?;
         }
     }
-    if let Some(env) = &task.python_env {
+    for env in &task.python_envs {
         let envs = envs.context("a Python task needs environments")?;
-        envs.ensure(env, &mut log)
-            .with_context(|| format!("cannot prepare the environment for {}", task.component))?;
+        envs.ensure(env, &mut log).with_context(|| format!("cannot prepare the environment {env}"))?;
     }
     let sh = Shell::new()?;
     sh.change_dir(&task.cwd);
     let (program, args) = (&task.program, &task.args);
-    let cmd = task
-        .env
-        .iter()
-        .fold(cmd!(sh, "{program} {args...}"), |c, (k, v)| c.env(k, v));
+    let cmd = task.env.iter().fold(cmd!(sh, "{program} {args...}"), |c, (k, v)| c.env(k, v));
     let status = run_logged(cmd.into(), &mut log)?;
     Ok(judge(task.exit, status.code()))
 }
@@ -264,11 +230,7 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(github: bool, to_stderr: bool) -> Printer {
-        Printer {
-            github,
-            to_stderr,
-            lock: Mutex::new(()),
-        }
+        Printer { github, to_stderr, lock: Mutex::new(()) }
     }
 
     pub fn line(&self, text: &str) {
@@ -278,11 +240,7 @@ impl Printer {
 
     pub fn block(&self, title: &str, body: &str) {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let body = if body.is_empty() || body.ends_with('\n') {
-            body.to_string()
-        } else {
-            format!("{body}\n")
-        };
+        let body = if body.is_empty() || body.ends_with('\n') { body.to_string() } else { format!("{body}\n") };
         if self.github {
             self.write(&format!("::group::{title}\n{body}::endgroup::\n"));
         } else {

@@ -31,11 +31,7 @@ pub fn print(ws: &Workspace, as_json: bool) -> Result<()> {
         .components
         .iter()
         .map(|c| {
-            let deps = if c.depends_on.is_empty() {
-                "-".to_string()
-            } else {
-                c.depends_on.join(", ")
-            };
+            let deps = if c.depends_on.is_empty() { "-".to_string() } else { c.depends_on.join(", ") };
             [
                 c.name.clone(),
                 c.language.to_string(),
@@ -46,21 +42,10 @@ pub fn print(ws: &Workspace, as_json: bool) -> Result<()> {
         })
         .collect();
     let head = ["name", "language", "depends on", "image", "manifests"];
-    let w: Vec<usize> = (0..5)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([head[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let w: Vec<usize> =
+        (0..5).map(|i| rows.iter().map(|r| r[i].len()).chain([head[i].len()]).max().unwrap_or(0)).collect();
     let line = |r: [&str; 5]| {
-        let s: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = w[i]))
-            .collect();
+        let s: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = w[i])).collect();
         println!("{}", s.join("  ").trim_end());
     };
     line(head);

@@ -60,9 +60,7 @@ fn discover(root: &Path) -> Result<Workspace> {
 /// `--root`, or the nearest folder at or above the current one that holds `components/`.
 fn find_root(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = given {
-        let dir = dir
-            .canonicalize()
-            .with_context(|| format!("--root {} does not exist", dir.display()))?;
+        let dir = dir.canonicalize().with_context(|| format!("--root {} does not exist", dir.display()))?;
         if !dir.join("components").is_dir() {
             return Err(UsageError::new(format!(
                 "{} has no components/ folder: pass the monorepo root",
@@ -75,9 +73,5 @@ fn find_root(given: Option<&Path>) -> Result<PathBuf> {
     cwd.ancestors()
         .find(|d| d.join("components").is_dir())
         .map(Path::to_path_buf)
-        .ok_or_else(|| {
-            UsageError::new(
-                "no components/ folder here or above: run inside the monorepo or pass --root",
-            )
-        })
+        .ok_or_else(|| UsageError::new("no components/ folder here or above: run inside the monorepo or pass --root"))
 }

@@ -14,8 +14,8 @@ pub struct Task {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
-    /// A virtualenv that must be ready before the command runs.
-    pub python_env: Option<String>,
+    /// Virtualenvs that must be ready before the command runs.
+    pub python_envs: Vec<String>,
     /// A file the task writes that is its result (JUnit XML); removed before
     /// the task starts, and again if it is interrupted, so stale or partial
     /// files are never reported.
@@ -42,17 +42,8 @@ impl Task {
 }
 
 /// A command as a user would type it from the repo root.
-pub fn command_line(
-    root: &Path,
-    cwd: &Path,
-    env: &[(String, String)],
-    program: &Path,
-    args: &[String],
-) -> String {
-    let mut words: Vec<String> = env
-        .iter()
-        .map(|(k, v)| format!("{k}={}", quote(v)))
-        .collect();
+pub fn command_line(root: &Path, cwd: &Path, env: &[(String, String)], program: &Path, args: &[String]) -> String {
+    let mut words: Vec<String> = env.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
     words.push(quote(&relative(root, cwd, program)));
     words.extend(args.iter().map(|a| quote(a)));
     let cmd = words.join(" ");
@@ -77,10 +68,7 @@ pub fn relative(root: &Path, cwd: &Path, path: &Path) -> String {
 
 /// Quote a word for a POSIX shell only when it needs it.
 pub fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
     if plain {
         word.to_string()
     } else {

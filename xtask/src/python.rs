@@ -38,22 +38,12 @@ pub fn interpreter(sh: &Shell) -> Result<Interpreter> {
     // would tie the virtualenvs to whatever the shim picks next time.
     let probe = "import sys; print(*sys.version_info[:3], sep=chr(46)); print(sys.executable)";
     let out = cmd!(sh, "{exe} -c {probe}").quiet().read().map_err(|e| {
-        UsageError::new(format!(
-            "cannot run {}: {e}; install Python >= 3.11 or set XTASK_PYTHON",
-            exe.display()
-        ))
+        UsageError::new(format!("cannot run {}: {e}; install Python >= 3.11 or set XTASK_PYTHON", exe.display()))
     })?;
     let mut lines = out.lines();
     let version = lines.next().unwrap_or_default().to_string();
-    let exe = lines
-        .next()
-        .filter(|l| !l.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or(exe);
-    let mut parts = version
-        .trim()
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let exe = lines.next().filter(|l| !l.is_empty()).map(PathBuf::from).unwrap_or(exe);
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     if found < MIN_PYTHON {
         return Err(UsageError::new(format!(
@@ -64,10 +54,7 @@ pub fn interpreter(sh: &Shell) -> Result<Interpreter> {
             MIN_PYTHON.1
         )));
     }
-    Ok(Interpreter {
-        exe,
-        version: version.trim().to_string(),
-    })
+    Ok(Interpreter { exe, version: version.trim().to_string() })
 }
 
 /// One virtualenv: where it lives and what goes in it.
@@ -99,12 +86,7 @@ impl EnvSpec {
             inputs.push(ws.root.join(&d.path).join("pyproject.toml"));
         }
         install.extend(["pytest".to_string(), "-c".to_string(), PINS.to_string()]);
-        EnvSpec {
-            name: c.name.clone(),
-            dir: ws.root.join("target/venvs").join(&c.name),
-            install,
-            inputs,
-        }
+        EnvSpec { name: c.name.clone(), dir: ws.root.join("target/venvs").join(&c.name), install, inputs }
     }
 
     pub fn python(&self) -> PathBuf {
@@ -114,12 +96,7 @@ impl EnvSpec {
     fn fingerprint(&self, py: &Interpreter, uv: Option<&Path>) -> Result<String> {
         let mut h = Sha256::new();
         h.update(LAYOUT);
-        h.update(format!(
-            "{}\0{}\0{}\0",
-            py.exe.display(),
-            py.version,
-            uv.is_some()
-        ));
+        h.update(format!("{}\0{}\0{}\0", py.exe.display(), py.version, uv.is_some()));
         h.update(self.install.join("\0"));
         for f in &self.inputs {
             let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
@@ -143,18 +120,9 @@ pub struct Envs {
 impl Envs {
     pub fn new(root: &Path, python: Interpreter, specs: Vec<EnvSpec>) -> Envs {
         let uv = which::which("uv").ok();
-        let locks = specs
-            .iter()
-            .map(|s| (s.name.clone(), Mutex::new(())))
-            .collect();
+        let locks = specs.iter().map(|s| (s.name.clone(), Mutex::new(()))).collect();
         let specs = specs.into_iter().map(|s| (s.name.clone(), s)).collect();
-        Envs {
-            root: root.to_path_buf(),
-            python,
-            uv,
-            specs,
-            locks,
-        }
+        Envs { root: root.to_path_buf(), python, uv, specs, locks }
     }
 
     pub fn spec(&self, name: &str) -> &EnvSpec {
@@ -172,46 +140,23 @@ impl Envs {
     /// The commands that build the environment from nothing, run from the repo root.
     pub fn build_commands(&self, name: &str) -> Vec<(PathBuf, Vec<String>)> {
         let spec = self.spec(name);
-        let dir = spec
-            .dir
-            .strip_prefix(&self.root)
-            .unwrap_or(&spec.dir)
-            .display()
-            .to_string();
+        let dir = spec.dir.strip_prefix(&self.root).unwrap_or(&spec.dir).display().to_string();
         let py = format!("{dir}/bin/python");
         let exe = self.python.exe.display().to_string();
         match &self.uv {
             Some(uv) => vec![
+                (uv.clone(), vec!["venv".into(), "--quiet".into(), "--python".into(), exe, dir]),
                 (
                     uv.clone(),
-                    vec!["venv".into(), "--quiet".into(), "--python".into(), exe, dir],
-                ),
-                (
-                    uv.clone(),
-                    [
-                        vec!["pip".into(), "install".into(), "--python".into(), py],
-                        spec.install.clone(),
-                    ]
-                    .concat(),
+                    [vec!["pip".into(), "install".into(), "--python".into(), py], spec.install.clone()].concat(),
                 ),
             ],
             None => vec![
-                (
-                    self.python.exe.clone(),
-                    vec!["-m".into(), "venv".into(), dir],
-                ),
+                (self.python.exe.clone(), vec!["-m".into(), "venv".into(), dir]),
                 (
                     self.root.join(&py),
-                    [
-                        vec![
-                            "-m".into(),
-                            "pip".into(),
-                            "install".into(),
-                            "--quiet".into(),
-                        ],
-                        spec.install.clone(),
-                    ]
-                    .concat(),
+                    [vec!["-m".into(), "pip".into(), "install".into(), "--quiet".into()], spec.install.clone()]
+                        .concat(),
                 ),
             ],
         }
@@ -223,16 +168,13 @@ impl Envs {
         let start = std::time::Instant::now();
         if self.is_fresh(name)? {
             let ms = start.elapsed().as_secs_f64() * 1000.0;
-            log.note(&format!(
-                "environment target/venvs/{name} is up to date (checked in {ms:.1} ms)"
-            ));
+            log.note(&format!("environment target/venvs/{name} is up to date (checked in {ms:.1} ms)"));
             return Ok(());
         }
         let spec = self.spec(name);
         log.note(&format!("building environment target/venvs/{name}"));
         if spec.dir.exists() {
-            std::fs::remove_dir_all(&spec.dir)
-                .with_context(|| format!("cannot remove {}", spec.dir.display()))?;
+            std::fs::remove_dir_all(&spec.dir).with_context(|| format!("cannot remove {}", spec.dir.display()))?;
         }
         let sh = Shell::new()?;
         sh.change_dir(&self.root);

@@ -52,20 +52,13 @@ pub fn totals(rows: &[Row]) -> Counts {
         let c = r.counts.unwrap_or_default();
         t.passed += c.passed;
         t.skipped += c.skipped;
-        t.failed += if r.finished.outcome.is_ok() || c.failed > 0 {
-            c.failed
-        } else {
-            1
-        };
+        t.failed += if r.finished.outcome.is_ok() || c.failed > 0 { c.failed } else { 1 };
     }
     t
 }
 
 pub fn closing_line(t: Counts) -> String {
-    format!(
-        "{} passed, {} failed, {} skipped",
-        t.passed, t.failed, t.skipped
-    )
+    format!("{} passed, {} failed, {} skipped", t.passed, t.failed, t.skipped)
 }
 
 fn sorted(rows: &[Row]) -> Vec<&Row> {
@@ -94,13 +87,7 @@ pub fn table(stage: &str, rows: &[Row], root: &Path) -> String {
             ]
         })
         .collect();
-    let width = |i: usize| {
-        body.iter()
-            .map(|b| b[i].len())
-            .chain([head[i].len()])
-            .max()
-            .unwrap_or(0)
-    };
+    let width = |i: usize| body.iter().map(|b| b[i].len()).chain([head[i].len()]).max().unwrap_or(0);
     let widths: Vec<usize> = (0..6).map(width).collect();
     let fmt_row = |cols: [&str; 6]| {
         let mut s = String::from("  ");
@@ -128,12 +115,8 @@ pub fn table(stage: &str, rows: &[Row], root: &Path) -> String {
 
 /// Write `target/xtask/report.json` (atomically) and return its JSON.
 pub fn write_json(root: &Path, stage: &str, rows: &[Row]) -> Result<String> {
-    let report = Report {
-        stage,
-        ok: rows.iter().all(|r| r.finished.outcome.is_ok()),
-        totals: totals(rows),
-        tasks: rows,
-    };
+    let report =
+        Report { stage, ok: rows.iter().all(|r| r.finished.outcome.is_ok()), totals: totals(rows), tasks: rows };
     let json = serde_json::to_string_pretty(&report)?;
     write_atomic(&root.join("target/xtask/report.json"), json.as_bytes())?;
     Ok(json)
@@ -144,13 +127,11 @@ pub fn github_summary(stage: &str, rows: &[Row]) -> Result<()> {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
         return Ok(());
     };
-    let mut md = format!("### xtask {stage}\n\n| task | result | passed | failed | skipped | time |\n|---|---|---:|---:|---:|---:|\n");
+    let mut md = format!(
+        "### xtask {stage}\n\n| task | result | passed | failed | skipped | time |\n|---|---|---:|---:|---:|---:|\n"
+    );
     for r in sorted(rows) {
-        let mark = if r.finished.outcome.is_ok() {
-            "✅"
-        } else {
-            "❌"
-        };
+        let mark = if r.finished.outcome.is_ok() { "✅" } else { "❌" };
         md += &format!(
             "| {} | {mark} {} | {} | {} | {} | {:.1}s |\n",
             r.finished.task.id,
@@ -166,12 +147,7 @@ pub fn github_summary(stage: &str, rows: &[Row]) -> Result<()> {
         .create(true)
         .append(true)
         .open(&path)
-        .with_context(|| {
-            format!(
-                "cannot append to GITHUB_STEP_SUMMARY ({})",
-                Path::new(&path).display()
-            )
-        })?;
+        .with_context(|| format!("cannot append to GITHUB_STEP_SUMMARY ({})", Path::new(&path).display()))?;
     f.write_all(md.as_bytes())?;
     Ok(())
 }

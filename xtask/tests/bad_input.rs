@@ -26,12 +26,7 @@ fn python_missing_names_the_fix() {
     cmd.env("PATH", &empty);
     let run = support::run(cmd);
     assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("python3 not found on PATH: install Python >= 3.11"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("python3 not found on PATH: install Python >= 3.11"), "{}", run.stderr);
     assert!(!repo.path("target/venvs").exists());
 }
 
@@ -40,21 +35,12 @@ fn python_too_old_names_the_fix() {
     let repo = Repo::new();
     repo.passing("alpha");
     // An interpreter that reports itself as 3.8, the way a real one prints the probe.
-    let bin = bin_with(
-        &repo,
-        "python3",
-        "#!/bin/sh\necho 3.8.10\necho /usr/bin/python3.8\n",
-    );
+    let bin = bin_with(&repo, "python3", "#!/bin/sh\necho 3.8.10\necho /usr/bin/python3.8\n");
     let mut cmd = repo.command(&["test", "alpha"]);
     cmd.env("PATH", &bin);
     let run = support::run(cmd);
     assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("is Python 3.8.10, too old: the pipeline needs Python >= 3.11"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("is Python 3.8.10, too old: the pipeline needs Python >= 3.11"), "{}", run.stderr);
 }
 
 #[test]
@@ -69,9 +55,7 @@ fn doctor_lists_tools_and_fails_when_a_required_one_is_missing() {
     cmd.env("PATH", &empty);
     let run = support::run(cmd);
     assert_eq!(run.code, 1);
-    assert!(run
-        .stdout
-        .contains("install: apt-get install python3 python3-venv"));
+    assert!(run.stdout.contains("install: apt-get install python3 python3-venv"));
     assert!(run.stdout.contains("install: pip install uv"));
 }
 
@@ -97,26 +81,16 @@ fn ctrl_c_ends_every_child_and_reports_no_partial_results() {
     repo.component("slow", &[], &[("test_slow.py", blocking)]);
     let pids = repo.path("pids");
     // A stale result from an earlier run must not survive as this run's result.
-    repo.write(
-        "target/test-results/slow.xml",
-        "<testsuites><testsuite tests=\"9\"></testsuite></testsuites>",
-    );
+    repo.write("target/test-results/slow.xml", "<testsuites><testsuite tests=\"9\"></testsuite></testsuites>");
 
     let mut cmd = repo.command(&["test", "slow", "alpha"]);
-    cmd.env("PIDS", &pids)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    cmd.env("PIDS", &pids).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
-    wait_for(
-        "the blocking test to start",
-        Duration::from_secs(120),
-        || std::fs::read_to_string(&pids).is_ok_and(|s| s.contains(' ')),
-    );
+    wait_for("the blocking test to start", Duration::from_secs(120), || {
+        std::fs::read_to_string(&pids).is_ok_and(|s| s.contains(' '))
+    });
     let text = std::fs::read_to_string(&pids).unwrap();
-    let pids: Vec<i32> = text
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect();
+    let pids: Vec<i32> = text.split_whitespace().map(|p| p.parse().unwrap()).collect();
     // SAFETY: sends SIGINT to the xtask we started, as a terminal's Ctrl-C would.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
@@ -127,22 +101,12 @@ fn ctrl_c_ends_every_child_and_reports_no_partial_results() {
     assert!(stderr.contains("interrupted: running tasks were stopped"));
     assert!(stdout.contains("test:slow") && stdout.contains("interrupted"));
     for pid in pids {
-        wait_for(
-            "the interrupted processes to end",
-            Duration::from_secs(10),
-            || !alive(pid),
-        );
+        wait_for("the interrupted processes to end", Duration::from_secs(10), || !alive(pid));
     }
     // The stale file from before was removed and no partial result took its place.
     assert!(!repo.path("target/test-results/slow.xml").exists());
-    let report: serde_json::Value =
-        serde_json::from_str(&repo.read("target/xtask/report.json")).unwrap();
-    let slow = report["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["task"]["id"] == "test:slow")
-        .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&repo.read("target/xtask/report.json")).unwrap();
+    let slow = report["tasks"].as_array().unwrap().iter().find(|t| t["task"]["id"] == "test:slow").unwrap();
     assert_eq!(slow["outcome"]["result"], "interrupted");
     assert!(slow["counts"].is_null());
 }

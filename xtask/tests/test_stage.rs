@@ -14,8 +14,7 @@ fn passing_component_writes_junit_and_closes_with_counts() {
     assert!(run.stdout.contains("──── test:alpha passed in"));
     let junit = repo.read("target/test-results/alpha.xml");
     assert!(junit.contains("tests=\"2\""), "{junit}");
-    let report: serde_json::Value =
-        serde_json::from_str(&repo.read("target/xtask/report.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&repo.read("target/xtask/report.json")).unwrap();
     assert_eq!(report["stage"], "test");
     assert_eq!(report["ok"], true);
     assert_eq!(report["tasks"][0]["outcome"]["result"], "passed");
@@ -23,18 +22,11 @@ fn passing_component_writes_junit_and_closes_with_counts() {
 
     // A second run reuses the environment; a changed pyproject rebuilds it.
     assert_eq!(repo.run(&["test", "alpha"]).code, 0);
-    assert!(repo
-        .read("target/xtask/logs/test-alpha.log")
-        .contains("environment target/venvs/alpha is up to date"));
+    assert!(repo.read("target/xtask/logs/test-alpha.log").contains("environment target/venvs/alpha is up to date"));
     let pyproject = repo.read("components/alpha/pyproject.toml");
-    repo.write(
-        "components/alpha/pyproject.toml",
-        &format!("{pyproject}description = \"changed\"\n"),
-    );
+    repo.write("components/alpha/pyproject.toml", &format!("{pyproject}description = \"changed\"\n"));
     assert_eq!(repo.run(&["test", "alpha"]).code, 0);
-    assert!(repo
-        .read("target/xtask/logs/test-alpha.log")
-        .contains("building environment target/venvs/alpha"));
+    assert!(repo.read("target/xtask/logs/test-alpha.log").contains("building environment target/venvs/alpha"));
 }
 
 #[test]
@@ -48,15 +40,10 @@ fn failing_and_empty_components_fail_with_their_own_messages() {
     // 2 + 1 tests passed; 1 test failed plus one component with no tests.
     assert_eq!(run.last_line(), "3 passed, 2 failed, 0 skipped");
     assert!(run.stdout.contains("planted failure"));
-    assert!(run
-        .stdout
-        .contains("test:empty: no tests collected: a component without tests is a defect"));
+    assert!(run.stdout.contains("test:empty: no tests collected: a component without tests is a defect"));
     // Failures come last in the summary.
     let summary = &run.stdout[run.stdout.find("summary of test").unwrap()..];
-    let (alpha, broken) = (
-        summary.find("test:alpha").unwrap(),
-        summary.find("test:broken").unwrap(),
-    );
+    let (alpha, broken) = (summary.find("test:alpha").unwrap(), summary.find("test:broken").unwrap());
     assert!(alpha < broken, "{summary}");
     assert!(repo.path("target/test-results/broken.xml").exists());
 }
@@ -68,11 +55,7 @@ fn fail_fast_stops_starting_tasks() {
     repo.passing("b_fine");
     let run = repo.run(&["test", "--fail-fast", "-j", "1"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stdout.contains("test:b_fine    not run"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("test:b_fine    not run"), "{}", run.stdout);
     assert!(!repo.path("target/venvs/b_fine").exists());
 }
 
@@ -83,10 +66,7 @@ fn unknown_component_lists_the_known_ones() {
     repo.passing("beta");
     let run = repo.run(&["test", "gamma"]);
     assert_eq!(run.code, 2);
-    assert_eq!(
-        run.stderr.trim(),
-        "error: unknown component `gamma`: known components are alpha, beta"
-    );
+    assert_eq!(run.stderr.trim(), "error: unknown component `gamma`: known components are alpha, beta");
 }
 
 #[test]
@@ -96,43 +76,26 @@ fn folder_without_pyproject_is_noted_or_refused_when_named() {
     repo.write("components/notes/README.md", "not a component\n");
     let run = repo.run(&["components"]);
     assert_eq!(run.code, 0);
-    assert!(run
-        .stderr
-        .contains("note: components/notes has no pyproject.toml: not a component, skipped"));
+    assert!(run.stderr.contains("note: components/notes has no pyproject.toml: not a component, skipped"));
     let run = repo.run(&["test", "notes"]);
     assert_eq!(run.code, 2);
-    assert!(run
-        .stderr
-        .contains("components/notes has no pyproject.toml, so it is not a component"));
+    assert!(run.stderr.contains("components/notes has no pyproject.toml, so it is not a component"));
 }
 
 #[test]
 fn malformed_pyproject_and_cycles_are_bad_input() {
     let repo = Repo::new();
-    repo.write(
-        "components/bad/pyproject.toml",
-        "[project]\nname = \"bad\"\nversion = 1.0.0\n",
-    );
+    repo.write("components/bad/pyproject.toml", "[project]\nname = \"bad\"\nversion = 1.0.0\n");
     let run = repo.run(&["test"]);
     assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .starts_with("error: malformed components/bad/pyproject.toml line 3:"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.starts_with("error: malformed components/bad/pyproject.toml line 3:"), "{}", run.stderr);
 
     let repo = Repo::new();
     repo.component("a", &["fx-b"], &[]);
     repo.component("b", &["fx-a"], &[]);
     let run = repo.run(&["components"]);
     assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("dependency cycle between components: a -> b -> a"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("dependency cycle between components: a -> b -> a"), "{}", run.stderr);
 }
 
 #[test]
@@ -179,17 +142,13 @@ fn github_actions_gets_groups_and_a_step_summary() {
     repo.passing("alpha");
     let summary = repo.path("summary.md");
     let mut cmd = repo.command(&["test"]);
-    cmd.env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", &summary);
+    cmd.env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", &summary);
     let run = support::run(cmd);
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("::group::test:alpha passed in"));
     assert!(run.stdout.contains("::endgroup::"));
     let md = std::fs::read_to_string(summary).unwrap();
-    assert!(
-        md.contains("| test:alpha | ✅ passed | 2 | 0 | 0 |"),
-        "{md}"
-    );
+    assert!(md.contains("| test:alpha | ✅ passed | 2 | 0 | 0 |"), "{md}");
 }
 
 #[test]
@@ -198,10 +157,7 @@ fn components_table_and_matrix_json() {
     repo.passing("storage");
     repo.component("cdc", &["fx-storage"], &[]);
     repo.write("components/storage/Dockerfile", "FROM scratch\n");
-    repo.write(
-        "components/storage/k8s/kustomization.yaml",
-        "resources: []\n",
-    );
+    repo.write("components/storage/k8s/kustomization.yaml", "resources: []\n");
     let run = repo.run(&["components"]);
     assert_eq!(
         run.stdout,

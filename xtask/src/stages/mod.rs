@@ -29,27 +29,14 @@ pub fn run(
     if args.dry_run {
         return dry_run(root, stage, tasks, envs, args.json);
     }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let out = Printer::new(on_github(), args.json);
-    out.line(&format!(
-        "{stage}: {} task(s), {jobs} at a time",
-        tasks.len()
-    ));
-    let opts = Options {
-        jobs,
-        fail_fast: args.fail_fast,
-        out,
-    };
+    out.line(&format!("{stage}: {} task(s), {jobs} at a time", tasks.len()));
+    let opts = Options { jobs, fail_fast: args.fail_fast, out };
     let finished = exec::execute(root, tasks, envs, &opts);
     let rows: Vec<Row> = finished
         .into_iter()
-        .map(|f| Row {
-            command: f.task.command_line(root),
-            counts: counts(&f),
-            finished: f,
-        })
+        .map(|f| Row { command: f.task.command_line(root), counts: counts(&f), finished: f })
         .collect();
     let json = report::write_json(root, stage, &rows)?;
     report::github_summary(stage, &rows)?;
@@ -63,25 +50,16 @@ pub fn run(
         eprintln!("interrupted: running tasks were stopped and their partial results removed");
         return Ok(130);
     }
-    Ok(if rows.iter().all(|r| r.finished.outcome.is_ok()) {
-        0
-    } else {
-        1
-    })
+    Ok(if rows.iter().all(|r| r.finished.outcome.is_ok()) { 0 } else { 1 })
 }
 
-fn dry_run(
-    root: &Path,
-    stage: &str,
-    tasks: &[Task],
-    envs: Option<&Envs>,
-    as_json: bool,
-) -> Result<i32> {
-    let mut env_names: Vec<&str> = tasks
-        .iter()
-        .filter_map(|t| t.python_env.as_deref())
-        .collect();
-    env_names.dedup();
+fn dry_run(root: &Path, stage: &str, tasks: &[Task], envs: Option<&Envs>, as_json: bool) -> Result<i32> {
+    let mut env_names: Vec<&str> = Vec::new();
+    for name in tasks.iter().flat_map(|t| &t.python_envs) {
+        if !env_names.contains(&name.as_str()) {
+            env_names.push(name);
+        }
+    }
     let mut env_json = Vec::new();
     let mut lines = Vec::new();
     for name in env_names {

@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use xshell::Shell;
 
 pub fn junit_path(root: &Path, component: &str) -> PathBuf {
-    root.join("target/test-results")
-        .join(format!("{component}.xml"))
+    root.join("target/test-results").join(format!("{component}.xml"))
 }
 
 /// One pytest task per component, plus `cargo test` when `cargo` is given.
@@ -45,14 +44,11 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>) -> 
                     .into_iter()
                     .map(String::from)
                     .chain(tests)
-                    .chain([
-                        "-ra".into(),
-                        format!("--junitxml={}", relative(root, &cwd, &junit)),
-                    ])
+                    .chain(["-ra".into(), format!("--junitxml={}", relative(root, &cwd, &junit))])
                     .collect(),
                 env: Vec::new(),
                 cwd,
-                python_env: Some(c.name.clone()),
+                python_envs: vec![c.name.clone()],
                 artifact: Some(junit),
                 exit: ExitPolicy::Pytest,
             }
@@ -67,7 +63,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>) -> 
             args: vec!["test".into(), "--workspace".into(), "--quiet".into()],
             env: Vec::new(),
             cwd: root.clone(),
-            python_env: None,
+            python_envs: Vec::new(),
             artifact: None,
             exit: ExitPolicy::Cargo,
         });
@@ -78,9 +74,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>) -> 
 /// Counts from the JUnit file (pytest) or from cargo's `test result:` lines.
 pub fn counts(f: &Finished) -> Option<Counts> {
     match f.task.exit {
-        ExitPolicy::Pytest => {
-            junit_counts(&std::fs::read_to_string(f.task.artifact.as_ref()?).ok()?)
-        }
+        ExitPolicy::Pytest => junit_counts(&std::fs::read_to_string(f.task.artifact.as_ref()?).ok()?),
         ExitPolicy::Cargo => cargo_counts(&std::fs::read_to_string(&f.log).ok()?),
     }
 }
@@ -89,11 +83,7 @@ pub fn counts(f: &Finished) -> Option<Counts> {
 pub fn junit_counts(xml: &str) -> Option<Counts> {
     let mut c = Counts::default();
     let mut found = false;
-    for tag in xml
-        .split("<testsuite")
-        .skip(1)
-        .filter(|t| t.starts_with([' ', '>', '\n', '\t']))
-    {
+    for tag in xml.split("<testsuite").skip(1).filter(|t| t.starts_with([' ', '>', '\n', '\t'])) {
         let head = &tag[..tag.find('>').unwrap_or(tag.len())];
         let attr = |name: &str| -> u64 {
             let key = format!(" {name}=\"");
@@ -116,10 +106,7 @@ pub fn junit_counts(xml: &str) -> Option<Counts> {
 pub fn cargo_counts(output: &str) -> Option<Counts> {
     let mut c = Counts::default();
     let mut found = false;
-    for line in output
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("test result: "))
-    {
+    for line in output.lines().filter_map(|l| l.trim().strip_prefix("test result: ")) {
         found = true;
         for part in line.split(';') {
             let mut words = part.split_whitespace().rev();
@@ -142,23 +129,17 @@ pub fn cargo_counts(output: &str) -> Option<Counts> {
 pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     let components = ws.select(&args.components)?;
     // The Rust workspace's own tests run with the full set, where there is one.
-    let cargo =
-        if args.components.is_empty() && ws.root.join("Cargo.toml").is_file() {
-            Some(which::which("cargo").map_err(|_| {
-                UsageError::new("cargo not found on PATH: install Rust with rustup")
-            })?)
-        } else {
-            None
-        };
+    let cargo = if args.components.is_empty() && ws.root.join("Cargo.toml").is_file() {
+        Some(which::which("cargo").map_err(|_| UsageError::new("cargo not found on PATH: install Rust with rustup"))?)
+    } else {
+        None
+    };
     let tasks = plan(ws, &components, cargo.as_deref());
     let sh = Shell::new()?;
     let envs = if components.is_empty() {
         None
     } else {
-        let specs = components
-            .iter()
-            .map(|c| EnvSpec::for_tests(ws, c))
-            .collect();
+        let specs = components.iter().map(|c| EnvSpec::for_tests(ws, c)).collect();
         Some(Envs::new(&ws.root, python::interpreter(&sh)?, specs))
     };
     stages::run(&ws.root, "test", &tasks, envs.as_ref(), args, counts)

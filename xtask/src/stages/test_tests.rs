@@ -6,7 +6,10 @@ fn workspace() -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().unwrap();
     for (name, body) in [
         ("storage", "[project]\nname = \"mlops-storage\"\n[project.optional-dependencies]\ntest = [\"hypothesis\"]\n"),
-        ("cdc", "[project]\nname = \"mlops-cdc\"\ndependencies = [\"mlops-storage\"]\n[tool.xtask]\ntests = \"checks\"\n"),
+        (
+            "cdc",
+            "[project]\nname = \"mlops-cdc\"\ndependencies = [\"mlops-storage\"]\n[tool.xtask]\ntests = \"checks\"\n",
+        ),
     ] {
         let c = dir.path().join("components").join(name);
         fs::create_dir_all(c.join(if name == "cdc" { "checks" } else { "tests" })).unwrap();
@@ -29,18 +32,11 @@ fn plan_runs_pytest_in_each_components_venv_with_junit_output() {
             "(cd components/storage && ../../target/venvs/storage/bin/python -m pytest tests -ra --junitxml=../../target/test-results/storage.xml)",
         ]
     );
-    assert_eq!(tasks[0].python_env.as_deref(), Some("cdc"));
+    assert_eq!(tasks[0].python_envs, ["cdc"]);
     fs::remove_dir(ws.root.join("components/cdc/checks")).unwrap();
     let without = plan(&ws, &comps[..1], None);
-    assert_eq!(
-        without[0].args[..3],
-        ["-m", "pytest", "-ra"],
-        "no tests folder: pytest finds none and says so"
-    );
-    assert_eq!(
-        tasks[1].artifact.as_deref(),
-        Some(ws.root.join("target/test-results/storage.xml").as_path())
-    );
+    assert_eq!(without[0].args[..3], ["-m", "pytest", "-ra"], "no tests folder: pytest finds none and says so");
+    assert_eq!(tasks[1].artifact.as_deref(), Some(ws.root.join("target/test-results/storage.xml").as_path()));
 }
 
 #[test]
@@ -49,10 +45,7 @@ fn plan_adds_cargo_test_when_given() {
     let tasks = plan(&ws, &[], Some(Path::new("/usr/bin/cargo")));
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].id, "test:xtask");
-    assert_eq!(
-        tasks[0].command_line(&ws.root),
-        "/usr/bin/cargo test --workspace --quiet"
-    );
+    assert_eq!(tasks[0].command_line(&ws.root), "/usr/bin/cargo test --workspace --quiet");
 }
 
 #[test]
@@ -61,15 +54,7 @@ fn env_spec_installs_component_with_extra_and_its_dependencies() {
     let cdc = EnvSpec::for_tests(&ws, ws.get("cdc").unwrap());
     assert_eq!(
         cdc.install,
-        [
-            "-e",
-            "./components/cdc",
-            "-e",
-            "./components/storage",
-            "pytest",
-            "-c",
-            "tools/python-tools.txt"
-        ]
+        ["-e", "./components/cdc", "-e", "./components/storage", "pytest", "-c", "tools/python-tools.txt"]
     );
     let storage = EnvSpec::for_tests(&ws, ws.get("storage").unwrap());
     assert_eq!(storage.install[..2], ["-e", "./components/storage[test]"]);
@@ -79,14 +64,7 @@ fn env_spec_installs_component_with_extra_and_its_dependencies() {
 #[test]
 fn junit_counts_sum_suites() {
     let xml = r#"<?xml version="1.0"?><testsuites name="pytest tests"><testsuite name="pytest" errors="1" failures="2" skipped="3" tests="10" time="0.1"><testcase/></testsuite></testsuites>"#;
-    assert_eq!(
-        junit_counts(xml),
-        Some(Counts {
-            passed: 4,
-            failed: 3,
-            skipped: 3
-        })
-    );
+    assert_eq!(junit_counts(xml), Some(Counts { passed: 4, failed: 3, skipped: 3 }));
     assert_eq!(junit_counts("<testsuites></testsuites>"), None);
     assert_eq!(junit_counts("partial <testsui"), None);
 }
@@ -94,13 +72,6 @@ fn junit_counts_sum_suites() {
 #[test]
 fn cargo_counts_sum_result_lines() {
     let out = "running 3 tests\n...\ntest result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\ntest result: FAILED. 5 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out\n";
-    assert_eq!(
-        cargo_counts(out),
-        Some(Counts {
-            passed: 8,
-            failed: 2,
-            skipped: 1
-        })
-    );
+    assert_eq!(cargo_counts(out), Some(Counts { passed: 8, failed: 2, skipped: 1 }));
     assert_eq!(cargo_counts("error: could not compile"), None);
 }

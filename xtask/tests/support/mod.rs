@@ -48,10 +48,7 @@ impl Repo {
                 deps.join(", ")
             ),
         );
-        self.write(
-            &format!("components/{name}/src/{name}_pkg/__init__.py"),
-            "def answer() -> int:\n    return 42\n",
-        );
+        self.write(&format!("components/{name}/src/{name}_pkg/__init__.py"), "def answer() -> int:\n    return 42\n");
         for (file, body) in tests {
             self.write(&format!("components/{name}/tests/{file}"), body);
         }
@@ -70,12 +67,7 @@ impl Repo {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
         cmd.args(args).current_dir(self.root());
-        for var in [
-            "GITHUB_ACTIONS",
-            "GITHUB_STEP_SUMMARY",
-            "XTASK_ROOT",
-            "XTASK_PYTHON",
-        ] {
+        for var in ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "XTASK_ROOT", "XTASK_PYTHON"] {
             cmd.env_remove(var);
         }
         cmd
@@ -95,11 +87,7 @@ impl Repo {
 }
 
 pub fn run(mut cmd: Command) -> Run {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().unwrap();
+    let Output { status, stdout, stderr } = cmd.output().unwrap();
     let run = Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
