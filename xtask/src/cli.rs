@@ -29,6 +29,20 @@ pub enum Command {
     },
     /// Run components' tests with pytest (and the Rust workspace's `cargo test` when no names are given).
     Test(RunArgs),
+    /// Every code-quality check (lint, format, imports, typecheck, security, audit), and the Rust workspace's fmt and clippy.
+    Quality(RunArgs),
+    /// Lint with flake8 (and clippy for the Rust workspace).
+    Lint(RunArgs),
+    /// Format with black (and cargo fmt); `--check` only reports.
+    Fmt(FixArgs),
+    /// Sort imports with isort (profile black); `--check` only reports.
+    Imports(FixArgs),
+    /// Type-check with mypy (strict), in each component's own environment.
+    Typecheck(RunArgs),
+    /// Scan each component's source with bandit.
+    Security(RunArgs),
+    /// Check each component's resolved dependencies for known vulnerabilities with safety.
+    Audit(RunArgs),
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
 }
@@ -55,4 +69,15 @@ pub struct RunArgs {
     /// Print the plan (with --dry-run) or the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A check that can also fix what it finds.
+#[derive(Args, Debug, Clone)]
+pub struct FixArgs {
+    /// Report what would change, change nothing (as CI runs it).
+    #[arg(long)]
+    pub check: bool,
+
+    #[command(flatten)]
+    pub run: RunArgs,
 }

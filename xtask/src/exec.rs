@@ -2,6 +2,7 @@
 //! output captured per task and printed whole when it ends, durations
 //! recorded, and a clean stop (whole process groups) on Ctrl-C.
 
+use crate::findings::Verdict;
 use crate::plan::{ExitPolicy, Task};
 use crate::python::Envs;
 use anyhow::{Context, Result};
@@ -130,7 +131,12 @@ pub fn judge(policy: ExitPolicy, code: Option<i32>) -> Outcome {
         (ExitPolicy::Pytest, Some(5)) => {
             Outcome::Failed("no tests collected: a component without tests is a defect, add tests".into())
         }
-        (ExitPolicy::Cargo, Some(101)) => Outcome::Failed("tests failed".into()),
+        (ExitPolicy::Cargo, Some(101)) => Outcome::Failed("problems found".into()),
+        (ExitPolicy::Tool(tool), Some(c)) => match crate::findings::judge(tool, c) {
+            Verdict::Clean => Outcome::Passed,
+            Verdict::Findings => Outcome::Failed("problems found".into()),
+            Verdict::Error => Outcome::Error(format!("{tool} could not run (exit {c}): see its output")),
+        },
         (_, Some(c)) => Outcome::Error(format!("exited with code {c}: the tool could not run, see its output")),
         (_, None) => Outcome::Error("killed by a signal".into()),
     }
@@ -142,12 +148,29 @@ pub struct Finished {
     pub outcome: Outcome,
     pub seconds: f64,
     pub log: PathBuf,
+    /// Where the task's own command output starts in the log (after environment setup).
+    #[serde(skip)]
+    pub output_start: u64,
 }
 
-pub struct Options {
+impl Finished {
+    /// What the task's command printed (stdout and stderr), without environment setup.
+    pub fn output(&self) -> String {
+        let bytes = std::fs::read(&self.log).unwrap_or_default();
+        let start = (self.output_start as usize).min(bytes.len());
+        String::from_utf8_lossy(&bytes[start..]).into_owned()
+    }
+}
+
+/// A stage's own reading of a finished command (exit code and output), where
+/// the exit code alone cannot tell findings from a tool that could not run.
+pub type Review<'a> = &'a (dyn Fn(&Task, Option<i32>, &str) -> Outcome + Sync);
+
+pub struct Options<'a> {
     pub jobs: usize,
     pub fail_fast: bool,
     pub out: Printer,
+    pub review: Option<Review<'a>>,
 }
 
 /// Run every task; the results come back in plan order.
@@ -162,9 +185,15 @@ pub fn execute(root: &Path, tasks: &[Task], envs: Option<&Envs>, opts: &Options)
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(task) = tasks.get(i) else { break };
                 let done = if stop.load(Ordering::SeqCst) || interrupted() {
-                    Finished { task: task.clone(), outcome: Outcome::NotRun, seconds: 0.0, log: PathBuf::new() }
+                    Finished {
+                        task: task.clone(),
+                        outcome: Outcome::NotRun,
+                        seconds: 0.0,
+                        log: PathBuf::new(),
+                        output_start: 0,
+                    }
                 } else {
-                    run_task(root, task, envs, &opts.out)
+                    run_task(root, task, envs, opts)
                 };
                 if opts.fail_fast && !done.outcome.is_ok() {
                     stop.store(true, Ordering::SeqCst);
@@ -176,12 +205,28 @@ pub fn execute(root: &Path, tasks: &[Task], envs: Option<&Envs>, opts: &Options)
     results.into_inner().unwrap().into_iter().map(|r| r.expect("every task was taken")).collect()
 }
 
-fn run_task(root: &Path, task: &Task, envs: Option<&Envs>, out: &Printer) -> Finished {
-    let start = Instant::now();
+fn run_task(root: &Path, task: &Task, envs: Option<&Envs>, opts: &Options) -> Finished {
+    let (start, out) = (Instant::now(), &opts.out);
     let log_path = root.join("target/xtask/logs").join(format!("{}.log", task.id.replace(':', "-")));
     out.line(&format!("started  {}", task.id));
+    let mut output_start = 0;
     let outcome = match attempt(task, envs, log_path.clone()) {
-        Ok(outcome) => outcome,
+        Ok((code, from)) => {
+            output_start = from;
+            match opts.review {
+                Some(review) => {
+                    let f = Finished {
+                        task: task.clone(),
+                        outcome: Outcome::NotRun,
+                        seconds: 0.0,
+                        log: log_path.clone(),
+                        output_start,
+                    };
+                    review(task, code, &f.output())
+                }
+                None => judge(task.exit, code),
+            }
+        }
         Err(e) if e.is::<Interrupted>() => Outcome::Interrupted,
         Err(e) => Outcome::Error(format!("{e:#}")),
     };
@@ -191,10 +236,11 @@ fn run_task(root: &Path, task: &Task, envs: Option<&Envs>, out: &Printer) -> Fin
     let seconds = start.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&std::fs::read(&log_path).unwrap_or_default()).into_owned();
     out.block(&format!("{} {} in {seconds:.1}s", task.id, outcome.label()), &text);
-    Finished { task: task.clone(), outcome, seconds, log: log_path }
+    Finished { task: task.clone(), outcome, seconds, log: log_path, output_start }
 }
 
-fn attempt(task: &Task, envs: Option<&Envs>, log_path: PathBuf) -> Result<Outcome> {
+/// Prepare and run one task: its exit code, and where its command's output starts in the log.
+fn attempt(task: &Task, envs: Option<&Envs>, log_path: PathBuf) -> Result<(Option<i32>, u64)> {
     let mut log = Log::create(log_path)?;
     if let Some(artifact) = &task.artifact {
         if let Err(e) = std::fs::remove_file(artifact) {
@@ -212,12 +258,13 @@ fn attempt(task: &Task, envs: Option<&Envs>, log_path: PathBuf) -> Result<Outcom
         let envs = envs.context("a Python task needs environments")?;
         envs.ensure(env, &mut log).with_context(|| format!("cannot prepare the environment {env}"))?;
     }
+    let output_start = log.file.metadata()?.len();
     let sh = Shell::new()?;
     sh.change_dir(&task.cwd);
     let (program, args) = (&task.program, &task.args);
     let cmd = task.env.iter().fold(cmd!(sh, "{program} {args...}"), |c, (k, v)| c.env(k, v));
     let status = run_logged(cmd.into(), &mut log)?;
-    Ok(judge(task.exit, status.code()))
+    Ok((status.code(), output_start))
 }
 
 /// Where human output goes: stdout, or stderr when stdout carries JSON.

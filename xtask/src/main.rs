@@ -6,6 +6,7 @@ mod component;
 mod doctor;
 mod error;
 mod exec;
+mod findings;
 mod fsutil;
 mod listing;
 mod plan;
@@ -18,6 +19,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use component::Workspace;
 use error::UsageError;
+use stages::quality::Check;
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -45,8 +47,21 @@ fn run(cli: Cli) -> Result<i32> {
             exec::install_interrupt_handler()?;
             stages::test::run(&ws, &args)
         }
+        Command::Quality(args) => quality(&root, &args, &Check::ALL, false),
+        Command::Lint(args) => quality(&root, &args, &[Check::Lint], false),
+        Command::Fmt(a) => quality(&root, &a.run, &[Check::Format], !a.check),
+        Command::Imports(a) => quality(&root, &a.run, &[Check::Imports], !a.check),
+        Command::Typecheck(args) => quality(&root, &args, &[Check::Typecheck], false),
+        Command::Security(args) => quality(&root, &args, &[Check::Security], false),
+        Command::Audit(args) => quality(&root, &args, &[Check::Audit], false),
         Command::Doctor => doctor::run(&root),
     }
+}
+
+fn quality(root: &Path, args: &cli::RunArgs, checks: &[Check], fix: bool) -> Result<i32> {
+    let ws = discover(root)?;
+    exec::install_interrupt_handler()?;
+    stages::quality::run(&ws, args, checks, fix)
 }
 
 fn discover(root: &Path) -> Result<Workspace> {

@@ -30,8 +30,10 @@ pub struct Task {
 pub enum ExitPolicy {
     /// pytest: 1 tests failed, 5 no tests collected (a defect), other codes: could not run.
     Pytest,
-    /// cargo test: 101 tests failed, other codes: could not run.
+    /// cargo test and clippy: 101 problems found, other codes: could not run.
     Cargo,
+    /// A code-quality tool, read by `findings::judge` (e.g. safety's 64 is findings).
+    Tool(&'static str),
 }
 
 impl Task {

@@ -17,7 +17,7 @@ const MIN_PYTHON: (u32, u32) = (3, 11);
 /// The one file pinning every Python tool the pipeline runs.
 pub const PINS: &str = "tools/python-tools.txt";
 /// Bump when the way environments are built changes, so old ones are rebuilt.
-const LAYOUT: &str = "xtask-venv-1";
+const LAYOUT: &str = "xtask-venv-2";
 const STAMP: &str = ".xtask-fingerprint";
 
 #[derive(Debug, Clone)]
@@ -87,6 +87,29 @@ impl EnvSpec {
         }
         install.extend(["pytest".to_string(), "-c".to_string(), PINS.to_string()]);
         EnvSpec { name: c.name.clone(), dir: ws.root.join("target/venvs").join(&c.name), install, inputs }
+    }
+
+    /// A tools-only environment (no component), e.g. the linters: the
+    /// named tools at their pinned versions.
+    pub fn tools(ws: &Workspace, name: &str, tools: &[&str]) -> EnvSpec {
+        let mut install: Vec<String> = tools.iter().map(|t| t.to_string()).collect();
+        install.extend(["-c".to_string(), PINS.to_string()]);
+        EnvSpec {
+            name: name.to_string(),
+            dir: ws.root.join("target/venvs").join(name),
+            install,
+            inputs: vec![ws.root.join(PINS)],
+        }
+    }
+
+    /// The environment's resolved third-party packages (`pip freeze`, no
+    /// editable installs), written when it is built: what the audit checks.
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.join("requirements.txt")
+    }
+
+    pub fn bin(&self, program: &str) -> PathBuf {
+        self.dir.join("bin").join(program)
     }
 
     pub fn python(&self) -> PathBuf {
@@ -184,6 +207,13 @@ impl Envs {
                 bail!("building target/venvs/{name} failed ({status}): see the output above");
             }
         }
+        let py = spec.python();
+        let frozen = match &self.uv {
+            Some(uv) => cmd!(sh, "{uv} pip freeze --python {py} --exclude-editable").quiet().read(),
+            None => cmd!(sh, "{py} -m pip freeze --exclude-editable").quiet().read(),
+        }
+        .with_context(|| format!("cannot list the packages of target/venvs/{name}"))?;
+        crate::fsutil::write_atomic(&spec.lock_file(), format!("{frozen}\n").as_bytes())?;
         let fp = spec.fingerprint(&self.python, self.uv.as_deref())?;
         crate::fsutil::write_atomic(&spec.dir.join(STAMP), fp.as_bytes())
     }

@@ -3,6 +3,7 @@
 //! table in `$GITHUB_STEP_SUMMARY`.
 
 use crate::exec::{Finished, Outcome};
+use crate::findings::Finding;
 use crate::fsutil::write_atomic;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -23,6 +24,18 @@ pub struct Row {
     pub finished: Finished,
     pub command: String,
     pub counts: Option<Counts>,
+    /// What a code-quality tool reported (None for stages without findings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<Finding>>,
+    /// A fact the reader needs beside the result (e.g. which vulnerability database).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Row {
+    pub fn new(root: &Path, finished: Finished) -> Row {
+        Row { command: finished.task.command_line(root), finished, counts: None, findings: None, note: None }
+    }
 }
 
 #[derive(Serialize)]
@@ -43,16 +56,24 @@ fn rank(o: &Outcome) -> u8 {
     }
 }
 
-/// Totals for the closing line. A task that did not pass but counted no
-/// failing test (no tests collected, could not run) counts as one failure,
-/// so the line never reads as green when the run was not.
+/// Totals for the closing line: tests where a task counted them, else the
+/// task itself. A task that did not pass but counted no failing test (no
+/// tests collected, could not run) counts as one failure, so the line never
+/// reads as green when the run was not.
 pub fn totals(rows: &[Row]) -> Counts {
     let mut t = Counts::default();
     for r in rows {
-        let c = r.counts.unwrap_or_default();
-        t.passed += c.passed;
-        t.skipped += c.skipped;
-        t.failed += if r.finished.outcome.is_ok() || c.failed > 0 { c.failed } else { 1 };
+        let ok = r.finished.outcome.is_ok();
+        match r.counts {
+            Some(c) => {
+                t.passed += c.passed;
+                t.skipped += c.skipped;
+                t.failed += if ok || c.failed > 0 { c.failed } else { 1 };
+            }
+            None if ok => t.passed += 1,
+            None if r.finished.outcome == Outcome::NotRun => t.skipped += 1,
+            None => t.failed += 1,
+        }
     }
     t
 }
@@ -67,31 +88,39 @@ fn sorted(rows: &[Row]) -> Vec<&Row> {
     v
 }
 
-fn cell(c: Option<Counts>, f: impl Fn(Counts) -> u64) -> String {
-    c.map(|c| f(c).to_string()).unwrap_or_else(|| "-".into())
+/// The table's columns: test counts and findings only where the stage has them.
+fn columns(rows: &[Row]) -> Vec<(&'static str, Box<dyn Fn(&Row) -> String>)> {
+    let count = |f: fn(Counts) -> u64| -> Box<dyn Fn(&Row) -> String> {
+        Box::new(move |r: &Row| r.counts.map(|c| f(c).to_string()).unwrap_or_else(|| "-".into()))
+    };
+    let mut cols: Vec<(&'static str, Box<dyn Fn(&Row) -> String>)> = vec![
+        ("task", Box::new(|r: &Row| r.finished.task.id.clone())),
+        ("result", Box::new(|r: &Row| r.finished.outcome.label().to_string())),
+    ];
+    if rows.iter().any(|r| r.counts.is_some()) {
+        cols.push(("passed", count(|c| c.passed)));
+        cols.push(("failed", count(|c| c.failed)));
+        cols.push(("skipped", count(|c| c.skipped)));
+    }
+    if rows.iter().any(|r| r.findings.is_some()) {
+        cols.push((
+            "findings",
+            Box::new(|r: &Row| r.findings.as_ref().map(|f| f.len().to_string()).unwrap_or_else(|| "-".into())),
+        ));
+    }
+    cols.push(("time", Box::new(|r: &Row| format!("{:.1}s", r.finished.seconds))));
+    cols
 }
 
 pub fn table(stage: &str, rows: &[Row], root: &Path) -> String {
-    let mut out = format!("\nsummary of {stage}\n");
-    let head = ["task", "result", "passed", "failed", "skipped", "time"];
-    let body: Vec<[String; 6]> = sorted(rows)
-        .iter()
-        .map(|r| {
-            [
-                r.finished.task.id.clone(),
-                r.finished.outcome.label().to_string(),
-                cell(r.counts, |c| c.passed),
-                cell(r.counts, |c| c.failed),
-                cell(r.counts, |c| c.skipped),
-                format!("{:.1}s", r.finished.seconds),
-            ]
-        })
-        .collect();
-    let width = |i: usize| body.iter().map(|b| b[i].len()).chain([head[i].len()]).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..6).map(width).collect();
-    let fmt_row = |cols: [&str; 6]| {
+    let cols = columns(rows);
+    let body: Vec<Vec<String>> = sorted(rows).iter().map(|r| cols.iter().map(|(_, f)| f(r)).collect()).collect();
+    let widths: Vec<usize> =
+        (0..cols.len()).map(|i| body.iter().map(|b| b[i].len()).chain([cols[i].0.len()]).max().unwrap_or(0)).collect();
+    let fmt_row = |cells: Vec<&str>| {
         let mut s = String::from("  ");
-        for (i, c) in cols.iter().enumerate() {
+        for (i, c) in cells.iter().enumerate() {
+            // Names left, numbers right.
             if i < 2 {
                 s += &format!("{c:<w$}  ", w = widths[i]);
             } else {
@@ -100,11 +129,15 @@ pub fn table(stage: &str, rows: &[Row], root: &Path) -> String {
         }
         s.trim_end().to_string() + "\n"
     };
-    out += &fmt_row(head);
+    let mut out = format!("\nsummary of {stage}\n");
+    out += &fmt_row(cols.iter().map(|c| c.0).collect());
     for b in &body {
-        out += &fmt_row([&b[0], &b[1], &b[2], &b[3], &b[4], &b[5]]);
+        out += &fmt_row(b.iter().map(String::as_str).collect());
     }
     for r in sorted(rows) {
+        if let Some(note) = &r.note {
+            out += &format!("  {}: {note}\n", r.finished.task.id);
+        }
         if let Outcome::Failed(why) | Outcome::Error(why) = &r.finished.outcome {
             let log = r.finished.log.strip_prefix(root).unwrap_or(&r.finished.log);
             out += &format!("  {}: {why} (log: {})\n", r.finished.task.id, log.display());
@@ -124,23 +157,15 @@ pub fn write_json(root: &Path, stage: &str, rows: &[Row]) -> Result<String> {
 
 /// Append a markdown table to `$GITHUB_STEP_SUMMARY` when GitHub provides one.
 pub fn github_summary(stage: &str, rows: &[Row]) -> Result<()> {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
-        return Ok(());
-    };
-    let mut md = format!(
-        "### xtask {stage}\n\n| task | result | passed | failed | skipped | time |\n|---|---|---:|---:|---:|---:|\n"
-    );
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else { return Ok(()) };
+    let cols = columns(rows);
+    let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
+    let mut md = format!("### xtask {stage}\n\n| {} |\n|{}\n", names.join(" | "), "---|".repeat(cols.len()));
     for r in sorted(rows) {
-        let mark = if r.finished.outcome.is_ok() { "✅" } else { "❌" };
-        md += &format!(
-            "| {} | {mark} {} | {} | {} | {} | {:.1}s |\n",
-            r.finished.task.id,
-            r.finished.outcome.label(),
-            cell(r.counts, |c| c.passed),
-            cell(r.counts, |c| c.failed),
-            cell(r.counts, |c| c.skipped),
-            r.finished.seconds
-        );
+        let mark = if r.finished.outcome.is_ok() { "✅ " } else { "❌ " };
+        let cells: Vec<String> =
+            cols.iter().enumerate().map(|(i, (_, f))| if i == 1 { format!("{mark}{}", f(r)) } else { f(r) }).collect();
+        md += &format!("| {} |\n", cells.join(" | "));
     }
     md += &format!("\n{}\n", closing_line(totals(rows)));
     let mut f = std::fs::OpenOptions::new()

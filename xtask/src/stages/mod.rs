@@ -1,13 +1,14 @@
 //! One module per stage. Each turns (components, options) into a plan of
 //! tasks; `run` executes and reports any plan the same way.
 
+pub mod quality;
 pub mod test;
 
 use crate::cli::RunArgs;
-use crate::exec::{self, Finished, Options, Printer};
+use crate::exec::{self, Options, Printer, Review};
 use crate::plan::{self, Task};
 use crate::python::Envs;
-use crate::report::{self, Counts, Row};
+use crate::report::{self, Row};
 use anyhow::Result;
 use serde_json::json;
 use std::path::Path;
@@ -17,32 +18,33 @@ pub fn on_github() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
+/// How a stage reads its finished tasks, beyond exit codes.
+pub struct Stage<'a> {
+    pub name: &'a str,
+    /// Outcome from exit code and output, where the exit code alone is ambiguous.
+    pub review: Option<Review<'a>>,
+    /// Fill in what the stage knows about a finished task: counts, findings, notes.
+    pub describe: &'a dyn Fn(Row) -> Row,
+    /// Printed after every task ended, before the summary table.
+    pub epilogue: &'a dyn Fn(&[Row], &Printer),
+}
+
 /// Print the plan (`--dry-run`), or execute it and report. Returns the exit code.
-pub fn run(
-    root: &Path,
-    stage: &str,
-    tasks: &[Task],
-    envs: Option<&Envs>,
-    args: &RunArgs,
-    counts: impl Fn(&Finished) -> Option<Counts>,
-) -> Result<i32> {
+pub fn run(root: &Path, stage: &Stage, tasks: &[Task], envs: Option<&Envs>, args: &RunArgs) -> Result<i32> {
     if args.dry_run {
-        return dry_run(root, stage, tasks, envs, args.json);
+        return dry_run(root, stage.name, tasks, envs, args.json);
     }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let out = Printer::new(on_github(), args.json);
-    out.line(&format!("{stage}: {} task(s), {jobs} at a time", tasks.len()));
-    let opts = Options { jobs, fail_fast: args.fail_fast, out };
+    out.line(&format!("{}: {} task(s), {jobs} at a time", stage.name, tasks.len()));
+    let opts = Options { jobs, fail_fast: args.fail_fast, out, review: stage.review };
     let finished = exec::execute(root, tasks, envs, &opts);
-    let rows: Vec<Row> = finished
-        .into_iter()
-        .map(|f| Row { command: f.task.command_line(root), counts: counts(&f), finished: f })
-        .collect();
-    let json = report::write_json(root, stage, &rows)?;
-    report::github_summary(stage, &rows)?;
-    let totals = report::totals(&rows);
-    opts.out.line(&report::table(stage, &rows, root));
-    opts.out.line(&report::closing_line(totals));
+    let rows: Vec<Row> = finished.into_iter().map(|f| (stage.describe)(Row::new(root, f))).collect();
+    let json = report::write_json(root, stage.name, &rows)?;
+    report::github_summary(stage.name, &rows)?;
+    (stage.epilogue)(&rows, &opts.out);
+    opts.out.line(&report::table(stage.name, &rows, root));
+    opts.out.line(&report::closing_line(report::totals(&rows)));
     if args.json {
         println!("{json}");
     }

@@ -10,7 +10,8 @@ use crate::plan::{relative, ExitPolicy, Task};
 use crate::python::EnvSpec;
 use crate::python::{self, Envs};
 use crate::report::Counts;
-use crate::stages;
+use crate::report::Row;
+use crate::stages::{self, Stage};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use xshell::Shell;
@@ -76,6 +77,7 @@ pub fn counts(f: &Finished) -> Option<Counts> {
     match f.task.exit {
         ExitPolicy::Pytest => junit_counts(&std::fs::read_to_string(f.task.artifact.as_ref()?).ok()?),
         ExitPolicy::Cargo => cargo_counts(&std::fs::read_to_string(&f.log).ok()?),
+        ExitPolicy::Tool(_) => None,
     }
 }
 
@@ -142,7 +144,9 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
         let specs = components.iter().map(|c| EnvSpec::for_tests(ws, c)).collect();
         Some(Envs::new(&ws.root, python::interpreter(&sh)?, specs))
     };
-    stages::run(&ws.root, "test", &tasks, envs.as_ref(), args, counts)
+    let describe = |row: Row| Row { counts: counts(&row.finished), ..row };
+    let stage = Stage { name: "test", review: None, describe: &describe, epilogue: &|_, _| {} };
+    stages::run(&ws.root, &stage, &tasks, envs.as_ref(), args)
 }
 
 #[cfg(test)]
