@@ -1,0 +1,126 @@
+"""Command line: ``mlops-cdc serve`` and ``mlops-cdc apply``.
+
+Exit codes of ``apply``: 0 when every event was applied or skipped, 1 when some
+were dead-lettered (the rest is applied), 2 when the batch could not be applied
+at all (bad arguments, unreadable file, key or schema conflict, storage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from mlops_cdc.apply import DEFAULT_OFFSET_FIELD, CdcError, ChangeApplier
+from mlops_cdc.server import DEFAULT_MAX_BODY, make_server
+from mlops_storage import StorageError, Store
+
+LOG = logging.getLogger("mlops_cdc")
+
+EXIT_OK = 0
+EXIT_DEAD_LETTERS = 1
+EXIT_ERROR = 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        default=None,
+        help="storage root directory (default: $MLOPS_STORAGE_ROOT or the "
+        "storage library's default)",
+    )
+    parser.add_argument(
+        "--key",
+        default="id",
+        help="comma-separated key columns of the table(s) (default: id)",
+    )
+    parser.add_argument(
+        "--offset-field",
+        default=DEFAULT_OFFSET_FIELD,
+        help=f"dotted path of each event's offset (default: {DEFAULT_OFFSET_FIELD})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlops-cdc",
+        description="Apply Debezium change events to versioned datasets.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind")
+    serve.add_argument(
+        "--port", type=int, default=8080, help="port to bind (0: any free port)"
+    )
+    serve.add_argument(
+        "--max-body",
+        type=int,
+        default=DEFAULT_MAX_BODY,
+        help="largest accepted request body in bytes",
+    )
+    serve.add_argument("--log-level", default="INFO", help="logging level")
+    _common(serve)
+
+    apply = commands.add_parser("apply", help="apply a JSON-lines file of events")
+    apply.add_argument("file", help="JSON-lines file, one event per line ('-': stdin)")
+    apply.add_argument("--table", required=True, help="dataset to apply the events to")
+    _common(apply)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    applier = ChangeApplier(
+        Store(args.root), key=args.key, offset_field=args.offset_field
+    )
+    server = make_server(
+        applier, host=args.host, port=args.port, max_body=args.max_body
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        LOG.info("signal %d: shutting down", signum)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    LOG.info("listening on %s (storage root %s)", server.url, applier.store.root)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        LOG.info("interrupted: shutting down")
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
+def _apply(args: argparse.Namespace) -> int:
+    applier = ChangeApplier(
+        Store(args.root), key=args.key, offset_field=args.offset_field
+    )
+    if args.file == "-":
+        result = applier.apply_lines(args.table, sys.stdin.buffer)
+    else:
+        with open(args.file, "rb") as handle:
+            result = applier.apply_lines(args.table, handle)
+    print(json.dumps(result.to_dict(), indent=2))
+    return EXIT_DEAD_LETTERS if result.dead_letters else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return _apply(args)
+    except (CdcError, StorageError, OSError) as exc:
+        print(f"mlops-cdc: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,188 @@
+"""HTTP front end of the change applier.
+
+``POST /events?table=NAME[&key=a,b]``
+    Body: JSON lines, one Debezium event per line. Answers 200 with the
+    :class:`~mlops_cdc.apply.ApplyResult` as JSON, dead letters included.
+    400 for a bad request, 409 when the table's key columns or schema do not
+    allow the batch, 411/413 for a missing or too large body, 500 when storage
+    fails, 503 when concurrent writers kept the version number busy.
+``GET /healthz``
+    200 ``{"status": "ok"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+from mlops_cdc.apply import (
+    CdcError,
+    ChangeApplier,
+    KeyMismatchError,
+    validate_table_name,
+)
+from mlops_storage import ConcurrentWriteError, SchemaError, StorageError
+
+LOG = logging.getLogger("mlops_cdc.server")
+
+#: Largest request body accepted, in bytes.
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+
+class CdcServer(ThreadingHTTPServer):
+    """A threading HTTP server holding the applier its handlers use."""
+
+    # Let in-flight requests finish on shutdown instead of killing them.
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        applier: ChangeApplier,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self.applier = applier
+        self.max_body = max_body
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, CdcRequestHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
+        if ":" in str(host):
+            host = f"[{host}]"
+        return f"http://{host}:{port}"
+
+
+class CdcRequestHandler(BaseHTTPRequestHandler):
+    server_version = "mlops-cdc"
+    protocol_version = "HTTP/1.1"
+
+    @property
+    def cdc(self) -> CdcServer:
+        return cast(CdcServer, self.server)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        level = logging.DEBUG if self.path == "/healthz" else logging.INFO
+        LOG.log(level, "%s - %s", self.address_string(), format % args)
+
+    def _send_json(self, status: HTTPStatus, body: Any) -> None:
+        payload = json.dumps(body).encode("utf-8") + b"\n"
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _error(self, status: HTTPStatus, message: str) -> None:
+        self._send_json(status, {"error": message})
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path == "/healthz":
+            self._send_json(HTTPStatus.OK, {"status": "ok"})
+        elif path == "/events":
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /events?table=NAME")
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no such path: {path}")
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_POST(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path != "/events":
+            self._discard_body()
+            self._error(HTTPStatus.NOT_FOUND, f"no such path: {parts.path}")
+            return
+        query = parse_qs(parts.query)
+        tables = query.get("table", [])
+        keys = query.get("key", [])
+        if len(tables) != 1 or len(keys) > 1:
+            self._discard_body()
+            self._error(HTTPStatus.BAD_REQUEST, "give exactly one ?table=NAME")
+            return
+        body = self._read_body()
+        if body is None:
+            return
+        try:
+            table = validate_table_name(tables[0])
+            result = self.cdc.applier.apply_lines(
+                table, body.split(b"\n"), key=keys[0] if keys else None
+            )
+        except (KeyMismatchError, SchemaError) as exc:
+            self._error(HTTPStatus.CONFLICT, str(exc))
+        except CdcError as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+        except ConcurrentWriteError as exc:
+            self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+        except StorageError as exc:
+            LOG.exception("storage failed for table %r", tables[0])
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc))
+        else:
+            LOG.info(
+                "table %s: applied %d, skipped %d, dead letters %d, version %s",
+                result.table,
+                result.applied,
+                result.skipped,
+                len(result.dead_letters),
+                result.version,
+            )
+            self._send_json(HTTPStatus.OK, result.to_dict())
+
+    def _content_length(self) -> int | None:
+        header = self.headers.get("Content-Length")
+        if header is None or not header.strip().isdigit():
+            return None
+        return int(header)
+
+    def _discard_body(self) -> None:
+        length = self._content_length()
+        if length is not None and length <= self.cdc.max_body:
+            self.rfile.read(length)
+        else:
+            self.close_connection = True
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            self._error(HTTPStatus.LENGTH_REQUIRED, "chunked bodies are not supported")
+            return None
+        length = self._content_length()
+        if length is None:
+            self.close_connection = True
+            self._error(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
+            return None
+        if length > self.cdc.max_body:
+            self.close_connection = True
+            self._error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"body of {length} bytes exceeds {self.cdc.max_body}",
+            )
+            return None
+        body = self.rfile.read(length)
+        if len(body) != length:
+            self.close_connection = True
+            self._error(HTTPStatus.BAD_REQUEST, "body shorter than Content-Length")
+            return None
+        return body
+
+
+def make_server(
+    applier: ChangeApplier,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> CdcServer:
+    """Bind (port 0 picks a free port); call ``serve_forever`` to run."""
+    return CdcServer((host, port), applier, max_body=max_body)

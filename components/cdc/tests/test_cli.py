@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from cdc_testing import create, delete, jsonl, update
+from mlops_cdc.cli import main
+from mlops_storage import Store
+
+CLI = [sys.executable, "-m", "mlops_cdc"]
+
+
+def write_events(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_apply_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = str(tmp_path / "store")
+    events = write_events(
+        tmp_path / "events.jsonl",
+        jsonl(create(1, id=1, name="ada"), update(2, id=1, name="ada l.")),
+    )
+    code = main(["apply", events, "--table", "users", "--root", root])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["applied"], printed["version"], printed["dead_letters"]) == (
+        2,
+        1,
+        [],
+    )
+    assert Store(root).read("users").to_pylist() == [{"id": 1, "name": "ada l."}]
+
+    # Replay: nothing new, still success.
+    assert main(["apply", events, "--table", "users", "--root", root]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["applied"], printed["skipped"], printed["version"]) == (0, 2, None)
+
+
+def test_apply_exits_1_on_dead_letters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = str(tmp_path / "store")
+    events = write_events(
+        tmp_path / "events.jsonl",
+        jsonl(create(1, sku="a", qty=1), "{broken", delete(3, qty=1)),
+    )
+    code = main(["apply", events, "--table", "stock", "--key", "sku", "--root", root])
+    assert code == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["applied"] == 1
+    assert [d["line"] for d in printed["dead_letters"]] == [2, 3]
+    assert Store(root).read("stock").to_pylist() == [{"sku": "a", "qty": 1}]
+
+
+def test_apply_errors_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = str(tmp_path / "store")
+    code = main(
+        ["apply", str(tmp_path / "missing.jsonl"), "--table", "t", "--root", root]
+    )
+    assert code == 2
+    assert "mlops-cdc: error:" in capsys.readouterr().err
+
+    events = write_events(tmp_path / "e.jsonl", jsonl(create(1, id=1)))
+    assert main(["apply", events, "--table", "bad/name", "--root", root]) == 2
+    assert "invalid table name" in capsys.readouterr().err
+
+    with pytest.raises(SystemExit) as exc:
+        main(["apply", events])
+    assert exc.value.code == 2
+
+
+def test_apply_from_stdin_as_a_subprocess(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    proc = subprocess.run(
+        [*CLI, "apply", "-", "--table", "users", "--root", str(root)],
+        input=jsonl(create(1, id=1, name="ada")).encode(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads(proc.stdout)["version"] == 1
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "mlops-cdc"
+    assert script.exists()
+    proc = subprocess.run(
+        [str(script), "--help"], capture_output=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0
+    assert b"serve" in proc.stdout and b"apply" in proc.stdout
+
+
+def test_serve_end_to_end(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--host", "127.0.0.1", "--port", "0", "--root", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stderr is not None
+    lines: queue.Queue[str] = queue.Queue()
+    stderr = proc.stderr
+
+    def pump() -> None:
+        for line in stderr:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 30
+        url = None
+        while url is None and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=0.1)
+            except queue.Empty:
+                assert proc.poll() is None, "server exited early"
+                continue
+            match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+            url = match.group(1) if match else None
+        assert url is not None, "server did not report its address"
+
+        with urllib.request.urlopen(f"{url}/healthz", timeout=10) as response:
+            assert response.status == 200
+        body = jsonl(create(1, id=1, name="ada"), create(2, id=2, name="bob")).encode()
+        post = urllib.request.Request(
+            f"{url}/events?table=users", data=body, method="POST"
+        )
+        with urllib.request.urlopen(post, timeout=10) as response:
+            result = json.load(response)
+        assert (result["applied"], result["version"]) == (2, 1)
+        assert Store(root).read("users").num_rows == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0

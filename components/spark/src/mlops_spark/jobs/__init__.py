@@ -1,0 +1,1 @@
+"""Runnable Spark jobs (``python -m mlops_spark.jobs.<name>``)."""
