@@ -88,12 +88,15 @@ fn sorted(rows: &[Row]) -> Vec<&Row> {
     v
 }
 
+/// A table column: its heading and how a row fills it.
+type Column = (&'static str, Box<dyn Fn(&Row) -> String>);
+
 /// The table's columns: test counts and findings only where the stage has them.
-fn columns(rows: &[Row]) -> Vec<(&'static str, Box<dyn Fn(&Row) -> String>)> {
+fn columns(rows: &[Row]) -> Vec<Column> {
     let count = |f: fn(Counts) -> u64| -> Box<dyn Fn(&Row) -> String> {
         Box::new(move |r: &Row| r.counts.map(|c| f(c).to_string()).unwrap_or_else(|| "-".into()))
     };
-    let mut cols: Vec<(&'static str, Box<dyn Fn(&Row) -> String>)> = vec![
+    let mut cols: Vec<Column> = vec![
         ("task", Box::new(|r: &Row| r.finished.task.id.clone())),
         ("result", Box::new(|r: &Row| r.finished.outcome.label().to_string())),
     ];

@@ -39,7 +39,7 @@ fn ci_runs_the_readme_test_command() {
     let readme = repo_file("README.md");
     assert!(readme.contains("cargo xtask test     # run all tests"));
     let ci = repo_file(".ci/run");
-    assert_eq!(ci.lines().filter(|l| !l.starts_with('#')).last(), Some("cargo xtask test"));
+    assert_eq!(ci.lines().rfind(|l| !l.starts_with('#')), Some("cargo xtask test"));
 }
 
 #[test]
