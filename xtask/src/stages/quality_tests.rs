@@ -1,1 +1,71 @@
+use super::*;
+use std::fs;
 
+fn workspace() -> (tempfile::TempDir, Workspace) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("components/storage");
+    fs::create_dir_all(c.join("src")).unwrap();
+    fs::create_dir_all(c.join("tests")).unwrap();
+    fs::write(c.join("pyproject.toml"), "[project]\nname = \"mlops-storage\"\n").unwrap();
+    let ws = Workspace::discover(dir.path()).unwrap();
+    (dir, ws)
+}
+
+fn lines(ws: &Workspace, plan: &Plan) -> Vec<String> {
+    plan.tasks.iter().map(|t| format!("{} = {}", t.id, t.command_line(&ws.root))).collect()
+}
+
+#[test]
+fn quality_plans_every_tool_per_component_with_the_shared_config() {
+    std::env::set_var("XTASK_SAFETY_DB", "offline");
+    let (_dir, ws) = workspace();
+    let comps = ws.select(&[]).unwrap();
+    let plan = plan(&ws, &comps, &Check::ALL, false, Some(Path::new("/bin/cargo")));
+    assert_eq!(
+        lines(&ws, &plan),
+        [
+            "lint:storage = NO_COLOR=1 target/venvs/.tools/bin/flake8 --config tools/flake8.cfg --color=never components/storage/src components/storage/tests",
+            "format:storage = NO_COLOR=1 target/venvs/.tools/bin/black --check --diff -q --no-color --config tools/quality.toml components/storage",
+            "imports:storage = NO_COLOR=1 target/venvs/.tools/bin/isort --check-only --diff --settings-path tools/quality.toml components/storage",
+            "typecheck:storage = NO_COLOR=1 target/venvs/.tools/bin/mypy --python-executable target/venvs/storage/bin/python --cache-dir target/mypy-cache/storage --config-file tools/quality.toml --show-column-numbers --show-error-codes --no-error-summary --no-pretty --no-color-output components/storage/src components/storage/tests",
+            "security:storage = NO_COLOR=1 target/venvs/.tools/bin/bandit -f json -q -c tools/quality.toml -r components/storage/src",
+            "audit:storage = NO_COLOR=1 target/venvs/.safety/bin/safety check --json --db tools/safety-db -r target/venvs/storage/requirements.txt",
+            "format:xtask = /bin/cargo fmt --all -- --check",
+            "lint:xtask = /bin/cargo clippy --workspace --all-targets --quiet -- -D warnings",
+        ]
+    );
+    let typecheck = &plan.tasks[3];
+    assert_eq!(typecheck.python_envs, [".tools", "storage"]);
+    assert_eq!(plan.tasks[5].python_envs, [".safety", "storage"]);
+    let envs: Vec<_> = plan.envs.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(envs, ["storage", ".tools", ".safety"]);
+}
+
+#[test]
+fn fix_mode_rewrites_instead_of_checking() {
+    let (_dir, ws) = workspace();
+    let comps = ws.select(&[]).unwrap();
+    let plan = plan(&ws, &comps, &[Check::Format, Check::Imports], true, Some(Path::new("/bin/cargo")));
+    assert_eq!(
+        lines(&ws, &plan),
+        [
+            "format-fix:storage = NO_COLOR=1 target/venvs/.tools/bin/black -q --no-color --config tools/quality.toml components/storage",
+            "imports-fix:storage = NO_COLOR=1 target/venvs/.tools/bin/isort --settings-path tools/quality.toml components/storage",
+            "format-fix:xtask = /bin/cargo fmt --all",
+        ]
+    );
+}
+
+#[test]
+fn review_tells_findings_from_a_tool_that_could_not_run() {
+    let (_dir, ws) = workspace();
+    let comps = ws.select(&[]).unwrap();
+    let plan = plan(&ws, &comps, &[Check::Lint], false, None);
+    let lint = &plan.tasks[0];
+    let found = "components/storage/src/x.py:1:1: F401 'os' imported but unused\n";
+    assert_eq!(review(&ws.root, lint, Some(1), found), Outcome::Failed("1 finding(s)".into()));
+    assert_eq!(review(&ws.root, lint, Some(0), ""), Outcome::Passed);
+    // flake8 exits 1 with nothing printed when its config is missing.
+    assert!(matches!(review(&ws.root, lint, Some(1), ""), Outcome::Error(_)));
+    assert!(matches!(review(&ws.root, lint, Some(2), ""), Outcome::Error(_)));
+}
