@@ -79,6 +79,11 @@ fn each_planted_defect_is_reported_with_tool_file_and_line() {
         assert!(!bad["findings"].as_array().unwrap().is_empty());
     }
 
+    // The clean fixture passes every check.
+    let run = repo.run(&["quality", "clean"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.last_line(), "6 passed, 0 failed, 0 skipped");
+
     // On GitHub the findings become annotations.
     let mut cmd = repo.command(&["lint", "lint"]);
     cmd.env("GITHUB_ACTIONS", "true").env("XTASK_SAFETY_DB", "offline");
