@@ -4,7 +4,6 @@
 
 use crate::findings::Verdict;
 use crate::plan::{ExitPolicy, Task};
-use crate::python::Envs;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fs::File;
@@ -173,44 +172,64 @@ pub struct Options<'a> {
     pub review: Option<Review<'a>>,
 }
 
-/// Run every task; the results come back in plan order.
-pub fn execute(root: &Path, tasks: &[Task], envs: Option<&Envs>, opts: &Options) -> Vec<Finished> {
+/// What a stage makes ready for its tasks (virtualenvs, build contexts),
+/// named by the tasks' `needs`.
+pub trait Prepare: Sync {
+    /// How the thing is called in messages, e.g. `target/venvs/storage`.
+    fn label(&self, need: &str) -> String;
+    /// Is it ready as it is?
+    fn is_fresh(&self, need: &str) -> Result<bool>;
+    /// The commands that would make it ready, for `--dry-run`.
+    fn commands(&self, need: &str) -> Vec<String>;
+    /// Make it ready, writing what happens to the task's log.
+    fn ensure(&self, need: &str, log: &mut Log) -> Result<()>;
+}
+
+/// Run every task; the results come back in plan order. A task with
+/// `after` runs in the same worker right after that task, if it passed.
+pub fn execute(root: &Path, tasks: &[Task], prep: Option<&dyn Prepare>, opts: &Options) -> Vec<Finished> {
+    let heads: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].after.is_none()).collect();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Finished>>> = Mutex::new(vec![None; tasks.len()]);
-    let workers = opts.jobs.max(1).min(tasks.len().max(1));
+    let workers = opts.jobs.max(1).min(heads.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(task) = tasks.get(i) else { break };
-                let done = if stop.load(Ordering::SeqCst) || interrupted() {
-                    Finished {
-                        task: task.clone(),
-                        outcome: Outcome::NotRun,
-                        seconds: 0.0,
-                        log: PathBuf::new(),
-                        output_start: 0,
+                let Some(&head) = heads.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
+                // Run the head, then each task chained after the previous one while they pass.
+                let mut current = Some(head);
+                let mut blocked = false;
+                while let Some(i) = current {
+                    let task = &tasks[i];
+                    let done = if blocked || stop.load(Ordering::SeqCst) || interrupted() {
+                        not_run(task)
+                    } else {
+                        run_task(root, task, prep, opts)
+                    };
+                    blocked |= !done.outcome.is_ok();
+                    if opts.fail_fast && !done.outcome.is_ok() && done.outcome != Outcome::NotRun {
+                        stop.store(true, Ordering::SeqCst);
                     }
-                } else {
-                    run_task(root, task, envs, opts)
-                };
-                if opts.fail_fast && !done.outcome.is_ok() {
-                    stop.store(true, Ordering::SeqCst);
+                    results.lock().unwrap()[i] = Some(done);
+                    current = tasks.iter().position(|t| t.after.as_deref() == Some(task.id.as_str()));
                 }
-                results.lock().unwrap()[i] = Some(done);
             });
         }
     });
     results.into_inner().unwrap().into_iter().map(|r| r.expect("every task was taken")).collect()
 }
 
-fn run_task(root: &Path, task: &Task, envs: Option<&Envs>, opts: &Options) -> Finished {
+fn not_run(task: &Task) -> Finished {
+    Finished { task: task.clone(), outcome: Outcome::NotRun, seconds: 0.0, log: PathBuf::new(), output_start: 0 }
+}
+
+fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options) -> Finished {
     let (start, out) = (Instant::now(), &opts.out);
     let log_path = root.join("target/xtask/logs").join(format!("{}.log", task.id.replace(':', "-")));
     out.line(&format!("started  {}", task.id));
     let mut output_start = 0;
-    let outcome = match attempt(task, envs, log_path.clone()) {
+    let outcome = match attempt(task, prep, log_path.clone()) {
         Ok((code, from)) => {
             output_start = from;
             match opts.review {
@@ -240,7 +259,7 @@ fn run_task(root: &Path, task: &Task, envs: Option<&Envs>, opts: &Options) -> Fi
 }
 
 /// Prepare and run one task: its exit code, and where its command's output starts in the log.
-fn attempt(task: &Task, envs: Option<&Envs>, log_path: PathBuf) -> Result<(Option<i32>, u64)> {
+fn attempt(task: &Task, prep: Option<&dyn Prepare>, log_path: PathBuf) -> Result<(Option<i32>, u64)> {
     let mut log = Log::create(log_path)?;
     if let Some(artifact) = &task.artifact {
         if let Err(e) = std::fs::remove_file(artifact) {
@@ -254,9 +273,9 @@ fn attempt(task: &Task, envs: Option<&Envs>, log_path: PathBuf) -> Result<(Optio
             std::fs::create_dir_all(dir)?;
         }
     }
-    for env in &task.python_envs {
-        let envs = envs.context("a Python task needs environments")?;
-        envs.ensure(env, &mut log).with_context(|| format!("cannot prepare the environment {env}"))?;
+    for need in &task.needs {
+        let prep = prep.context("a task needs preparation but its stage has no preparer")?;
+        prep.ensure(need, &mut log).with_context(|| format!("cannot prepare {}", prep.label(need)))?;
     }
     let output_start = log.file.metadata()?.len();
     let sh = Shell::new()?;

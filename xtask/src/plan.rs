@@ -14,8 +14,11 @@ pub struct Task {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
-    /// Virtualenvs that must be ready before the command runs.
-    pub python_envs: Vec<String>,
+    /// What must be ready before the command runs (a virtualenv, a build
+    /// context), made by the stage's [`crate::exec::Prepare`].
+    pub needs: Vec<String>,
+    /// Run only after this task (by id) passed, right after it.
+    pub after: Option<String>,
     /// A file the task writes that is its result (JUnit XML); removed before
     /// the task starts, and again if it is interrupted, so stale or partial
     /// files are never reported.

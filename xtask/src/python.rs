@@ -4,7 +4,8 @@
 
 use crate::component::{Component, Workspace};
 use crate::error::UsageError;
-use crate::exec::{self, Log};
+use crate::exec::{self, Log, Prepare};
+use crate::plan;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -152,8 +153,7 @@ impl Envs {
         &self.specs[name]
     }
 
-    /// Is the environment built and are its inputs unchanged?
-    pub fn is_fresh(&self, name: &str) -> Result<bool> {
+    fn fresh(&self, name: &str) -> Result<bool> {
         let spec = self.spec(name);
         let want = spec.fingerprint(&self.python, self.uv.as_deref())?;
         let have = std::fs::read_to_string(spec.dir.join(STAMP)).unwrap_or_default();
@@ -184,12 +184,27 @@ impl Envs {
             ],
         }
     }
+}
+
+impl Prepare for Envs {
+    fn label(&self, name: &str) -> String {
+        format!("target/venvs/{name}")
+    }
+
+    /// Is the environment built and are its inputs unchanged?
+    fn is_fresh(&self, name: &str) -> Result<bool> {
+        self.fresh(name)
+    }
+
+    fn commands(&self, name: &str) -> Vec<String> {
+        self.build_commands(name).iter().map(|(p, a)| plan::command_line(&self.root, &self.root, &[], p, a)).collect()
+    }
 
     /// Make the environment ready, writing what happens to `log`.
-    pub fn ensure(&self, name: &str, log: &mut Log) -> Result<()> {
+    fn ensure(&self, name: &str, log: &mut Log) -> Result<()> {
         let _guard = self.locks[name].lock().unwrap_or_else(|p| p.into_inner());
         let start = std::time::Instant::now();
-        if self.is_fresh(name)? {
+        if self.fresh(name)? {
             let ms = start.elapsed().as_secs_f64() * 1000.0;
             log.note(&format!("environment target/venvs/{name} is up to date (checked in {ms:.1} ms)"));
             return Ok(());

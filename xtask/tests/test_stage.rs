@@ -114,8 +114,8 @@ fn dry_run_prints_exact_commands_and_runs_nothing() {
     let run = repo.run(&["test", "--dry-run", "--json"]);
     let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(plan["stage"], "test");
-    assert_eq!(plan["environments"][0]["name"], "alpha");
-    assert_eq!(plan["environments"][0]["fresh"], false);
+    assert_eq!(plan["prepare"][0]["name"], "alpha");
+    assert_eq!(plan["prepare"][0]["fresh"], false);
     assert_eq!(plan["tasks"][0]["id"], "test:alpha");
     assert_eq!(
         plan["tasks"][0]["artifact"].as_str().unwrap(),

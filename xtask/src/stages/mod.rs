@@ -5,9 +5,8 @@ pub mod quality;
 pub mod test;
 
 use crate::cli::RunArgs;
-use crate::exec::{self, Options, Printer, Review};
-use crate::plan::{self, Task};
-use crate::python::Envs;
+use crate::exec::{self, Options, Prepare, Printer, Review};
+use crate::plan::Task;
 use crate::report::{self, Row};
 use anyhow::Result;
 use serde_json::json;
@@ -30,15 +29,15 @@ pub struct Stage<'a> {
 }
 
 /// Print the plan (`--dry-run`), or execute it and report. Returns the exit code.
-pub fn run(root: &Path, stage: &Stage, tasks: &[Task], envs: Option<&Envs>, args: &RunArgs) -> Result<i32> {
+pub fn run(root: &Path, stage: &Stage, tasks: &[Task], prep: Option<&dyn Prepare>, args: &RunArgs) -> Result<i32> {
     if args.dry_run {
-        return dry_run(root, stage.name, tasks, envs, args.json);
+        return dry_run(root, stage.name, tasks, prep, args.json);
     }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let out = Printer::new(on_github(), args.json);
     out.line(&format!("{}: {} task(s), {jobs} at a time", stage.name, tasks.len()));
     let opts = Options { jobs, fail_fast: args.fail_fast, out, review: stage.review };
-    let finished = exec::execute(root, tasks, envs, &opts);
+    let finished = exec::execute(root, tasks, prep, &opts);
     let rows: Vec<Row> = finished.into_iter().map(|f| (stage.describe)(Row::new(root, f))).collect();
     let json = report::write_json(root, stage.name, &rows)?;
     report::github_summary(stage.name, &rows)?;
@@ -55,33 +54,26 @@ pub fn run(root: &Path, stage: &Stage, tasks: &[Task], envs: Option<&Envs>, args
     Ok(if rows.iter().all(|r| r.finished.outcome.is_ok()) { 0 } else { 1 })
 }
 
-fn dry_run(root: &Path, stage: &str, tasks: &[Task], envs: Option<&Envs>, as_json: bool) -> Result<i32> {
-    let mut env_names: Vec<&str> = Vec::new();
-    for name in tasks.iter().flat_map(|t| &t.python_envs) {
-        if !env_names.contains(&name.as_str()) {
-            env_names.push(name);
+fn dry_run(root: &Path, stage: &str, tasks: &[Task], prep: Option<&dyn Prepare>, as_json: bool) -> Result<i32> {
+    let mut needs: Vec<&str> = Vec::new();
+    for name in tasks.iter().flat_map(|t| &t.needs) {
+        if !needs.contains(&name.as_str()) {
+            needs.push(name);
         }
     }
-    let mut env_json = Vec::new();
+    let mut prep_json = Vec::new();
     let mut lines = Vec::new();
-    for name in env_names {
-        let Some(envs) = envs else { break };
-        let fresh = envs.is_fresh(name)?;
-        let commands: Vec<String> = if fresh {
-            Vec::new()
-        } else {
-            envs.build_commands(name)
-                .into_iter()
-                .map(|(program, args)| plan::command_line(root, root, &[], &program, &args))
-                .collect()
-        };
+    for name in needs {
+        let Some(prep) = prep else { break };
+        let fresh = prep.is_fresh(name)?;
+        let commands = if fresh { Vec::new() } else { prep.commands(name) };
         if fresh {
-            lines.push(format!("# target/venvs/{name} is up to date"));
+            lines.push(format!("# {} is up to date", prep.label(name)));
         } else {
-            lines.push(format!("# build target/venvs/{name}"));
+            lines.push(format!("# build {}", prep.label(name)));
             lines.extend(commands.iter().cloned());
         }
-        env_json.push(json!({ "name": name, "fresh": fresh, "commands": commands }));
+        prep_json.push(json!({ "name": name, "fresh": fresh, "commands": commands }));
     }
     let task_json: Vec<_> = tasks
         .iter()
@@ -93,7 +85,7 @@ fn dry_run(root: &Path, stage: &str, tasks: &[Task], envs: Option<&Envs>, as_jso
         })
         .collect();
     if as_json {
-        let plan = json!({ "stage": stage, "environments": env_json, "tasks": task_json });
+        let plan = json!({ "stage": stage, "prepare": prep_json, "tasks": task_json });
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
         for l in lines {

@@ -5,6 +5,7 @@
 use crate::cli::RunArgs;
 use crate::component::{Component, Workspace};
 use crate::error::UsageError;
+use crate::exec::Prepare;
 use crate::exec::{self, Outcome, Printer};
 use crate::findings::{self, Finding, Verdict};
 use crate::plan::{ExitPolicy, Task};
@@ -137,7 +138,8 @@ pub fn plan(ws: &Workspace, components: &[&Component], checks: &[Check], fix: bo
                 args: argv[1..].to_vec(),
                 env: vec![("NO_COLOR".into(), "1".into())],
                 cwd: root.clone(),
-                python_envs: needs,
+                needs: needs,
+                after: None,
                 artifact: None,
                 exit: ExitPolicy::Tool(tool),
             });
@@ -161,7 +163,8 @@ pub fn plan(ws: &Workspace, components: &[&Component], checks: &[Check], fix: bo
             args: args.iter().map(|a| a.to_string()).collect(),
             env: Vec::new(),
             cwd: root.clone(),
-            python_envs: Vec::new(),
+            needs: Vec::new(),
+            after: None,
             artifact: None,
             exit,
         };
@@ -297,7 +300,7 @@ pub fn run(ws: &Workspace, args: &RunArgs, checks: &[Check], fix: bool) -> Resul
         "quality"
     };
     let stage = Stage { name, review: Some(&review), describe: &describe, epilogue: &print_findings };
-    stages::run(&ws.root, &stage, &plan.tasks, envs.as_ref(), args)
+    stages::run(&ws.root, &stage, &plan.tasks, envs.as_ref().map(|e| e as &dyn Prepare), args)
 }
 
 #[cfg(test)]

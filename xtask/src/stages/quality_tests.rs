@@ -35,8 +35,8 @@ fn quality_plans_every_tool_per_component_with_the_shared_config() {
         ]
     );
     let typecheck = &plan.tasks[3];
-    assert_eq!(typecheck.python_envs, [".tools", "storage"]);
-    assert_eq!(plan.tasks[5].python_envs, [".safety", "storage"]);
+    assert_eq!(typecheck.needs, [".tools", "storage"]);
+    assert_eq!(plan.tasks[5].needs, [".safety", "storage"]);
     let envs: Vec<_> = plan.envs.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(envs, ["storage", ".tools", ".safety"]);
 }

@@ -6,6 +6,7 @@ use crate::cli::RunArgs;
 use crate::component::{Component, Workspace};
 use crate::error::UsageError;
 use crate::exec::Finished;
+use crate::exec::Prepare;
 use crate::plan::{relative, ExitPolicy, Task};
 use crate::python::EnvSpec;
 use crate::python::{self, Envs};
@@ -49,7 +50,8 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>) -> 
                     .collect(),
                 env: Vec::new(),
                 cwd,
-                python_envs: vec![c.name.clone()],
+                needs: vec![c.name.clone()],
+                after: None,
                 artifact: Some(junit),
                 exit: ExitPolicy::Pytest,
             }
@@ -64,7 +66,8 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>) -> 
             args: vec!["test".into(), "--workspace".into(), "--quiet".into()],
             env: Vec::new(),
             cwd: root.clone(),
-            python_envs: Vec::new(),
+            needs: Vec::new(),
+            after: None,
             artifact: None,
             exit: ExitPolicy::Cargo,
         });
@@ -146,7 +149,7 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     };
     let describe = |row: Row| Row { counts: counts(&row.finished), ..row };
     let stage = Stage { name: "test", review: None, describe: &describe, epilogue: &|_, _| {} };
-    stages::run(&ws.root, &stage, &tasks, envs.as_ref(), args)
+    stages::run(&ws.root, &stage, &tasks, envs.as_ref().map(|e| e as &dyn Prepare), args)
 }
 
 #[cfg(test)]

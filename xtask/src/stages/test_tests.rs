@@ -32,7 +32,7 @@ fn plan_runs_pytest_in_each_components_venv_with_junit_output() {
             "(cd components/storage && ../../target/venvs/storage/bin/python -m pytest tests -ra --junitxml=../../target/test-results/storage.xml)",
         ]
     );
-    assert_eq!(tasks[0].python_envs, ["cdc"]);
+    assert_eq!(tasks[0].needs, ["cdc"]);
     fs::remove_dir(ws.root.join("components/cdc/checks")).unwrap();
     let without = plan(&ws, &comps[..1], None);
     assert_eq!(without[0].args[..3], ["-m", "pytest", "-ra"], "no tests folder: pytest finds none and says so");
