@@ -43,6 +43,11 @@ pub enum Command {
     Security(RunArgs),
     /// Check each component's resolved dependencies for known vulnerabilities with safety.
     Audit(RunArgs),
+    /// Build, tag and push the components' container images.
+    Image {
+        #[command(subcommand)]
+        action: ImageCommand,
+    },
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
 }
@@ -77,6 +82,49 @@ pub struct FixArgs {
     /// Report what would change, change nothing (as CI runs it).
     #[arg(long)]
     pub check: bool,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Build each component's image from a context of wheels (no network inside the build).
+    Build {
+        #[command(flatten)]
+        image: ImageArgs,
+        /// Push the images once built.
+        #[arg(long)]
+        push: bool,
+        /// Build every layer afresh, ignoring Docker's cache.
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// Push images built earlier (same tags as `image build` gives them).
+    Push(ImageArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImageArgs {
+    /// The git ref being built, e.g. refs/heads/main or refs/tags/v1.2.3 (default: GITHUB_REF, else the checked-out commit).
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+
+    /// Tag the images with exactly this tag instead of the tag policy's.
+    #[arg(long)]
+    pub tag: Option<String>,
+
+    /// Registry and namespace, e.g. localhost:5000 or ghcr.io/owner (default: XTASK_REGISTRY, else ghcr.io from GITHUB_REPOSITORY, plus Docker Hub when DOCKER_HUB_USERNAME is set).
+    #[arg(long, value_name = "HOST[/NAMESPACE]")]
+    pub registry: Option<String>,
+
+    /// Base image for every Dockerfile's BASE_IMAGE (default: XTASK_BASE_IMAGE; a component's `[tool.xtask] base-image` wins).
+    #[arg(long, value_name = "IMAGE")]
+    pub base_image: Option<String>,
+
+    /// Push even with uncommitted changes (the tags then end in -dirty).
+    #[arg(long)]
+    pub allow_dirty: bool,
 
     #[command(flatten)]
     pub run: RunArgs,

@@ -131,6 +131,7 @@ pub fn judge(policy: ExitPolicy, code: Option<i32>) -> Outcome {
             Outcome::Failed("no tests collected: a component without tests is a defect, add tests".into())
         }
         (ExitPolicy::Cargo, Some(101)) => Outcome::Failed("problems found".into()),
+        (ExitPolicy::Docker, Some(_)) => Outcome::Failed("docker failed: see its output".into()),
         (ExitPolicy::Tool(tool), Some(c)) => match crate::findings::judge(tool, c) {
             Verdict::Clean => Outcome::Passed,
             Verdict::Findings => Outcome::Failed("problems found".into()),
@@ -195,24 +196,25 @@ pub fn execute(root: &Path, tasks: &[Task], prep: Option<&dyn Prepare>, opts: &O
     let workers = opts.jobs.max(1).min(heads.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| loop {
-                let Some(&head) = heads.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
-                // Run the head, then each task chained after the previous one while they pass.
-                let mut current = Some(head);
-                let mut blocked = false;
-                while let Some(i) = current {
-                    let task = &tasks[i];
-                    let done = if blocked || stop.load(Ordering::SeqCst) || interrupted() {
-                        not_run(task)
-                    } else {
-                        run_task(root, task, prep, opts)
-                    };
-                    blocked |= !done.outcome.is_ok();
-                    if opts.fail_fast && !done.outcome.is_ok() && done.outcome != Outcome::NotRun {
-                        stop.store(true, Ordering::SeqCst);
+            s.spawn(|| {
+                while let Some(&head) = heads.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    // Run the head, then each task chained after the previous one while they pass.
+                    let mut current = Some(head);
+                    let mut blocked = false;
+                    while let Some(i) = current {
+                        let task = &tasks[i];
+                        let done = if blocked || stop.load(Ordering::SeqCst) || interrupted() {
+                            not_run(task)
+                        } else {
+                            run_task(root, task, prep, opts)
+                        };
+                        blocked |= !done.outcome.is_ok();
+                        if opts.fail_fast && !done.outcome.is_ok() && done.outcome != Outcome::NotRun {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                        results.lock().unwrap()[i] = Some(done);
+                        current = tasks.iter().position(|t| t.after.as_deref() == Some(task.id.as_str()));
                     }
-                    results.lock().unwrap()[i] = Some(done);
-                    current = tasks.iter().position(|t| t.after.as_deref() == Some(task.id.as_str()));
                 }
             });
         }

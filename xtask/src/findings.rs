@@ -488,7 +488,7 @@ fn from_brace(s: &str) -> &str {
 }
 
 /// Days since 1970-01-01 to a civil date (H. Hinnant's algorithm), no date crate needed.
-fn utc_date(timestamp: i64) -> String {
+pub fn utc_date(timestamp: i64) -> String {
     let z = timestamp.div_euclid(86_400) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -11,12 +11,14 @@ mod fsutil;
 mod listing;
 mod plan;
 mod python;
+mod registry;
 mod report;
 mod stages;
+mod tags;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::{Cli, Command};
+use cli::{Cli, Command, ImageCommand};
 use component::Workspace;
 use error::UsageError;
 use stages::quality::Check;
@@ -54,6 +56,14 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Typecheck(args) => quality(&root, &args, &[Check::Typecheck], false),
         Command::Security(args) => quality(&root, &args, &[Check::Security], false),
         Command::Audit(args) => quality(&root, &args, &[Check::Audit], false),
+        Command::Image { action } => {
+            let ws = discover(&root)?;
+            exec::install_interrupt_handler()?;
+            match action {
+                ImageCommand::Build { image, push, no_cache } => stages::image::run(&ws, &image, true, push, no_cache),
+                ImageCommand::Push(image) => stages::image::run(&ws, &image, false, true, false),
+            }
+        }
         Command::Doctor => doctor::run(&root),
     }
 }

@@ -35,6 +35,9 @@ pub enum ExitPolicy {
     Pytest,
     /// cargo test and clippy: 101 problems found, other codes: could not run.
     Cargo,
+    /// docker build and push: any non-zero exit is a failure (the stage's
+    /// review tells a refusing or unreachable registry apart).
+    Docker,
     /// A code-quality tool, read by `findings::judge` (e.g. safety's 64 is findings).
     Tool(&'static str),
 }

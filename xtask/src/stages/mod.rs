@@ -1,6 +1,8 @@
 //! One module per stage. Each turns (components, options) into a plan of
 //! tasks; `run` executes and reports any plan the same way.
 
+pub mod image;
+pub mod image_context;
 pub mod quality;
 pub mod test;
 

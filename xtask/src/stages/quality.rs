@@ -138,7 +138,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], checks: &[Check], fix: bo
                 args: argv[1..].to_vec(),
                 env: vec![("NO_COLOR".into(), "1".into())],
                 cwd: root.clone(),
-                needs: needs,
+                needs,
                 after: None,
                 artifact: None,
                 exit: ExitPolicy::Tool(tool),

@@ -80,7 +80,7 @@ pub fn counts(f: &Finished) -> Option<Counts> {
     match f.task.exit {
         ExitPolicy::Pytest => junit_counts(&std::fs::read_to_string(f.task.artifact.as_ref()?).ok()?),
         ExitPolicy::Cargo => cargo_counts(&std::fs::read_to_string(&f.log).ok()?),
-        ExitPolicy::Tool(_) => None,
+        ExitPolicy::Tool(_) | ExitPolicy::Docker => None,
     }
 }
 

@@ -1,0 +1,52 @@
+use super::*;
+use std::collections::BTreeMap;
+
+fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k| map.get(k).cloned()
+}
+
+#[test]
+fn github_repository_means_ghcr_with_the_token() {
+    let t = targets(
+        None,
+        &env(&[("GITHUB_REPOSITORY", "MLOps-Org/platform"), ("GITHUB_TOKEN", "s3cret"), ("GITHUB_ACTOR", "bot")]),
+    )
+    .unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].prefix, "ghcr.io/mlops-org");
+    assert_eq!(t[0].host, "ghcr.io");
+    let c = t[0].credentials.as_ref().unwrap();
+    assert_eq!((c.user.as_str(), c.password.as_str()), ("bot", "s3cret"));
+    assert!(!format!("{:?}", t).contains("s3cret"), "debug output never shows the secret");
+}
+
+#[test]
+fn docker_hub_is_added_when_its_credentials_are_set() {
+    let e = env(&[("GITHUB_REPOSITORY", "o/r"), ("DOCKER_HUB_USERNAME", "Me"), ("DOCKER_HUB_PASSWORD", "pw")]);
+    let t = targets(None, &e).unwrap();
+    let prefixes: Vec<_> = t.iter().map(|t| t.prefix.as_str()).collect();
+    assert_eq!(prefixes, ["ghcr.io/o", "docker.io/me"]);
+    assert!(targets(None, &env(&[("DOCKER_HUB_USERNAME", "me")])).is_err());
+    assert!(targets(None, &env(&[("DOCKER_HUB_USERNAME", "")])).unwrap().is_empty(), "empty means unset");
+}
+
+#[test]
+fn registry_flag_or_variable_overrides() {
+    let e = env(&[("GITHUB_REPOSITORY", "o/r"), ("XTASK_REGISTRY", "localhost:5000/team/")]);
+    let t = targets(None, &e).unwrap();
+    assert_eq!((t[0].host.as_str(), t[0].prefix.as_str()), ("localhost:5000", "localhost:5000/team"));
+    assert!(t[0].credentials.is_none());
+    let t = targets(Some("127.0.0.1:5000"), &e).unwrap();
+    assert_eq!(t[0].prefix, "127.0.0.1:5000");
+    let e = env(&[("XTASK_REGISTRY_USERNAME", "u"), ("XTASK_REGISTRY_PASSWORD", "p")]);
+    assert_eq!(targets(Some("r:1"), &e).unwrap()[0].credentials.as_ref().unwrap().user, "u");
+    assert!(targets(Some("r:1"), &env(&[("XTASK_REGISTRY_PASSWORD", "p")])).is_err());
+}
+
+#[test]
+fn registry_problems_are_classified() {
+    assert_eq!(classify("Error response from daemon: login attempt to http://127.0.0.1:5000/v2/ failed with status: 401 Unauthorized"), Some(Problem::Auth));
+    assert_eq!(classify("dial tcp 127.0.0.1:5999: connect: connection refused"), Some(Problem::Unreachable));
+    assert_eq!(classify("something else"), None);
+}
