@@ -45,6 +45,13 @@ const TOOLS: &[Tool] = &[
         install: "apt-get install openjdk-17-jdk-headless",
     },
     Tool {
+        program: "docker",
+        version_args: &["--version"],
+        used_for: "the image stage (a running engine: bash .ci/docker-up)",
+        required: true,
+        install: "apt-get install docker.io, then start the engine: bash .ci/docker-up",
+    },
+    Tool {
         program: "uv",
         version_args: &["--version"],
         used_for: "fast virtualenvs (else python3 -m venv + pip)",
@@ -80,6 +87,10 @@ pub fn run(root: &Path) -> Result<i32> {
             println!("python3 is not usable: {e:#}");
             missing_required = true;
         }
+    }
+    if which::which("docker").is_ok() && cmd!(sh, "docker info").quiet().ignore_stdout().ignore_stderr().run().is_err()
+    {
+        println!("note: the Docker engine is not answering; the image stage needs it: bash .ci/docker-up");
     }
     println!("\nPython tools pinned in {PINS} (installed into target/venvs on demand):");
     match std::fs::read_to_string(root.join(PINS)) {

@@ -25,6 +25,11 @@ use stages::quality::Check;
 use std::path::{Path, PathBuf};
 
 fn main() {
+    // Die quietly on a closed pipe (`cargo xtask doctor | head`), as command-line tools do.
+    // SAFETY: restoring a default signal disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
