@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Benchmark of `cargo xtask image build`: a cold build of every image against
+a rebuild after changing one line of one component's code, in one run.
+
+The rebuild must reuse the dependency layers: target <= 25% of the cold time
+for the changed component. Needs a Docker engine and the local base images
+(bash .ci/docker-up && bash .ci/base-images).
+
+Usage: python3 bench/image_build.py [COMPONENT]   (default: storage)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+XTASK = ROOT / "target" / "debug" / "xtask"
+TARGET_RATIO = 0.25
+ENV = {**os.environ, "XTASK_BASE_IMAGE": os.environ.get("XTASK_BASE_IMAGE", "local/python:3.11-bookworm")}
+
+
+def build(*args: str) -> tuple[float, dict[str, float]]:
+    """Build all images; return the wall time and each component's build time."""
+    start = time.perf_counter()
+    done = subprocess.run([str(XTASK), "image", "build", *args], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"xtask image build {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-3000:]}")
+    report = json.loads((ROOT / "target/xtask/report.json").read_text())
+    return elapsed, {t["task"]["component"]: t["seconds"] for t in report["tasks"]}
+
+
+def cached_steps(component: str) -> int:
+    log = (ROOT / "target/xtask/logs" / f"build-{component}.log").read_text()
+    return log.count("Using cache")
+
+
+def main() -> None:
+    component = sys.argv[1] if len(sys.argv) > 1 else "storage"
+    subprocess.run(["cargo", "build", "--quiet", "-p", "xtask"], cwd=ROOT, check=True)
+    print("warming build contexts (dependency wheels) ...")
+    build()
+    cold_wall, cold = build("--no-cache")
+    module = next((ROOT / "components" / component / "src").glob("*/__init__.py"))
+    original = module.read_text()
+    try:
+        module.write_text(original + "# benchmark: one changed line\n")
+        warm_wall, warm = build()
+        reused = cached_steps(component)
+    finally:
+        module.write_text(original)
+    print(f"{'component':<10} {'cold':>8} {'rebuild':>8} {'ratio':>6}")
+    for name in sorted(cold):
+        print(f"{name:<10} {cold[name]:7.1f}s {warm[name]:7.1f}s {warm[name] / cold[name]:6.2f}")
+    print(f"{'all':<10} {cold_wall:7.1f}s {warm_wall:7.1f}s {warm_wall / cold_wall:6.2f}")
+    ratio = warm[component] / cold[component]
+    verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
+    print(f"{component} changed: rebuild / cold = {ratio:.2f} (target <= {TARGET_RATIO:.2f}: {verdict}); "
+          f"{reused} build steps reused from cache")
+
+
+if __name__ == "__main__":
+    main()
