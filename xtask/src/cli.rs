@@ -60,7 +60,7 @@ pub struct RunArgs {
     pub components: Vec<String>,
 
     /// How many tasks run at once (default: the number of cores).
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: Option<usize>,
 
     /// Stop starting new tasks after the first failure.

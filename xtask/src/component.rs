@@ -192,7 +192,7 @@ fn parse(root: &Path, name: &str, file: &Path) -> Result<Raw> {
     let rel = file.strip_prefix(root).unwrap_or(file).display().to_string();
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {rel}"))?;
     let doc: PyProject = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
         let at = line.map(|l| format!(" line {l}")).unwrap_or_default();
         UsageError::new(format!("malformed {rel}{at}: {} (fix the file)", e.message().trim()))
     })?;

@@ -88,6 +88,13 @@ fn malformed_pyproject_names_file_and_line() {
 }
 
 #[test]
+fn malformed_line_is_right_when_the_error_starts_a_line() {
+    let dir = repo(&[("bad", "[project]\nname = \"bad\"\n=oops\n")]);
+    let (msg, _) = error_of(dir.path());
+    assert!(msg.starts_with("malformed components/bad/pyproject.toml line 3:"), "{msg}");
+}
+
+#[test]
 fn unknown_xtask_key_and_missing_project_are_errors() {
     let dir = repo(&[("x", "[project]\nname = \"x\"\n[tool.xtask]\ntest-dir = \"t\"\n")]);
     let (msg, _) = error_of(dir.path());

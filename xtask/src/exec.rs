@@ -63,6 +63,10 @@ pub fn run_logged(mut cmd: Command, log: &mut Log) -> Result<ExitStatus> {
     let out = log.file.try_clone()?;
     let err = log.file.try_clone()?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+    // Tests and builds run third-party code: they get no secrets.
+    for var in crate::registry::SECRET_VARS {
+        cmd.env_remove(var);
+    }
     let program = cmd.get_program().to_string_lossy().into_owned();
     let mut child = cmd.spawn().with_context(|| format!("cannot start {program}"))?;
     let group = child.id() as i32;
@@ -223,6 +227,10 @@ pub fn execute(root: &Path, tasks: &[Task], prep: Option<&dyn Prepare>, opts: &O
 }
 
 fn not_run(task: &Task) -> Finished {
+    // An earlier run's result must not pass for this run's.
+    if let Some(artifact) = &task.artifact {
+        let _ = std::fs::remove_file(artifact);
+    }
     Finished { task: task.clone(), outcome: Outcome::NotRun, seconds: 0.0, log: PathBuf::new(), output_start: 0 }
 }
 
@@ -324,5 +332,24 @@ impl Printer {
             let _ = o.write_all(text.as_bytes());
             let _ = o.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_read_per_tool() {
+        assert_eq!(judge(ExitPolicy::Pytest, Some(0)), Outcome::Passed);
+        assert!(matches!(judge(ExitPolicy::Pytest, Some(1)), Outcome::Failed(_)));
+        assert!(matches!(judge(ExitPolicy::Pytest, Some(5)), Outcome::Failed(m) if m.contains("no tests collected")));
+        assert!(matches!(judge(ExitPolicy::Pytest, Some(2)), Outcome::Error(_)));
+        assert!(matches!(judge(ExitPolicy::Cargo, Some(101)), Outcome::Failed(_)));
+        assert!(matches!(judge(ExitPolicy::Cargo, Some(1)), Outcome::Error(_)));
+        assert!(matches!(judge(ExitPolicy::Tool("safety"), Some(64)), Outcome::Failed(_)));
+        assert!(matches!(judge(ExitPolicy::Tool("mypy"), Some(2)), Outcome::Error(_)));
+        assert!(matches!(judge(ExitPolicy::Docker, Some(1)), Outcome::Failed(_)));
+        assert!(matches!(judge(ExitPolicy::Pytest, None), Outcome::Error(_)));
     }
 }

@@ -90,7 +90,9 @@ fn discover(root: &Path) -> Result<Workspace> {
 /// `--root`, or the nearest folder at or above the current one that holds `components/`.
 fn find_root(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = given {
-        let dir = dir.canonicalize().with_context(|| format!("--root {} does not exist", dir.display()))?;
+        let dir = dir.canonicalize().map_err(|e| {
+            UsageError::new(format!("--root {} cannot be used ({e}): pass the monorepo root", dir.display()))
+        })?;
         if !dir.join("components").is_dir() {
             return Err(UsageError::new(format!(
                 "{} has no components/ folder: pass the monorepo root",

@@ -179,3 +179,44 @@ pub fn github_summary(stage: &str, rows: &[Row]) -> Result<()> {
     f.write_all(md.as_bytes())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::Finished;
+    use crate::plan::{ExitPolicy, Task};
+    use std::path::PathBuf;
+
+    fn row(outcome: Outcome, counts: Option<Counts>) -> Row {
+        let task = Task {
+            id: "t".into(),
+            stage: "test",
+            component: "c".into(),
+            program: "p".into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: PathBuf::from("/"),
+            needs: Vec::new(),
+            after: None,
+            artifact: None,
+            exit: ExitPolicy::Pytest,
+        };
+        let finished = Finished { task, outcome, seconds: 0.0, log: PathBuf::new(), output_start: 0 };
+        Row { counts, ..Row::new(Path::new("/"), finished) }
+    }
+
+    #[test]
+    fn totals_count_tests_where_known_and_tasks_otherwise() {
+        let c = |passed, failed, skipped| Some(Counts { passed, failed, skipped });
+        let rows = [
+            row(Outcome::Passed, c(5, 0, 1)),
+            row(Outcome::Failed("tests failed".into()), c(3, 2, 0)),
+            row(Outcome::Failed("no tests collected".into()), c(0, 0, 0)),
+            row(Outcome::Error("could not run".into()), None),
+            row(Outcome::NotRun, None),
+            row(Outcome::Passed, None),
+        ];
+        assert_eq!(totals(&rows), Counts { passed: 9, failed: 4, skipped: 2 });
+        assert_eq!(closing_line(totals(&rows)), "9 passed, 4 failed, 2 skipped");
+    }
+}

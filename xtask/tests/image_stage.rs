@@ -59,40 +59,113 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     text.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The monorepo's components and tools, copied into a temp dir and committed:
+/// the test writes its contexts and reports there, not into the checkout.
+fn copy_of_the_monorepo() -> tempfile::TempDir {
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    for top in ["components", "tools"] {
+        let entries = walkdir::WalkDir::new(real.join(top)).into_iter().filter_entry(|e| {
+            let n = e.file_name().to_string_lossy();
+            !(n == "build"
+                || n == "__pycache__"
+                || n.ends_with(".egg-info")
+                || n.starts_with(".pytest")
+                || n == ".mypy_cache")
+        });
+        for e in entries {
+            let e = e.unwrap();
+            let to = dir.path().join(e.path().strip_prefix(&real).unwrap());
+            if e.file_type().is_dir() {
+                std::fs::create_dir_all(&to).unwrap();
+            } else {
+                std::fs::copy(e.path(), &to).unwrap();
+            }
+        }
+    }
+    std::fs::copy(real.join(".gitignore"), dir.path().join(".gitignore")).unwrap();
+    commit(dir.path());
+    dir
+}
+
+fn commit(root: &Path) {
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "fixture"],
+    ] {
+        let out = Command::new("git").args(args).current_dir(root).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 #[test]
 fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
     let reg = engine_and_registry();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
+    let root = copy_of_the_monorepo();
     let ns = format!("{}/xtask-test-{}", reg.host, unique());
-    let tag = format!("t{}", unique());
     let docker_config = tempfile::tempdir().unwrap();
     let password = std::fs::read_to_string(&reg.password_file).unwrap().trim().to_string();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.args(["--root", root.to_str().unwrap(), "image", "build", "--push", "--allow-dirty"])
-        .args(["--registry", &ns, "--tag", &tag])
-        .env("XTASK_REGISTRY_USERNAME", &reg.user)
-        .env("XTASK_REGISTRY_PASSWORD_FILE", &reg.password_file)
-        .env("XTASK_BASE_IMAGE", "local/python:3.11-bookworm")
-        .env("DOCKER_CONFIG", docker_config.path())
-        .env_remove("GITHUB_ACTIONS");
-    let run = support::run(cmd);
+    let xtask = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(["--root", root.path().to_str().unwrap()])
+            .args(args)
+            .args(["--registry", &ns])
+            .env("XTASK_REGISTRY_USERNAME", &reg.user)
+            .env("XTASK_REGISTRY_PASSWORD_FILE", &reg.password_file)
+            .env("XTASK_BASE_IMAGE", "local/python:3.11-bookworm")
+            .env("DOCKER_CONFIG", docker_config.path())
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_REF")
+            .env_remove("GITHUB_REPOSITORY");
+        support::run(cmd)
+    };
+    let run = xtask(&["image", "build", "--push"]);
     assert_eq!(run.code, 0);
     assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password), "the password leaked");
 
     let images: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("target/xtask/images.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root.path().join("target/xtask/images.json")).unwrap()).unwrap();
+    assert!(!std::fs::read_to_string(root.path().join("target/xtask/report.json")).unwrap().contains(&password));
+    let entry = |component: &str| {
+        images["images"].as_array().unwrap().iter().find(|i| i["component"] == component).unwrap().clone()
+    };
+    let sha = entry("storage")["revision"].as_str().unwrap().to_string();
     let digest_of = |component: &str| -> String {
-        let entry = images["images"].as_array().unwrap().iter().find(|i| i["component"] == component).unwrap();
-        assert_eq!(entry["tags"][0], tag.as_str());
-        entry["pushed"][0]["digest"].as_str().unwrap_or_else(|| panic!("{component} has no digest")).to_string()
+        let e = entry(component);
+        // A clean checkout of a branch: the full and the short commit, both pushed.
+        assert_eq!(e["tags"], serde_json::json!([sha.clone(), sha[..7].to_string()]));
+        assert_eq!(e["pushed"].as_array().unwrap().len(), 2);
+        e["pushed"][0]["digest"].as_str().unwrap_or_else(|| panic!("{component} has no digest")).to_string()
     };
     for c in ["cdc", "client", "spark", "storage"] {
         assert!(digest_of(c).starts_with("sha256:"));
     }
+    let labels = docker(&["inspect", "--format", "{{json .Config.Labels}}", &format!("{ns}/storage:{sha}")]);
+    let labels = String::from_utf8_lossy(&labels.stdout);
+    assert!(labels.contains(&format!("\"org.opencontainers.image.revision\":\"{sha}\"")), "{labels}");
+    assert!(labels.contains("\"org.opencontainers.image.title\":\"storage\""), "{labels}");
 
-    // Pull storage back by digest (the local tag removed first), then serve /healthz.
+    // `image push` alone pushes what was built, with the same tags.
+    let run = xtask(&["image", "push", "client"]);
+    assert_eq!(run.code, 0);
+    let short = format!("  push:client:{} ", &sha[..7]);
+    assert!(run.stdout.lines().any(|l| l.starts_with(&short) && l.contains(" passed")), "{}", run.stdout);
+
+    // Pull storage back by digest (the local tags removed first), then serve /healthz.
     let storage = format!("{ns}/storage@{}", digest_of("storage"));
-    docker(&["rmi", &format!("{ns}/storage:{tag}")]);
+    docker(&["rmi", &format!("{ns}/storage:{sha}"), &format!("{ns}/storage:{}", &sha[..7])]);
+    // The xtask logged out after pushing; the test logs in to pull.
+    let mut login = Command::new("docker")
+        .env("DOCKER_CONFIG", docker_config.path())
+        .args(["login", &reg.host, "--username", &reg.user, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    login.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+    assert!(login.wait().unwrap().success(), "docker login for the pull");
     let pull =
         Command::new("docker").env("DOCKER_CONFIG", docker_config.path()).args(["pull", &storage]).output().unwrap();
     assert!(pull.status.success(), "pull by digest: {}", String::from_utf8_lossy(&pull.stderr));
@@ -110,10 +183,16 @@ fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
     docker(&["rm", "-f", &name]);
     assert_eq!(status, Some(200), "storage's /healthz");
 
-    let client = format!("{ns}/client:{tag}");
+    let client = format!("{ns}/client:{sha}");
     let help = docker(&["run", "--rm", &client, "--help"]);
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("datasets"));
+
+    // Leave no images behind.
+    docker(&["rmi", &storage]);
+    for c in ["cdc", "client", "spark"] {
+        docker(&["rmi", &format!("{ns}/{c}:{sha}"), &format!("{ns}/{c}:{}", &sha[..7])]);
+    }
 }
 
 /// A fixture monorepo committed to git, with components whose Dockerfiles are given.
@@ -190,19 +269,28 @@ fn bad_input_gets_one_clear_line() {
 }
 
 #[test]
-fn a_failing_dockerfile_shows_its_log_tail_and_the_others_still_build() {
-    engine_and_registry();
+fn a_failing_dockerfile_shows_its_log_tail_and_the_others_still_build_and_push() {
+    let reg = engine_and_registry();
     let repo = git_repo(&[("bad", BAD), ("good", GOOD)]);
-    let run = repo.run(&["image", "build", "-j", "1"]);
+    let ns = format!("{}/xtask-test-{}", reg.host, unique());
+    let config = tempfile::tempdir().unwrap();
+    let mut cmd = repo.command(&["image", "build", "--push", "--registry", &ns, "--tag", "fixture", "-j", "1"]);
+    cmd.env("XTASK_REGISTRY_USERNAME", &reg.user)
+        .env("XTASK_REGISTRY_PASSWORD_FILE", &reg.password_file)
+        .env("DOCKER_CONFIG", config.path());
+    let run = support::run(cmd);
     assert_eq!(run.code, 1);
     let summary = &run.stdout[run.stdout.find("summary of image build").unwrap()..];
-    assert!(summary.contains("build:good  passed"), "{summary}");
-    assert!(summary.contains("build:bad   failed"), "{summary}");
+    assert!(summary.contains("build:good         passed"), "{summary}");
+    assert!(summary.contains("push:good:fixture  passed"), "{summary}");
+    assert!(summary.contains("push:bad:fixture   not run"), "{summary}");
+    assert!(summary.contains("build:bad          failed"), "{summary}");
     assert!(summary.contains("build:bad: build log tail:"), "{summary}");
     assert!(summary.contains("planted-build-failure"), "{summary}");
     let images: serde_json::Value = serde_json::from_str(&repo.read("target/xtask/images.json")).unwrap();
     assert!(images["images"][0]["image_id"].is_null(), "bad was not built");
+    assert!(images["images"][0]["pushed"].as_array().unwrap().is_empty());
     assert!(images["images"][1]["image_id"].as_str().unwrap().starts_with("sha256:"));
-    let tag = images["images"][1]["tags"][1].as_str().unwrap().to_string();
-    docker(&["rmi", &format!("local/good:{tag}")]);
+    assert!(images["images"][1]["pushed"][0]["digest"].as_str().unwrap().starts_with("sha256:"));
+    docker(&["rmi", &format!("{ns}/good:fixture")]);
 }

@@ -53,10 +53,30 @@ fn fail_fast_stops_starting_tasks() {
     let repo = Repo::new();
     repo.failing("a_broken");
     repo.passing("b_fine");
+    // A result left by an earlier run is not this run's result.
+    repo.write("target/test-results/b_fine.xml", "<testsuites><testsuite tests=\"7\"></testsuite></testsuites>");
     let run = repo.run(&["test", "--fail-fast", "-j", "1"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("test:b_fine    not run"), "{}", run.stdout);
+    assert!(run.stdout.contains("test:b_fine    not run       -       -        -"), "{}", run.stdout);
+    assert_eq!(run.last_line(), "1 passed, 1 failed, 1 skipped");
     assert!(!repo.path("target/venvs/b_fine").exists());
+    assert!(!repo.path("target/test-results/b_fine.xml").exists());
+}
+
+#[test]
+fn bad_flags_and_a_bad_root_are_usage_errors() {
+    let repo = Repo::new();
+    repo.passing("alpha");
+    let run = repo.run(&["test", "-j", "0"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("invalid value '0' for '--jobs <N>'"));
+    let run = repo.run(&["--root", "/nonexistent/monorepo", "components"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--root /nonexistent/monorepo cannot be used"));
+    let empty = tempfile::tempdir().unwrap();
+    let run = repo.run(&["--root", empty.path().to_str().unwrap(), "components"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("has no components/ folder: pass the monorepo root"));
 }
 
 #[test]

@@ -74,7 +74,8 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
             if r.no_cache {
                 args.push("--no-cache".into());
             }
-            if let Some(base) = c.base_image.as_deref().or(r.base_image) {
+            let own = std::env::var(format!("XTASK_BASE_IMAGE_{}", c.name.to_uppercase().replace('-', "_"))).ok();
+            if let Some(base) = own.as_deref().filter(|b| !b.is_empty()).or(c.base_image.as_deref()).or(r.base_image) {
                 args.extend(["--build-arg".into(), format!("BASE_IMAGE={base}")]);
             }
             let version = r.tags.version.clone().unwrap_or_else(|| r.tags.revision.clone());
@@ -196,18 +197,35 @@ fn write_report(root: &Path, components: &[&Component], targets: &[Target], tags
 
 /// The commit being built, from git.
 fn source(sh: &Shell, reference: Option<String>, tag_given: bool) -> Result<Source> {
-    let sha = match cmd!(sh, "git rev-parse HEAD").quiet().ignore_stderr().read() {
-        Ok(sha) => sha.trim().to_string(),
-        Err(_) if tag_given => "unknown".to_string(),
-        Err(_) => {
-            return Err(UsageError::new(
-                "not a git checkout with a commit: image tags come from the commit (commit first, or pass --tag)",
-            ))
+    let git = |args: &[&str]| -> Result<String, String> {
+        let out = cmd!(sh, "git {args...}").quiet().ignore_status().output().map_err(|e| e.to_string())?;
+        let err = String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("").trim().to_string();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(err)
         }
     };
-    let dirty =
-        !cmd!(sh, "git status --porcelain").quiet().ignore_stderr().read().unwrap_or_default().trim().is_empty();
-    let head_tags = cmd!(sh, "git tag --points-at HEAD").quiet().ignore_stderr().read().unwrap_or_default();
+    let sha = match git(&["rev-parse", "HEAD"]) {
+        Ok(sha) => sha,
+        Err(_) if tag_given => "unknown".to_string(),
+        Err(why) => {
+            return Err(UsageError::new(format!(
+                "cannot read the commit to tag ({why}): image tags come from git, so commit first, or pass --tag"
+            )))
+        }
+    };
+    // A tree whose state cannot be read is not assumed clean.
+    let dirty = match git(&["status", "--porcelain"]) {
+        Ok(status) => !status.is_empty(),
+        Err(_) if tag_given => false,
+        Err(why) => {
+            return Err(UsageError::new(format!(
+                "cannot read the working tree's state ({why}): fix git, or pass --tag"
+            )))
+        }
+    };
+    let head_tags = git(&["tag", "--points-at", "HEAD"]).unwrap_or_default();
     Ok(Source { reference, sha, dirty, head_tags: head_tags.lines().map(String::from).collect() })
 }
 
@@ -275,7 +293,15 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build: bool, push: bool, no_cache: 
         github: on_github(),
     };
     let tasks = plan(ws, &components, &request);
-    let contexts = image_context::Contexts::new(ws, &components, python::interpreter(&sh)?.exe);
+    let py = python::interpreter(&sh)?;
+    if build && !py.version.starts_with("3.11.") {
+        return Err(UsageError::new(format!(
+            "{} is Python {}, but the images run Python 3.11 and take wheels built for it: point XTASK_PYTHON at a Python 3.11",
+            py.exe.display(),
+            py.version
+        )));
+    }
+    let contexts = image_context::Contexts::new(ws, &components, py.exe);
     if !run.dry_run {
         if on_github() {
             registry::mask(&targets);
@@ -296,7 +322,14 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build: bool, push: bool, no_cache: 
     };
     let name = if build { "image build" } else { "image push" };
     let stage = Stage { name, review: Some(&review), describe: &describe, epilogue: &epilogue };
-    stages::run(&ws.root, &stage, &tasks, Some(&contexts as &dyn Prepare), run)
+    let code = stages::run(&ws.root, &stage, &tasks, Some(&contexts as &dyn Prepare), run);
+    if push && !run.dry_run {
+        // docker login stores the credential in the Docker config: do not leave it there.
+        for t in targets.iter().filter(|t| t.credentials.is_some()) {
+            registry::logout(&sh, t);
+        }
+    }
+    code
 }
 
 #[cfg(test)]

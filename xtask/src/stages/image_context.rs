@@ -1,7 +1,9 @@
-//! Build contexts for images: the component's wheels and its local
-//! component dependencies' (rebuilt every time, they are the code), and the
-//! third-party wheels they need (reused while the pyprojects are unchanged,
-//! so Docker's dependency layer stays cached). The Dockerfile needs no network.
+//! Build contexts for images: the wheels of the component and of its local
+//! component dependencies, and the third-party wheels they need. A wheel is
+//! rebuilt only when its sources change (once per run, however many contexts
+//! hold it), and the third-party wheels only when a pyproject in the closure
+//! changes, so unchanged layers stay cached in Docker. The Dockerfile needs
+//! no network.
 
 use crate::component::{Component, Workspace};
 use crate::exec::{self, Log, Prepare};
@@ -11,18 +13,27 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use xshell::{cmd, Shell};
+
+const STAMP: &str = ".xtask-fingerprint";
 
 pub struct Contexts {
     root: PathBuf,
     python: PathBuf,
     uv: Option<PathBuf>,
-    /// Per component: (its folder, the folders of it and its run-time component dependencies, its Dockerfile).
-    specs: BTreeMap<String, (Vec<PathBuf>, PathBuf)>,
+    /// Per component: its closure as (name, folder) pairs, and its Dockerfile.
+    specs: BTreeMap<String, (Vec<(String, PathBuf)>, PathBuf)>,
+    /// Wheel builds write into the source folder (build/, *.egg-info): one at a time.
+    building: Mutex<()>,
 }
 
 pub fn dir(root: &Path, component: &str) -> PathBuf {
     root.join("target/xtask/image").join(component)
+}
+
+fn wheel_dir(root: &Path, component: &str) -> PathBuf {
+    root.join("target/xtask/wheels").join(component)
 }
 
 /// `c` and every component it needs at run time, transitively.
@@ -42,80 +53,12 @@ fn closure<'a>(ws: &'a Workspace, c: &'a Component) -> Vec<&'a Component> {
     out
 }
 
-impl Contexts {
-    pub fn new(ws: &Workspace, components: &[&Component], python: PathBuf) -> Contexts {
-        let specs = components
-            .iter()
-            .filter_map(|c| {
-                let dockerfile = c.dockerfile.clone()?;
-                Some((c.name.clone(), (closure(ws, c).iter().map(|d| d.path.clone()).collect(), dockerfile)))
-            })
-            .collect();
-        Contexts { root: ws.root.clone(), python, uv: which::which("uv").ok(), specs }
-    }
-
-    fn name<'a>(&self, need: &'a str) -> &'a str {
-        need.strip_prefix("context:").unwrap_or(need)
-    }
-
-    /// Commands run from the repo root: (program, args).
-    fn steps(&self, component: &str, with_deps: bool) -> Vec<(PathBuf, Vec<String>)> {
-        let (folders, _) = &self.specs[component];
-        let ctx = rel(&self.root, &dir(&self.root, component));
-        let app = format!("{ctx}/wheels/app");
-        let mut steps: Vec<(PathBuf, Vec<String>)> = folders
-            .iter()
-            .map(|f| match &self.uv {
-                Some(uv) => {
-                    (uv.clone(), strings(&["build", "--wheel", "--quiet", "--out-dir", &app, &f.display().to_string()]))
-                }
-                None => (
-                    self.python.clone(),
-                    strings(&[
-                        "-m",
-                        "pip",
-                        "wheel",
-                        "--quiet",
-                        "--no-deps",
-                        "--wheel-dir",
-                        &app,
-                        &f.display().to_string(),
-                    ]),
-                ),
-            })
-            .collect();
-        if with_deps {
-            // The local wheels are named as files, so their dependencies on each
-            // other resolve to them and never to a same-named package on an index.
-            let mut args = strings(&["-m", "pip", "wheel", "--quiet", "--wheel-dir", &format!("{ctx}/wheels/deps")]);
-            args.push(format!("{app}/*.whl"));
-            steps.push((self.python.clone(), args));
-        }
-        steps
-    }
-
-    fn deps_fingerprint(&self, component: &str) -> Result<String> {
-        let (folders, _) = &self.specs[component];
-        let mut h = Sha256::new();
-        for f in folders {
-            let p = self.root.join(f).join("pyproject.toml");
-            h.update(std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?);
-        }
-        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-    }
-
-    fn deps_fresh(&self, component: &str) -> Result<bool> {
-        let stamp = dir(&self.root, component).join("wheels/deps/.xtask-fingerprint");
-        Ok(std::fs::read_to_string(stamp).unwrap_or_default() == self.deps_fingerprint(component)?)
-    }
-}
-
-fn strings(words: &[&str]) -> Vec<String> {
-    words.iter().map(|w| w.to_string()).collect()
-}
-
 fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+fn hex(h: Sha256) -> String {
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `name==version` from a wheel's file name (`name-version-tags.whl`).
@@ -134,57 +77,171 @@ fn wheels(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+fn fresh(dir: &Path, want: &str) -> bool {
+    std::fs::read_to_string(dir.join(STAMP)).is_ok_and(|have| have == want)
+}
+
+fn recreate(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+impl Contexts {
+    pub fn new(ws: &Workspace, components: &[&Component], python: PathBuf) -> Contexts {
+        let specs = components
+            .iter()
+            .filter_map(|c| {
+                let dockerfile = c.dockerfile.clone()?;
+                let members = closure(ws, c).iter().map(|d| (d.name.clone(), d.path.clone())).collect();
+                Some((c.name.clone(), (members, dockerfile)))
+            })
+            .collect();
+        Contexts { root: ws.root.clone(), python, uv: which::which("uv").ok(), specs, building: Mutex::new(()) }
+    }
+
+    fn name<'a>(&self, need: &'a str) -> &'a str {
+        need.strip_prefix("context:").unwrap_or(need)
+    }
+
+    /// What a component's wheel is made from: its pyproject, README and `src/`.
+    fn source_fingerprint(&self, folder: &Path) -> Result<String> {
+        let mut h = Sha256::new();
+        let dir = self.root.join(folder);
+        let mut files: Vec<PathBuf> =
+            ["pyproject.toml", "README.md"].iter().map(|f| dir.join(f)).filter(|p| p.is_file()).collect();
+        let src = walkdir::WalkDir::new(dir.join("src")).sort_by_file_name().into_iter().filter_entry(|e| {
+            let n = e.file_name().to_string_lossy();
+            !(n == "__pycache__" || n.ends_with(".egg-info"))
+        });
+        for entry in src {
+            let entry = entry.with_context(|| format!("cannot read {}/src", folder.display()))?;
+            if entry.file_type().is_file() {
+                files.push(entry.into_path());
+            }
+        }
+        for f in files {
+            h.update(f.strip_prefix(&dir).unwrap_or(&f).display().to_string());
+            h.update(Sha256::digest(std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?));
+        }
+        Ok(hex(h))
+    }
+
+    fn deps_fingerprint(&self, component: &str) -> Result<String> {
+        let (members, _) = &self.specs[component];
+        let mut h = Sha256::new();
+        h.update(self.python.display().to_string());
+        for (_, folder) in members {
+            let p = self.root.join(folder).join("pyproject.toml");
+            h.update(std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?);
+        }
+        Ok(hex(h))
+    }
+
+    fn wheel_command(&self, name: &str, folder: &Path) -> (PathBuf, Vec<String>) {
+        let out = rel(&self.root, &wheel_dir(&self.root, name));
+        let folder = folder.display().to_string();
+        match &self.uv {
+            Some(uv) => {
+                (uv.clone(), ["build", "--wheel", "--quiet", "--out-dir", &out, &folder].map(String::from).to_vec())
+            }
+            None => (
+                self.python.clone(),
+                ["-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", &out, &folder].map(String::from).to_vec(),
+            ),
+        }
+    }
+
+    /// pip resolves the third-party wheels from the app wheels, named as files,
+    /// so a component dependency never resolves to a same-named package on an index.
+    fn deps_command(&self, component: &str, app_wheels: Vec<String>) -> (PathBuf, Vec<String>) {
+        let deps = rel(&self.root, &dir(&self.root, component).join("wheels/deps"));
+        let mut args = ["-m", "pip", "wheel", "--quiet", "--wheel-dir", &deps].map(String::from).to_vec();
+        args.extend(app_wheels);
+        (self.python.clone(), args)
+    }
+
+    /// Build a component's wheel into `target/xtask/wheels/<name>/` unless its sources are unchanged.
+    fn ensure_wheel(&self, sh: &Shell, name: &str, folder: &Path, log: &mut Log) -> Result<PathBuf> {
+        let _one_at_a_time = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        let out = wheel_dir(&self.root, name);
+        let want = self.source_fingerprint(folder)?;
+        if !(fresh(&out, &want) && wheels(&out).is_ok_and(|w| w.len() == 1)) {
+            recreate(&out)?;
+            let (program, args) = self.wheel_command(name, folder);
+            let status = exec::run_logged(cmd!(sh, "{program} {args...}").into(), log)?;
+            if !status.success() {
+                bail!("building the wheel of {} failed ({status}): see the output above", folder.display());
+            }
+            write_atomic(&out.join(STAMP), want.as_bytes())?;
+        }
+        let wheel =
+            wheels(&out)?.into_iter().next().with_context(|| format!("no wheel was built in {}", out.display()))?;
+        Ok(out.join(wheel))
+    }
+}
+
 impl Prepare for Contexts {
     fn label(&self, need: &str) -> String {
         rel(&self.root, &dir(&self.root, self.name(need)))
     }
 
-    /// The component's own wheels are rebuilt every time: never fresh.
+    /// The wheels are copied in anew every run: never fresh.
     fn is_fresh(&self, _need: &str) -> Result<bool> {
         Ok(false)
     }
 
     fn commands(&self, need: &str) -> Vec<String> {
         let c = self.name(need);
-        let with_deps = !self.deps_fresh(c).unwrap_or(false);
-        self.steps(c, with_deps).iter().map(|(p, a)| plan::command_line(&self.root, &self.root, &[], p, a)).collect()
+        let (members, _) = &self.specs[c];
+        let line = |(p, a): (PathBuf, Vec<String>)| plan::command_line(&self.root, &self.root, &[], &p, &a);
+        let mut lines: Vec<String> = members
+            .iter()
+            .filter(|(name, folder)| {
+                let want = self.source_fingerprint(folder).unwrap_or_default();
+                !fresh(&wheel_dir(&self.root, name), &want)
+            })
+            .map(|(name, folder)| line(self.wheel_command(name, folder)))
+            .collect();
+        let app = rel(&self.root, &dir(&self.root, c).join("wheels/app"));
+        lines.push(format!(
+            "cp target/xtask/wheels/{{{}}}/*.whl {app}/",
+            members.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(",")
+        ));
+        let deps = dir(&self.root, c).join("wheels/deps");
+        if !fresh(&deps, &self.deps_fingerprint(c).unwrap_or_default()) {
+            lines.push(line(self.deps_command(c, vec![format!("{app}/*.whl")])));
+        }
+        lines
     }
 
     fn ensure(&self, need: &str, log: &mut Log) -> Result<()> {
         let c = self.name(need);
+        let (members, dockerfile) = &self.specs[c];
         let ctx = dir(&self.root, c);
         let (app, deps) = (ctx.join("wheels/app"), ctx.join("wheels/deps"));
-        if app.exists() {
-            std::fs::remove_dir_all(&app).with_context(|| format!("cannot clear {}", app.display()))?;
-        }
-        std::fs::create_dir_all(&app)?;
-        let with_deps = !self.deps_fresh(c)?;
-        if with_deps && deps.exists() {
-            std::fs::remove_dir_all(&deps).with_context(|| format!("cannot clear {}", deps.display()))?;
-        }
-        log.note(&format!(
-            "building {}: {}",
-            self.label(need),
-            if with_deps { "wheels and dependency wheels" } else { "wheels (dependency wheels are up to date)" }
-        ));
         let sh = Shell::new()?;
         sh.change_dir(&self.root);
-        let steps = self.steps(c, with_deps);
-        let deps_step = with_deps.then(|| steps.len() - 1);
-        for (i, (program, mut args)) in steps.into_iter().enumerate() {
-            if Some(i) == deps_step {
-                // The dependency step takes the app wheels just built, by name.
-                args.pop();
-                args.extend(wheels(&app)?.iter().map(|w| format!("{}/{w}", rel(&self.root, &app))));
-            }
+        recreate(&app)?;
+        for (name, folder) in members {
+            let wheel = self.ensure_wheel(&sh, name, folder, log)?;
+            let file = wheel.file_name().context("a wheel has a file name")?;
+            std::fs::copy(&wheel, app.join(file)).with_context(|| format!("cannot copy {}", wheel.display()))?;
+        }
+        let want = self.deps_fingerprint(c)?;
+        if fresh(&deps, &want) {
+            log.note(&format!("{} is up to date", rel(&self.root, &deps)));
+        } else {
+            recreate(&deps)?;
+            let own = wheels(&app)?;
+            let paths = own.iter().map(|w| format!("{}/{w}", rel(&self.root, &app))).collect();
+            let (program, args) = self.deps_command(c, paths);
             let status = exec::run_logged(cmd!(sh, "{program} {args...}").into(), log)?;
             if !status.success() {
-                bail!("preparing {} failed ({status}): see the output above", self.label(need));
+                bail!("collecting the dependency wheels of {c} failed ({status}): see the output above");
             }
-        }
-        if with_deps {
             // pip wheel copies the app wheels in too; they belong in wheels/app only.
-            let own = wheels(&app)?;
             let mut reqs = String::new();
             for w in wheels(&deps)? {
                 if own.contains(&w) {
@@ -194,9 +251,8 @@ impl Prepare for Contexts {
                 }
             }
             write_atomic(&deps.join("requirements.txt"), reqs.as_bytes())?;
-            write_atomic(&deps.join(".xtask-fingerprint"), self.deps_fingerprint(c)?.as_bytes())?;
+            write_atomic(&deps.join(STAMP), want.as_bytes())?;
         }
-        let (_, dockerfile) = &self.specs[c];
         let text = std::fs::read(self.root.join(dockerfile))
             .with_context(|| format!("cannot read {}", dockerfile.display()))?;
         write_atomic(&ctx.join("Dockerfile"), &text)

@@ -5,8 +5,8 @@
 use crate::cli::RunArgs;
 use crate::component::{Component, Workspace};
 use crate::error::UsageError;
-use crate::exec::Finished;
 use crate::exec::Prepare;
+use crate::exec::{Finished, Outcome};
 use crate::plan::{relative, ExitPolicy, Task};
 use crate::python::EnvSpec;
 use crate::python::{self, Envs};
@@ -77,6 +77,9 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>) -> 
 
 /// Counts from the JUnit file (pytest) or from cargo's `test result:` lines.
 pub fn counts(f: &Finished) -> Option<Counts> {
+    if !matches!(f.outcome, Outcome::Passed | Outcome::Failed(_)) {
+        return None;
+    }
     match f.task.exit {
         ExitPolicy::Pytest => junit_counts(&std::fs::read_to_string(f.task.artifact.as_ref()?).ok()?),
         ExitPolicy::Cargo => cargo_counts(&std::fs::read_to_string(&f.log).ok()?),

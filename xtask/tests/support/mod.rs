@@ -67,8 +67,11 @@ impl Repo {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
         cmd.args(args).current_dir(self.root());
-        for var in ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "XTASK_ROOT", "XTASK_PYTHON"] {
-            cmd.env_remove(var);
+        // The caller's CI settings (GitHub, registries, base images) must not leak into fixtures.
+        for (var, _) in std::env::vars() {
+            if ["GITHUB_", "XTASK_", "DOCKER_HUB_", "RUNNER_"].iter().any(|p| var.starts_with(p)) {
+                cmd.env_remove(var);
+            }
         }
         cmd
     }
