@@ -83,9 +83,19 @@ pub fn run(root: &Path) -> Result<i32> {
         }
     }
     if which::which("python3").is_ok() || std::env::var_os("XTASK_PYTHON").is_some() {
-        if let Err(e) = python::interpreter(&sh) {
-            println!("python3 is not usable: {e:#}");
-            missing_required = true;
+        match python::interpreter(&sh) {
+            Err(e) => {
+                println!("python3 is not usable: {e:#}");
+                missing_required = true;
+            }
+            // The image stage collects dependency wheels with the interpreter's pip.
+            Ok(py) => {
+                let exe = &py.exe;
+                if cmd!(sh, "{exe} -m pip --version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
+                    println!("{} has no pip (the image stage needs it): apt-get install python3-pip", exe.display());
+                    missing_required = true;
+                }
+            }
         }
     }
     if which::which("docker").is_ok() && cmd!(sh, "docker info").quiet().ignore_stdout().ignore_stderr().run().is_err()
