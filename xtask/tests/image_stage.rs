@@ -261,6 +261,20 @@ fn bad_input_gets_one_clear_line() {
         assert!(std::fs::read_to_string(repo.path(f)).map_or(true, |t| !t.contains(&wrong)));
     }
 
+    // A release tag that is not the checked-out commit.
+    let git = |args: &[&str]| {
+        let out = Command::new("git").args(args).current_dir(repo.root()).output().unwrap();
+        assert!(out.status.success(), "git {args:?}");
+    };
+    git(&["tag", "v1.0.0"]);
+    repo.write("components/good/src/good_pkg/later.py", "Y = 2\n");
+    git(&["add", "-A"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "later"]);
+    let run = repo.run(&["image", "build", "--ref", "refs/tags/v1.0.0"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("tag v1.0.0 is commit"), "{}", run.stderr);
+    assert!(run.stderr.contains("check the tag out first"), "{}", run.stderr);
+
     // Uncommitted changes: pushing is refused unless allowed.
     repo.write("components/good/src/good_pkg/extra.py", "X = 1\n");
     let run = repo.run(&["image", "build", "--push", "--registry", "127.0.0.1:5000/x"]);

@@ -225,6 +225,18 @@ fn source(sh: &Shell, reference: Option<String>, tag_given: bool) -> Result<Sour
             )))
         }
     };
+    // A release tag must name the commit being built, or the labels would lie.
+    if let Some(tag) = reference.as_deref().and_then(|r| r.strip_prefix("refs/tags/")) {
+        if let Ok(tagged) = git(&["rev-parse", "--verify", "--quiet", &format!("refs/tags/{tag}^{{commit}}")]) {
+            if !tag_given && tagged != sha {
+                return Err(UsageError::new(format!(
+                    "tag {tag} is commit {}, but {} is checked out: check the tag out first",
+                    &tagged[..tagged.len().min(12)],
+                    &sha[..sha.len().min(12)]
+                )));
+            }
+        }
+    }
     let head_tags = git(&["tag", "--points-at", "HEAD"]).unwrap_or_default();
     Ok(Source { reference, sha, dirty, head_tags: head_tags.lines().map(String::from).collect() })
 }

@@ -196,7 +196,10 @@ fn parse(root: &Path, task: &Task, output: &str) -> Option<Result<Vec<Finding>>>
         "safety" => {
             let reqs = task.args.iter().skip_while(|a| *a != "-r").nth(1).cloned().unwrap_or_default();
             let text = std::fs::read_to_string(root.join(&reqs)).unwrap_or_default();
-            findings::safety(output, &[(reqs.as_str(), text.as_str())])
+            findings::safety(output, &[(reqs.as_str(), text.as_str())]).map(|mut found| {
+                point_at_pyproject(root, &task.component, &mut found);
+                found
+            })
         }
         _ => return None,
     };
@@ -205,6 +208,30 @@ fn parse(root: &Path, task: &Task, output: &str) -> Option<Result<Vec<Finding>>>
         f.sort_by_key(|f| f.severity);
     }
     Some(found)
+}
+
+/// A vulnerable package the component requires itself is reported at the
+/// line of its pyproject that requires it (a file a reader can open and an
+/// annotation can point at); a transitive one stays at the resolved list.
+fn point_at_pyproject(root: &Path, component: &str, found: &mut [Finding]) {
+    let file = format!("components/{component}/pyproject.toml");
+    let Ok(text) = std::fs::read_to_string(root.join(&file)) else { return };
+    let canonical = |s: &str| s.to_lowercase().replace(['_', '.'], "-");
+    for f in found.iter_mut() {
+        let package = canonical(f.message.split_whitespace().next().unwrap_or_default());
+        // A requirement is a quoted string starting with the package's name.
+        let at = text.lines().position(|l| {
+            l.split(['"', '\'']).skip(1).step_by(2).any(|quoted| {
+                let name: String =
+                    quoted.chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+                !name.is_empty() && canonical(&name) == package
+            })
+        });
+        if let Some(i) = at {
+            f.file = file.clone();
+            f.line = Some(i as u32 + 1);
+        }
+    }
 }
 
 /// The outcome from the exit code and what was parsed: exit 1 with nothing
