@@ -291,7 +291,12 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build: bool, push: bool, no_cache: 
         targets.push(registry::local_target());
     }
     let base = args.base_image.clone().or_else(|| env("XTASK_BASE_IMAGE").filter(|b| !b.is_empty()));
-    let source_url = env("GITHUB_REPOSITORY").map(|r| format!("https://github.com/{r}"));
+    // The source label: the GitHub repository, else where this checkout came from.
+    let source_url = env("GITHUB_REPOSITORY").map(|r| format!("https://github.com/{r}")).or_else(|| {
+        let url = cmd!(sh, "git remote get-url origin").quiet().ignore_stderr().read().ok()?;
+        // Only a web address without credentials in it.
+        Some(url.trim().to_string()).filter(|u| u.contains("://") && !u.contains('@'))
+    });
     let created = now_rfc3339();
     let request = Request {
         build,
