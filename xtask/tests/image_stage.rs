@@ -224,6 +224,12 @@ fn bad_input_gets_one_clear_line() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("unknown component `nope`: known components are good"));
 
+    let other = Repo::new();
+    other.passing("plain");
+    let run = other.run(&["image", "build", "plain"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("components/plain has no Dockerfile, so it has no image: add one"), "{}", run.stderr);
+
     let run = repo.run(&["image", "build", "--ref", "refs/tags/banana"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("tag `banana` is not a release version"), "{}", run.stderr);

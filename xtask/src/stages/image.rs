@@ -265,11 +265,12 @@ fn check_docker(sh: &Shell) -> Result<()> {
 /// `cargo xtask image build|push`.
 pub fn run(ws: &Workspace, args: &ImageArgs, build: bool, push: bool, no_cache: bool) -> Result<i32> {
     let run: &RunArgs = &args.run;
-    let components: Vec<&Component> =
-        ws.select(&run.components)?.into_iter().filter(|c| c.dockerfile.is_some()).collect();
-    if let Some(c) = ws.select(&run.components)?.iter().find(|c| c.dockerfile.is_none() && !run.components.is_empty()) {
+    let selected = ws.select(&run.components)?;
+    // Named explicitly, a component without a Dockerfile is a mistake; otherwise it is skipped.
+    if let Some(c) = selected.iter().find(|c| c.dockerfile.is_none() && !run.components.is_empty()) {
         return Err(UsageError::new(format!("components/{} has no Dockerfile, so it has no image: add one", c.name)));
     }
+    let components: Vec<&Component> = selected.into_iter().filter(|c| c.dockerfile.is_some()).collect();
     let sh = Shell::new()?;
     sh.change_dir(&ws.root);
     let reference = args.reference.clone().or_else(|| std::env::var("GITHUB_REF").ok().filter(|r| !r.is_empty()));
