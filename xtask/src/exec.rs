@@ -160,10 +160,15 @@ pub struct Finished {
 impl Finished {
     /// What the task's command printed (stdout and stderr), without environment setup.
     pub fn output(&self) -> String {
-        let bytes = std::fs::read(&self.log).unwrap_or_default();
-        let start = (self.output_start as usize).min(bytes.len());
-        String::from_utf8_lossy(&bytes[start..]).into_owned()
+        output_of(&self.log, self.output_start)
     }
+}
+
+/// A log's text from `start` on.
+fn output_of(log: &Path, start: u64) -> String {
+    let bytes = std::fs::read(log).unwrap_or_default();
+    let start = (start as usize).min(bytes.len());
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
 /// A stage's own reading of a finished command (exit code and output), where
@@ -243,16 +248,7 @@ fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options
         Ok((code, from)) => {
             output_start = from;
             match opts.review {
-                Some(review) => {
-                    let f = Finished {
-                        task: task.clone(),
-                        outcome: Outcome::NotRun,
-                        seconds: 0.0,
-                        log: log_path.clone(),
-                        output_start,
-                    };
-                    review(task, code, &f.output())
-                }
+                Some(review) => review(task, code, &output_of(&log_path, output_start)),
                 None => judge(task.exit, code),
             }
         }

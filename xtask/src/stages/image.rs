@@ -119,10 +119,14 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
     tasks
 }
 
+fn is_push(task: &Task) -> bool {
+    task.args.first().is_some_and(|a| a == "push")
+}
+
 /// Passed, failed (the build or push itself failed) or error (the registry
 /// refused us or could not be reached), from docker's exit code and words.
 fn review(task: &Task, code: Option<i32>, output: &str) -> Outcome {
-    let pushing = task.args.first().is_some_and(|a| a == "push");
+    let pushing = is_push(task);
     match (code, registry::classify(output)) {
         (Some(0), _) => Outcome::Passed,
         (_, Some(Problem::Auth)) if pushing => Outcome::Error(
@@ -153,7 +157,7 @@ fn tail(text: &str, lines: usize) -> String {
 
 fn describe(row: Row) -> Row {
     let output = row.finished.output();
-    let pushing = row.finished.task.args.first().is_some_and(|a| a == "push");
+    let pushing = is_push(&row.finished.task);
     let note = match (&row.finished.outcome, pushing) {
         (Outcome::Passed, true) => {
             pushed_digest(&output).map(|d| format!("pushed {} ({d})", row.finished.task.args[1]))
@@ -174,7 +178,7 @@ fn write_report(root: &Path, components: &[&Component], targets: &[Target], tags
         let pushed: Vec<_> = rows
             .iter()
             .filter(|r| r.finished.task.component == c.name && r.finished.outcome.is_ok())
-            .filter(|r| r.finished.task.args.first().is_some_and(|a| a == "push"))
+            .filter(|r| is_push(&r.finished.task))
             .filter_map(|r| {
                 let (image, tag) = r.finished.task.args[1].rsplit_once(':')?;
                 Some(json!({ "image": image, "tag": tag, "digest": pushed_digest(&r.finished.output()) }))

@@ -7,16 +7,29 @@ pub mod quality;
 pub mod test;
 
 use crate::cli::RunArgs;
+use crate::component::Workspace;
+use crate::error::UsageError;
 use crate::exec::{self, Options, Prepare, Printer, Review};
 use crate::plan::Task;
 use crate::report::{self, Row};
 use anyhow::Result;
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Is this run inside GitHub Actions?
 pub fn on_github() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// cargo, when the run covers the Rust workspace too: no component named and
+/// a workspace at the root (fixture monorepos have none).
+pub fn rust_workspace(ws: &Workspace, args: &RunArgs) -> Result<Option<PathBuf>> {
+    if !args.components.is_empty() || !ws.root.join("Cargo.toml").is_file() {
+        return Ok(None);
+    }
+    let cargo =
+        which::which("cargo").map_err(|_| UsageError::new("cargo not found on PATH: install Rust with rustup"))?;
+    Ok(Some(cargo))
 }
 
 /// How a stage reads its finished tasks, beyond exit codes.

@@ -4,7 +4,6 @@
 
 use crate::cli::RunArgs;
 use crate::component::{Component, Workspace};
-use crate::error::UsageError;
 use crate::exec::Prepare;
 use crate::exec::{self, Outcome, Printer};
 use crate::findings::{self, Finding, Verdict};
@@ -301,11 +300,7 @@ fn print_findings(rows: &[Row], out: &Printer) {
 /// `cargo xtask lint|fmt|imports|typecheck|security|audit|quality`.
 pub fn run(ws: &Workspace, args: &RunArgs, checks: &[Check], fix: bool) -> Result<i32> {
     let components = ws.select(&args.components)?;
-    let cargo = if args.components.is_empty() && ws.root.join("Cargo.toml").is_file() {
-        Some(which::which("cargo").map_err(|_| UsageError::new("cargo not found on PATH: install Rust with rustup"))?)
-    } else {
-        None
-    };
+    let cargo = stages::rust_workspace(ws, args)?;
     let plan = plan(ws, &components, checks, fix, cargo.as_deref());
     let envs = if plan.envs.is_empty() {
         None

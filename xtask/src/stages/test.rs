@@ -4,7 +4,6 @@
 
 use crate::cli::RunArgs;
 use crate::component::{Component, Workspace};
-use crate::error::UsageError;
 use crate::exec::Prepare;
 use crate::exec::{Finished, Outcome};
 use crate::plan::{relative, ExitPolicy, Task};
@@ -136,12 +135,7 @@ pub fn cargo_counts(output: &str) -> Option<Counts> {
 /// `cargo xtask test`: discover, plan, prepare environments, execute, report.
 pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     let components = ws.select(&args.components)?;
-    // The Rust workspace's own tests run with the full set, where there is one.
-    let cargo = if args.components.is_empty() && ws.root.join("Cargo.toml").is_file() {
-        Some(which::which("cargo").map_err(|_| UsageError::new("cargo not found on PATH: install Rust with rustup"))?)
-    } else {
-        None
-    };
+    let cargo = stages::rust_workspace(ws, args)?;
     let tasks = plan(ws, &components, cargo.as_deref());
     let sh = Shell::new()?;
     let envs = if components.is_empty() {
