@@ -28,7 +28,7 @@ pub enum Command {
         json: bool,
     },
     /// Run components' tests with pytest (and the Rust workspace's `cargo test` when no names are given).
-    Test(RunArgs),
+    Test(TestArgs),
     /// Every code-quality check (lint, format, imports, typecheck, security, audit), and the Rust workspace's fmt and clippy.
     Quality(RunArgs),
     /// Lint with flake8 (and clippy for the Rust workspace).
@@ -55,12 +55,12 @@ pub enum Command {
 /// Flags shared by every stage that runs tasks.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Components to run (default: all of them).
+    /// Components to run, by name or by folder (`components/storage`); default: all of them.
     #[arg(value_name = "COMPONENT")]
     pub components: Vec<String>,
 
     /// How many tasks run at once (default: the number of cores).
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(short = 'j', long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<usize>,
 
     /// Stop starting new tasks after the first failure.
@@ -74,6 +74,29 @@ pub struct RunArgs {
     /// Print the plan (with --dry-run) or the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Print every task's output, not only that of tasks that failed.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("must be a whole number, at least 1".into()),
+    }
+}
+
+/// `cargo xtask test`: the stage's flags, and arguments for pytest after `--`.
+#[derive(Args, Debug, Clone)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Passed to every pytest run as they are, e.g. `-- -k roundtrip -x` (the Rust workspace's tests are then left out).
+    #[arg(last = true, value_name = "PYTEST_ARGS")]
+    pub pytest: Vec<String>,
 }
 
 /// A check that can also fix what it finds.

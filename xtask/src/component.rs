@@ -119,22 +119,38 @@ impl Workspace {
             return Ok(self.components.iter().collect());
         }
         let mut picked = BTreeSet::new();
-        for name in names {
-            if self.get(name).is_some() {
-                picked.insert(name.as_str());
-            } else if self.skipped.contains(name) {
+        for given in names {
+            let name = self.name_of(given);
+            if let Some(c) = self.get(&name) {
+                picked.insert(c.name.as_str());
+            } else if self.skipped.contains(&name) {
                 return Err(UsageError::new(format!(
                     "components/{name} has no pyproject.toml, so it is not a component: add one to make it part of the pipeline"
                 )));
             } else {
                 let known: Vec<_> = self.components.iter().map(|c| c.name.as_str()).collect();
                 return Err(UsageError::new(format!(
-                    "unknown component `{name}`: known components are {}",
+                    "unknown component `{given}`: known components are {}",
                     known.join(", ")
                 )));
             }
         }
         Ok(self.components.iter().filter(|c| picked.contains(c.name.as_str())).collect())
+    }
+
+    /// A component named by its folder's path (`components/storage/`, as a
+    /// shell completes it, or any path inside it) is that folder's name.
+    fn name_of(&self, given: &str) -> String {
+        if !given.contains('/') && given != "." {
+            return given.to_string();
+        }
+        let full = std::env::current_dir().map(|d| d.join(given)).unwrap_or_else(|_| PathBuf::from(given));
+        let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let components = canonical(&self.root.join("components"));
+        match canonical(&full).strip_prefix(&components).ok().and_then(|p| p.iter().next()) {
+            Some(folder) => folder.to_string_lossy().into_owned(),
+            None => given.to_string(),
+        }
     }
 
     /// Every component `c` needs installed beside it to run its tests,
@@ -223,7 +239,17 @@ fn parse(root: &Path, name: &str, file: &Path) -> Result<Raw> {
 /// Map dependency names onto components: a requirement whose (normalised)
 /// name is another component's project name is an edge in the graph.
 fn resolve(root: &Path, raws: Vec<Raw>) -> Result<Vec<Component>> {
-    let by_project: BTreeMap<String, String> = raws.iter().map(|r| (normalise(&r.project), r.name.clone())).collect();
+    let mut by_project: BTreeMap<String, String> = BTreeMap::new();
+    for r in &raws {
+        // A folder copied as a template keeps its project name: two components
+        // would then both answer to it and edges would point at either.
+        if let Some(first) = by_project.insert(normalise(&r.project), r.name.clone()) {
+            return Err(UsageError::new(format!(
+                "components/{first} and components/{} both have project name `{}`: give each its own [project] name",
+                r.name, r.project
+            )));
+        }
+    }
     let folders: BTreeSet<&str> = raws.iter().map(|r| r.name.as_str()).collect();
     let local = |reqs: &[String], own: &str| -> Vec<String> {
         let set: BTreeSet<String> = reqs

@@ -122,3 +122,30 @@ fn requirement_names_are_normalised() {
     assert_eq!(requirement_name("pkg @ file:///x"), "pkg");
     assert_eq!(normalise("Foo__Bar.-baz"), "foo-bar-baz");
 }
+
+#[test]
+fn two_components_with_one_project_name_are_refused() {
+    let dir = repo(&[
+        ("storage", &project("mlops-storage", &[])),
+        ("storage2", &project("MLOps_Storage", &[])),
+        ("cdc", &project("mlops-cdc", &["mlops-storage"])),
+    ]);
+    let (msg, code) = error_of(dir.path());
+    assert_eq!(code, 2);
+    assert!(msg.contains("components/storage and components/storage2 both have project name `MLOps_Storage`"), "{msg}");
+}
+
+#[test]
+fn a_component_can_be_named_by_its_folder() {
+    let dir = repo(&[("storage", &project("mlops-storage", &[])), ("cdc", &project("mlops-cdc", &[]))]);
+    let root = dir.path().canonicalize().unwrap();
+    let ws = Workspace::discover(&root).unwrap();
+    let given = [
+        root.join("components/storage/").display().to_string(),
+        root.join("components/cdc/tests").display().to_string(),
+    ];
+    let names: Vec<_> = ws.select(&given).unwrap().iter().map(|c| c.name.clone()).collect();
+    assert_eq!(names, ["cdc", "storage"]);
+    let e = ws.select(&[root.join("README.md").display().to_string()]).err().unwrap();
+    assert!(format!("{e:#}").starts_with("unknown component `"), "{e:#}");
+}

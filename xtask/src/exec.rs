@@ -105,8 +105,9 @@ pub enum Outcome {
     Failed(String),
     /// The tool could not run: missing, crashed, bad configuration.
     Error(String),
-    /// Not started: an earlier failure with --fail-fast, or an interrupt.
-    NotRun,
+    /// Not started, and why: an earlier failure with --fail-fast, a task it
+    /// was chained after that did not pass, or an interrupt.
+    NotRun(String),
     Interrupted,
 }
 
@@ -116,7 +117,7 @@ impl Outcome {
             Outcome::Passed => "passed",
             Outcome::Failed(_) => "failed",
             Outcome::Error(_) => "error",
-            Outcome::NotRun => "not run",
+            Outcome::NotRun(_) => "not run",
             Outcome::Interrupted => "interrupted",
         }
     }
@@ -178,6 +179,8 @@ pub type Review<'a> = &'a (dyn Fn(&Task, Option<i32>, &str) -> Outcome + Sync);
 pub struct Options<'a> {
     pub jobs: usize,
     pub fail_fast: bool,
+    /// Print passing tasks' output too (failures and errors always print in full).
+    pub verbose: bool,
     pub out: Printer,
     pub review: Option<Review<'a>>,
 }
@@ -200,7 +203,8 @@ pub trait Prepare: Sync {
 pub fn execute(root: &Path, tasks: &[Task], prep: Option<&dyn Prepare>, opts: &Options) -> Vec<Finished> {
     let heads: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].after.is_none()).collect();
     let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
+    // The task whose failure stopped the run under --fail-fast.
+    let stopped_by: Mutex<Option<String>> = Mutex::new(None);
     let results: Mutex<Vec<Option<Finished>>> = Mutex::new(vec![None; tasks.len()]);
     let workers = opts.jobs.max(1).min(heads.len().max(1));
     std::thread::scope(|s| {
@@ -209,17 +213,28 @@ pub fn execute(root: &Path, tasks: &[Task], prep: Option<&dyn Prepare>, opts: &O
                 while let Some(&head) = heads.get(next.fetch_add(1, Ordering::SeqCst)) {
                     // Run the head, then each task chained after the previous one while they pass.
                     let mut current = Some(head);
-                    let mut blocked = false;
+                    let mut blocked: Option<String> = None;
                     while let Some(i) = current {
                         let task = &tasks[i];
-                        let done = if blocked || stop.load(Ordering::SeqCst) || interrupted() {
-                            not_run(task)
+                        let stopper = stopped_by.lock().unwrap().clone();
+                        let done = if let Some(why) = &blocked {
+                            not_run(task, why.clone())
+                        } else if let Some(failed) = stopper {
+                            not_run(task, format!("--fail-fast: {failed} did not pass"))
+                        } else if interrupted() {
+                            not_run(task, "interrupted before it started".into())
                         } else {
                             run_task(root, task, prep, opts)
                         };
-                        blocked |= !done.outcome.is_ok();
-                        if opts.fail_fast && !done.outcome.is_ok() && done.outcome != Outcome::NotRun {
-                            stop.store(true, Ordering::SeqCst);
+                        // Tasks chained after this one share its fate.
+                        blocked = blocked.or_else(|| match &done.outcome {
+                            Outcome::Passed => None,
+                            Outcome::NotRun(why) => Some(why.clone()),
+                            _ => Some(format!("{} did not pass", task.id)),
+                        });
+                        let ran = !matches!(done.outcome, Outcome::Passed | Outcome::NotRun(_));
+                        if opts.fail_fast && ran {
+                            stopped_by.lock().unwrap().get_or_insert_with(|| task.id.clone());
                         }
                         results.lock().unwrap()[i] = Some(done);
                         current = tasks.iter().position(|t| t.after.as_deref() == Some(task.id.as_str()));
@@ -231,12 +246,12 @@ pub fn execute(root: &Path, tasks: &[Task], prep: Option<&dyn Prepare>, opts: &O
     results.into_inner().unwrap().into_iter().map(|r| r.expect("every task was taken")).collect()
 }
 
-fn not_run(task: &Task) -> Finished {
+fn not_run(task: &Task, why: String) -> Finished {
     // An earlier run's result must not pass for this run's.
     if let Some(artifact) = &task.artifact {
         let _ = std::fs::remove_file(artifact);
     }
-    Finished { task: task.clone(), outcome: Outcome::NotRun, seconds: 0.0, log: PathBuf::new(), output_start: 0 }
+    Finished { task: task.clone(), outcome: Outcome::NotRun(why), seconds: 0.0, log: PathBuf::new(), output_start: 0 }
 }
 
 fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options) -> Finished {
@@ -260,7 +275,13 @@ fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options
     }
     let seconds = start.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&std::fs::read(&log_path).unwrap_or_default()).into_owned();
-    out.block(&format!("{} {} in {seconds:.1}s", task.id, outcome.label()), &text);
+    let title = format!("{} {} in {seconds:.1}s", task.id, outcome.label());
+    // A passing task's output is noise, except on GitHub where groups fold it away.
+    if outcome.is_ok() && !opts.verbose && !out.github {
+        out.line(&title);
+    } else {
+        out.block(&title, &text);
+    }
     Finished { task: task.clone(), outcome, seconds, log: log_path, output_start }
 }
 

@@ -325,6 +325,29 @@ pub fn annotation(f: &Finding) -> String {
     format!("::{level} {}::{}", props.join(","), escape_data(&f.message))
 }
 
+/// The files a fixing run rewrote, relative to `root` where under it:
+/// black's `reformatted PATH`, isort's `Fixing PATH`, and `rustfmt -l`'s bare paths.
+pub fn rewritten(tool: &str, output: &str, root: &Path) -> Vec<String> {
+    let roots = [Some(root.to_path_buf()), root.canonicalize().ok()];
+    let mut files: Vec<String> = output
+        .lines()
+        .filter_map(|l| match tool {
+            "black" => l.strip_prefix("reformatted "),
+            "isort" => l.strip_prefix("Fixing "),
+            "rustfmt" => Some(l).filter(|l| l.ends_with(".rs")),
+            _ => None,
+        })
+        .map(|f| {
+            let f = f.trim();
+            let rel = roots.iter().flatten().find_map(|r| Path::new(f).strip_prefix(r).ok());
+            rel.map_or_else(|| f.to_string(), |r| r.to_string_lossy().into_owned())
+        })
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
 /// Rewrites absolute paths under `root` (as given, or canonical: black resolves symlinks)
 /// relative to it; other paths are left as printed.
 pub fn relativize(findings: &mut [Finding], root: &Path) {

@@ -1040,3 +1040,15 @@ fn diff_first_change_for_insertions() {
     let bare = "--- b.py:before\t2026\n+++ b.py:after\t2026\n@@ -5,0 +6,2 @@\n+import sys\n+\n";
     assert_eq!(keys(&isort(bare)), [f("b.py", Some(6), None, "unsorted", Severity::Low)]);
 }
+
+#[test]
+fn fixing_runs_name_the_files_they_rewrote() {
+    let root = Path::new("/repo");
+    let black =
+        "reformatted /repo/components/a/src/x.py\n\nAll done! \u{2728}\n1 file reformatted, 2 files left unchanged.\n";
+    assert_eq!(rewritten("black", black, root), ["components/a/src/x.py"]);
+    let isort = "Fixing /repo/components/a/src/y.py\nFixing /repo/components/a/src/x.py\n";
+    assert_eq!(rewritten("isort", isort, root), ["components/a/src/x.py", "components/a/src/y.py"]);
+    assert_eq!(rewritten("rustfmt", "/repo/xtask/src/main.rs\n", root), ["xtask/src/main.rs"]);
+    assert!(rewritten("black", "All done!\n3 files left unchanged.\n", root).is_empty());
+}

@@ -27,30 +27,31 @@ pub fn print(ws: &Workspace, as_json: bool) -> Result<()> {
         return Ok(());
     }
     let yes = |b: bool| if b { "yes" } else { "no" };
-    let rows: Vec<[String; 5]> = ws
+    let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+    let rows: Vec<[String; 6]> = ws
         .components
         .iter()
         .map(|c| {
-            let deps = if c.depends_on.is_empty() { "-".to_string() } else { c.depends_on.join(", ") };
             [
                 c.name.clone(),
                 c.language.to_string(),
-                deps,
+                list(&c.depends_on),
+                list(&c.test_depends_on),
                 yes(c.dockerfile.is_some()).into(),
                 yes(c.manifests.is_some()).into(),
             ]
         })
         .collect();
-    let head = ["name", "language", "depends on", "image", "manifests"];
+    let head = ["name", "language", "depends on", "tests also need", "image", "manifests"];
     let w: Vec<usize> =
-        (0..5).map(|i| rows.iter().map(|r| r[i].len()).chain([head[i].len()]).max().unwrap_or(0)).collect();
-    let line = |r: [&str; 5]| {
+        (0..6).map(|i| rows.iter().map(|r| r[i].len()).chain([head[i].len()]).max().unwrap_or(0)).collect();
+    let line = |r: [&str; 6]| {
         let s: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = w[i])).collect();
         println!("{}", s.join("  ").trim_end());
     };
     line(head);
     for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+        line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
     }
     Ok(())
 }

@@ -52,7 +52,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Test(args) => {
             let ws = discover(&root)?;
             exec::install_interrupt_handler()?;
-            stages::test::run(&ws, &args)
+            stages::test::run(&ws, &args.run, &args.pytest)
         }
         Command::Quality(args) => quality(&root, &args, &Check::ALL, false),
         Command::Lint(args) => quality(&root, &args, &[Check::Lint], false),

@@ -49,7 +49,7 @@ struct Report<'a> {
 fn rank(o: &Outcome) -> u8 {
     match o {
         Outcome::Passed => 0,
-        Outcome::NotRun => 1,
+        Outcome::NotRun(_) => 1,
         Outcome::Interrupted => 2,
         Outcome::Failed(_) => 3,
         Outcome::Error(_) => 4,
@@ -57,22 +57,23 @@ fn rank(o: &Outcome) -> u8 {
 }
 
 /// Totals for the closing line: tests where a task counted them, else the
-/// task itself. A task that did not pass but counted no failing test (no
-/// tests collected, could not run) counts as one failure, so the line never
-/// reads as green when the run was not.
+/// task itself. A task that ran and did not pass but counted no failing test
+/// (no tests collected, could not run) counts as one failure, so the line
+/// never reads as green when the run was not. Tasks that did not run, or were
+/// interrupted, count nothing: the table says in words what became of them.
 pub fn totals(rows: &[Row]) -> Counts {
     let mut t = Counts::default();
     for r in rows {
         let ok = r.finished.outcome.is_ok();
-        match r.counts {
-            Some(c) => {
+        match (&r.finished.outcome, r.counts) {
+            (Outcome::NotRun(_) | Outcome::Interrupted, _) => {}
+            (_, Some(c)) => {
                 t.passed += c.passed;
                 t.skipped += c.skipped;
                 t.failed += if ok || c.failed > 0 { c.failed } else { 1 };
             }
-            None if ok => t.passed += 1,
-            None if r.finished.outcome == Outcome::NotRun => t.skipped += 1,
-            None => t.failed += 1,
+            (_, None) if ok => t.passed += 1,
+            (_, None) => t.failed += 1,
         }
     }
     t
@@ -141,9 +142,15 @@ pub fn table(stage: &str, rows: &[Row], root: &Path) -> String {
         if let Some(note) = &r.note {
             out += &format!("  {}: {note}\n", r.finished.task.id);
         }
-        if let Outcome::Failed(why) | Outcome::Error(why) = &r.finished.outcome {
-            let log = r.finished.log.strip_prefix(root).unwrap_or(&r.finished.log);
-            out += &format!("  {}: {why} (log: {})\n", r.finished.task.id, log.display());
+        let id = &r.finished.task.id;
+        match &r.finished.outcome {
+            Outcome::Failed(why) | Outcome::Error(why) => {
+                let log = r.finished.log.strip_prefix(root).unwrap_or(&r.finished.log);
+                out += &format!("  {id}: {why} (log: {})\n", log.display());
+            }
+            Outcome::NotRun(why) => out += &format!("  {id}: not run: {why}\n"),
+            Outcome::Interrupted => out += &format!("  {id}: interrupted: stopped, its partial results removed\n"),
+            Outcome::Passed => {}
         }
     }
     out
@@ -213,10 +220,14 @@ mod tests {
             row(Outcome::Failed("tests failed".into()), c(3, 2, 0)),
             row(Outcome::Failed("no tests collected".into()), c(0, 0, 0)),
             row(Outcome::Error("could not run".into()), None),
-            row(Outcome::NotRun, None),
+            row(Outcome::NotRun("--fail-fast: a did not pass".into()), Some(Counts::default())),
+            row(Outcome::Interrupted, None),
             row(Outcome::Passed, None),
         ];
-        assert_eq!(totals(&rows), Counts { passed: 9, failed: 4, skipped: 2 });
-        assert_eq!(closing_line(totals(&rows)), "9 passed, 4 failed, 2 skipped");
+        assert_eq!(totals(&rows), Counts { passed: 9, failed: 4, skipped: 1 });
+        assert_eq!(closing_line(totals(&rows)), "9 passed, 4 failed, 1 skipped");
+        let table = table("test", &rows, Path::new("/"));
+        assert!(table.contains("  t: not run: --fail-fast: a did not pass\n"), "{table}");
+        assert!(table.contains("  t: interrupted: stopped, its partial results removed\n"), "{table}");
     }
 }

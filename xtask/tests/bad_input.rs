@@ -100,6 +100,9 @@ fn ctrl_c_ends_every_child_and_reports_no_partial_results() {
     assert_eq!(out.status.code(), Some(130));
     assert!(stderr.contains("interrupted: running tasks were stopped"));
     assert!(stdout.contains("test:slow") && stdout.contains("interrupted"));
+    // An interrupted suite counts no tests: the table says what became of it.
+    assert!(stdout.contains("  test:slow: interrupted: stopped, its partial results removed"), "{stdout}");
+    assert!(stdout.trim_end().ends_with(" 0 failed, 0 skipped"), "{stdout}");
     for pid in pids {
         wait_for("the interrupted processes to end", Duration::from_secs(10), || !alive(pid));
     }

@@ -67,10 +67,7 @@ fn each_planted_defect_is_reported_with_tool_file_and_line() {
             assert!(run.stdout.contains("vulnerability database: tools/safety-db (offline copy dated 2021-07-01)"));
         }
         assert!(
-            run.stdout
-                .lines()
-                .any(|l| l.trim_start().starts_with(&format!("{}:clean", command.replace("fmt", "format")))
-                    && l.contains("passed")),
+            run.stdout.lines().any(|l| l.trim_start().starts_with(&format!("{command}:clean")) && l.contains("passed")),
             "{}",
             run.stdout
         );
@@ -80,10 +77,12 @@ fn each_planted_defect_is_reported_with_tool_file_and_line() {
         assert!(!bad["findings"].as_array().unwrap().is_empty());
     }
 
-    // The clean fixture passes every check.
+    // The clean fixture passes every check, and a clean run prints its summary and little else.
     let run = repo.run(&["quality", "clean"]);
     assert_eq!(run.code, 0);
     assert_eq!(run.last_line(), "6 passed, 0 failed, 0 skipped");
+    assert!(run.stdout.lines().count() < 30, "{}", run.stdout);
+    assert!(!run.stdout.contains("\"results\""), "bandit's JSON of a passing task is not printed: {}", run.stdout);
 
     // On GitHub the findings become annotations.
     let mut cmd = repo.command(&["lint", "lint"]);
@@ -106,8 +105,17 @@ fn fmt_and_imports_fix_in_place_then_check_clean() {
         "import sys\nimport os\n\n\ndef f( x:int )->int:\n    return x+len(os.sep)+len(sys.argv)\n",
     );
     assert_eq!(repo.run(&["fmt", "--check", "messy"]).code, 1);
-    assert_eq!(repo.run(&["fmt", "messy"]).code, 0);
-    assert_eq!(repo.run(&["imports", "messy"]).code, 0);
+    // Each fixing run is named after its command and lists the files it rewrote.
+    let file = "components/messy/src/messy_pkg/__init__.py";
+    let run = repo.run(&["fmt", "messy"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("summary of fmt\n"), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("  fmt:messy: rewrote 1 file(s): {file}\n")), "{}", run.stdout);
+    let run = repo.run(&["imports", "messy"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains(&format!("  imports:messy: rewrote 1 file(s): {file}\n")), "{}", run.stdout);
+    let run = repo.run(&["imports", "messy"]);
+    assert!(run.stdout.contains("  imports:messy: nothing to rewrite\n"), "{}", run.stdout);
     let fixed = repo.read("components/messy/src/messy_pkg/__init__.py");
     assert!(fixed.starts_with("import os\nimport sys\n"), "{fixed}");
     assert!(fixed.contains("def f(x: int) -> int:"), "{fixed}");
@@ -121,7 +129,7 @@ fn a_crashing_tool_and_a_missing_tool_are_errors_not_findings() {
     module(&repo, "broken", &[], "def f(:\n");
     let run = repo.run(&["fmt", "--check", "broken"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("format:broken: black could not run (exit 123)"), "{}", run.stdout);
+    assert!(run.stdout.contains("fmt:broken: black could not run (exit 123)"), "{}", run.stdout);
 
     module(&repo, "fine", &[], CLEAN);
     std::fs::remove_file(repo.path("tools/flake8.cfg")).unwrap();

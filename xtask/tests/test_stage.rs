@@ -11,7 +11,9 @@ fn passing_component_writes_junit_and_closes_with_counts() {
     let run = repo.run(&["test"]);
     assert_eq!(run.code, 0);
     assert_eq!(run.last_line(), "2 passed, 0 failed, 0 skipped");
-    assert!(run.stdout.contains("──── test:alpha passed in"));
+    // A passing task's output is printed only with --verbose.
+    assert!(run.stdout.contains("\ntest:alpha passed in"), "{}", run.stdout);
+    assert!(!run.stdout.contains("──── test:alpha") && !run.stdout.contains("2 passed in"), "{}", run.stdout);
     let junit = repo.read("target/test-results/alpha.xml");
     assert!(junit.contains("tests=\"2\""), "{junit}");
     let report: serde_json::Value = serde_json::from_str(&repo.read("target/xtask/report.json")).unwrap();
@@ -58,7 +60,9 @@ fn fail_fast_stops_starting_tasks() {
     let run = repo.run(&["test", "--fail-fast", "-j", "1"]);
     assert_eq!(run.code, 1);
     assert!(run.stdout.contains("test:b_fine    not run       -       -        -"), "{}", run.stdout);
-    assert_eq!(run.last_line(), "1 passed, 1 failed, 1 skipped");
+    assert!(run.stdout.contains("  test:b_fine: not run: --fail-fast: test:a_broken did not pass\n"), "{}", run.stdout);
+    // The closing line counts tests; a suite that never ran is not "1 skipped".
+    assert_eq!(run.last_line(), "1 passed, 1 failed, 0 skipped");
     assert!(!repo.path("target/venvs/b_fine").exists());
     assert!(!repo.path("target/test-results/b_fine.xml").exists());
 }
@@ -69,7 +73,7 @@ fn bad_flags_and_a_bad_root_are_usage_errors() {
     repo.passing("alpha");
     let run = repo.run(&["test", "-j", "0"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("invalid value '0' for '--jobs <N>'"));
+    assert!(run.stderr.contains("invalid value '0' for '--jobs <N>': must be at least 1"), "{}", run.stderr);
     let run = repo.run(&["--root", "/nonexistent/monorepo", "components"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--root /nonexistent/monorepo cannot be used"));
@@ -178,16 +182,35 @@ fn components_table_and_matrix_json() {
     repo.component("cdc", &["fx-storage"], &[]);
     repo.write("components/storage/Dockerfile", "FROM scratch\n");
     repo.write("components/storage/k8s/kustomization.yaml", "resources: []\n");
+    repo.write(
+        "components/client/pyproject.toml",
+        "[project]\nname = \"fx-client\"\n[project.optional-dependencies]\ntest = [\"fx-storage\"]\n",
+    );
     let run = repo.run(&["components"]);
     assert_eq!(
         run.stdout,
-        "name     language  depends on  image  manifests\n\
-         cdc      python    storage     no     no\n\
-         storage  python    -           yes    yes\n"
+        "name     language  depends on  tests also need  image  manifests\n\
+         cdc      python    storage     -                no     no\n\
+         client   python    -           storage          no     no\n\
+         storage  python    -           -                yes    yes\n"
     );
     let run = repo.run(&["components", "--json"]);
     let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(list[0]["name"], "cdc");
     assert_eq!(list[0]["depends_on"][0], "storage");
-    assert_eq!(list[1]["has_image"], true);
+    assert_eq!(list[1]["test_depends_on"][0], "storage");
+    assert_eq!(list[2]["has_image"], true);
+}
+
+#[test]
+fn pytest_arguments_after_the_separator_and_a_component_named_by_its_folder() {
+    let repo = Repo::new();
+    repo.passing("alpha");
+    let run = repo.run(&["test", "components/alpha/", "-v", "--", "-k", "test_answer"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("──── test:alpha passed in"), "--verbose prints the output: {}", run.stdout);
+    assert!(run.stdout.contains("1 passed, 1 deselected"), "{}", run.stdout);
+    assert_eq!(run.last_line(), "1 passed, 0 failed, 0 skipped");
+    let run = repo.run(&["test", "--dry-run", "--", "-x"]);
+    assert!(run.stdout.contains("--junitxml=../../target/test-results/alpha.xml -x"), "{}", run.stdout);
 }

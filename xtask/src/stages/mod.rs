@@ -51,7 +51,7 @@ pub fn run(root: &Path, stage: &Stage, tasks: &[Task], prep: Option<&dyn Prepare
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let out = Printer::new(on_github(), args.json);
     out.line(&format!("{}: {} task(s), {jobs} at a time", stage.name, tasks.len()));
-    let opts = Options { jobs, fail_fast: args.fail_fast, out, review: stage.review };
+    let opts = Options { jobs, fail_fast: args.fail_fast, verbose: args.verbose, out, review: stage.review };
     let finished = exec::execute(root, tasks, prep, &opts);
     let rows: Vec<Row> = finished.into_iter().map(|f| (stage.describe)(Row::new(root, f))).collect();
     let json = report::write_json(root, stage.name, &rows)?;

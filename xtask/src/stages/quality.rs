@@ -37,7 +37,7 @@ impl Check {
     pub fn name(self) -> &'static str {
         match self {
             Check::Lint => "lint",
-            Check::Format => "format",
+            Check::Format => "fmt",
             Check::Imports => "imports",
             Check::Typecheck => "typecheck",
             Check::Security => "security",
@@ -108,7 +108,8 @@ pub fn plan(ws: &Workspace, components: &[&Component], checks: &[Check], fix: bo
             let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
             let mut argv = findings::command(tool, &paths);
             match check {
-                Check::Format if fix => argv.retain(|a| !["--check", "--diff"].contains(&a.as_str())),
+                // Without -q black names each file it rewrites.
+                Check::Format if fix => argv.retain(|a| !["--check", "--diff", "-q"].contains(&a.as_str())),
                 Check::Imports if fix => argv.retain(|a| !["--check-only", "--diff"].contains(&a.as_str())),
                 Check::Typecheck => {
                     let cache = format!("target/mypy-cache/{}", c.name);
@@ -124,13 +125,8 @@ pub fn plan(ws: &Workspace, components: &[&Component], checks: &[Check], fix: bo
                 _ => {}
             }
             let env = if check == Check::Audit { &safety } else { &tools };
-            let name = if fix && matches!(check, Check::Format | Check::Imports) { "fix" } else { check.name() };
             tasks.push(Task {
-                id: format!(
-                    "{}:{}",
-                    if name == "fix" { format!("{}-fix", check.name()) } else { name.to_string() },
-                    c.name
-                ),
+                id: format!("{}:{}", check.name(), c.name),
                 stage: "quality",
                 component: c.name.clone(),
                 program: env.bin(tool),
@@ -168,8 +164,9 @@ pub fn plan(ws: &Workspace, components: &[&Component], checks: &[Check], fix: bo
             exit,
         };
         if checks.contains(&Check::Format) {
-            let args: &[&str] = if fix { &["fmt", "--all"] } else { &["fmt", "--all", "--", "--check"] };
-            tasks.push(rust(if fix { "format-fix:xtask" } else { "format:xtask" }, args, ExitPolicy::Tool("rustfmt")));
+            // `-l` names each file rustfmt rewrites.
+            let args: &[&str] = if fix { &["fmt", "--all", "--", "-l"] } else { &["fmt", "--all", "--", "--check"] };
+            tasks.push(rust("fmt:xtask", args, ExitPolicy::Tool("rustfmt")));
         }
         if checks.contains(&Check::Lint) {
             let args = ["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"];
@@ -248,6 +245,14 @@ fn review(root: &Path, task: &Task, code: Option<i32>, output: &str) -> Outcome 
     }
 }
 
+/// What a fixing run changed, for the summary.
+fn rewrote_note(files: &[String]) -> String {
+    match files {
+        [] => "nothing to rewrite".into(),
+        _ => format!("rewrote {} file(s): {}", files.len(), files.join(", ")),
+    }
+}
+
 fn db_note(root: &Path) -> String {
     if online_db() {
         return "vulnerability database: safety's online database (as served today)".into();
@@ -310,17 +315,19 @@ pub fn run(ws: &Workspace, args: &RunArgs, checks: &[Check], fix: bool) -> Resul
     let root: PathBuf = ws.root.clone();
     let review = |t: &Task, code: Option<i32>, output: &str| review(&root, t, code, output);
     let describe = |row: Row| {
-        let findings = parse(&root, &row.finished.task, &row.finished.output()).map(|r| r.unwrap_or_default());
-        let note = (row.finished.task.exit == ExitPolicy::Tool("safety")).then(|| db_note(&root));
+        let output = row.finished.output();
+        let findings = parse(&root, &row.finished.task, &output).map(|r| r.unwrap_or_default());
+        let note = match row.finished.task.exit {
+            ExitPolicy::Tool("safety") => Some(db_note(&root)),
+            ExitPolicy::Tool(tool) if fix && row.finished.outcome.is_ok() => {
+                Some(rewrote_note(&findings::rewritten(tool, &output, &root)))
+            }
+            _ => None,
+        };
         Row { findings, note, ..row }
     };
-    let name = if fix {
-        "fix"
-    } else if checks.len() == 1 {
-        checks[0].name()
-    } else {
-        "quality"
-    };
+    // Named after the command that was typed: `fmt`, `imports`, … or `quality`.
+    let name = if checks.len() == 1 { checks[0].name() } else { "quality" };
     let stage = Stage { name, review: Some(&review), describe: &describe, epilogue: &print_findings };
     stages::run(&ws.root, &stage, &plan.tasks, envs.as_ref().map(|e| e as &dyn Prepare), args)
 }

@@ -25,12 +25,12 @@ fn quality_plans_every_tool_per_component_with_the_shared_config() {
         lines(&ws, &plan),
         [
             "lint:storage = NO_COLOR=1 target/venvs/.tools/bin/flake8 --config tools/flake8.cfg --color=never components/storage/src components/storage/tests",
-            "format:storage = NO_COLOR=1 target/venvs/.tools/bin/black --check --diff -q --no-color --config tools/quality.toml components/storage",
+            "fmt:storage = NO_COLOR=1 target/venvs/.tools/bin/black --check --diff -q --no-color --config tools/quality.toml components/storage",
             "imports:storage = NO_COLOR=1 target/venvs/.tools/bin/isort --check-only --diff --settings-path tools/quality.toml components/storage",
             "typecheck:storage = NO_COLOR=1 target/venvs/.tools/bin/mypy --python-executable target/venvs/storage/bin/python --cache-dir target/mypy-cache/storage --config-file tools/quality.toml --show-column-numbers --show-error-codes --no-error-summary --no-pretty --no-color-output components/storage/src components/storage/tests",
             "security:storage = NO_COLOR=1 target/venvs/.tools/bin/bandit -f json -q -c tools/quality.toml -r components/storage/src",
             "audit:storage = NO_COLOR=1 target/venvs/.safety/bin/safety check --json --db tools/safety-db -r target/venvs/storage/requirements.txt",
-            "format:xtask = /bin/cargo fmt --all -- --check",
+            "fmt:xtask = /bin/cargo fmt --all -- --check",
             "lint:xtask = /bin/cargo clippy --workspace --all-targets --quiet -- -D warnings",
         ]
     );
@@ -49,9 +49,9 @@ fn fix_mode_rewrites_instead_of_checking() {
     assert_eq!(
         lines(&ws, &plan),
         [
-            "format-fix:storage = NO_COLOR=1 target/venvs/.tools/bin/black -q --no-color --config tools/quality.toml components/storage",
-            "imports-fix:storage = NO_COLOR=1 target/venvs/.tools/bin/isort --settings-path tools/quality.toml components/storage",
-            "format-fix:xtask = /bin/cargo fmt --all",
+            "fmt:storage = NO_COLOR=1 target/venvs/.tools/bin/black --no-color --config tools/quality.toml components/storage",
+            "imports:storage = NO_COLOR=1 target/venvs/.tools/bin/isort --settings-path tools/quality.toml components/storage",
+            "fmt:xtask = /bin/cargo fmt --all -- -l",
         ]
     );
 }
@@ -68,4 +68,10 @@ fn review_tells_findings_from_a_tool_that_could_not_run() {
     // flake8 exits 1 with nothing printed when its config is missing.
     assert!(matches!(review(&ws.root, lint, Some(1), ""), Outcome::Error(_)));
     assert!(matches!(review(&ws.root, lint, Some(2), ""), Outcome::Error(_)));
+}
+
+#[test]
+fn a_fixing_run_names_the_files_it_rewrote() {
+    assert_eq!(rewrote_note(&[]), "nothing to rewrite");
+    assert_eq!(rewrote_note(&["a.py".into(), "b.py".into()]), "rewrote 2 file(s): a.py, b.py");
 }

@@ -20,8 +20,9 @@ pub fn junit_path(root: &Path, component: &str) -> PathBuf {
     root.join("target/test-results").join(format!("{component}.xml"))
 }
 
-/// One pytest task per component, plus `cargo test` when `cargo` is given.
-pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>) -> Vec<Task> {
+/// One pytest task per component (with `pytest_args` appended), plus `cargo
+/// test` when `cargo` is given.
+pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>, pytest_args: &[String]) -> Vec<Task> {
     let root = &ws.root;
     let mut tasks: Vec<Task> = components
         .iter()
@@ -46,6 +47,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>) -> 
                     .map(String::from)
                     .chain(tests)
                     .chain(["-ra".into(), format!("--junitxml={}", relative(root, &cwd, &junit))])
+                    .chain(pytest_args.iter().cloned())
                     .collect(),
                 env: Vec::new(),
                 cwd,
@@ -133,10 +135,11 @@ pub fn cargo_counts(output: &str) -> Option<Counts> {
 }
 
 /// `cargo xtask test`: discover, plan, prepare environments, execute, report.
-pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
+/// Arguments for pytest narrow the run to the Python suites.
+pub fn run(ws: &Workspace, args: &RunArgs, pytest_args: &[String]) -> Result<i32> {
     let components = ws.select(&args.components)?;
-    let cargo = stages::rust_workspace(ws, args)?;
-    let tasks = plan(ws, &components, cargo.as_deref());
+    let cargo = if pytest_args.is_empty() { stages::rust_workspace(ws, args)? } else { None };
+    let tasks = plan(ws, &components, cargo.as_deref(), pytest_args);
     let sh = Shell::new()?;
     let envs = if components.is_empty() {
         None

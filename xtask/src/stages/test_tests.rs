@@ -23,7 +23,7 @@ fn workspace() -> (tempfile::TempDir, Workspace) {
 fn plan_runs_pytest_in_each_components_venv_with_junit_output() {
     let (_dir, ws) = workspace();
     let comps = ws.select(&[]).unwrap();
-    let tasks = plan(&ws, &comps, None);
+    let tasks = plan(&ws, &comps, None, &[]);
     let lines: Vec<String> = tasks.iter().map(|t| t.command_line(&ws.root)).collect();
     assert_eq!(
         lines,
@@ -34,7 +34,7 @@ fn plan_runs_pytest_in_each_components_venv_with_junit_output() {
     );
     assert_eq!(tasks[0].needs, ["cdc"]);
     fs::remove_dir(ws.root.join("components/cdc/checks")).unwrap();
-    let without = plan(&ws, &comps[..1], None);
+    let without = plan(&ws, &comps[..1], None, &[]);
     assert_eq!(without[0].args[..3], ["-m", "pytest", "-ra"], "no tests folder: pytest finds none and says so");
     assert_eq!(tasks[1].artifact.as_deref(), Some(ws.root.join("target/test-results/storage.xml").as_path()));
 }
@@ -42,7 +42,7 @@ fn plan_runs_pytest_in_each_components_venv_with_junit_output() {
 #[test]
 fn plan_adds_cargo_test_when_given() {
     let (_dir, ws) = workspace();
-    let tasks = plan(&ws, &[], Some(Path::new("/usr/bin/cargo")));
+    let tasks = plan(&ws, &[], Some(Path::new("/usr/bin/cargo")), &[]);
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].id, "test:xtask");
     assert_eq!(tasks[0].command_line(&ws.root), "/usr/bin/cargo test --workspace --quiet");
@@ -74,4 +74,15 @@ fn cargo_counts_sum_result_lines() {
     let out = "running 3 tests\n...\ntest result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\ntest result: FAILED. 5 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out\n";
     assert_eq!(cargo_counts(out), Some(Counts { passed: 8, failed: 2, skipped: 1 }));
     assert_eq!(cargo_counts("error: could not compile"), None);
+}
+
+#[test]
+fn pytest_arguments_follow_the_stage_own() {
+    let (_dir, ws) = workspace();
+    let comps = ws.select(&["storage".into()]).unwrap();
+    let tasks = plan(&ws, &comps, None, &["-k".into(), "round trip".into()]);
+    assert_eq!(
+        tasks[0].command_line(&ws.root),
+        "(cd components/storage && ../../target/venvs/storage/bin/python -m pytest tests -ra --junitxml=../../target/test-results/storage.xml -k 'round trip')"
+    );
 }
