@@ -2,8 +2,8 @@
 """Benchmark of `cargo xtask image build`: a cold build of every image against
 a rebuild after changing one line of one component's code, in one run.
 
-Cold: no build contexts (so the dependency wheels are collected again, from
-pip's cache) and `--no-cache` (no Docker layer reused). Rebuild: the contexts
+Cold: no build contexts (the existing ones are moved aside and put back at
+the end, so the dependency wheels are collected again, from pip's cache) and `--no-cache` (no Docker layer reused). Rebuild: the contexts
 and layers the cold build left, after a one-line change.
 
 The rebuild must reuse the dependency layers: target <= 25% of the cold time
@@ -15,6 +15,7 @@ Usage: python3 bench/image_build.py [COMPONENT]   (default: storage)
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -46,20 +47,28 @@ def cached_steps(component: str) -> int:
 
 
 def main() -> None:
-    component = sys.argv[1] if len(sys.argv) > 1 else "storage"
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("component", nargs="?", default="storage", help="the component whose code changes")
+    component = parser.parse_args().component
     subprocess.run(["cargo", "build", "--quiet", "-p", "xtask"], cwd=ROOT, check=True)
     print("warming pip's cache ...")
     build()
-    shutil.rmtree(ROOT / "target/xtask/image")
-    cold_wall, cold = build("--no-cache")
+    contexts = ROOT / "target/xtask/image"
+    aside = ROOT / "target/xtask/image.bench-aside"
+    # The benchmark deletes only what it made: the user's contexts come back at the end.
+    shutil.rmtree(aside, ignore_errors=True)
+    contexts.rename(aside)
     module = next((ROOT / "components" / component / "src").glob("*/__init__.py"))
     original = module.read_text()
     try:
+        cold_wall, cold = build("--no-cache")
         module.write_text(original + "# benchmark: one changed line\n")
         warm_wall, warm = build()
         reused = cached_steps(component)
     finally:
         module.write_text(original)
+        shutil.rmtree(contexts, ignore_errors=True)
+        aside.rename(contexts)
     print(f"{'component':<10} {'cold':>8} {'rebuild':>8} {'ratio':>6}")
     for name in sorted(cold):
         print(f"{name:<10} {cold[name]:7.1f}s {warm[name]:7.1f}s {warm[name] / cold[name]:6.2f}")

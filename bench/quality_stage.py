@@ -10,6 +10,7 @@ Usage: python3 bench/quality_stage.py
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -34,6 +35,7 @@ def quality(*args: str) -> tuple[float, dict[str, float]]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     subprocess.run(["cargo", "build", "--quiet", "-p", "xtask"], cwd=ROOT, check=True)
     listed = subprocess.run([str(XTASK), "components", "--json"], cwd=ROOT, check=True, capture_output=True)
     names = [c["name"] for c in json.loads(listed.stdout)]

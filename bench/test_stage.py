@@ -11,6 +11,7 @@ Usage: python3 bench/test_stage.py      (from anywhere in the repo)
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -44,6 +45,7 @@ def env_check_ms(component: str) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     subprocess.run(["cargo", "build", "--quiet", "-p", "xtask"], cwd=ROOT, check=True)
     listed = subprocess.run([str(XTASK), "components", "--json"], cwd=ROOT, check=True, capture_output=True)
     names = [c["name"] for c in json.loads(listed.stdout)]

@@ -57,3 +57,22 @@ fn every_module_in_architecture_doc() {
         }
     }
 }
+
+#[test]
+fn benchmarks_answer_help_and_run_nothing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The real interpreter, not a PATH shim (shims need PATH themselves).
+    let exe = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
+    let python = String::from_utf8(exe.stdout).unwrap().trim().to_string();
+    for entry in std::fs::read_dir(root.join("bench")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "py") {
+            continue;
+        }
+        // With an empty PATH a benchmark that ignored --help would fail to start cargo.
+        let out = Command::new(&python).arg(&path).arg("--help").env("PATH", "").output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.starts_with("usage:"), "{}: {stdout}", path.display());
+    }
+}
