@@ -3,15 +3,20 @@
 
 mod cli;
 mod component;
+mod credentials;
 mod doctor;
 mod error;
 mod exec;
 mod findings;
 mod fsutil;
+mod guards;
+mod lease;
 mod listing;
 mod plan;
 mod python;
 mod registry;
+mod release;
+mod rollout;
 mod report;
 mod stages;
 mod tags;

@@ -1,0 +1,208 @@
+//! The rollout verdict: a pure function over the objects read from the API
+//! (Deployments, CronJobs, Pods, Events as JSON), so every rule is a unit
+//! test on captured JSON. The polling around it lives in the verify stage.
+//!
+//! A Deployment is rolled out by kubectl's own rules (`kubectl rollout
+//! status`): the controller has observed its generation, every replica is
+//! updated and available, and no old replica is left. It has failed, without
+//! waiting for any deadline, when its progress deadline is exceeded or a pod
+//! of its current template is stuck in a reason that never heals by itself.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Container waiting reasons that mean the rollout will not succeed.
+pub const FATAL_REASONS: [&str; 6] = [
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "InvalidImageName",
+];
+
+/// The objects one look at the environment's namespace returned.
+#[derive(Debug, Default, Clone)]
+pub struct Observed {
+    pub deployments: Vec<Value>,
+    pub cronjobs: Vec<Value>,
+    pub pods: Vec<Value>,
+    pub events: Vec<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Ready,
+    /// Still progressing; why, in kubectl's words.
+    Waiting(String),
+    Failed(Failure),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Failure {
+    pub pod: Option<String>,
+    pub container: Option<String>,
+    pub reason: String,
+    pub message: String,
+    /// The failing pod's last events, oldest first (`Reason: message`).
+    pub events: Vec<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.pod, &self.container) {
+            (Some(p), Some(c)) => write!(f, "pod {p}, container {c}: {}", self.reason)?,
+            (Some(p), None) => write!(f, "pod {p}: {}", self.reason)?,
+            _ => write!(f, "{}", self.reason)?,
+        }
+        if !self.message.is_empty() {
+            write!(f, " ({})", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// One workload's state, named by its component (`app.kubernetes.io/name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub component: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub state: State,
+}
+
+/// The state of every workload the deploy expects (`kind`, `name`) → the
+/// images its containers must run, as rendered.
+pub fn verdict(observed: &Observed, expected: &BTreeMap<(String, String), Vec<String>>) -> Vec<Workload> {
+    let mut out = Vec::new();
+    for ((kind, name), images) in expected {
+        let (list, kind_name): (&[Value], &'static str) = match kind.as_str() {
+            "Deployment" => (&observed.deployments, "Deployment"),
+            "CronJob" => (&observed.cronjobs, "CronJob"),
+            _ => continue,
+        };
+        let found = list.iter().find(|o| o["metadata"]["name"] == name.as_str());
+        let component = found.map_or_else(|| name.clone(), component_of);
+        let state = match found {
+            None => State::Waiting(format!("{kind} {name} does not exist yet")),
+            Some(obj) if kind_name == "CronJob" => cronjob_state(obj, images),
+            Some(obj) => deployment_state(obj, images, observed),
+        };
+        out.push(Workload { component, kind: kind_name, name: name.clone(), state });
+    }
+    out
+}
+
+fn component_of(obj: &Value) -> String {
+    let labels = &obj["metadata"]["labels"];
+    labels["app.kubernetes.io/name"].as_str().or(obj["metadata"]["name"].as_str()).unwrap_or("?").to_string()
+}
+
+fn images_of(pod_spec: &Value) -> Vec<String> {
+    let mut v: Vec<String> = pod_spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["image"].as_str().map(String::from))
+        .collect();
+    v.sort();
+    v
+}
+
+fn sorted(images: &[String]) -> Vec<String> {
+    let mut v = images.to_vec();
+    v.sort();
+    v
+}
+
+/// A CronJob has nothing to roll out: its pod template must carry the new images.
+fn cronjob_state(obj: &Value, images: &[String]) -> State {
+    let have = images_of(&obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]);
+    if have == sorted(images) {
+        State::Ready
+    } else {
+        State::Waiting(format!("its pod template runs {} instead of {}", have.join(", "), images.join(", ")))
+    }
+}
+
+fn deployment_state(d: &Value, images: &[String], observed: &Observed) -> State {
+    let template = &d["spec"]["template"]["spec"];
+    if images_of(template) != sorted(images) {
+        return State::Waiting(format!("its pod template does not carry {} yet", images.join(", ")));
+    }
+    let status = &d["status"];
+    let progressing = status["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == "Progressing");
+    if let Some(c) = progressing.filter(|c| c["reason"] == "ProgressDeadlineExceeded") {
+        let mut f = failing_pod(d, observed).unwrap_or_default();
+        f.reason = "ProgressDeadlineExceeded".into();
+        f.message = c["message"].as_str().unwrap_or_default().to_string();
+        return State::Failed(f);
+    }
+    if let Some(f) = failing_pod(d, observed).filter(|f| FATAL_REASONS.contains(&f.reason.as_str())) {
+        return State::Failed(f);
+    }
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let generation = n(&d["metadata"]["generation"]);
+    if n(&status["observedGeneration"]) < generation {
+        return State::Waiting("waiting for the deployment spec update to be observed".into());
+    }
+    let want = d["spec"]["replicas"].as_u64().unwrap_or(1);
+    let (updated, total, available) =
+        (n(&status["updatedReplicas"]), n(&status["replicas"]), n(&status["availableReplicas"]));
+    if updated < want {
+        State::Waiting(format!("{updated} out of {want} new replicas have been updated"))
+    } else if total > updated {
+        State::Waiting(format!("{} old replicas are pending termination", total - updated))
+    } else if available < updated {
+        State::Waiting(format!("{available} of {updated} updated replicas are available"))
+    } else {
+        State::Ready
+    }
+}
+
+/// The first pod of the Deployment's current template that is not ready,
+/// with its container's waiting reason (or the pod's own) and its events.
+fn failing_pod(d: &Value, observed: &Observed) -> Option<Failure> {
+    let selector = d["spec"]["selector"]["matchLabels"].as_object()?;
+    let want = images_of(&d["spec"]["template"]["spec"]);
+    let mut pods: Vec<&Value> = observed
+        .pods
+        .iter()
+        .filter(|p| selector.iter().all(|(k, v)| p["metadata"]["labels"][k] == *v))
+        .filter(|p| images_of(&p["spec"]) == want)
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .collect();
+    pods.sort_by_key(|p| p["metadata"]["name"].as_str().unwrap_or_default().to_string());
+    pods.into_iter().find_map(|p| {
+        let statuses = p["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+        let waiting = statuses.iter().find(|c| c["state"]["waiting"].is_object() || c["ready"] == false)?;
+        let w = &waiting["state"]["waiting"];
+        let name = p["metadata"]["name"].as_str().unwrap_or("?").to_string();
+        Some(Failure {
+            events: events_of(&name, &observed.events),
+            pod: Some(name),
+            container: waiting["name"].as_str().map(String::from),
+            reason: w["reason"].as_str().unwrap_or("NotReady").to_string(),
+            message: w["message"].as_str().unwrap_or_default().to_string(),
+        })
+    })
+}
+
+/// The last few events about a pod, oldest first.
+fn events_of(pod: &str, events: &[Value]) -> Vec<String> {
+    let time = |e: &Value| {
+        e["lastTimestamp"].as_str().or(e["eventTime"].as_str()).or(e["firstTimestamp"].as_str()).unwrap_or("").to_string()
+    };
+    let mut about: Vec<&Value> =
+        events.iter().filter(|e| e["involvedObject"]["kind"] == "Pod" && e["involvedObject"]["name"] == pod).collect();
+    about.sort_by_key(|e| time(e));
+    let start = about.len().saturating_sub(5);
+    about[start..]
+        .iter()
+        .map(|e| format!("{}: {}", e["reason"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("").trim()))
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "rollout_tests.rs"]
+mod tests;

@@ -1,0 +1,127 @@
+use super::*;
+use serde_json::json;
+
+const IMAGE: &str = "127.0.0.1:5000/mlops/storage:abc@sha256:11";
+
+fn deployment(generation: u64, observed: u64, replicas: u64, updated: u64, available: u64, total: u64) -> Value {
+    json!({
+        "metadata": {"name": "storage", "generation": generation, "labels": {"app.kubernetes.io/name": "storage"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "storage"}},
+            "template": {"spec": {"containers": [{"name": "storage", "image": IMAGE}]}}
+        },
+        "status": {
+            "observedGeneration": observed, "replicas": total, "updatedReplicas": updated,
+            "availableReplicas": available,
+            "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}]
+        }
+    })
+}
+
+fn pod(name: &str, image: &str, container_status: Value) -> Value {
+    json!({
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "storage"}},
+        "spec": {"containers": [{"name": "storage", "image": image}]},
+        "status": {"phase": "Running", "containerStatuses": [container_status]}
+    })
+}
+
+fn expected() -> BTreeMap<(String, String), Vec<String>> {
+    BTreeMap::from([(("Deployment".to_string(), "storage".to_string()), vec![IMAGE.to_string()])])
+}
+
+fn state(observed: &Observed) -> State {
+    let w = verdict(observed, &expected());
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].component, "storage");
+    w[0].state.clone()
+}
+
+#[test]
+fn rolled_out_by_kubectls_rules() {
+    let ready = |d: Value| state(&Observed { deployments: vec![d], ..Observed::default() });
+    assert_eq!(ready(deployment(2, 2, 2, 2, 2, 2)), State::Ready);
+    assert_eq!(
+        ready(deployment(3, 2, 2, 2, 2, 2)),
+        State::Waiting("waiting for the deployment spec update to be observed".into())
+    );
+    assert_eq!(ready(deployment(2, 2, 2, 1, 1, 2)), State::Waiting("1 out of 2 new replicas have been updated".into()));
+    assert_eq!(ready(deployment(2, 2, 2, 2, 2, 3)), State::Waiting("1 old replicas are pending termination".into()));
+    assert_eq!(ready(deployment(2, 2, 2, 2, 1, 2)), State::Waiting("1 of 2 updated replicas are available".into()));
+    let missing = verdict(&Observed::default(), &expected());
+    assert_eq!(missing[0].state, State::Waiting("Deployment storage does not exist yet".into()));
+}
+
+#[test]
+fn a_template_without_the_new_image_is_not_rolled_out() {
+    let mut d = deployment(1, 1, 1, 1, 1, 1);
+    d["spec"]["template"]["spec"]["containers"][0]["image"] = "old:1".into();
+    let s = state(&Observed { deployments: vec![d], ..Observed::default() });
+    assert!(matches!(s, State::Waiting(w) if w.contains("does not carry")));
+}
+
+#[test]
+fn crash_loop_fails_fast_naming_pod_container_reason_and_events() {
+    let crashing = pod(
+        "storage-7d9-abcde",
+        IMAGE,
+        json!({"name": "storage", "ready": false, "restartCount": 4,
+               "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}}}),
+    );
+    // A ready pod of the old template does not mask the new one's failure.
+    let old = pod("storage-5c4-zzzzz", "old:1", json!({"name": "storage", "ready": true, "state": {"running": {}}}));
+    let events = vec![
+        json!({"involvedObject": {"kind": "Pod", "name": "storage-7d9-abcde"}, "reason": "BackOff",
+               "message": "Back-off restarting failed container", "lastTimestamp": "2026-11-27T05:00:09Z"}),
+        json!({"involvedObject": {"kind": "Pod", "name": "storage-7d9-abcde"}, "reason": "Started",
+               "message": "Started container storage", "lastTimestamp": "2026-11-27T05:00:01Z"}),
+        json!({"involvedObject": {"kind": "Pod", "name": "other"}, "reason": "Pulled", "message": "x"}),
+    ];
+    let observed =
+        Observed { deployments: vec![deployment(2, 2, 1, 1, 0, 2)], pods: vec![old, crashing], events, ..Observed::default() };
+    let State::Failed(f) = state(&observed) else { panic!("a crash loop fails") };
+    assert_eq!(f.to_string(), "pod storage-7d9-abcde, container storage: CrashLoopBackOff (back-off 40s restarting failed container)");
+    assert_eq!(f.events, ["Started: Started container storage", "BackOff: Back-off restarting failed container"]);
+}
+
+#[test]
+fn image_pull_errors_fail_fast_and_a_slow_start_does_not() {
+    for reason in ["ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"] {
+        let p = pod("storage-1", IMAGE, json!({"name": "storage", "ready": false, "state": {"waiting": {"reason": reason}}}));
+        let observed = Observed { deployments: vec![deployment(1, 1, 1, 1, 0, 1)], pods: vec![p], ..Observed::default() };
+        assert!(matches!(state(&observed), State::Failed(f) if f.reason == reason), "{reason}");
+    }
+    let starting =
+        pod("storage-1", IMAGE, json!({"name": "storage", "ready": false, "state": {"waiting": {"reason": "ContainerCreating"}}}));
+    let observed = Observed { deployments: vec![deployment(1, 1, 1, 1, 0, 1)], pods: vec![starting], ..Observed::default() };
+    assert!(matches!(state(&observed), State::Waiting(_)));
+}
+
+#[test]
+fn progress_deadline_exceeded_fails_with_the_not_ready_pod() {
+    let mut d = deployment(1, 1, 1, 1, 0, 1);
+    d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+        "message": "ReplicaSet \"storage-7d9\" has timed out progressing."}]);
+    let never = pod("storage-7d9-q", IMAGE, json!({"name": "storage", "ready": false, "state": {"running": {}}}));
+    let State::Failed(f) = state(&Observed { deployments: vec![d], pods: vec![never], ..Observed::default() }) else {
+        panic!("the deadline fails the rollout")
+    };
+    assert_eq!(
+        f.to_string(),
+        "pod storage-7d9-q, container storage: ProgressDeadlineExceeded (ReplicaSet \"storage-7d9\" has timed out progressing.)"
+    );
+}
+
+#[test]
+fn a_cronjob_is_ready_when_its_template_carries_the_image() {
+    let cron = |image: &str| {
+        json!({"metadata": {"name": "spark-features", "labels": {"app.kubernetes.io/name": "spark"}},
+               "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "spark", "image": image}]}}}}}})
+    };
+    let want = BTreeMap::from([(("CronJob".to_string(), "spark-features".to_string()), vec!["spark:2".to_string()])]);
+    let ready = verdict(&Observed { cronjobs: vec![cron("spark:2")], ..Observed::default() }, &want);
+    assert_eq!((ready[0].component.as_str(), &ready[0].state), ("spark", &State::Ready));
+    let stale = verdict(&Observed { cronjobs: vec![cron("spark:1")], ..Observed::default() }, &want);
+    assert!(matches!(&stale[0].state, State::Waiting(w) if w.contains("runs spark:1 instead of spark:2")));
+}
