@@ -8,7 +8,9 @@ mod error;
 mod exec;
 mod findings;
 mod fsutil;
+mod kube;
 mod listing;
+mod manifest_rules;
 mod plan;
 mod python;
 mod registry;
@@ -69,6 +71,7 @@ fn run(cli: Cli) -> Result<i32> {
                 ImageCommand::Push(image) => stages::image::run(&ws, &image, false, true, false),
             }
         }
+        Command::Manifests { action } => stages::manifests::run(&discover(&root)?, &action),
         Command::Doctor => doctor::run(&root),
     }
 }
