@@ -48,6 +48,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ImageCommand,
     },
+    /// Kubernetes manifests: pin images in an environment's overlay, render it, validate it.
+    Manifests {
+        #[command(subcommand)]
+        action: ManifestsCommand,
+    },
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
 }
@@ -151,4 +156,101 @@ pub struct ImageArgs {
 
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ManifestsCommand {
+    /// Pin each component's image (tag and digest) in deploy/overlays/ENV, and list every component's k8s/ in deploy/base.
+    Update(UpdateArgs),
+    /// Render ENV's objects with kustomize into target/xtask/manifests/ENV.yaml.
+    Render {
+        /// The environment: a folder under deploy/overlays.
+        #[arg(value_name = "ENV")]
+        env: String,
+    },
+    /// Validate environments: strict schemas offline, our rules, and a server-side dry run when a cluster is configured.
+    Validate(ValidateArgs),
+    /// Check our rules (digests, probes, resources, non-root, labels) on ENV's rendered objects.
+    Rules {
+        #[arg(value_name = "ENV")]
+        env: String,
+        /// Read these rendered objects instead of rendering ENV afresh.
+        #[arg(long, value_name = "FILE")]
+        rendered: Option<PathBuf>,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UpdateArgs {
+    /// The environment: a folder under deploy/overlays.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// The image stage's report to pin from (default: target/xtask/images.json).
+    #[arg(long, value_name = "FILE", conflicts_with = "tag")]
+    pub images: Option<PathBuf>,
+
+    /// Pin every image to this tag instead (no digest is known then).
+    #[arg(long)]
+    pub tag: Option<String>,
+
+    /// Leave a component the report does not name as it is, instead of failing.
+    #[arg(long)]
+    pub partial: bool,
+
+    /// Change nothing: show the diff and exit 1 when the overlay is out of date.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ValidateArgs {
+    /// Environments to validate (default: every folder under deploy/overlays).
+    #[arg(value_name = "ENV")]
+    pub envs: Vec<String>,
+
+    /// The cluster for the server-side dry run (default: KUBECONFIG; without either, no dry run).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The Kubernetes version whose schemas the objects must match.
+    #[arg(long, value_name = "X.Y", default_value = "1.34")]
+    pub kubernetes_version: String,
+
+    /// How many tasks run at once (default: the number of cores).
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub jobs: Option<usize>,
+
+    /// Stop starting new tasks after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Print the exact commands that would run, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the plan (with --dry-run) or the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print every task's output, not only that of tasks that failed.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl ValidateArgs {
+    /// The stage flags every stage takes.
+    pub fn run_args(&self) -> RunArgs {
+        RunArgs {
+            components: Vec::new(),
+            jobs: self.jobs,
+            fail_fast: self.fail_fast,
+            dry_run: self.dry_run,
+            json: self.json,
+            verbose: self.verbose,
+        }
+    }
 }

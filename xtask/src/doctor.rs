@@ -1,6 +1,7 @@
 //! `cargo xtask doctor`: every tool the pipeline uses, found or not, its
 //! version, and the command that installs it when missing.
 
+use crate::kube;
 use crate::python::{self, PINS};
 use anyhow::Result;
 use std::path::Path;
@@ -52,6 +53,13 @@ const TOOLS: &[Tool] = &[
         install: "apt-get install docker.io, then start the engine: bash .ci/docker-up",
     },
     Tool {
+        program: "kubectl",
+        version_args: &["version", "--client"],
+        used_for: "renders, validates and deploys manifests (XTASK_KUBECTL wins over PATH)",
+        required: true,
+        install: kube::INSTALL,
+    },
+    Tool {
         program: "uv",
         version_args: &["--version"],
         used_for: "fast virtualenvs (else python3 -m venv + pip)",
@@ -65,7 +73,8 @@ pub fn run(root: &Path) -> Result<i32> {
     let mut missing_required = false;
     let mut rows: Vec<(&Tool, &str, String)> = Vec::new();
     for t in TOOLS {
-        let (status, version) = match which::which(t.program) {
+        let found = if t.program == "kubectl" { kube::kubectl() } else { which::which(t.program).map_err(Into::into) };
+        let (status, version) = match found {
             Ok(exe) => ("found", version_of(&sh, &exe, t.version_args)),
             Err(_) => {
                 missing_required |= t.required;
@@ -102,6 +111,7 @@ pub fn run(root: &Path) -> Result<i32> {
     {
         println!("note: the Docker engine is not answering; the image stage needs it: bash .ci/docker-up");
     }
+    cluster(&sh);
     println!("\nPython tools pinned in {PINS} (installed into target/venvs on demand):");
     match std::fs::read_to_string(root.join(PINS)) {
         Ok(pins) => {
@@ -120,6 +130,24 @@ pub fn run(root: &Path) -> Result<i32> {
     }
     println!("\nall required tools found");
     Ok(0)
+}
+
+/// The cluster the manifests stage dry-runs against (and deploys will use):
+/// not configured, answering (its version), or unreachable (with the fix).
+fn cluster(sh: &Shell) {
+    let line = match (kube::Cluster::configured(None), kube::kubectl()) {
+        (Ok(None), _) => format!(
+            "none configured: manifests are validated offline only; for a local one run `{}` and export KUBECONFIG",
+            kube::START_CLUSTER
+        ),
+        (Ok(Some(c)), Ok(kubectl)) => match c.check(sh, &kubectl) {
+            Ok(version) => format!("{} answers (Kubernetes {version})", c.server(sh, &kubectl).unwrap_or_default()),
+            Err(e) => format!("{e:#}"),
+        },
+        (Ok(Some(_)), Err(_)) => "configured, but there is no kubectl to reach it".into(),
+        (Err(e), _) => format!("{e:#}"),
+    };
+    println!("cluster: {line}");
 }
 
 /// The first line a tool prints about its version (java prints it on stderr).

@@ -10,8 +10,10 @@ mod exec;
 mod findings;
 mod fsutil;
 mod guards;
+mod kube;
 mod lease;
 mod listing;
+mod manifest_rules;
 mod plan;
 mod python;
 mod registry;
@@ -74,6 +76,7 @@ fn run(cli: Cli) -> Result<i32> {
                 ImageCommand::Push(image) => stages::image::run(&ws, &image, false, true, false),
             }
         }
+        Command::Manifests { action } => stages::manifests::run(&discover(&root)?, &action),
         Command::Doctor => doctor::run(&root),
     }
 }

@@ -3,6 +3,12 @@
 
 pub mod image;
 pub mod image_context;
+pub mod manifests;
+pub mod manifests_edit;
+pub mod manifests_findings;
+pub mod manifests_render;
+pub mod manifests_update;
+pub mod manifests_validate;
 pub mod quality;
 pub mod test;
 

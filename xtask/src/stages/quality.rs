@@ -10,7 +10,7 @@ use crate::findings::{self, Finding, Verdict};
 use crate::plan::{ExitPolicy, Task};
 use crate::python::{self, EnvSpec, Envs};
 use crate::report::Row;
-use crate::stages::{self, on_github, Stage};
+use crate::stages::{self, manifests_validate, on_github, Stage};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use xshell::Shell;
@@ -180,8 +180,9 @@ fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
 }
 
-/// The findings in a finished tool's output (None for tasks that are not a Python tool).
-fn parse(root: &Path, task: &Task, output: &str) -> Option<Result<Vec<Finding>>> {
+/// The findings in a finished tool's output (None for tasks that are not a
+/// Python tool or a manifests check).
+pub fn parse(root: &Path, task: &Task, output: &str) -> Option<Result<Vec<Finding>>> {
     let ExitPolicy::Tool(tool) = task.exit else { return None };
     let mut found = match tool {
         "flake8" => Ok(findings::flake8(output)),
@@ -197,7 +198,7 @@ fn parse(root: &Path, task: &Task, output: &str) -> Option<Result<Vec<Finding>>>
                 found
             })
         }
-        _ => return None,
+        _ => manifests_validate::parse(root, task, output)?,
     };
     if let Ok(f) = &mut found {
         findings::relativize(f, root);
@@ -232,7 +233,7 @@ fn point_at_pyproject(root: &Path, component: &str, found: &mut [Finding]) {
 
 /// The outcome from the exit code and what was parsed: exit 1 with nothing
 /// parsed is a tool that could not run (flake8 and isort exit 1 then too).
-fn review(root: &Path, task: &Task, code: Option<i32>, output: &str) -> Outcome {
+pub fn review(root: &Path, task: &Task, code: Option<i32>, output: &str) -> Outcome {
     let (ExitPolicy::Tool(tool), Some(code)) = (task.exit, code) else { return exec::judge(task.exit, code) };
     match parse(root, task, output) {
         None => exec::judge(task.exit, Some(code)),
@@ -266,7 +267,7 @@ fn db_note(root: &Path) -> String {
 
 /// Findings per component; on GitHub also as annotations, most severe first
 /// (GitHub shows only the first few of a step).
-fn print_findings(rows: &[Row], out: &Printer) {
+pub fn print_findings(rows: &[Row], out: &Printer) {
     let mut all: Vec<&Finding> = Vec::new();
     let mut text = String::new();
     let mut components: Vec<&str> = rows.iter().map(|r| r.finished.task.component.as_str()).collect();
@@ -306,7 +307,16 @@ fn print_findings(rows: &[Row], out: &Printer) {
 pub fn run(ws: &Workspace, args: &RunArgs, checks: &[Check], fix: bool) -> Result<i32> {
     let components = ws.select(&args.components)?;
     let cargo = stages::rust_workspace(ws, args)?;
-    let plan = plan(ws, &components, checks, fix, cargo.as_deref());
+    let mut plan = plan(ws, &components, checks, fix, cargo.as_deref());
+    // The manifests are validated with every check, like the Rust workspace.
+    let manifests = match checks.len() == Check::ALL.len() && args.components.is_empty() {
+        true => manifests_validate::for_quality(ws)?,
+        false => None,
+    };
+    if let Some(m) = &manifests {
+        plan.tasks.extend(m.tasks.iter().cloned());
+        plan.envs.extend(m.envs.iter().cloned());
+    }
     let envs = if plan.envs.is_empty() {
         None
     } else {
@@ -329,7 +339,9 @@ pub fn run(ws: &Workspace, args: &RunArgs, checks: &[Check], fix: bool) -> Resul
     // Named after the command that was typed: `fmt`, `imports`, … or `quality`.
     let name = if checks.len() == 1 { checks[0].name() } else { "quality" };
     let stage = Stage { name, review: Some(&review), describe: &describe, epilogue: &print_findings };
-    stages::run(&ws.root, &stage, &plan.tasks, envs.as_ref().map(|e| e as &dyn Prepare), args)
+    let prep =
+        manifests_validate::Prep { inner: envs.as_ref().map(|e| e as &dyn Prepare), validation: manifests.as_ref() };
+    stages::run(&ws.root, &stage, &plan.tasks, Some(&prep), args)
 }
 
 #[cfg(test)]
