@@ -53,8 +53,93 @@ pub enum Command {
         #[command(subcommand)]
         action: ManifestsCommand,
     },
+    /// Deploy an environment: lock, render and validate, apply, verify, record the release, prune; roll back on failure.
+    Deploy(DeployArgs),
+    /// Verify that what an environment's overlay renders is rolled out and ready.
+    Verify(VerifyArgs),
+    /// What runs in an environment now, and its release history.
+    Status(StatusArgs),
+    /// Put an earlier release of an environment back (the last verified one before the current, or --to).
+    Rollback(RollbackArgs),
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
+}
+
+/// Which cluster: credentials from `KUBECONFIG` (a path, or base64) or `KUBECONFIG_B64`.
+#[derive(Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// A kubeconfig file (default: KUBECONFIG as a path or base64, else KUBECONFIG_B64, else ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DeployArgs {
+    /// The environment: a folder under deploy/overlays (development, staging, production).
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// Print the diff against the cluster and the commands a deploy runs; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// One deadline for the rollout to verify, e.g. 90s, 5m.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+
+    /// Confirm a production deploy (inside a GitHub job bound to the `production` environment, GitHub's approval stands for it).
+    #[arg(long)]
+    pub confirm: bool,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// One deadline for the whole check, e.g. 90s, 5m.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// Print the workloads and the history as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RollbackArgs {
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// The revision to put back (default: the last verified one before the current).
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<u64>,
+
+    /// One deadline for the rollback to verify, e.g. 90s, 5m.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Flags shared by every stage that runs tasks.

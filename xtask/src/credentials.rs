@@ -24,7 +24,12 @@ pub enum Source {
 
 /// `--kubeconfig` wins, then `KUBECONFIG_B64`, then `KUBECONFIG` (a path when
 /// such a file exists or it looks like one, else base64).
-pub fn source(flag: Option<&Path>, kubeconfig: Option<&str>, b64: Option<&str>, exists: impl Fn(&Path) -> bool) -> Source {
+pub fn source(
+    flag: Option<&Path>,
+    kubeconfig: Option<&str>,
+    b64: Option<&str>,
+    exists: impl Fn(&Path) -> bool,
+) -> Source {
     if let Some(p) = flag {
         return Source::Path(p.to_path_buf());
     }
@@ -48,7 +53,9 @@ pub fn decode(text: &str, var: &str) -> Result<Vec<u8>> {
     })?;
     let looks_right = std::str::from_utf8(&bytes).is_ok_and(|s| s.contains("clusters") || s.contains("apiVersion"));
     if !looks_right {
-        return Err(UsageError::new(format!("{var} decodes to something that is not a kubeconfig: encode the kubeconfig file itself")));
+        return Err(UsageError::new(format!(
+            "{var} decodes to something that is not a kubeconfig: encode the kubeconfig file itself"
+        )));
     }
     Ok(bytes)
 }
@@ -86,7 +93,9 @@ pub fn resolve(flag: Option<&Path>, github: bool) -> Result<Kubeconfig> {
     let env = |k: &str| std::env::var(k).ok();
     let src = source(flag, env("KUBECONFIG").as_deref(), env("KUBECONFIG_B64").as_deref(), |p| p.exists());
     match src {
-        Source::Path(p) if p.is_file() || p.to_string_lossy().contains(':') => Ok(Kubeconfig { path: p, temporary: false }),
+        Source::Path(p) if p.is_file() || p.to_string_lossy().contains(':') => {
+            Ok(Kubeconfig { path: p, temporary: false })
+        }
         Source::Path(p) => Err(UsageError::new(format!(
             "kubeconfig {} does not exist: point KUBECONFIG (or --kubeconfig) at a kubeconfig file",
             p.display()

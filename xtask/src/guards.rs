@@ -23,6 +23,8 @@ pub struct Facts {
     pub confirmed: bool,
     /// The GitHub environment the running job is bound to, if any.
     pub github_environment: Option<String>,
+    /// The commit at HEAD (recorded with the release).
+    pub commit: String,
 }
 
 /// The release version at HEAD (`X.Y.Z`), the highest if several tags point there.

@@ -41,7 +41,8 @@ pub fn decide(lease: Option<&Value>, me: &str, now: u64) -> Decision {
 pub fn held_by(me: &str, namespace: &str, now: u64, previous: Option<&Value>) -> Value {
     let stamp = format_rfc3339(now);
     let ours = previous.is_some_and(|p| p["spec"]["holderIdentity"] == me);
-    let acquired = if ours { previous.and_then(|p| p["spec"]["acquireTime"].as_str()).unwrap_or(&stamp) } else { &stamp };
+    let acquired =
+        if ours { previous.and_then(|p| p["spec"]["acquireTime"].as_str()).unwrap_or(&stamp) } else { &stamp };
     let mut lease = json!({
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
@@ -84,13 +85,7 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
 /// Unix seconds → `2026-11-27T05:00:00.000000Z` (the MicroTime the API wants).
 pub fn format_rfc3339(secs: u64) -> String {
     let t = secs % 86_400;
-    format!(
-        "{}T{:02}:{:02}:{:02}.000000Z",
-        crate::findings::utc_date(secs as i64),
-        t / 3600,
-        t % 3600 / 60,
-        t % 60
-    )
+    format!("{}T{:02}:{:02}:{:02}.000000Z", crate::findings::utc_date(secs as i64), t / 3600, t % 3600 / 60, t % 60)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! Parse flags, find the repo root, dispatch; each command lives in its own module.
 
 mod cli;
+mod cluster;
 mod component;
 mod credentials;
 mod doctor;
@@ -18,8 +19,8 @@ mod plan;
 mod python;
 mod registry;
 mod release;
-mod rollout;
 mod report;
+mod rollout;
 mod stages;
 mod tags;
 
@@ -77,6 +78,10 @@ fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::Manifests { action } => stages::manifests::run(&discover(&root)?, &action),
+        Command::Deploy(args) => stages::deploy::run(&discover(&root)?, &args),
+        Command::Verify(args) => stages::verify::run(&discover(&root)?, &args),
+        Command::Status(args) => stages::status::run(&discover(&root)?, &args),
+        Command::Rollback(args) => stages::deploy::rollback(&discover(&root)?, &args),
         Command::Doctor => doctor::run(&root),
     }
 }

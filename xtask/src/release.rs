@@ -127,10 +127,7 @@ pub fn next_revision(history: &[Release]) -> u64 {
 
 /// What runs now: the newest release that was verified (a deploy or a rollback).
 pub fn current(history: &[Release]) -> Option<&Release> {
-    history
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::RolledBack))
-        .max_by_key(|r| r.revision)
+    history.iter().filter(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::RolledBack)).max_by_key(|r| r.revision)
 }
 
 /// The release a rollback goes to: `to` when given (it must exist), else the
@@ -163,7 +160,8 @@ pub fn to_prune(history: &[Release]) -> Vec<u64> {
 pub fn history_table(history: &[Release]) -> String {
     let mut rows: Vec<&Release> = history.iter().collect();
     rows.sort_by_key(|r| r.revision);
-    let mut out = format!("{:<9}{:<22}{:<13}{:<10}{:<14}{}\n", "REVISION", "DEPLOYED", "OUTCOME", "VERSION", "COMMIT", "BY");
+    let mut out =
+        format!("{:<9}{:<22}{:<13}{:<10}{:<14}{}\n", "REVISION", "DEPLOYED", "OUTCOME", "VERSION", "COMMIT", "BY");
     for r in rows {
         let commit = &r.commit[..r.commit.len().min(12)];
         let what = if r.description.is_empty() { String::new() } else { format!("  {}", r.description) };

@@ -51,7 +51,10 @@ fn revisions_current_and_rollback_targets() {
     assert_eq!(current(&h).unwrap().revision, 4);
     assert_eq!(rollback_target(&h, None).unwrap().revision, 2);
     assert_eq!(rollback_target(&h, Some(1)).unwrap().revision, 1);
-    assert_eq!(rollback_target(&h, Some(9)).unwrap_err(), "no revision 9 in this environment's history (known: 1, 2, 3, 4, 5)");
+    assert_eq!(
+        rollback_target(&h, Some(9)).unwrap_err(),
+        "no revision 9 in this environment's history (known: 1, 2, 3, 4, 5)"
+    );
     let e = rollback_target(&h[..1], None).unwrap_err();
     assert!(e.contains("revision 1 is the only verified release"), "{e}");
     assert!(rollback_target(&[rel(1, Outcome::Failed)], None).unwrap_err().contains("was ever verified"));

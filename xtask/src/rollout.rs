@@ -191,7 +191,12 @@ fn failing_pod(d: &Value, observed: &Observed) -> Option<Failure> {
 /// The last few events about a pod, oldest first.
 fn events_of(pod: &str, events: &[Value]) -> Vec<String> {
     let time = |e: &Value| {
-        e["lastTimestamp"].as_str().or(e["eventTime"].as_str()).or(e["firstTimestamp"].as_str()).unwrap_or("").to_string()
+        e["lastTimestamp"]
+            .as_str()
+            .or(e["eventTime"].as_str())
+            .or(e["firstTimestamp"].as_str())
+            .unwrap_or("")
+            .to_string()
     };
     let mut about: Vec<&Value> =
         events.iter().filter(|e| e["involvedObject"]["kind"] == "Pod" && e["involvedObject"]["name"] == pod).collect();

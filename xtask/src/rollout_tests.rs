@@ -78,23 +78,39 @@ fn crash_loop_fails_fast_naming_pod_container_reason_and_events() {
                "message": "Started container storage", "lastTimestamp": "2026-11-27T05:00:01Z"}),
         json!({"involvedObject": {"kind": "Pod", "name": "other"}, "reason": "Pulled", "message": "x"}),
     ];
-    let observed =
-        Observed { deployments: vec![deployment(2, 2, 1, 1, 0, 2)], pods: vec![old, crashing], events, ..Observed::default() };
+    let observed = Observed {
+        deployments: vec![deployment(2, 2, 1, 1, 0, 2)],
+        pods: vec![old, crashing],
+        events,
+        ..Observed::default()
+    };
     let State::Failed(f) = state(&observed) else { panic!("a crash loop fails") };
-    assert_eq!(f.to_string(), "pod storage-7d9-abcde, container storage: CrashLoopBackOff (back-off 40s restarting failed container)");
+    assert_eq!(
+        f.to_string(),
+        "pod storage-7d9-abcde, container storage: CrashLoopBackOff (back-off 40s restarting failed container)"
+    );
     assert_eq!(f.events, ["Started: Started container storage", "BackOff: Back-off restarting failed container"]);
 }
 
 #[test]
 fn image_pull_errors_fail_fast_and_a_slow_start_does_not() {
     for reason in ["ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"] {
-        let p = pod("storage-1", IMAGE, json!({"name": "storage", "ready": false, "state": {"waiting": {"reason": reason}}}));
-        let observed = Observed { deployments: vec![deployment(1, 1, 1, 1, 0, 1)], pods: vec![p], ..Observed::default() };
+        let p = pod(
+            "storage-1",
+            IMAGE,
+            json!({"name": "storage", "ready": false, "state": {"waiting": {"reason": reason}}}),
+        );
+        let observed =
+            Observed { deployments: vec![deployment(1, 1, 1, 1, 0, 1)], pods: vec![p], ..Observed::default() };
         assert!(matches!(state(&observed), State::Failed(f) if f.reason == reason), "{reason}");
     }
-    let starting =
-        pod("storage-1", IMAGE, json!({"name": "storage", "ready": false, "state": {"waiting": {"reason": "ContainerCreating"}}}));
-    let observed = Observed { deployments: vec![deployment(1, 1, 1, 1, 0, 1)], pods: vec![starting], ..Observed::default() };
+    let starting = pod(
+        "storage-1",
+        IMAGE,
+        json!({"name": "storage", "ready": false, "state": {"waiting": {"reason": "ContainerCreating"}}}),
+    );
+    let observed =
+        Observed { deployments: vec![deployment(1, 1, 1, 1, 0, 1)], pods: vec![starting], ..Observed::default() };
     assert!(matches!(state(&observed), State::Waiting(_)));
 }
 

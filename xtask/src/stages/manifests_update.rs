@@ -30,6 +30,9 @@ pub struct Built {
     pub tags: Vec<String>,
     /// The commit the image was built from.
     pub revision: String,
+    /// `X.Y.Z` when built from a release tag.
+    #[serde(default)]
+    pub version: Option<String>,
     #[serde(default)]
     pub pushed: Vec<Pushed>,
 }

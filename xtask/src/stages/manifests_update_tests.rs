@@ -8,6 +8,7 @@ fn built(component: &str, pushed: &[(&str, &str, Option<&str>)]) -> Built {
         images: vec![format!("ghcr.io/o/{component}"), format!("docker.io/u/{component}")],
         tags: vec![HEAD.into(), "0123456".into()],
         revision: HEAD.into(),
+        version: None,
         pushed: pushed
             .iter()
             .map(|(i, t, d)| Pushed { image: i.to_string(), tag: t.to_string(), digest: d.map(String::from) })

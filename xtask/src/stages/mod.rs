@@ -1,6 +1,8 @@
 //! One module per stage. Each turns (components, options) into a plan of
 //! tasks; `run` executes and reports any plan the same way.
 
+pub mod deploy;
+pub mod deploy_steps;
 pub mod image;
 pub mod image_context;
 pub mod manifests;
@@ -10,7 +12,9 @@ pub mod manifests_render;
 pub mod manifests_update;
 pub mod manifests_validate;
 pub mod quality;
+pub mod status;
 pub mod test;
+pub mod verify;
 
 use crate::cli::RunArgs;
 use crate::component::Workspace;
