@@ -267,6 +267,9 @@ fn an_overlay_that_does_not_parse_or_render_says_where_and_why() {
     assert!(run.stderr.contains("missing.yaml"), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked") && !run.stderr.contains("run.go"), "{}", run.stderr);
     assert!(!repo.path("target/xtask/manifests/staging.yaml").exists());
+    let run = offline(&repo, &["manifests", "validate", "staging"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.starts_with("error: kustomize cannot render deploy/overlays/staging: "), "{}", run.stderr);
 }
 
 #[test]
