@@ -187,5 +187,8 @@ fn validate_dry_runs_every_environment_against_the_cluster_and_changes_nothing()
     let finding =
         run.stdout.lines().find(|l| l.contains("kubectl Invalid")).unwrap_or_else(|| panic!("{}", run.stdout));
     assert!(finding.trim_start().starts_with("components/storage/k8s/service.yaml:2: kubectl Invalid [High] Service \"storage\" is invalid: spec.clusterIP"), "{finding}");
-    assert!(run.stdout.contains("manifests-schema:development  passed"), "{}", run.stdout);
+    let result =
+        |task: &str| run.stdout.lines().find(|l| l.trim_start().starts_with(task)).map(|l| l.split_whitespace().nth(1));
+    assert_eq!(result("manifests-dry-run:development "), Some(Some("failed")), "{}", run.stdout);
+    assert_eq!(result("manifests-schema:development "), Some(Some("passed")), "{}", run.stdout);
 }
