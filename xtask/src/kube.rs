@@ -133,14 +133,20 @@ pub fn kustomize(sh: &Shell, kubectl: &Path, dir: &Path, shown: &str) -> Result<
 }
 
 /// The message in what kubectl printed on failure: the `err="…"` of a klog
-/// line (newer kubectl), else the text after `error: `, else the last line.
+/// line (newer kubectl) or its multi-line `err=<` block, else the text after
+/// `error: `, else the last line.
 pub fn error_message(stderr: &str) -> String {
-    for line in stderr.lines() {
+    let lines: Vec<&str> = stderr.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
         if let Some(at) = line.find(" err=\"") {
             return go_unquote(&line[at + 6..]);
         }
+        if line.ends_with(" err=<") {
+            let block = lines[i + 1..].iter().take_while(|l| l.trim() != ">");
+            return block.map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+        }
     }
-    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = lines.into_iter().map(str::trim).filter(|l| !l.is_empty()).collect();
     let line = lines.iter().find(|l| l.starts_with("error: ")).or(lines.last()).copied().unwrap_or("no message");
     line.strip_prefix("error: ").unwrap_or(line).to_string()
 }

@@ -10,6 +10,8 @@ fn kubectl_errors_are_read_from_klog_lines_and_error_lines() {
     );
     assert_eq!(error_message("\nsomething broke\n\n"), "something broke");
     assert_eq!(error_message(""), "no message");
+    let block = "E1127 04:44:58.291365   23547 run.go:72] \"command failed\" err=<\n\ttrouble configuring builtin PatchTransformer with config: `\n\tpath: missing.yaml\n\t`: failed to get the patch file\n >\n";
+    assert_eq!(error_message(block), "trouble configuring builtin PatchTransformer with config: ` path: missing.yaml `: failed to get the patch file");
 }
 
 #[test]

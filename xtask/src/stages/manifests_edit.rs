@@ -144,6 +144,7 @@ pub fn pin_images(text: &str, pins: &[Pin]) -> Result<String> {
                 while lines.last().is_some_and(|l| l.trim().is_empty()) {
                     lines.pop();
                 }
+                lines.push("# Each component's image, pinned by `cargo xtask manifests update`.".into());
                 lines.push("images:".into());
                 Block { key: lines.len() - 1, start: lines.len(), end: lines.len(), indent: None }
             }

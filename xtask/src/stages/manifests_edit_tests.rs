@@ -55,7 +55,7 @@ fn a_missing_entry_or_list_is_added_at_the_end() {
     );
     let bare = "kind: Kustomization\nresources:\n- ../../base\n\n";
     let out = pin_images(bare, &pins).unwrap();
-    assert_eq!(out, "kind: Kustomization\nresources:\n- ../../base\nimages:\n  - name: ghcr.io/o/spark\n    newName: reg/spark\n    newTag: \"1.2\"\n    digest: sha256:s\n");
+    assert_eq!(out, "kind: Kustomization\nresources:\n- ../../base\n# Each component's image, pinned by `cargo xtask manifests update`.\nimages:\n  - name: ghcr.io/o/spark\n    newName: reg/spark\n    newTag: \"1.2\"\n    digest: sha256:s\n");
     let empty = "kind: Kustomization\nimages: []\n";
     assert!(pin_images(empty, &pins).unwrap().starts_with("kind: Kustomization\nimages:\n  - name: ghcr.io/o/spark\n"));
     // Dashes at the key's own indentation, as `kustomize edit` writes them, stay that way.

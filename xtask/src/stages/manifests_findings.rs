@@ -201,26 +201,26 @@ pub fn kubernetes_validate(output: &str, sources: &Sources, objects: &[Object]) 
     found
 }
 
-/// `kubectl apply --dry-run=server` errors: `Error from server (REASON): …`
-/// lines naming an object (`Kind "name"` or `kind "name"`), e.g.
-/// `Error from server (Invalid): Service "web" is invalid: spec.clusterIP: …`.
+/// `kubectl apply --dry-run=server` errors, each naming its object one way or another:
+/// - `Error from server (Invalid): Service "web" is invalid: spec.clusterIP: …`
+/// - `The Service "web" is invalid: spec.clusterIPs[0]: Invalid value: …`
+/// - `Error from server: failed to create typed patch object (ns/web; /v1, Kind=Service): .bogus: field not declared in schema`
 pub fn dry_run(output: &str, sources: &Sources, objects: &[Object]) -> Vec<Finding> {
     let mut found = Vec::new();
     for line in output.lines() {
-        let Some(rest) = line.strip_prefix("Error from server").or_else(|| line.strip_prefix("error: ")) else {
+        let (code, message) = if let Some(rest) = line.strip_prefix("Error from server") {
+            match rest.strip_prefix(" (").and_then(|r| r.split_once("): ")) {
+                Some((reason, m)) => (reason.to_string(), m),
+                None => ("dry-run".to_string(), rest.trim_start_matches(": ")),
+            }
+        } else if let Some(m) = line.strip_prefix("The ").filter(|m| m.contains(" is invalid: ")) {
+            ("Invalid".to_string(), m)
+        } else if let Some(m) = line.strip_prefix("error: ") {
+            ("dry-run".to_string(), m)
+        } else {
             continue;
         };
-        let (code, message) = match rest.strip_prefix(" (").and_then(|r| r.split_once("): ")) {
-            Some((reason, m)) => (reason.to_string(), m),
-            None => ("dry-run".to_string(), rest.trim_start_matches(": ")),
-        };
-        let o = objects.iter().find(|o| {
-            let quoted = format!("\"{}\"", o.name);
-            message.match_indices(&quoted).any(|(at, _)| {
-                let before = message[..at].trim_end().rsplit([' ', '(', ':']).next().unwrap_or("");
-                object(std::slice::from_ref(o), before, &o.name).is_some()
-            })
-        });
+        let o = named_in(message, objects);
         let (kind, name) = o.map_or(("", ""), |o| (o.kind.as_str(), o.name.as_str()));
         let container =
             o.and_then(|o| message.split_whitespace().find_map(|w| container_at(o, w.trim_end_matches(':'))));
@@ -228,6 +228,25 @@ pub fn dry_run(output: &str, sources: &Sources, objects: &[Object]) -> Vec<Findi
         found.push(finding("kubectl", at, &code, message.to_string(), Severity::High));
     }
     found
+}
+
+/// The object a kubectl message names: `Kind "name"` (or `kinds.group "name"`),
+/// or `(namespace/name; group/version, Kind=Kind)`.
+fn named_in<'a>(message: &str, objects: &'a [Object]) -> Option<&'a Object> {
+    let quoted = objects.iter().find(|o| {
+        let quoted = format!("\"{}\"", o.name);
+        message.match_indices(&quoted).any(|(at, _)| {
+            let before = message[..at].trim_end().rsplit([' ', '(', ':']).next().unwrap_or("");
+            object(std::slice::from_ref(o), before, &o.name).is_some()
+        })
+    });
+    quoted.or_else(|| {
+        let at = message.find(", Kind=")?;
+        let kind: String = message[at + 7..].chars().take_while(char::is_ascii_alphanumeric).collect();
+        let open = message[..at].rfind('(')?;
+        let id = message[open + 1..at].split(';').next()?;
+        object(objects, &kind, id.rsplit('/').next()?)
+    })
 }
 
 #[cfg(test)]

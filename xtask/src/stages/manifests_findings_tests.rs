@@ -116,9 +116,17 @@ fn dry_run_errors_name_their_object() {
 Error from server (Invalid): Service \"web\" is invalid: spec.clusterIP: Invalid value: \"x\": must be a valid IP address
 Error from server (BadRequest): deployments.apps \"web\" is invalid: spec.template.spec.initContainers[0].image: Required value
 The connection to the server 127.0.0.1:1 was refused - did you specify the right host or port?
+The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: \"not-an-ip\": must be a valid IP address
+Error from server: failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.bogus: field not declared in schema
 ";
     let found = dry_run(out, &sources(), &rendered());
-    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert_eq!((found[2].code.as_str(), at(&found[2])), ("Invalid", "components/web/k8s/web.yaml:2".into()));
+    assert_eq!(
+        found[2].message,
+        "Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: \"not-an-ip\": must be a valid IP address"
+    );
+    assert_eq!((found[3].code.as_str(), at(&found[3])), ("dry-run", "components/web/k8s/web.yaml:8".into()));
     assert_eq!((found[0].code.as_str(), at(&found[0])), ("Invalid", "components/web/k8s/web.yaml:2".into()));
     assert_eq!(
         found[0].message,

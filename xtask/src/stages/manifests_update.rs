@@ -132,9 +132,13 @@ fn head(root: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn report(root: &Path, file: &Path) -> Result<Vec<Built>> {
-    let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
-    let text = std::fs::read_to_string(root.join(file)).map_err(|e| {
+/// The report at `file` (relative to the current folder), else the repo's.
+fn report(root: &Path, file: Option<&Path>) -> Result<Vec<Built>> {
+    let (path, shown) = match file {
+        Some(f) => (f.to_path_buf(), f.display().to_string()),
+        None => (root.join(REPORT), REPORT.to_string()),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
         UsageError::new(format!(
             "cannot read the images report {shown} ({e}): build and push the images first ({REBUILD})"
         ))
@@ -179,8 +183,7 @@ pub fn run(ws: &Workspace, args: &UpdateArgs) -> Result<i32> {
     let (pins, left) = match &args.tag {
         Some(tag) => (pins_for_tag(&wanted, tag), Vec::new()),
         None => {
-            let file = args.images.clone().unwrap_or_else(|| REPORT.into());
-            let built = report(root, &file)?;
+            let built = report(root, args.images.as_deref())?;
             pins_from_report(&wanted, &built, &head(root)?, args.partial)?
         }
     };

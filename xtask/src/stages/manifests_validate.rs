@@ -261,6 +261,14 @@ pub fn run(ws: &Workspace, args: &ValidateArgs) -> Result<i32> {
     }
     let xtask = std::env::current_exe().context("cannot find the xtask's own program")?;
     let validation = plan(ws, &envs, &xtask, &kubectl, cluster, &args.kubernetes_version);
+    if !args.dry_run {
+        // Rendered up front: an overlay kustomize cannot render is bad input (exit 2), not a failed task.
+        for env in &envs {
+            let (text, _) = render::render(root, &sh, &kubectl, env)?;
+            render::write_rendered(root, env, &text)?;
+            validation.rendered.lock().unwrap_or_else(|p| p.into_inner()).insert(env.clone());
+        }
+    }
     let venvs = Envs::new(root, python::interpreter(&sh)?, validation.envs.clone());
     let prep = Prep { inner: Some(&venvs), validation: Some(&validation) };
     let review = |t: &Task, code: Option<i32>, output: &str| quality::review(root, t, code, output);
