@@ -51,21 +51,28 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let file = render::write_rendered(root, &env, &text)?;
     let mut s = connect(&args.cluster, &env, &objects)?;
     println!("deploy {env}: namespace {} on {}", s.namespace, s.server);
-    s.apply(Some(&file), None, true)?;
 
     if args.dry_run {
         s.echo = true;
-        let diff = s.diff(&file)?;
-        println!("{}", if diff.trim().is_empty() { "no changes against the cluster".to_string() } else { diff });
+        if s.get_one("namespace", &s.namespace.clone())?.is_none() {
+            println!("namespace {} does not exist yet: every object of the render is new", s.namespace);
+        } else {
+            s.apply(Some(&file), None, true)?;
+            let diff = s.diff(&file)?;
+            println!("{}", if diff.trim().is_empty() { "no changes against the cluster".to_string() } else { diff });
+        }
         for line in steps::planned_commands(&s, &file) {
             println!("would run: {line}");
         }
         return Ok(0);
     }
 
+    // The lock and the releases live in the namespace, so it comes first.
+    steps::ensure_namespace(&s, &objects)?;
     let lock = Lock::take(&s, &steps::holder())?;
     let code = lock.hold(|| {
-        steps::ensure_namespace(&s, &objects)?;
+        // The server's own validation (schemas, admission) before anything is recorded.
+        s.apply(Some(&file), None, true)?;
         let history = steps::history(&s, &env)?;
         let mut rel = Release {
             revision: release::next_revision(&history),
