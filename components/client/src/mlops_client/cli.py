@@ -10,22 +10,60 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from mlops_client.client import DEFAULT_URL, Client
 from mlops_client.errors import ClientError
 
 URL_ENV = "MLOPS_STORAGE_URL"
 PROG = "mlops"
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad option or environment value: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line: ``mlops: error: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a positive number of seconds"
+        )
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a positive integer"
+        )
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     # Global options are accepted before or after the subcommand; SUPPRESS keeps
     # a subparser's absent option from overwriting a value given earlier.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--url",
         default=argparse.SUPPRESS,
@@ -39,12 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=argparse.SUPPRESS,
         help="seconds to wait for the service (default: 10)",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         parents=[common],
         description="Browse the datasets of the MLOps platform storage service.",
@@ -60,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("name", help="dataset name")
     show.add_argument(
-        "--version", type=int, default=None, help="version number (default: latest)"
+        "--version",
+        type=_positive_int,
+        default=None,
+        help="version number (default: latest)",
     )
     return parser
 
@@ -95,7 +136,11 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def _run(args: argparse.Namespace, out: TextIO) -> None:
     url = getattr(args, "url", None) or os.environ.get(URL_ENV) or DEFAULT_URL
-    client = Client(url, timeout=getattr(args, "timeout", 10.0))
+    try:
+        client = Client(url, timeout=getattr(args, "timeout", 10.0))
+    except ClientError as exc:
+        source = "--url" if getattr(args, "url", None) else f"${URL_ENV}"
+        raise UsageError(f"{source}: {exc}") from None
     as_json = getattr(args, "json", False)
 
     if args.action == "list":
@@ -130,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         _run(args, sys.stdout)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ClientError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

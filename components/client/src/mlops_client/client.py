@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -38,8 +39,17 @@ class Client:
             raise ClientError(
                 f"invalid service URL {base_url!r}: expected http(s)://host[:port]"
             )
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise ClientError(
+                f"invalid timeout {timeout!r}: expected a positive number of seconds"
+            )
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+        self.timeout = float(timeout)
 
     def __repr__(self) -> str:
         return f"Client({self.base_url!r})"
