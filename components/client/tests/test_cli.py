@@ -75,7 +75,7 @@ def test_show_json(url: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unknown_dataset(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--url", url, "datasets", "show", "nope")
-    assert (code, out) == (1, "")
+    assert (code, out) == (3, "")
     assert err == "mlops: error: dataset not found: 'nope'\n"
 
 
@@ -83,7 +83,7 @@ def test_unknown_version(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(
         capsys, "--url", url, "datasets", "show", "events", "--version", "5"
     )
-    assert code == 1
+    assert code == 3
     assert "version 5" in err and len(err.splitlines()) == 1
 
 
@@ -131,7 +131,7 @@ def test_small_timeout_is_fine(url: str, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_service_down(down_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--url", down_url, "datasets", "list")
-    assert (code, out) == (1, "")
+    assert (code, out) == (6, "")
     assert err.startswith(f"mlops: error: storage service unavailable at {down_url}")
     assert len(err.splitlines()) == 1
 
@@ -199,5 +199,5 @@ def test_console_script_subprocess(url: str) -> None:
         text=True,
         timeout=60,
     )
-    assert (proc.returncode, proc.stdout) == (1, "")
+    assert (proc.returncode, proc.stdout) == (3, "")
     assert proc.stderr == "mlops: error: dataset not found: 'nope'\n"
