@@ -10,7 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from mlops_storage import Store
+from mlops_storage.auth import TokenSource
 from mlops_storage.server import make_server
+from mlops_storage.settings import Settings
+
+TOKEN = "client-test-token"
 
 
 @pytest.fixture
@@ -26,21 +30,36 @@ def store(tmp_path: Path) -> Store:
     return store
 
 
+@pytest.fixture(autouse=True)
+def no_token_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests decide about tokens, not the environment they run in."""
+    for name in ("MLOPS_TOKEN", "MLOPS_TOKEN_FILE", "MLOPS_STORAGE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _serve(store: Store, settings: Settings | None = None) -> Iterator[str]:
+    server = make_server(store, "127.0.0.1", 0, settings)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.url
+    finally:
+        server.shutdown(timeout=10)
+        server.server_close()
+        thread.join(timeout=10)
+
+
 @pytest.fixture
 def url(store: Store) -> Iterator[str]:
-    """Base URL of a live storage service over ``store``."""
-    server = make_server(store, "127.0.0.1", 0)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    host, port = server.server_address[:2]
-    try:
-        yield f"http://{host!s}:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    """Base URL of a live storage service over ``store`` (writes need TOKEN)."""
+    yield from _serve(store, Settings(token=TokenSource(value=TOKEN)))
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> str:
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    return str(path)
 
 
 @pytest.fixture

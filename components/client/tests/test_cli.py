@@ -75,7 +75,7 @@ def test_show_json(url: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unknown_dataset(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--url", url, "datasets", "show", "nope")
-    assert (code, out) == (1, "")
+    assert (code, out) == (3, "")
     assert err == "mlops: error: dataset not found: 'nope'\n"
 
 
@@ -83,41 +83,75 @@ def test_unknown_version(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(
         capsys, "--url", url, "datasets", "show", "events", "--version", "5"
     )
-    assert code == 1
+    assert code == 3
     assert "version 5" in err and len(err.splitlines()) == 1
 
 
-def test_bad_version_rejected_by_service(
-    url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, _, err = run(
-        capsys, "--url", url, "datasets", "show", "events", "--version", "0"
-    )
-    assert code == 1
-    assert err.startswith("mlops: error: invalid version '0'")
-
-
+@pytest.mark.parametrize("version", ["x", "0", "-1", "1.5", ""])
 def test_bad_version_is_usage_error(
-    url: str, capsys: pytest.CaptureFixture[str]
+    url: str, capsys: pytest.CaptureFixture[str], version: str
 ) -> None:
     code, out, err = run(
-        capsys, "--url", url, "datasets", "show", "events", "--version", "x"
+        capsys, "--url", url, "datasets", "show", "events", "--version", version
     )
     assert (code, out) == (2, "")
-    assert "invalid int value" in err
+    assert err == (
+        f"mlops: error: argument --version: invalid value {version!r}: expected "
+        "a positive integer (see mlops datasets show --help)\n"
+    )
+
+
+@pytest.mark.parametrize("timeout", ["-1", "nan", "0", "inf", "-inf", "soon", ""])
+def test_bad_timeout_is_usage_error(
+    url: str, capsys: pytest.CaptureFixture[str], timeout: str
+) -> None:
+    code, out, err = run(
+        capsys, f"--timeout={timeout}", "--url", url, "datasets", "list"
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        f"mlops: error: argument --timeout: invalid value {timeout!r}: expected a "
+        "positive number of seconds (see mlops --help)\n"
+    )
+
+
+def test_bad_timeout_after_the_command(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--url", url, "datasets", "list", "--timeout", "-1")
+    assert code == 2
+    assert err.startswith("mlops: error: argument --timeout: invalid value '-1'")
+    assert len(err.splitlines()) == 1
+
+
+def test_small_timeout_is_fine(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--timeout", "0.5", "--url", url, "datasets", "list")
+    assert code == 0 and "events" in out
 
 
 def test_service_down(down_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--url", down_url, "datasets", "list")
-    assert (code, out) == (1, "")
+    assert (code, out) == (6, "")
     assert err.startswith(f"mlops: error: storage service unavailable at {down_url}")
     assert len(err.splitlines()) == 1
 
 
 def test_invalid_url(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "--url", "localhost:8080", "datasets", "list")
-    assert code == 1
-    assert "invalid service URL" in err
+    assert code == 2
+    assert err == (
+        "mlops: error: --url: invalid service URL 'localhost:8080': expected "
+        "http(s)://host[:port]\n"
+    )
+
+
+def test_invalid_url_from_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_STORAGE_URL", "ftp://x")
+    code, _, err = run(capsys, "datasets", "list")
+    assert code == 2
+    assert err.startswith("mlops: error: $MLOPS_STORAGE_URL: invalid service URL")
 
 
 @pytest.mark.parametrize(
@@ -127,7 +161,9 @@ def test_usage_errors_exit_2(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(argv) == 2
-    assert "usage:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("mlops: error: ") and "--help)" in err
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -163,5 +199,5 @@ def test_console_script_subprocess(url: str) -> None:
         text=True,
         timeout=60,
     )
-    assert (proc.returncode, proc.stdout) == (1, "")
+    assert (proc.returncode, proc.stdout) == (3, "")
     assert proc.stderr == "mlops: error: dataset not found: 'nope'\n"

@@ -100,6 +100,12 @@ def test_service_silent_times_out(silent_url: str) -> None:
         Client(silent_url, timeout=0.2).list_datasets()
 
 
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), True, "5"])
+def test_invalid_timeout(timeout: object) -> None:
+    with pytest.raises(ClientError, match="invalid timeout"):
+        Client("http://127.0.0.1:8080", timeout=timeout)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("bad", ["", "127.0.0.1:8080", "ftp://host", "file:///etc"])
 def test_invalid_base_url(bad: str) -> None:
     with pytest.raises(ClientError, match="invalid service URL"):

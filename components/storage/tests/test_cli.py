@@ -80,10 +80,55 @@ def test_serve_subprocess_until_sigterm(tmp_path: Path, storage_script: str) -> 
             proc.stderr.close()
 
 
-def test_bind_failure_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bind_failure_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 1
+        argv = ["serve", "--root", str(tmp_path), "--host", "127.0.0.1"]
+        assert main([*argv, "--port", str(port)]) == 1
     assert "cannot bind" in capsys.readouterr().err
+
+
+def test_missing_root_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no" / "such" / "dir"
+    assert main(["serve", "--root", str(missing), "--port", "0"]) == 2
+    assert capsys.readouterr().err == (
+        f"mlops-storage: error: store root {missing} does not exist (--root); "
+        "create it or pass --create\n"
+    )
+    assert not missing.exists()
+
+
+def test_root_that_is_a_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "file"
+    path.write_text("")
+    assert main(["serve", "--root", str(path), "--create"]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_create_makes_the_root(tmp_path: Path, storage_script: str) -> None:
+    root = tmp_path / "new" / "root"
+    proc = subprocess.Popen(
+        [storage_script, "serve", "--root", str(root), "--create", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.readline() == f"mlops-storage: created store root {root}\n"
+        assert root.is_dir()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -159,3 +159,52 @@ def test_racing_writer_rechecks_schema(
     with pytest.raises(SchemaError, match="'b'"):
         store.write("shared", pa.table({"a": [3]}))
     assert store.versions("shared") == [1, 2]
+
+
+def test_conditional_write(store: Store) -> None:
+    from mlops_storage import VersionConflict
+
+    assert store.write("c", pa.table({"x": [1]}), expected_version=0) == 1
+    with pytest.raises(VersionConflict, match="is at version 1") as info:
+        store.write("c", pa.table({"x": [2]}), expected_version=0)
+    assert (info.value.expected, info.value.current) == (0, 1)
+    assert store.write("c", pa.table({"x": [2]}), expected_version=1) == 2
+    with pytest.raises(VersionConflict):
+        store.write("c", pa.table({"x": [3]}), expected_version=1)
+    with pytest.raises(VersionConflict, match="has no version yet"):
+        store.write("fresh", pa.table({"x": [1]}), expected_version=3)
+    assert store.versions("c") == [1, 2]
+    assert len(list((store.root / "c" / "data").iterdir())) == 2
+
+
+@pytest.mark.parametrize("bad", [-1, True, "1", 1.0])
+def test_conditional_write_needs_a_count(store: Store, bad: object) -> None:
+    from mlops_storage import StorageError
+
+    table = pa.table({"x": [1]})
+    with pytest.raises(StorageError, match="expected_version"):
+        store.write("c", table, expected_version=bad)  # type: ignore[arg-type]
+
+
+def test_conditional_writer_losing_the_race_writes_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer commits between the check and the link: a conflict."""
+    from mlops_storage import VersionConflict
+
+    store.write("c", pa.table({"x": [1]}))
+    real_write_data = Store._write_data
+
+    def write_data_then_race(
+        self: Store, dataset_dir: Path, data_path: Path, table: pa.Table
+    ) -> None:
+        real_write_data(self, dataset_dir, data_path, table)
+        monkeypatch.setattr(Store, "_write_data", real_write_data)
+        Store(store.root).write("c", pa.table({"x": [2]}))
+
+    monkeypatch.setattr(Store, "_write_data", write_data_then_race)
+    with pytest.raises(VersionConflict, match="is at version 2"):
+        store.write("c", pa.table({"x": [3]}), expected_version=1)
+    assert store.versions("c") == [1, 2]
+    assert store.read("c").column("x").to_pylist() == [2]
+    assert len(list((store.root / "c" / "data").iterdir())) == 2

@@ -51,10 +51,12 @@ def test_list_datasets(seeded: str) -> None:
 
 
 def test_list_versions(seeded: str) -> None:
-    assert get(f"{seeded}/datasets/events/versions") == (
-        200,
-        {"name": "events", "versions": [1, 2]},
-    )
+    status, body = get(f"{seeded}/datasets/events/versions")
+    assert status == 200
+    assert (body["name"], body["versions"]) == ("events", [1, 2])
+    assert [d["version"] for d in body["details"]] == [1, 2]
+    assert [d["num_rows"] for d in body["details"]] == [2, 1]
+    assert all(d["created_at"].endswith("+00:00") for d in body["details"])
 
 
 def test_rows_latest(seeded: str) -> None:
@@ -129,10 +131,13 @@ def test_unknown_route_is_404(seeded: str) -> None:
     assert get(f"{seeded}/datasets/events/versions/1")[0] == 404
 
 
-def test_write_methods_are_refused(seeded: str) -> None:
+def test_other_methods_are_refused(seeded: str) -> None:
     status, body = get(f"{seeded}/datasets", method="POST")
     assert status == 405
-    assert "read-only" in body["error"]
+    assert body["error"] == ("method POST not allowed on /datasets; allowed: GET, HEAD")
+    status, body = get(f"{seeded}/datasets/events", method="DELETE")
+    assert status == 405
+    assert body["error"].endswith("allowed: GET, HEAD, PUT")
 
 
 def test_head(seeded: str) -> None:

@@ -16,6 +16,7 @@ from mlops_cdc.apply import (
     CdcError,
     ChangeApplier,
     KeyMismatchError,
+    ReplayResult,
 )
 from mlops_cdc.events import ChangeEvent, DeadLetter
 from mlops_cdc.server import CdcServer, make_server
@@ -29,5 +30,6 @@ __all__ = [
     "ChangeEvent",
     "DeadLetter",
     "KeyMismatchError",
+    "ReplayResult",
     "make_server",
 ]

@@ -21,6 +21,13 @@ batch any order is fine).
 
 The read-modify-write of a table is serialised per table within one
 :class:`ChangeApplier`; run a single applier per storage root.
+
+Dead letters can be corrected and replayed (:meth:`ChangeApplier.replay`)
+although the high-water mark has passed them: the dead-letter record is the
+permission. The offsets replayed below the high-water mark are recorded in the
+table's metadata (``cdc.replayed_offsets``), so a second replay changes
+nothing. A corrected event is not applied when a later change has already
+touched its row (it would overwrite newer data): it is reported as superseded.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ from mlops_cdc.events import (
 from mlops_storage import DatasetNotFound, Store
 
 HIGH_WATER_KEY = "cdc.high_water_offset"
+REPLAYED_KEY = "cdc.replayed_offsets"
+REPLAY_MARK_KEY = "cdc.replay"
 KEY_COLUMNS_KEY = "cdc.key"
 OFFSET_FIELD_KEY = "cdc.offset_field"
 
@@ -99,6 +108,9 @@ class ApplyResult:
     version: int | None = None
     #: The table's high-water offset after the batch (None: nothing applied yet).
     high_water_offset: int | None = None
+    #: The table's latest version after the batch (not serialised: dead-letter
+    #: records keep it, so a replay knows which later versions to check).
+    table_version: int | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,11 +124,53 @@ class ApplyResult:
 
 
 @dataclass
+class ReplayResult(ApplyResult):
+    """What replaying corrected dead letters did to one table."""
+
+    #: Corrected events not applied because a later change touched their row.
+    superseded: list[DeadLetter] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        result = super().to_dict()
+        result["superseded"] = [letter.to_dict() for letter in self.superseded]
+        return result
+
+
+@dataclass
 class _TableState:
     rows: dict[Key, dict[str, Any]]
     fields: dict[str, pa.Field]
     high_water: int | None
     version: int | None
+    replayed: set[int] = field(default_factory=set)
+
+
+def format_offsets(offsets: Iterable[int]) -> str:
+    """``{1, 2, 3, 7}`` -> ``"1-3,7"``."""
+    ordered = sorted(set(offsets))
+    parts: list[str] = []
+    index = 0
+    while index < len(ordered):
+        end = index
+        while end + 1 < len(ordered) and ordered[end + 1] == ordered[end] + 1:
+            end += 1
+        first, last = ordered[index], ordered[end]
+        parts.append(str(first) if first == last else f"{first}-{last}")
+        index = end + 1
+    return ",".join(parts)
+
+
+def parse_offsets(text: str) -> set[int]:
+    """``"1-3,7"`` -> ``{1, 2, 3, 7}``; ValueError when malformed."""
+    offsets: set[int] = set()
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        first, dash, last = part.partition("-")
+        low = int(first)
+        high = int(last) if dash else low
+        if low < 0 or high < low:
+            raise ValueError(f"bad offset range {part!r}")
+        offsets.update(range(low, high + 1))
+    return offsets
 
 
 def _coerce(value: Any, dtype: pa.DataType) -> Any:
@@ -213,6 +267,75 @@ class ChangeApplier:
         ]
         return self._apply(table, key_columns, parsed)
 
+    def replay(
+        self,
+        table: str,
+        items: Iterable[tuple[int | None, int | None, ChangeEvent | DeadLetter]],
+        *,
+        key: str | Sequence[str] | None = None,
+        force: bool = False,
+    ) -> ReplayResult:
+        """Apply corrected dead letters, even below the high-water mark.
+
+        ``items`` holds, for each dead letter, its recorded offset (None if the
+        original event had none), the table's version right after the batch that
+        rejected it (None if unknown) and the corrected event, parsed (a
+        DeadLetter when the correction is still invalid). A correction must
+        keep the recorded offset. Offsets replayed before are skipped, so
+        replaying twice changes nothing the second time. A corrected event
+        whose row a later change has touched is reported as superseded and not
+        applied, unless ``force``. Everything applied becomes one version.
+        """
+        validate_table_name(table)
+        key_columns = self._key_for(key)
+        dead: list[DeadLetter] = []
+        events: list[ChangeEvent] = []
+        since: dict[int, int | None] = {}
+        for recorded, table_version, item in items:
+            if isinstance(item, DeadLetter):
+                dead.append(item)
+            elif recorded is not None and item.offset != recorded:
+                dead.append(
+                    item.dead(
+                        f"the corrected event has offset {item.offset} but the dead "
+                        f"letter was at {recorded}: a correction must keep its offset"
+                    )
+                )
+            else:
+                events.append(item)
+                since[item.offset] = table_version
+        events.sort(key=lambda event: event.offset)
+        with self._lock(table):
+            state = self._load(table, key_columns)
+            result = ReplayResult(table=table, high_water_offset=state.high_water)
+            history = _History(self.store, table, key_columns)
+            todo: list[ChangeEvent] = []
+            for event in events:
+                if event.offset in state.replayed or any(
+                    done.offset == event.offset for done in todo
+                ):
+                    result.skipped += 1
+                    continue
+                passed = (
+                    state.high_water is not None and event.offset <= state.high_water
+                )
+                if passed and not force:
+                    reason = history.superseded(event, since.get(event.offset))
+                    if reason is not None:
+                        result.superseded.append(event.dead(reason))
+                        continue
+                todo.append(event)
+            self._commit(
+                table,
+                key_columns,
+                state,
+                result,
+                todo,
+                dead,
+                replayed=[event.offset for event in todo],
+            )
+            return result
+
     # ------------------------------------------------------------- internals
 
     def _key_for(self, key: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -244,6 +367,15 @@ class ChangeApplier:
                     f"table {table!r} version {latest} has a malformed "
                     f"{HIGH_WATER_KEY} {meta[HIGH_WATER_KEY]!r}"
                 ) from None
+        replayed: set[int] = set()
+        if meta.get(REPLAYED_KEY):
+            try:
+                replayed = parse_offsets(meta[REPLAYED_KEY])
+            except ValueError:
+                raise CdcError(
+                    f"table {table!r} version {latest} has a malformed "
+                    f"{REPLAYED_KEY} {meta[REPLAYED_KEY]!r}"
+                ) from None
         data = self.store.read(table, latest)
         missing = [column for column in key_columns if column not in data.schema.names]
         if missing:
@@ -253,7 +385,11 @@ class ChangeApplier:
             rows[tuple(row[column] for column in key_columns)] = row
         fields = {schema_field.name: schema_field for schema_field in data.schema}
         return _TableState(
-            rows=rows, fields=fields, high_water=high_water, version=latest
+            rows=rows,
+            fields=fields,
+            high_water=high_water,
+            version=latest,
+            replayed=replayed,
         )
 
     def _apply(
@@ -283,49 +419,71 @@ class ChangeApplier:
                     continue
                 seen.add(event.offset)
                 todo.append(event)
-
-            types = self._settle_types(state, key_columns, todo)
-            suspect = self._suspect_columns(key_columns, types, todo)
-            accepted: list[ChangeEvent] = []
-            for event in todo:
-                reason = self._misfit(event, key_columns, types, suspect)
-                if reason is None:
-                    accepted.append(event)
-                else:
-                    dead.append(event.dead(reason))
-            result.dead_letters = sorted(
-                dead, key=lambda letter: (letter.line is None, letter.line or 0)
-            )
-            if not accepted:
-                return result
-
-            for event in accepted:
-                self._apply_one(state.rows, event, key_columns)
-            result.applied = len(accepted)
-            high_water = max(event.offset for event in accepted)
-            if state.high_water is not None:
-                high_water = max(high_water, state.high_water)
-            result.high_water_offset = high_water
-
-            data = self._build(state, key_columns, types)
-            if data is None:
-                # A new table whose key types are still unknown (e.g. only a
-                # truncate was seen) has nothing to store yet.
-                return result
-            result.version = self.store.write(
-                table,
-                data,
-                metadata={
-                    HIGH_WATER_KEY: str(high_water),
-                    KEY_COLUMNS_KEY: ",".join(key_columns),
-                    OFFSET_FIELD_KEY: self.offset_field,
-                    "cdc.applied": str(result.applied),
-                    "cdc.skipped": str(result.skipped),
-                    "cdc.dead_letters": str(len(result.dead_letters)),
-                    "cdc.base_version": str(state.version or 0),
-                },
-            )
+            self._commit(table, key_columns, state, result, todo, dead)
+            result.table_version = result.version or state.version
             return result
+
+    def _commit(
+        self,
+        table: str,
+        key_columns: tuple[str, ...],
+        state: _TableState,
+        result: ApplyResult,
+        todo: list[ChangeEvent],
+        dead: list[DeadLetter],
+        *,
+        replayed: Iterable[int] = (),
+    ) -> None:
+        """Check types, apply ``todo`` in offset order and write one version.
+
+        ``replayed``: offsets below the high-water mark applied by a replay.
+        Nothing is written when nothing is applied. Runs under the table lock.
+        """
+        types = self._settle_types(state, key_columns, todo)
+        suspect = self._suspect_columns(key_columns, types, todo)
+        accepted: list[ChangeEvent] = []
+        for event in todo:
+            reason = self._misfit(event, key_columns, types, suspect)
+            if reason is None:
+                accepted.append(event)
+            else:
+                dead.append(event.dead(reason))
+        result.dead_letters = sorted(
+            dead, key=lambda letter: (letter.line is None, letter.line or 0)
+        )
+        if not accepted:
+            return
+
+        for event in accepted:
+            self._apply_one(state.rows, event, key_columns)
+        result.applied = len(accepted)
+        high_water = max(event.offset for event in accepted)
+        if state.high_water is not None:
+            high_water = max(high_water, state.high_water)
+        result.high_water_offset = high_water
+
+        data = self._build(state, key_columns, types)
+        if data is None:
+            # A new table whose key types are still unknown (e.g. only a
+            # truncate was seen) has nothing to store yet.
+            return
+        applied = {event.offset for event in accepted}
+        replayed_now = {offset for offset in replayed if offset in applied}
+        metadata = {
+            HIGH_WATER_KEY: str(high_water),
+            KEY_COLUMNS_KEY: ",".join(key_columns),
+            OFFSET_FIELD_KEY: self.offset_field,
+            "cdc.applied": str(result.applied),
+            "cdc.skipped": str(result.skipped),
+            "cdc.dead_letters": str(len(result.dead_letters)),
+            "cdc.base_version": str(state.version or 0),
+        }
+        every_replayed = state.replayed | replayed_now
+        if every_replayed:
+            metadata[REPLAYED_KEY] = format_offsets(every_replayed)
+        if isinstance(result, ReplayResult):
+            metadata[REPLAY_MARK_KEY] = "true"
+        result.version = self.store.write(table, data, metadata=metadata)
 
     @staticmethod
     def _values(
@@ -438,3 +596,89 @@ class ChangeApplier:
             for schema_field in fields
         ]
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _comparable(row: Mapping[str, Any] | None) -> str | None:
+    """A row as text, ignoring null columns (a column added later is null)."""
+    if row is None:
+        return None
+    return json.dumps(
+        {name: value for name, value in row.items() if value is not None},
+        sort_keys=True,
+        default=str,
+    )
+
+
+class _History:
+    """The versions of a table, to tell whether a row changed after an offset."""
+
+    def __init__(self, store: Store, table: str, key_columns: tuple[str, ...]) -> None:
+        self.store = store
+        self.table = table
+        self.key_columns = key_columns
+        self._meta: dict[int, dict[str, str]] | None = None
+        self._rows: dict[int, dict[Key, str | None]] = {}
+
+    def _metadata(self) -> dict[int, dict[str, str]]:
+        if self._meta is None:
+            try:
+                versions = self.store.versions(self.table)
+            except DatasetNotFound:
+                versions = []
+            self._meta = {v: self.store.metadata(self.table, v) for v in versions}
+        return self._meta
+
+    def _row(self, version: int, key: Key) -> str | None:
+        if version == 0:
+            return None
+        if version not in self._rows:
+            rows: dict[Key, str | None] = {}
+            for row in self.store.read(self.table, version).to_pylist():
+                rows[tuple(row.get(c) for c in self.key_columns)] = _comparable(row)
+            self._rows[version] = rows
+        return self._rows[version].get(key)
+
+    def superseded(self, event: ChangeEvent, since: int | None) -> str | None:
+        """Why ``event`` must not be replayed, or None.
+
+        ``since`` is the table's version right after the batch that rejected
+        the event: the versions after it hold only later changes. If one of
+        them (other than a replay) changed the event's row, applying the event
+        would overwrite newer data. (A later change in the very batch that
+        rejected the event cannot be told apart and is not detected.) Without
+        ``since``, the check starts at the last version whose high-water mark
+        is below the offset: stricter, it may also flag earlier changes of the
+        event's own batch.
+        """
+        meta = self._metadata()
+        versions = sorted(meta)
+        if since is None:
+            since = 0
+            for version in versions:
+                try:
+                    reached = int(meta[version].get(HIGH_WATER_KEY, "-1"))
+                except ValueError:
+                    reached = -1
+                if reached < event.offset:
+                    since = version
+        chain = [version for version in versions if version >= since]
+        if since == 0:
+            chain.insert(0, 0)  # the table before its first version: empty
+        keys = [event.key] + ([event.old_key] if event.old_key is not None else [])
+        for before, after in zip(chain, chain[1:]):
+            if meta[after].get(REPLAY_MARK_KEY) == "true":
+                continue
+            if event.op == "t":
+                changed = True
+            else:
+                changed = any(
+                    self._row(before, key) != self._row(after, key) for key in keys
+                )
+            if changed:
+                what = "the table" if event.op == "t" else f"the row {list(event.key)}"
+                return (
+                    f"superseded: {what} changed in version {after}, after offset "
+                    f"{event.offset}; not applied, as it would overwrite newer data "
+                    "(replay with --force to apply it anyway)"
+                )
+        return None

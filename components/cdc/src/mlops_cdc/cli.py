@@ -1,8 +1,11 @@
-"""Command line: ``mlops-cdc serve`` and ``mlops-cdc apply``.
+"""Command line: ``mlops-cdc serve``, ``mlops-cdc apply`` and ``mlops-cdc replay``.
 
 Exit codes of ``apply``: 0 when every event was applied or skipped, 1 when some
 were dead-lettered (the rest is applied), 2 when the batch could not be applied
 at all (bad arguments, unreadable file, key or schema conflict, storage error).
+
+``replay`` exits 0 when every corrected event was applied or had been replayed
+before, 1 when some are still invalid or were superseded, 2 as ``apply``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from mlops_cdc import deadletters
 from mlops_cdc.apply import DEFAULT_OFFSET_FIELD, CdcError, ChangeApplier
+from mlops_cdc.events import ChangeEvent, DeadLetter
 from mlops_cdc.server import DEFAULT_MAX_BODY, make_server
 from mlops_storage import StorageError, Store
 
@@ -70,7 +75,36 @@ def build_parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", help="apply a JSON-lines file of events")
     apply.add_argument("file", help="JSON-lines file, one event per line ('-': stdin)")
     apply.add_argument("--table", required=True, help="dataset to apply the events to")
+    apply.add_argument(
+        "--dead-letter-file",
+        default=None,
+        help="append the rejected events to this file (JSON lines) for a later "
+        "'mlops-cdc replay'",
+    )
     _common(apply)
+
+    replay = commands.add_parser(
+        "replay",
+        help="re-apply corrected events from a dead-letter file",
+        description="Re-apply the corrected events of a dead-letter file, even "
+        "though the table's high-water mark has passed them: the dead-letter "
+        "record permits it. Correct an event by editing its 'raw' text or adding "
+        "an 'event' object; keep its offset. Replaying again changes nothing. An "
+        "event whose row a later change has touched is reported as superseded "
+        "and not applied.",
+    )
+    replay.add_argument("file", help="dead-letter file ('-': stdin)")
+    replay.add_argument(
+        "--table",
+        default=None,
+        help="table of records that name none (default: each record's table)",
+    )
+    replay.add_argument(
+        "--force",
+        action="store_true",
+        help="apply superseded events too (overwrites newer changes of their rows)",
+    )
+    _common(replay)
     return parser
 
 
@@ -111,8 +145,50 @@ def _apply(args: argparse.Namespace) -> int:
     else:
         with open(args.file, "rb") as handle:
             result = applier.apply_lines(args.table, handle)
+    if args.dead_letter_file and result.dead_letters:
+        deadletters.append(
+            args.dead_letter_file,
+            result.table,
+            result.dead_letters,
+            result.table_version,
+        )
     print(json.dumps(result.to_dict(), indent=2))
     return EXIT_DEAD_LETTERS if result.dead_letters else EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    if args.file == "-":
+        text = sys.stdin.read()
+    else:
+        with open(args.file, encoding="utf-8") as handle:
+            text = handle.read()
+    try:
+        records = deadletters.read(text)
+    except deadletters.DeadLetterFileError as exc:
+        raise CdcError(f"{args.file}: {exc}") from None
+    applier = ChangeApplier(
+        Store(args.root), key=args.key, offset_field=args.offset_field
+    )
+    path = tuple(args.offset_field.split("."))
+    by_table: dict[str, list[tuple[int | None, int | None, ChangeEvent | DeadLetter]]]
+    by_table = {}
+    for record in records:
+        table = record.table or args.table
+        if table is None:
+            raise CdcError(
+                f"{args.file}: record {record.position} names no table: give --table"
+            )
+        item = record.parse(applier.key_columns, path)
+        by_table.setdefault(table, []).append(
+            (record.offset, record.table_version, item)
+        )
+    results = [
+        applier.replay(table, items, force=args.force)
+        for table, items in by_table.items()
+    ]
+    print(json.dumps([result.to_dict() for result in results], indent=2))
+    failed = any(result.dead_letters or result.superseded for result in results)
+    return EXIT_DEAD_LETTERS if failed else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "replay":
+            return _replay(args)
         return _apply(args)
     except (CdcError, StorageError, OSError) as exc:
         print(f"mlops-cdc: error: {exc}", file=sys.stderr)

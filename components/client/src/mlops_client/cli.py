@@ -1,31 +1,97 @@
-"""The ``mlops`` command: browse datasets of the storage service.
+"""The ``mlops`` command: browse, download and upload datasets of the storage service.
 
     mlops [--url URL] [--json] datasets list
     mlops [--url URL] [--json] datasets show NAME [--version N]
+    mlops [--url URL] [--json] datasets versions NAME
+    mlops [--url URL] [--json] datasets get NAME [--version N] [--output FILE]
+    mlops [--url URL] [--token-file FILE] datasets put NAME FILE [--expected-version N]
 
-Exit status: 0 on success, 1 on an error (one line on stderr), 2 on bad usage.
+Every error is one line on stderr and one of the exit codes below.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
 
-from mlops_client.client import DEFAULT_URL, Client
-from mlops_client.errors import ClientError
+from mlops_client.client import (
+    DEFAULT_URL,
+    TOKEN_ENV,
+    TOKEN_FILE_ENV,
+    Client,
+    format_of,
+    read_token_file,
+    token_from_environment,
+)
+from mlops_client.errors import (
+    AuthError,
+    ClientError,
+    Conflict,
+    NotFound,
+    ServiceError,
+    ServiceUnavailable,
+    TokenError,
+)
 
 URL_ENV = "MLOPS_STORAGE_URL"
 PROG = "mlops"
+
+#: Exit codes (documented in the README).
+EXIT_OK = 0
+EXIT_FAILED = 1  # the service refused the request, or a local file failed
+EXIT_USAGE = 2  # bad option, argument or environment value
+EXIT_NOT_FOUND = 3  # no such dataset or version
+EXIT_AUTH = 4  # no token, wrong token, or writes disabled (401/403)
+EXIT_CONFLICT = 5  # --expected-version is not the latest version (409)
+EXIT_UNAVAILABLE = 6  # service unreachable, timed out or 503
+
+
+class UsageError(Exception):
+    """A bad option or environment value: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line: ``mlops: error: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a positive number of seconds"
+        )
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected a positive integer"
+        )
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     # Global options are accepted before or after the subcommand; SUPPRESS keeps
     # a subparser's absent option from overwriting a value given earlier.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--url",
         default=argparse.SUPPRESS,
@@ -39,19 +105,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=argparse.SUPPRESS,
         help="seconds to wait for the service (default: 10)",
     )
+    common.add_argument(
+        "--token-file",
+        default=argparse.SUPPRESS,
+        help=f"file holding the service token (default: ${TOKEN_ENV}, else the "
+        f"file named by ${TOKEN_FILE_ENV})",
+    )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         parents=[common],
-        description="Browse the datasets of the MLOps platform storage service.",
+        description="Browse, download and upload the datasets of the MLOps "
+        "platform storage service.",
+        epilog="exit codes: 0 ok, 1 failed, 2 bad usage, 3 not found, 4 token "
+        "missing or refused, 5 version conflict, 6 service unavailable",
     )
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     datasets = groups.add_parser(
-        "datasets", parents=[common], help="list and show datasets"
+        "datasets", parents=[common], help="list, show, get and put datasets"
     )
     actions = datasets.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", parents=[common], help="list dataset names")
@@ -60,9 +135,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("name", help="dataset name")
     show.add_argument(
-        "--version", type=int, default=None, help="version number (default: latest)"
+        "--version",
+        type=_positive_int,
+        default=None,
+        help="version number (default: latest)",
+    )
+    versions = actions.add_parser(
+        "versions", parents=[common], help="list the versions of a dataset"
+    )
+    versions.add_argument("name", help="dataset name")
+    get = actions.add_parser(
+        "get",
+        parents=[common],
+        help="download a dataset version as Parquet or CSV",
+        description="Download a dataset version. The format comes from --format, "
+        "else the output file's suffix (.parquet, .pq, .csv); without --output, "
+        "CSV goes to stdout.",
+    )
+    get.add_argument("name", help="dataset name")
+    get.add_argument(
+        "--version",
+        type=_positive_int,
+        default=None,
+        help="version number (default: latest)",
+    )
+    get.add_argument(
+        "--output", "-o", default=None, help="file to write (default: stdout)"
+    )
+    get.add_argument("--format", choices=["parquet", "csv"], default=None)
+    put = actions.add_parser(
+        "put",
+        parents=[common],
+        help="upload a Parquet or CSV file as the next version of a dataset",
+        description="Upload FILE as the next version of dataset NAME; the format "
+        "comes from --format, else the suffix (.parquet, .pq, .csv). Needs the "
+        f"service token: --token-file, ${TOKEN_ENV} or ${TOKEN_FILE_ENV}.",
+    )
+    put.add_argument("name", help="dataset name")
+    put.add_argument("file", help="Parquet or CSV file ('-': stdin, with --format)")
+    put.add_argument("--format", choices=["parquet", "csv"], default=None)
+    put.add_argument(
+        "--expected-version",
+        type=_count,
+        default=None,
+        help="write only if N is still the latest version (0: only if the "
+        "dataset does not exist yet); else exit 5",
     )
     return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: expected an integer >= 0"
+        )
+    return value
 
 
 def _cell(value: Any) -> str:
@@ -93,9 +224,108 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace, out: TextIO) -> None:
+def _token(args: argparse.Namespace) -> str | None:
+    path = getattr(args, "token_file", None)
+    try:
+        if path is not None:
+            return read_token_file(path)
+        return token_from_environment()
+    except TokenError as exc:
+        source = "--token-file" if path is not None else f"${TOKEN_FILE_ENV}"
+        raise UsageError(f"{source}: {exc}") from None
+
+
+def _client(args: argparse.Namespace) -> Client:
     url = getattr(args, "url", None) or os.environ.get(URL_ENV) or DEFAULT_URL
-    client = Client(url, timeout=getattr(args, "timeout", 10.0))
+    token = _token(args)
+    try:
+        return Client(url, timeout=getattr(args, "timeout", 10.0), token=token or "")
+    except ClientError as exc:
+        source = "--url" if getattr(args, "url", None) else f"${URL_ENV}"
+        raise UsageError(f"{source}: {exc}") from None
+
+
+def _print_json(payload: Any, out: TextIO) -> None:
+    print(json.dumps(payload, indent=2), file=out)
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    """Write ``content`` whole or not at all (temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ClientError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _get(args: argparse.Namespace, client: Client, out: TextIO) -> None:
+    fmt = args.format
+    if fmt is None and args.output is not None:
+        fmt = format_of(args.output)
+        if fmt is None:
+            raise UsageError(
+                f"cannot tell the format of {args.output} from its name: give "
+                "--format parquet or --format csv"
+            )
+    fmt = fmt or "csv"
+    if args.output is None and fmt == "parquet" and sys.stdout.isatty():
+        raise UsageError("will not write Parquet to a terminal: give --output FILE")
+    data = client.download(args.name, args.version, fmt)
+    as_json = getattr(args, "json", False)
+    if args.output is None:
+        out.flush()
+        sys.stdout.buffer.write(data.content)
+        sys.stdout.buffer.flush()
+        return
+    _write_file(Path(args.output), data.content)
+    if as_json:
+        _print_json(
+            {
+                "name": data.name,
+                "version": data.version,
+                "format": fmt,
+                "output": args.output,
+                "bytes": len(data.content),
+            },
+            out,
+        )
+    else:
+        print(
+            f"wrote {args.output} ({data.name} version {data.version}, {fmt}, "
+            f"{len(data.content)} bytes)",
+            file=out,
+        )
+
+
+def _put(args: argparse.Namespace, client: Client, out: TextIO) -> None:
+    fmt = args.format or (None if args.file == "-" else format_of(args.file))
+    if fmt is None:
+        raise UsageError(
+            f"cannot tell the format of {args.file} from its name: give "
+            "--format parquet or --format csv"
+        )
+    if args.file == "-":
+        version = client.put(
+            args.name,
+            sys.stdin.buffer.read(),
+            fmt,
+            expected_version=args.expected_version,
+        )
+    else:
+        version = client.put_file(
+            args.name, args.file, fmt, expected_version=args.expected_version
+        )
+    if getattr(args, "json", False):
+        _print_json({"name": args.name, "version": version}, out)
+    else:
+        print(f"{args.name} version {version}", file=out)
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> None:
+    client = _client(args)
     as_json = getattr(args, "json", False)
 
     if args.action == "list":
@@ -120,6 +350,52 @@ def _run(args: argparse.Namespace, out: TextIO) -> None:
                 f"{data.name} version {data.version})",
                 file=out,
             )
+    elif args.action == "versions":
+        infos = client.versions(args.name)
+        if as_json:
+            _print_json(
+                {
+                    "name": args.name,
+                    "versions": [
+                        {
+                            "version": info.version,
+                            "created_at": info.created_at,
+                            "num_rows": info.num_rows,
+                        }
+                        for info in infos
+                    ],
+                },
+                out,
+            )
+        else:
+            rows = [
+                {
+                    "VERSION": info.version,
+                    "CREATED": info.created_at,
+                    "ROWS": info.num_rows,
+                }
+                for info in infos
+            ]
+            print(format_table(rows), file=out)
+    elif args.action == "get":
+        _get(args, client, out)
+    elif args.action == "put":
+        _put(args, client, out)
+
+
+def exit_code(error: ClientError) -> int:
+    """The documented exit code of an error."""
+    if isinstance(error, NotFound):
+        return EXIT_NOT_FOUND
+    if isinstance(error, AuthError):
+        return EXIT_AUTH
+    if isinstance(error, Conflict):
+        return EXIT_CONFLICT
+    if isinstance(error, ServiceUnavailable):
+        return EXIT_UNAVAILABLE
+    if isinstance(error, ServiceError) and error.status == 503:
+        return EXIT_UNAVAILABLE
+    return EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,16 +403,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2)
-        return exc.code if isinstance(exc.code, int) else 2
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         _run(args, sys.stdout)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ClientError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+        return exit_code(exc)
     except BrokenPipeError:  # e.g. piped into `head`
         sys.stderr.close()
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -29,3 +29,18 @@ class NotFound(ServiceError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, 404)
+
+
+class AuthError(ServiceError):
+    """The service answered 401 (no token sent) or 403 (token refused)."""
+
+
+class Conflict(ServiceError):
+    """The service answered 409: the dataset is not at the expected version."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 409)
+
+
+class TokenError(ClientError):
+    """The configured token cannot be read (missing or empty token file)."""

@@ -13,6 +13,7 @@ from mlops_storage.errors import (
     DatasetNotFound,
     SchemaError,
     StorageError,
+    VersionConflict,
     VersionNotFound,
 )
 from mlops_storage.store import Store, default_root, validate_name
@@ -23,6 +24,7 @@ __all__ = [
     "SchemaError",
     "StorageError",
     "Store",
+    "VersionConflict",
     "VersionNotFound",
     "default_root",
     "validate_name",

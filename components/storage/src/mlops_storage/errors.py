@@ -35,3 +35,18 @@ class SchemaError(StorageError):
 
 class ConcurrentWriteError(StorageError):
     """Another writer kept committing the same version number; nothing was written."""
+
+
+class VersionConflict(ConcurrentWriteError):
+    """The dataset is not at the version the writer expected; nothing was written."""
+
+    def __init__(self, name: str, expected: int, current: int | None) -> None:
+        now = f"is at version {current}" if current else "has no version yet"
+        wanted = f"version {expected}" if expected else "no version yet"
+        super().__init__(
+            f"dataset {name!r} {now}, but the write expected {wanted}; "
+            "read it again and retry"
+        )
+        self.name = name
+        self.expected = expected
+        self.current = current

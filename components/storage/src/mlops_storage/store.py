@@ -35,6 +35,7 @@ from mlops_storage.errors import (
     DatasetNotFound,
     SchemaError,
     StorageError,
+    VersionConflict,
     VersionNotFound,
 )
 
@@ -185,6 +186,22 @@ class Store:
                 f"cannot read schema of {name!r} version {manifest['version']}: {exc}"
             ) from exc
 
+    def describe(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """Facts about one version: ``version``, ``created_at``, ``num_rows``."""
+        manifest = self._manifest(name, version)
+        rows = manifest.get("num_rows")
+        created = manifest.get("created_at")
+        return {
+            "version": manifest["version"],
+            "created_at": created if isinstance(created, str) else None,
+            "num_rows": rows if isinstance(rows, int) else None,
+        }
+
+    def data_file(self, name: str, version: int | None = None) -> tuple[int, Path]:
+        """The version number and the immutable Parquet file holding it."""
+        manifest = self._manifest(name, version)
+        return manifest["version"], self._data_path(name, manifest)
+
     # ----------------------------------------------------------------- writes
 
     def write(
@@ -193,9 +210,26 @@ class Store:
         table: pa.Table,
         *,
         metadata: Mapping[str, str] | None = None,
+        expected_version: int | None = None,
     ) -> int:
-        """Commit ``table`` as the next version of ``name``; return its number."""
+        """Commit ``table`` as the next version of ``name``; return its number.
+
+        With ``expected_version`` the write is conditional: it commits version
+        ``expected_version + 1`` only if ``expected_version`` is still the latest
+        (0: the dataset has no version yet), else raises :class:`VersionConflict`
+        and writes nothing. Two conditional writers racing from the same version
+        cannot both win: the commit is one exclusive link of that exact number.
+        """
         validate_name(name)
+        if expected_version is not None and (
+            isinstance(expected_version, bool)
+            or not isinstance(expected_version, int)
+            or expected_version < 0
+        ):
+            raise StorageError(
+                f"expected_version must be a non-negative integer, got "
+                f"{expected_version!r}"
+            )
         if not isinstance(table, pa.Table):
             raise StorageError(
                 f"table must be a pyarrow.Table, got {type(table).__name__}"
@@ -213,6 +247,8 @@ class Store:
 
         # Fail fast, before writing any data, against the current latest.
         checked = self._latest(name)
+        if expected_version is not None and (checked or 0) != expected_version:
+            raise VersionConflict(name, expected_version, checked)
         if checked is not None:
             check_evolution(self.schema(name, checked), table.schema)
 
@@ -221,8 +257,11 @@ class Store:
         committed = False
         try:
             self._write_data(dataset_dir, data_path, table)
-            for _ in range(self.commit_attempts):
+            attempts = self.commit_attempts if expected_version is None else 1
+            for _ in range(attempts):
                 latest = self._latest(name)
+                if expected_version is not None and (latest or 0) != expected_version:
+                    raise VersionConflict(name, expected_version, latest)
                 if latest is not None and latest != checked:
                     check_evolution(self.schema(name, latest), table.schema)
                     checked = latest
@@ -247,6 +286,8 @@ class Store:
                 if self._commit_manifest(dataset_dir, version, manifest):
                     committed = True
                     return version
+            if expected_version is not None:
+                raise VersionConflict(name, expected_version, self._latest(name))
             raise ConcurrentWriteError(
                 f"could not commit a new version of {name!r}: other writers took "
                 f"{self.commit_attempts} version numbers in a row; retry later"

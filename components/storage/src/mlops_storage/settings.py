@@ -1,0 +1,83 @@
+"""Settings of the storage service, and the environment variables that set them.
+
+Each setting has a command-line flag of ``mlops-storage serve`` and, where a
+Kubernetes manifest needs one, an environment variable; the flag wins.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from mlops_storage.auth import TokenSource
+
+#: Largest accepted request body in bytes (PUT of a dataset version).
+MAX_BODY_ENV = "MLOPS_STORAGE_MAX_BODY_BYTES"
+#: Seconds a client may stay silent while sending a request body.
+BODY_TIMEOUT_ENV = "MLOPS_STORAGE_BODY_TIMEOUT"
+#: Seconds in-flight requests get to finish after SIGTERM.
+GRACEFUL_TIMEOUT_ENV = "MLOPS_STORAGE_GRACEFUL_TIMEOUT"
+#: Seconds an idle keep-alive connection stays open.
+KEEPALIVE_TIMEOUT_ENV = "MLOPS_STORAGE_KEEPALIVE_TIMEOUT"
+#: "1"/"true": reads need the token too.
+AUTH_READS_ENV = "MLOPS_STORAGE_AUTH_READS"
+
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT = 30.0
+DEFAULT_GRACEFUL_TIMEOUT = 20.0
+DEFAULT_KEEPALIVE_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the service runs; the defaults are the production defaults."""
+
+    #: Expected bearer token (None: no token configured).
+    token: TokenSource | None = None
+    #: Accept writes without a token when none is configured.
+    allow_anonymous_writes: bool = False
+    #: Reads need the token too (``/healthz`` and ``/openapi.json`` never do).
+    auth_reads: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT
+    keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
+
+
+def parse_size(text: str) -> int:
+    """``"1048576"``, ``"512k"``, ``"64M"``, ``"1G"`` -> bytes (binary units)."""
+    raw = text.strip().lower().removesuffix("b").removesuffix("i")
+    scale = 1
+    for suffix, factor in (("k", 1024), ("m", 1024**2), ("g", 1024**3)):
+        if raw.endswith(suffix):
+            raw, scale = raw[: -len(suffix)], factor
+            break
+    if not raw.isascii() or not raw.isdigit():
+        raise ValueError(
+            f"invalid size {text!r}: expected bytes such as 1048576 or 64M"
+        )
+    value = int(raw) * scale
+    if value < 1:
+        raise ValueError(f"invalid size {text!r}: must be at least 1 byte")
+    return value
+
+
+def parse_seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"invalid duration {text!r}: expected seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"invalid duration {text!r}: must be positive seconds")
+    return value
+
+
+def parse_flag(text: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off`` (case-insensitive; empty: false)."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(f"invalid boolean {text!r}: expected true or false")
