@@ -1,0 +1,387 @@
+//! `deploy`, `verify`, `status` and `rollback` against the real local cluster
+//! (`bash .ci/kube-up`: kube-apiserver, etcd, controller-manager, scheduler
+//! and kwok nodes, whose stages make a pod Ready unless its
+//! `xtask.dev/fault` label asks for a crash loop, never-ready or a pull
+//! failure). Each test deploys a fixture monorepo into a namespace of its own.
+//! In CI (`CI=true`) a missing cluster fails these tests; elsewhere they say
+//! loudly that they did not run. Bad input that needs no cluster is tested
+//! without one.
+
+mod support;
+
+use base64::Engine;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::{Repo, Run};
+
+struct Cluster {
+    kubeconfig: PathBuf,
+    kubectl: PathBuf,
+}
+
+impl Cluster {
+    fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new(&self.kubectl).arg("--kubeconfig").arg(&self.kubeconfig).args(args).output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn cluster() -> Option<Cluster> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    match var("XTASK_TEST_KUBECONFIG") {
+        Some(kubeconfig) => {
+            assert!(kubeconfig.is_file(), "XTASK_TEST_KUBECONFIG={} does not exist: run `bash .ci/kube-up`", kubeconfig.display());
+            Some(Cluster { kubeconfig, kubectl: var("XTASK_KUBECTL").unwrap_or_else(|| "kubectl".into()) })
+        }
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("XTASK_TEST_KUBECONFIG is not set: CI must start the cluster (bash .ci/kube-up) and export what it prints")
+        }
+        None => {
+            eprintln!("NOT RUN: no cluster; run `bash .ci/kube-up` and export the XTASK_TEST_KUBECONFIG and XTASK_KUBECTL it prints");
+            None
+        }
+    }
+}
+
+fn web(image: &str, fault: Option<&str>, deadline_s: u32) -> String {
+    let fault = fault.map(|f| format!("\n        xtask.dev/fault: {f}")).unwrap_or_default();
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {{app.kubernetes.io/name: web}}
+spec:
+  replicas: 2
+  progressDeadlineSeconds: {deadline_s}
+  selector:
+    matchLabels: {{app.kubernetes.io/name: web}}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: web{fault}
+    spec:
+      securityContext: {{runAsNonRoot: true, runAsUser: 10001}}
+      containers:
+        - name: web
+          image: {image}
+          readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}}}
+          livenessProbe: {{httpGet: {{path: /healthz, port: 8080}}}}
+          resources:
+            requests: {{cpu: 10m, memory: 32Mi}}
+            limits: {{cpu: 100m, memory: 64Mi}}
+          securityContext: {{allowPrivilegeEscalation: false}}
+"
+    )
+}
+
+const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\ndata:\n  LEVEL: info\n";
+
+struct Fixture {
+    repo: Repo,
+    namespace: String,
+    cluster: Option<Cluster>,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(c) = &self.cluster {
+            let _ = c.kubectl(&["delete", "namespace", &self.namespace, "--wait=false"]);
+        }
+    }
+}
+
+fn git(root: &Path, args: &[&str]) {
+    let out = Command::new("git").args(args).current_dir(root).output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl Fixture {
+    /// A monorepo with one component `web` (a Deployment and a ConfigMap), a
+    /// development overlay deploying into a namespace of this test's own,
+    /// committed, with an images report of that commit.
+    fn new(test: &str, cluster: Option<Cluster>) -> Fixture {
+        let repo = Repo::new();
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 100_000;
+        let namespace = format!("fx-{test}-{t}");
+        repo.component("web", &[], &[]);
+        repo.write("components/web/k8s/kustomization.yaml", "resources:\n  - deployment.yaml\n  - config.yaml\n");
+        repo.write("components/web/k8s/config.yaml", CONFIG);
+        repo.write("deploy/base/kustomization.yaml", "resources:\n  - ../../components/web/k8s\n");
+        for env in ["development", "production"] {
+            repo.write(
+                &format!("deploy/overlays/{env}/kustomization.yaml"),
+                &format!(
+                    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {namespace}\nresources:\n  - ../../base\n  - namespace.yaml\nlabels:\n  - pairs:\n      mlops.dev/environment: {env}\n      app.kubernetes.io/managed-by: xtask\n    includeTemplates: true\n"
+                ),
+            );
+            repo.write(
+                &format!("deploy/overlays/{env}/namespace.yaml"),
+                &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"),
+            );
+        }
+        let f = Fixture { repo, namespace, cluster };
+        f.build("reg.test/fx/web:1", None, 600);
+        f
+    }
+
+    /// Commit a new build of web (image, fault label) and its images report.
+    fn build(&self, image: &str, fault: Option<&str>, deadline_s: u32) {
+        self.repo.write("components/web/k8s/deployment.yaml", &web(image, fault, deadline_s));
+        let root = self.repo.root();
+        if !root.join(".git").exists() {
+            git(root, &["init", "-q"]);
+        }
+        git(root, &["add", "-A"]);
+        git(root, &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", image, "--allow-empty"]);
+        let out = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(root).output().unwrap();
+        let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let (name, tag) = image.rsplit_once(':').unwrap();
+        let report = serde_json::json!({"images": [{
+            "component": "web", "images": [name], "tags": [tag], "version": null, "revision": head,
+            "dirty": false, "image_id": "sha256:id", "pushed": [{"image": name, "tag": tag, "digest": null}],
+        }]});
+        self.repo.write("target/xtask/images.json", &report.to_string());
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.repo.command(args);
+        for var in ["KUBECONFIG", "KUBECONFIG_B64", "CI"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("HOME", self.repo.root());
+        if let Some(c) = &self.cluster {
+            cmd.env("KUBECONFIG", &c.kubeconfig).env("XTASK_KUBECTL", &c.kubectl);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        support::run(self.command(args))
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let run = self.run(&["status", "development", "--json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str(&run.stdout).unwrap()
+    }
+}
+
+fn outcomes(status: &serde_json::Value) -> Vec<(u64, String)> {
+    let h = status["history"].as_array().unwrap();
+    h.iter().map(|r| (r["revision"].as_u64().unwrap(), r["outcome"].as_str().unwrap().to_string())).collect()
+}
+
+#[test]
+fn deploy_records_a_release_then_a_crash_loop_fails_fast_and_rolls_back() {
+    let Some(cluster) = cluster() else { return };
+    let f = Fixture::new("roll", Some(cluster));
+    let run = f.run(&["deploy", "development", "--timeout", "120s"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("  ready    web (Deployment web)"), "{}", run.stdout);
+    assert!(run.stdout.contains("deployed development revision 1"), "{}", run.stdout);
+    let status = f.status();
+    assert_eq!(outcomes(&status), [(1, "succeeded".to_string())]);
+    assert_eq!(status["current_revision"], 1);
+    let c = f.cluster.as_ref().unwrap();
+    let lease = c.kubectl(&["get", "lease", "mlops-deploy-lock", "-n", &f.namespace]);
+    assert!(!lease.status.success(), "the lock is released after the deploy");
+
+    // A build whose web crash-loops: fails fast, rolls back, the old image runs again.
+    f.build("reg.test/fx/web:2", Some("crash-loop"), 600);
+    let started = Instant::now();
+    let run = f.run(&["deploy", "development", "--timeout", "300s"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(200), "fails fast, not at the deadline");
+    assert!(run.stderr.contains("web: pod web-"), "{}", run.stderr);
+    assert!(run.stderr.contains("container web: CrashLoopBackOff"), "{}", run.stderr);
+    assert!(run.stderr.contains("rolled back development to revision 1"), "{}", run.stderr);
+    let status = f.status();
+    assert_eq!(
+        outcomes(&status),
+        [(1, "succeeded".into()), (2, "failed".into()), (3, "rolled-back".into())]
+    );
+    assert_eq!(status["current_revision"], 3);
+    let d = c.json(&["get", "deployment", "web", "-n", &f.namespace, "-o", "json"]);
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "reg.test/fx/web:1");
+    let text = f.run(&["status", "development"]);
+    assert!(text.stdout.contains("rolled-back") && text.stdout.contains("rollback to revision 1"), "{}", text.stdout);
+    // The release record holds no credentials.
+    let secret = c.json(&["get", "secret", "mlops-release.v3", "-n", &f.namespace, "-o", "json"]);
+    let record = base64::engine::general_purpose::STANDARD.decode(secret["data"]["release.json"].as_str().unwrap()).unwrap();
+    assert!(!String::from_utf8_lossy(&record).contains("token"), "{}", String::from_utf8_lossy(&record));
+}
+
+#[test]
+fn a_never_ready_build_hits_its_progress_deadline_and_prune_removes_what_is_gone() {
+    let Some(cluster) = cluster() else { return };
+    let f = Fixture::new("never", Some(cluster));
+    assert_eq!(f.run(&["deploy", "development"]).code, 0);
+    // The next build drops the ConfigMap and never becomes ready.
+    f.repo.write("components/web/k8s/kustomization.yaml", "resources:\n  - deployment.yaml\n");
+    f.build("reg.test/fx/web:3", Some("never-ready"), 10);
+    let run = f.run(&["deploy", "development", "--timeout", "300s"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("ProgressDeadlineExceeded"), "{}", run.stderr);
+    // Rolled back to revision 1, which has the ConfigMap: it is there.
+    let c = f.cluster.as_ref().unwrap();
+    assert!(c.kubectl(&["get", "configmap", "web-settings", "-n", &f.namespace]).status.success());
+    // Now a good build without the ConfigMap: deployed, and the ConfigMap pruned.
+    f.build("reg.test/fx/web:4", None, 600);
+    let run = f.run(&["deploy", "development"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("prune    ConfigMap/web-settings"), "{}", run.stdout);
+    assert!(!c.kubectl(&["get", "configmap", "web-settings", "-n", &f.namespace]).status.success());
+    // rollback on demand goes back to the verified release before the current one.
+    let run = f.run(&["rollback", "development", "--timeout", "120s"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let d = c.json(&["get", "deployment", "web", "-n", &f.namespace, "-o", "json"]);
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "reg.test/fx/web:1");
+}
+
+#[test]
+fn a_held_lock_names_its_holder_and_a_dry_run_changes_nothing() {
+    let Some(cluster) = cluster() else { return };
+    let f = Fixture::new("lock", Some(cluster));
+    let run = f.run(&["deploy", "development", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("every object of the render is new"), "{}", run.stdout);
+    assert!(run.stdout.contains("would run: ") && run.stdout.contains("apply --server-side"), "{}", run.stdout);
+    let c = f.cluster.as_ref().unwrap();
+    assert!(!c.kubectl(&["get", "namespace", &f.namespace]).status.success(), "a dry run creates nothing");
+
+    assert_eq!(f.run(&["deploy", "development"]).code, 0);
+    let run = f.run(&["deploy", "development", "--dry-run"]);
+    assert!(run.stdout.contains("no changes against the cluster"), "{}", run.stdout);
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let lease = serde_json::json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "mlops-deploy-lock", "namespace": f.namespace},
+        "spec": {"holderIdentity": "release-bot run 42", "leaseDurationSeconds": 600,
+                 "acquireTime": ts(now), "renewTime": ts(now)},
+    });
+    let mut create = Command::new(&c.kubectl);
+    create.arg("--kubeconfig").arg(&c.kubeconfig).args(["create", "-f", "-"]).stdin(Stdio::piped());
+    let mut child = create.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(lease.to_string().as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let run = f.run(&["deploy", "development"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("is locked by another deploy (release-bot run 42)"), "{}", run.stderr);
+}
+
+fn ts(secs: u64) -> String {
+    let out = Command::new("date").args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%S.000000Z"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn credentials_base64_ctrl_c_and_rbac() {
+    let Some(cluster) = cluster() else { return };
+    let f = Fixture::new("creds", Some(cluster));
+    let c = f.cluster.as_ref().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&c.kubeconfig).unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    // The spec's secret: KUBECONFIG holding base64, decoded to a private temp file.
+    f.build("reg.test/fx/web:1", Some("never-ready"), 600);
+    let mut cmd = f.command(&["deploy", "development", "--timeout", "600s"]);
+    cmd.env("KUBECONFIG", &b64).env("TMPDIR", tmp.path()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = c.kubectl(&["get", "secret", "mlops-release.v1", "-n", &f.namespace]);
+        if out.status.success() && c.kubectl(&["get", "deployment", "web", "-n", &f.namespace]).status.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the deploy never applied");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let files: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "the decoded kubeconfig lives in TMPDIR while the deploy runs");
+    // SAFETY: sends SIGINT to the deploy we started, as a terminal's Ctrl-C would.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(!stdout.contains(&b64) && !stderr.contains(&b64));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the temp kubeconfig is removed");
+    assert!(!c.kubectl(&["get", "lease", "mlops-deploy-lock", "-n", &f.namespace]).status.success(), "lock released");
+    let status = f.status();
+    assert_eq!(outcomes(&status), [(1, "pending".to_string())], "an interrupted deploy is never recorded as succeeded");
+
+    // A service account with no rights: one line naming the verb and the resource.
+    let sa = format!("viewer-{}", std::process::id());
+    let ns = f.namespace.clone();
+    assert!(c.kubectl(&["create", "serviceaccount", &sa, "-n", &ns]).status.success());
+    let token = c.kubectl(&["create", "token", &sa, "-n", &ns]);
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+    let server = c.json(&["config", "view", "--minify", "-o", "json"])["clusters"][0]["cluster"]["server"].as_str().unwrap().to_string();
+    let limited = f.repo.root().join("limited.kubeconfig");
+    std::fs::write(
+        &limited,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"),
+    )
+    .unwrap();
+    let run = f.run(&["deploy", "development", "--kubeconfig", limited.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let line = run.stderr.trim();
+    assert!(line.starts_with("error: ") && line.contains("forbidden: system:serviceaccount:"), "{line}");
+    assert!(line.contains(" may not "), "{line}");
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(!run.stderr.contains(&token));
+}
+
+#[test]
+fn bad_input_needs_no_cluster() {
+    let f = Fixture::new("bad", None);
+    let run = f.run(&["deploy", "development"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("no cluster credentials: set KUBECONFIG"), "{}", run.stderr);
+
+    let mut cmd = f.command(&["deploy", "development"]);
+    cmd.env("KUBECONFIG_B64", "%%% not base64 %%%");
+    let run = support::run(cmd);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("KUBECONFIG_B64 is neither an existing file nor valid base64"), "{}", run.stderr);
+
+    let dead = f.repo.root().join("dead.kubeconfig");
+    std::fs::write(&dead, "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n").unwrap();
+    let run = f.run(&["deploy", "development", "--kubeconfig", dead.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("the cluster at https://127.0.0.1:1 is unreachable"), "{}", run.stderr);
+
+    let run = f.run(&["deploy", "qa"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("unknown environment `qa`: known environments are development, production"), "{}", run.stderr);
+
+    let run = f.run(&["deploy", "production"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("production is deployed only from a release"), "{}", run.stderr);
+
+    let report = f.repo.read("target/xtask/images.json");
+    std::fs::remove_file(f.repo.path("target/xtask/images.json")).unwrap();
+    let run = f.run(&["deploy", "development"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("no images report (target/xtask/images.json)"), "{}", run.stderr);
+
+    f.repo.write("target/xtask/images.json", "{}");
+    let run = f.run(&["deploy", "development"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("the images report target/xtask/images.json is malformed"), "{}", run.stderr);
+
+    f.repo.write("target/xtask/images.json", &report);
+    f.repo.write("deploy/overlays/development/kustomization.yaml", "resources: [../../base\n");
+    let run = f.run(&["deploy", "development"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+}
