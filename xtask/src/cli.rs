@@ -93,14 +93,10 @@ pub enum ImageCommand {
     Build {
         #[command(flatten)]
         image: ImageArgs,
-        /// Push the images once built.
-        #[arg(long)]
-        push: bool,
-        /// Build every layer afresh, ignoring Docker's cache.
-        #[arg(long)]
-        no_cache: bool,
+        #[command(flatten)]
+        build: BuildArgs,
     },
-    /// Push images built earlier (same tags as `image build` gives them).
+    /// Push images built earlier (same tags as `image build` gives them), as they are.
     Push(ImageArgs),
 }
 
@@ -118,14 +114,26 @@ pub struct ImageArgs {
     #[arg(long, value_name = "HOST[/NAMESPACE]")]
     pub registry: Option<String>,
 
-    /// Base image for every Dockerfile's BASE_IMAGE (default: XTASK_BASE_IMAGE; a component's `[tool.xtask] base-image` wins).
-    #[arg(long, value_name = "IMAGE")]
-    pub base_image: Option<String>,
-
     /// Push even with uncommitted changes (the tags then end in -dirty).
     #[arg(long)]
     pub allow_dirty: bool,
 
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// What only a build takes (a push sends images built earlier as they are).
+#[derive(Args, Debug, Clone, Default)]
+pub struct BuildArgs {
+    /// Push the images once built.
+    #[arg(long)]
+    pub push: bool,
+
+    /// Build every layer afresh, ignoring Docker's cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Base image for every Dockerfile's BASE_IMAGE (default: XTASK_BASE_IMAGE; a component's `[tool.xtask] base-image` wins).
+    #[arg(long, value_name = "IMAGE")]
+    pub base_image: Option<String>,
 }
