@@ -7,7 +7,8 @@ the end, so the dependency wheels are collected again, from pip's cache) and `--
 and layers the cold build left, after a one-line change.
 
 The rebuild must reuse the dependency layers: target <= 25% of the cold time
-for the changed component. Needs a Docker engine and the local base images
+for the changed component. Also checked: building again with nothing changed
+gives every component the same image id (reproducible builds, docs/ci-cd.md). Needs a Docker engine and the local base images
 (bash .ci/docker-up && bash .ci/base-images).
 
 Usage: python3 bench/image_build.py [COMPONENT]   (default: storage)
@@ -41,6 +42,11 @@ def build(*args: str) -> tuple[float, dict[str, float]]:
     return elapsed, {t["task"]["component"]: t["seconds"] for t in report["tasks"]}
 
 
+def image_ids() -> dict[str, str]:
+    images = json.loads((ROOT / "target/xtask/images.json").read_text())
+    return {name: entry["image_id"] for name, entry in images["components"].items()}
+
+
 def cached_steps(component: str) -> int:
     log = (ROOT / "target/xtask/logs" / f"build-{component}.log").read_text()
     return log.count("Using cache")
@@ -53,6 +59,9 @@ def main() -> None:
     subprocess.run(["cargo", "build", "--quiet", "-p", "xtask"], cwd=ROOT, check=True)
     print("warming pip's cache ...")
     build()
+    before = image_ids()
+    unchanged_wall, _ = build()
+    changed_ids = sorted(c for c, i in image_ids().items() if before.get(c) != i)
     contexts = ROOT / "target/xtask/image"
     aside = ROOT / "target/xtask/image.bench-aside"
     # The benchmark deletes only what it made: the user's contexts come back at the end.
@@ -75,6 +84,8 @@ def main() -> None:
     print(f"{'all':<10} {cold_wall:7.1f}s {warm_wall:7.1f}s {warm_wall / cold_wall:6.2f}")
     ratio = warm[component] / cold[component]
     verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
+    same = "every image id the same" if not changed_ids else f"NEW ids for {', '.join(changed_ids)}"
+    print(f"unchanged rebuild: {unchanged_wall:.1f}s, {same}")
     print(f"{component} changed: rebuild / cold = {ratio:.2f} (target <= {TARGET_RATIO:.2f}: {verdict}); "
           f"{reused} build steps reused from cache")
 

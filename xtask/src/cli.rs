@@ -206,14 +206,10 @@ pub enum ImageCommand {
     Build {
         #[command(flatten)]
         image: ImageArgs,
-        /// Push the images once built.
-        #[arg(long)]
-        push: bool,
-        /// Build every layer afresh, ignoring Docker's cache.
-        #[arg(long)]
-        no_cache: bool,
+        #[command(flatten)]
+        build: BuildArgs,
     },
-    /// Push images built earlier (same tags as `image build` gives them).
+    /// Push images built earlier (same tags as `image build` gives them), as they are.
     Push(ImageArgs),
 }
 
@@ -230,10 +226,6 @@ pub struct ImageArgs {
     /// Registry and namespace, e.g. localhost:5000 or ghcr.io/owner (default: XTASK_REGISTRY, else ghcr.io from GITHUB_REPOSITORY, plus Docker Hub when DOCKER_HUB_USERNAME is set).
     #[arg(long, value_name = "HOST[/NAMESPACE]")]
     pub registry: Option<String>,
-
-    /// Base image for every Dockerfile's BASE_IMAGE (default: XTASK_BASE_IMAGE; a component's `[tool.xtask] base-image` wins).
-    #[arg(long, value_name = "IMAGE")]
-    pub base_image: Option<String>,
 
     /// Push even with uncommitted changes (the tags then end in -dirty).
     #[arg(long)]
@@ -338,4 +330,20 @@ impl ValidateArgs {
             verbose: self.verbose,
         }
     }
+}
+
+/// What only a build takes (a push sends images built earlier as they are).
+#[derive(Args, Debug, Clone, Default)]
+pub struct BuildArgs {
+    /// Push the images once built.
+    #[arg(long)]
+    pub push: bool,
+
+    /// Build every layer afresh, ignoring Docker's cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Base image for every Dockerfile's BASE_IMAGE (default: XTASK_BASE_IMAGE; a component's `[tool.xtask] base-image` wins).
+    #[arg(long, value_name = "IMAGE")]
+    pub base_image: Option<String>,
 }

@@ -73,8 +73,8 @@ fn run(cli: Cli) -> Result<i32> {
             let ws = discover(&root)?;
             exec::install_interrupt_handler()?;
             match action {
-                ImageCommand::Build { image, push, no_cache } => stages::image::run(&ws, &image, true, push, no_cache),
-                ImageCommand::Push(image) => stages::image::run(&ws, &image, false, true, false),
+                ImageCommand::Build { image, build } => stages::image::run(&ws, &image, Some(&build)),
+                ImageCommand::Push(image) => stages::image::run(&ws, &image, None),
             }
         }
         Command::Manifests { action } => stages::manifests::run(&discover(&root)?, &action),

@@ -3,7 +3,8 @@ use super::*;
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 fn src(reference: Option<&str>) -> Source {
-    Source { reference: reference.map(String::from), sha: SHA.into(), dirty: false, head_tags: Vec::new() }
+    // A tag ref names a tag that exists and points at the commit being built.
+    Source { reference: reference.map(String::from), sha: SHA.into(), tagged: Some(SHA.into()), ..Source::default() }
 }
 
 #[test]
@@ -64,4 +65,65 @@ fn tag_override_wins_and_is_validated() {
     assert_eq!(t.tags, ["pr-42"]);
     assert!(tags(&src(None), Some("-bad")).is_err());
     assert!(tags(&src(None), Some("has space")).is_err());
+}
+
+#[test]
+fn a_release_tag_must_exist_and_name_the_commit_being_built() {
+    let mut s = src(Some("refs/tags/v9.9.9"));
+    s.tagged = None;
+    let e = tags(&s, None).unwrap_err();
+    assert_eq!(
+        format!("{e}"),
+        "tag v9.9.9 does not exist in this repository: create it (git tag v9.9.9) or fetch it (git fetch --tags)"
+    );
+    assert_eq!(crate::error::exit_code(&e), 2);
+    s.tagged = Some("fedcba9876543210fedcba9876543210fedcba98".into());
+    let e = tags(&s, None).unwrap_err();
+    assert_eq!(
+        format!("{e}"),
+        "tag v9.9.9 is commit fedcba987654, but 0123456789ab is checked out: check the tag out first"
+    );
+    assert_eq!(crate::error::exit_code(&e), 2);
+    // --tag replaces the policy, so the ref is not checked.
+    assert_eq!(tags(&s, Some("pr-1")).unwrap().tags, ["pr-1"]);
+    // A malformed release tag is named as such, whether or not it exists.
+    let mut s = src(Some("refs/tags/banana"));
+    s.tagged = None;
+    assert!(format!("{}", tags(&s, None).unwrap_err()).contains("is not a release version"));
+}
+
+#[test]
+fn only_changes_that_can_change_an_image_count() {
+    let folders = ["components/storage/".to_string(), "docker/storage.Dockerfile".to_string()];
+    let status = [
+        " M xtask/src/main.rs",           // tracked, anywhere: counts
+        "?? notes.txt",                   // scratch file at the root: does not
+        "?? components/storage/src/x.py", // untracked inside the component: counts
+        "?? components/client/new.py",    // another component, not built: does not
+        "?? docker/storage.Dockerfile",   // the Dockerfile, wherever it is: counts
+        "R  components/storage/b.py",     // a rename, followed by its source path
+        "components/storage/a.py",
+        "D  tools/old.txt",
+        "",
+    ]
+    .join("\0");
+    assert_eq!(
+        changes_that_count(&status, &folders),
+        [
+            "xtask/src/main.rs",
+            "components/storage/src/x.py",
+            "docker/storage.Dockerfile",
+            "components/storage/b.py",
+            "tools/old.txt"
+        ]
+    );
+    assert!(changes_that_count("?? scratch.py\0?? tmp/a b.txt\0", &folders).is_empty());
+    assert!(changes_that_count("", &folders).is_empty());
+}
+
+#[test]
+fn a_long_list_names_a_few_and_counts_the_rest() {
+    let names: Vec<String> = (1..=6).map(|i| format!("f{i}")).collect();
+    assert_eq!(some_of(&names, 3), "f1, f2, f3 and 3 more");
+    assert_eq!(some_of(&names[..2], 3), "f1, f2");
 }

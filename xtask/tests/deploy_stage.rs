@@ -36,7 +36,11 @@ fn cluster() -> Option<Cluster> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     match var("XTASK_TEST_KUBECONFIG") {
         Some(kubeconfig) => {
-            assert!(kubeconfig.is_file(), "XTASK_TEST_KUBECONFIG={} does not exist: run `bash .ci/kube-up`", kubeconfig.display());
+            assert!(
+                kubeconfig.is_file(),
+                "XTASK_TEST_KUBECONFIG={} does not exist: run `bash .ci/kube-up`",
+                kubeconfig.display()
+            );
             Some(Cluster { kubeconfig, kubectl: var("XTASK_KUBECTL").unwrap_or_else(|| "kubectl".into()) })
         }
         None if std::env::var("CI").is_ok_and(|v| v == "true") => {
@@ -143,10 +147,10 @@ impl Fixture {
         let out = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(root).output().unwrap();
         let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let (name, tag) = image.rsplit_once(':').unwrap();
-        let report = serde_json::json!({"images": [{
-            "component": "web", "images": [name], "tags": [tag], "version": null, "revision": head,
-            "dirty": false, "image_id": "sha256:id", "pushed": [{"image": name, "tag": tag, "digest": null}],
-        }]});
+        let report = serde_json::json!({"format": 1, "components": {"web": {
+            "repositories": [name], "tags": [tag], "version": null, "commit": head, "ref": "refs/heads/main",
+            "dirty": false, "image_id": "sha256:id", "pushed": [{"repository": name, "tag": tag, "digest": null}],
+        }}});
         self.repo.write("target/xtask/images.json", &report.to_string());
     }
 
@@ -203,10 +207,7 @@ fn deploy_records_a_release_then_a_crash_loop_fails_fast_and_rolls_back() {
     assert!(run.stderr.contains("container web: CrashLoopBackOff"), "{}", run.stderr);
     assert!(run.stderr.contains("rolled back development to revision 1"), "{}", run.stderr);
     let status = f.status();
-    assert_eq!(
-        outcomes(&status),
-        [(1, "succeeded".into()), (2, "failed".into()), (3, "rolled-back".into())]
-    );
+    assert_eq!(outcomes(&status), [(1, "succeeded".into()), (2, "failed".into()), (3, "rolled-back".into())]);
     assert_eq!(status["current_revision"], 3);
     let d = c.json(&["get", "deployment", "web", "-n", &f.namespace, "-o", "json"]);
     assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "reg.test/fx/web:1");
@@ -214,7 +215,8 @@ fn deploy_records_a_release_then_a_crash_loop_fails_fast_and_rolls_back() {
     assert!(text.stdout.contains("rolled-back") && text.stdout.contains("rollback to revision 1"), "{}", text.stdout);
     // The release record holds no credentials.
     let secret = c.json(&["get", "secret", "mlops-release.v3", "-n", &f.namespace, "-o", "json"]);
-    let record = base64::engine::general_purpose::STANDARD.decode(secret["data"]["release.json"].as_str().unwrap()).unwrap();
+    let record =
+        base64::engine::general_purpose::STANDARD.decode(secret["data"]["release.json"].as_str().unwrap()).unwrap();
     assert!(!String::from_utf8_lossy(&record).contains("token"), "{}", String::from_utf8_lossy(&record));
 }
 
@@ -279,7 +281,8 @@ fn a_held_lock_names_its_holder_and_a_dry_run_changes_nothing() {
 }
 
 fn ts(secs: u64) -> String {
-    let out = Command::new("date").args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%S.000000Z"]).output().unwrap();
+    let out =
+        Command::new("date").args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%S.000000Z"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -324,7 +327,10 @@ fn credentials_base64_ctrl_c_and_rbac() {
     let token = c.kubectl(&["create", "token", &sa, "-n", &ns]);
     assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
     let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
-    let server = c.json(&["config", "view", "--minify", "-o", "json"])["clusters"][0]["cluster"]["server"].as_str().unwrap().to_string();
+    let server = c.json(&["config", "view", "--minify", "-o", "json"])["clusters"][0]["cluster"]["server"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let limited = f.repo.root().join("limited.kubeconfig");
     std::fs::write(
         &limited,
@@ -362,7 +368,11 @@ fn bad_input_needs_no_cluster() {
 
     let run = f.run(&["deploy", "qa"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("unknown environment `qa`: known environments are development, production"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown environment `qa`: known environments are development, production"),
+        "{}",
+        run.stderr
+    );
 
     let run = f.run(&["deploy", "production"]);
     assert_eq!(run.code, 2);

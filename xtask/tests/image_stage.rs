@@ -99,43 +99,68 @@ fn commit(root: &Path) {
     }
 }
 
+/// The README's push command as written: the variables before `cargo xtask`, and its arguments.
+fn readme_push_command() -> (Vec<(String, String)>, Vec<String>) {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let line = readme.lines().find(|l| l.contains("cargo xtask image build --push")).expect("the README shows a push");
+    let words: Vec<&str> = line.split(" #").next().unwrap().split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "cargo").unwrap();
+    assert_eq!(words[at + 1], "xtask", "{line}");
+    let env = words[..at]
+        .iter()
+        .map(|w| w.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).expect("only VAR=value before cargo"))
+        .collect();
+    (env, words[at + 2..].iter().map(|w| w.to_string()).collect())
+}
+
+/// The xtask against `root`, with nothing of the caller's CI settings (base images, registries) but `env`.
+fn xtask_in(root: &Path, args: &[String], env: &[(String, String)], docker_config: &Path) -> support::Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    for (var, _) in std::env::vars() {
+        if ["GITHUB_", "XTASK_", "DOCKER_HUB_", "RUNNER_"].iter().any(|p| var.starts_with(p)) {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.args(["--root", root.to_str().unwrap()])
+        .args(args)
+        .envs(env.iter().cloned())
+        .env("DOCKER_CONFIG", docker_config);
+    support::run(cmd)
+}
+
+fn images_json(root: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(root.join("target/xtask/images.json")).unwrap();
+    let images: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(images["format"], 1, "{text}");
+    images
+}
+
 #[test]
 fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
     let reg = engine_and_registry();
     let root = copy_of_the_monorepo();
-    let ns = format!("{}/xtask-test-{}", reg.host, unique());
     let docker_config = tempfile::tempdir().unwrap();
     let password = std::fs::read_to_string(&reg.password_file).unwrap().trim().to_string();
-    let xtask = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.args(["--root", root.path().to_str().unwrap()])
-            .args(args)
-            .args(["--registry", &ns])
-            .env("XTASK_REGISTRY_USERNAME", &reg.user)
-            .env("XTASK_REGISTRY_PASSWORD_FILE", &reg.password_file)
-            .env("XTASK_BASE_IMAGE", "local/python:3.11-bookworm")
-            .env("DOCKER_CONFIG", docker_config.path())
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_REF")
-            .env_remove("GITHUB_REPOSITORY");
-        support::run(cmd)
-    };
-    let run = xtask(&["image", "build", "--push"]);
+    // The README's push command runs as written after .ci/run's setup.
+    let (env, args) = readme_push_command();
+    let ns = args[args.iter().position(|a| a == "--registry").unwrap() + 1].clone();
+    let run = xtask_in(root.path(), &args, &env, docker_config.path());
     assert_eq!(run.code, 0);
     assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password), "the password leaked");
 
-    let images: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.path().join("target/xtask/images.json")).unwrap()).unwrap();
+    let images = images_json(root.path());
     assert!(!std::fs::read_to_string(root.path().join("target/xtask/report.json")).unwrap().contains(&password));
-    let entry = |component: &str| {
-        images["images"].as_array().unwrap().iter().find(|i| i["component"] == component).unwrap().clone()
-    };
-    let sha = entry("storage")["revision"].as_str().unwrap().to_string();
+    let entry = |component: &str| images["components"][component].clone();
+    let sha = entry("storage")["commit"].as_str().unwrap().to_string();
     let digest_of = |component: &str| -> String {
         let e = entry(component);
         // A clean checkout of a branch: the full and the short commit, both pushed.
         assert_eq!(e["tags"], serde_json::json!([sha.clone(), sha[..7].to_string()]));
+        assert_eq!(e["repositories"], serde_json::json!([format!("{ns}/{component}")]));
+        assert!(e["image_id"].as_str().unwrap().starts_with("sha256:"));
+        assert!(e["ref"].as_str().unwrap().starts_with("refs/heads/"));
         assert_eq!(e["pushed"].as_array().unwrap().len(), 2);
+        assert_eq!(e["pushed"][1]["tag"], sha[..7]);
         e["pushed"][0]["digest"].as_str().unwrap_or_else(|| panic!("{component} has no digest")).to_string()
     };
     for c in ["cdc", "client", "spark", "storage"] {
@@ -146,11 +171,19 @@ fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
     assert!(labels.contains(&format!("\"org.opencontainers.image.revision\":\"{sha}\"")), "{labels}");
     assert!(labels.contains("\"org.opencontainers.image.title\":\"storage\""), "{labels}");
 
-    // `image push` alone pushes what was built, with the same tags.
-    let run = xtask(&["image", "push", "client"]);
+    // `image push` alone pushes what was built, with the same tags, and the report keeps the image id.
+    let push: Vec<String> = ["image", "push", "client", "--registry", &ns].map(String::from).to_vec();
+    let run = xtask_in(root.path(), &push, &env, docker_config.path());
     assert_eq!(run.code, 0);
     let short = format!("  push:client:{} ", &sha[..7]);
     assert!(run.stdout.lines().any(|l| l.starts_with(&short) && l.contains(" passed")), "{}", run.stdout);
+    let after = images_json(root.path());
+    assert_eq!(after["components"]["client"]["image_id"], images["components"]["client"]["image_id"]);
+    assert_eq!(after["components"]["client"]["pushed"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        after["components"]["storage"], images["components"]["storage"],
+        "a push of client keeps storage's record"
+    );
 
     // Pull storage back by digest (the local tags removed first), then serve /healthz.
     let storage = format!("{ns}/storage@{}", digest_of("storage"));
@@ -198,6 +231,8 @@ fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
 /// A fixture monorepo committed to git, with components whose Dockerfiles are given.
 fn git_repo(components: &[(&str, &str)]) -> Repo {
     let repo = Repo::new();
+    // As the monorepo's: what wheel builds leave in a component is no change.
+    repo.write(".gitignore", "/target/\nbuild/\n*.egg-info/\n__pycache__/\n");
     for (name, dockerfile) in components {
         repo.passing(name);
         repo.write(&format!("components/{name}/Dockerfile"), dockerfile);
@@ -285,7 +320,12 @@ fn bad_input_gets_one_clear_line() {
     repo.write("components/good/src/good_pkg/extra.py", "X = 1\n");
     let run = repo.run(&["image", "build", "--push", "--registry", "127.0.0.1:5000/x"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("uncommitted changes: commit them before pushing, or pass --allow-dirty"));
+    assert!(
+        run.stderr
+            .contains("(components/good/src/good_pkg/extra.py): commit them before pushing, or pass --allow-dirty"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -305,12 +345,242 @@ fn a_failing_dockerfile_shows_its_log_tail_and_the_others_still_build_and_push()
     assert!(summary.contains("push:good:fixture  passed"), "{summary}");
     assert!(summary.contains("push:bad:fixture   not run"), "{summary}");
     assert!(summary.contains("build:bad          failed"), "{summary}");
-    assert!(summary.contains("build:bad: build log tail:"), "{summary}");
     assert!(summary.contains("planted-build-failure"), "{summary}");
-    let images: serde_json::Value = serde_json::from_str(&repo.read("target/xtask/images.json")).unwrap();
-    assert!(images["images"][0]["image_id"].is_null(), "bad was not built");
-    assert!(images["images"][0]["pushed"].as_array().unwrap().is_empty());
-    assert!(images["images"][1]["image_id"].as_str().unwrap().starts_with("sha256:"));
-    assert!(images["images"][1]["pushed"][0]["digest"].as_str().unwrap().starts_with("sha256:"));
+    // The tail comes first, and the failure's line points up at it.
+    let tail = summary.find("build:bad: build log tail:").expect(summary);
+    let pointer = summary.find("build:bad: docker build failed: see the build log's tail above").expect(summary);
+    assert!(tail < pointer, "{summary}");
+    let images = images_json(repo.root());
+    assert!(images["components"].get("bad").is_none(), "bad was not built");
+    assert!(images["components"]["good"]["image_id"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(images["components"]["good"]["pushed"][0]["repository"], format!("{ns}/good"));
+    assert!(images["components"]["good"]["pushed"][0]["digest"].as_str().unwrap().starts_with("sha256:"));
     docker(&["rmi", &format!("{ns}/good:fixture")]);
+}
+
+fn git(root: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").args(args).current_dir(root).output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_push_names_the_build_it_needs_and_the_report_keeps_every_image_id_and_digest() {
+    let reg = engine_and_registry();
+    let repo = git_repo(&[("good", GOOD)]);
+    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    let ns = format!("{}/xtask-test-{}", reg.host, unique());
+    let config = tempfile::tempdir().unwrap();
+    let run = repo.run(&["image", "build", "good"]);
+    assert_eq!(run.code, 0);
+    let built = images_json(repo.root())["components"]["good"].clone();
+    let id = built["image_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("sha256:"));
+    assert_eq!(built["repositories"], serde_json::json!(["local/good"]));
+    assert_eq!(built["commit"], sha);
+
+    // Built without a registry, so nothing is named for it yet: say which build to run.
+    let push = || {
+        let mut cmd = repo.command(&["image", "push", "good", "--registry", &ns]);
+        cmd.env("XTASK_REGISTRY_USERNAME", &reg.user)
+            .env("XTASK_REGISTRY_PASSWORD_FILE", &reg.password_file)
+            .env("DOCKER_CONFIG", config.path());
+        support::run(cmd)
+    };
+    let run = push();
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "{ns}/good:{sha} is not an image here: build it first (cargo xtask image build good --registry {ns}), \
+             or name the image built earlier so (docker tag local/good:{sha} {ns}/good:{sha}) (and 1 more references are not here)"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("does not exist locally"), "{}", run.stderr);
+
+    // Do as told; the push then records the digests beside the id the build recorded.
+    for tag in [&sha[..], &sha[..7]] {
+        assert!(docker(&["tag", &format!("local/good:{tag}"), &format!("{ns}/good:{tag}")]).status.success());
+    }
+    let run = push();
+    assert_eq!(run.code, 0);
+    let pushed = images_json(repo.root())["components"]["good"].clone();
+    assert_eq!(pushed["image_id"], id.as_str());
+    assert_eq!(pushed["repositories"], serde_json::json!(["local/good", format!("{ns}/good")]));
+    assert_eq!(pushed["tags"], serde_json::json!([sha.clone(), sha[..7].to_string()]));
+    let refs: Vec<(String, String)> = pushed["pushed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert!(p["digest"].as_str().unwrap().starts_with("sha256:"), "{p}");
+            (p["repository"].as_str().unwrap().to_string(), p["tag"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(refs, [(format!("{ns}/good"), sha.clone()), (format!("{ns}/good"), sha[..7].to_string())]);
+
+    // Rebuilding the unchanged component is the same image: its pushes stay on record.
+    let run = repo.run(&["image", "build", "good"]);
+    assert_eq!(run.code, 0);
+    assert_eq!(images_json(repo.root())["components"]["good"], pushed);
+    let leftovers = std::fs::read_dir(repo.path("target/xtask")).unwrap().filter_map(|e| e.ok());
+    assert!(!leftovers.into_iter().any(|e| e.file_name().to_string_lossy().ends_with(".tmp")), "a temp file was left");
+    for tag in [&sha[..], &sha[..7]] {
+        docker(&["rmi", &format!("{ns}/good:{tag}"), &format!("local/good:{tag}")]);
+    }
+}
+
+#[test]
+fn an_unchanged_component_keeps_its_image_id() {
+    engine_and_registry();
+    let repo = git_repo(&[("good", GOOD)]);
+    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    let id = || images_json(repo.root())["components"]["good"]["image_id"].as_str().unwrap().to_string();
+    assert_eq!(repo.run(&["image", "build", "good"]).code, 0);
+    let first = id();
+    // As on a fresh checkout: the wheel is built again and the context made anew.
+    std::fs::remove_dir_all(repo.path("target/xtask/wheels")).unwrap();
+    std::fs::remove_dir_all(repo.path("target/xtask/image")).unwrap();
+    assert_eq!(repo.run(&["image", "build", "good"]).code, 0);
+    assert_eq!(id(), first, "the same commit built twice gave two images");
+    // The created label is the commit's date, not the build's.
+    let when = git(repo.root(), &["show", "-s", "--format=%ct", "HEAD"]);
+    let label =
+        docker(&["inspect", "--format", "{{index .Config.Labels \"org.opencontainers.image.created\"}}", &first]);
+    let label = String::from_utf8_lossy(&label.stdout).trim().to_string();
+    let date = Command::new("date").args(["-u", "-d", &format!("@{when}"), "+%Y-%m-%dT%H:%M:%SZ"]).output().unwrap();
+    assert_eq!(label, String::from_utf8_lossy(&date.stdout).trim());
+    docker(&["rmi", &format!("local/good:{sha}"), &format!("local/good:{}", &sha[..7])]);
+}
+
+#[test]
+fn a_base_image_that_is_neither_here_nor_pullable_is_one_line_naming_the_fix() {
+    engine_and_registry();
+    let absent = "ARG BASE_IMAGE=xtask-test/absent-base:never\nFROM ${BASE_IMAGE}\nRUN true\n";
+    let repo = git_repo(&[("lonely", absent)]);
+    let run = repo.run(&["image", "build"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    for part in [
+        "base image xtask-test/absent-base:never of lonely is neither local nor pullable",
+        "build the local base images with `bash .ci/base-images`",
+        "then set XTASK_BASE_IMAGE=local/python:3.11-bookworm (or pass --base-image)",
+    ] {
+        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+    // As told: the local base image builds it.
+    let mut cmd = repo.command(&["image", "build"]);
+    cmd.env("XTASK_BASE_IMAGE", "local/python:3.11-bookworm");
+    assert_eq!(support::run(cmd).code, 0);
+    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    docker(&["rmi", &format!("local/lonely:{sha}"), &format!("local/lonely:{}", &sha[..7])]);
+}
+
+#[test]
+fn a_release_ref_that_does_not_exist_is_refused() {
+    let repo = git_repo(&[("good", GOOD)]);
+    let run = repo.run(&["image", "build", "good", "--ref", "refs/tags/v9.9.9", "--dry-run"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr.trim(),
+        "error: tag v9.9.9 does not exist in this repository: create it (git tag v9.9.9) or fetch it (git fetch --tags)"
+    );
+    assert!(!run.stdout.contains("9.9"), "{}", run.stdout);
+    // Once the tag exists on this commit, it is a release.
+    git(repo.root(), &["tag", "v9.9.9"]);
+    let run = repo.run(&["image", "build", "good", "--ref", "refs/tags/v9.9.9", "--dry-run"]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.contains("--tag local/good:9.9.9 --tag local/good:9.9 --tag local/good:latest"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// `{x}`: a brace a shell leaves as it is (one item, no comma); `${…}` and find's `{}` are fine.
+fn single_item_brace(line: &str) -> Option<String> {
+    let mut rest = line;
+    while let Some(open) = rest.find('{') {
+        let close = open + rest[open..].find('}')?;
+        let inner = &rest[open + 1..close];
+        if !inner.is_empty() && !inner.contains(',') && !rest[..open].ends_with('$') {
+            return Some(rest[open..=close].to_string());
+        }
+        rest = &rest[close + 1..];
+    }
+    None
+}
+
+/// A glob inside single quotes, which no shell expands (a quoted regex, with its `\\`, is not one).
+fn quoted_glob(line: &str) -> Option<&str> {
+    line.split('\'').skip(1).step_by(2).find(|q| q.contains('*') && !q.contains('\\'))
+}
+
+#[test]
+fn dry_run_prints_commands_a_posix_shell_runs_as_shown() {
+    let repo = git_repo(&[]);
+    repo.component("lib", &[], &[]);
+    repo.component("app", &["fx-lib"], &[]);
+    repo.write("components/app/Dockerfile", GOOD);
+    git(repo.root(), &["add", "-A"]);
+    git(repo.root(), &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "app"]);
+    let run = repo.run(&["image", "build", "app", "--dry-run"]);
+    assert_eq!(run.code, 0);
+    for line in run.stdout.lines() {
+        assert_eq!(single_item_brace(line), None, "{line}");
+        assert_eq!(quoted_glob(line), None, "{line}");
+    }
+    let check = Command::new("sh").args(["-n", "-c", &run.stdout]).output().unwrap();
+    assert!(check.status.success(), "sh -n: {}", String::from_utf8_lossy(&check.stderr));
+    // The preparation lines, pasted into a shell, make the context the build takes.
+    let prep: Vec<&str> = run.stdout.lines().filter(|l| !l.contains("docker ")).collect();
+    let out = Command::new("sh").args(["-e", "-c", &prep.join("\n")]).current_dir(repo.root()).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", prep.join("\n"), String::from_utf8_lossy(&out.stderr));
+    let ctx = repo.path("target/xtask/image/app");
+    let names = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(ctx.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let app = names("wheels/app");
+    assert_eq!(app.len(), 2, "{app:?}");
+    assert!(app[0].starts_with("fx_app-0.1.0-") && app[1].starts_with("fx_lib-0.1.0-"), "{app:?}");
+    assert_eq!(names("wheels/deps"), ["requirements.txt"]);
+    assert_eq!(repo.read("target/xtask/image/app/Dockerfile"), GOOD);
+}
+
+#[test]
+fn only_changes_that_can_change_an_image_make_it_dirty_and_a_push_names_them() {
+    let help = |sub: &str| support::run(Repo::new().command(&["image", sub, "--help"])).stdout;
+    assert!(!help("push").contains("--base-image"), "a push uses no base image");
+    assert!(help("build").contains("--base-image"));
+
+    let repo = git_repo(&[("good", GOOD)]);
+    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    let push = ["image", "build", "--push", "--registry", "127.0.0.1:5000/x", "--dry-run"];
+    // A scratch file outside every component changes no image.
+    repo.write("notes.txt", "scratch\n");
+    let run = repo.run(&push);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(&format!("--tag 127.0.0.1:5000/x/good:{sha} ")), "{}", run.stdout);
+    assert!(!run.stdout.contains("-dirty"), "{}", run.stdout);
+    // Untracked files inside the component do: the refusal names a few of them.
+    for i in 1..=5 {
+        repo.write(&format!("components/good/src/good_pkg/new{i}.py"), "X = 1\n");
+    }
+    let run = repo.run(&push);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr.trim(),
+        "error: uncommitted changes would go into the images (components/good/src/good_pkg/new1.py, \
+         components/good/src/good_pkg/new2.py, components/good/src/good_pkg/new3.py and 2 more): \
+         commit them before pushing, or pass --allow-dirty"
+    );
+    let run = repo.run(&["image", "build", "--dry-run"]);
+    assert!(run.stdout.contains(&format!("--tag local/good:{sha}-dirty")), "{}", run.stdout);
 }

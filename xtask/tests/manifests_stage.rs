@@ -116,18 +116,19 @@ fn digest(c: char) -> String {
 
 /// An images report as `image build --push` writes it, for `components`.
 fn report(repo: &Repo, revision: &str, components: &[(&str, char)]) {
-    let entries: Vec<serde_json::Value> = components
+    let entries: serde_json::Map<String, serde_json::Value> = components
         .iter()
         .map(|(c, d)| {
-            serde_json::json!({
-                "component": c, "images": [format!("reg.test/fx/{c}")], "tags": [revision, &revision[..7]],
-                "version": null, "revision": revision, "dirty": false, "image_id": "sha256:id",
-                "pushed": [{"image": format!("reg.test/fx/{c}"), "tag": revision, "digest": digest(*d)},
-                           {"image": format!("reg.test/fx/{c}"), "tag": &revision[..7], "digest": digest(*d)}],
-            })
+            let entry = serde_json::json!({
+                "repositories": [format!("reg.test/fx/{c}")], "tags": [revision, &revision[..7]],
+                "version": null, "commit": revision, "ref": "refs/heads/main", "dirty": false, "image_id": "sha256:id",
+                "pushed": [{"repository": format!("reg.test/fx/{c}"), "tag": revision, "digest": digest(*d)},
+                           {"repository": format!("reg.test/fx/{c}"), "tag": &revision[..7], "digest": digest(*d)}],
+            });
+            (c.to_string(), entry)
         })
         .collect();
-    repo.write("target/xtask/images.json", &serde_json::json!({ "images": entries }).to_string());
+    repo.write("target/xtask/images.json", &serde_json::json!({ "format": 1, "components": entries }).to_string());
 }
 
 /// Run the xtask with no cluster configured, whatever the caller's environment.
@@ -202,10 +203,10 @@ fn a_missing_malformed_or_foreign_report_is_one_line_naming_the_fix() {
         &offline(&repo, &["manifests", "update", "staging"]),
         "cannot read the images report target/xtask/images.json",
     );
-    repo.write("target/xtask/images.json", "{\"images\": [{\"component\": \"web\"}]}");
+    repo.write("target/xtask/images.json", "{\"format\": 1, \"components\": {\"web\": {}}}");
     one_line(
         &offline(&repo, &["manifests", "update", "staging"]),
-        "the images report target/xtask/images.json is malformed (missing field `revision`",
+        "the images report target/xtask/images.json is malformed (missing field `commit`",
     );
     report(&repo, "0123456789abcdef0123456789abcdef01234567", &[("web", 'a'), ("job", 'b')]);
     let expected = format!("is from commit 0123456789ab, but HEAD is {}", &head[..12]);

@@ -1,12 +1,11 @@
 //! The image stage: build every component's image from a context of wheels,
-//! tag it by the tag policy, push it, and record what was pushed in
+//! tag it by the tag policy, push it, and record what was built and pushed in
 //! `target/xtask/images.json` (what the manifests stage consumes).
 
-use crate::cli::{ImageArgs, RunArgs};
+use crate::cli::{BuildArgs, ImageArgs, RunArgs};
 use crate::component::{Component, Workspace};
 use crate::error::UsageError;
 use crate::exec::{Outcome, Prepare, Printer};
-use crate::fsutil::write_atomic;
 use crate::plan::{ExitPolicy, Task};
 use crate::registry::{self, Problem, Target};
 use crate::report::Row;
@@ -14,9 +13,13 @@ use crate::stages::{self, image_context, on_github, Stage};
 use crate::tags::{self, Source, TagSet};
 use crate::{findings, python};
 use anyhow::Result;
-use serde_json::json;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
 use xshell::{cmd, Shell};
+
+#[path = "image_checks.rs"]
+pub mod checks;
+#[path = "image_report.rs"]
+pub mod report;
 
 /// What one run builds and pushes.
 pub struct Request<'a> {
@@ -28,7 +31,10 @@ pub struct Request<'a> {
     /// The global base image (`--base-image`/`XTASK_BASE_IMAGE`); a component's own wins.
     pub base_image: Option<&'a str>,
     pub source_url: Option<&'a str>,
-    pub created: &'a str,
+    /// The source date (seconds): SOURCE_DATE_EPOCH, else the commit's time. The
+    /// `created` label and BuildKit's timestamps take it, so a rebuild of the
+    /// same commit is the same image.
+    pub epoch: i64,
     /// GitHub Actions: build with buildx and its `type=gha` cache.
     pub github: bool,
 }
@@ -74,8 +80,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
             if r.no_cache {
                 args.push("--no-cache".into());
             }
-            let own = std::env::var(format!("XTASK_BASE_IMAGE_{}", c.name.to_uppercase().replace('-', "_"))).ok();
-            if let Some(base) = own.as_deref().filter(|b| !b.is_empty()).or(c.base_image.as_deref()).or(r.base_image) {
+            if let Some((base, _)) = checks::base_image(c, r.base_image, &|k| std::env::var(k).ok()) {
                 args.extend(["--build-arg".into(), format!("BASE_IMAGE={base}")]);
             }
             let version = r.tags.version.clone().unwrap_or_else(|| r.tags.revision.clone());
@@ -83,7 +88,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
                 ("title", c.name.clone()),
                 ("revision", r.tags.revision.clone()),
                 ("version", version),
-                ("created", r.created.to_string()),
+                ("created", rfc3339(r.epoch)),
             ];
             if let Some(url) = r.source_url {
                 labels.push(("source", url.to_string()));
@@ -98,7 +103,10 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
             }
             args.extend(["--iidfile".into(), format!("{ctx_rel}/image-id"), ctx_rel.clone()]);
             let id = format!("build:{}", c.name);
-            tasks.push(task(id.clone(), args, vec![format!("context:{}", c.name)], None));
+            let mut build = task(id.clone(), args, vec![format!("context:{}", c.name)], None);
+            // BuildKit (buildx) dates the image config and its history by it; the legacy builder ignores it.
+            build.env.push(("SOURCE_DATE_EPOCH".into(), r.epoch.to_string()));
+            tasks.push(build);
             previous = Some(id);
         }
         if r.push {
@@ -136,7 +144,7 @@ fn review(task: &Task, code: Option<i32>, output: &str) -> Outcome {
             Outcome::Error("the registry is unreachable: is it running?".into())
         }
         _ if pushing => Outcome::Failed("docker push failed: see the log".into()),
-        _ => Outcome::Failed("docker build failed: see the build log's tail below".into()),
+        _ => Outcome::Failed("docker build failed: see the build log's tail above".into()),
     }
 }
 
@@ -168,44 +176,24 @@ fn describe(row: Row) -> Row {
     Row { note, ..row }
 }
 
-/// `target/xtask/images.json`: per component, the image names, tags and pushed digests.
-fn write_report(root: &Path, components: &[&Component], targets: &[Target], tags: &TagSet, rows: &[Row]) -> Result<()> {
-    let mut out = Vec::new();
-    for c in components {
-        let built =
-            rows.iter().any(|r| r.finished.task.id == format!("build:{}", c.name) && r.finished.outcome.is_ok());
-        let id = std::fs::read_to_string(image_context::dir(root, &c.name).join("image-id")).ok().filter(|_| built);
-        let pushed: Vec<_> = rows
-            .iter()
-            .filter(|r| r.finished.task.component == c.name && r.finished.outcome.is_ok())
-            .filter(|r| is_push(&r.finished.task))
-            .filter_map(|r| {
-                let (image, tag) = r.finished.task.args[1].rsplit_once(':')?;
-                Some(json!({ "image": image, "tag": tag, "digest": pushed_digest(&r.finished.output()) }))
-            })
-            .collect();
-        out.push(json!({
-            "component": c.name,
-            "images": targets.iter().map(|t| format!("{}/{}", t.prefix, c.name)).collect::<Vec<_>>(),
-            "tags": tags.tags,
-            "version": tags.version,
-            "revision": tags.revision,
-            "dirty": tags.dirty,
-            "image_id": id,
-            "pushed": pushed,
-        }));
-    }
-    let text = serde_json::to_string_pretty(&json!({ "images": out }))?;
-    write_atomic(&root.join("target/xtask/images.json"), text.as_bytes())
+/// The commit being built and the tree's state, from git.
+struct Checkout {
+    source: Source,
+    /// The uncommitted changes that make it dirty.
+    changed: Vec<String>,
+    /// The ref recorded in images.json: the one given, else HEAD's branch.
+    reference: Option<String>,
+    epoch: i64,
 }
 
-/// The commit being built, from git.
-fn source(sh: &Shell, reference: Option<String>, tag_given: bool) -> Result<Source> {
+/// Read the checkout. `inputs` are what the images are made from (component
+/// folders ending in `/`, Dockerfiles), relative to the monorepo root.
+fn checkout(sh: &Shell, reference: Option<String>, tag_given: bool, inputs: &[String]) -> Result<Checkout> {
     let git = |args: &[&str]| -> Result<String, String> {
         let out = cmd!(sh, "git {args...}").quiet().ignore_status().output().map_err(|e| e.to_string())?;
         let err = String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("").trim().to_string();
         if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+            Ok(String::from_utf8_lossy(&out.stdout).trim_end_matches('\n').to_string())
         } else {
             Err(err)
         }
@@ -219,56 +207,67 @@ fn source(sh: &Shell, reference: Option<String>, tag_given: bool) -> Result<Sour
             )))
         }
     };
+    // git status names paths from the repository's top, which may be above the monorepo root.
+    let prefix = git(&["rev-parse", "--show-prefix"]).unwrap_or_default();
+    let inputs: Vec<String> = inputs.iter().map(|i| format!("{prefix}{i}")).collect();
     // A tree whose state cannot be read is not assumed clean.
-    let dirty = match git(&["status", "--porcelain"]) {
-        Ok(status) => !status.is_empty(),
-        Err(_) if tag_given => false,
+    let changed = match git(&["status", "--porcelain=v1", "-z", "--untracked-files=all"]) {
+        Ok(status) => tags::changes_that_count(&status, &inputs),
+        Err(_) if tag_given => Vec::new(),
         Err(why) => {
             return Err(UsageError::new(format!(
                 "cannot read the working tree's state ({why}): fix git, or pass --tag"
             )))
         }
     };
-    // A release tag must name the commit being built, or the labels would lie.
-    if let Some(tag) = reference.as_deref().and_then(|r| r.strip_prefix("refs/tags/")) {
-        if let Ok(tagged) = git(&["rev-parse", "--verify", "--quiet", &format!("refs/tags/{tag}^{{commit}}")]) {
-            if !tag_given && tagged != sha {
-                return Err(UsageError::new(format!(
-                    "tag {tag} is commit {}, but {} is checked out: check the tag out first",
-                    &tagged[..tagged.len().min(12)],
-                    &sha[..sha.len().min(12)]
-                )));
-            }
-        }
-    }
+    let tagged = reference
+        .as_deref()
+        .and_then(|r| r.strip_prefix("refs/tags/"))
+        .and_then(|tag| git(&["rev-parse", "--verify", "--quiet", &format!("refs/tags/{tag}^{{commit}}")]).ok());
     let head_tags = git(&["tag", "--points-at", "HEAD"]).unwrap_or_default();
-    Ok(Source { reference, sha, dirty, head_tags: head_tags.lines().map(String::from).collect() })
+    let head_ref = git(&["symbolic-ref", "--quiet", "HEAD"]).ok();
+    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .or_else(|| git(&["show", "-s", "--format=%ct", "HEAD"]).ok()?.trim().parse().ok())
+        // No commit (only with --tag): the build's own time.
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+        });
+    let source = Source {
+        reference: reference.clone(),
+        sha,
+        dirty: !changed.is_empty(),
+        head_tags: head_tags.lines().map(String::from).collect(),
+        tagged,
+    };
+    Ok(Checkout { source, changed, reference: reference.or(head_ref), epoch })
 }
 
-fn now_rfc3339() -> String {
-    // SOURCE_DATE_EPOCH makes the label reproducible where wanted.
-    let secs = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-    });
+/// `2026-01-02T03:04:05Z`.
+pub fn rfc3339(secs: i64) -> String {
     let t = secs.rem_euclid(86_400);
     format!("{}T{:02}:{:02}:{:02}Z", findings::utc_date(secs), t / 3600, t % 3600 / 60, t % 60)
 }
 
-/// The engine must answer before anything is built.
-fn check_docker(sh: &Shell) -> Result<()> {
-    which::which("docker")
-        .map_err(|_| UsageError::new("docker not found on PATH: install it (apt-get install docker.io)"))?;
-    if cmd!(sh, "docker info --format '{{.ServerVersion}}'").quiet().ignore_stderr().read().is_err() {
-        return Err(UsageError::new(
-            "the Docker daemon is not running: start it (bash .ci/docker-up, or `sudo systemctl start docker`)",
-        ));
+/// The component folders and Dockerfiles the images are made from (with their run-time dependencies').
+fn image_inputs(ws: &Workspace, components: &[&Component]) -> Vec<String> {
+    let mut inputs = BTreeSet::new();
+    for c in components {
+        for d in image_context::closure(ws, c) {
+            inputs.insert(format!("{}/", d.path.display()));
+        }
+        if let Some(f) = &c.dockerfile {
+            inputs.insert(f.display().to_string());
+        }
     }
-    Ok(())
+    inputs.into_iter().collect()
 }
 
-/// `cargo xtask image build|push`.
-pub fn run(ws: &Workspace, args: &ImageArgs, build: bool, push: bool, no_cache: bool) -> Result<i32> {
+/// `cargo xtask image build` (with `build`) and `cargo xtask image push` (without).
+pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> Result<i32> {
     let run: &RunArgs = &args.run;
+    let (build, push) = (build_args.is_some(), build_args.is_none_or(|b| b.push));
     let selected = ws.select(&run.components)?;
     // Named explicitly, a component without a Dockerfile is a mistake; otherwise it is skipped.
     if let Some(c) = selected.iter().find(|c| c.dockerfile.is_none() && !run.components.is_empty()) {
@@ -278,12 +277,13 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build: bool, push: bool, no_cache: 
     let sh = Shell::new()?;
     sh.change_dir(&ws.root);
     let reference = args.reference.clone().or_else(|| std::env::var("GITHUB_REF").ok().filter(|r| !r.is_empty()));
-    let src = source(&sh, reference, args.tag.is_some())?;
-    let tags = tags::tags(&src, args.tag.as_deref())?;
+    let co = checkout(&sh, reference, args.tag.is_some(), &image_inputs(ws, &components))?;
+    let tags = tags::tags(&co.source, args.tag.as_deref())?;
     if push && tags.dirty && !args.allow_dirty {
-        return Err(UsageError::new(
-            "the working tree has uncommitted changes: commit them before pushing, or pass --allow-dirty",
-        ));
+        return Err(UsageError::new(format!(
+            "uncommitted changes would go into the images ({}): commit them before pushing, or pass --allow-dirty",
+            tags::some_of(&co.changed, 3)
+        )));
     }
     let env = |k: &str| std::env::var(k).ok();
     let mut targets = registry::targets(args.registry.as_deref(), &env)?;
@@ -295,23 +295,23 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build: bool, push: bool, no_cache: 
         }
         targets.push(registry::local_target());
     }
-    let base = args.base_image.clone().or_else(|| env("XTASK_BASE_IMAGE").filter(|b| !b.is_empty()));
+    let base =
+        build_args.and_then(|b| b.base_image.clone()).or_else(|| env("XTASK_BASE_IMAGE").filter(|b| !b.is_empty()));
     // The source label: the GitHub repository, else where this checkout came from.
     let source_url = env("GITHUB_REPOSITORY").map(|r| format!("https://github.com/{r}")).or_else(|| {
         let url = cmd!(sh, "git remote get-url origin").quiet().ignore_stderr().read().ok()?;
         // Only a web address without credentials in it.
         Some(url.trim().to_string()).filter(|u| u.contains("://") && !u.contains('@'))
     });
-    let created = now_rfc3339();
     let request = Request {
         build,
         push,
-        no_cache,
+        no_cache: build_args.is_some_and(|b| b.no_cache),
         tags: &tags,
         targets: &targets,
         base_image: base.as_deref(),
         source_url: source_url.as_deref(),
-        created: &created,
+        epoch: co.epoch,
         github: on_github(),
     };
     let tasks = plan(ws, &components, &request);
@@ -323,12 +323,19 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build: bool, push: bool, no_cache: 
             py.version
         )));
     }
-    let contexts = image_context::Contexts::new(ws, &components, py.exe);
+    let contexts = image_context::Contexts::new(ws, &components, py.exe, co.epoch);
+    // A push alone sends images built earlier: their ids, known before anything is pushed.
+    let mut pushed_ids = BTreeMap::new();
     if !run.dry_run {
         if on_github() {
             registry::mask(&targets);
         }
-        check_docker(&sh)?;
+        checks::check_docker(&sh)?;
+        if build {
+            checks::check_base_images(&sh, ws, &components, base.as_deref())?;
+        } else {
+            pushed_ids = checks::images_to_push(&sh, &tasks, args, &ws.root)?;
+        }
         if push {
             for t in &targets {
                 registry::login(&sh, t)?;
@@ -338,9 +345,29 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build: bool, push: bool, no_cache: 
         printer.line(&format!("image tags: {} (revision {})", tags.tags.join(", "), tags.revision));
     }
     let root = ws.root.clone();
-    let epilogue = |rows: &[Row], out: &Printer| match write_report(&root, &components, &targets, &tags, rows) {
-        Ok(()) => out.line("wrote target/xtask/images.json"),
-        Err(e) => out.line(&format!("cannot write target/xtask/images.json: {e:#}")),
+    let epilogue = |rows: &[Row], out: &Printer| {
+        let mut ids = pushed_ids.clone();
+        if build {
+            for c in &components {
+                let built = rows
+                    .iter()
+                    .any(|r| r.finished.task.id == format!("build:{}", c.name) && r.finished.outcome.is_ok());
+                let file = image_context::dir(&root, &c.name).join("image-id");
+                if let Some(id) = std::fs::read_to_string(file).ok().filter(|_| built) {
+                    ids.insert(c.name.clone(), id.trim().to_string());
+                }
+            }
+        }
+        let new = report::records(&components, &targets, &tags, co.reference.as_deref(), &ids, rows);
+        match report::update(&root, new) {
+            Ok(note) => {
+                if let Some(note) = note {
+                    out.line(&format!("note: {note}"));
+                }
+                out.line(&format!("wrote {}", report::PATH));
+            }
+            Err(e) => out.line(&format!("cannot write {}: {e:#}", report::PATH)),
+        }
     };
     let name = if build { "image build" } else { "image push" };
     let stage = Stage { name, review: Some(&review), describe: &describe, epilogue: &epilogue };

@@ -3,7 +3,8 @@
 //! rebuilt only when its sources change (once per run, however many contexts
 //! hold it), and the third-party wheels only when a pyproject in the closure
 //! changes, so unchanged layers stay cached in Docker. The Dockerfile needs
-//! no network.
+//! no network. Wheels are built with SOURCE_DATE_EPOCH and every file of a
+//! context carries that date, so the same sources give the same bytes.
 
 use crate::component::{Component, Workspace};
 use crate::exec::{self, Log, Prepare};
@@ -22,6 +23,8 @@ pub struct Contexts {
     root: PathBuf,
     python: PathBuf,
     uv: Option<PathBuf>,
+    /// The source date (seconds since 1970) for wheels and the context's file times.
+    epoch: i64,
     /// Per component: its closure as (name, folder) pairs, and its Dockerfile.
     specs: BTreeMap<String, (Vec<(String, PathBuf)>, PathBuf)>,
     /// Wheel builds write into the source folder (build/, *.egg-info): one at a time.
@@ -37,7 +40,7 @@ fn wheel_dir(root: &Path, component: &str) -> PathBuf {
 }
 
 /// `c` and every component it needs at run time, transitively.
-fn closure<'a>(ws: &'a Workspace, c: &'a Component) -> Vec<&'a Component> {
+pub fn closure<'a>(ws: &'a Workspace, c: &'a Component) -> Vec<&'a Component> {
     let mut out = vec![c];
     let mut i = 0;
     while i < out.len() {
@@ -55,6 +58,22 @@ fn closure<'a>(ws: &'a Workspace, c: &'a Component) -> Vec<&'a Component> {
 
 fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// A glob a POSIX shell expands: the folder quoted when it must be, the pattern never.
+fn glob(dir: &str, pattern: &str) -> String {
+    format!("{}/{pattern}", plan::quote(dir))
+}
+
+/// Give every file and folder under `dir` the modification time `epoch`.
+fn set_times(dir: &Path, epoch: i64) -> Result<()> {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch.max(0) as u64);
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let f = std::fs::File::open(entry.path()).with_context(|| format!("cannot open {}", entry.path().display()))?;
+        f.set_modified(time).with_context(|| format!("cannot set the time of {}", entry.path().display()))?;
+    }
+    Ok(())
 }
 
 fn hex(h: Sha256) -> String {
@@ -89,7 +108,7 @@ fn recreate(dir: &Path) -> Result<()> {
 }
 
 impl Contexts {
-    pub fn new(ws: &Workspace, components: &[&Component], python: PathBuf) -> Contexts {
+    pub fn new(ws: &Workspace, components: &[&Component], python: PathBuf, epoch: i64) -> Contexts {
         let specs = components
             .iter()
             .filter_map(|c| {
@@ -98,7 +117,7 @@ impl Contexts {
                 Some((c.name.clone(), (members, dockerfile)))
             })
             .collect();
-        Contexts { root: ws.root.clone(), python, uv: which::which("uv").ok(), specs, building: Mutex::new(()) }
+        Contexts { root: ws.root.clone(), python, uv: which::which("uv").ok(), epoch, specs, building: Mutex::new(()) }
     }
 
     fn name<'a>(&self, need: &'a str) -> &'a str {
@@ -139,6 +158,11 @@ impl Contexts {
         Ok(hex(h))
     }
 
+    /// Wheel builds date their files by SOURCE_DATE_EPOCH: the same sources, the same wheel.
+    fn env(&self) -> Vec<(String, String)> {
+        vec![("SOURCE_DATE_EPOCH".into(), self.epoch.to_string())]
+    }
+
     fn wheel_command(&self, name: &str, folder: &Path) -> (PathBuf, Vec<String>) {
         let out = rel(&self.root, &wheel_dir(&self.root, name));
         let folder = folder.display().to_string();
@@ -162,6 +186,16 @@ impl Contexts {
         (self.python.clone(), args)
     }
 
+    fn run(
+        &self,
+        sh: &Shell,
+        (program, args): (PathBuf, Vec<String>),
+        log: &mut Log,
+    ) -> Result<std::process::ExitStatus> {
+        let cmd = self.env().into_iter().fold(cmd!(sh, "{program} {args...}"), |c, (k, v)| c.env(k, v));
+        exec::run_logged(cmd.into(), log)
+    }
+
     /// Build a component's wheel into `target/xtask/wheels/<name>/` unless its sources are unchanged.
     fn ensure_wheel(&self, sh: &Shell, name: &str, folder: &Path, log: &mut Log) -> Result<PathBuf> {
         let _one_at_a_time = self.building.lock().unwrap_or_else(|p| p.into_inner());
@@ -169,8 +203,7 @@ impl Contexts {
         let want = self.source_fingerprint(folder)?;
         if !(fresh(&out, &want) && wheels(&out).is_ok_and(|w| w.len() == 1)) {
             recreate(&out)?;
-            let (program, args) = self.wheel_command(name, folder);
-            let status = exec::run_logged(cmd!(sh, "{program} {args...}").into(), log)?;
+            let status = self.run(sh, self.wheel_command(name, folder), log)?;
             if !status.success() {
                 bail!("building the wheel of {} failed ({status}): see the output above", folder.display());
             }
@@ -192,27 +225,40 @@ impl Prepare for Contexts {
         Ok(false)
     }
 
+    /// What `ensure` does, as commands a POSIX shell runs as printed.
     fn commands(&self, need: &str) -> Vec<String> {
         let c = self.name(need);
-        let (members, _) = &self.specs[c];
-        let line = |(p, a): (PathBuf, Vec<String>)| plan::command_line(&self.root, &self.root, &[], &p, &a);
-        let mut lines: Vec<String> = members
-            .iter()
-            .filter(|(name, folder)| {
-                let want = self.source_fingerprint(folder).unwrap_or_default();
-                !fresh(&wheel_dir(&self.root, name), &want)
-            })
-            .map(|(name, folder)| line(self.wheel_command(name, folder)))
-            .collect();
-        let app = rel(&self.root, &dir(&self.root, c).join("wheels/app"));
-        lines.push(format!(
-            "cp target/xtask/wheels/{{{}}}/*.whl {app}/",
-            members.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(",")
-        ));
-        let deps = dir(&self.root, c).join("wheels/deps");
-        if !fresh(&deps, &self.deps_fingerprint(c).unwrap_or_default()) {
-            lines.push(line(self.deps_command(c, vec![format!("{app}/*.whl")])));
+        let (members, dockerfile) = &self.specs[c];
+        let env = self.env();
+        let line = |(p, a): (PathBuf, Vec<String>)| plan::command_line(&self.root, &self.root, &env, &p, &a);
+        let q = |p: &Path| plan::quote(&rel(&self.root, p));
+        let mut lines = Vec::new();
+        for (name, folder) in members {
+            let out = wheel_dir(&self.root, name);
+            if !fresh(&out, &self.source_fingerprint(folder).unwrap_or_default()) {
+                lines.push(format!("rm -rf {}", q(&out)));
+                lines.push(line(self.wheel_command(name, folder)));
+            }
         }
+        let ctx = dir(&self.root, c);
+        let (app, deps) = (ctx.join("wheels/app"), ctx.join("wheels/deps"));
+        lines.push(format!("rm -rf {}", q(&app)));
+        lines.push(format!("mkdir -p {}", q(&app)));
+        for (name, _) in members {
+            lines.push(format!("cp {} {}/", glob(&rel(&self.root, &wheel_dir(&self.root, name)), "*.whl"), q(&app)));
+        }
+        if !fresh(&deps, &self.deps_fingerprint(c).unwrap_or_default()) {
+            let (app_rel, deps_rel) = (rel(&self.root, &app), q(&deps));
+            lines.push(format!("rm -rf {deps_rel}"));
+            lines.push(line(self.deps_command(c, vec![])) + " " + &glob(&app_rel, "*.whl"));
+            // pip copies the app wheels in too: they belong in wheels/app only.
+            lines.push(format!("for w in {}; do rm -f {deps_rel}/\"${{w##*/}}\"; done", glob(&app_rel, "*.whl")));
+            lines.push(format!(
+                "LC_ALL=C ls {deps_rel} | sed -n 's/^\\([^-]*\\)-\\([^-]*\\)-.*\\.whl$/\\1==\\2/p' > {deps_rel}/requirements.txt"
+            ));
+        }
+        lines.push(format!("cp {} {}", q(&self.root.join(dockerfile)), q(&ctx.join("Dockerfile"))));
+        lines.push(format!("find {} -exec touch -d {} {{}} +", q(&ctx), super::image::rfc3339(self.epoch)));
         lines
     }
 
@@ -236,8 +282,7 @@ impl Prepare for Contexts {
             recreate(&deps)?;
             let own = wheels(&app)?;
             let paths = own.iter().map(|w| format!("{}/{w}", rel(&self.root, &app))).collect();
-            let (program, args) = self.deps_command(c, paths);
-            let status = exec::run_logged(cmd!(sh, "{program} {args...}").into(), log)?;
+            let status = self.run(&sh, self.deps_command(c, paths), log)?;
             if !status.success() {
                 bail!("collecting the dependency wheels of {c} failed ({status}): see the output above");
             }
@@ -255,6 +300,7 @@ impl Prepare for Contexts {
         }
         let text = std::fs::read(self.root.join(dockerfile))
             .with_context(|| format!("cannot read {}", dockerfile.display()))?;
-        write_atomic(&ctx.join("Dockerfile"), &text)
+        write_atomic(&ctx.join("Dockerfile"), &text)?;
+        set_times(&ctx, self.epoch)
     }
 }

@@ -44,14 +44,55 @@ pub struct Pushed {
     pub digest: Option<String>,
 }
 
+/// `images.json` as the image stage writes it (`format` 1; see docs/ci-cd.md).
 #[derive(Deserialize)]
 struct Report {
-    images: Vec<Built>,
+    format: u32,
+    components: std::collections::BTreeMap<String, Entry>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    repositories: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    commit: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    pushed: Vec<PushedEntry>,
+}
+
+#[derive(Deserialize)]
+struct PushedEntry {
+    repository: String,
+    tag: String,
+    digest: Option<String>,
 }
 
 /// The image stage's report: the one place its format is read.
 pub fn read_report(text: &str) -> Result<Vec<Built>, String> {
-    serde_json::from_str::<Report>(text).map(|r| r.images).map_err(|e| e.to_string())
+    let report: Report = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if report.format != 1 {
+        return Err(format!("format {} is not one this xtask reads (1)", report.format));
+    }
+    Ok(report
+        .components
+        .into_iter()
+        .map(|(component, e)| Built {
+            component,
+            images: e.repositories,
+            tags: e.tags,
+            revision: e.commit,
+            version: e.version,
+            pushed: e
+                .pushed
+                .into_iter()
+                .map(|p| Pushed { image: p.repository, tag: p.tag, digest: p.digest })
+                .collect(),
+        })
+        .collect())
 }
 
 /// The image one component runs: (name, tag, digest). The first registry that

@@ -22,12 +22,17 @@ fn wanted(names: &[&str]) -> Vec<(String, String)> {
 
 #[test]
 fn the_report_is_read_whatever_else_it_carries() {
-    let text = r#"{"images":[{"component":"web","images":["r/web"],"tags":["abc"],"version":null,
-        "revision":"abc","dirty":false,"image_id":"sha256:id","new_field":1,
-        "pushed":[{"image":"r/web","tag":"abc","digest":"sha256:d","size":3}]}]}"#;
+    let text = r#"{"format":1,"components":{"web":{"repositories":["r/web"],"tags":["abc"],"version":null,
+        "commit":"abc","ref":null,"dirty":false,"image_id":"sha256:id","new_field":1,
+        "pushed":[{"repository":"r/web","tag":"abc","digest":"sha256:d","size":3}]}}}"#;
     let report = read_report(text).unwrap();
+    assert_eq!(report[0].component, "web");
+    assert_eq!(report[0].revision, "abc");
     assert_eq!(report[0].pushed[0].digest.as_deref(), Some("sha256:d"));
-    assert!(read_report(r#"{"images":[{"component":"web"}]}"#).unwrap_err().contains("missing field `revision`"));
+    assert!(read_report(r#"{"format":1,"components":{"web":{}}}"#).unwrap_err().contains("missing field `commit`"));
+    assert!(read_report(r#"{"format":2,"components":{}}"#)
+        .unwrap_err()
+        .contains("format 2 is not one this xtask reads"));
     assert!(read_report("not json").is_err());
 }
 
