@@ -36,7 +36,9 @@ pub fn who() -> String {
     if let Ok(actor) = std::env::var("GITHUB_ACTOR") {
         return format!("{actor} (GitHub Actions)");
     }
-    let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
+    // SAFETY: getuid(2) has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| format!("uid {uid}"));
     let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
     if host.is_empty() {
         user

@@ -65,7 +65,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
     }
     for w in &workloads {
         println!(
-            "  {:<11}{:<18}{:<14}{}",
+            "  {:<11}{:<18}{:<29}{}",
             w["kind"].as_str().unwrap_or(""),
             w["name"].as_str().unwrap_or(""),
             w["ready"].as_str().unwrap_or(""),
