@@ -37,7 +37,10 @@ pub fn source(
         return Source::Encoded(text.to_string(), "KUBECONFIG_B64");
     }
     match kubeconfig.filter(|t| !t.trim().is_empty()) {
-        Some(v) if exists(Path::new(v)) || v.contains('/') || v.contains(':') => Source::Path(PathBuf::from(v)),
+        Some(v) if exists(Path::new(v)) => Source::Path(PathBuf::from(v)),
+        // Base64 may hold `/`, so a value counts as encoded when it decodes to a kubeconfig.
+        Some(v) if decode(v, "KUBECONFIG").is_ok() => Source::Encoded(v.to_string(), "KUBECONFIG"),
+        Some(v) if v.contains('/') || v.contains(':') => Source::Path(PathBuf::from(v)),
         Some(v) => Source::Encoded(v.to_string(), "KUBECONFIG"),
         None => Source::Default,
     }

@@ -17,6 +17,10 @@ fn where_the_kubeconfig_comes_from() {
     assert_eq!(source(None, Some("kubeconfig"), None, |_| true), Source::Path("kubeconfig".into()));
     let enc = b64(CONFIG);
     assert_eq!(source(None, Some(&enc), None, none), Source::Encoded(enc.clone(), "KUBECONFIG"));
+    // Base64 often holds `/`: it still counts as encoded when it decodes to a kubeconfig.
+    let slashed = b64(&format!("{CONFIG}# ?>?>?>\n"));
+    assert!(slashed.contains('/'), "{slashed}");
+    assert_eq!(source(None, Some(&slashed), None, none), Source::Encoded(slashed.clone(), "KUBECONFIG"));
     assert_eq!(source(None, Some(""), Some(" "), none), Source::Default);
     assert_eq!(source(None, None, None, none), Source::Default);
 }

@@ -87,18 +87,27 @@ spec:
 
 const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\ndata:\n  LEVEL: info\n";
 
+/// A namespace of a test's own, deleted when the test ends however it ends.
+struct Cleanup(Option<(PathBuf, PathBuf)>, String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some((kubeconfig, kubectl)) = &self.0 {
+            let c = Cluster { kubeconfig: kubeconfig.clone(), kubectl: kubectl.clone() };
+            let _ = c.kubectl(&["delete", "namespace", &self.1, "--wait=false"]);
+        }
+    }
+}
+
+fn cleanup(cluster: Option<&Cluster>, namespace: &str) -> Cleanup {
+    Cleanup(cluster.map(|c| (c.kubeconfig.clone(), c.kubectl.clone())), namespace.to_string())
+}
+
 struct Fixture {
     repo: Repo,
     namespace: String,
     cluster: Option<Cluster>,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Some(c) = &self.cluster {
-            let _ = c.kubectl(&["delete", "namespace", &self.namespace, "--wait=false"]);
-        }
-    }
+    _cleanup: Cleanup,
 }
 
 fn git(root: &Path, args: &[&str]) {
@@ -130,7 +139,7 @@ impl Fixture {
                 &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"),
             );
         }
-        let f = Fixture { repo, namespace, cluster };
+        let f = Fixture { _cleanup: cleanup(cluster.as_ref(), &namespace), repo, namespace, cluster };
         f.build("reg.test/fx/web:1", None, 600);
         f
     }
@@ -394,4 +403,94 @@ fn bad_input_needs_no_cluster() {
     let run = f.run(&["deploy", "development"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+}
+
+/// The platform itself: development deploys, then a build whose storage
+/// crash-loops fails fast naming storage's pod, is rolled back, and the
+/// earlier storage image runs again.
+#[test]
+fn the_platform_deploys_and_a_crash_looping_storage_is_rolled_back() {
+    let Some(cluster) = cluster() else { return };
+    let copy = support::copy_of_the_monorepo();
+    let root = copy.path();
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 100_000;
+    let ns = format!("fx-platform-{t}");
+    let overlay = root.join("deploy/overlays/development");
+    for file in ["kustomization.yaml", "namespace.yaml"] {
+        let text = std::fs::read_to_string(overlay.join(file)).unwrap();
+        std::fs::write(overlay.join(file), text.replace("mlops-development", &ns)).unwrap();
+    }
+    let _cleanup = cleanup(Some(&cluster), &ns);
+    let xtask = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("--root")
+            .arg(root)
+            .args(args)
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("XTASK_KUBECTL", &cluster.kubectl);
+        for (var, _) in std::env::vars() {
+            if var.starts_with("GITHUB_") {
+                cmd.env_remove(var);
+            }
+        }
+        support::run(cmd)
+    };
+    // A build of every component, "pushed" with a digest per image.
+    let build = |n: char| {
+        git(root, &["add", "-A"]);
+        git(root, &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "build", "--allow-empty"]);
+        let out = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(root).output().unwrap();
+        let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let components: serde_json::Map<String, serde_json::Value> = ["cdc", "client", "spark", "storage"]
+            .iter()
+            .map(|c| {
+                let repo = format!("127.0.0.1:5000/fx/{c}");
+                let digest = format!("sha256:{}", n.to_string().repeat(64));
+                (
+                    c.to_string(),
+                    serde_json::json!({"repositories": [repo], "tags": [head], "version": null, "commit": head,
+                    "ref": "refs/heads/main", "dirty": false, "image_id": "sha256:id",
+                    "pushed": [{"repository": repo, "tag": head, "digest": digest}]}),
+                )
+            })
+            .collect();
+        std::fs::create_dir_all(root.join("target/xtask")).unwrap();
+        std::fs::write(
+            root.join("target/xtask/images.json"),
+            serde_json::json!({"format": 1, "components": components}).to_string(),
+        )
+        .unwrap();
+        let run = xtask(&["manifests", "update", "development"]);
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    };
+    git(root, &["init", "-q"]);
+    build('a');
+    let run = xtask(&["deploy", "development", "--timeout", "180s"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for c in ["cdc (Deployment cdc)", "storage (Deployment storage)", "spark (CronJob spark-features)"] {
+        assert!(run.stdout.contains(&format!("ready    {c}")), "{}", run.stdout);
+    }
+
+    // The next build's storage crash-loops (kwok's fault label on its pods).
+    let kustomization = std::fs::read_to_string(overlay.join("kustomization.yaml")).unwrap();
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        kustomization.replace("  - path: settings.yaml\n", "  - path: settings.yaml\n  - path: fault.yaml\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        overlay.join("fault.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: storage\nspec:\n  template:\n    metadata:\n      labels:\n        xtask.dev/fault: crash-loop\n",
+    )
+    .unwrap();
+    build('b');
+    let run = xtask(&["deploy", "development", "--timeout", "300s"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("storage: pod storage-") && run.stderr.contains("CrashLoopBackOff"), "{}", run.stderr);
+    assert!(run.stderr.contains("rolled back development to revision 1"), "{}", run.stderr);
+    let status = xtask(&["status", "development", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(outcomes(&status), [(1, "succeeded".into()), (2, "failed".into()), (3, "rolled-back".into())]);
+    let storage = status["workloads"].as_array().unwrap().iter().find(|w| w["name"] == "storage").unwrap().clone();
+    assert!(storage["images"][0].as_str().unwrap().ends_with(&"a".repeat(64)), "{storage}");
 }

@@ -72,33 +72,6 @@ fn unique() -> String {
     format!("{}-{}", std::process::id(), t % 1_000_000)
 }
 
-/// The monorepo's components (what discovery and the manifests need) and `deploy/`, copied.
-fn copy_of_the_monorepo() -> tempfile::TempDir {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = tempfile::tempdir().unwrap();
-    let wanted = |rel: &Path| {
-        let s = rel.to_string_lossy();
-        s.starts_with("deploy/")
-            || s == "tools/python-tools.txt"
-            || s.contains("/k8s/")
-            || s.ends_with("/pyproject.toml")
-            || s.ends_with("/Dockerfile")
-    };
-    for e in walkdir::WalkDir::new(&real).into_iter().filter_entry(|e| {
-        let n = e.file_name().to_string_lossy();
-        !(n == "target" || n == ".git" || n == "src" || n == "tests" || n == "xtask")
-    }) {
-        let e = e.unwrap();
-        let rel = e.path().strip_prefix(&real).unwrap();
-        if e.file_type().is_file() && wanted(rel) {
-            let to = dir.path().join(rel);
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(e.path(), to).unwrap();
-        }
-    }
-    dir
-}
-
 /// The xtask on `root`, talking to `cluster` only when `kubeconfig` is asked for.
 fn xtask(root: &Path, cluster: &Cluster, args: &[&str]) -> support::Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
@@ -139,7 +112,7 @@ fn wait_available(cluster: &Cluster, ns: &str, deadline: Duration) -> Vec<String
 #[test]
 fn development_deploys_into_a_fresh_namespace_and_becomes_available() {
     let Some(cluster) = cluster() else { return };
-    let root = copy_of_the_monorepo();
+    let root = support::copy_of_the_monorepo();
     let run = xtask(root.path(), &cluster, &["manifests", "render", "development"]);
     assert_eq!(run.code, 0);
     let ns = Namespace { name: format!("xtask-test-{}", unique()), cluster: &cluster };
@@ -160,7 +133,7 @@ fn development_deploys_into_a_fresh_namespace_and_becomes_available() {
 #[test]
 fn validate_dry_runs_every_environment_against_the_cluster_and_changes_nothing() {
     let Some(cluster) = cluster() else { return };
-    let root = copy_of_the_monorepo();
+    let root = support::copy_of_the_monorepo();
     let existed: Vec<bool> =
         ["mlops-development", "mlops-staging", "mlops-production"].iter().map(|n| cluster.has_namespace(n)).collect();
     let kubeconfig = cluster.kubeconfig.to_str().unwrap();

@@ -105,3 +105,30 @@ impl Run {
         self.stdout.trim_end().lines().last().unwrap_or("")
     }
 }
+
+/// The monorepo's components (what discovery and the manifests need) and `deploy/`, copied.
+pub fn copy_of_the_monorepo() -> tempfile::TempDir {
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let wanted = |rel: &Path| {
+        let s = rel.to_string_lossy();
+        s.starts_with("deploy/")
+            || s == "tools/python-tools.txt"
+            || s.contains("/k8s/")
+            || s.ends_with("/pyproject.toml")
+            || s.ends_with("/Dockerfile")
+    };
+    for e in walkdir::WalkDir::new(&real).into_iter().filter_entry(|e| {
+        let n = e.file_name().to_string_lossy();
+        !(n == "target" || n == ".git" || n == "src" || n == "tests" || n == "xtask")
+    }) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(&real).unwrap();
+        if e.file_type().is_file() && wanted(rel) {
+            let to = dir.path().join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+    dir
+}
