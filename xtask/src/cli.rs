@@ -65,6 +65,12 @@ pub enum Command {
     Doctor,
     /// Run the pipeline's stages for a GitHub event (from GitHub's variables, or --event/--ref/--environment), as CI does.
     Ci(CiArgs),
+    /// Check that the GitHub workflows stay thin: every `run:` step is one `cargo xtask` command.
+    Workflows {
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `cargo xtask ci`: the event, and what to do with its plan.

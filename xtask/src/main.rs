@@ -26,6 +26,7 @@ mod rollout;
 mod stages;
 mod tags;
 mod trigger;
+mod workflows;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -91,6 +92,7 @@ fn run(cli: Cli) -> Result<i32> {
             exec::install_interrupt_handler()?;
             stages::ci::run(&ws, &args)
         }
+        Command::Workflows { json } => workflows::run(&root, json),
     }
 }
 

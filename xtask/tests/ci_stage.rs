@@ -1,5 +1,6 @@
 //! `cargo xtask ci` on fixture monorepos: plans compared with expected files,
-//! GitHub's event read from its variables, and stages run as child processes.
+//! GitHub's event read from its variables, stages run as child processes,
+//! and the workflow checks of the quality stage.
 
 mod support;
 
@@ -153,4 +154,38 @@ fn stages_run_as_children_quality_failing_does_not_stop_the_tests_and_the_count_
     assert!(md.contains("| component | test | quality |\n"), "{md}");
     assert!(md.contains("```mermaid\ngantt\n    title xtask ci  pull request\n"), "{md}");
     assert!(md.contains("    section test\n    test alpha "), "{md}");
+}
+
+#[test]
+fn quality_reports_actionlint_and_thin_run_findings_on_a_planted_workflow() {
+    let repo = Repo::new();
+    repo.write(
+        ".github/workflows/bad.yml",
+        "name: bad\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: cargo xtask test ${{ foo.bar }}\n      - run: |\n          cargo xtask test\n          echo done\n",
+    );
+    let r = repo.run(&["quality"]);
+    assert_eq!(r.code, 1);
+    let line =
+        |needle: &str| r.stdout.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no `{needle}`")).trim();
+    assert!(
+        line("actionlint expression")
+            .starts_with(".github/workflows/bad.yml:7:35: actionlint expression [High] undefined variable \"foo\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        line("workflows thin-run [Medium] `cargo")
+            .starts_with(".github/workflows/bad.yml:7:9: workflows thin-run [Medium]"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        line("workflows thin-run [Medium] 2 lines").starts_with(".github/workflows/bad.yml:8:9: workflows thin-run"),
+        "{}",
+        r.stdout
+    );
+    let report: serde_json::Value = serde_json::from_str(&repo.read("target/xtask/report.json")).unwrap();
+    let ids: Vec<&str> =
+        report["tasks"].as_array().unwrap().iter().map(|t| t["task"]["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["workflows:actionlint", "workflows:thin"]);
 }
