@@ -158,7 +158,8 @@ pub fn run(ws: &Workspace, args: &CiArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    print!("{}", plan_text(&pipeline, &stages, &components, has_credentials()));
+    // Running, the missing credentials are said once, where the plan stops.
+    print!("{}", plan_text(&pipeline, &stages, &components, true));
     let exe = std::env::current_exe().context("cannot find the xtask's own program")?;
     ci_run::execute(root, &exe, &pipeline, &stages, has_credentials())
 }
