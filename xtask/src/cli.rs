@@ -63,6 +63,46 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
+    /// Run the pipeline's stages for a GitHub event (from GitHub's variables, or --event/--ref/--environment), as CI does.
+    Ci(CiArgs),
+    /// Check that the GitHub workflows stay thin: every `run:` step is one `cargo xtask` command.
+    Workflows {
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `cargo xtask ci`: the event, and what to do with its plan.
+#[derive(Args, Debug, Clone)]
+pub struct CiArgs {
+    /// The event: pull_request, push or workflow_dispatch (default: GITHUB_EVENT_NAME, else pull_request).
+    #[arg(long, value_name = "EVENT")]
+    pub event: Option<String>,
+
+    /// The git ref, e.g. refs/heads/main or refs/tags/v1.2.3 (default: GITHUB_REF, else the checked-out branch).
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+
+    /// The environment to deploy a release or a dispatch to (default: the dispatch's input; a release: staging).
+    #[arg(long, value_name = "ENV")]
+    pub environment: Option<String>,
+
+    /// Print the stages and the exact command of each; run nothing.
+    #[arg(long)]
+    pub plan: bool,
+
+    /// With --plan: print the plan as JSON.
+    #[arg(long, requires = "plan")]
+    pub json: bool,
+
+    /// Run only these stages of the plan (e.g. `--only deploy`), as a CI job does; their dependencies are not checked.
+    #[arg(long, value_name = "STAGE", value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// Pass --confirm to a production deploy (inside a GitHub job bound to `production`, GitHub's approval stands for it).
+    #[arg(long)]
+    pub confirm: bool,
 }
 
 /// Which cluster: credentials from `KUBECONFIG` (a path, or base64) or `KUBECONFIG_B64`.

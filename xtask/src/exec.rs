@@ -152,6 +152,8 @@ pub struct Finished {
     pub task: Task,
     pub outcome: Outcome,
     pub seconds: f64,
+    /// When it started, in seconds from the start of the run (the gantt chart's bars).
+    pub start: f64,
     pub log: PathBuf,
     /// Where the task's own command output starts in the log (after environment setup).
     #[serde(skip)]
@@ -207,6 +209,7 @@ pub fn execute(root: &Path, tasks: &[Task], prep: Option<&dyn Prepare>, opts: &O
     let stopped_by: Mutex<Option<String>> = Mutex::new(None);
     let results: Mutex<Vec<Option<Finished>>> = Mutex::new(vec![None; tasks.len()]);
     let workers = opts.jobs.max(1).min(heads.len().max(1));
+    let (t0, _live) = (Instant::now(), crate::progress::Live::start());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
@@ -218,13 +221,13 @@ pub fn execute(root: &Path, tasks: &[Task], prep: Option<&dyn Prepare>, opts: &O
                         let task = &tasks[i];
                         let stopper = stopped_by.lock().unwrap().clone();
                         let done = if let Some(why) = &blocked {
-                            not_run(task, why.clone())
+                            not_run(task, why.clone(), t0)
                         } else if let Some(failed) = stopper {
-                            not_run(task, format!("--fail-fast: {failed} did not pass"))
+                            not_run(task, format!("--fail-fast: {failed} did not pass"), t0)
                         } else if interrupted() {
-                            not_run(task, "interrupted before it started".into())
+                            not_run(task, "interrupted before it started".into(), t0)
                         } else {
-                            run_task(root, task, prep, opts)
+                            run_task(root, task, prep, opts, t0)
                         };
                         // Tasks chained after this one share its fate.
                         blocked = blocked.or_else(|| match &done.outcome {
@@ -246,16 +249,18 @@ pub fn execute(root: &Path, tasks: &[Task], prep: Option<&dyn Prepare>, opts: &O
     results.into_inner().unwrap().into_iter().map(|r| r.expect("every task was taken")).collect()
 }
 
-fn not_run(task: &Task, why: String) -> Finished {
+fn not_run(task: &Task, why: String, t0: Instant) -> Finished {
     // An earlier run's result must not pass for this run's.
     if let Some(artifact) = &task.artifact {
         let _ = std::fs::remove_file(artifact);
     }
-    Finished { task: task.clone(), outcome: Outcome::NotRun(why), seconds: 0.0, log: PathBuf::new(), output_start: 0 }
+    let (outcome, start) = (Outcome::NotRun(why), t0.elapsed().as_secs_f64());
+    Finished { task: task.clone(), outcome, seconds: 0.0, start, log: PathBuf::new(), output_start: 0 }
 }
 
-fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options) -> Finished {
+fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options, t0: Instant) -> Finished {
     let (start, out) = (Instant::now(), &opts.out);
+    crate::progress::started(&task.id);
     let log_path = root.join("target/xtask/logs").join(format!("{}.log", task.id.replace(':', "-")));
     out.line(&format!("started  {}", task.id));
     let mut output_start = 0;
@@ -274,6 +279,7 @@ fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options
         let _ = std::fs::remove_file(artifact);
     }
     let seconds = start.elapsed().as_secs_f64();
+    crate::progress::finished(&task.id);
     let text = String::from_utf8_lossy(&std::fs::read(&log_path).unwrap_or_default()).into_owned();
     let title = format!("{} {} in {seconds:.1}s", task.id, outcome.label());
     // A passing task's output is noise, except on GitHub where groups fold it away.
@@ -282,7 +288,8 @@ fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options
     } else {
         out.block(&title, &text);
     }
-    Finished { task: task.clone(), outcome, seconds, log: log_path, output_start }
+    let start = start.duration_since(t0).as_secs_f64();
+    Finished { task: task.clone(), outcome, seconds, start, log: log_path, output_start }
 }
 
 /// Prepare and run one task: its exit code, and where its command's output starts in the log.
@@ -342,6 +349,10 @@ impl Printer {
     }
 
     fn write(&self, text: &str) {
+        crate::progress::quiet(|| self.write_now(text))
+    }
+
+    fn write_now(&self, text: &str) {
         if self.to_stderr {
             let _ = std::io::stderr().write_all(text.as_bytes());
         } else {

@@ -834,6 +834,31 @@ fn mypy_errors_with_codes_and_notes_skipped() {
         ]
     );
     assert_eq!(found[1].message, r#"Argument 1 to "double" has incompatible type "str"; expected "int""#);
+    // An error's notes travel with it, so its annotation shows them.
+    assert_eq!(
+        found[2].message,
+        "Incompatible return value type (got \"list[int]\", expected \"list[float]\")\n\
+         \"list\" is invariant -- see https://mypy.readthedocs.io/en/stable/common_issues.html#variance\n\
+         Consider using \"Sequence\" instead, which is covariant"
+    );
+    assert!(annotation(&found[2]).ends_with("expected \"list[float]\")%0A\"list\" is invariant -- see https://mypy.readthedocs.io/en/stable/common_issues.html#variance%0AConsider using \"Sequence\" instead, which is covariant"));
+}
+
+#[test]
+fn mypy_overload_variants_go_with_their_error() {
+    let out = "src/m.py:5:1: error: No overload variant of \"f\" matches argument type \"str\"  [call-overload]\n\
+               src/m.py:5:1: note: Possible overload variants:\n\
+               src/m.py:5:1: note:     def f(x: int) -> int\n\
+               src/m.py:5:1: note:     def f(x: bytes) -> bytes\n\
+               src/other.py:3:1: note: \"f\" defined here\n\
+               src/m.py: note: In function \"g\":\n\
+               src/m.py:9:1: note: a note on its own\n";
+    let found = mypy(out);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].message,
+        "No overload variant of \"f\" matches argument type \"str\"\nPossible overload variants:\n    def f(x: int) -> int\n    def f(x: bytes) -> bytes\nsrc/other.py:3: \"f\" defined here"
+    );
 }
 
 #[test]

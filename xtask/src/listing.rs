@@ -23,7 +23,10 @@ pub fn print(ws: &Workspace, as_json: bool) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string(&items)?);
+        let matrix = serde_json::to_string(&items)?;
+        println!("{matrix}");
+        // On GitHub the matrix is also a step output, for `fromJSON` in a later job.
+        crate::github::set_outputs(&[("matrix".into(), matrix)])?;
         return Ok(());
     }
     let yes = |b: bool| if b { "yes" } else { "no" };

@@ -10,12 +10,14 @@ mod error;
 mod exec;
 mod findings;
 mod fsutil;
+mod github;
 mod guards;
 mod kube;
 mod lease;
 mod listing;
 mod manifest_rules;
 mod plan;
+mod progress;
 mod python;
 mod registry;
 mod release;
@@ -23,6 +25,8 @@ mod report;
 mod rollout;
 mod stages;
 mod tags;
+mod trigger;
+mod workflows;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -83,6 +87,12 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Status(args) => stages::status::run(&discover(&root)?, &args),
         Command::Rollback(args) => stages::deploy::rollback(&discover(&root)?, &args),
         Command::Doctor => doctor::run(&root),
+        Command::Ci(args) => {
+            let ws = discover(&root)?;
+            exec::install_interrupt_handler()?;
+            stages::ci::run(&ws, &args)
+        }
+        Command::Workflows { json } => workflows::run(&root, json),
     }
 }
 

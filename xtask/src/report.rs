@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// Test counts of one task (read from its JUnit file or its output).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Counts {
     pub passed: u64,
     pub failed: u64,
@@ -165,7 +165,30 @@ pub fn write_json(root: &Path, stage: &str, rows: &[Row]) -> Result<String> {
     Ok(json)
 }
 
-/// Append a markdown table to `$GITHUB_STEP_SUMMARY` when GitHub provides one.
+/// The executor's start and end times of each task, as gantt bars.
+pub fn bars(stage: &str, rows: &[Row]) -> Vec<crate::github::Bar> {
+    use crate::github::{Bar, State};
+    let state = |o: &Outcome| match o {
+        Outcome::Passed => State::Passed,
+        Outcome::NotRun(_) => State::NotRun,
+        _ => State::Failed,
+    };
+    let mut bars: Vec<Bar> = rows
+        .iter()
+        .map(|r| Bar {
+            section: stage.to_string(),
+            label: r.finished.task.id.clone(),
+            start: r.finished.start,
+            seconds: r.finished.seconds,
+            state: state(&r.finished.outcome),
+        })
+        .collect();
+    bars.sort_by(|a, b| a.start.total_cmp(&b.start));
+    bars
+}
+
+/// Append a markdown table and a gantt chart of the tasks to
+/// `$GITHUB_STEP_SUMMARY` when GitHub provides one.
 pub fn github_summary(stage: &str, rows: &[Row]) -> Result<()> {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else { return Ok(()) };
     let cols = columns(rows);
@@ -177,7 +200,8 @@ pub fn github_summary(stage: &str, rows: &[Row]) -> Result<()> {
             cols.iter().enumerate().map(|(i, (_, f))| if i == 1 { format!("{mark}{}", f(r)) } else { f(r) }).collect();
         md += &format!("| {} |\n", cells.join(" | "));
     }
-    md += &format!("\n{}\n", closing_line(totals(rows)));
+    md += &format!("\n{}\n\n", closing_line(totals(rows)));
+    md += &crate::github::gantt(&format!("xtask {stage}"), &bars(stage, rows));
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -208,7 +232,7 @@ mod tests {
             artifact: None,
             exit: ExitPolicy::Pytest,
         };
-        let finished = Finished { task, outcome, seconds: 0.0, log: PathBuf::new(), output_start: 0 };
+        let finished = Finished { task, outcome, seconds: 0.0, start: 0.0, log: PathBuf::new(), output_start: 0 };
         Row { counts, ..Row::new(Path::new("/"), finished) }
     }
 

@@ -76,3 +76,34 @@ fn benchmarks_answer_help_and_run_nothing() {
         assert!(stdout.starts_with("usage:"), "{}: {stdout}", path.display());
     }
 }
+
+/// The workflow files, by name.
+fn workflows() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yml") || n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn workflows_stay_thin() {
+    assert_eq!(workflows(), ["build-and-deploy.yml", "code-quality.yml", "run-tests.yml"]);
+    // Every `run:` step is one `cargo xtask` command (the rule `cargo xtask quality` applies too).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("workflows").current_dir(&root).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "a workflow grew logic:\n{stdout}");
+    assert!(stdout.ends_with("3 workflow(s) checked, 0 finding(s)\n"), "{stdout}");
+}
+
+#[test]
+fn docs_describe_every_workflow() {
+    let doc = repo_file("docs/ci-cd.md");
+    for name in workflows() {
+        assert!(doc.contains(&format!("`{name}`")), "docs/ci-cd.md does not describe {name}");
+    }
+}

@@ -1,6 +1,8 @@
 //! One module per stage. Each turns (components, options) into a plan of
 //! tasks; `run` executes and reports any plan the same way.
 
+pub mod ci;
+pub mod ci_run;
 pub mod deploy;
 pub mod deploy_steps;
 pub mod image;

@@ -11,7 +11,8 @@ use crate::plan::{ExitPolicy, Task};
 use crate::python::{self, EnvSpec, Envs};
 use crate::report::Row;
 use crate::stages::{self, manifests_validate, on_github, Stage};
-use anyhow::Result;
+use crate::workflows;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::Shell;
 
@@ -190,6 +191,8 @@ pub fn parse(root: &Path, task: &Task, output: &str) -> Option<Result<Vec<Findin
         "isort" => Ok(findings::isort(output)),
         "mypy" => Ok(findings::mypy(output)),
         "bandit" => findings::bandit(output),
+        "actionlint" => workflows::actionlint(output),
+        "workflows" => workflows::parse_thin(output),
         "safety" => {
             let reqs = task.args.iter().skip_while(|a| *a != "-r").nth(1).cloned().unwrap_or_default();
             let text = std::fs::read_to_string(root.join(&reqs)).unwrap_or_default();
@@ -317,6 +320,11 @@ pub fn run(ws: &Workspace, args: &RunArgs, checks: &[Check], fix: bool) -> Resul
         plan.tasks.extend(m.tasks.iter().cloned());
         plan.envs.extend(m.envs.iter().cloned());
     }
+    // So are the GitHub workflows (actionlint, and the rule that they stay thin).
+    if checks.len() == Check::ALL.len() && args.components.is_empty() {
+        let xtask = std::env::current_exe().context("cannot find the xtask's own program")?;
+        plan.tasks.extend(workflows::tasks(&ws.root, &xtask).unwrap_or_default());
+    }
     let envs = if plan.envs.is_empty() {
         None
     } else {
@@ -341,6 +349,7 @@ pub fn run(ws: &Workspace, args: &RunArgs, checks: &[Check], fix: bool) -> Resul
     let stage = Stage { name, review: Some(&review), describe: &describe, epilogue: &print_findings };
     let prep =
         manifests_validate::Prep { inner: envs.as_ref().map(|e| e as &dyn Prepare), validation: manifests.as_ref() };
+    let prep = workflows::Installer { root: ws.root.clone(), inner: Some(&prep) };
     stages::run(&ws.root, &stage, &plan.tasks, Some(&prep), args)
 }
 

@@ -1,0 +1,191 @@
+//! `cargo xtask ci` on fixture monorepos: plans compared with expected files,
+//! GitHub's event read from its variables, stages run as child processes,
+//! and the workflow checks of the quality stage.
+
+mod support;
+
+use std::path::Path;
+use support::{run, Repo};
+
+fn fixture(rel: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
+}
+
+/// The command with no cluster credentials anywhere (HOME is the repo, which has no .kube).
+fn ci(repo: &Repo, args: &[&str]) -> std::process::Command {
+    let mut all = vec!["ci"];
+    all.extend_from_slice(args);
+    let mut cmd = repo.command(&all);
+    cmd.env_remove("KUBECONFIG").env_remove("KUBECONFIG_B64").env("HOME", repo.root());
+    cmd
+}
+
+fn two_components() -> Repo {
+    let repo = Repo::new();
+    repo.passing("alpha");
+    repo.passing("beta");
+    repo
+}
+
+#[test]
+fn plan_for_push_to_main_and_for_a_release_tag_match_the_expected_files() {
+    let repo = two_components();
+    let main = run(ci(&repo, &["--event", "push", "--ref", "refs/heads/main", "--plan"]));
+    assert_eq!(main.code, 0);
+    assert_eq!(main.stdout, fixture("ci/push-main.plan"));
+    let release = run(ci(&repo, &["--event", "push", "--ref", "refs/tags/v1.4.0", "--plan"]));
+    assert_eq!(release.code, 0);
+    assert_eq!(release.stdout, fixture("ci/release.plan"));
+    let production = run(ci(
+        &repo,
+        &["--event", "push", "--ref", "refs/tags/v1.4.0", "--environment", "production", "--plan", "--json"],
+    ));
+    let plan: serde_json::Value = serde_json::from_str(&production.stdout).unwrap();
+    let commands: Vec<&str> =
+        plan["stages"].as_array().unwrap().iter().map(|s| s["command"].as_str().unwrap()).collect();
+    assert_eq!(
+        commands,
+        [
+            "cargo xtask test",
+            "cargo xtask quality",
+            "cargo xtask image build --push --ref refs/tags/v1.4.0",
+            "cargo xtask manifests update production",
+            "cargo xtask deploy production",
+            "cargo xtask verify production",
+        ]
+    );
+    assert_eq!((plan["version"].as_str(), plan["environment"].as_str()), (Some("1.4.0"), Some("production")));
+}
+
+#[test]
+fn no_github_variables_mean_the_pull_request_plan() {
+    let repo = two_components();
+    let r = run(ci(&repo, &["--plan"]));
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.starts_with("ci plan: pull request (pull_request HEAD)\n"), "{}", r.stdout);
+    assert!(r.stdout.ends_with("  test     cargo xtask test\n  quality  cargo xtask quality\n"), "{}", r.stdout);
+}
+
+#[test]
+fn a_new_component_folder_is_in_the_matrix_and_the_plan_with_no_other_edit() {
+    let repo = two_components();
+    repo.passing("gamma");
+    let list = repo.run(&["components", "--json"]);
+    let matrix: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let names: Vec<&str> = matrix.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alpha", "beta", "gamma"]);
+    let plan = run(ci(&repo, &["--event", "push", "--ref", "refs/heads/main", "--plan", "--json"]));
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plan["components"], serde_json::json!(["alpha", "beta", "gamma"]));
+}
+
+#[test]
+fn github_variables_and_the_dispatch_payload_decide_and_become_step_outputs() {
+    let repo = two_components();
+    let outputs = repo.path("github-output");
+    let mut cmd = ci(&repo, &["--plan"]);
+    let payload = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events/workflow_dispatch_production.json");
+    cmd.env("GITHUB_EVENT_NAME", "workflow_dispatch")
+        .env("GITHUB_REF", "refs/tags/v1.4.0")
+        .env("GITHUB_EVENT_PATH", payload)
+        .env("GITHUB_OUTPUT", &outputs);
+    let r = run(cmd);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.starts_with("ci plan: workflow_dispatch of production (workflow_dispatch refs/tags/v1.4.0)\n"));
+    assert_eq!(
+        repo.read("github-output"),
+        "trigger=workflow_dispatch of production\nenvironment=production\nversion=1.4.0\nfull-suite=true\n\
+         deploy=true\nstages=[\"test\",\"quality\",\"image\",\"manifests\",\"deploy\",\"verify\"]\ncomponents=[\"alpha\",\"beta\"]\n"
+    );
+    // `components --json` leaves the matrix there too.
+    let mut cmd = repo.command(&["components", "--json"]);
+    cmd.env("GITHUB_OUTPUT", &outputs);
+    assert_eq!(run(cmd).code, 0);
+    let out = repo.read("github-output");
+    assert!(out.contains("\nmatrix=[{") && out.contains("\"name\":\"alpha\""), "{out}");
+}
+
+#[test]
+fn bad_events_are_usage_errors() {
+    let repo = two_components();
+    let r = run(ci(&repo, &["--event", "push", "--ref", "refs/tags/nightly", "--plan"]));
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stderr.trim(), "error: tag `nightly` is not a release tag: releases are tagged vX.Y.Z, e.g. v1.2.3");
+    let r = run(ci(&repo, &["--event", "push", "--ref", "refs/heads/develop", "--only", "deploy"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("the push to develop plan has no `deploy` stage: it has test, quality"), "{}", r.stderr);
+}
+
+#[test]
+fn without_cluster_credentials_the_plan_stops_before_deploy_and_says_so_once() {
+    let repo = two_components();
+    let r = run(ci(&repo, &["--event", "push", "--ref", "refs/heads/main", "--only", "deploy,verify"]));
+    assert_eq!(r.code, 0, "earlier stages passed: no credentials is not a failure");
+    let said: Vec<&str> = r.stdout.lines().filter(|l| l.starts_with("no cluster credentials")).collect();
+    assert_eq!(said.len(), 1, "{}", r.stdout);
+    assert!(r.stdout.contains("  deploy: skipped: no cluster credentials\n"), "{}", r.stdout);
+    assert_eq!(r.last_line(), "0 passed, 0 failed, 0 skipped");
+}
+
+#[test]
+fn stages_run_as_children_quality_failing_does_not_stop_the_tests_and_the_count_comes_last() {
+    let repo = two_components();
+    // A lint defect: quality fails, the tests still run and their count closes the log.
+    repo.write("components/beta/src/beta_pkg/unused.py", "import os\n");
+    let summary = repo.path("step-summary");
+    let mut cmd = ci(&repo, &[]);
+    cmd.env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", &summary).env("XTASK_SAFETY_DB", "offline");
+    let r = run(cmd);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("\n==> test: cargo xtask test\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("\n==> quality: cargo xtask quality\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("  test     passed "), "{}", r.stdout);
+    assert!(r.stdout.contains("  quality  failed "), "{}", r.stdout);
+    assert_eq!(r.last_line(), "4 passed, 0 failed, 0 skipped");
+    // The test stage's report was kept before quality overwrote report.json.
+    let kept: serde_json::Value = serde_json::from_str(&repo.read("target/xtask/ci/test.json")).unwrap();
+    assert_eq!(kept["stage"], "test");
+    // The step summary: each stage's own table and chart, then the run's.
+    let md = repo.read("step-summary");
+    assert!(md.contains("### xtask test\n"), "{md}");
+    assert!(md.contains("### xtask ci: pull request\n"), "{md}");
+    assert!(md.contains("| quality | ❌ failed |"), "{md}");
+    assert!(md.contains("| component | test | quality |\n"), "{md}");
+    assert!(md.contains("```mermaid\ngantt\n    title xtask ci  pull request\n"), "{md}");
+    assert!(md.contains("    section test\n    test alpha "), "{md}");
+}
+
+#[test]
+fn quality_reports_actionlint_and_thin_run_findings_on_a_planted_workflow() {
+    let repo = Repo::new();
+    repo.write(
+        ".github/workflows/bad.yml",
+        "name: bad\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: cargo xtask test ${{ foo.bar }}\n      - run: |\n          cargo xtask test\n          echo done\n",
+    );
+    let r = repo.run(&["quality"]);
+    assert_eq!(r.code, 1);
+    let line =
+        |needle: &str| r.stdout.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no `{needle}`")).trim();
+    assert!(
+        line("actionlint expression")
+            .starts_with(".github/workflows/bad.yml:7:35: actionlint expression [High] undefined variable \"foo\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        line("workflows thin-run [Medium] `cargo")
+            .starts_with(".github/workflows/bad.yml:7:9: workflows thin-run [Medium]"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        line("workflows thin-run [Medium] 2 lines").starts_with(".github/workflows/bad.yml:8:9: workflows thin-run"),
+        "{}",
+        r.stdout
+    );
+    let report: serde_json::Value = serde_json::from_str(&repo.read("target/xtask/report.json")).unwrap();
+    let ids: Vec<&str> =
+        report["tasks"].as_array().unwrap().iter().map(|t| t["task"]["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["workflows:actionlint", "workflows:thin"]);
+}
