@@ -38,11 +38,18 @@ fn docs_mention_every_subcommand() {
 fn ci_runs_the_readme_test_command() {
     let readme = repo_file("README.md");
     assert!(readme.contains("cargo xtask test     # run all tests"));
+    // .ci/run ends with the main-branch plan, which runs the README's test command as a stage.
     let ci = repo_file(".ci/run");
-    assert!(ci.lines().any(|l| l.starts_with("cargo xtask test")), ".ci/run runs the README's test command");
-    // Nothing after the test command prints, so its closing line is the log's last.
-    let after: Vec<&str> = ci.lines().skip_while(|l| !l.starts_with("cargo xtask test")).skip(1).collect();
-    assert!(after.iter().all(|l| !l.contains("echo") && !l.contains("cargo")), "{after:?}");
+    let last = ci.lines().rfind(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).unwrap();
+    assert_eq!(last, "cargo xtask ci --event push --ref refs/heads/main", ".ci/run's last step is the main-branch plan");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["ci", "--event", "push", "--ref", "refs/heads/main", "--plan", "--json"])
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let commands: Vec<&str> = plan["stages"].as_array().unwrap().iter().filter_map(|s| s["command"].as_str()).collect();
+    assert!(commands.contains(&"cargo xtask test"), "{commands:?}");
 }
 
 #[test]
