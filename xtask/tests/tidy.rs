@@ -41,7 +41,10 @@ fn ci_runs_the_readme_test_command() {
     // .ci/run ends with the main-branch plan, which runs the README's test command as a stage.
     let ci = repo_file(".ci/run");
     let last = ci.lines().rfind(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).unwrap();
-    assert_eq!(last, "cargo xtask ci --event push --ref refs/heads/main", ".ci/run's last step is the main-branch plan");
+    assert_eq!(
+        last, "cargo xtask ci --event push --ref refs/heads/main",
+        ".ci/run's last step is the main-branch plan"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["ci", "--event", "push", "--ref", "refs/heads/main", "--plan", "--json"])
         .env_remove("GITHUB_ACTIONS")
