@@ -26,6 +26,8 @@ pub enum Command {
         /// Print a JSON array, usable directly as a GitHub Actions matrix (`fromJSON`).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        affected: AffectedArgs,
     },
     /// Run components' tests with pytest (and the Rust workspace's `cargo test` when no names are given).
     Test(TestArgs),
@@ -50,6 +52,34 @@ pub enum Command {
     },
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
+    /// The task cache (`target/xtask/cache/`): why a task re-runs, or remove it all.
+    Cache {
+        #[command(subcommand)]
+        action: CacheCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Name the inputs that changed since the task's last recorded success, e.g. `cache why test:storage`.
+    Why {
+        /// A task id as the summary shows it, e.g. test:storage, lint:client, test:xtask.
+        task: String,
+    },
+    /// Remove every recorded success.
+    Clean,
+}
+
+/// Only the components a change touches.
+#[derive(Args, Debug, Clone, Default)]
+pub struct AffectedArgs {
+    /// Only components whose files changed since the merge-base with the base ref (uncommitted changes count), and every component depending on them.
+    #[arg(long)]
+    pub affected: bool,
+
+    /// The base ref for --affected (default: the pull request's base on GitHub, else origin/main, else main).
+    #[arg(long, value_name = "REF", requires = "affected")]
+    pub base: Option<String>,
 }
 
 /// Flags shared by every stage that runs tasks.
@@ -78,6 +108,13 @@ pub struct RunArgs {
     /// Print every task's output, not only that of tasks that failed.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Run every task, even those whose inputs match a recorded success (successes are still recorded); `image build` also ignores Docker's layer cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    #[command(flatten)]
+    pub affected: AffectedArgs,
 }
 
 fn parse_jobs(text: &str) -> Result<usize, String> {
@@ -119,9 +156,6 @@ pub enum ImageCommand {
         /// Push the images once built.
         #[arg(long)]
         push: bool,
-        /// Build every layer afresh, ignoring Docker's cache.
-        #[arg(long)]
-        no_cache: bool,
     },
     /// Push images built earlier (same tags as `image build` gives them).
     Push(ImageArgs),

@@ -2,7 +2,10 @@
 //! output captured per task and printed whole when it ends, durations
 //! recorded, and a clean stop (whole process groups) on Ctrl-C.
 
+use crate::cache::Entry;
+use crate::cache_key::{Lookup, Session};
 use crate::findings::Verdict;
+use crate::fsutil::write_atomic;
 use crate::plan::{ExitPolicy, Task};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -156,6 +159,9 @@ pub struct Finished {
     /// Where the task's own command output starts in the log (after environment setup).
     #[serde(skip)]
     pub output_start: u64,
+    /// Not run: a recorded success with the same inputs was replayed
+    /// (its output, result file and original duration).
+    pub cached: bool,
 }
 
 impl Finished {
@@ -183,6 +189,8 @@ pub struct Options<'a> {
     pub verbose: bool,
     pub out: Printer,
     pub review: Option<Review<'a>>,
+    /// The task cache, and each task's lookup in plan order (None: not cached).
+    pub cache: Option<(&'a Session, &'a [Option<Lookup>])>,
 }
 
 /// What a stage makes ready for its tasks (virtualenvs, build contexts),
@@ -196,6 +204,20 @@ pub trait Prepare: Sync {
     fn commands(&self, need: &str) -> Vec<String>;
     /// Make it ready, writing what happens to the task's log.
     fn ensure(&self, need: &str, log: &mut Log) -> Result<()>;
+    /// What identifies it for the task cache, read cheaply (a stamp file,
+    /// never a spawned program); None: tasks needing it are never cached.
+    fn fingerprint(&self, _need: &str) -> Option<String> {
+        None
+    }
+    /// Checks made once before any task that needs preparing runs (e.g. the interpreter).
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The fingerprints of everything a task needs; None when one has none.
+pub fn fingerprints(task: &Task, prep: Option<&dyn Prepare>) -> Option<Vec<(String, String)>> {
+    task.needs.iter().map(|n| Some((n.clone(), prep?.fingerprint(n)?))).collect()
 }
 
 /// Run every task; the results come back in plan order. A task with
@@ -224,7 +246,8 @@ pub fn execute(root: &Path, tasks: &[Task], prep: Option<&dyn Prepare>, opts: &O
                         } else if interrupted() {
                             not_run(task, "interrupted before it started".into())
                         } else {
-                            run_task(root, task, prep, opts)
+                            let lookup = opts.cache.and_then(|(s, l)| Some((s, l.get(i)?.as_ref()?)));
+                            run_task(root, task, prep, opts, lookup)
                         };
                         // Tasks chained after this one share its fate.
                         blocked = blocked.or_else(|| match &done.outcome {
@@ -251,12 +274,66 @@ fn not_run(task: &Task, why: String) -> Finished {
     if let Some(artifact) = &task.artifact {
         let _ = std::fs::remove_file(artifact);
     }
-    Finished { task: task.clone(), outcome: Outcome::NotRun(why), seconds: 0.0, log: PathBuf::new(), output_start: 0 }
+    Finished {
+        task: task.clone(),
+        outcome: Outcome::NotRun(why),
+        seconds: 0.0,
+        log: PathBuf::new(),
+        output_start: 0,
+        cached: false,
+    }
 }
 
-fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options) -> Finished {
+fn log_path(root: &Path, task: &Task) -> PathBuf {
+    root.join("target/xtask/logs").join(format!("{}.log", task.id.replace(':', "-")))
+}
+
+/// A recorded success in place of a run: its log and result file written
+/// back where the run would have left them. None if they cannot be written.
+fn replay(root: &Path, task: &Task, entry: &Entry, out: &Printer, verbose: bool) -> Option<Finished> {
+    let log = log_path(root, task);
+    write_atomic(&log, &entry.log).ok()?;
+    match (&task.artifact, &entry.artifact) {
+        (Some(path), Some(bytes)) => write_atomic(path, bytes).ok()?,
+        (Some(_), None) | (None, Some(_)) => return None,
+        (None, None) => {}
+    }
+    let seconds = entry.meta.seconds;
+    let title = format!("{} cached (passed in {seconds:.1}s)", task.id);
+    if !verbose && !out.github {
+        out.line(&title);
+    } else {
+        out.block(&title, &String::from_utf8_lossy(&entry.log));
+    }
+    let output_start = entry.meta.output_start;
+    Some(Finished { task: task.clone(), outcome: Outcome::Passed, seconds, log, output_start, cached: true })
+}
+
+/// Record a passed task's log and result file under its inputs.
+fn record(session: &Session, lookup: &Lookup, prep: Option<&dyn Prepare>, done: &Finished) -> Result<bool> {
+    let Some(tools) = fingerprints(&done.task, prep) else { return Ok(false) };
+    let mut entry = Entry::new(&done.task.id, &lookup.key, Vec::new(), done.seconds, done.output_start);
+    entry.log = std::fs::read(&done.log).with_context(|| format!("cannot read {}", done.log.display()))?;
+    if let Some(artifact) = &done.task.artifact {
+        entry.artifact = Some(std::fs::read(artifact).with_context(|| format!("cannot read {}", artifact.display()))?);
+    }
+    session.record(lookup, &tools, entry)
+}
+
+fn run_task(
+    root: &Path,
+    task: &Task,
+    prep: Option<&dyn Prepare>,
+    opts: &Options,
+    cache: Option<(&Session, &Lookup)>,
+) -> Finished {
     let (start, out) = (Instant::now(), &opts.out);
-    let log_path = root.join("target/xtask/logs").join(format!("{}.log", task.id.replace(':', "-")));
+    if let Some(entry) = cache.and_then(|(_, l)| l.hit.as_ref()) {
+        if let Some(done) = replay(root, task, entry, out, opts.verbose) {
+            return done;
+        }
+    }
+    let log_path = log_path(root, task);
     out.line(&format!("started  {}", task.id));
     let mut output_start = 0;
     let outcome = match attempt(task, prep, log_path.clone()) {
@@ -282,7 +359,14 @@ fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options
     } else {
         out.block(&title, &text);
     }
-    Finished { task: task.clone(), outcome, seconds, log: log_path, output_start }
+    let done = Finished { task: task.clone(), outcome, seconds, log: log_path, output_start, cached: false };
+    if let (Some((session, lookup)), true) = (cache, done.outcome.is_ok()) {
+        // A cache that cannot be written costs speed, not correctness.
+        if let Err(e) = record(session, lookup, prep, &done) {
+            out.line(&format!("note: {} not cached: {e:#}", task.id));
+        }
+    }
+    done
 }
 
 /// Prepare and run one task: its exit code, and where its command's output starts in the log.

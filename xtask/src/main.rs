@@ -1,6 +1,10 @@
 //! `cargo xtask`: the MLOps platform's CI/CD pipeline as one binary.
 //! Parse flags, find the repo root, dispatch; each command lives in its own module.
 
+mod affected;
+mod cache;
+mod cache_cmd;
+mod cache_key;
 mod cli;
 mod component;
 mod doctor;
@@ -8,6 +12,7 @@ mod error;
 mod exec;
 mod findings;
 mod fsutil;
+mod inputs;
 mod listing;
 mod plan;
 mod python;
@@ -44,9 +49,10 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     let root = find_root(cli.root.as_deref())?;
     match cli.command {
-        Command::Components { json } => {
+        Command::Components { json, affected } => {
             let ws = discover(&root)?;
-            listing::print(&ws, json)?;
+            let (components, _) = stages::select(&ws, &[], &affected, true)?;
+            listing::print(&components, json)?;
             Ok(0)
         }
         Command::Test(args) => {
@@ -65,11 +71,15 @@ fn run(cli: Cli) -> Result<i32> {
             let ws = discover(&root)?;
             exec::install_interrupt_handler()?;
             match action {
-                ImageCommand::Build { image, push, no_cache } => stages::image::run(&ws, &image, true, push, no_cache),
+                ImageCommand::Build { image, push } => {
+                    let no_cache = image.run.no_cache;
+                    stages::image::run(&ws, &image, true, push, no_cache)
+                }
                 ImageCommand::Push(image) => stages::image::run(&ws, &image, false, true, false),
             }
         }
         Command::Doctor => doctor::run(&root),
+        Command::Cache { action } => cache_cmd::run(&discover(&root)?, action),
     }
 }
 

@@ -52,6 +52,8 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
             after,
             artifact: None,
             exit: ExitPolicy::Docker,
+            // Never cached: builds and pushes change the Docker engine and registries, outside the repo.
+            cache: None,
         };
         let mut previous = None;
         if r.build {
@@ -269,7 +271,7 @@ fn check_docker(sh: &Shell) -> Result<()> {
 /// `cargo xtask image build|push`.
 pub fn run(ws: &Workspace, args: &ImageArgs, build: bool, push: bool, no_cache: bool) -> Result<i32> {
     let run: &RunArgs = &args.run;
-    let selected = ws.select(&run.components)?;
+    let (selected, _) = stages::select(ws, &run.components, &run.affected, false)?;
     // Named explicitly, a component without a Dockerfile is a mistake; otherwise it is skipped.
     if let Some(c) = selected.iter().find(|c| c.dockerfile.is_none() && !run.components.is_empty()) {
         return Err(UsageError::new(format!("components/{} has no Dockerfile, so it has no image: add one", c.name)));
