@@ -7,6 +7,7 @@ use crate::cache_key::{Lookup, Session};
 use crate::findings::Verdict;
 use crate::fsutil::write_atomic;
 use crate::plan::{ExitPolicy, Task};
+pub use crate::printer::Printer;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fs::File;
@@ -399,60 +400,6 @@ fn attempt(task: &Task, prep: Option<&dyn Prepare>, log_path: PathBuf) -> Result
     Ok((status.code(), output_start))
 }
 
-/// Where human output goes: stdout, or stderr when stdout carries JSON.
-/// On GitHub Actions each task's output is folded into a group.
-pub struct Printer {
-    pub github: bool,
-    pub to_stderr: bool,
-    lock: Mutex<()>,
-}
-
-impl Printer {
-    pub fn new(github: bool, to_stderr: bool) -> Printer {
-        Printer { github, to_stderr, lock: Mutex::new(()) }
-    }
-
-    pub fn line(&self, text: &str) {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.write(&format!("{text}\n"));
-    }
-
-    pub fn block(&self, title: &str, body: &str) {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let body = if body.is_empty() || body.ends_with('\n') { body.to_string() } else { format!("{body}\n") };
-        if self.github {
-            self.write(&format!("::group::{title}\n{body}::endgroup::\n"));
-        } else {
-            self.write(&format!("──── {title} ────\n{body}"));
-        }
-    }
-
-    fn write(&self, text: &str) {
-        if self.to_stderr {
-            let _ = std::io::stderr().write_all(text.as_bytes());
-        } else {
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(text.as_bytes());
-            let _ = o.flush();
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_codes_are_read_per_tool() {
-        assert_eq!(judge(ExitPolicy::Pytest, Some(0)), Outcome::Passed);
-        assert!(matches!(judge(ExitPolicy::Pytest, Some(1)), Outcome::Failed(_)));
-        assert!(matches!(judge(ExitPolicy::Pytest, Some(5)), Outcome::Failed(m) if m.contains("no tests collected")));
-        assert!(matches!(judge(ExitPolicy::Pytest, Some(2)), Outcome::Error(_)));
-        assert!(matches!(judge(ExitPolicy::Cargo, Some(101)), Outcome::Failed(_)));
-        assert!(matches!(judge(ExitPolicy::Cargo, Some(1)), Outcome::Error(_)));
-        assert!(matches!(judge(ExitPolicy::Tool("safety"), Some(64)), Outcome::Failed(_)));
-        assert!(matches!(judge(ExitPolicy::Tool("mypy"), Some(2)), Outcome::Error(_)));
-        assert!(matches!(judge(ExitPolicy::Docker, Some(1)), Outcome::Failed(_)));
-        assert!(matches!(judge(ExitPolicy::Pytest, None), Outcome::Error(_)));
-    }
-}
+#[path = "exec_tests.rs"]
+mod tests;

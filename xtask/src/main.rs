@@ -15,6 +15,7 @@ mod fsutil;
 mod inputs;
 mod listing;
 mod plan;
+mod printer;
 mod python;
 mod registry;
 mod report;
