@@ -26,6 +26,8 @@ pub enum Command {
         /// Print a JSON array, usable directly as a GitHub Actions matrix (`fromJSON`).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        affected: AffectedArgs,
     },
     /// Run components' tests with pytest (and the Rust workspace's `cargo test` when no names are given).
     Test(TestArgs),
@@ -70,6 +72,11 @@ pub enum Command {
         /// Print the findings as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// The task cache (`target/xtask/cache/`): why a task re-runs, or remove it all.
+    Cache {
+        #[command(subcommand)]
+        action: CacheCommand,
     },
 }
 
@@ -182,6 +189,29 @@ pub struct RollbackArgs {
     pub cluster: ClusterArgs,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Name the inputs that changed since the task's last recorded success, e.g. `cache why test:storage`.
+    Why {
+        /// A task id as the summary shows it, e.g. test:storage, lint:client, test:xtask.
+        task: String,
+    },
+    /// Remove every recorded success.
+    Clean,
+}
+
+/// Only the components a change touches.
+#[derive(Args, Debug, Clone, Default)]
+pub struct AffectedArgs {
+    /// Only components whose files changed since the merge-base with the base ref (uncommitted changes count), and every component depending on them.
+    #[arg(long)]
+    pub affected: bool,
+
+    /// The base ref for --affected (default: the pull request's base on GitHub, else origin/main, else main).
+    #[arg(long, value_name = "REF", requires = "affected")]
+    pub base: Option<String>,
+}
+
 /// Flags shared by every stage that runs tasks.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
@@ -208,6 +238,13 @@ pub struct RunArgs {
     /// Print every task's output, not only that of tasks that failed.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Run every task, even those whose inputs match a recorded success (successes are still recorded); `image build` also ignores Docker's layer cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    #[command(flatten)]
+    pub affected: AffectedArgs,
 }
 
 fn parse_jobs(text: &str) -> Result<usize, String> {
@@ -368,6 +405,8 @@ impl ValidateArgs {
             dry_run: self.dry_run,
             json: self.json,
             verbose: self.verbose,
+            no_cache: false,
+            affected: AffectedArgs::default(),
         }
     }
 }
@@ -378,10 +417,6 @@ pub struct BuildArgs {
     /// Push the images once built.
     #[arg(long)]
     pub push: bool,
-
-    /// Build every layer afresh, ignoring Docker's cache.
-    #[arg(long)]
-    pub no_cache: bool,
 
     /// Base image for every Dockerfile's BASE_IMAGE (default: XTASK_BASE_IMAGE; a component's `[tool.xtask] base-image` wins).
     #[arg(long, value_name = "IMAGE")]

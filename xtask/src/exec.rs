@@ -2,8 +2,12 @@
 //! output captured per task and printed whole when it ends, durations
 //! recorded, and a clean stop (whole process groups) on Ctrl-C.
 
+use crate::cache::Entry;
+use crate::cache_key::{Lookup, Session};
 use crate::findings::Verdict;
+use crate::fsutil::write_atomic;
 use crate::plan::{ExitPolicy, Task};
+pub use crate::printer::Printer;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fs::File;
@@ -158,6 +162,9 @@ pub struct Finished {
     /// Where the task's own command output starts in the log (after environment setup).
     #[serde(skip)]
     pub output_start: u64,
+    /// Not run: a recorded success with the same inputs was replayed
+    /// (its output, result file and original duration).
+    pub cached: bool,
 }
 
 impl Finished {
@@ -185,6 +192,8 @@ pub struct Options<'a> {
     pub verbose: bool,
     pub out: Printer,
     pub review: Option<Review<'a>>,
+    /// The task cache, and each task's lookup in plan order (None: not cached).
+    pub cache: Option<(&'a Session, &'a [Option<Lookup>])>,
 }
 
 /// What a stage makes ready for its tasks (virtualenvs, build contexts),
@@ -198,6 +207,20 @@ pub trait Prepare: Sync {
     fn commands(&self, need: &str) -> Vec<String>;
     /// Make it ready, writing what happens to the task's log.
     fn ensure(&self, need: &str, log: &mut Log) -> Result<()>;
+    /// What identifies it for the task cache, read cheaply (a stamp file,
+    /// never a spawned program); None: tasks needing it are never cached.
+    fn fingerprint(&self, _need: &str) -> Option<String> {
+        None
+    }
+    /// Checks made once before any task that needs preparing runs (e.g. the interpreter).
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The fingerprints of everything a task needs; None when one has none.
+pub fn fingerprints(task: &Task, prep: Option<&dyn Prepare>) -> Option<Vec<(String, String)>> {
+    task.needs.iter().map(|n| Some((n.clone(), prep?.fingerprint(n)?))).collect()
 }
 
 /// Run every task; the results come back in plan order. A task with
@@ -227,7 +250,8 @@ pub fn execute(root: &Path, tasks: &[Task], prep: Option<&dyn Prepare>, opts: &O
                         } else if interrupted() {
                             not_run(task, "interrupted before it started".into(), t0)
                         } else {
-                            run_task(root, task, prep, opts, t0)
+                            let lookup = opts.cache.and_then(|(s, l)| Some((s, l.get(i)?.as_ref()?)));
+                            run_task(root, task, prep, opts, t0, lookup)
                         };
                         // Tasks chained after this one share its fate.
                         blocked = blocked.or_else(|| match &done.outcome {
@@ -254,14 +278,71 @@ fn not_run(task: &Task, why: String, t0: Instant) -> Finished {
     if let Some(artifact) = &task.artifact {
         let _ = std::fs::remove_file(artifact);
     }
-    let (outcome, start) = (Outcome::NotRun(why), t0.elapsed().as_secs_f64());
-    Finished { task: task.clone(), outcome, seconds: 0.0, start, log: PathBuf::new(), output_start: 0 }
+    Finished {
+        task: task.clone(),
+        outcome: Outcome::NotRun(why),
+        seconds: 0.0,
+        start: t0.elapsed().as_secs_f64(),
+        log: PathBuf::new(),
+        output_start: 0,
+        cached: false,
+    }
 }
 
-fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options, t0: Instant) -> Finished {
+fn log_path(root: &Path, task: &Task) -> PathBuf {
+    root.join("target/xtask/logs").join(format!("{}.log", task.id.replace(':', "-")))
+}
+
+/// A recorded success in place of a run: its log and result file written
+/// back where the run would have left them. None if they cannot be written.
+fn replay(root: &Path, task: &Task, entry: &Entry, out: &Printer, verbose: bool, start: f64) -> Option<Finished> {
+    let log = log_path(root, task);
+    // Written as a run writes its log (no fsync: it is output, not a result).
+    std::fs::create_dir_all(log.parent()?).ok()?;
+    std::fs::write(&log, &entry.log).ok()?;
+    match (&task.artifact, &entry.artifact) {
+        (Some(path), Some(bytes)) => write_atomic(path, bytes).ok()?,
+        (Some(_), None) | (None, Some(_)) => return None,
+        (None, None) => {}
+    }
+    let seconds = entry.meta.seconds;
+    let title = format!("{} cached (passed in {seconds:.1}s)", task.id);
+    if !verbose && !out.github {
+        out.line(&title);
+    } else {
+        out.block(&title, &String::from_utf8_lossy(&entry.log));
+    }
+    let output_start = entry.meta.output_start;
+    Some(Finished { task: task.clone(), outcome: Outcome::Passed, seconds, start, log, output_start, cached: true })
+}
+
+/// Record a passed task's log and result file under its inputs.
+fn record(session: &Session, lookup: &Lookup, prep: Option<&dyn Prepare>, done: &Finished) -> Result<bool> {
+    let Some(tools) = fingerprints(&done.task, prep) else { return Ok(false) };
+    let mut entry = Entry::new(&done.task.id, &lookup.key, Vec::new(), done.seconds, done.output_start);
+    entry.log = std::fs::read(&done.log).with_context(|| format!("cannot read {}", done.log.display()))?;
+    if let Some(artifact) = &done.task.artifact {
+        entry.artifact = Some(std::fs::read(artifact).with_context(|| format!("cannot read {}", artifact.display()))?);
+    }
+    session.record(lookup, &tools, entry)
+}
+
+fn run_task(
+    root: &Path,
+    task: &Task,
+    prep: Option<&dyn Prepare>,
+    opts: &Options,
+    t0: Instant,
+    cache: Option<(&Session, &Lookup)>,
+) -> Finished {
     let (start, out) = (Instant::now(), &opts.out);
+    if let Some(entry) = cache.and_then(|(_, l)| l.hit.as_ref()) {
+        if let Some(done) = replay(root, task, entry, out, opts.verbose, t0.elapsed().as_secs_f64()) {
+            return done;
+        }
+    }
     crate::progress::started(&task.id);
-    let log_path = root.join("target/xtask/logs").join(format!("{}.log", task.id.replace(':', "-")));
+    let log_path = log_path(root, task);
     out.line(&format!("started  {}", task.id));
     let mut output_start = 0;
     let outcome = match attempt(task, prep, log_path.clone()) {
@@ -289,7 +370,14 @@ fn run_task(root: &Path, task: &Task, prep: Option<&dyn Prepare>, opts: &Options
         out.block(&title, &text);
     }
     let start = start.duration_since(t0).as_secs_f64();
-    Finished { task: task.clone(), outcome, seconds, start, log: log_path, output_start }
+    let done = Finished { task: task.clone(), outcome, seconds, start, log: log_path, output_start, cached: false };
+    if let (Some((session, lookup)), true) = (cache, done.outcome.is_ok()) {
+        // A cache that cannot be written costs speed, not correctness.
+        if let Err(e) = record(session, lookup, prep, &done) {
+            out.line(&format!("note: {} not cached: {e:#}", task.id));
+        }
+    }
+    done
 }
 
 /// Prepare and run one task: its exit code, and where its command's output starts in the log.
@@ -320,64 +408,6 @@ fn attempt(task: &Task, prep: Option<&dyn Prepare>, log_path: PathBuf) -> Result
     Ok((status.code(), output_start))
 }
 
-/// Where human output goes: stdout, or stderr when stdout carries JSON.
-/// On GitHub Actions each task's output is folded into a group.
-pub struct Printer {
-    pub github: bool,
-    pub to_stderr: bool,
-    lock: Mutex<()>,
-}
-
-impl Printer {
-    pub fn new(github: bool, to_stderr: bool) -> Printer {
-        Printer { github, to_stderr, lock: Mutex::new(()) }
-    }
-
-    pub fn line(&self, text: &str) {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.write(&format!("{text}\n"));
-    }
-
-    pub fn block(&self, title: &str, body: &str) {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let body = if body.is_empty() || body.ends_with('\n') { body.to_string() } else { format!("{body}\n") };
-        if self.github {
-            self.write(&format!("::group::{title}\n{body}::endgroup::\n"));
-        } else {
-            self.write(&format!("──── {title} ────\n{body}"));
-        }
-    }
-
-    fn write(&self, text: &str) {
-        crate::progress::quiet(|| self.write_now(text))
-    }
-
-    fn write_now(&self, text: &str) {
-        if self.to_stderr {
-            let _ = std::io::stderr().write_all(text.as_bytes());
-        } else {
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(text.as_bytes());
-            let _ = o.flush();
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_codes_are_read_per_tool() {
-        assert_eq!(judge(ExitPolicy::Pytest, Some(0)), Outcome::Passed);
-        assert!(matches!(judge(ExitPolicy::Pytest, Some(1)), Outcome::Failed(_)));
-        assert!(matches!(judge(ExitPolicy::Pytest, Some(5)), Outcome::Failed(m) if m.contains("no tests collected")));
-        assert!(matches!(judge(ExitPolicy::Pytest, Some(2)), Outcome::Error(_)));
-        assert!(matches!(judge(ExitPolicy::Cargo, Some(101)), Outcome::Failed(_)));
-        assert!(matches!(judge(ExitPolicy::Cargo, Some(1)), Outcome::Error(_)));
-        assert!(matches!(judge(ExitPolicy::Tool("safety"), Some(64)), Outcome::Failed(_)));
-        assert!(matches!(judge(ExitPolicy::Tool("mypy"), Some(2)), Outcome::Error(_)));
-        assert!(matches!(judge(ExitPolicy::Docker, Some(1)), Outcome::Failed(_)));
-        assert!(matches!(judge(ExitPolicy::Pytest, None), Outcome::Error(_)));
-    }
-}
+#[path = "exec_tests.rs"]
+mod tests;

@@ -1,14 +1,14 @@
 //! `cargo xtask components`: what discovery found, as a table or as a JSON
 //! array usable directly as a GitHub Actions matrix.
 
-use crate::component::Workspace;
+use crate::component::Component;
 use anyhow::Result;
 use serde_json::json;
 
-pub fn print(ws: &Workspace, as_json: bool) -> Result<()> {
+/// The components given (all, or those `--affected`).
+pub fn print(components: &[&Component], as_json: bool) -> Result<()> {
     if as_json {
-        let items: Vec<_> = ws
-            .components
+        let items: Vec<_> = components
             .iter()
             .map(|c| {
                 json!({
@@ -31,8 +31,7 @@ pub fn print(ws: &Workspace, as_json: bool) -> Result<()> {
     }
     let yes = |b: bool| if b { "yes" } else { "no" };
     let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
-    let rows: Vec<[String; 6]> = ws
-        .components
+    let rows: Vec<[String; 6]> = components
         .iter()
         .map(|c| {
             [

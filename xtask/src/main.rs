@@ -1,6 +1,10 @@
 //! `cargo xtask`: the MLOps platform's CI/CD pipeline as one binary.
 //! Parse flags, find the repo root, dispatch; each command lives in its own module.
 
+mod affected;
+mod cache;
+mod cache_cmd;
+mod cache_key;
 mod cli;
 mod cluster;
 mod component;
@@ -12,11 +16,13 @@ mod findings;
 mod fsutil;
 mod github;
 mod guards;
+mod inputs;
 mod kube;
 mod lease;
 mod listing;
 mod manifest_rules;
 mod plan;
+mod printer;
 mod progress;
 mod python;
 mod registry;
@@ -56,9 +62,10 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     let root = find_root(cli.root.as_deref())?;
     match cli.command {
-        Command::Components { json } => {
+        Command::Components { json, affected } => {
             let ws = discover(&root)?;
-            listing::print(&ws, json)?;
+            let (components, _) = stages::select(&ws, &[], &affected, true)?;
+            listing::print(&components, json)?;
             Ok(0)
         }
         Command::Test(args) => {
@@ -93,6 +100,7 @@ fn run(cli: Cli) -> Result<i32> {
             stages::ci::run(&ws, &args)
         }
         Command::Workflows { json } => workflows::run(&root, json),
+        Command::Cache { action } => cache_cmd::run(&discover(&root)?, action),
     }
 }
 

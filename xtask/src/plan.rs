@@ -25,7 +25,26 @@ pub struct Task {
     pub artifact: Option<PathBuf>,
     /// How to read the program's exit code.
     pub exit: ExitPolicy,
+    /// What the task's result depends on besides its command line, for the
+    /// task cache; `None`: never cached (side effects outside the repo).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSpec>,
 }
+
+/// A task's declared inputs (see `cache_key.rs` for the whole key).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct CacheSpec {
+    /// Repo-relative files, and folders ending in `/`, whose contents the
+    /// result depends on, as git sees the tree; [`WHOLE_TREE`] is every file.
+    pub files: Vec<String>,
+    /// Environment variables whose values the result depends on.
+    pub env: Vec<String>,
+    /// Other named inputs known when planning, e.g. a base image's id.
+    pub values: Vec<(String, String)>,
+}
+
+/// In [`CacheSpec::files`]: every file of the tree.
+pub const WHOLE_TREE: &str = "";
 
 /// What a non-zero exit code means for a given tool.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]

@@ -134,7 +134,8 @@ impl EnvSpec {
 /// The environments of one run, and how to build them.
 pub struct Envs {
     pub root: PathBuf,
-    pub python: Interpreter,
+    /// Resolved on first use: a run whose tasks are all cached never starts Python.
+    python: Mutex<Option<Interpreter>>,
     pub uv: Option<PathBuf>,
     specs: BTreeMap<String, EnvSpec>,
     /// One lock per environment: tasks sharing it wait for one build.
@@ -142,11 +143,20 @@ pub struct Envs {
 }
 
 impl Envs {
-    pub fn new(root: &Path, python: Interpreter, specs: Vec<EnvSpec>) -> Envs {
+    pub fn new(root: &Path, specs: Vec<EnvSpec>) -> Envs {
         let uv = which::which("uv").ok();
         let locks = specs.iter().map(|s| (s.name.clone(), Mutex::new(()))).collect();
         let specs = specs.into_iter().map(|s| (s.name.clone(), s)).collect();
-        Envs { root: root.to_path_buf(), python, uv, specs, locks }
+        Envs { root: root.to_path_buf(), python: Mutex::new(None), uv, specs, locks }
+    }
+
+    /// The interpreter, found (and checked) the first time it is wanted.
+    pub fn python(&self) -> Result<Interpreter> {
+        let mut found = self.python.lock().unwrap_or_else(|p| p.into_inner());
+        if found.is_none() {
+            *found = Some(interpreter(&Shell::new()?)?);
+        }
+        Ok(found.clone().expect("just resolved"))
     }
 
     pub fn spec(&self, name: &str) -> &EnvSpec {
@@ -155,18 +165,19 @@ impl Envs {
 
     fn fresh(&self, name: &str) -> Result<bool> {
         let spec = self.spec(name);
-        let want = spec.fingerprint(&self.python, self.uv.as_deref())?;
+        let want = spec.fingerprint(&self.python()?, self.uv.as_deref())?;
         let have = std::fs::read_to_string(spec.dir.join(STAMP)).unwrap_or_default();
         Ok(have.trim() == want && spec.python().exists())
     }
 
     /// The commands that build the environment from nothing, run from the repo root.
-    pub fn build_commands(&self, name: &str) -> Vec<(PathBuf, Vec<String>)> {
+    pub fn build_commands(&self, name: &str) -> Result<Vec<(PathBuf, Vec<String>)>> {
         let spec = self.spec(name);
         let dir = spec.dir.strip_prefix(&self.root).unwrap_or(&spec.dir).display().to_string();
         let py = format!("{dir}/bin/python");
-        let exe = self.python.exe.display().to_string();
-        match &self.uv {
+        let python = self.python()?;
+        let exe = python.exe.display().to_string();
+        Ok(match &self.uv {
             Some(uv) => vec![
                 (uv.clone(), vec!["venv".into(), "--quiet".into(), "--python".into(), exe, dir]),
                 (
@@ -175,14 +186,14 @@ impl Envs {
                 ),
             ],
             None => vec![
-                (self.python.exe.clone(), vec!["-m".into(), "venv".into(), dir]),
+                (python.exe.clone(), vec!["-m".into(), "venv".into(), dir]),
                 (
                     self.root.join(&py),
                     [vec!["-m".into(), "pip".into(), "install".into(), "--quiet".into()], spec.install.clone()]
                         .concat(),
                 ),
             ],
-        }
+        })
     }
 }
 
@@ -197,7 +208,25 @@ impl Prepare for Envs {
     }
 
     fn commands(&self, name: &str) -> Vec<String> {
-        self.build_commands(name).iter().map(|(p, a)| plan::command_line(&self.root, &self.root, &[], p, a)).collect()
+        match self.build_commands(name) {
+            Ok(cmds) => cmds.iter().map(|(p, a)| plan::command_line(&self.root, &self.root, &[], p, a)).collect(),
+            Err(e) => vec![format!("# {e:#}")],
+        }
+    }
+
+    /// The stamp written when the environment was built (interpreter,
+    /// installer, pins, pyprojects), its resolved packages, and the
+    /// interpreter binary behind it: read, never run.
+    fn fingerprint(&self, name: &str) -> Option<String> {
+        let spec = self.specs.get(name)?;
+        let stamp = std::fs::read_to_string(spec.dir.join(STAMP)).unwrap_or_else(|_| "no stamp".into());
+        let lock = crate::inputs::file_hash(&spec.lock_file()).unwrap_or_else(|| "no lock file".into());
+        let python = crate::inputs::interpreter_stat(&spec.python());
+        Some(format!("{}\n{lock}\n{python}", stamp.trim()))
+    }
+
+    fn check(&self) -> Result<()> {
+        self.python().map(|_| ())
     }
 
     /// Make the environment ready, writing what happens to `log`.
@@ -216,7 +245,7 @@ impl Prepare for Envs {
         }
         let sh = Shell::new()?;
         sh.change_dir(&self.root);
-        for (program, args) in self.build_commands(name) {
+        for (program, args) in self.build_commands(name)? {
             let status = exec::run_logged(cmd!(sh, "{program} {args...}").into(), log)?;
             if !status.success() {
                 bail!("building target/venvs/{name} failed ({status}): see the output above");
@@ -229,7 +258,7 @@ impl Prepare for Envs {
         }
         .with_context(|| format!("cannot list the packages of target/venvs/{name}"))?;
         crate::fsutil::write_atomic(&spec.lock_file(), format!("{frozen}\n").as_bytes())?;
-        let fp = spec.fingerprint(&self.python, self.uv.as_deref())?;
+        let fp = spec.fingerprint(&self.python()?, self.uv.as_deref())?;
         crate::fsutil::write_atomic(&spec.dir.join(STAMP), fp.as_bytes())
     }
 }

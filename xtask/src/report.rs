@@ -46,6 +46,15 @@ struct Report<'a> {
     tasks: &'a [Row],
 }
 
+/// The result column: a replayed success reads `cached`.
+fn label(f: &Finished) -> &'static str {
+    if f.cached {
+        "cached"
+    } else {
+        f.outcome.label()
+    }
+}
+
 fn rank(o: &Outcome) -> u8 {
     match o {
         Outcome::Passed => 0,
@@ -99,7 +108,7 @@ fn columns(rows: &[Row]) -> Vec<Column> {
     };
     let mut cols: Vec<Column> = vec![
         ("task", Box::new(|r: &Row| r.finished.task.id.clone())),
-        ("result", Box::new(|r: &Row| r.finished.outcome.label().to_string())),
+        ("result", Box::new(|r: &Row| label(&r.finished).to_string())),
     ];
     if rows.iter().any(|r| r.counts.is_some()) {
         cols.push(("passed", count(|c| c.passed)));
@@ -231,8 +240,10 @@ mod tests {
             after: None,
             artifact: None,
             exit: ExitPolicy::Pytest,
+            cache: None,
         };
-        let finished = Finished { task, outcome, seconds: 0.0, start: 0.0, log: PathBuf::new(), output_start: 0 };
+        let finished =
+            Finished { task, outcome, seconds: 0.0, start: 0.0, log: PathBuf::new(), output_start: 0, cached: false };
         Row { counts, ..Row::new(Path::new("/"), finished) }
     }
 

@@ -6,7 +6,7 @@
 
 use crate::exec::{run_logged, Log, Prepare};
 use crate::findings::{Finding, Severity};
-use crate::plan::{ExitPolicy, Task};
+use crate::plan::{CacheSpec, ExitPolicy, Task};
 use crate::python::PINS;
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -202,6 +202,12 @@ pub fn tasks(root: &Path, xtask: &Path) -> Option<Vec<Task>> {
         after: None,
         artifact: None,
         exit: ExitPolicy::Tool(tool),
+        // The thin rule is the xtask's own code, so its sources count too.
+        cache: Some(CacheSpec {
+            files: [".github/", "tools/", "xtask/"].map(String::from).to_vec(),
+            env: Vec::new(),
+            values: Vec::new(),
+        }),
     };
     let mut args: Vec<String> = ["-format", "{{json .}}", "-no-color"].map(String::from).to_vec();
     args.extend(files);

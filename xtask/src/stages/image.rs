@@ -58,6 +58,8 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
             after,
             artifact: None,
             exit: ExitPolicy::Docker,
+            // Never cached: builds and pushes change the Docker engine and registries, outside the repo.
+            cache: None,
         };
         let mut previous = None;
         if r.build {
@@ -268,7 +270,7 @@ fn image_inputs(ws: &Workspace, components: &[&Component]) -> Vec<String> {
 pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> Result<i32> {
     let run: &RunArgs = &args.run;
     let (build, push) = (build_args.is_some(), build_args.is_none_or(|b| b.push));
-    let selected = ws.select(&run.components)?;
+    let (selected, _) = stages::select(ws, &run.components, &run.affected, false)?;
     // Named explicitly, a component without a Dockerfile is a mistake; otherwise it is skipped.
     if let Some(c) = selected.iter().find(|c| c.dockerfile.is_none() && !run.components.is_empty()) {
         return Err(UsageError::new(format!("components/{} has no Dockerfile, so it has no image: add one", c.name)));
@@ -306,7 +308,7 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
     let request = Request {
         build,
         push,
-        no_cache: build_args.is_some_and(|b| b.no_cache),
+        no_cache: run.no_cache,
         tags: &tags,
         targets: &targets,
         base_image: base.as_deref(),

@@ -11,8 +11,8 @@ use crate::component::Workspace;
 use crate::exec::{Log, Prepare, Printer};
 use crate::findings::Finding;
 use crate::kube::{self, Cluster};
-use crate::plan::{quote, ExitPolicy, Task};
-use crate::python::{self, EnvSpec, Envs};
+use crate::plan::{quote, CacheSpec, ExitPolicy, Task};
+use crate::python::{EnvSpec, Envs};
 use crate::report::Row;
 use crate::stages::manifests_findings::{self as found, Sources};
 use crate::stages::manifests_render::{self as render, OVERLAYS};
@@ -55,6 +55,10 @@ pub fn plan(
 ) -> Validation {
     let tools = EnvSpec::tools(ws, SCHEMA_ENV, &[SCHEMA_TOOL]);
     let mut tasks = Vec::new();
+    // What a render is made of: the overlays, the base, every component's manifests, the pins.
+    let mut files: Vec<String> = ["deploy/", "tools/"].map(String::from).to_vec();
+    files.extend(ws.components.iter().filter_map(|c| c.manifests.as_ref()).map(|m| format!("{}/", m.display())));
+    let inputs = CacheSpec { files, env: Vec::new(), values: vec![("kubernetes".into(), version.to_string())] };
     for env in envs {
         let rendered = render::rendered_file(env);
         let task = |check: &str, program: PathBuf, args: Vec<String>, needs: Vec<String>, tool| Task {
@@ -69,6 +73,8 @@ pub fn plan(
             after: None,
             artifact: None,
             exit: ExitPolicy::Tool(tool),
+            // A dry run's result depends on the cluster, which is not a file of the tree.
+            cache: (check != "dry-run").then(|| inputs.clone()),
         };
         let render = format!("render:{env}");
         let args = ["--strict", "--quiet", "-k", version, &rendered].map(String::from).to_vec();
@@ -269,7 +275,7 @@ pub fn run(ws: &Workspace, args: &ValidateArgs) -> Result<i32> {
             validation.rendered.lock().unwrap_or_else(|p| p.into_inner()).insert(env.clone());
         }
     }
-    let venvs = Envs::new(root, python::interpreter(&sh)?, validation.envs.clone());
+    let venvs = Envs::new(root, validation.envs.clone());
     let prep = Prep { inner: Some(&venvs), validation: Some(&validation) };
     let review = |t: &Task, code: Option<i32>, output: &str| quality::review(root, t, code, output);
     let describe = |row: Row| {

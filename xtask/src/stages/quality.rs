@@ -7,14 +7,41 @@ use crate::component::{Component, Workspace};
 use crate::exec::Prepare;
 use crate::exec::{self, Outcome, Printer};
 use crate::findings::{self, Finding, Verdict};
-use crate::plan::{ExitPolicy, Task};
-use crate::python::{self, EnvSpec, Envs};
+use crate::plan::{CacheSpec, ExitPolicy, Task};
+use crate::python::{EnvSpec, Envs};
 use crate::report::Row;
 use crate::stages::{self, manifests_validate, on_github, Stage};
 use crate::workflows;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use xshell::Shell;
+
+/// What the Rust checks read: the workspace's sources and its Cargo and tool configuration.
+pub const RUST_FILES: &[&str] = &[
+    "xtask/",
+    ".cargo/",
+    "Cargo.toml",
+    "Cargo.lock",
+    "rustfmt.toml",
+    "clippy.toml",
+    "rust-toolchain",
+    "rust-toolchain.toml",
+];
+
+/// A Python check's inputs: the component's files and the shared tool
+/// configuration; mypy and safety also read the components it installs.
+/// Fixing runs rewrite the tree and the online audit reads a database that
+/// changes by the day: neither is cached.
+fn cache_spec(ws: &Workspace, c: &Component, check: Check, fix: bool) -> Option<CacheSpec> {
+    if fix || (check == Check::Audit && online_db()) {
+        return None;
+    }
+    let mut files = vec![format!("{}/", c.path.display())];
+    if matches!(check, Check::Typecheck | Check::Audit) {
+        files.extend(ws.test_closure(c).iter().map(|d| format!("{}/", d.path.display())));
+    }
+    files.push("tools/".into());
+    Some(CacheSpec { files, env: vec!["XTASK_SAFETY_DB".into()], values: Vec::new() })
+}
 
 /// The linters' shared environment; safety has its own (it pins old packaging).
 const TOOLS_ENV: &str = ".tools";
@@ -138,6 +165,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], checks: &[Check], fix: bo
                 after: None,
                 artifact: None,
                 exit: ExitPolicy::Tool(tool),
+                cache: cache_spec(ws, c, check, fix),
             });
         }
         if checks.iter().any(|k| matches!(k, Check::Typecheck | Check::Audit)) {
@@ -163,6 +191,11 @@ pub fn plan(ws: &Workspace, components: &[&Component], checks: &[Check], fix: bo
             after: None,
             artifact: None,
             exit,
+            cache: (!fix).then(|| CacheSpec {
+                files: RUST_FILES.iter().map(|f| f.to_string()).collect(),
+                env: vec!["RUSTFLAGS".into()],
+                values: Vec::new(),
+            }),
         };
         if checks.contains(&Check::Format) {
             // `-l` names each file rustfmt rewrites.
@@ -308,28 +341,23 @@ pub fn print_findings(rows: &[Row], out: &Printer) {
 
 /// `cargo xtask lint|fmt|imports|typecheck|security|audit|quality`.
 pub fn run(ws: &Workspace, args: &RunArgs, checks: &[Check], fix: bool) -> Result<i32> {
-    let components = ws.select(&args.components)?;
-    let cargo = stages::rust_workspace(ws, args)?;
+    // mypy reads the tests, which import their test-only dependencies.
+    let (components, affected) = stages::select(ws, &args.components, &args.affected, true)?;
+    let whole = affected.as_ref().is_none_or(|a| a.shared);
+    let cargo = stages::rust_workspace(ws, args, whole)?;
     let mut plan = plan(ws, &components, checks, fix, cargo.as_deref());
-    // The manifests are validated with every check, like the Rust workspace.
-    let manifests = match checks.len() == Check::ALL.len() && args.components.is_empty() {
-        true => manifests_validate::for_quality(ws)?,
-        false => None,
-    };
+    // The manifests and the GitHub workflows are checked with every check, like the Rust workspace.
+    let everything = checks.len() == Check::ALL.len() && args.components.is_empty() && whole;
+    let manifests = if everything { manifests_validate::for_quality(ws)? } else { None };
     if let Some(m) = &manifests {
         plan.tasks.extend(m.tasks.iter().cloned());
         plan.envs.extend(m.envs.iter().cloned());
     }
-    // So are the GitHub workflows (actionlint, and the rule that they stay thin).
-    if checks.len() == Check::ALL.len() && args.components.is_empty() {
+    if everything {
         let xtask = std::env::current_exe().context("cannot find the xtask's own program")?;
         plan.tasks.extend(workflows::tasks(&ws.root, &xtask).unwrap_or_default());
     }
-    let envs = if plan.envs.is_empty() {
-        None
-    } else {
-        Some(Envs::new(&ws.root, python::interpreter(&Shell::new()?)?, plan.envs))
-    };
+    let envs = if plan.envs.is_empty() { None } else { Some(Envs::new(&ws.root, plan.envs)) };
     let root: PathBuf = ws.root.clone();
     let review = |t: &Task, code: Option<i32>, output: &str| review(&root, t, code, output);
     let describe = |row: Row| {

@@ -6,15 +6,36 @@ use crate::cli::RunArgs;
 use crate::component::{Component, Workspace};
 use crate::exec::Prepare;
 use crate::exec::{Finished, Outcome};
-use crate::plan::{relative, ExitPolicy, Task};
+use crate::plan::{relative, CacheSpec, ExitPolicy, Task, WHOLE_TREE};
 use crate::python::EnvSpec;
-use crate::python::{self, Envs};
+use crate::python::Envs;
 use crate::report::Counts;
 use crate::report::Row;
 use crate::stages::{self, Stage};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
-use xshell::Shell;
+
+/// Environment variables a pytest run reads besides its files.
+const PYTEST_ENV: &[&str] = &["PYTEST_ADDOPTS", "PYTHONPATH", "PYTHONHASHSEED", "JAVA_HOME", "SPARK_HOME", "TZ"];
+/// Environment variables the Rust workspace's tests read (the image tests' registry among them).
+pub const CARGO_TEST_ENV: &[&str] = &[
+    "RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "CARGO_BUILD_TARGET",
+    "XTASK_TEST_REGISTRY",
+    "XTASK_TEST_REGISTRY_USER",
+    "XTASK_TEST_REGISTRY_PASSWORD_FILE",
+    "DOCKER_HOST",
+];
+
+/// A component's test inputs: its files, those of every component its
+/// tests install (test-only dependencies included), and the shared tool pins.
+pub fn cache_spec(ws: &Workspace, c: &Component) -> CacheSpec {
+    let mut files = vec![format!("{}/", c.path.display())];
+    files.extend(ws.test_closure(c).iter().map(|d| format!("{}/", d.path.display())));
+    files.push("tools/".into());
+    CacheSpec { files, env: PYTEST_ENV.iter().map(|v| v.to_string()).collect(), values: Vec::new() }
+}
 
 pub fn junit_path(root: &Path, component: &str) -> PathBuf {
     root.join("target/test-results").join(format!("{component}.xml"))
@@ -55,6 +76,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>, pyt
                 after: None,
                 artifact: Some(junit),
                 exit: ExitPolicy::Pytest,
+                cache: Some(cache_spec(ws, c)),
             }
         })
         .collect();
@@ -71,6 +93,13 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>, pyt
             after: None,
             artifact: None,
             exit: ExitPolicy::Cargo,
+            // The xtask's tests read the docs, the CI files and the bench
+            // scripts, and build images of the real components: all of it.
+            cache: Some(CacheSpec {
+                files: vec![WHOLE_TREE.into()],
+                env: CARGO_TEST_ENV.iter().map(|v| v.to_string()).collect(),
+                values: Vec::new(),
+            }),
         });
     }
     tasks
@@ -137,15 +166,16 @@ pub fn cargo_counts(output: &str) -> Option<Counts> {
 /// `cargo xtask test`: discover, plan, prepare environments, execute, report.
 /// Arguments for pytest narrow the run to the Python suites.
 pub fn run(ws: &Workspace, args: &RunArgs, pytest_args: &[String]) -> Result<i32> {
-    let components = ws.select(&args.components)?;
-    let cargo = if pytest_args.is_empty() { stages::rust_workspace(ws, args)? } else { None };
+    let (components, affected) = stages::select(ws, &args.components, &args.affected, true)?;
+    // The xtask's tests read files outside components/ (docs, CI, its own sources).
+    let include = affected.is_none_or(|a| a.outside);
+    let cargo = if pytest_args.is_empty() { stages::rust_workspace(ws, args, include)? } else { None };
     let tasks = plan(ws, &components, cargo.as_deref(), pytest_args);
-    let sh = Shell::new()?;
     let envs = if components.is_empty() {
         None
     } else {
         let specs = components.iter().map(|c| EnvSpec::for_tests(ws, c)).collect();
-        Some(Envs::new(&ws.root, python::interpreter(&sh)?, specs))
+        Some(Envs::new(&ws.root, specs))
     };
     let describe = |row: Row| Row { counts: counts(&row.finished), ..row };
     let stage = Stage { name: "test", review: None, describe: &describe, epilogue: &|_, _| {} };
