@@ -9,49 +9,13 @@
 
 mod support;
 
+use support::{cluster, Cluster};
+
 use base64::Engine;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{Repo, Run};
-
-struct Cluster {
-    kubeconfig: PathBuf,
-    kubectl: PathBuf,
-}
-
-impl Cluster {
-    fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new(&self.kubectl).arg("--kubeconfig").arg(&self.kubeconfig).args(args).output().unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-fn cluster() -> Option<Cluster> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    match var("XTASK_TEST_KUBECONFIG") {
-        Some(kubeconfig) => {
-            assert!(
-                kubeconfig.is_file(),
-                "XTASK_TEST_KUBECONFIG={} does not exist: run `bash .ci/kube-up`",
-                kubeconfig.display()
-            );
-            Some(Cluster { kubeconfig, kubectl: var("XTASK_KUBECTL").unwrap_or_else(|| "kubectl".into()) })
-        }
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("XTASK_TEST_KUBECONFIG is not set: CI must start the cluster (bash .ci/kube-up) and export what it prints")
-        }
-        None => {
-            eprintln!("NOT RUN: no cluster; run `bash .ci/kube-up` and export the XTASK_TEST_KUBECONFIG and XTASK_KUBECTL it prints");
-            None
-        }
-    }
-}
 
 fn web(image: &str, fault: Option<&str>, deadline_s: u32) -> String {
     let fault = fault.map(|f| format!("\n        xtask.dev/fault: {f}")).unwrap_or_default();

@@ -6,54 +6,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use support::{cluster, Cluster};
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Cluster {
-    kubeconfig: PathBuf,
-    kubectl: PathBuf,
-}
-
-impl Cluster {
-    fn kubectl(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(&self.kubectl);
-        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
-        cmd.output().unwrap()
-    }
-
-    fn text(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn has_namespace(&self, ns: &str) -> bool {
-        self.kubectl(&["get", "namespace", ns]).status.success()
-    }
-}
-
-fn cluster() -> Option<Cluster> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    match var("XTASK_TEST_KUBECONFIG") {
-        Some(kubeconfig) => {
-            assert!(
-                kubeconfig.is_file(),
-                "XTASK_TEST_KUBECONFIG={} does not exist: run `bash .ci/kube-up`",
-                kubeconfig.display()
-            );
-            let kubectl = var("XTASK_KUBECTL").unwrap_or_else(|| "kubectl".into());
-            Some(Cluster { kubeconfig, kubectl })
-        }
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("XTASK_TEST_KUBECONFIG is not set: CI must start the cluster (bash .ci/kube-up) and export what it prints")
-        }
-        None => {
-            eprintln!("NOT RUN: no cluster; run `bash .ci/kube-up` and export the XTASK_TEST_KUBECONFIG and XTASK_KUBECTL it prints");
-            None
-        }
-    }
-}
 
 /// A namespace of this test's own, deleted when the test ends however it ends.
 struct Namespace<'a> {

@@ -132,3 +132,53 @@ pub fn copy_of_the_monorepo() -> tempfile::TempDir {
     }
     dir
 }
+
+/// The local cluster `bash .ci/kube-up` starts (it prints `XTASK_TEST_KUBECONFIG=…`
+/// and `XTASK_KUBECTL=…`).
+pub struct Cluster {
+    pub kubeconfig: PathBuf,
+    pub kubectl: PathBuf,
+}
+
+impl Cluster {
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new(&self.kubectl).arg("--kubeconfig").arg(&self.kubeconfig).args(args).output().unwrap()
+    }
+
+    pub fn text(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.text(args)).unwrap()
+    }
+
+    pub fn has_namespace(&self, ns: &str) -> bool {
+        self.kubectl(&["get", "namespace", ns]).status.success()
+    }
+}
+
+/// The cluster, if the run has one. In CI (`CI=true`) a missing cluster fails
+/// the test; elsewhere it says loudly that the test did not run.
+pub fn cluster() -> Option<Cluster> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    match var("XTASK_TEST_KUBECONFIG") {
+        Some(kubeconfig) => {
+            assert!(
+                kubeconfig.is_file(),
+                "XTASK_TEST_KUBECONFIG={} does not exist: run `bash .ci/kube-up`",
+                kubeconfig.display()
+            );
+            Some(Cluster { kubeconfig, kubectl: var("XTASK_KUBECTL").unwrap_or_else(|| "kubectl".into()) })
+        }
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("XTASK_TEST_KUBECONFIG is not set: CI must start the cluster (bash .ci/kube-up) and export what it prints")
+        }
+        None => {
+            eprintln!("NOT RUN: no cluster; run `bash .ci/kube-up` and export the XTASK_TEST_KUBECONFIG and XTASK_KUBECTL it prints");
+            None
+        }
+    }
+}
