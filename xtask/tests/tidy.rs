@@ -117,3 +117,27 @@ fn docs_describe_every_workflow() {
         assert!(doc.contains(&format!("`{name}`")), "docs/ci-cd.md does not describe {name}");
     }
 }
+
+/// The docs stand alone: every repo path they name in backticks exists (paths
+/// with placeholders and generated `target/` paths aside), and none points
+/// outside the repository.
+#[test]
+fn docs_name_only_paths_that_exist_in_the_repo() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tops = ["docs/", "components/", "deploy/", "tools/", "bench/", "xtask/", ".ci/", ".github/"];
+    let mut docs = vec!["README.md".to_string()];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        docs.push(format!("docs/{}", e.unwrap().file_name().to_string_lossy()));
+    }
+    for doc in docs {
+        let text = repo_file(&doc);
+        assert!(!text.contains("shared/"), "{doc} points outside the repository (shared/)");
+        for token in text.split('`').skip(1).step_by(2) {
+            let path = token.split_whitespace().next().unwrap_or("").trim_end_matches([',', ':', ')']);
+            let placeholder = path.contains(['<', '*', '{', '$', '…']) || path.chars().any(|c| c.is_ascii_uppercase());
+            if tops.iter().any(|t| path.starts_with(t)) && !placeholder && !path.contains("..") {
+                assert!(root.join(path).exists(), "{doc} names `{path}`, which does not exist");
+            }
+        }
+    }
+}
