@@ -289,6 +289,18 @@ impl Prepare for Installer<'_> {
         }
     }
 
+    /// The installed actionlint is identified by the version its stamp records.
+    fn fingerprint(&self, need: &str) -> Option<String> {
+        if need != ENV {
+            return self.inner?.fingerprint(need);
+        }
+        std::fs::read_to_string(env_dir(&self.root).join(STAMP)).ok().map(|s| s.trim().to_string())
+    }
+
+    fn check(&self) -> Result<()> {
+        self.inner.map_or(Ok(()), |p| p.check())
+    }
+
     fn ensure(&self, need: &str, log: &mut Log) -> Result<()> {
         if need != ENV {
             return self.inner()?.ensure(need, log);

@@ -68,3 +68,13 @@ fn the_pin_names_the_wrapper_and_actionlint_version() {
     assert_eq!(pinned(pins), Some(("1.7.12.25".into(), "v1.7.12".into())));
     assert_eq!(pinned("pytest==9.2.0\n"), None);
 }
+
+#[test]
+fn the_installer_passes_fingerprints_through_so_quality_tasks_are_cached() {
+    let inner = crate::exec::double::Stamped;
+    let dir = tempfile::tempdir().unwrap();
+    let prep = Installer { root: dir.path().to_path_buf(), inner: Some(&inner) };
+    assert_eq!(prep.fingerprint("storage").as_deref(), Some("stamp:storage"));
+    // No actionlint installed yet: nothing to identify it by, so its task is not cached.
+    assert_eq!(prep.fingerprint(ENV), None);
+}

@@ -180,6 +180,19 @@ impl Prepare for Prep<'_> {
         }
     }
 
+    /// A render is made of declared files (the tasks' cache inputs); a dry run is never cached.
+    fn fingerprint(&self, need: &str) -> Option<String> {
+        match self.ours(need) {
+            Some((_, "render", _)) => Some("render".into()),
+            Some(_) => None,
+            None => self.inner?.fingerprint(need),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        self.inner.map_or(Ok(()), |p| p.check())
+    }
+
     fn ensure(&self, need: &str, log: &mut Log) -> Result<()> {
         let Some((v, what, env)) = self.ours(need) else { return self.inner()?.ensure(need, log) };
         let sh = Shell::new()?;

@@ -58,3 +58,11 @@ fn the_preparation_names_renders_and_dry_run_files_and_prints_their_commands() {
     assert_eq!(prep.label(".kube-validate"), ".kube-validate");
     assert!(prep.is_fresh(".kube-validate").is_err());
 }
+
+#[test]
+fn the_preparer_passes_fingerprints_through_so_quality_tasks_are_cached() {
+    let inner = crate::exec::double::Stamped;
+    let prep = Prep { inner: Some(&inner), validation: None };
+    assert_eq!(prep.fingerprint(".tools").as_deref(), Some("stamp:.tools"));
+    assert!(prep.check().is_ok());
+}
