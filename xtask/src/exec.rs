@@ -410,31 +410,4 @@ fn attempt(task: &Task, prep: Option<&dyn Prepare>, log_path: PathBuf) -> Result
 
 #[cfg(test)]
 #[path = "exec_tests.rs"]
-mod tests;
-
-/// Test doubles for the stages' own preparers, which wrap another.
-#[cfg(test)]
-pub mod double {
-    use super::{Log, Prepare};
-
-    /// Every need is ready, fingerprinted `stamp:NEED`, and checked fine.
-    pub struct Stamped;
-
-    impl Prepare for Stamped {
-        fn label(&self, need: &str) -> String {
-            need.to_string()
-        }
-        fn is_fresh(&self, _: &str) -> anyhow::Result<bool> {
-            Ok(true)
-        }
-        fn commands(&self, _: &str) -> Vec<String> {
-            Vec::new()
-        }
-        fn ensure(&self, _: &str, _: &mut Log) -> anyhow::Result<()> {
-            Ok(())
-        }
-        fn fingerprint(&self, need: &str) -> Option<String> {
-            Some(format!("stamp:{need}"))
-        }
-    }
-}
+pub(crate) mod tests;

@@ -13,3 +13,25 @@ fn exit_codes_are_read_per_tool() {
     assert!(matches!(judge(ExitPolicy::Docker, Some(1)), Outcome::Failed(_)));
     assert!(matches!(judge(ExitPolicy::Pytest, None), Outcome::Error(_)));
 }
+
+/// A test double for the stages' own preparers, which wrap another: every
+/// need is ready, fingerprinted `stamp:NEED`, and checked fine.
+pub struct Stamped;
+
+impl Prepare for Stamped {
+    fn label(&self, need: &str) -> String {
+        need.to_string()
+    }
+    fn is_fresh(&self, _: &str) -> anyhow::Result<bool> {
+        Ok(true)
+    }
+    fn commands(&self, _: &str) -> Vec<String> {
+        Vec::new()
+    }
+    fn ensure(&self, _: &str, _: &mut Log) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn fingerprint(&self, need: &str) -> Option<String> {
+        Some(format!("stamp:{need}"))
+    }
+}

@@ -71,7 +71,7 @@ fn the_pin_names_the_wrapper_and_actionlint_version() {
 
 #[test]
 fn the_installer_passes_fingerprints_through_so_quality_tasks_are_cached() {
-    let inner = crate::exec::double::Stamped;
+    let inner = crate::exec::tests::Stamped;
     let dir = tempfile::tempdir().unwrap();
     let prep = Installer { root: dir.path().to_path_buf(), inner: Some(&inner) };
     assert_eq!(prep.fingerprint("storage").as_deref(), Some("stamp:storage"));

@@ -61,7 +61,7 @@ fn the_preparation_names_renders_and_dry_run_files_and_prints_their_commands() {
 
 #[test]
 fn the_preparer_passes_fingerprints_through_so_quality_tasks_are_cached() {
-    let inner = crate::exec::double::Stamped;
+    let inner = crate::exec::tests::Stamped;
     let prep = Prep { inner: Some(&inner), validation: None };
     assert_eq!(prep.fingerprint(".tools").as_deref(), Some("stamp:.tools"));
     assert!(prep.check().is_ok());

@@ -938,7 +938,7 @@ fn safety_finds_lines_whatever_the_spelling() {
 
 #[test]
 fn safety_db_is_dated_and_every_advisory_has_a_link() {
-    let text = include_str!("../../tools/safety-db/insecure_full.json");
+    let text = include_str!("../../../tools/safety-db/insecure_full.json");
     let db = safety_db(text).unwrap();
     assert_eq!(db, SafetyDb { advisory: "PyUp.io metadata".into(), timestamp: 1625119202, date: "2021-07-01".into() });
     // safety 2.3.5's --json crashes unless it can build URLs from these (see the README).
