@@ -4,22 +4,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use support::Repo;
 
 /// Run git in the fixture, with an identity of its own; panics on failure.
 fn git(repo: &Repo, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(repo.root())
-        .env("GIT_AUTHOR_NAME", "fixture")
-        .env("GIT_AUTHOR_EMAIL", "fixture@example.invalid")
-        .env("GIT_COMMITTER_NAME", "fixture")
-        .env("GIT_COMMITTER_EMAIL", "fixture@example.invalid")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    support::git(repo.root(), args)
 }
 
 /// A fixture monorepo under git on `main`, ignoring what the real one ignores.

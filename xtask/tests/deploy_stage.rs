@@ -9,10 +9,10 @@
 
 mod support;
 
-use support::{cluster, Cluster};
+use support::{cluster, git, Cluster};
 
 use base64::Engine;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{Repo, Run};
@@ -74,11 +74,6 @@ struct Fixture {
     _cleanup: Cleanup,
 }
 
-fn git(root: &Path, args: &[&str]) {
-    let out = Command::new("git").args(args).current_dir(root).output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 impl Fixture {
     /// A monorepo with one component `web` (a Deployment and a ConfigMap), a
     /// development overlay deploying into a namespace of this test's own,
@@ -116,9 +111,8 @@ impl Fixture {
             git(root, &["init", "-q"]);
         }
         git(root, &["add", "-A"]);
-        git(root, &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", image, "--allow-empty"]);
-        let out = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(root).output().unwrap();
-        let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        git(root, &["commit", "-qm", image, "--allow-empty"]);
+        let head = git(root, &["rev-parse", "HEAD"]).trim().to_string();
         let (name, tag) = image.rsplit_once(':').unwrap();
         let report = serde_json::json!({"format": 1, "components": {"web": {
             "repositories": [name], "tags": [tag], "version": null, "commit": head, "ref": "refs/heads/main",
@@ -402,9 +396,8 @@ fn the_platform_deploys_and_a_crash_looping_storage_is_rolled_back() {
     // A build of every component, "pushed" with a digest per image.
     let build = |n: char| {
         git(root, &["add", "-A"]);
-        git(root, &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "build", "--allow-empty"]);
-        let out = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(root).output().unwrap();
-        let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        git(root, &["commit", "-qm", "build", "--allow-empty"]);
+        let head = git(root, &["rev-parse", "HEAD"]).trim().to_string();
         let components: serde_json::Map<String, serde_json::Value> = ["cdc", "client", "spark", "storage"]
             .iter()
             .map(|c| {

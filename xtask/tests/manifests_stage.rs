@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::git;
+
 use std::path::Path;
 use std::process::Command;
 use support::{Repo, Run};
@@ -80,12 +82,6 @@ labels:
     )
 }
 
-fn git(root: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").args(args).current_dir(root).output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// The fixture, committed; returns it and its HEAD.
 fn fixture() -> (Repo, String) {
     let repo = Repo::new();
@@ -106,7 +102,7 @@ fn fixture() -> (Repo, String) {
     git(repo.root(), &["init", "-q"]);
     git(repo.root(), &["add", "-A"]);
     git(repo.root(), &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "fixture"]);
-    let head = git(repo.root(), &["rev-parse", "HEAD"]);
+    let head = git(repo.root(), &["rev-parse", "HEAD"]).trim().to_string();
     (repo, head)
 }
 
