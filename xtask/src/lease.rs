@@ -5,6 +5,7 @@
 //! through the API server's optimistic concurrency (resourceVersion), so two
 //! deploys that decide at once cannot both win.
 
+use crate::clock;
 use serde_json::{json, Value};
 
 pub const NAME: &str = "mlops-deploy-lock";
@@ -27,7 +28,8 @@ pub fn decide(lease: Option<&Value>, me: &str, now: u64) -> Decision {
         return Decision::Take;
     }
     let duration = spec["leaseDurationSeconds"].as_u64().unwrap_or(DURATION_S);
-    let renewed = spec["renewTime"].as_str().or(spec["acquireTime"].as_str()).and_then(parse_rfc3339).unwrap_or(0);
+    let renewed =
+        spec["renewTime"].as_str().or(spec["acquireTime"].as_str()).and_then(clock::parse_rfc3339).unwrap_or(0);
     let expires = renewed + duration;
     if now >= expires {
         Decision::Take
@@ -64,28 +66,9 @@ pub fn held_by(me: &str, namespace: &str, now: u64, previous: Option<&Value>) ->
     lease
 }
 
-/// `2026-11-27T05:00:00Z` or with fractional seconds (`.123456Z`) → Unix seconds.
-pub fn parse_rfc3339(s: &str) -> Option<u64> {
-    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.split('.').next()?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
-}
-
 /// Unix seconds → `2026-11-27T05:00:00.000000Z` (the MicroTime the API wants).
 pub fn format_rfc3339(secs: u64) -> String {
-    let t = secs % 86_400;
-    format!("{}T{:02}:{:02}:{:02}.000000Z", crate::findings::utc_date(secs as i64), t / 3600, t % 3600 / 60, t % 60)
+    format!("{}.000000Z", clock::rfc3339(secs as i64).trim_end_matches('Z'))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ const NOW: u64 = 1_795_755_600; // 2026-11-27T05:00:00Z
 
 #[test]
 fn time_round_trips_through_the_api_format() {
+    use crate::clock::parse_rfc3339;
     assert_eq!(parse_rfc3339("2026-11-27T05:00:00Z"), Some(NOW));
     assert_eq!(parse_rfc3339("2026-11-27T05:00:00.123456Z"), Some(NOW));
     assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));

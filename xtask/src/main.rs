@@ -6,6 +6,7 @@ mod cache;
 mod cache_cmd;
 mod cache_key;
 mod cli;
+mod clock;
 mod cluster;
 mod component;
 mod credentials;

@@ -953,14 +953,6 @@ fn safety_db_is_dated_and_every_advisory_has_a_link() {
 }
 
 #[test]
-fn utc_dates() {
-    assert_eq!(utc_date(0), "1970-01-01");
-    assert_eq!(utc_date(951_782_400), "2000-02-29");
-    assert_eq!(utc_date(1_625_119_201), "2021-07-01");
-    assert_eq!(utc_date(-1), "1969-12-31");
-}
-
-#[test]
 fn annotations_escape_data_and_properties() {
     let found = flake8(FLAKE8);
     assert_eq!(

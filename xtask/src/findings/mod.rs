@@ -213,20 +213,6 @@ pub(super) fn from_brace(s: &str) -> &str {
     s.find('{').map_or(s, |i| &s[i..])
 }
 
-/// Days since 1970-01-01 to a civil date (H. Hinnant's algorithm), no date crate needed.
-pub fn utc_date(timestamp: i64) -> String {
-    let z = timestamp.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 #[cfg(test)]
 use safety::SafetyDb;
 #[cfg(test)]

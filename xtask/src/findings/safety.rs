@@ -1,7 +1,8 @@
 //! safety 2.3.5: its JSON report, pointed at the requirement's line; the offline database's identity.
 
+use super::from_brace;
 use super::{finding, Finding, Severity};
-use super::{from_brace, utc_date};
+use crate::clock::utc_date;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -2,6 +2,7 @@
 //! the facts the guards judge, validation, the lock, release records and
 //! pruning. The decisions they feed are pure (`guards`, `lease`, `release`).
 
+use crate::clock::{self, now};
 use crate::cluster::Session;
 use crate::component::Workspace;
 use crate::error::UsageError;
@@ -16,19 +17,14 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use xshell::{cmd, Shell};
 
 /// Kinds a render may hold that prune looks at (with our labels only).
 const PRUNABLE: &str = "deployments,services,cronjobs,configmaps,secrets,persistentvolumeclaims,serviceaccounts";
 
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 pub fn now_rfc3339() -> String {
-    let t = lease::format_rfc3339(now());
-    format!("{}Z", &t[..19])
+    clock::rfc3339(now() as i64)
 }
 
 /// Who deploys: the GitHub actor in CI, else user@host.

@@ -11,7 +11,7 @@ use crate::registry::{self, Problem, Target};
 use crate::report::Row;
 use crate::stages::{self, image_context, on_github, Stage};
 use crate::tags::{self, Source, TagSet};
-use crate::{findings, python};
+use crate::{clock, python};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 use xshell::{cmd, Shell};
@@ -90,7 +90,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
                 ("title", c.name.clone()),
                 ("revision", r.tags.revision.clone()),
                 ("version", version),
-                ("created", rfc3339(r.epoch)),
+                ("created", clock::rfc3339(r.epoch)),
             ];
             if let Some(url) = r.source_url {
                 labels.push(("source", url.to_string()));
@@ -244,12 +244,6 @@ fn checkout(sh: &Shell, reference: Option<String>, tag_given: bool, inputs: &[St
         tagged,
     };
     Ok(Checkout { source, changed, reference: reference.or(head_ref), epoch })
-}
-
-/// `2026-01-02T03:04:05Z`.
-pub fn rfc3339(secs: i64) -> String {
-    let t = secs.rem_euclid(86_400);
-    format!("{}T{:02}:{:02}:{:02}Z", findings::utc_date(secs), t / 3600, t % 3600 / 60, t % 60)
 }
 
 /// The component folders and Dockerfiles the images are made from (with their run-time dependencies').

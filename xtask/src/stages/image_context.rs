@@ -258,7 +258,7 @@ impl Prepare for Contexts {
             ));
         }
         lines.push(format!("cp {} {}", q(&self.root.join(dockerfile)), q(&ctx.join("Dockerfile"))));
-        lines.push(format!("find {} -exec touch -d {} {{}} +", q(&ctx), super::image::rfc3339(self.epoch)));
+        lines.push(format!("find {} -exec touch -d {} {{}} +", q(&ctx), crate::clock::rfc3339(self.epoch)));
         lines
     }
 

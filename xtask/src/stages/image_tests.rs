@@ -225,9 +225,3 @@ fn a_push_of_an_image_not_here_names_the_build_or_the_tag() {
          or name the image built earlier so (docker tag local/storage:abc r:1/x/storage:abc) (and 1 more references are not here)"
     );
 }
-
-#[test]
-fn the_created_label_is_the_source_date() {
-    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-    assert_eq!(rfc3339(1_767_323_045), "2026-01-02T03:04:05Z");
-}
