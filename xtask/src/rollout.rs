@@ -98,7 +98,22 @@ fn component_of(obj: &Value) -> String {
     labels["app.kubernetes.io/name"].as_str().or(obj["metadata"]["name"].as_str()).unwrap_or("?").to_string()
 }
 
-fn images_of(pod_spec: &Value) -> Vec<String> {
+/// The pod template's spec of a workload: a Deployment's, or a CronJob's jobs'.
+pub fn pod_spec(obj: &Value) -> Option<&Value> {
+    pod_spec_of(obj["kind"].as_str()?, obj)
+}
+
+/// [`pod_spec`] for an object known to be of `kind` (list items may omit it).
+fn pod_spec_of<'a>(kind: &str, obj: &'a Value) -> Option<&'a Value> {
+    match kind {
+        "Deployment" => Some(&obj["spec"]["template"]["spec"]),
+        "CronJob" => Some(&obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]),
+        _ => None,
+    }
+}
+
+/// The images a pod spec's containers run, sorted.
+pub fn images_of(pod_spec: &Value) -> Vec<String> {
     let mut v: Vec<String> = pod_spec["containers"]
         .as_array()
         .into_iter()
@@ -117,7 +132,7 @@ fn sorted(images: &[String]) -> Vec<String> {
 
 /// A CronJob has nothing to roll out: its pod template must carry the new images.
 fn cronjob_state(obj: &Value, images: &[String]) -> State {
-    let have = images_of(&obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]);
+    let have = pod_spec_of("CronJob", obj).map(images_of).unwrap_or_default();
     if have == sorted(images) {
         State::Ready
     } else {
@@ -126,8 +141,7 @@ fn cronjob_state(obj: &Value, images: &[String]) -> State {
 }
 
 fn deployment_state(d: &Value, images: &[String], observed: &Observed) -> State {
-    let template = &d["spec"]["template"]["spec"];
-    if images_of(template) != sorted(images) {
+    if pod_spec_of("Deployment", d).map(images_of) != Some(sorted(images)) {
         return State::Waiting(format!("its pod template does not carry {} yet", images.join(", ")));
     }
     let status = &d["status"];

@@ -4,10 +4,10 @@
 use crate::cli::StatusArgs;
 use crate::component::Workspace;
 use crate::kube;
-use crate::release;
 use crate::stages::deploy;
 use crate::stages::deploy_steps as steps;
 use crate::stages::manifests_render as render;
+use crate::{release, rollout};
 use anyhow::Result;
 use serde_json::{json, Value};
 use xshell::Shell;
@@ -15,13 +15,7 @@ use xshell::Shell;
 /// One line per workload: name, kind, ready/desired, images.
 fn workload(item: &Value) -> Value {
     let kind = item["kind"].as_str().unwrap_or("?");
-    let spec = if kind == "CronJob" {
-        &item["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    } else {
-        &item["spec"]["template"]["spec"]
-    };
-    let images: Vec<&str> =
-        spec["containers"].as_array().into_iter().flatten().filter_map(|c| c["image"].as_str()).collect();
+    let images = rollout::pod_spec(item).map(rollout::images_of).unwrap_or_default();
     let ready = match kind {
         "Deployment" => format!(
             "{}/{}",

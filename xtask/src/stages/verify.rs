@@ -49,18 +49,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn expected(objects: &[Object]) -> BTreeMap<(String, String), Vec<String>> {
     let mut out = BTreeMap::new();
     for o in objects {
-        let spec = match o.kind.as_str() {
-            "Deployment" => &o.value["spec"]["template"]["spec"],
-            "CronJob" => &o.value["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-            _ => continue,
-        };
-        let images: Vec<String> = spec["containers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["image"].as_str().map(String::from))
-            .collect();
-        out.insert((o.kind.clone(), o.name.clone()), images);
+        if let Some(spec) = rollout::pod_spec(&o.value) {
+            out.insert((o.kind.clone(), o.name.clone()), rollout::images_of(spec));
+        }
     }
     out
 }
