@@ -92,7 +92,7 @@ pub fn facts(root: &Path, built: &[Built], confirmed: bool) -> Result<Facts> {
 /// Our rules and the composition over the rendered objects; findings stop the deploy.
 pub fn validate(ws: &Workspace, env: &str, objects: &[Object]) -> Result<()> {
     let undeployed = render::undeployed(&ws.root, &render::deployed(ws))?;
-    let sources = manifests_validate::sources(&ws.root, env)?;
+    let sources = manifests_validate::sources(ws, env)?;
     let base = render::read(&ws.root, BASE)?;
     let found = manifests_findings::rules(&sources, env, objects, &undeployed, &base);
     if found.is_empty() {

@@ -68,7 +68,7 @@ fn rules_command(ws: &Workspace, env: &str, rendered: Option<&Path>, json: bool)
         None => render::render(root, &Shell::new()?, &kube::kubectl()?, &env)?.1,
     };
     let undeployed = render::undeployed(root, &render::deployed(ws))?;
-    let sources = manifests_validate::sources(root, &env)?;
+    let sources = manifests_validate::sources(ws, &env)?;
     let base = render::read(root, BASE)?;
     let found = manifests_findings::rules(&sources, &env, &objects, &undeployed, &base);
     if json {

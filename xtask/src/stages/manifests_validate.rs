@@ -221,8 +221,8 @@ impl Prepare for Prep<'_> {
 }
 
 /// The files an environment is made of (to point findings at).
-pub fn sources(root: &Path, env: &str) -> Result<Sources> {
-    let ws = Workspace::discover(root)?;
+pub fn sources(ws: &Workspace, env: &str) -> Result<Sources> {
+    let root = &ws.root;
     let mut dirs: Vec<PathBuf> = ws.components.iter().filter_map(|c| c.manifests.clone()).collect();
     dirs.extend([PathBuf::from("deploy/base"), PathBuf::from(OVERLAYS).join(env)]);
     let mut files = Vec::new();
@@ -247,7 +247,8 @@ pub fn parse(root: &Path, task: &Task, output: &str) -> Option<Result<Vec<Findin
     Some((|| {
         let text = render::read(root, &render::rendered_file(env))?;
         let objects = kube::objects(&text).map_err(|e| anyhow::anyhow!("line {}: {}", e.line, e.message))?;
-        let sources = sources(root, env)?;
+        // Only a task that ran reaches here, so discovering the workspace again is rare.
+        let sources = sources(&Workspace::discover(root)?, env)?;
         Ok(match check {
             "schema" => found::kubernetes_validate(output, &sources, &objects),
             _ => found::dry_run(output, &sources, &objects),
