@@ -96,9 +96,12 @@ pub fn resolve(flag: Option<&Path>, github: bool) -> Result<Kubeconfig> {
     let env = |k: &str| std::env::var(k).ok();
     let src = source(flag, env("KUBECONFIG").as_deref(), env("KUBECONFIG_B64").as_deref(), |p| p.exists());
     match src {
-        Source::Path(p) if p.is_file() || p.to_string_lossy().contains(':') => {
-            Ok(Kubeconfig { path: p, temporary: false })
-        }
+        Source::Path(p) if p.is_file() => Ok(Kubeconfig { path: p, temporary: false }),
+        // kubectl's --kubeconfig takes one file, and the session passes it that way.
+        Source::Path(p) if p.to_string_lossy().contains(':') => Err(UsageError::new(format!(
+            "KUBECONFIG lists several files ({}): point it at the one kubeconfig to deploy with, or pass --kubeconfig",
+            p.display()
+        ))),
         Source::Path(p) => Err(UsageError::new(format!(
             "kubeconfig {} does not exist: point KUBECONFIG (or --kubeconfig) at a kubeconfig file",
             p.display()

@@ -333,6 +333,12 @@ fn bad_input_needs_no_cluster() {
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("the cluster at https://127.0.0.1:1 is unreachable"), "{}", run.stderr);
 
+    let mut cmd = f.command(&["deploy", "development"]);
+    cmd.env("KUBECONFIG", format!("{}:{}", dead.display(), dead.display()));
+    let run = support::run(cmd);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("KUBECONFIG lists several files"), "{}", run.stderr);
+
     let run = f.run(&["deploy", "qa"]);
     assert_eq!(run.code, 2);
     assert!(
