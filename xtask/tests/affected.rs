@@ -96,26 +96,22 @@ fn a_bad_base_and_a_shallow_clone_say_what_to_do() {
     let target = clone.path().join("c");
     let target_s = target.to_str().unwrap();
     git_in(clone.path(), &["clone", "--quiet", "--depth=1", "--branch=feature", &url, target_s]);
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["components", "--affected"])
-        .current_dir(&target)
-        .env_remove("GITHUB_BASE_REF")
-        .env_remove("GITHUB_EVENT_PATH")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // `components --affected` in the clone: refused (exit 2); what it says.
+    let refused = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["components", "--affected"])
+            .current_dir(&target)
+            .env_remove("GITHUB_BASE_REF")
+            .env_remove("GITHUB_EVENT_PATH")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refused();
     assert!(stderr.contains("the base main is not in this shallow clone: fetch it with `git fetch"), "{stderr}");
     // With the base fetched but the history too short, the fix is to deepen it.
     git_in(&target, &["fetch", "--quiet", "--depth=1", "origin", "+refs/heads/main:refs/remotes/origin/main"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["components", "--affected"])
-        .current_dir(&target)
-        .env_remove("GITHUB_BASE_REF")
-        .env_remove("GITHUB_EVENT_PATH")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused();
     assert!(stderr.contains("git fetch --deepen"), "{stderr}");
 }
