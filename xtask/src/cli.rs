@@ -219,6 +219,20 @@ pub struct RunArgs {
     #[arg(value_name = "COMPONENT")]
     pub components: Vec<String>,
 
+    #[command(flatten)]
+    pub exec: ExecArgs,
+
+    /// Run every task, even those whose inputs match a recorded success (successes are still recorded); `image build` also ignores Docker's layer cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    #[command(flatten)]
+    pub affected: AffectedArgs,
+}
+
+/// How any plan of tasks runs: shared by every stage that executes one.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExecArgs {
     /// How many tasks run at once (default: the number of cores).
     #[arg(short = 'j', long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<usize>,
@@ -238,13 +252,6 @@ pub struct RunArgs {
     /// Print every task's output, not only that of tasks that failed.
     #[arg(short, long)]
     pub verbose: bool,
-
-    /// Run every task, even those whose inputs match a recorded success (successes are still recorded); `image build` also ignores Docker's layer cache.
-    #[arg(long)]
-    pub no_cache: bool,
-
-    #[command(flatten)]
-    pub affected: AffectedArgs,
 }
 
 fn parse_jobs(text: &str) -> Result<usize, String> {
@@ -374,41 +381,8 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "X.Y", default_value = "1.34")]
     pub kubernetes_version: String,
 
-    /// How many tasks run at once (default: the number of cores).
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    pub jobs: Option<usize>,
-
-    /// Stop starting new tasks after the first failure.
-    #[arg(long)]
-    pub fail_fast: bool,
-
-    /// Print the exact commands that would run, and run nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Print the plan (with --dry-run) or the report as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Print every task's output, not only that of tasks that failed.
-    #[arg(short, long)]
-    pub verbose: bool,
-}
-
-impl ValidateArgs {
-    /// The stage flags every stage takes.
-    pub fn run_args(&self) -> RunArgs {
-        RunArgs {
-            components: Vec::new(),
-            jobs: self.jobs,
-            fail_fast: self.fail_fast,
-            dry_run: self.dry_run,
-            json: self.json,
-            verbose: self.verbose,
-            no_cache: false,
-            affected: AffectedArgs::default(),
-        }
-    }
+    #[command(flatten)]
+    pub exec: ExecArgs,
 }
 
 /// What only a build takes (a push sends images built earlier as they are).

@@ -2,8 +2,8 @@
 //! output captured per task and printed whole when it ends, durations
 //! recorded, and a clean stop (whole process groups) on Ctrl-C.
 
+use crate::cache::key::{Lookup, Session};
 use crate::cache::Entry;
-use crate::cache_key::{Lookup, Session};
 use crate::findings::Verdict;
 use crate::fsutil::write_atomic;
 use crate::plan::{ExitPolicy, Task};
@@ -68,7 +68,7 @@ pub fn run_logged(mut cmd: Command, log: &mut Log) -> Result<ExitStatus> {
     let err = log.file.try_clone()?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
     // Tests and builds run third-party code: they get no secrets.
-    for var in crate::registry::SECRET_VARS {
+    for var in crate::images::registry::SECRET_VARS {
         cmd.env_remove(var);
     }
     let program = cmd.get_program().to_string_lossy().into_owned();

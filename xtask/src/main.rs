@@ -3,44 +3,36 @@
 
 mod affected;
 mod cache;
-mod cache_cmd;
-mod cache_key;
+mod checks;
 mod cli;
 mod clock;
-mod cluster;
 mod component;
-mod credentials;
-mod doctor;
 mod error;
 mod exec;
 mod findings;
 mod fsutil;
 mod github;
-mod guards;
+mod images;
 mod inputs;
 mod kube;
-mod lease;
-mod listing;
-mod manifest_rules;
+mod manifests;
+mod pipeline;
 mod plan;
 mod printer;
 mod progress;
 mod python;
-mod registry;
-mod release;
 mod report;
-mod rollout;
+mod runner;
 mod stages;
-mod tags;
-mod trigger;
+mod testing;
 mod workflows;
 
 use anyhow::{Context, Result};
+use checks::Check;
 use clap::Parser;
 use cli::{Cli, Command, ImageCommand};
 use component::Workspace;
 use error::UsageError;
-use stages::quality::Check;
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -65,8 +57,8 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Components { json, affected } => {
             let ws = discover(&root)?;
-            let (components, _) = stages::select(&ws, &[], &affected, true)?;
-            listing::print(&components, json)?;
+            let (components, _) = runner::select(&ws, &[], &affected, true)?;
+            stages::components::print(&components, json)?;
             Ok(0)
         }
         Command::Test(args) => {
@@ -93,15 +85,15 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Deploy(args) => stages::deploy::run(&discover(&root)?, &args),
         Command::Verify(args) => stages::verify::run(&discover(&root)?, &args),
         Command::Status(args) => stages::status::run(&discover(&root)?, &args),
-        Command::Rollback(args) => stages::deploy::rollback(&discover(&root)?, &args),
-        Command::Doctor => doctor::run(&root),
+        Command::Rollback(args) => stages::rollback::run(&discover(&root)?, &args),
+        Command::Doctor => stages::doctor::run(&root),
         Command::Ci(args) => {
             let ws = discover(&root)?;
             exec::install_interrupt_handler()?;
             stages::ci::run(&ws, &args)
         }
-        Command::Workflows { json } => workflows::run(&root, json),
-        Command::Cache { action } => cache_cmd::run(&discover(&root)?, action),
+        Command::Workflows { json } => stages::workflows::run(&root, json),
+        Command::Cache { action } => stages::cache::run(&discover(&root)?, action),
     }
 }
 

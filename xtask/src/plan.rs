@@ -31,7 +31,7 @@ pub struct Task {
     pub cache: Option<CacheSpec>,
 }
 
-/// A task's declared inputs (see `cache_key.rs` for the whole key).
+/// A task's declared inputs (see `cache::key` for the whole key).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct CacheSpec {
     /// Repo-relative files, and folders ending in `/`, whose contents the

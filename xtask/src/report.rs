@@ -5,9 +5,8 @@
 use crate::exec::{Finished, Outcome};
 use crate::findings::Finding;
 use crate::fsutil::write_atomic;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
-use std::io::Write;
 use std::path::Path;
 
 /// Test counts of one task (read from its JUnit file or its output).
@@ -92,17 +91,17 @@ pub fn closing_line(t: Counts) -> String {
     format!("{} passed, {} failed, {} skipped", t.passed, t.failed, t.skipped)
 }
 
-fn sorted(rows: &[Row]) -> Vec<&Row> {
+pub fn sorted(rows: &[Row]) -> Vec<&Row> {
     let mut v: Vec<&Row> = rows.iter().collect();
     v.sort_by_key(|r| (rank(&r.finished.outcome), r.finished.task.id.clone()));
     v
 }
 
 /// A table column: its heading and how a row fills it.
-type Column = (&'static str, Box<dyn Fn(&Row) -> String>);
+pub type Column = (&'static str, Box<dyn Fn(&Row) -> String>);
 
 /// The table's columns: test counts and findings only where the stage has them.
-fn columns(rows: &[Row]) -> Vec<Column> {
+pub fn columns(rows: &[Row]) -> Vec<Column> {
     let count = |f: fn(Counts) -> u64| -> Box<dyn Fn(&Row) -> String> {
         Box::new(move |r: &Row| r.counts.map(|c| f(c).to_string()).unwrap_or_else(|| "-".into()))
     };
@@ -172,52 +171,6 @@ pub fn write_json(root: &Path, stage: &str, rows: &[Row]) -> Result<String> {
     let json = serde_json::to_string_pretty(&report)?;
     write_atomic(&root.join("target/xtask/report.json"), json.as_bytes())?;
     Ok(json)
-}
-
-/// The executor's start and end times of each task, as gantt bars.
-pub fn bars(stage: &str, rows: &[Row]) -> Vec<crate::github::Bar> {
-    use crate::github::{Bar, State};
-    let state = |o: &Outcome| match o {
-        Outcome::Passed => State::Passed,
-        Outcome::NotRun(_) => State::NotRun,
-        _ => State::Failed,
-    };
-    let mut bars: Vec<Bar> = rows
-        .iter()
-        .map(|r| Bar {
-            section: stage.to_string(),
-            label: r.finished.task.id.clone(),
-            start: r.finished.start,
-            seconds: r.finished.seconds,
-            state: state(&r.finished.outcome),
-        })
-        .collect();
-    bars.sort_by(|a, b| a.start.total_cmp(&b.start));
-    bars
-}
-
-/// Append a markdown table and a gantt chart of the tasks to
-/// `$GITHUB_STEP_SUMMARY` when GitHub provides one.
-pub fn github_summary(stage: &str, rows: &[Row]) -> Result<()> {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else { return Ok(()) };
-    let cols = columns(rows);
-    let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
-    let mut md = format!("### xtask {stage}\n\n| {} |\n|{}\n", names.join(" | "), "---|".repeat(cols.len()));
-    for r in sorted(rows) {
-        let mark = if r.finished.outcome.is_ok() { "✅ " } else { "❌ " };
-        let cells: Vec<String> =
-            cols.iter().enumerate().map(|(i, (_, f))| if i == 1 { format!("{mark}{}", f(r)) } else { f(r) }).collect();
-        md += &format!("| {} |\n", cells.join(" | "));
-    }
-    md += &format!("\n{}\n\n", closing_line(totals(rows)));
-    md += &crate::github::gantt(&format!("xtask {stage}"), &bars(stage, rows));
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot append to GITHUB_STEP_SUMMARY ({})", Path::new(&path).display()))?;
-    f.write_all(md.as_bytes())?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -107,24 +107,6 @@ fn without_matrix_values(command: &str) -> String {
     out + rest
 }
 
-/// `cargo xtask workflows`: the thin rule over every workflow.
-pub fn run(root: &Path, json: bool) -> Result<i32> {
-    let mut found = Vec::new();
-    for file in files(root) {
-        let text = std::fs::read_to_string(root.join(&file)).with_context(|| format!("cannot read {file}"))?;
-        found.extend(thin(&file, &text));
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&found)?);
-    } else {
-        for f in &found {
-            println!("{}:{}:{}: {} {}", f.file, f.line.unwrap_or(0), f.column.unwrap_or(0), f.code, f.message);
-        }
-        println!("{} workflow(s) checked, {} finding(s)", files(root).len(), found.len());
-    }
-    Ok(if found.is_empty() { 0 } else { 1 })
-}
-
 /// The findings `cargo xtask workflows --json` printed.
 pub fn parse_thin(output: &str) -> Result<Vec<Finding>> {
     #[derive(Deserialize)]

@@ -1,0 +1,203 @@
+//! One session with an environment's cluster, as the deploy, verify, status
+//! and rollback stages use it: kubectl with the run's credentials (a file
+//! from `credentials`) and context, reading objects as JSON, applying and
+//! deleting, and kubectl's failures turned into one line that says what to do
+//! (an unreachable server with its address, RBAC refusals with the verb and
+//! resource). The credentials never reach argv beyond the kubeconfig's path.
+
+use crate::error::UsageError;
+use crate::kube;
+use crate::kube::credentials::Kubeconfig;
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use xshell::{cmd, Shell};
+
+/// The field manager every apply uses, so ownership of fields stays with us.
+pub const FIELD_MANAGER: &str = "xtask";
+
+pub struct Session {
+    pub kubectl: PathBuf,
+    pub namespace: String,
+    args: Vec<String>,
+    /// Kept alive for the session; a decoded one is removed when it drops.
+    _kubeconfig: Kubeconfig,
+    pub server: String,
+    /// Print each kubectl command before it runs (`--dry-run`).
+    pub echo: bool,
+}
+
+impl Session {
+    /// Connect: find kubectl, check the server answers (one line naming it when not).
+    pub fn open(kubeconfig: Kubeconfig, context: Option<&str>, namespace: &str) -> Result<Session> {
+        let kubectl = kube::kubectl()?;
+        let mut args = vec!["--kubeconfig".to_string(), kubeconfig.path.display().to_string()];
+        if let Some(c) = context {
+            args.extend(["--context".to_string(), c.to_string()]);
+        }
+        let mut s = Session {
+            kubectl,
+            namespace: namespace.into(),
+            args,
+            _kubeconfig: kubeconfig,
+            server: String::new(),
+            echo: false,
+        };
+        let path = "jsonpath={.clusters[0].cluster.server}";
+        let server = s.run(&["config", "view", "--minify", "-o", path], None);
+        s.server = match server {
+            Ok(v) if !v.trim().is_empty() => v.trim().to_string(),
+            Ok(_) | Err(_) => {
+                let ctx = context.map(|c| format!("context `{c}` of ")).unwrap_or_default();
+                return Err(UsageError::new(format!(
+                    "the {ctx}kubeconfig names no cluster: give the right one (KUBECONFIG, --kubeconfig or --context)"
+                )));
+            }
+        };
+        s.run(&["version", "-o", "json", "--request-timeout=10s"], None).map_err(|_| {
+            UsageError::new(format!(
+                "the cluster at {} is unreachable: check the address and your network, or start the local one ({})",
+                s.server,
+                kube::START_CLUSTER
+            ))
+        })?;
+        Ok(s)
+    }
+
+    /// kubectl with the session's credentials; stdout, or kubectl's error as one line.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let (kubectl, base) = (&self.kubectl, &self.args);
+        if self.echo {
+            let shown: Vec<String> = std::iter::once(crate::plan::quote(&kubectl.display().to_string()))
+                .chain(args.iter().map(|a| crate::plan::quote(a)))
+                .collect();
+            eprintln!("$ {}", shown.join(" "));
+        }
+        // A shell per call keeps the session shareable with the lease's renewing thread.
+        let sh = Shell::new()?;
+        // The child needs no copy of the secret: the file is all it reads.
+        let mut c = cmd!(sh, "{kubectl} {base...} {args...}")
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBECONFIG_B64")
+            .quiet()
+            .ignore_status();
+        if let Some(input) = stdin {
+            c = c.stdin(input);
+        }
+        let out = c.output().with_context(|| format!("cannot run {}: {}", kubectl.display(), kube::INSTALL))?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        Err(explain(&String::from_utf8_lossy(&out.stderr), &self.server))
+    }
+
+    /// `kubectl get KINDS -o json` in the namespace: the items.
+    pub fn get(&self, kinds: &str, selector: Option<&str>) -> Result<Vec<Value>> {
+        let ns = self.namespace.clone();
+        let mut args = vec!["get", kinds, "-n", &ns, "-o", "json"];
+        if let Some(s) = selector {
+            args.extend(["-l", s]);
+        }
+        let text = self.run(&args, None)?;
+        let list: Value = serde_json::from_str(&text).context("kubectl printed JSON that does not parse")?;
+        Ok(list["items"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// One object, or None when it does not exist.
+    pub fn get_one(&self, kind: &str, name: &str) -> Result<Option<Value>> {
+        let ns = self.namespace.clone();
+        let text = self.run(&["get", kind, name, "-n", &ns, "-o", "json", "--ignore-not-found"], None)?;
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(serde_json::from_str(&text).context("kubectl printed JSON that does not parse")?))
+    }
+
+    /// Server-side apply of a file (or stdin text) with our field manager.
+    pub fn apply(&self, file: Option<&Path>, text: Option<&str>, dry_run: bool) -> Result<String> {
+        let f = file.map_or("-".to_string(), |p| p.display().to_string());
+        let manager = format!("--field-manager={FIELD_MANAGER}");
+        let mut args = vec!["apply", "--server-side", "--force-conflicts", &manager, "-f", &f];
+        if dry_run {
+            args.push("--dry-run=server");
+        }
+        self.run(&args, text)
+    }
+
+    /// `kubectl create -f -` (fails when it exists: used for optimistic locking).
+    pub fn create(&self, json: &Value) -> Result<String> {
+        self.run(&["create", "-f", "-"], Some(&json.to_string()))
+    }
+
+    /// `kubectl replace -f -` (fails on a stale resourceVersion).
+    pub fn replace(&self, json: &Value) -> Result<String> {
+        self.run(&["replace", "-f", "-"], Some(&json.to_string()))
+    }
+
+    pub fn delete(&self, kind: &str, name: &str) -> Result<()> {
+        let ns = self.namespace.clone();
+        self.run(&["delete", kind, name, "-n", &ns, "--ignore-not-found", "--wait=false"], None).map(|_| ())
+    }
+
+    /// `kubectl diff --server-side`: the diff text (kubectl exits 1 when there is one).
+    pub fn diff(&self, file: &Path) -> Result<String> {
+        let (kubectl, base) = (&self.kubectl, &self.args);
+        let manager = format!("--field-manager={FIELD_MANAGER}");
+        let sh = Shell::new()?;
+        let out = cmd!(sh, "{kubectl} {base...} diff --server-side --force-conflicts {manager} -f {file}")
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBECONFIG_B64")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        match out.status.code() {
+            Some(0 | 1) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+            _ => Err(explain(&String::from_utf8_lossy(&out.stderr), &self.server)),
+        }
+    }
+}
+
+/// kubectl's failure as one line: RBAC refusals and unreachable servers are
+/// bad input (the fix is the user's), anything else an error with kubectl's words.
+pub fn explain(stderr: &str, server: &str) -> anyhow::Error {
+    let msg = kube::error_message(stderr);
+    if let Some(forbidden) = forbidden(&msg) {
+        return UsageError::new(forbidden);
+    }
+    let unreachable =
+        ["connection refused", "no such host", "i/o timeout", "Unable to connect", "context deadline exceeded"];
+    if unreachable.iter().any(|u| msg.contains(u)) {
+        return UsageError::new(format!(
+            "the cluster at {server} is unreachable ({msg}): check the address and your network, or start the local one ({})",
+            kube::START_CLUSTER
+        ));
+    }
+    anyhow::anyhow!("kubectl: {msg}")
+}
+
+/// `User "x" cannot create resource "leases" in API group "coordination.k8s.io" in the namespace "ns"`
+/// → one line with who, the verb, the resource and the namespace.
+pub fn forbidden(msg: &str) -> Option<String> {
+    let at = msg.find(" cannot ")?;
+    let who = msg[..at].rsplit("User ").next().map(|u| u.trim_matches('"')).filter(|_| msg.contains("User "));
+    let rest = &msg[at + " cannot ".len()..];
+    let verb = rest.split_whitespace().next()?;
+    let quoted: Vec<&str> = rest.split('"').skip(1).step_by(2).collect();
+    let resource = quoted.first()?;
+    let group = quoted
+        .get(1)
+        .filter(|g| !g.is_empty() && rest.contains("API group"))
+        .map(|g| format!(".{g}"))
+        .unwrap_or_default();
+    let ns =
+        rest.rsplit("namespace \"").next().filter(|_| rest.contains("namespace \"")).map(|n| n.trim_end_matches('"'));
+    let place = ns.map(|n| format!(" in namespace {n}")).unwrap_or_default();
+    let who = who.map(|w| format!("{w} ")).unwrap_or_default();
+    Some(format!(
+        "forbidden: {who}may not {verb} {resource}{group}{place}: grant it with a Role and RoleBinding, or use credentials that may"
+    ))
+}
+
+#[cfg(test)]
+#[path = "cluster_tests.rs"]
+mod tests;

@@ -1,0 +1,132 @@
+//! The deploy as the cluster sees it, shared by `deploy`, `rollback`,
+//! `verify` and `status`: the session for a render's namespace, how a deploy
+//! ends (recorded, pruned, or rolled back), and re-applying an earlier
+//! release. The lock, records and pruning are in `steps`; the decisions in
+//! `release`, `rollout` and `lease`.
+
+use crate::cli::ClusterArgs;
+use crate::error::UsageError;
+use crate::github::on_github;
+use crate::kube::cluster::Session;
+use crate::kube::release::{self, Outcome, Release};
+use crate::kube::steps;
+use crate::kube::wait::{self as verify, Ending};
+use crate::kube::{self, credentials, Object};
+use crate::manifests::render;
+use anyhow::Result;
+use std::time::{Duration, Instant};
+
+/// The namespace a render deploys into (its objects' namespace).
+pub fn namespace_of(objects: &[Object]) -> Option<String> {
+    objects
+        .iter()
+        .find_map(|o| o.namespace.clone())
+        .or_else(|| objects.iter().find(|o| o.kind == "Namespace").map(|o| o.name.clone()))
+}
+
+/// A session with the cluster for the namespace this render deploys into.
+pub fn connect(args: &ClusterArgs, env: &str, objects: &[Object]) -> Result<Session> {
+    let ns = namespace_of(objects).ok_or_else(|| {
+        UsageError::new(format!("{} sets no namespace: give the overlay a `namespace:`", render::overlay_file(env)))
+    })?;
+    let kubeconfig = credentials::resolve(args.kubeconfig.as_deref(), on_github())?;
+    Session::open(kubeconfig, args.context.as_deref(), &ns)
+}
+
+/// One deploy under way: the release being recorded and what it applies.
+pub struct Attempt<'a> {
+    pub s: &'a Session,
+    pub env: &'a str,
+    /// The releases before this one (the rollback target comes from them).
+    pub history: &'a [Release],
+    pub rel: Release,
+    /// The rendered manifests, kept in the release record.
+    pub text: &'a str,
+    pub objects: &'a [Object],
+    pub timeout: Duration,
+}
+
+impl Attempt<'_> {
+    /// Record how the deploy ended; after a failed verify, roll back.
+    pub fn finish(mut self, ending: Ending) -> Result<i32> {
+        let Attempt { s, env, history, text, objects, timeout, .. } = self;
+        let rel = &mut self.rel;
+        match ending {
+            Ending::Interrupted => {
+                eprintln!("interrupted: revision {} stays recorded as pending; the lock is released", rel.revision);
+                Ok(130)
+            }
+            Ending::Ready => {
+                rel.outcome = Outcome::Succeeded;
+                steps::record(s, rel, text)?;
+                steps::prune(s, env, objects)?;
+                println!("deployed {env} revision {}: every component is available", rel.revision);
+                Ok(0)
+            }
+            failed => {
+                let lines = verify::describe(&failed);
+                for l in &lines {
+                    eprintln!("{l}");
+                }
+                rel.outcome = Outcome::Failed;
+                rel.description = lines.first().cloned().unwrap_or_else(|| "verify failed".into());
+                steps::record(s, rel, text)?;
+                match release::current(history) {
+                    None => {
+                        eprintln!("deploy {env} failed; no earlier verified release to roll back to");
+                        Ok(1)
+                    }
+                    Some(previous) => {
+                        eprintln!("deploy {env} failed: rolling back to revision {}", previous.revision);
+                        let code = roll_back_to(s, env, previous, rel.revision + 1, timeout)?;
+                        if code == 0 {
+                            eprintln!("rolled back {env} to revision {}: it is running again", previous.revision);
+                        }
+                        Ok(if code == 0 { 1 } else { code })
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Re-apply an earlier release's manifests as a new revision, verify, record.
+pub fn roll_back_to(s: &Session, env: &str, target: &Release, revision: u64, timeout: Duration) -> Result<i32> {
+    let secret = s
+        .get_one("secret", &release::secret_name(target.revision))?
+        .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", target.revision))?;
+    let text = release::manifests_of(&secret)?;
+    let objects = kube::objects(&text)
+        .map_err(|e| anyhow::anyhow!("release {} holds manifests that do not parse: {}", target.revision, e.message))?;
+    let mut rel = Release {
+        revision,
+        outcome: Outcome::Pending,
+        deployed_by: steps::who(),
+        deployed_at: steps::now_rfc3339(),
+        description: format!("rollback to revision {}", target.revision),
+        source_revision: Some(target.revision),
+        ..target.clone()
+    };
+    steps::record(s, &rel, &text)?;
+    s.apply(None, Some(&text), false)?;
+    let ending = verify::wait(s, &verify::expected(&objects), Instant::now() + timeout)?;
+    match ending {
+        Ending::Ready => {
+            rel.outcome = Outcome::RolledBack;
+            steps::record(s, &rel, &text)?;
+            steps::prune(s, env, &objects)?;
+            Ok(0)
+        }
+        Ending::Interrupted => Ok(130),
+        failed => {
+            for l in verify::describe(&failed) {
+                eprintln!("{l}");
+            }
+            rel.outcome = Outcome::Failed;
+            rel.description = format!("rollback to revision {} failed", target.revision);
+            steps::record(s, &rel, &text)?;
+            eprintln!("the rollback to revision {} did not verify either: look at the pods above", target.revision);
+            Ok(1)
+        }
+    }
+}

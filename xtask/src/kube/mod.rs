@@ -1,0 +1,261 @@
+//! kubectl and the cluster it talks to, shared by the stages that render,
+//! validate and deploy manifests: finding kubectl (`XTASK_KUBECTL`, else
+//! PATH), the configured cluster (`--kubeconfig`, else `KUBECONFIG`) and
+//! whether it answers, rendering with kubectl's kustomize, and reading
+//! manifests as typed objects with the line each one starts at.
+
+pub mod cluster;
+pub mod credentials;
+pub mod deploy;
+pub mod guards;
+pub mod lease;
+pub mod release;
+pub mod rollout;
+pub mod steps;
+pub mod wait;
+
+use crate::error::UsageError;
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use xshell::{cmd, Shell};
+
+/// How to install kubectl, for every message that needs it.
+pub const INSTALL: &str = "apt-get install kubectl, or set XTASK_KUBECTL to a kubectl binary";
+/// How to start the local cluster, for every message that needs one.
+pub const START_CLUSTER: &str = "bash .ci/kube-up";
+/// How long a probe of the cluster may take before it counts as unreachable.
+const PROBE_TIMEOUT: &str = "--request-timeout=10s";
+
+/// `XTASK_KUBECTL`, else `kubectl` on PATH.
+pub fn kubectl() -> Result<PathBuf> {
+    if let Some(exe) = std::env::var_os("XTASK_KUBECTL").filter(|v| !v.is_empty()) {
+        let exe = PathBuf::from(exe);
+        if !exe.is_file() {
+            return Err(UsageError::new(format!(
+                "XTASK_KUBECTL is {}, which does not exist: point it at a kubectl binary or unset it",
+                exe.display()
+            )));
+        }
+        return Ok(exe);
+    }
+    which::which("kubectl").map_err(|_| UsageError::new(format!("kubectl not found on PATH: {INSTALL}")))
+}
+
+/// A cluster the user pointed the xtask at: `--kubeconfig FILE`, else the
+/// `KUBECONFIG` variable (a file or a list, read by kubectl itself). kubectl's
+/// default `~/.kube/config` does not count: a run talks to a cluster only when asked.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Given with `--kubeconfig`: passed to every kubectl call.
+    pub flag: Option<PathBuf>,
+    /// Where the configuration came from, for messages.
+    pub source: String,
+}
+
+impl Cluster {
+    pub fn configured(flag: Option<&Path>) -> Result<Option<Cluster>> {
+        if let Some(file) = flag {
+            if !file.is_file() {
+                return Err(UsageError::new(format!(
+                    "--kubeconfig {} does not exist: pass the cluster's kubeconfig file",
+                    file.display()
+                )));
+            }
+            let source = format!("--kubeconfig {}", file.display());
+            return Ok(Some(Cluster { flag: Some(file.to_path_buf()), source }));
+        }
+        Ok(std::env::var("KUBECONFIG")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| Cluster { flag: None, source: format!("KUBECONFIG={v}") }))
+    }
+
+    /// The flags every kubectl call against this cluster carries.
+    pub fn args(&self) -> Vec<String> {
+        match &self.flag {
+            Some(f) => vec!["--kubeconfig".into(), f.display().to_string()],
+            None => Vec::new(),
+        }
+    }
+
+    /// The API server's address in the kubeconfig's current context.
+    pub fn server(&self, sh: &Shell, kubectl: &Path) -> Option<String> {
+        let args = self.args();
+        let path = "jsonpath={.clusters[0].cluster.server}";
+        cmd!(sh, "{kubectl} {args...} config view --minify -o {path}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// The server's version, or one line naming the server and the fix.
+    pub fn check(&self, sh: &Shell, kubectl: &Path) -> Result<String> {
+        let Some(server) = self.server(sh, kubectl) else {
+            return Err(UsageError::new(format!(
+                "{} names no cluster (no server in its current context): point --kubeconfig/KUBECONFIG at a cluster's kubeconfig, or start the local one ({START_CLUSTER})",
+                self.source
+            )));
+        };
+        let args = self.args();
+        let out = cmd!(sh, "{kubectl} {args...} version -o json {PROBE_TIMEOUT}").quiet().ignore_status().output()?;
+        let version = serde_json::from_slice::<Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v["serverVersion"]["gitVersion"].as_str().map(String::from));
+        match version {
+            Some(v) if out.status.success() => Ok(v),
+            _ => Err(UsageError::new(format!(
+                "the cluster at {server} ({}) is unreachable: start it ({START_CLUSTER}) or point --kubeconfig/KUBECONFIG at a running one",
+                self.source
+            ))),
+        }
+    }
+
+    /// The namespaces that exist on the cluster.
+    pub fn namespaces(&self, sh: &Shell, kubectl: &Path) -> Result<Vec<String>> {
+        let args = self.args();
+        let out =
+            cmd!(sh, "{kubectl} {args...} get namespaces -o name {PROBE_TIMEOUT}").quiet().ignore_status().output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "cannot list the cluster's namespaces: {}",
+            error_message(&String::from_utf8_lossy(&out.stderr))
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text.lines().filter_map(|l| l.trim().strip_prefix("namespace/")).map(String::from).collect())
+    }
+}
+
+/// `kubectl kustomize DIR`: the objects as YAML, or kustomize's message as bad input.
+pub fn kustomize(sh: &Shell, kubectl: &Path, dir: &Path, shown: &str) -> Result<String> {
+    let out = cmd!(sh, "{kubectl} kustomize {dir}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("cannot run {}: {INSTALL}", kubectl.display()))?;
+    if !out.status.success() {
+        let why = error_message(&String::from_utf8_lossy(&out.stderr));
+        return Err(UsageError::new(format!("kustomize cannot render {shown}: {why} (fix the kustomization)")));
+    }
+    String::from_utf8(out.stdout).context("kustomize printed something that is not UTF-8")
+}
+
+/// The message in what kubectl printed on failure: the `err="…"` of a klog
+/// line (newer kubectl) or its multi-line `err=<` block, else the text after
+/// `error: `, else the last line.
+pub fn error_message(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(at) = line.find(" err=\"") {
+            return go_unquote(&line[at + 6..]);
+        }
+        if line.ends_with(" err=<") {
+            let block = lines[i + 1..].iter().take_while(|l| l.trim() != ">");
+            return block.map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+        }
+    }
+    let lines: Vec<&str> = lines.into_iter().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let line = lines.iter().find(|l| l.starts_with("error: ")).or(lines.last()).copied().unwrap_or("no message");
+    line.strip_prefix("error: ").unwrap_or(line).to_string()
+}
+
+/// A Go-quoted string's content, up to its closing quote.
+fn go_unquote(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => break,
+            '\\' => match chars.next() {
+                Some('n') => out.push(' '),
+                Some('t') => out.push(' '),
+                Some(other) => out.push(other),
+                None => break,
+            },
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One Kubernetes object of a manifest file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// The 1-based line of the file its document starts at.
+    pub line: u32,
+    pub value: Value,
+}
+
+impl Object {
+    /// `Kind/name`, as messages name objects.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.kind, self.name)
+    }
+}
+
+/// A YAML file that does not parse: where, and what the parser said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub line: u32,
+    pub message: String,
+}
+
+/// Parse one YAML document (YAML 1.2 booleans, duplicate keys refused).
+pub fn parse_yaml(text: &str) -> Result<Value, YamlError> {
+    let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
+    serde_saphyr::from_str_with_options::<Value>(text, options).map_err(|e| {
+        let line = e.location().map_or(0, |l| l.line() as u32);
+        let message = e.to_string();
+        // The parser ends its message with the location, which the caller prints its own way.
+        let message = match message.rfind(" at line ") {
+            Some(at) => message[..at].to_string(),
+            None => message,
+        };
+        YamlError { line, message }
+    })
+}
+
+/// The objects of a multi-document manifest (as kustomize prints them, or as
+/// written by hand): empty documents are skipped, a `List` is not unpacked.
+pub fn objects(text: &str) -> Result<Vec<Object>, YamlError> {
+    let mut found = Vec::new();
+    for (start, doc) in documents(text) {
+        let value = parse_yaml(&doc).map_err(|e| YamlError { line: e.line + start - 1, ..e })?;
+        if value.is_null() {
+            continue;
+        }
+        let first = doc.lines().position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        let line = start + first.unwrap_or(0) as u32;
+        let field = |v: &Value| v.as_str().map(String::from);
+        let kind = field(&value["kind"]).ok_or_else(|| YamlError { line, message: "a document has no kind".into() })?;
+        let name = field(&value["metadata"]["name"])
+            .ok_or_else(|| YamlError { line, message: format!("a {kind} has no metadata.name") })?;
+        let namespace = field(&value["metadata"]["namespace"]);
+        found.push(Object { kind, name, namespace, line, value });
+    }
+    Ok(found)
+}
+
+/// Split at `---` lines: each document with the 1-based line it starts at.
+pub fn documents(text: &str) -> Vec<(u32, String)> {
+    let mut docs = vec![(1u32, String::new())];
+    for (i, line) in text.lines().enumerate() {
+        if line == "---" || line.starts_with("--- ") {
+            docs.push((i as u32 + 2, String::new()));
+        } else {
+            let doc = &mut docs.last_mut().expect("one document at least").1;
+            doc.push_str(line);
+            doc.push('\n');
+        }
+    }
+    docs
+}
+
+#[cfg(test)]
+#[path = "kube_tests.rs"]
+mod tests;

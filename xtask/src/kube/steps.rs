@@ -1,0 +1,266 @@
+//! The deploy's steps that talk to git, the images report and the cluster:
+//! the facts the guards judge, validation, the lock, release records and
+//! pruning. The decisions they feed are pure (`guards`, `lease`, `release`).
+
+use crate::clock::{self, now};
+use crate::component::Workspace;
+use crate::error::UsageError;
+use crate::kube::cluster::Session;
+use crate::kube::guards::Facts;
+use crate::kube::lease::{self, Decision};
+use crate::kube::release::{self, Image, Release};
+use crate::kube::Object;
+use crate::manifests::pins::{self as update, Built, REPORT};
+use crate::manifests::render::{self as render, BASE};
+use crate::manifests::{findings as manifests_findings, validate as manifests_validate};
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use xshell::{cmd, Shell};
+
+/// Kinds a render may hold that prune looks at (with our labels only).
+const PRUNABLE: &str = "deployments,services,cronjobs,configmaps,secrets,persistentvolumeclaims,serviceaccounts";
+
+pub fn now_rfc3339() -> String {
+    clock::rfc3339(now() as i64)
+}
+
+/// Who deploys: the GitHub actor in CI, else user@host.
+pub fn who() -> String {
+    if let Ok(actor) = std::env::var("GITHUB_ACTOR") {
+        return format!("{actor} (GitHub Actions)");
+    }
+    // SAFETY: getuid(2) has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| format!("uid {uid}"));
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    if host.is_empty() {
+        user
+    } else {
+        format!("{user}@{host}")
+    }
+}
+
+/// The lock holder's identity: who, and which run.
+pub fn holder() -> String {
+    match std::env::var("GITHUB_RUN_ID") {
+        Ok(run) => format!("{} run {run}", who()),
+        Err(_) => format!("{} pid {}", who(), std::process::id()),
+    }
+}
+
+/// The image stage's report, which says what was built and pushed.
+pub fn images_report(root: &Path) -> Result<Vec<Built>> {
+    let text = std::fs::read_to_string(root.join(REPORT)).map_err(|_| {
+        UsageError::new(format!(
+            "no images report ({REPORT}): build and push the images first (cargo xtask image build --push), then pin them (cargo xtask manifests update ENV)"
+        ))
+    })?;
+    update::read_report(&text).map_err(|why| {
+        UsageError::new(format!(
+            "the images report {REPORT} is malformed ({why}): write it afresh (cargo xtask image build --push)"
+        ))
+    })
+}
+
+/// What the guards judge: the ref, the release at HEAD, the images' version, approvals.
+pub fn facts(root: &Path, built: &[Built], confirmed: bool) -> Result<Facts> {
+    let sh = Shell::new()?;
+    sh.change_dir(root);
+    let git = |args: &[&str]| cmd!(sh, "git {args...}").quiet().ignore_stderr().read().unwrap_or_default();
+    let github_ref = std::env::var("GITHUB_REF").ok().filter(|r| !r.is_empty());
+    let branch = match github_ref.as_deref().and_then(|r| r.strip_prefix("refs/heads/")) {
+        Some(b) => Some(b.to_string()),
+        None => Some(git(&["symbolic-ref", "--short", "-q", "HEAD"])).filter(|b| !b.is_empty()),
+    };
+    let release_tags: Vec<String> = git(&["tag", "--points-at", "HEAD"]).lines().map(String::from).collect();
+    let commit = git(&["rev-parse", "HEAD"]);
+    let github_environment =
+        crate::github::on_github().then(|| std::env::var("XTASK_GITHUB_ENVIRONMENT").ok()).flatten();
+    Ok(Facts {
+        branch,
+        release_tags,
+        images_version: built.first().and_then(|b| b.version.clone()),
+        confirmed,
+        github_environment,
+        commit,
+    })
+}
+
+/// Our rules and the composition over the rendered objects; findings stop the deploy.
+pub fn validate(ws: &Workspace, env: &str, objects: &[Object]) -> Result<()> {
+    let undeployed = render::undeployed(&ws.root, &render::deployed(ws))?;
+    let sources = manifests_validate::sources(ws, env)?;
+    let base = render::read(&ws.root, BASE)?;
+    let found = manifests_findings::rules(&sources, env, objects, &undeployed, &base);
+    if found.is_empty() {
+        return Ok(());
+    }
+    for f in &found {
+        let at = f.line.map_or_else(|| f.file.clone(), |l| format!("{}:{l}", f.file));
+        eprintln!("{at}: {} {}", f.code, f.message);
+    }
+    anyhow::bail!(
+        "{env} does not pass validation ({} finding(s) above): fix the manifests, nothing was applied",
+        found.len()
+    )
+}
+
+/// The images a render runs, by component (for the release record).
+pub fn images_of(objects: &[Object]) -> Vec<Image> {
+    let expected = crate::kube::wait::expected(objects);
+    let mut out = Vec::new();
+    for o in objects {
+        let Some(images) = expected.get(&(o.kind.clone(), o.name.clone())) else { continue };
+        let component = o.value["metadata"]["labels"]["app.kubernetes.io/name"].as_str().unwrap_or(&o.name);
+        out.extend(images.iter().map(|i| Image { component: component.to_string(), reference: i.clone() }));
+    }
+    out
+}
+
+/// What a deploy would run after the dry run, as commands.
+pub fn planned_commands(s: &Session, file: &Path) -> Vec<String> {
+    let k = s.kubectl.display();
+    let ns = &s.namespace;
+    vec![
+        format!("{k} create -f - -n {ns}   # lease {} (the environment's lock)", lease::NAME),
+        format!("{k} apply --server-side --force-conflicts --field-manager=xtask -f -   # release record, pending"),
+        format!("{k} apply --server-side --force-conflicts --field-manager=xtask -f {}", file.display()),
+        format!("{k} get deployments,cronjobs,pods -n {ns} -o json   # until rolled out, failed or the deadline"),
+        format!("{k} apply --server-side --force-conflicts --field-manager=xtask -f -   # release record, outcome"),
+        format!("{k} delete KIND NAME -n {ns}   # objects of this environment the render no longer has"),
+    ]
+}
+
+/// The Namespace object first, so the lock and the release can live in it.
+pub fn ensure_namespace(s: &Session, objects: &[Object]) -> Result<()> {
+    if let Some(ns) = objects.iter().find(|o| o.kind == "Namespace") {
+        s.apply(None, Some(&ns.value.to_string()), false).context("cannot create the environment's namespace")?;
+    }
+    Ok(())
+}
+
+/// Every release recorded for `env`, unreadable ones skipped with a warning.
+pub fn history(s: &Session, env: &str) -> Result<Vec<Release>> {
+    let selector = format!("{}=true,{}={env}", release::LABEL_RELEASE, release::LABEL_ENV);
+    let mut out = Vec::new();
+    for secret in s.get("secrets", Some(&selector))? {
+        match release::from_secret(&secret) {
+            Ok(r) => out.push(r),
+            Err(e) => eprintln!("warning: {e:#}"),
+        }
+    }
+    out.sort_by_key(|r| r.revision);
+    Ok(out)
+}
+
+pub fn record(s: &Session, r: &Release, manifests: &str) -> Result<()> {
+    let secret = release::to_secret(r, &s.namespace, manifests)?;
+    s.apply(None, Some(&secret.to_string()), false).map(|_| ()).context("cannot record the release")
+}
+
+/// Keep the newest [`release::KEEP`] releases.
+pub fn prune_history(s: &Session, env: &str) -> Result<()> {
+    for rev in release::to_prune(&history(s, env)?) {
+        s.delete("secret", &release::secret_name(rev))?;
+    }
+    Ok(())
+}
+
+/// Delete this environment's objects that the render no longer has.
+pub fn prune(s: &Session, env: &str, objects: &[Object]) -> Result<()> {
+    let selector = format!(
+        "{}={},{}={env},!{}",
+        release::MANAGED_BY.0,
+        release::MANAGED_BY.1,
+        release::LABEL_ENV,
+        release::LABEL_RELEASE
+    );
+    for item in s.get(PRUNABLE, Some(&selector))? {
+        let (kind, name) =
+            (item["kind"].as_str().unwrap_or_default(), item["metadata"]["name"].as_str().unwrap_or_default());
+        if !objects.iter().any(|o| o.kind == kind && o.name == name) {
+            println!("  prune    {kind}/{name} (no longer rendered)");
+            s.delete(kind, name)?;
+        }
+    }
+    Ok(())
+}
+
+/// The environment's lock, held while a closure runs and renewed meanwhile.
+pub struct Lock<'a> {
+    s: &'a Session,
+    me: String,
+}
+
+impl<'a> Lock<'a> {
+    /// Take the lease, or fail naming who holds it.
+    pub fn take(s: &'a Session, me: &str) -> Result<Lock<'a>> {
+        for _ in 0..3 {
+            let current = s.get_one("lease", lease::NAME)?;
+            match lease::decide(current.as_ref(), me, now()) {
+                Decision::Held { holder, remaining_s } => anyhow::bail!(
+                    "{} is locked by another deploy ({holder}); its lease ends in {remaining_s}s unless renewed: wait for it to finish, then retry",
+                    s.namespace
+                ),
+                Decision::Take => {
+                    let mine = lease::held_by(me, &s.namespace, now(), current.as_ref());
+                    let wrote = if current.is_none() { s.create(&mine) } else { s.replace(&mine) };
+                    if wrote.is_ok() {
+                        return Ok(Lock { s, me: me.to_string() });
+                    }
+                    // Another deploy wrote first: read again and decide again.
+                }
+            }
+        }
+        anyhow::bail!("cannot take the lock of {}: other deploys keep taking it, retry later", s.namespace)
+    }
+
+    /// Run `work` while a thread renews the lease; release it afterwards, whatever happened.
+    pub fn hold<T>(self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let every = Duration::from_secs(lease::DURATION_S / 3);
+                let mut last = std::time::Instant::now();
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    if last.elapsed() >= every {
+                        last = std::time::Instant::now();
+                        if let Err(e) = self.renew() {
+                            eprintln!("warning: cannot renew the lock: {e:#}");
+                        }
+                    }
+                }
+            });
+            let result = work();
+            stop.store(true, Ordering::SeqCst);
+            result
+        })
+    }
+
+    fn renew(&self) -> Result<()> {
+        let current: Option<Value> = self.s.get_one("lease", lease::NAME)?;
+        let ours = current.as_ref().is_some_and(|l| l["spec"]["holderIdentity"] == self.me.as_str());
+        anyhow::ensure!(ours, "another deploy took the lock");
+        self.s.replace(&lease::held_by(&self.me, &self.s.namespace, now(), current.as_ref())).map(|_| ())
+    }
+}
+
+impl Drop for Lock<'_> {
+    fn drop(&mut self) {
+        let ours = self
+            .s
+            .get_one("lease", lease::NAME)
+            .ok()
+            .flatten()
+            .is_some_and(|l| l["spec"]["holderIdentity"] == self.me.as_str());
+        if ours {
+            if let Err(e) = self.s.delete("lease", lease::NAME) {
+                eprintln!("warning: cannot release the lock ({e:#}): it expires in {}s", lease::DURATION_S);
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The pipeline as the spec describes it: which stages an event runs
+//! (`trigger`), that plan as text, JSON and step outputs (`plan`), and how a
+//! run's stages ended (`outcome`). All pure; the `ci` stage does the I/O.
+
+pub mod outcome;
+pub mod plan;
+pub mod trigger;

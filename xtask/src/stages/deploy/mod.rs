@@ -1,0 +1,83 @@
+//! `cargo xtask deploy ENV`: take the environment's lock → render and
+//! validate → server-side apply → verify → record the release → prune what the
+//! environment no longer has → release the lock. A failed verify puts the last
+//! verified release back, verifies it, says so and exits 1 (`kube::deploy`).
+//! Releases live in the cluster (`kube::release`).
+
+use crate::cli::DeployArgs;
+use crate::component::Workspace;
+use crate::error::UsageError;
+use crate::exec;
+use crate::kube::deploy::{connect, Attempt};
+use crate::kube::release::{self, Outcome, Release};
+use crate::kube::steps::{self, Lock};
+use crate::kube::wait as verify;
+use crate::kube::{self, guards};
+use crate::manifests::render;
+use anyhow::Result;
+use std::time::Instant;
+use xshell::Shell;
+
+/// `cargo xtask deploy ENV`.
+pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
+    let root = &ws.root;
+    let env = render::environment(root, &args.env)?;
+    let timeout = verify::parse_duration(&args.timeout).map_err(UsageError::new)?;
+    let built = steps::images_report(root)?;
+    let facts = steps::facts(root, &built, args.confirm)?;
+    guards::check(&env, &facts).map_err(UsageError::new)?;
+    exec::install_interrupt_handler()?;
+
+    println!("deploy {env}: render and validate");
+    let (text, objects) = render::render(root, &Shell::new()?, &kube::kubectl()?, &env)?;
+    steps::validate(ws, &env, &objects)?;
+    let file = render::write_rendered(root, &env, &text)?;
+    let mut s = connect(&args.cluster, &env, &objects)?;
+    println!("deploy {env}: namespace {} on {}", s.namespace, s.server);
+
+    if args.dry_run {
+        s.echo = true;
+        if s.get_one("namespace", &s.namespace.clone())?.is_none() {
+            println!("namespace {} does not exist yet: every object of the render is new", s.namespace);
+        } else {
+            s.apply(Some(&file), None, true)?;
+            let diff = s.diff(&file)?;
+            println!("{}", if diff.trim().is_empty() { "no changes against the cluster".to_string() } else { diff });
+        }
+        for line in steps::planned_commands(&s, &file) {
+            println!("would run: {line}");
+        }
+        return Ok(0);
+    }
+
+    // The lock and the releases live in the namespace, so it comes first.
+    steps::ensure_namespace(&s, &objects)?;
+    let lock = Lock::take(&s, &steps::holder())?;
+    let code = lock.hold(|| {
+        // The server's own validation (schemas, admission) before anything is recorded.
+        s.apply(Some(&file), None, true)?;
+        let history = steps::history(&s, &env)?;
+        let rel = Release {
+            revision: release::next_revision(&history),
+            environment: env.clone(),
+            commit: built.first().map(|b| b.revision.clone()).unwrap_or_else(|| facts.commit.clone()),
+            version: built.first().and_then(|b| b.version.clone()),
+            images: steps::images_of(&objects),
+            deployed_by: steps::who(),
+            deployed_at: steps::now_rfc3339(),
+            outcome: Outcome::Pending,
+            description: String::new(),
+            source_revision: None,
+        };
+        // Recorded before anything changes: an interrupted deploy stays "pending", never "succeeded".
+        steps::record(&s, &rel, &text)?;
+        println!("deploy {env}: apply revision {} ({} objects)", rel.revision, objects.len());
+        s.apply(Some(&file), None, false)?;
+        println!("deploy {env}: verify (deadline {}s)", timeout.as_secs());
+        let ending = verify::wait(&s, &verify::expected(&objects), Instant::now() + timeout)?;
+        let attempt = Attempt { s: &s, env: &env, history: &history, rel, text: &text, objects: &objects, timeout };
+        attempt.finish(ending)
+    })?;
+    steps::prune_history(&s, &env)?;
+    Ok(code)
+}

@@ -1,0 +1,134 @@
+//! `cargo xtask image build|push`: build every component's image, tag it by
+//! the tag policy, push it, and record what was built and pushed in
+//! `target/xtask/images.json` (what the manifests stage consumes).
+
+use crate::cli::{BuildArgs, ImageArgs, RunArgs};
+use crate::component::{Component, Workspace};
+use crate::error::UsageError;
+use crate::exec::{Prepare, Printer};
+use crate::github::on_github;
+use crate::images::plan::{self, Request};
+use crate::images::{checks, context, registry, report, tags};
+use crate::python;
+use crate::report::Row;
+use crate::runner::{self, Stage};
+use anyhow::Result;
+use std::collections::BTreeMap;
+use xshell::{cmd, Shell};
+
+/// `cargo xtask image build` (with `build`) and `cargo xtask image push` (without).
+pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> Result<i32> {
+    let run: &RunArgs = &args.run;
+    let (build, push) = (build_args.is_some(), build_args.is_none_or(|b| b.push));
+    let (selected, _) = runner::select(ws, &run.components, &run.affected, false)?;
+    // Named explicitly, a component without a Dockerfile is a mistake; otherwise it is skipped.
+    if let Some(c) = selected.iter().find(|c| c.dockerfile.is_none() && !run.components.is_empty()) {
+        return Err(UsageError::new(format!("components/{} has no Dockerfile, so it has no image: add one", c.name)));
+    }
+    let components: Vec<&Component> = selected.into_iter().filter(|c| c.dockerfile.is_some()).collect();
+    let sh = Shell::new()?;
+    sh.change_dir(&ws.root);
+    let reference = args.reference.clone().or_else(|| std::env::var("GITHUB_REF").ok().filter(|r| !r.is_empty()));
+    let co = plan::checkout(&sh, reference, args.tag.is_some(), &plan::image_inputs(ws, &components))?;
+    let tags = tags::tags(&co.source, args.tag.as_deref())?;
+    if push && tags.dirty && !args.allow_dirty {
+        return Err(UsageError::new(format!(
+            "uncommitted changes would go into the images ({}): commit them before pushing, or pass --allow-dirty",
+            tags::some_of(&co.changed, 3)
+        )));
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let mut targets = registry::targets(args.registry.as_deref(), &env)?;
+    if targets.is_empty() {
+        if push {
+            return Err(UsageError::new(
+                "no registry to push to: pass --registry (e.g. localhost:5000) or set XTASK_REGISTRY, GITHUB_REPOSITORY or DOCKER_HUB_USERNAME",
+            ));
+        }
+        targets.push(registry::local_target());
+    }
+    let base =
+        build_args.and_then(|b| b.base_image.clone()).or_else(|| env("XTASK_BASE_IMAGE").filter(|b| !b.is_empty()));
+    // The source label: the GitHub repository, else where this checkout came from.
+    let source_url = env("GITHUB_REPOSITORY").map(|r| format!("https://github.com/{r}")).or_else(|| {
+        let url = cmd!(sh, "git remote get-url origin").quiet().ignore_stderr().read().ok()?;
+        // Only a web address without credentials in it.
+        Some(url.trim().to_string()).filter(|u| u.contains("://") && !u.contains('@'))
+    });
+    let request = Request {
+        build,
+        push,
+        no_cache: run.no_cache,
+        tags: &tags,
+        targets: &targets,
+        base_image: base.as_deref(),
+        source_url: source_url.as_deref(),
+        epoch: co.epoch,
+        github: on_github(),
+    };
+    let tasks = plan::plan(ws, &components, &request);
+    let py = python::interpreter(&sh)?;
+    if build && !py.version.starts_with("3.11.") {
+        return Err(UsageError::new(format!(
+            "{} is Python {}, but the images run Python 3.11 and take wheels built for it: point XTASK_PYTHON at a Python 3.11",
+            py.exe.display(),
+            py.version
+        )));
+    }
+    let contexts = context::Contexts::new(ws, &components, py.exe, co.epoch);
+    // A push alone sends images built earlier: their ids, known before anything is pushed.
+    let mut pushed_ids = BTreeMap::new();
+    if !run.exec.dry_run {
+        if on_github() {
+            registry::mask(&targets);
+        }
+        checks::check_docker(&sh)?;
+        if build {
+            checks::check_base_images(&sh, ws, &components, base.as_deref())?;
+        } else {
+            pushed_ids = checks::images_to_push(&sh, &tasks, args, &ws.root)?;
+        }
+        if push {
+            for t in &targets {
+                registry::login(&sh, t)?;
+            }
+        }
+        let printer = Printer::new(on_github(), run.exec.json);
+        printer.line(&format!("image tags: {} (revision {})", tags.tags.join(", "), tags.revision));
+    }
+    let root = ws.root.clone();
+    let epilogue = |rows: &[Row], out: &Printer| {
+        let mut ids = pushed_ids.clone();
+        if build {
+            for c in &components {
+                let built = rows
+                    .iter()
+                    .any(|r| r.finished.task.id == format!("build:{}", c.name) && r.finished.outcome.is_ok());
+                let file = context::dir(&root, &c.name).join("image-id");
+                if let Some(id) = std::fs::read_to_string(file).ok().filter(|_| built) {
+                    ids.insert(c.name.clone(), id.trim().to_string());
+                }
+            }
+        }
+        let new = report::records(&components, &targets, &tags, co.reference.as_deref(), &ids, rows);
+        match report::update(&root, new) {
+            Ok(note) => {
+                if let Some(note) = note {
+                    out.line(&format!("note: {note}"));
+                }
+                out.line(&format!("wrote {}", report::PATH));
+            }
+            Err(e) => out.line(&format!("cannot write {}: {e:#}", report::PATH)),
+        }
+    };
+    let name = if build { "image build" } else { "image push" };
+    let stage = Stage { name, review: Some(&plan::review), describe: &plan::describe, epilogue: &epilogue };
+    let code = runner::run(&ws.root, &stage, &tasks, Some(&contexts as &dyn Prepare), &run.exec, run.no_cache);
+    if push && !run.exec.dry_run {
+        // docker login stores the credential in the Docker config: do not leave it there.
+        for t in targets.iter().filter(|t| t.credentials.is_some()) {
+            registry::logout(&sh, t);
+        }
+    }
+    code
+}

@@ -1,0 +1,163 @@
+//! The test stage: pytest per component (JUnit XML into
+//! `target/test-results/<component>.xml`, the artifact CI uploads), and the
+//! Rust workspace's own `cargo test` when every component is asked for.
+
+use crate::component::{Component, Workspace};
+use crate::exec::{Finished, Outcome};
+use crate::plan::{relative, CacheSpec, ExitPolicy, Task, WHOLE_TREE};
+use crate::python::EnvSpec;
+use crate::report::Counts;
+
+use std::path::{Path, PathBuf};
+
+/// Environment variables a pytest run reads besides its files.
+const PYTEST_ENV: &[&str] = &["PYTEST_ADDOPTS", "PYTHONPATH", "PYTHONHASHSEED", "JAVA_HOME", "SPARK_HOME", "TZ"];
+/// Environment variables the Rust workspace's tests read (the image tests' registry among them).
+pub const CARGO_TEST_ENV: &[&str] = &[
+    "RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "CARGO_BUILD_TARGET",
+    "XTASK_TEST_REGISTRY",
+    "XTASK_TEST_REGISTRY_USER",
+    "XTASK_TEST_REGISTRY_PASSWORD_FILE",
+    "DOCKER_HOST",
+];
+
+/// A component's test inputs: its files, those of every component its
+/// tests install (test-only dependencies included), and the shared tool pins.
+pub fn cache_spec(ws: &Workspace, c: &Component) -> CacheSpec {
+    let mut files = vec![format!("{}/", c.path.display())];
+    files.extend(ws.test_closure(c).iter().map(|d| format!("{}/", d.path.display())));
+    files.push("tools/".into());
+    CacheSpec { files, env: PYTEST_ENV.iter().map(|v| v.to_string()).collect(), values: Vec::new() }
+}
+
+pub fn junit_path(root: &Path, component: &str) -> PathBuf {
+    root.join("target/test-results").join(format!("{component}.xml"))
+}
+
+/// One pytest task per component (with `pytest_args` appended), plus `cargo
+/// test` when `cargo` is given.
+pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>, pytest_args: &[String]) -> Vec<Task> {
+    let root = &ws.root;
+    let mut tasks: Vec<Task> = components
+        .iter()
+        .map(|c| {
+            let cwd = root.join(&c.path);
+            let junit = junit_path(root, &c.name);
+            let tests_dir = root.join(&c.tests);
+            // Without its tests folder pytest searches the component itself,
+            // finds nothing and says so (exit 5), rather than a path error.
+            let tests = match tests_dir.strip_prefix(&cwd) {
+                _ if !tests_dir.is_dir() => None,
+                Ok(inside) => Some(inside.display().to_string()),
+                Err(_) => Some(relative(root, &cwd, &tests_dir)),
+            };
+            Task {
+                id: format!("test:{}", c.name),
+                stage: "test",
+                component: c.name.clone(),
+                program: EnvSpec::for_tests(ws, c).python(),
+                args: ["-m", "pytest"]
+                    .into_iter()
+                    .map(String::from)
+                    .chain(tests)
+                    .chain(["-ra".into(), format!("--junitxml={}", relative(root, &cwd, &junit))])
+                    .chain(pytest_args.iter().cloned())
+                    .collect(),
+                env: Vec::new(),
+                cwd,
+                needs: vec![c.name.clone()],
+                after: None,
+                artifact: Some(junit),
+                exit: ExitPolicy::Pytest,
+                cache: Some(cache_spec(ws, c)),
+            }
+        })
+        .collect();
+    if let Some(cargo) = cargo {
+        tasks.push(Task {
+            id: "test:xtask".into(),
+            stage: "test",
+            component: "xtask".into(),
+            program: cargo.to_path_buf(),
+            args: vec!["test".into(), "--workspace".into(), "--quiet".into()],
+            env: Vec::new(),
+            cwd: root.clone(),
+            needs: Vec::new(),
+            after: None,
+            artifact: None,
+            exit: ExitPolicy::Cargo,
+            // The xtask's tests read the docs, the CI files and the bench
+            // scripts, and build images of the real components: all of it.
+            cache: Some(CacheSpec {
+                files: vec![WHOLE_TREE.into()],
+                env: CARGO_TEST_ENV.iter().map(|v| v.to_string()).collect(),
+                values: Vec::new(),
+            }),
+        });
+    }
+    tasks
+}
+
+/// Counts from the JUnit file (pytest) or from cargo's `test result:` lines.
+pub fn counts(f: &Finished) -> Option<Counts> {
+    if !matches!(f.outcome, Outcome::Passed | Outcome::Failed(_)) {
+        return None;
+    }
+    match f.task.exit {
+        ExitPolicy::Pytest => junit_counts(&std::fs::read_to_string(f.task.artifact.as_ref()?).ok()?),
+        ExitPolicy::Cargo => cargo_counts(&std::fs::read_to_string(&f.log).ok()?),
+        ExitPolicy::Tool(_) | ExitPolicy::Docker => None,
+    }
+}
+
+/// Sum the `<testsuite>` attributes of a JUnit XML document.
+pub fn junit_counts(xml: &str) -> Option<Counts> {
+    let mut c = Counts::default();
+    let mut found = false;
+    for tag in xml.split("<testsuite").skip(1).filter(|t| t.starts_with([' ', '>', '\n', '\t'])) {
+        let head = &tag[..tag.find('>').unwrap_or(tag.len())];
+        let attr = |name: &str| -> u64 {
+            let key = format!(" {name}=\"");
+            head.find(&key)
+                .and_then(|i| head[i + key.len()..].split('"').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        found = true;
+        let failed = attr("failures") + attr("errors");
+        let skipped = attr("skipped");
+        c.failed += failed;
+        c.skipped += skipped;
+        c.passed += attr("tests").saturating_sub(failed + skipped);
+    }
+    found.then_some(c)
+}
+
+/// Sum cargo's `test result: ok. 3 passed; 0 failed; 1 ignored; …` lines.
+pub fn cargo_counts(output: &str) -> Option<Counts> {
+    let mut c = Counts::default();
+    let mut found = false;
+    for line in output.lines().filter_map(|l| l.trim().strip_prefix("test result: ")) {
+        found = true;
+        for part in line.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let n: u64 = n.parse().unwrap_or(0);
+            match what {
+                "passed" => c.passed += n,
+                "failed" => c.failed += n,
+                "ignored" => c.skipped += n,
+                _ => {}
+            }
+        }
+    }
+    found.then_some(c)
+}
+
+#[cfg(test)]
+#[path = "testing_tests.rs"]
+mod tests;
