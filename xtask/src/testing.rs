@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 /// Environment variables a pytest run reads besides its files.
 const PYTEST_ENV: &[&str] = &["PYTEST_ADDOPTS", "PYTHONPATH", "PYTHONHASHSEED", "JAVA_HOME", "SPARK_HOME", "TZ"];
-/// Environment variables the Rust workspace's tests read (the image tests' registry among them).
+/// Environment variables that change what the Rust workspace's tests do: the
+/// image tests' registry, the cluster the deploy tests use, and `CI` (which
+/// makes a missing service a failure). Every one is part of the task's key.
 pub const CARGO_TEST_ENV: &[&str] = &[
     "RUSTFLAGS",
     "RUSTDOCFLAGS",
@@ -20,8 +22,27 @@ pub const CARGO_TEST_ENV: &[&str] = &[
     "XTASK_TEST_REGISTRY",
     "XTASK_TEST_REGISTRY_USER",
     "XTASK_TEST_REGISTRY_PASSWORD_FILE",
+    "XTASK_TEST_KUBECONFIG",
+    "XTASK_KUBECTL",
     "DOCKER_HOST",
+    "CI",
 ];
+
+/// The xtask's cluster tests are `#[ignore]`d by default, so plain `cargo
+/// test` counts them as skipped, never as passed. They run when a cluster is
+/// configured, and always on CI, where a missing cluster must fail them.
+pub fn include_cluster_tests(kubeconfig: Option<&str>, ci: Option<&str>) -> bool {
+    kubeconfig.is_some_and(|k| !k.is_empty()) || ci == Some("true")
+}
+
+fn cargo_test_args() -> Vec<String> {
+    let var = |k: &str| std::env::var(k).ok();
+    let mut args: Vec<String> = ["test", "--workspace", "--quiet"].map(String::from).to_vec();
+    if include_cluster_tests(var("XTASK_TEST_KUBECONFIG").as_deref(), var("CI").as_deref()) {
+        args.extend(["--".into(), "--include-ignored".into()]);
+    }
+    args
+}
 
 /// A component's test inputs: its files, those of every component its
 /// tests install (test-only dependencies included), and the shared tool pins.
@@ -81,7 +102,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>, pyt
             stage: "test",
             component: "xtask".into(),
             program: cargo.to_path_buf(),
-            args: vec!["test".into(), "--workspace".into(), "--quiet".into()],
+            args: cargo_test_args(),
             env: Vec::new(),
             cwd: root.clone(),
             needs: Vec::new(),

@@ -86,3 +86,24 @@ fn pytest_arguments_follow_the_stage_own() {
         "(cd components/storage && ../../target/venvs/storage/bin/python -m pytest tests -ra --junitxml=../../target/test-results/storage.xml -k 'round trip')"
     );
 }
+
+#[test]
+fn cluster_tests_run_with_a_cluster_or_on_ci_and_are_skipped_otherwise() {
+    assert!(include_cluster_tests(Some("/var/lib/xtask-kube/admin.kubeconfig"), None));
+    assert!(include_cluster_tests(None, Some("true")));
+    assert!(!include_cluster_tests(None, None));
+    assert!(!include_cluster_tests(Some(""), Some("false")));
+}
+
+#[test]
+fn the_cluster_variables_are_part_of_the_xtask_tests_key() {
+    for var in ["XTASK_TEST_KUBECONFIG", "XTASK_KUBECTL", "CI", "XTASK_TEST_REGISTRY"] {
+        assert!(CARGO_TEST_ENV.contains(&var), "{var} changes what test:xtask does but is not in its key");
+    }
+}
+
+#[test]
+fn ignored_tests_count_as_skipped() {
+    let out = "test result: ok. 236 passed; 0 failed; 7 ignored; 0 measured; 0 filtered out; finished in 3.2s\n";
+    assert_eq!(cargo_counts(out), Some(Counts { passed: 236, failed: 0, skipped: 7 }));
+}

@@ -67,8 +67,9 @@ fn wait_available(cluster: &Cluster, ns: &str, deadline: Duration) -> Vec<String
 }
 
 #[test]
+#[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn development_deploys_into_a_fresh_namespace_and_becomes_available() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let root = support::copy_of_the_monorepo();
     let run = xtask(root.path(), &cluster, &["manifests", "render", "development"]);
     assert_eq!(run.code, 0);
@@ -88,8 +89,9 @@ fn development_deploys_into_a_fresh_namespace_and_becomes_available() {
 }
 
 #[test]
+#[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn validate_dry_runs_every_environment_against_the_cluster_and_changes_nothing() {
-    let Some(cluster) = cluster() else { return };
+    let cluster = cluster();
     let root = support::copy_of_the_monorepo();
     let existed: Vec<bool> =
         ["mlops-development", "mlops-staging", "mlops-production"].iter().map(|n| cluster.has_namespace(n)).collect();
