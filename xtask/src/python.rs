@@ -252,11 +252,22 @@ impl Prepare for Envs {
             }
         }
         let py = spec.python();
-        let frozen = match &self.uv {
-            Some(uv) => cmd!(sh, "{uv} pip freeze --python {py} --exclude-editable").quiet().read(),
-            None => cmd!(sh, "{py} -m pip freeze --exclude-editable").quiet().read(),
+        // uv says which environment it uses on stderr: kept out of the run's output unless it fails.
+        let out = match &self.uv {
+            Some(uv) => cmd!(sh, "{uv} pip freeze --python {py} --exclude-editable"),
+            None => cmd!(sh, "{py} -m pip freeze --exclude-editable"),
         }
+        .quiet()
+        .ignore_status()
+        .output()
         .with_context(|| format!("cannot list the packages of target/venvs/{name}"))?;
+        if !out.status.success() {
+            bail!(
+                "cannot list the packages of target/venvs/{name}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let frozen = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
         crate::fsutil::write_atomic(&spec.lock_file(), format!("{frozen}\n").as_bytes())?;
         let fp = spec.fingerprint(&self.python()?, self.uv.as_deref())?;
         crate::fsutil::write_atomic(&spec.dir.join(STAMP), fp.as_bytes())

@@ -11,6 +11,8 @@ fn passing_component_writes_junit_and_closes_with_counts() {
     let run = repo.run(&["test"]);
     assert_eq!(run.code, 0);
     assert_eq!(run.last_line(), "2 passed, 0 failed, 0 skipped");
+    // The installer's own chatter stays in the task's log.
+    assert!(!run.stderr.contains("Using Python"), "{}", run.stderr);
     // A passing task's output is printed only with --verbose.
     assert!(run.stdout.contains("\ntest:alpha passed in"), "{}", run.stdout);
     assert!(!run.stdout.contains("──── test:alpha") && !run.stdout.contains("2 passed in"), "{}", run.stdout);
