@@ -262,10 +262,7 @@ impl Prepare for Envs {
         .output()
         .with_context(|| format!("cannot list the packages of target/venvs/{name}"))?;
         if !out.status.success() {
-            bail!(
-                "cannot list the packages of target/venvs/{name}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            bail!("cannot list the packages of target/venvs/{name}: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
         let frozen = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
         crate::fsutil::write_atomic(&spec.lock_file(), format!("{frozen}\n").as_bytes())?;

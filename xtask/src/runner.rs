@@ -24,7 +24,12 @@ pub fn select<'a>(
     with_tests: bool,
 ) -> Result<(Vec<&'a Component>, Option<Affected>)> {
     if !args.affected {
-        return Ok((ws.select(names)?, None));
+        // `xtask` names the Rust workspace's tasks (`test:xtask`, `lint:xtask`), not a component.
+        let components: Vec<String> = names.iter().filter(|n| n.as_str() != RUST).cloned().collect();
+        if components.is_empty() && !names.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        return Ok((ws.select(&components)?, None));
     }
     if !names.is_empty() {
         return Err(UsageError::new("name components or pass --affected, not both"));
@@ -38,11 +43,19 @@ pub fn select<'a>(
     Ok((picked, Some(found)))
 }
 
-/// cargo, when the run covers the Rust workspace too: no component named,
+/// The name the summary gives the Rust workspace's tasks, selectable like a component.
+pub const RUST: &str = "xtask";
+
+/// cargo, when the run covers the Rust workspace too: `xtask` named, or no component named,
 /// `include` (what `--affected` says), and a workspace at the root (fixture
 /// monorepos have none).
 pub fn rust_workspace(ws: &Workspace, args: &RunArgs, include: bool) -> Result<Option<PathBuf>> {
-    if !args.components.is_empty() || !include || !ws.root.join("Cargo.toml").is_file() {
+    let named = args.components.iter().any(|c| c == RUST);
+    let has_workspace = ws.root.join("Cargo.toml").is_file();
+    if named && !has_workspace {
+        return Err(UsageError::new(format!("{} has no Cargo.toml, so there is no `xtask` to run", ws.root.display())));
+    }
+    if !named && (!args.components.is_empty() || !include || !has_workspace) {
         return Ok(None);
     }
     let cargo =

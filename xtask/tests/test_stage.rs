@@ -216,3 +216,41 @@ fn pytest_arguments_after_the_separator_and_a_component_named_by_its_folder() {
     let run = repo.run(&["test", "--dry-run", "--", "-x"]);
     assert!(run.stdout.contains("--junitxml=../../target/test-results/alpha.xml -x"), "{}", run.stdout);
 }
+
+/// Every task name the summary prints can be selected the same way: `xtask`
+/// is the Rust workspace (`test:xtask`, `lint:xtask`, `fmt:xtask`).
+#[test]
+fn the_xtask_is_selected_by_the_name_the_summary_gives_it() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let xtask = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("--root")
+            .arg(&root)
+            .args(args)
+            .env_remove("XTASK_TEST_KUBECONFIG")
+            .env_remove("CI")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, plan, err) = xtask(&["test", "xtask", "--dry-run"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(plan.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().len(), 1, "{plan}");
+    assert!(
+        plan.contains("cargo test --workspace --quiet") || plan.contains("/cargo test --workspace --quiet"),
+        "{plan}"
+    );
+    let (code, plan, err) = xtask(&["test", "xtask", "storage", "--dry-run"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(plan.contains("pytest") && plan.contains("test --workspace"), "{plan}");
+    let (code, plan, err) = xtask(&["lint", "xtask", "--dry-run"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(plan.contains("clippy") && !plan.contains("flake8"), "{plan}");
+    let (code, _, err) = xtask(&["image", "build", "xtask", "--dry-run"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("the xtask has no image"), "{err}");
+}

@@ -20,6 +20,9 @@ use xshell::{cmd, Shell};
 pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> Result<i32> {
     let run: &RunArgs = &args.run;
     let (build, push) = (build_args.is_some(), build_args.is_none_or(|b| b.push));
+    if run.components.iter().any(|c| c == runner::RUST) {
+        return Err(UsageError::new("the xtask has no image: name components that have a Dockerfile"));
+    }
     let (selected, _) = runner::select(ws, &run.components, &run.affected, false)?;
     // Named explicitly, a component without a Dockerfile is a mistake; otherwise it is skipped.
     if let Some(c) = selected.iter().find(|c| c.dockerfile.is_none() && !run.components.is_empty()) {
