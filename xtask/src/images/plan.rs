@@ -131,7 +131,7 @@ pub fn review(task: &Task, code: Option<i32>, output: &str) -> Outcome {
     match (code, registry::classify(output)) {
         (Some(0), _) => Outcome::Passed,
         (_, Some(Problem::Auth)) if pushing => Outcome::Error(
-            "the registry refused the push: authentication failed (log in, or set the registry credentials)".into(),
+            "the registry refused the push: authentication failed (set XTASK_REGISTRY_USERNAME and XTASK_REGISTRY_PASSWORD_FILE, or docker login to the registry)".into(),
         ),
         (_, Some(Problem::Unreachable)) if pushing => {
             Outcome::Error("the registry is unreachable: is it running?".into())

@@ -118,7 +118,7 @@ fn review_tells_a_failed_build_from_a_refusing_registry() {
         Outcome::Failed(why) if why.ends_with("see the build log's tail above")
     ));
     assert!(
-        matches!(review(push, Some(1), "unauthorized: authentication required"), Outcome::Error(e) if e.contains("authentication failed"))
+        matches!(review(push, Some(1), "unauthorized: authentication required"), Outcome::Error(e) if e.contains("authentication failed") && e.contains("XTASK_REGISTRY_USERNAME and XTASK_REGISTRY_PASSWORD_FILE"))
     );
     assert!(
         matches!(review(push, Some(1), "dial tcp 127.0.0.1:9: connect: connection refused"), Outcome::Error(e) if e.contains("unreachable"))
