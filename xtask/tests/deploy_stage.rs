@@ -337,6 +337,13 @@ fn bad_input_needs_no_cluster() {
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("the cluster at https://127.0.0.1:1 is unreachable"), "{}", run.stderr);
 
+    let garbled = f.repo.root().join("garbled.kubeconfig");
+    std::fs::write(&garbled, "apiVersion: v1\nkind: Config\nclusters: [\n  - this: is: not yaml\n").unwrap();
+    let run = f.run(&["deploy", "development", "--kubeconfig", garbled.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("garbled.kubeconfig cannot be parsed (yaml: line "), "{}", run.stderr);
+
     let mut cmd = f.command(&["deploy", "development"]);
     cmd.env("KUBECONFIG", format!("{}:{}", dead.display(), dead.display()));
     let run = support::run(cmd);

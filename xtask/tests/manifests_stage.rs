@@ -391,6 +391,12 @@ current-context: c
         (missing.code, missing.stderr.trim()),
         (2, "error: --kubeconfig nowhere does not exist: pass the cluster's kubeconfig file")
     );
+    // A file that is not YAML says so, and where, rather than "names no cluster".
+    repo.write("garbled", "apiVersion: v1\nclusters: [\n  - this: is: not yaml\n");
+    let garbled = repo.path("garbled");
+    let run = offline(&repo, &["manifests", "validate", "development", "--kubeconfig", garbled.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot be parsed (yaml: line "), "{}", run.stderr);
 }
 
 #[test]

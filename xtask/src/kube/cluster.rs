@@ -47,6 +47,23 @@ impl Session {
         let server = s.run(&["config", "view", "--minify", "-o", path], None);
         s.server = match server {
             Ok(v) if !v.trim().is_empty() => v.trim().to_string(),
+            // kubectl's own words say where the file breaks (`yaml: line 3: …`).
+            Err(e) if e.to_string().contains("error loading config file") => {
+                let what = if s._kubeconfig.temporary() {
+                    "the kubeconfig from the environment".to_string()
+                } else {
+                    format!("the kubeconfig {}", s._kubeconfig.path.display())
+                };
+                let why = e.to_string();
+                let why = why
+                    .rsplit("error loading config file")
+                    .next()
+                    .unwrap_or(&why)
+                    .trim_start_matches(|c: char| c != ':')
+                    .trim_start_matches(':')
+                    .trim();
+                return Err(UsageError::new(format!("{what} cannot be parsed ({why}): give a valid kubeconfig (KUBECONFIG, KUBECONFIG_B64 or --kubeconfig)")));
+            }
             Ok(_) | Err(_) => {
                 let ctx = context.map(|c| format!("context `{c}` of ")).unwrap_or_default();
                 return Err(UsageError::new(format!(

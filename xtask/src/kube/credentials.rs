@@ -83,6 +83,13 @@ pub struct Kubeconfig {
     temporary: bool,
 }
 
+impl Kubeconfig {
+    /// Decoded from the environment into a temporary file (its path means nothing to the user).
+    pub fn temporary(&self) -> bool {
+        self.temporary
+    }
+}
+
 impl Drop for Kubeconfig {
     fn drop(&mut self) {
         if self.temporary {

@@ -94,6 +94,16 @@ impl Cluster {
     /// The server's version, or one line naming the server and the fix.
     pub fn check(&self, sh: &Shell, kubectl: &Path) -> Result<String> {
         let Some(server) = self.server(sh, kubectl) else {
+            let args = self.args();
+            let out = cmd!(sh, "{kubectl} {args...} config view --minify").quiet().ignore_status().output()?;
+            let err = String::from_utf8_lossy(&out.stderr);
+            if let Some((_, why)) = err.split_once("error loading config file") {
+                let why = why.split_once(": ").map_or(why, |(_, w)| w).trim();
+                return Err(UsageError::new(format!(
+                    "{} cannot be parsed ({why}): point --kubeconfig/KUBECONFIG at a valid kubeconfig",
+                    self.source
+                )));
+            }
             return Err(UsageError::new(format!(
                 "{} names no cluster (no server in its current context): point --kubeconfig/KUBECONFIG at a cluster's kubeconfig, or start the local one ({START_CLUSTER})",
                 self.source
