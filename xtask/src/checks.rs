@@ -289,13 +289,28 @@ pub fn rewrote_note(files: &[String]) -> String {
     }
 }
 
+/// How old an offline database may be before the audit says it misses advisories.
+pub const DB_MAX_AGE_DAYS: i64 = 90;
+
+/// The offline database's date, as a warning with the refresh command once it is stale.
+pub fn db_age_note(db: &findings::SafetyDb, now: i64) -> String {
+    let days = (now - db.timestamp).max(0) / 86_400;
+    if days <= DB_MAX_AGE_DAYS {
+        return format!("vulnerability database: {OFFLINE_DB} (offline copy dated {})", db.date);
+    }
+    format!(
+        "warning: the vulnerability database {OFFLINE_DB} is {days} days old (dated {}): advisories published since are not checked; refresh it as {OFFLINE_DB}/README.md says (refresh.py), or use the online database (XTASK_SAFETY_DB=online)",
+        db.date
+    )
+}
+
 pub fn db_note(root: &Path) -> String {
     if online_db() {
         return "vulnerability database: safety's online database (as served today)".into();
     }
     let file = root.join(OFFLINE_DB).join("insecure_full.json");
     match std::fs::read_to_string(&file).map_err(anyhow::Error::from).and_then(|t| findings::safety_db(&t)) {
-        Ok(db) => format!("vulnerability database: {OFFLINE_DB} (offline copy dated {})", db.date),
+        Ok(db) => db_age_note(&db, crate::clock::now() as i64),
         Err(e) => format!("vulnerability database: {OFFLINE_DB} is unreadable: {e:#}"),
     }
 }

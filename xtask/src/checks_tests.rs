@@ -75,3 +75,16 @@ fn a_fixing_run_names_the_files_it_rewrote() {
     assert_eq!(rewrote_note(&[]), "nothing to rewrite");
     assert_eq!(rewrote_note(&["a.py".into(), "b.py".into()]), "rewrote 2 file(s): a.py, b.py");
 }
+
+#[test]
+fn a_stale_vulnerability_database_is_a_warning_with_the_refresh() {
+    let db = findings::SafetyDb { advisory: String::new(), timestamp: 1_625_097_600, date: "2021-07-01".into() };
+    let fresh = db_age_note(&db, 1_625_097_600 + 30 * 86_400);
+    assert_eq!(fresh, "vulnerability database: tools/safety-db (offline copy dated 2021-07-01)");
+    let stale = db_age_note(&db, 1_625_097_600 + 1_979 * 86_400);
+    assert!(
+        stale.starts_with("warning: the vulnerability database tools/safety-db is 1979 days old (dated 2021-07-01)"),
+        "{stale}"
+    );
+    assert!(stale.contains("refresh.py") && stale.contains("XTASK_SAFETY_DB=online"), "{stale}");
+}

@@ -17,7 +17,7 @@ pub use bandit::bandit;
 pub use diffs::{black, isort};
 pub use flake8::flake8;
 pub use mypy::mypy;
-pub use safety::{safety, safety_db};
+pub use safety::{safety, safety_db, SafetyDb};
 
 use std::path::Path;
 
@@ -213,8 +213,6 @@ pub(super) fn from_brace(s: &str) -> &str {
     s.find('{').map_or(s, |i| &s[i..])
 }
 
-#[cfg(test)]
-use safety::SafetyDb;
 #[cfg(test)]
 #[path = "findings_tests.rs"]
 mod tests;
