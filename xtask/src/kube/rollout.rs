@@ -2,11 +2,15 @@
 //! (Deployments, CronJobs, Pods, Events as JSON), so every rule is a unit
 //! test on captured JSON. The polling around it lives in the verify stage.
 //!
-//! A Deployment is rolled out by kubectl's own rules (`kubectl rollout
-//! status`): the controller has observed its generation, every replica is
-//! updated and available, and no old replica is left. It has failed, without
-//! waiting for any deadline, when its progress deadline is exceeded or a pod
-//! of its current template is stuck in a reason that never heals by itself.
+//! A Deployment is judged by kubectl's own rules (`kubectl rollout status`,
+//! `polymorphichelpers/rollout_status.go`), in kubectl's order: nothing in
+//! its status counts until the controller has observed its generation (right
+//! after an apply the status, conditions included, still describes the
+//! previous template); then a `ProgressDeadlineExceeded` condition fails it;
+//! then every replica must be updated, no old replica left, and every
+//! updated replica available. One rule of ours joins them, also only once the
+//! generation is observed: a pod of the current ReplicaSet stuck in a reason
+//! that never heals by itself fails the rollout without waiting for any deadline.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -25,6 +29,7 @@ pub const FATAL_REASONS: [&str; 6] = [
 #[derive(Debug, Default, Clone)]
 pub struct Observed {
     pub deployments: Vec<Value>,
+    pub replicasets: Vec<Value>,
     pub cronjobs: Vec<Value>,
     pub pods: Vec<Value>,
     pub events: Vec<Value>,
@@ -145,6 +150,11 @@ fn deployment_state(d: &Value, images: &[String], observed: &Observed) -> State 
         return State::Waiting(format!("its pod template does not carry {} yet", images.join(", ")));
     }
     let status = &d["status"];
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    // kubectl: `Generation <= Status.ObservedGeneration` before anything else is read.
+    if n(&status["observedGeneration"]) < n(&d["metadata"]["generation"]) {
+        return State::Waiting("waiting for the deployment spec update to be observed".into());
+    }
     let progressing = status["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == "Progressing");
     if let Some(c) = progressing.filter(|c| c["reason"] == "ProgressDeadlineExceeded") {
         let mut f = failing_pod(d, observed).unwrap_or_default();
@@ -154,11 +164,6 @@ fn deployment_state(d: &Value, images: &[String], observed: &Observed) -> State 
     }
     if let Some(f) = failing_pod(d, observed).filter(|f| FATAL_REASONS.contains(&f.reason.as_str())) {
         return State::Failed(f);
-    }
-    let n = |v: &Value| v.as_u64().unwrap_or(0);
-    let generation = n(&d["metadata"]["generation"]);
-    if n(&status["observedGeneration"]) < generation {
-        return State::Waiting("waiting for the deployment spec update to be observed".into());
     }
     let want = d["spec"]["replicas"].as_u64().unwrap_or(1);
     let (updated, total, available) =
@@ -174,31 +179,69 @@ fn deployment_state(d: &Value, images: &[String], observed: &Observed) -> State 
     }
 }
 
+/// The annotation the deployment controller numbers a Deployment's
+/// templates with, on the Deployment and on each of its ReplicaSets.
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+/// Whether `p` belongs to `d`'s current template: it carries the
+/// `pod-template-hash` of the ReplicaSet of the Deployment's revision. A
+/// crash-looping pod of an earlier template (the one a fix replaces, even
+/// with the same image) is not the new rollout's. Without ReplicaSets in the
+/// observation, a pod running the template's images counts.
+fn of_current_template(d: &Value, p: &Value, observed: &Observed) -> bool {
+    if observed.replicasets.is_empty() {
+        return images_of(&p["spec"]) == images_of(&d["spec"]["template"]["spec"]);
+    }
+    let revision = &d["metadata"]["annotations"][REVISION];
+    let owned_by_d = |rs: &Value| {
+        rs["metadata"]["ownerReferences"].as_array().into_iter().flatten().any(|o| {
+            o["kind"] == "Deployment"
+                && o["name"] == d["metadata"]["name"]
+                && (d["metadata"]["uid"].is_null() || o["uid"] == d["metadata"]["uid"])
+        })
+    };
+    observed.replicasets.iter().any(|rs| {
+        let hash = &rs["metadata"]["labels"]["pod-template-hash"];
+        owned_by_d(rs)
+            && !revision.is_null()
+            && rs["metadata"]["annotations"][REVISION] == *revision
+            && !hash.is_null()
+            && p["metadata"]["labels"]["pod-template-hash"] == *hash
+    })
+}
+
 /// The first pod of the Deployment's current template that is not ready,
 /// with its container's waiting reason (or the pod's own) and its events.
 fn failing_pod(d: &Value, observed: &Observed) -> Option<Failure> {
     let selector = d["spec"]["selector"]["matchLabels"].as_object()?;
-    let want = images_of(&d["spec"]["template"]["spec"]);
     let mut pods: Vec<&Value> = observed
         .pods
         .iter()
         .filter(|p| selector.iter().all(|(k, v)| p["metadata"]["labels"][k] == *v))
-        .filter(|p| images_of(&p["spec"]) == want)
+        .filter(|p| of_current_template(d, p, observed))
         .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
         .collect();
     pods.sort_by_key(|p| p["metadata"]["name"].as_str().unwrap_or_default().to_string());
     pods.into_iter().find_map(|p| {
-        let statuses = p["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
-        let waiting = statuses.iter().find(|c| c["state"]["waiting"].is_object() || c["ready"] == false)?;
-        let w = &waiting["state"]["waiting"];
-        let name = p["metadata"]["name"].as_str().unwrap_or("?").to_string();
-        Some(Failure {
-            events: events_of(&name, &observed.events),
-            pod: Some(name),
-            container: waiting["name"].as_str().map(String::from),
-            reason: w["reason"].as_str().unwrap_or("NotReady").to_string(),
-            message: w["message"].as_str().unwrap_or_default().to_string(),
-        })
+        let mut f = not_ready(p)?;
+        f.events = events_of(f.pod.as_deref().unwrap_or_default(), &observed.events);
+        Some(f)
+    })
+}
+
+/// Why a pod is not ready, from its container statuses: the first container
+/// waiting or not ready, with its waiting reason (`NotReady` when it runs but
+/// fails its readiness probe). None for a ready pod or one with no statuses yet.
+pub fn not_ready(p: &Value) -> Option<Failure> {
+    let statuses = p["status"]["containerStatuses"].as_array()?;
+    let waiting = statuses.iter().find(|c| c["state"]["waiting"].is_object() || c["ready"] == false)?;
+    let w = &waiting["state"]["waiting"];
+    Some(Failure {
+        pod: Some(p["metadata"]["name"].as_str().unwrap_or("?").to_string()),
+        container: waiting["name"].as_str().map(String::from),
+        reason: w["reason"].as_str().unwrap_or("NotReady").to_string(),
+        message: w["message"].as_str().unwrap_or_default().to_string(),
+        events: Vec::new(),
     })
 }
 

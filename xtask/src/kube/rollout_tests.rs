@@ -141,3 +141,98 @@ fn a_cronjob_is_ready_when_its_template_carries_the_image() {
     let stale = verdict(&Observed { cronjobs: vec![cron("spark:1")], ..Observed::default() }, &want);
     assert!(matches!(&stale[0].state, State::Waiting(w) if w.contains("runs spark:1 instead of spark:2")));
 }
+
+// kubectl's rules (polymorphichelpers/rollout_status.go), one test each, in kubectl's order.
+
+fn with_deadline_exceeded(mut d: Value) -> Value {
+    d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+        "message": "ReplicaSet \"storage-5c4\" has timed out progressing."}]);
+    d
+}
+
+fn only(d: Value) -> State {
+    state(&Observed { deployments: vec![d], ..Observed::default() })
+}
+
+#[test]
+fn rule_1_nothing_counts_before_the_controller_observes_the_generation() {
+    // Right after a fix is applied on top of a failed rollout: the old
+    // condition and counts are still there, the new generation not yet seen.
+    let stale = with_deadline_exceeded(deployment(3, 2, 2, 1, 0, 2));
+    assert_eq!(only(stale), State::Waiting("waiting for the deployment spec update to be observed".into()));
+    // Not even a crash-looping pod fails it yet: its evidence may be the old template's.
+    let crashing = pod(
+        "storage-7d9-abcde",
+        IMAGE,
+        json!({"name": "storage", "ready": false, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}),
+    );
+    let observed =
+        Observed { deployments: vec![deployment(3, 2, 2, 1, 0, 2)], pods: vec![crashing], ..Observed::default() };
+    assert_eq!(state(&observed), State::Waiting("waiting for the deployment spec update to be observed".into()));
+}
+
+#[test]
+fn rule_2_progress_deadline_exceeded_fails_once_the_generation_is_observed() {
+    let observed = with_deadline_exceeded(deployment(3, 3, 2, 1, 0, 2));
+    assert!(matches!(only(observed), State::Failed(f) if f.reason == "ProgressDeadlineExceeded"));
+    // A controller ahead of the spec (observedGeneration > generation) counts as observed, as in kubectl.
+    let ahead = with_deadline_exceeded(deployment(3, 4, 2, 1, 0, 2));
+    assert!(matches!(only(ahead), State::Failed(_)));
+}
+
+#[test]
+fn rule_3_fewer_updated_replicas_than_wanted() {
+    assert_eq!(only(deployment(2, 2, 3, 1, 1, 3)), State::Waiting("1 out of 3 new replicas have been updated".into()));
+}
+
+#[test]
+fn rule_4_old_replicas_pending_termination() {
+    assert_eq!(only(deployment(2, 2, 2, 2, 2, 4)), State::Waiting("2 old replicas are pending termination".into()));
+}
+
+#[test]
+fn rule_5_updated_replicas_not_yet_available() {
+    assert_eq!(only(deployment(2, 2, 2, 2, 0, 2)), State::Waiting("0 of 2 updated replicas are available".into()));
+}
+
+#[test]
+fn every_rule_holds_then_it_is_rolled_out() {
+    assert_eq!(only(deployment(2, 2, 2, 2, 2, 2)), State::Ready);
+    // A Deployment without spec.replicas wants one (the API's default).
+    let mut d = deployment(1, 1, 1, 1, 1, 1);
+    d["spec"].as_object_mut().unwrap().remove("replicas");
+    assert_eq!(only(d), State::Ready);
+}
+
+/// A fix that keeps the image (a config change): the crash-looping pod of the
+/// previous ReplicaSet is not the new template's and does not fail it.
+#[test]
+fn a_crash_loop_of_the_previous_replicaset_does_not_fail_a_fix_with_the_same_image() {
+    let rs = |name: &str, hash: &str, revision: &str| {
+        json!({"metadata": {"name": name, "labels": {"pod-template-hash": hash},
+               "annotations": {"deployment.kubernetes.io/revision": revision},
+               "ownerReferences": [{"kind": "Deployment", "name": "storage", "uid": "u1"}]}})
+    };
+    let mut d = deployment(4, 4, 2, 1, 0, 3);
+    d["metadata"]["uid"] = "u1".into();
+    d["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": "3"});
+    let mut old = pod(
+        "storage-aaa-1",
+        IMAGE,
+        json!({"name": "storage", "ready": false, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}),
+    );
+    old["metadata"]["labels"]["pod-template-hash"] = "aaa".into();
+    let mut new = pod("storage-bbb-1", IMAGE, json!({"name": "storage", "ready": true, "state": {"running": {}}}));
+    new["metadata"]["labels"]["pod-template-hash"] = "bbb".into();
+    let observed = Observed {
+        deployments: vec![d.clone()],
+        replicasets: vec![rs("storage-aaa", "aaa", "2"), rs("storage-bbb", "bbb", "3")],
+        pods: vec![old.clone(), new.clone()],
+        ..Observed::default()
+    };
+    assert_eq!(state(&observed), State::Waiting("1 out of 2 new replicas have been updated".into()));
+    // The same crash loop in the current ReplicaSet fails it.
+    old["metadata"]["labels"]["pod-template-hash"] = "bbb".into();
+    let observed = Observed { pods: vec![old, new], ..observed };
+    assert!(matches!(state(&observed), State::Failed(f) if f.reason == "CrashLoopBackOff"));
+}

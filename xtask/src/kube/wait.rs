@@ -52,9 +52,10 @@ pub fn expected(objects: &[Object]) -> BTreeMap<(String, String), Vec<String>> {
 /// One look at the namespace.
 pub fn observe(s: &Session) -> Result<Observed> {
     let mut o = Observed::default();
-    for item in s.get("deployments,cronjobs,pods", None)? {
+    for item in s.get("deployments,replicasets,cronjobs,pods", None)? {
         match item["kind"].as_str() {
             Some("Deployment") => o.deployments.push(item),
+            Some("ReplicaSet") => o.replicasets.push(item),
             Some("CronJob") => o.cronjobs.push(item),
             Some("Pod") => o.pods.push(item),
             _ => {}
