@@ -109,7 +109,7 @@ pub fn roll_back_to(s: &Session, env: &str, target: &Release, revision: u64, tim
     };
     steps::record(s, &rel, &text)?;
     s.apply(None, Some(&text), false)?;
-    let ending = verify::wait(s, &verify::expected(&objects), Instant::now() + timeout)?;
+    let ending = verify::wait(s, &verify::wanted(&objects), Instant::now() + timeout)?;
     match ending {
         Ending::Ready => {
             rel.outcome = Outcome::RolledBack;

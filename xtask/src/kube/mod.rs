@@ -13,6 +13,7 @@ pub mod release;
 pub mod rollout;
 pub mod steps;
 pub mod wait;
+pub mod want;
 
 use crate::error::UsageError;
 use anyhow::{Context, Result};

@@ -12,6 +12,8 @@
 //! generation is observed: a pod of the current ReplicaSet stuck in a reason
 //! that never heals by itself fails the rollout without waiting for any deadline.
 
+pub use crate::kube::want::images_of;
+use crate::kube::want::{self, Want};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -76,24 +78,48 @@ pub struct Workload {
     pub state: State,
 }
 
-/// The state of every workload the deploy expects (`kind`, `name`) → the
-/// images its containers must run, as rendered.
-pub fn verdict(observed: &Observed, expected: &BTreeMap<(String, String), Vec<String>>) -> Vec<Workload> {
+/// The objects of one kind in the observation.
+fn of_kind<'a>(observed: &'a Observed, kind: &str) -> Option<&'a [Value]> {
+    match kind {
+        "Deployment" => Some(&observed.deployments),
+        "CronJob" => Some(&observed.cronjobs),
+        _ => None,
+    }
+}
+
+/// The state of every workload the deploy expects (`kind`, `name`) → what
+/// the render wants of it (images, replicas, labels).
+pub fn verdict(observed: &Observed, expected: &BTreeMap<(String, String), Want>) -> Vec<Workload> {
     let mut out = Vec::new();
-    for ((kind, name), images) in expected {
-        let (list, kind_name): (&[Value], &'static str) = match kind.as_str() {
-            "Deployment" => (&observed.deployments, "Deployment"),
-            "CronJob" => (&observed.cronjobs, "CronJob"),
-            _ => continue,
-        };
+    for ((kind, name), want) in expected {
+        let Some(list) = of_kind(observed, kind) else { continue };
+        let kind_name = if kind == "CronJob" { "CronJob" } else { "Deployment" };
         let found = list.iter().find(|o| o["metadata"]["name"] == name.as_str());
         let component = found.map_or_else(|| name.clone(), component_of);
         let state = match found {
             None => State::Waiting(format!("{kind} {name} does not exist yet")),
-            Some(obj) if kind_name == "CronJob" => cronjob_state(obj, images),
-            Some(obj) => deployment_state(obj, images, observed),
+            Some(obj) if kind_name == "CronJob" => cronjob_state(obj, want),
+            Some(obj) => deployment_state(obj, want, observed),
         };
         out.push(Workload { component, kind: kind_name, name: name.clone(), state });
+    }
+    out
+}
+
+/// Where the cluster differs from the render, a line per difference naming
+/// the workload (one that does not exist included); empty when it runs what
+/// the render wants, whether or not it is rolled out yet.
+pub fn mismatches(observed: &Observed, expected: &BTreeMap<(String, String), Want>) -> Vec<String> {
+    let mut out = Vec::new();
+    for ((kind, name), want) in expected {
+        let Some(list) = of_kind(observed, kind) else { continue };
+        match list.iter().find(|o| o["metadata"]["name"] == name.as_str()) {
+            None => out.push(format!("{kind} {name}: not in the cluster")),
+            Some(obj) => {
+                let who = format!("{} ({kind} {name})", component_of(obj));
+                out.extend(want::differences(kind, obj, want).into_iter().map(|d| format!("{who}: {d}")));
+            }
+        }
     }
     out
 }
@@ -110,23 +136,7 @@ pub fn pod_spec(obj: &Value) -> Option<&Value> {
 
 /// [`pod_spec`] for an object known to be of `kind` (list items may omit it).
 fn pod_spec_of<'a>(kind: &str, obj: &'a Value) -> Option<&'a Value> {
-    match kind {
-        "Deployment" => Some(&obj["spec"]["template"]["spec"]),
-        "CronJob" => Some(&obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]),
-        _ => None,
-    }
-}
-
-/// The images a pod spec's containers run, sorted.
-pub fn images_of(pod_spec: &Value) -> Vec<String> {
-    let mut v: Vec<String> = pod_spec["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["image"].as_str().map(String::from))
-        .collect();
-    v.sort();
-    v
+    want::pod_template(kind, obj).map(|t| &t["spec"])
 }
 
 fn sorted(images: &[String]) -> Vec<String> {
@@ -135,19 +145,29 @@ fn sorted(images: &[String]) -> Vec<String> {
     v
 }
 
-/// A CronJob has nothing to roll out: its pod template must carry the new images.
-fn cronjob_state(obj: &Value, images: &[String]) -> State {
-    let have = pod_spec_of("CronJob", obj).map(images_of).unwrap_or_default();
-    if have == sorted(images) {
-        State::Ready
-    } else {
-        State::Waiting(format!("its pod template runs {} instead of {}", have.join(", "), images.join(", ")))
-    }
+/// The render's replicas and labels the object lacks, as a waiting reason.
+fn differs(kind: &str, obj: &Value, want: &Want) -> Option<State> {
+    let d = want::differences(kind, obj, want);
+    (!d.is_empty()).then(|| State::Waiting(format!("it differs from the render: {}", d.join("; "))))
 }
 
-fn deployment_state(d: &Value, images: &[String], observed: &Observed) -> State {
+/// A CronJob has nothing to roll out: its pod template must carry the new images.
+fn cronjob_state(obj: &Value, want: &Want) -> State {
+    let images = &want.images;
+    let have = pod_spec_of("CronJob", obj).map(images_of).unwrap_or_default();
+    if have != sorted(images) {
+        return State::Waiting(format!("its pod template runs {} instead of {}", have.join(", "), images.join(", ")));
+    }
+    differs("CronJob", obj, want).unwrap_or(State::Ready)
+}
+
+fn deployment_state(d: &Value, want: &Want, observed: &Observed) -> State {
+    let images = &want.images;
     if pod_spec_of("Deployment", d).map(images_of) != Some(sorted(images)) {
         return State::Waiting(format!("its pod template does not carry {} yet", images.join(", ")));
+    }
+    if let Some(waiting) = differs("Deployment", d, want) {
+        return waiting;
     }
     let status = &d["status"];
     let n = |v: &Value| v.as_u64().unwrap_or(0);

@@ -27,8 +27,8 @@ fn pod(name: &str, image: &str, container_status: Value) -> Value {
     })
 }
 
-fn expected() -> BTreeMap<(String, String), Vec<String>> {
-    BTreeMap::from([(("Deployment".to_string(), "storage".to_string()), vec![IMAGE.to_string()])])
+fn expected() -> BTreeMap<(String, String), Want> {
+    BTreeMap::from([(("Deployment".to_string(), "storage".to_string()), vec![IMAGE.to_string()].into())])
 }
 
 fn state(observed: &Observed) -> State {
@@ -135,7 +135,8 @@ fn a_cronjob_is_ready_when_its_template_carries_the_image() {
         json!({"metadata": {"name": "spark-features", "labels": {"app.kubernetes.io/name": "spark"}},
                "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "spark", "image": image}]}}}}}})
     };
-    let want = BTreeMap::from([(("CronJob".to_string(), "spark-features".to_string()), vec!["spark:2".to_string()])]);
+    let want =
+        BTreeMap::from([(("CronJob".to_string(), "spark-features".to_string()), vec!["spark:2".to_string()].into())]);
     let ready = verdict(&Observed { cronjobs: vec![cron("spark:2")], ..Observed::default() }, &want);
     assert_eq!((ready[0].component.as_str(), &ready[0].state), ("spark", &State::Ready));
     let stale = verdict(&Observed { cronjobs: vec![cron("spark:1")], ..Observed::default() }, &want);
@@ -235,4 +236,68 @@ fn a_crash_loop_of_the_previous_replicaset_does_not_fail_a_fix_with_the_same_ima
     old["metadata"]["labels"]["pod-template-hash"] = "bbb".into();
     let observed = Observed { pods: vec![old, new], ..observed };
     assert!(matches!(state(&observed), State::Failed(f) if f.reason == "CrashLoopBackOff"));
+}
+
+/// After a rollback the overlay renders three replicas and a label the
+/// cluster lacks; the cluster runs two of two of an older revision: that is
+/// not "rolled out", and the difference is named.
+#[test]
+fn a_healthy_workload_that_differs_from_the_render_is_not_rolled_out() {
+    let mut d = deployment(2, 2, 2, 2, 2, 2);
+    d["metadata"]["labels"]["mlops.dev/environment"] = "staging".into();
+    let want = Want {
+        images: vec![IMAGE.to_string()],
+        replicas: Some(3),
+        labels: BTreeMap::from([
+            ("mlops.dev/environment".to_string(), "staging".to_string()),
+            ("mlops.dev/tier".to_string(), "data".to_string()),
+        ]),
+        ..Want::default()
+    };
+    let expected = BTreeMap::from([(("Deployment".to_string(), "storage".to_string()), want)]);
+    let observed = Observed { deployments: vec![d], ..Observed::default() };
+    let w = verdict(&observed, &expected);
+    assert_eq!(
+        w[0].state,
+        State::Waiting(
+            "it differs from the render: replicas: the cluster runs 2, the overlay renders 3; label mlops.dev/tier: the cluster has none, the overlay renders data"
+                .into()
+        )
+    );
+    assert_eq!(
+        mismatches(&observed, &expected),
+        [
+            "storage (Deployment storage): replicas: the cluster runs 2, the overlay renders 3",
+            "storage (Deployment storage): label mlops.dev/tier: the cluster has none, the overlay renders data"
+        ]
+    );
+    assert_eq!(mismatches(&Observed::default(), &expected), ["Deployment storage: not in the cluster"]);
+}
+
+/// Captured from kube-apiserver v1.34.12: a never-ready storage past its
+/// progress deadline, then a fix applied. The watch sees the new generation
+/// with the old `ProgressDeadlineExceeded` condition before the controller
+/// observes it; the fix is waited for, never failed, and ends rolled out.
+#[test]
+fn a_fix_applied_over_an_exceeded_deadline_is_not_failed_by_the_stale_condition() {
+    let captured: Value =
+        serde_json::from_str(include_str!("../../tests/fixtures/rollout/fix-over-deadline.json")).unwrap();
+    let objects = captured["objects"].as_array().unwrap();
+    let fix = objects.last().unwrap();
+    let want = Want::of("Deployment", fix).unwrap();
+    let expected = BTreeMap::from([(("Deployment".to_string(), "storage".to_string()), want)]);
+    let states: Vec<State> = objects
+        .iter()
+        .map(|d| verdict(&Observed { deployments: vec![d.clone()], ..Observed::default() }, &expected)[0].state.clone())
+        .collect();
+    assert!(matches!(&states[0], State::Failed(f) if f.reason == "ProgressDeadlineExceeded"), "{:?}", states[0]);
+    let stale = &objects[1];
+    assert!(stale["metadata"]["generation"].as_u64() > stale["status"]["observedGeneration"].as_u64());
+    let conditions = stale["status"]["conditions"].as_array().unwrap();
+    assert!(conditions.iter().any(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded"));
+    assert_eq!(states[1], State::Waiting("waiting for the deployment spec update to be observed".into()));
+    for s in &states[1..states.len() - 1] {
+        assert!(matches!(s, State::Waiting(_)), "{s:?}");
+    }
+    assert_eq!(states.last(), Some(&State::Ready));
 }

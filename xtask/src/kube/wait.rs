@@ -5,6 +5,8 @@
 
 use crate::kube::cluster::Session;
 use crate::kube::rollout::{self, Observed, State, Workload};
+pub use crate::kube::want::wanted;
+use crate::kube::want::Want;
 use crate::kube::Object;
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,13 +42,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// The workloads a render deploys and the images each must run.
 pub fn expected(objects: &[Object]) -> BTreeMap<(String, String), Vec<String>> {
-    let mut out = BTreeMap::new();
-    for o in objects {
-        if let Some(spec) = rollout::pod_spec(&o.value) {
-            out.insert((o.kind.clone(), o.name.clone()), rollout::images_of(spec));
-        }
-    }
-    out
+    wanted(objects).into_iter().map(|(k, w)| (k, w.images)).collect()
 }
 
 /// One look at the namespace.
@@ -66,7 +62,7 @@ pub fn observe(s: &Session) -> Result<Observed> {
 }
 
 /// Poll until ready, failed or `deadline`; a line per workload as it becomes ready.
-pub fn wait(s: &Session, expected: &BTreeMap<(String, String), Vec<String>>, deadline: Instant) -> Result<Ending> {
+pub fn wait(s: &Session, expected: &BTreeMap<(String, String), Want>, deadline: Instant) -> Result<Ending> {
     let mut announced = BTreeSet::new();
     loop {
         if crate::exec::interrupted() {

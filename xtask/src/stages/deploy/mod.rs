@@ -74,7 +74,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         println!("deploy {env}: apply revision {} ({} objects)", rel.revision, objects.len());
         s.apply(Some(&file), None, false)?;
         println!("deploy {env}: verify (deadline {}s)", timeout.as_secs());
-        let ending = verify::wait(&s, &verify::expected(&objects), Instant::now() + timeout)?;
+        let ending = verify::wait(&s, &verify::wanted(&objects), Instant::now() + timeout)?;
         let attempt = Attempt { s: &s, env: &env, history: &history, rel, text: &text, objects: &objects, timeout };
         attempt.finish(ending)
     })?;

@@ -7,7 +7,7 @@ use crate::error::UsageError;
 use crate::exec;
 use crate::kube;
 use crate::kube::deploy::connect;
-use crate::kube::wait::{describe, expected, parse_duration, wait, Ending};
+use crate::kube::wait::{describe, wanted, parse_duration, wait, Ending};
 use crate::manifests::render;
 use anyhow::Result;
 use std::time::Instant;
@@ -21,7 +21,7 @@ pub fn run(ws: &Workspace, args: &VerifyArgs) -> Result<i32> {
     let (_, objects) = render::render(&ws.root, &Shell::new()?, &kube::kubectl()?, &env)?;
     let s = connect(&args.cluster, &env, &objects)?;
     println!("verify {env}: namespace {} on {}, deadline {}s", s.namespace, s.server, timeout.as_secs());
-    let ending = wait(&s, &expected(&objects), Instant::now() + timeout)?;
+    let ending = wait(&s, &wanted(&objects), Instant::now() + timeout)?;
     for l in describe(&ending) {
         eprintln!("{l}");
     }
