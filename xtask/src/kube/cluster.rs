@@ -10,7 +10,10 @@ use crate::kube;
 use crate::kube::credentials::Kubeconfig;
 use anyhow::{Context, Result};
 use serde_json::Value;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use xshell::{cmd, Shell};
 
 /// The field manager every apply uses, so ownership of fields stays with us.
@@ -93,15 +96,8 @@ impl Session {
         // A shell per call keeps the session shareable with the lease's renewing thread.
         let sh = Shell::new()?;
         // The child needs no copy of the secret: the file is all it reads.
-        let mut c = cmd!(sh, "{kubectl} {base...} {args...}")
-            .env_remove("KUBECONFIG")
-            .env_remove("KUBECONFIG_B64")
-            .quiet()
-            .ignore_status();
-        if let Some(input) = stdin {
-            c = c.stdin(input);
-        }
-        let out = c.output().with_context(|| format!("cannot run {}: {}", kubectl.display(), kube::INSTALL))?;
+        let c = cmd!(sh, "{kubectl} {base...} {args...}").env_remove("KUBECONFIG").env_remove("KUBECONFIG_B64");
+        let out = shielded(c, stdin).with_context(|| format!("cannot run {}: {}", kubectl.display(), kube::INSTALL))?;
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
@@ -161,17 +157,35 @@ impl Session {
         let (kubectl, base) = (&self.kubectl, &self.args);
         let manager = format!("--field-manager={FIELD_MANAGER}");
         let sh = Shell::new()?;
-        let out = cmd!(sh, "{kubectl} {base...} diff --server-side --force-conflicts {manager} -f {file}")
+        let c = cmd!(sh, "{kubectl} {base...} diff --server-side --force-conflicts {manager} -f {file}")
             .env_remove("KUBECONFIG")
-            .env_remove("KUBECONFIG_B64")
-            .quiet()
-            .ignore_status()
-            .output()?;
+            .env_remove("KUBECONFIG_B64");
+        let out = shielded(c, None)?;
         match out.status.code() {
             Some(0 | 1) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
             _ => Err(explain(&String::from_utf8_lossy(&out.stderr), &self.server)),
         }
     }
+}
+
+/// Run kubectl in a process group of its own and collect its output. A
+/// terminal's Ctrl-C signals the whole foreground group: a kubectl killed by
+/// it mid-call would turn the interrupt into "kubectl: no message" and leave
+/// the release unrecorded. Shielded, kubectl finishes its call and the xtask
+/// alone decides what the interrupt ends (the lock released, the state said).
+fn shielded(c: xshell::Cmd<'_>, stdin: Option<&str>) -> std::io::Result<Output> {
+    let mut c: Command = c.into();
+    c.process_group(0).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn()?;
+    let input = child.stdin.take();
+    let text = stdin.unwrap_or_default().to_string();
+    // Written from a thread: kubectl may answer before it has read everything.
+    let writer = std::thread::spawn(move || input.map(|mut i| i.write_all(text.as_bytes())));
+    let out = child.wait_with_output()?;
+    // A kubectl that stops reading early (it failed) breaks the pipe: its exit status tells.
+    let _ = writer.join();
+    Ok(out)
 }
 
 /// kubectl's failure as one line: RBAC refusals and unreachable servers are
