@@ -1,0 +1,145 @@
+//! A fixture monorepo deployed into a namespace of the test's own on the
+//! local cluster: one component `web` (a Deployment and a ConfigMap),
+//! development and production overlays, builds committed with an images
+//! report. Used by the deploy, verify, status and rollback tests.
+
+use super::{git, Cluster, Repo, Run};
+use std::path::PathBuf;
+use std::process::Command;
+
+pub fn web(image: &str, fault: Option<&str>, deadline_s: u32) -> String {
+    let fault = fault.map(|f| format!("\n        xtask.dev/fault: {f}")).unwrap_or_default();
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {{app.kubernetes.io/name: web}}
+spec:
+  replicas: 2
+  progressDeadlineSeconds: {deadline_s}
+  selector:
+    matchLabels: {{app.kubernetes.io/name: web}}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: web{fault}
+    spec:
+      securityContext: {{runAsNonRoot: true, runAsUser: 10001}}
+      containers:
+        - name: web
+          image: {image}
+          readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}}}
+          livenessProbe: {{httpGet: {{path: /healthz, port: 8080}}}}
+          resources:
+            requests: {{cpu: 10m, memory: 32Mi}}
+            limits: {{cpu: 100m, memory: 64Mi}}
+          securityContext: {{allowPrivilegeEscalation: false}}
+"
+    )
+}
+
+pub const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\ndata:\n  LEVEL: info\n";
+
+/// A namespace of a test's own, deleted when the test ends however it ends.
+pub struct Cleanup(Option<(PathBuf, PathBuf)>, String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some((kubeconfig, kubectl)) = &self.0 {
+            let c = Cluster { kubeconfig: kubeconfig.clone(), kubectl: kubectl.clone() };
+            let _ = c.kubectl(&["delete", "namespace", &self.1, "--wait=false"]);
+        }
+    }
+}
+
+pub fn cleanup(cluster: Option<&Cluster>, namespace: &str) -> Cleanup {
+    Cleanup(cluster.map(|c| (c.kubeconfig.clone(), c.kubectl.clone())), namespace.to_string())
+}
+
+pub struct Fixture {
+    pub repo: Repo,
+    pub namespace: String,
+    pub cluster: Option<Cluster>,
+    _cleanup: Cleanup,
+}
+
+impl Fixture {
+    /// A monorepo with one component `web` (a Deployment and a ConfigMap), a
+    /// development overlay deploying into a namespace of this test's own,
+    /// committed, with an images report of that commit.
+    pub fn new(test: &str, cluster: Option<Cluster>) -> Fixture {
+        let repo = Repo::new();
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 100_000;
+        let namespace = format!("fx-{test}-{t}");
+        repo.component("web", &[], &[]);
+        repo.write("components/web/k8s/kustomization.yaml", "resources:\n  - deployment.yaml\n  - config.yaml\n");
+        repo.write("components/web/k8s/config.yaml", CONFIG);
+        repo.write("deploy/base/kustomization.yaml", "resources:\n  - ../../components/web/k8s\n");
+        for env in ["development", "production"] {
+            repo.write(
+                &format!("deploy/overlays/{env}/kustomization.yaml"),
+                &format!(
+                    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {namespace}\nresources:\n  - ../../base\n  - namespace.yaml\nlabels:\n  - pairs:\n      mlops.dev/environment: {env}\n      app.kubernetes.io/managed-by: xtask\n    includeTemplates: true\n"
+                ),
+            );
+            repo.write(
+                &format!("deploy/overlays/{env}/namespace.yaml"),
+                &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"),
+            );
+        }
+        let f = Fixture { _cleanup: cleanup(cluster.as_ref(), &namespace), repo, namespace, cluster };
+        f.build("reg.test/fx/web:1", None, 600);
+        f
+    }
+
+    /// Commit a new build of web (image, fault label) and its images report.
+    pub fn build(&self, image: &str, fault: Option<&str>, deadline_s: u32) {
+        self.build_manifest(image, &web(image, fault, deadline_s));
+    }
+
+    /// Commit web's Deployment as given (running `image`) and its images report.
+    pub fn build_manifest(&self, image: &str, deployment: &str) {
+        self.repo.write("components/web/k8s/deployment.yaml", deployment);
+        let root = self.repo.root();
+        if !root.join(".git").exists() {
+            git(root, &["init", "-q"]);
+        }
+        git(root, &["add", "-A"]);
+        git(root, &["commit", "-qm", image, "--allow-empty"]);
+        let head = git(root, &["rev-parse", "HEAD"]).trim().to_string();
+        let (name, tag) = image.rsplit_once(':').unwrap();
+        let report = serde_json::json!({"format": 1, "components": {"web": {
+            "repositories": [name], "tags": [tag], "version": null, "commit": head, "ref": "refs/heads/main",
+            "dirty": false, "image_id": "sha256:id", "pushed": [{"repository": name, "tag": tag, "digest": null}],
+        }}});
+        self.repo.write("target/xtask/images.json", &report.to_string());
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.repo.command(args);
+        for var in ["KUBECONFIG", "KUBECONFIG_B64", "CI"] {
+            cmd.env_remove(var);
+        }
+        cmd.env("HOME", self.repo.root());
+        if let Some(c) = &self.cluster {
+            cmd.env("KUBECONFIG", &c.kubeconfig).env("XTASK_KUBECTL", &c.kubectl);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        super::run(self.command(args))
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let run = self.run(&["status", "development", "--json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str(&run.stdout).unwrap()
+    }
+}
+
+pub fn outcomes(status: &serde_json::Value) -> Vec<(u64, String)> {
+    let h = status["history"].as_array().unwrap();
+    h.iter().map(|r| (r["revision"].as_u64().unwrap(), r["outcome"].as_str().unwrap().to_string())).collect()
+}
