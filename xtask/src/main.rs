@@ -44,6 +44,11 @@ fn main() {
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
+        // A failure after Ctrl-C (a tool killed by the terminal's signal) is the interrupt's.
+        Err(e) if exec::interrupted() => {
+            eprintln!("interrupted: {e:#}");
+            130
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             error::exit_code(&e)

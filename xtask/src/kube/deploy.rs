@@ -9,6 +9,7 @@ use crate::error::UsageError;
 use crate::github::on_github;
 use crate::kube::cluster::Session;
 use crate::kube::release::{self, Outcome, Release};
+use crate::kube::running::{self, Recorded};
 use crate::kube::steps;
 use crate::kube::wait::{self as verify, Ending};
 use crate::kube::{self, credentials, Object};
@@ -33,6 +34,23 @@ pub fn connect(args: &ClusterArgs, env: &str, objects: &[Object]) -> Result<Sess
     Session::open(kubeconfig, args.context.as_deref(), &ns)
 }
 
+/// Every release recorded for `env` with the manifests it applied, oldest
+/// first; unreadable ones skipped with a warning.
+pub fn recorded(s: &Session, env: &str) -> Result<Vec<Recorded>> {
+    let selector = format!("{}=true,{}={env}", release::LABEL_RELEASE, release::LABEL_ENV);
+    let mut out = Vec::new();
+    for secret in s.get("secrets", Some(&selector))? {
+        match release::from_secret(&secret)
+            .and_then(|r| Ok(Recorded { release: r, manifests: release::manifests_of(&secret)? }))
+        {
+            Ok(r) => out.push(r),
+            Err(e) => eprintln!("warning: {e:#}"),
+        }
+    }
+    out.sort_by_key(|r| r.release.revision);
+    Ok(out)
+}
+
 /// One deploy under way: the release being recorded and what it applies.
 pub struct Attempt<'a> {
     pub s: &'a Session,
@@ -53,7 +71,8 @@ impl Attempt<'_> {
         let rel = &mut self.rel;
         match ending {
             Ending::Interrupted => {
-                eprintln!("interrupted: revision {} stays recorded as pending; the lock is released", rel.revision);
+                eprintln!("interrupted during verify; the lock is released");
+                eprintln!("{env}: {}", running::unverified(env, history, rel.revision));
                 Ok(130)
             }
             Ending::Ready => {
@@ -117,7 +136,13 @@ pub fn roll_back_to(s: &Session, env: &str, target: &Release, revision: u64, tim
             steps::prune(s, env, &objects)?;
             Ok(0)
         }
-        Ending::Interrupted => Ok(130),
+        Ending::Interrupted => {
+            eprintln!(
+                "interrupted: revision {revision} (revision {}'s manifests) is applied, not verified (recorded as pending): finish the rollback with `cargo xtask rollback {env} --to {}`",
+                target.revision, target.revision
+            );
+            Ok(130)
+        }
         failed => {
             for l in verify::describe(&failed) {
                 eprintln!("{l}");

@@ -1,0 +1,67 @@
+//! Which recorded release the cluster runs, and what to say about one that
+//! was applied but never verified (pure). A release's record is written
+//! *pending* before its apply, so "the newest record" is not "what runs": what
+//! runs is the newest release whose recorded manifests the live workloads
+//! match (images, replicas, labels; `want`), whatever its outcome.
+
+use crate::kube;
+use crate::kube::release::{self, Outcome, Release};
+use crate::kube::rollout::{self, Observed};
+use crate::kube::want;
+
+/// A release record with the manifests it applied.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub release: Release,
+    pub manifests: String,
+}
+
+/// The newest release whose workloads the cluster runs as recorded.
+pub fn running<'a>(recorded: &'a [Recorded], observed: &Observed) -> Option<&'a Recorded> {
+    let mut newest_first: Vec<&Recorded> = recorded.iter().collect();
+    newest_first.sort_by_key(|r| std::cmp::Reverse(r.release.revision));
+    newest_first.into_iter().find(|r| {
+        let Ok(objects) = kube::objects(&r.manifests) else { return false };
+        let wanted = want::wanted(&objects);
+        !wanted.is_empty() && rollout::mismatches(observed, &wanted).is_empty()
+    })
+}
+
+/// The newest record of exactly this render, if one was recorded.
+pub fn of_render<'a>(recorded: &'a [Recorded], text: &str) -> Option<&'a Recorded> {
+    recorded.iter().filter(|r| r.manifests == text).max_by_key(|r| r.release.revision)
+}
+
+/// The record an interrupted deploy left: the newest, still pending.
+pub fn unfinished(recorded: &[Recorded]) -> Option<&Recorded> {
+    recorded.iter().max_by_key(|r| r.release.revision).filter(|r| r.release.outcome == Outcome::Pending)
+}
+
+/// The newest verified release before `revision`: what undoing it goes back to.
+pub fn undo_target(history: &[Release], revision: u64) -> Option<u64> {
+    let before: Vec<Release> = history.iter().filter(|r| r.revision < revision).cloned().collect();
+    release::current(&before).map(|r| r.revision)
+}
+
+/// How to undo an unverified revision: back to the newest verified release
+/// before it, by number (`rollback` without `--to` counts from the verified ones).
+pub fn undo(env: &str, history: &[Release], revision: u64) -> String {
+    match undo_target(history, revision) {
+        Some(to) => format!("undo it with `cargo xtask rollback {env} --to {to}`"),
+        None => "no earlier verified release exists to go back to".into(),
+    }
+}
+
+/// The state an interrupted deploy leaves and the commands that finish or undo it.
+pub fn unverified(env: &str, history: &[Release], revision: u64) -> String {
+    let finish = format!("finish it with `cargo xtask verify {env}`");
+    let then = match undo_target(history, revision) {
+        Some(_) => format!(", or {}", undo(env, history, revision)),
+        None => format!("; {}", undo(env, history, revision)),
+    };
+    format!("revision {revision} is applied, not verified (recorded as pending): {finish}{then}")
+}
+
+#[cfg(test)]
+#[path = "running_tests.rs"]
+mod tests;
