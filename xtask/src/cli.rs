@@ -59,7 +59,7 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Verify that what an environment's overlay renders is rolled out and ready.
     Verify(VerifyArgs),
-    /// What runs in an environment now, and its release history.
+    /// What runs in an environment now (pods not ready and why) and its release history; without ENV, every environment in one table.
     Status(StatusArgs),
     /// Put an earlier release of an environment back (the last verified one before the current, or --to).
     Rollback(RollbackArgs),
@@ -161,8 +161,9 @@ pub struct VerifyArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct StatusArgs {
+    /// The environment (default: every environment, in one table).
     #[arg(value_name = "ENV")]
-    pub env: String,
+    pub env: Option<String>,
 
     /// Print the workloads and the history as JSON.
     #[arg(long)]

@@ -129,12 +129,7 @@ fn component_of(obj: &Value) -> String {
     labels["app.kubernetes.io/name"].as_str().or(obj["metadata"]["name"].as_str()).unwrap_or("?").to_string()
 }
 
-/// The pod template's spec of a workload: a Deployment's, or a CronJob's jobs'.
-pub fn pod_spec(obj: &Value) -> Option<&Value> {
-    pod_spec_of(obj["kind"].as_str()?, obj)
-}
-
-/// [`pod_spec`] for an object known to be of `kind` (list items may omit it).
+/// The pod template's spec of a `kind` workload: a Deployment's, or a CronJob's jobs'.
 fn pod_spec_of<'a>(kind: &str, obj: &'a Value) -> Option<&'a Value> {
     want::pod_template(kind, obj).map(|t| &t["spec"])
 }

@@ -1,21 +1,87 @@
-//! `cargo xtask status ENV`: what runs in an environment now (its workloads,
-//! their readiness and images) and its release history, like `helm history`.
+//! `cargo xtask status [ENV]`: what runs in an environment now and its
+//! release history, like `helm history`: which recorded release the cluster
+//! runs (a pending one included: an interrupted deploy's), each workload's
+//! rollout and every pod that is not ready with why. Without ENV, every
+//! environment in one table (`all`). The decisions are `kube::running` and
+//! `kube::health`.
+
+mod all;
 
 use crate::cli::StatusArgs;
 use crate::component::Workspace;
 use crate::kube;
+use crate::kube::cluster::Session;
 use crate::kube::deploy;
-use crate::kube::steps;
-use crate::kube::{release, rollout};
+use crate::kube::health::{self, Trouble};
+use crate::kube::release::{self, Outcome, Release};
+use crate::kube::rollout::{self, Observed, State};
+use crate::kube::running::{self, Recorded};
+use crate::kube::wait::observe;
+use crate::kube::want;
 use crate::manifests::render;
 use anyhow::Result;
 use serde_json::{json, Value};
 use xshell::Shell;
 
-/// One line per workload: name, kind, ready/desired, images.
-fn workload(item: &Value) -> Value {
-    let kind = item["kind"].as_str().unwrap_or("?");
-    let images = rollout::pod_spec(item).map(rollout::images_of).unwrap_or_default();
+/// One look at an environment's namespace.
+struct Look {
+    observed: Observed,
+    history: Vec<Recorded>,
+    /// Component, rollout, pods not ready: per workload, in `rows`' order.
+    health: Vec<(String, State, Vec<Trouble>)>,
+    rows: Vec<Value>,
+}
+
+impl Look {
+    fn take(s: &Session, env: &str) -> Result<Look> {
+        let observed = observe(s)?;
+        let history = deploy::recorded(s, env)?;
+        let mut health = Vec::new();
+        let mut rows = Vec::new();
+        let live = observed.deployments.iter().map(|d| ("Deployment", d));
+        for (kind, item) in live.chain(observed.cronjobs.iter().map(|c| ("CronJob", c))) {
+            let component = item["metadata"]["labels"]["app.kubernetes.io/name"]
+                .as_str()
+                .or(item["metadata"]["name"].as_str())
+                .unwrap_or("?")
+                .to_string();
+            let state = health::rollout_of(kind, item, &observed);
+            let troubles = if kind == "Deployment" { health::troubles(item, &observed.pods) } else { Vec::new() };
+            rows.push(workload(kind, item, &state, &troubles));
+            health.push((component, state, troubles));
+        }
+        Ok(Look { observed, history, health, rows })
+    }
+
+    fn releases(&self) -> Vec<Release> {
+        self.history.iter().map(|r| r.release.clone()).collect()
+    }
+
+    fn running(&self) -> Option<&Release> {
+        running::running(&self.history, &self.observed).map(|r| &r.release)
+    }
+
+    fn never_deployed(&self) -> bool {
+        self.history.is_empty() && self.rows.is_empty()
+    }
+
+    /// The images the workloads run, in short, without repeats.
+    fn images(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .rows
+            .iter()
+            .flat_map(|w| w["images"].as_array().cloned().unwrap_or_default())
+            .filter_map(|i| i.as_str().map(health::short_image))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// One workload: name, kind, ready/desired, images, its rollout and the pods that are not ready.
+fn workload(kind: &str, item: &Value, state: &State, troubles: &[Trouble]) -> Value {
+    let images = want::pod_template(kind, item).map(|t| rollout::images_of(&t["spec"])).unwrap_or_default();
     let ready = match kind {
         "Deployment" => format!(
             "{}/{}",
@@ -30,34 +96,58 @@ fn workload(item: &Value) -> Value {
         "component": item["metadata"]["labels"]["app.kubernetes.io/name"],
         "ready": ready,
         "images": images,
+        "rollout": health::state_words(state),
+        "not_ready": troubles,
     })
 }
 
+/// `2 (pending)` and the like, for what runs.
+fn running_json(r: Option<&Release>) -> Value {
+    r.map_or(Value::Null, |r| json!({"revision": r.revision, "outcome": r.outcome.label()}))
+}
+
 pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
-    let env = render::environment(&ws.root, &args.env)?;
+    let Some(name) = &args.env else { return all::run(ws, args) };
+    let env = render::environment(&ws.root, name)?;
     let (_, objects) = render::render(&ws.root, &Shell::new()?, &kube::kubectl()?, &env)?;
     let s = deploy::connect(&args.cluster, &env, &objects)?;
-    let workloads: Vec<Value> = s.get("deployments,cronjobs", None)?.iter().map(workload).collect();
-    let history = steps::history(&s, &env)?;
-    let current = release::current(&history).map(|r| r.revision);
+    let look = Look::take(&s, &env)?;
+    let releases = look.releases();
+    let current = release::current(&releases).map(|r| r.revision);
+    let runs = look.running();
     if args.json {
         let doc = json!({
             "environment": env,
             "namespace": s.namespace,
             "server": s.server,
+            "deployed": !look.never_deployed(),
             "current_revision": current,
-            "workloads": workloads,
-            "history": history,
+            "running": running_json(runs),
+            "health": health::summary(&look.health),
+            "workloads": look.rows,
+            "history": releases,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(0);
     }
     println!("{env}: namespace {} on {}", s.namespace, s.server);
-    match current {
-        Some(rev) => println!("running revision {rev}"),
-        None => println!("no verified release yet"),
+    if look.never_deployed() {
+        println!("{env} was never deployed: no release is recorded and nothing runs (cargo xtask deploy {env})");
+        return Ok(0);
     }
-    for w in &workloads {
+    match runs {
+        Some(r) if r.outcome == Outcome::Pending => {
+            println!("running revision {} (pending)", r.revision);
+            println!("  {}", running::unverified(&env, &releases, r.revision));
+        }
+        Some(r) => println!("running revision {} ({})", r.revision, r.outcome.label()),
+        None if releases.is_empty() => println!("no release recorded: what runs was not deployed by the xtask"),
+        None => println!(
+            "running none of the recorded releases (changed by hand?); the last verified is {}",
+            current.map_or("none".into(), |c| format!("revision {c}"))
+        ),
+    }
+    for (w, (_, state, troubles)) in look.rows.iter().zip(&look.health) {
         println!(
             "  {:<11}{:<18}{:<29}{}",
             w["kind"].as_str().unwrap_or(""),
@@ -65,8 +155,14 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
             w["ready"].as_str().unwrap_or(""),
             w["images"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
         );
+        if *state != State::Ready {
+            println!("      {}", health::state_words(state));
+        }
+        for t in troubles {
+            println!("      {t}");
+        }
     }
     println!();
-    print!("{}", release::history_table(&history));
+    print!("{}", release::history_table(&releases));
     Ok(0)
 }
