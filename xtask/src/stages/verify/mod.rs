@@ -1,36 +1,130 @@
-//! `cargo xtask verify ENV`: is what the overlay renders rolled out and
-//! ready? The polling and its verdict live in `kube::wait`.
+//! `cargo xtask verify ENV`: is what the overlay renders what the cluster
+//! runs, rolled out and ready? It changes nothing, so when the cluster runs
+//! something else (other images, replicas or labels) it names the difference
+//! and the release that runs, and stops. When the render is the release an
+//! interrupted deploy left pending, verify finishes that deploy: under the
+//! lock, the outcome recorded, pruned like the deploy would have. The polling
+//! and its verdict live in `kube::wait`.
 
 use crate::cli::VerifyArgs;
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
 use crate::kube;
-use crate::kube::deploy::connect;
-use crate::kube::wait::{describe, wanted, parse_duration, wait, Ending};
+use crate::kube::cluster::Session;
+use crate::kube::deploy::{connect, recorded};
+use crate::kube::release::{Outcome, Release};
+use crate::kube::running::{self, Recorded};
+use crate::kube::steps::{self, Lock};
+use crate::kube::wait::{describe, observe, wait, wanted, Ending};
+use crate::kube::{rollout, Object};
 use crate::manifests::render;
 use anyhow::Result;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use xshell::Shell;
 
-/// `cargo xtask verify ENV`: is what the overlay renders running and ready?
 pub fn run(ws: &Workspace, args: &VerifyArgs) -> Result<i32> {
     let env = render::environment(&ws.root, &args.env)?;
-    let timeout = parse_duration(&args.timeout).map_err(UsageError::new)?;
+    let timeout = kube::wait::parse_duration(&args.timeout).map_err(UsageError::new)?;
     exec::install_interrupt_handler()?;
-    let (_, objects) = render::render(&ws.root, &Shell::new()?, &kube::kubectl()?, &env)?;
+    let (text, objects) = render::render(&ws.root, &Shell::new()?, &kube::kubectl()?, &env)?;
     let s = connect(&args.cluster, &env, &objects)?;
     println!("verify {env}: namespace {} on {}, deadline {}s", s.namespace, s.server, timeout.as_secs());
-    let ending = wait(&s, &wanted(&objects), Instant::now() + timeout)?;
-    for l in describe(&ending) {
+    let history = recorded(&s, &env)?;
+    let observed = observe(&s)?;
+    let differ = rollout::mismatches(&observed, &wanted(&objects));
+    if !differ.is_empty() {
+        eprintln!("{env} does not run what its overlay renders:");
+        for d in &differ {
+            eprintln!("  {d}");
+        }
+        let runs = match running::running(&history, &observed) {
+            Some(r) => format!("it runs revision {}", describe_release(&r.release)),
+            None if history.is_empty() => format!("{env} was never deployed"),
+            None => "it runs none of the recorded releases (changed by hand?)".into(),
+        };
+        eprintln!("{runs}; verify changes nothing: deploy the overlay (cargo xtask deploy {env})");
+        return Ok(1);
+    }
+    let deadline = Instant::now() + timeout;
+    match running::unfinished(&history).filter(|r| r.manifests == text) {
+        Some(left) => finish(&s, &env, left, &history, &objects, timeout),
+        None => {
+            let ending = wait(&s, &wanted(&objects), deadline)?;
+            if let Ending::Interrupted = ending {
+                eprintln!("interrupted: nothing was changed; run `cargo xtask verify {env}` again");
+            }
+            let which = match running::of_render(&history, &text) {
+                Some(r) => format!(": revision {}", describe_release(&r.release)),
+                None => format!(" (no deploy recorded this render: cargo xtask deploy {env} records it)"),
+            };
+            Ok(report(&env, &ending, &which))
+        }
+    }
+}
+
+/// `3 (succeeded, commit 1a2b3c4d5e6f)`.
+fn describe_release(r: &Release) -> String {
+    format!("{} ({}, commit {})", r.revision, r.outcome.label(), &r.commit[..r.commit.len().min(12)])
+}
+
+/// Print how the wait ended; its exit code.
+fn report(env: &str, ending: &Ending, which: &str) -> i32 {
+    for l in describe(ending) {
         eprintln!("{l}");
     }
-    Ok(match ending {
+    match ending {
         Ending::Ready => {
-            println!("{env} is rolled out");
+            println!("{env} is rolled out{which}");
             0
         }
         Ending::Interrupted => 130,
         Ending::Failed(_) | Ending::TimedOut(_) => 1,
+    }
+}
+
+/// Finish the deploy an interrupt left: verify under the lock and record the
+/// outcome (no rollback: verify says how to undo it).
+fn finish(
+    s: &Session,
+    env: &str,
+    left: &Recorded,
+    history: &[Recorded],
+    objects: &[Object],
+    timeout: Duration,
+) -> Result<i32> {
+    let releases: Vec<Release> = history.iter().map(|r| r.release.clone()).collect();
+    let mut rel = left.release.clone();
+    let lock = Lock::take(s, &steps::holder())?;
+    lock.hold(|| {
+        println!(
+            "verify {env}: revision {} was applied and never verified: verifying it to finish its deploy",
+            rel.revision
+        );
+        let ending = wait(s, &wanted(objects), Instant::now() + timeout)?;
+        let code = report(env, &ending, &format!(": revision {}", rel.revision));
+        match ending {
+            Ending::Ready => {
+                rel.outcome = if rel.source_revision.is_some() { Outcome::RolledBack } else { Outcome::Succeeded };
+                steps::record(s, &rel, &left.manifests)?;
+                steps::prune(s, env, objects)?;
+                println!("revision {} is recorded as {}", rel.revision, rel.outcome.label());
+            }
+            Ending::Interrupted => {
+                eprintln!("interrupted; the lock is released");
+                eprintln!("{env}: {}", running::unverified(env, &releases, rel.revision));
+            }
+            failed => {
+                rel.outcome = Outcome::Failed;
+                rel.description = describe(&failed).first().cloned().unwrap_or_else(|| "verify failed".into());
+                steps::record(s, &rel, &left.manifests)?;
+                eprintln!(
+                    "revision {} did not verify and is recorded as failed; it still runs: {}",
+                    rel.revision,
+                    running::undo(env, &releases, rel.revision)
+                );
+            }
+        }
+        Ok(code)
     })
 }
