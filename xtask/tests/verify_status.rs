@@ -24,17 +24,18 @@ fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// A kubectl whose rollout reads (`get deployments,…,pods`: verify's
-/// polling) leave a mark and take two seconds, so a signal sent once the
-/// mark exists lands while kubectl is running, as it does for a release
-/// manager whose Ctrl-C comes mid-call.
-fn slow_kubectl(dir: &Path) -> std::path::PathBuf {
+/// Verify's polling: `get deployments,…,pods`.
+const POLL: &str = "*' get deployments,'*pods*) : > \"$FX_MARK\"; sleep 2 ;;";
+/// The release record written before the apply: the second `apply -f -` (the namespace is the first).
+const RECORD: &str = "*' apply '*' -f -'*) n=$(($(cat \"$FX_MARK.n\" 2>/dev/null || echo 0) + 1)); echo $n > \"$FX_MARK.n\"; if [ $n = 2 ]; then : > \"$FX_MARK\"; sleep 2; fi ;;";
+
+/// A kubectl whose calls matching `case` (a shell `case` branch) leave a mark
+/// and take two seconds, so a signal sent once the mark exists lands while
+/// kubectl is running, as it does for a release manager whose Ctrl-C comes
+/// mid-call.
+fn slow_kubectl(dir: &Path, case: &str) -> std::path::PathBuf {
     let path = dir.join("kubectl-slow");
-    std::fs::write(
-        &path,
-        "#!/bin/sh\ncase \"$*\" in\n  *' get deployments,'*pods*) : > \"$FX_MARK\"; sleep 2 ;;\nesac\nexec \"$FX_KUBECTL\" \"$@\"\n",
-    )
-    .unwrap();
+    std::fs::write(&path, format!("#!/bin/sh\ncase \"$*\" in\n  {case}\nesac\nexec \"$FX_KUBECTL\" \"$@\"\n")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
@@ -42,10 +43,10 @@ fn slow_kubectl(dir: &Path) -> std::path::PathBuf {
 
 /// `deploy development` started as a terminal starts it: in a process group
 /// of its own, which the terminal's Ctrl-C signals as a whole.
-fn deploy_in_a_terminal(f: &Fixture, mark: &Path) -> Child {
+fn deploy_in_a_terminal(f: &Fixture, mark: &Path, slow: &str) -> Child {
     let c = f.cluster.as_ref().unwrap();
     let mut cmd = f.command(&["deploy", "development", "--timeout", "600s"]);
-    cmd.env("XTASK_KUBECTL", slow_kubectl(f.repo.root()))
+    cmd.env("XTASK_KUBECTL", slow_kubectl(f.repo.root(), slow))
         .env("FX_KUBECTL", &c.kubectl)
         .env("FX_MARK", mark)
         .stdout(Stdio::piped())
@@ -54,9 +55,9 @@ fn deploy_in_a_terminal(f: &Fixture, mark: &Path) -> Child {
     cmd.spawn().unwrap()
 }
 
-/// Ctrl-C: SIGINT to the whole process group once verify is polling.
-fn ctrl_c_during_verify(child: Child, mark: &Path) -> (i32, String, String) {
-    eventually(120, "the deploy reaches verify", || mark.exists());
+/// Ctrl-C: SIGINT to the whole process group once the slow call is under way.
+fn ctrl_c_at_the_mark(child: Child, mark: &Path) -> (i32, String, String) {
+    eventually(120, "the deploy reaches the slow call", || mark.exists());
     // SAFETY: kill(2) on the process group of the deploy this test started.
     unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
@@ -73,7 +74,7 @@ fn ctrl_c_in_a_terminal_during_verify_exits_130_says_how_to_finish_and_status_sh
     assert_eq!(f.run(&["deploy", "development"]).code, 0);
     f.build("reg.test/fx/web:2", Some("never-ready"), 600);
     let mark = f.repo.path("in-verify");
-    let (code, stdout, stderr) = ctrl_c_during_verify(deploy_in_a_terminal(&f, &mark), &mark);
+    let (code, stdout, stderr) = ctrl_c_at_the_mark(deploy_in_a_terminal(&f, &mark, POLL), &mark);
     assert_eq!(code, 130, "{stdout}\n{stderr}");
     assert!(!stderr.contains("no message"), "{stderr}");
     assert!(
@@ -106,7 +107,7 @@ fn verify_finishes_a_deploy_an_interrupt_left_pending() {
     let slow = web("reg.test/fx/web:1", None, 600).replace("  replicas: 2\n", "  replicas: 2\n  minReadySeconds: 10\n");
     f.build_manifest("reg.test/fx/web:1", &slow);
     let mark = f.repo.path("in-verify");
-    let (code, _, stderr) = ctrl_c_during_verify(deploy_in_a_terminal(&f, &mark), &mark);
+    let (code, _, stderr) = ctrl_c_at_the_mark(deploy_in_a_terminal(&f, &mark, POLL), &mark);
     assert_eq!(code, 130, "{stderr}");
     assert!(
         stderr.contains("revision 1 is applied, not verified (recorded as pending): finish it with `cargo xtask verify development`; no earlier verified release exists to go back to"),
@@ -240,4 +241,29 @@ fn status_without_an_environment_shows_every_one_and_a_new_one_was_never_deploye
     let run = f.run(&["status", "production"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("production was never deployed"), "{}", run.stdout);
+}
+
+/// Ctrl-C while the pending record is written: the deploy stops before its
+/// apply and says the environment is unchanged; what runs is still revision 1.
+#[test]
+#[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
+fn ctrl_c_before_the_apply_changes_nothing() {
+    let cluster = cluster();
+    let f = Fixture::new("early", Some(cluster));
+    assert_eq!(f.run(&["deploy", "development"]).code, 0);
+    f.build("reg.test/fx/web:2", None, 600);
+    let mark = f.repo.path("in-record");
+    let (code, stdout, stderr) = ctrl_c_at_the_mark(deploy_in_a_terminal(&f, &mark, RECORD), &mark);
+    assert_eq!(code, 130, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("interrupted before the apply: development is unchanged (revision 2 stays recorded as pending, never applied)"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("apply revision 2"), "{stdout}");
+    let c = f.cluster.as_ref().unwrap();
+    let d = c.json(&["get", "deployment", "web", "-n", &f.namespace, "-o", "json"]);
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "reg.test/fx/web:1");
+    let status = f.status();
+    assert_eq!(outcomes(&status), [(1, "succeeded".to_string()), (2, "pending".to_string())]);
+    assert_eq!(status["running"], serde_json::json!({"revision": 1, "outcome": "succeeded"}));
 }

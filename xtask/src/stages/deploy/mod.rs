@@ -71,6 +71,13 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         };
         // Recorded before anything changes: an interrupted deploy stays "pending", never "succeeded".
         steps::record(&s, &rel, &text)?;
+        if exec::interrupted() {
+            eprintln!(
+                "interrupted before the apply: {env} is unchanged (revision {} stays recorded as pending, never applied); the lock is released",
+                rel.revision
+            );
+            return Ok(130);
+        }
         println!("deploy {env}: apply revision {} ({} objects)", rel.revision, objects.len());
         s.apply(Some(&file), None, false)?;
         println!("deploy {env}: verify (deadline {}s)", timeout.as_secs());
