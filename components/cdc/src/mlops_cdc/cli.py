@@ -2,7 +2,8 @@
 
 Exit codes of ``apply``: 0 when every event was applied or skipped, 1 when some
 were dead-lettered (the rest is applied), 2 when the batch could not be applied
-at all (bad arguments, unreadable file, key or schema conflict, storage error).
+at all (bad arguments, a missing root without ``--create``, unreadable file,
+key or schema conflict, storage error).
 
 ``replay`` exits 0 when every corrected event was applied or had been replayed
 before, 1 when some are still invalid or were superseded, 2 as ``apply``.
@@ -23,7 +24,7 @@ from mlops_cdc import deadletters
 from mlops_cdc.apply import DEFAULT_OFFSET_FIELD, CdcError, ChangeApplier
 from mlops_cdc.events import ChangeEvent, DeadLetter
 from mlops_cdc.server import DEFAULT_MAX_BODY, make_server
-from mlops_storage import StorageError, Store
+from mlops_storage import StorageError, Store, resolve_root
 
 LOG = logging.getLogger("mlops_cdc")
 
@@ -36,8 +37,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
         default=None,
-        help="storage root directory (default: $MLOPS_STORAGE_ROOT or the "
-        "storage library's default)",
+        help="storage root directory; must exist unless --create (default: "
+        "$MLOPS_STORAGE_ROOT or the storage library's default)",
+    )
+    parser.add_argument(
+        "--create",
+        action="store_true",
+        help="create the storage root directory if it does not exist",
     )
     parser.add_argument(
         "--key",
@@ -108,15 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _store(args: argparse.Namespace) -> Store:
+    """The store at --root: the same missing-root rule as `mlops-storage serve`."""
+    root, created = resolve_root(args.root, create=args.create)
+    if created:
+        print(f"mlops-cdc: created store root {root}", file=sys.stderr, flush=True)
+    return Store(root)
+
+
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    applier = ChangeApplier(
-        Store(args.root), key=args.key, offset_field=args.offset_field
-    )
+    applier = ChangeApplier(_store(args), key=args.key, offset_field=args.offset_field)
     server = make_server(
         applier, host=args.host, port=args.port, max_body=args.max_body
     )
@@ -137,9 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    applier = ChangeApplier(
-        Store(args.root), key=args.key, offset_field=args.offset_field
-    )
+    applier = ChangeApplier(_store(args), key=args.key, offset_field=args.offset_field)
     if args.file == "-":
         result = applier.apply_lines(args.table, sys.stdin.buffer)
     else:
@@ -157,6 +167,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    store = _store(args)
     if args.file == "-":
         text = sys.stdin.read()
     else:
@@ -166,9 +177,7 @@ def _replay(args: argparse.Namespace) -> int:
         records = deadletters.read(text)
     except deadletters.DeadLetterFileError as exc:
         raise CdcError(f"{args.file}: {exc}") from None
-    applier = ChangeApplier(
-        Store(args.root), key=args.key, offset_field=args.offset_field
-    )
+    applier = ChangeApplier(store, key=args.key, offset_field=args.offset_field)
     path = tuple(args.offset_field.split("."))
     by_table: dict[str, list[tuple[int | None, int | None, ChangeEvent | DeadLetter]]]
     by_table = {}
