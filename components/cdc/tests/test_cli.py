@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -109,13 +110,17 @@ def test_console_script_is_installed() -> None:
 
 def test_serve_end_to_end(tmp_path: Path) -> None:
     root = tmp_path / "store"
+    token = tmp_path / "token"
+    token.write_text("e2e-token\n")  # as the Secret storage-token is mounted
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_STORAGE_")}
+    env.update(MLOPS_STORAGE_TOKEN_FILE=str(token), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [*CLI, "serve", "--host", "127.0.0.1", "--port", "0", "--root", str(root)]
         + ["--create"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=env,
     )
     assert proc.stderr is not None
     lines: queue.Queue[str] = queue.Queue()
@@ -145,6 +150,14 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
         post = urllib.request.Request(
             f"{url}/events?table=users", data=body, method="POST"
         )
+        # What a release manager hit: this wrote a version without any token.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(post, timeout=10)
+        assert refused.value.code == 401
+        refused.value.close()
+        assert not (root / "users").exists()
+
+        post.add_header("Authorization", "Bearer e2e-token")
         with urllib.request.urlopen(post, timeout=10) as response:
             result = json.load(response)
         assert (result["applied"], result["version"]) == (2, 1)

@@ -25,6 +25,13 @@ from mlops_cdc.apply import DEFAULT_OFFSET_FIELD, CdcError, ChangeApplier
 from mlops_cdc.events import ChangeEvent, DeadLetter
 from mlops_cdc.server import DEFAULT_MAX_BODY, make_server
 from mlops_storage import StorageError, Store, resolve_root
+from mlops_storage.auth import (
+    TOKEN_ENV,
+    TOKEN_FILE_ENV,
+    TokenError,
+    TokenSource,
+    token_source,
+)
 
 LOG = logging.getLogger("mlops_cdc")
 
@@ -75,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_BODY,
         help="largest accepted request body in bytes",
     )
+    serve.add_argument(
+        "--token-file",
+        default=None,
+        help="file holding the bearer token POST /events needs, the storage "
+        f"service's (default: ${TOKEN_FILE_ENV}; or the token itself in ${TOKEN_ENV})",
+    )
+    serve.add_argument(
+        "--allow-anonymous-writes",
+        action="store_true",
+        help="with no token configured, accept events from anyone (else they are "
+        "refused)",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level")
     _common(serve)
 
@@ -122,7 +141,22 @@ def _store(args: argparse.Namespace) -> Store:
     return Store(root)
 
 
+def _token(args: argparse.Namespace) -> TokenSource | None:
+    """The token writes need, from storage's sources: one Secret serves both."""
+    try:
+        source = token_source(args.token_file)
+    except TokenError as exc:
+        raise CdcError(str(exc)) from None
+    if args.allow_anonymous_writes and source is not None:
+        raise CdcError(
+            "--allow-anonymous-writes contradicts the configured token "
+            f"({source.describe()}): give one or the other"
+        )
+    return source
+
+
 def _serve(args: argparse.Namespace) -> int:
+    token = _token(args)
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -130,7 +164,12 @@ def _serve(args: argparse.Namespace) -> int:
     )
     applier = ChangeApplier(_store(args), key=args.key, offset_field=args.offset_field)
     server = make_server(
-        applier, host=args.host, port=args.port, max_body=args.max_body
+        applier,
+        host=args.host,
+        port=args.port,
+        max_body=args.max_body,
+        token=token,
+        allow_anonymous_writes=args.allow_anonymous_writes,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -138,7 +177,18 @@ def _serve(args: argparse.Namespace) -> int:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
-    LOG.info("listening on %s (storage root %s)", server.url, applier.store.root)
+    if token is not None:
+        writes = f"writes need the token from {token.describe()}"
+    elif args.allow_anonymous_writes:
+        writes = "writes are open to anyone (--allow-anonymous-writes)"
+    else:
+        writes = (
+            f"writes are disabled: no token configured (--token-file, ${TOKEN_FILE_ENV}"
+            f" or ${TOKEN_ENV})"
+        )
+    LOG.info(
+        "listening on %s (storage root %s); %s", server.url, applier.store.root, writes
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

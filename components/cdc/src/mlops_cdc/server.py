@@ -1,7 +1,11 @@
 """HTTP front end of the change applier.
 
 ``POST /events?table=NAME[&key=a,b]``
-    Body: JSON lines, one Debezium event per line. Answers 200 with the
+    Body: JSON lines, one Debezium event per line. Needs
+    ``Authorization: Bearer TOKEN`` by storage's rules (``mlops_storage.auth``):
+    401 without or with malformed credentials, 403 with a wrong token or when
+    no token is configured (unless anonymous writes are allowed), 503 when the
+    token file cannot be read. Answers 200 with the
     :class:`~mlops_cdc.apply.ApplyResult` as JSON, dead letters included.
     400 for a bad request, 409 when the table's key columns or schema do not
     allow the batch, 411/413 for a missing or too large body, 500 when storage
@@ -26,7 +30,8 @@ from mlops_cdc.apply import (
     KeyMismatchError,
     validate_table_name,
 )
-from mlops_storage import ConcurrentWriteError, SchemaError, StorageError
+from mlops_storage import ConcurrentWriteError, SchemaError, StorageError, auth
+from mlops_storage.auth import TokenSource
 
 LOG = logging.getLogger("mlops_cdc.server")
 
@@ -46,9 +51,15 @@ class CdcServer(ThreadingHTTPServer):
         address: tuple[str, int],
         applier: ChangeApplier,
         max_body: int = DEFAULT_MAX_BODY,
+        *,
+        token: TokenSource | None = None,
+        allow_anonymous_writes: bool = False,
     ) -> None:
         self.applier = applier
         self.max_body = max_body
+        #: The token writes need (None: writes refused, unless anonymous).
+        self.token = token
+        self.allow_anonymous_writes = allow_anonymous_writes
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, CdcRequestHandler)
@@ -75,17 +86,41 @@ class CdcRequestHandler(BaseHTTPRequestHandler):
         level = logging.DEBUG if self.path == "/healthz" else logging.INFO
         LOG.log(level, "%s - %s", self.address_string(), format % args)
 
-    def _send_json(self, status: HTTPStatus, body: Any) -> None:
+    def _send_json(
+        self, status: HTTPStatus, body: Any, headers: dict[str, str] | None = None
+    ) -> None:
         payload = json.dumps(body).encode("utf-8") + b"\n"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def _error(self, status: HTTPStatus, message: str) -> None:
-        self._send_json(status, {"error": message})
+    def _error(
+        self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self._send_json(status, {"error": message}, headers)
+
+    def _authorized(self) -> bool:
+        """Storage's rules for a write; on refusal the answer is sent."""
+        verdict = auth.check(
+            self.cdc.token,
+            self.headers.get("Authorization"),
+            anonymous=self.cdc.allow_anonymous_writes,
+        )
+        if verdict.status == 0:
+            return True
+        headers = {}
+        if verdict.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="mlops-cdc"'
+        if verdict.status == 503:
+            LOG.error("write refused: %s", verdict.message)
+        self._discard_body()
+        self._error(HTTPStatus(verdict.status), verdict.message, headers)
+        return False
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -104,6 +139,8 @@ class CdcRequestHandler(BaseHTTPRequestHandler):
         if parts.path != "/events":
             self._discard_body()
             self._error(HTTPStatus.NOT_FOUND, f"no such path: {parts.path}")
+            return
+        if not self._authorized():
             return
         query = parse_qs(parts.query)
         tables = query.get("table", [])
@@ -183,6 +220,19 @@ def make_server(
     host: str = "127.0.0.1",
     port: int = 8080,
     max_body: int = DEFAULT_MAX_BODY,
+    *,
+    token: TokenSource | None = None,
+    allow_anonymous_writes: bool = False,
 ) -> CdcServer:
-    """Bind (port 0 picks a free port); call ``serve_forever`` to run."""
-    return CdcServer((host, port), applier, max_body=max_body)
+    """Bind (port 0 picks a free port); call ``serve_forever`` to run.
+
+    Writes need ``token``; without one they are refused, as by storage, unless
+    ``allow_anonymous_writes``.
+    """
+    return CdcServer(
+        (host, port),
+        applier,
+        max_body=max_body,
+        token=token,
+        allow_anonymous_writes=allow_anonymous_writes,
+    )
