@@ -24,7 +24,7 @@ from mlops_cdc import deadletters
 from mlops_cdc.apply import DEFAULT_OFFSET_FIELD, CdcError, ChangeApplier
 from mlops_cdc.events import ChangeEvent, DeadLetter
 from mlops_cdc.server import DEFAULT_MAX_BODY, make_server
-from mlops_storage import StorageError, Store, resolve_root
+from mlops_storage import StorageError, Store, logs, resolve_root
 from mlops_storage.auth import (
     TOKEN_ENV,
     TOKEN_FILE_ENV,
@@ -94,7 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with no token configured, accept events from anyone (else they are "
         "refused)",
     )
-    serve.add_argument("--log-level", default="INFO", help="logging level")
+    serve.add_argument(
+        "--log-level",
+        type=str.upper,
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging level (default: INFO); logs are JSON lines on stderr, as "
+        "storage's",
+    )
     _common(serve)
 
     apply = commands.add_parser("apply", help="apply a JSON-lines file of events")
@@ -157,11 +164,6 @@ def _token(args: argparse.Namespace) -> TokenSource | None:
 
 def _serve(args: argparse.Namespace) -> int:
     token = _token(args)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     applier = ChangeApplier(_store(args), key=args.key, offset_field=args.offset_field)
     server = make_server(
         applier,
@@ -171,6 +173,8 @@ def _serve(args: argparse.Namespace) -> int:
         token=token,
         allow_anonymous_writes=args.allow_anonymous_writes,
     )
+
+    logs.configure(args.log_level)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         LOG.info("signal %d: shutting down", signum)
@@ -187,7 +191,17 @@ def _serve(args: argparse.Namespace) -> int:
             f" or ${TOKEN_ENV})"
         )
     LOG.info(
-        "listening on %s (storage root %s); %s", server.url, applier.store.root, writes
+        "listening on %s (storage root %s); %s",
+        server.url,
+        applier.store.root,
+        writes,
+        extra={
+            "fields": {
+                "url": server.url,
+                "root": str(applier.store.root),
+                "max_body_bytes": args.max_body,
+            }
+        },
     )
     try:
         server.serve_forever()
