@@ -224,20 +224,39 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _token(args: argparse.Namespace) -> str | None:
+def _token(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The token and where it came from, in the words of this CLI's options."""
     path = getattr(args, "token_file", None)
     try:
         if path is not None:
-            return read_token_file(path)
-        return token_from_environment()
+            return read_token_file(path), f"--token-file {path}"
+        token = token_from_environment()
     except TokenError as exc:
         source = "--token-file" if path is not None else f"${TOKEN_FILE_ENV}"
         raise UsageError(f"{source}: {exc}") from None
+    # The order of token_from_environment: the variable, else the file it names.
+    if os.environ.get(TOKEN_ENV, "").strip():
+        return token, f"${TOKEN_ENV}"
+    return token, f"${TOKEN_FILE_ENV} ({os.environ.get(TOKEN_FILE_ENV, '').strip()})"
 
 
-def _client(args: argparse.Namespace) -> Client:
+def _auth_error(error: AuthError, token: str | None, source: str) -> AuthError:
+    """The service's refusal in terms of this CLI: the service asks for an HTTP
+    header, which a CLI user sets through --token-file or the environment."""
+    if error.status == 401:
+        message = (
+            "the storage service needs a token: give --token-file FILE, or set "
+            f"${TOKEN_FILE_ENV} or ${TOKEN_ENV}"
+        )
+    elif token:
+        message = f"the storage service refused the token from {source}: {error}"
+    else:
+        message = f"the storage service refused the request (no token given): {error}"
+    return AuthError(message, error.status)
+
+
+def _client(args: argparse.Namespace, token: str | None) -> Client:
     url = getattr(args, "url", None) or os.environ.get(URL_ENV) or DEFAULT_URL
-    token = _token(args)
     try:
         return Client(url, timeout=getattr(args, "timeout", 10.0), token=token or "")
     except ClientError as exc:
@@ -325,7 +344,15 @@ def _put(args: argparse.Namespace, client: Client, out: TextIO) -> None:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> None:
-    client = _client(args)
+    token, source = _token(args)
+    client = _client(args, token)
+    try:
+        _dispatch(args, client, out)
+    except AuthError as exc:
+        raise _auth_error(exc, token, source) from None
+
+
+def _dispatch(args: argparse.Namespace, client: Client, out: TextIO) -> None:
     as_json = getattr(args, "json", False)
 
     if args.action == "list":
