@@ -6,7 +6,7 @@
     mlops [--url URL] [--json] datasets get NAME [--version N] [--output FILE]
     mlops [--url URL] [--token-file FILE] datasets put NAME FILE [--expected-version N]
 
-Every error is one line on stderr and one of the exit codes below.
+Every error is one line on stderr and one of the codes of ``EXIT_CODES``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from mlops_client.errors import (
 URL_ENV = "MLOPS_STORAGE_URL"
 PROG = "mlops"
 
-#: Exit codes (documented in the README).
 EXIT_OK = 0
 EXIT_FAILED = 1  # the service refused the request, or a local file failed
 EXIT_USAGE = 2  # bad option, argument or environment value
@@ -50,6 +49,18 @@ EXIT_NOT_FOUND = 3  # no such dataset or version
 EXIT_AUTH = 4  # no token, wrong token, or writes disabled (401/403)
 EXIT_CONFLICT = 5  # --expected-version is not the latest version (409)
 EXIT_UNAVAILABLE = 6  # service unreachable, timed out or 503
+
+#: The one table of exit codes: --help prints it, the README's "Exit codes"
+#: table explains it (a test holds the two and the CLI's behaviour together).
+EXIT_CODES = {
+    EXIT_OK: "done",
+    EXIT_FAILED: "failed",
+    EXIT_USAGE: "bad usage",
+    EXIT_NOT_FOUND: "not found",
+    EXIT_AUTH: "not allowed",
+    EXIT_CONFLICT: "conflict",
+    EXIT_UNAVAILABLE: "service unavailable",
+}
 
 
 class UsageError(Exception):
@@ -121,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         description="Browse, download and upload the datasets of the MLOps "
         "platform storage service.",
-        epilog="exit codes: 0 ok, 1 failed, 2 bad usage, 3 not found, 4 token "
-        "missing or refused, 5 version conflict, 6 service unavailable",
+        epilog="exit codes: "
+        + ", ".join(f"{code} {name}" for code, name in EXIT_CODES.items())
+        + " (see the README)",
     )
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     datasets = groups.add_parser(
