@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -233,3 +234,14 @@ def test_root_that_is_a_file_is_refused(
     assert main(["apply", path, "--table", "t", "--root", path, "--create"]) == 2
     err = capsys.readouterr().err
     assert err == f"mlops-cdc: error: store root {path} is not a directory\n"
+
+
+def test_readme_says_where_the_cli_is() -> None:
+    """`cargo xtask test cdc` installs the commands in the component's environment,
+    target/venvs/cdc (xtask/src/python.rs); the README is where one looks."""
+    component = Path(__file__).resolve().parents[1]
+    readme = (component / "README.md").read_text(encoding="utf-8")
+    project = tomllib.loads((component / "pyproject.toml").read_text("utf-8"))
+    assert "cargo xtask test cdc" in readme
+    for script in project["project"]["scripts"]:
+        assert f"target/venvs/cdc/bin/{script}" in readme, script
