@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -31,7 +33,7 @@ def test_apply_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         tmp_path / "events.jsonl",
         jsonl(create(1, id=1, name="ada"), update(2, id=1, name="ada l.")),
     )
-    code = main(["apply", events, "--table", "users", "--root", root])
+    code = main(["apply", events, "--table", "users", "--root", root, "--create"])
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert (printed["applied"], printed["version"], printed["dead_letters"]) == (
@@ -55,7 +57,8 @@ def test_apply_exits_1_on_dead_letters(
         tmp_path / "events.jsonl",
         jsonl(create(1, sku="a", qty=1), "{broken", delete(3, qty=1)),
     )
-    code = main(["apply", events, "--table", "stock", "--key", "sku", "--root", root])
+    argv = ["apply", events, "--table", "stock", "--key", "sku", "--root", root]
+    code = main([*argv, "--create"])
     assert code == 1
     printed = json.loads(capsys.readouterr().out)
     assert printed["applied"] == 1
@@ -67,6 +70,7 @@ def test_apply_errors_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = str(tmp_path / "store")
+    Path(root).mkdir()
     code = main(
         ["apply", str(tmp_path / "missing.jsonl"), "--table", "t", "--root", root]
     )
@@ -85,7 +89,7 @@ def test_apply_errors_exit_2(
 def test_apply_from_stdin_as_a_subprocess(tmp_path: Path) -> None:
     root = tmp_path / "store"
     proc = subprocess.run(
-        [*CLI, "apply", "-", "--table", "users", "--root", str(root)],
+        [*CLI, "apply", "-", "--table", "users", "--root", str(root), "--create"],
         input=jsonl(create(1, id=1, name="ada")).encode(),
         capture_output=True,
         timeout=60,
@@ -107,12 +111,17 @@ def test_console_script_is_installed() -> None:
 
 def test_serve_end_to_end(tmp_path: Path) -> None:
     root = tmp_path / "store"
+    token = tmp_path / "token"
+    token.write_text("e2e-token\n")  # as the Secret storage-token is mounted
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_STORAGE_")}
+    env.update(MLOPS_STORAGE_TOKEN_FILE=str(token), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [*CLI, "serve", "--host", "127.0.0.1", "--port", "0", "--root", str(root)],
+        [*CLI, "serve", "--host", "127.0.0.1", "--port", "0", "--root", str(root)]
+        + ["--create"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=env,
     )
     assert proc.stderr is not None
     lines: queue.Queue[str] = queue.Queue()
@@ -142,6 +151,14 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
         post = urllib.request.Request(
             f"{url}/events?table=users", data=body, method="POST"
         )
+        # What a release manager hit: this wrote a version without any token.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(post, timeout=10)
+        assert refused.value.code == 401
+        refused.value.close()
+        assert not (root / "users").exists()
+
+        post.add_header("Authorization", "Bearer e2e-token")
         with urllib.request.urlopen(post, timeout=10) as response:
             result = json.load(response)
         assert (result["applied"], result["version"]) == (2, 1)
@@ -150,3 +167,81 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0
+
+
+@pytest.mark.parametrize("command", ["apply", "replay"])
+def test_missing_root_is_refused_without_create(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """The rule of `mlops-storage serve`: a typo in --root must not start a store."""
+    missing = tmp_path / "no" / "such" / "root"
+    events = write_events(tmp_path / "e.jsonl", jsonl(create(1, id=1)))
+    argv = [command, events, "--table", "users", "--root", str(missing)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"mlops-cdc: error: store root {missing} does not exist (--root); "
+        "create it or pass --create\n"
+    )
+    assert not missing.exists()
+
+
+def test_serve_refuses_a_missing_root(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "root"
+    proc = subprocess.run(
+        [*CLI, "serve", "--port", "0", "--root", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (
+        f"mlops-cdc: error: store root {missing} does not exist (--root); "
+        "create it or pass --create\n"
+    )
+    assert not missing.exists()
+
+
+def test_missing_default_root_names_the_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "typo"
+    monkeypatch.setenv("MLOPS_STORAGE_ROOT", str(missing))
+    events = write_events(tmp_path / "e.jsonl", jsonl(create(1, id=1)))
+    assert main(["apply", events, "--table", "users"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist ($MLOPS_STORAGE_ROOT" in err and len(err.splitlines()) == 1
+    assert not missing.exists()
+
+
+def test_create_makes_the_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "new" / "root"
+    events = write_events(tmp_path / "e.jsonl", jsonl(create(1, id=1)))
+    assert (
+        main(["apply", events, "--table", "users", "--root", str(root), "--create"])
+        == 0
+    )
+    assert capsys.readouterr().err == f"mlops-cdc: created store root {root}\n"
+    assert Store(root).read("users").to_pylist() == [{"id": 1}]
+
+
+def test_root_that_is_a_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_events(tmp_path / "file", "")
+    assert main(["apply", path, "--table", "t", "--root", path, "--create"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"mlops-cdc: error: store root {path} is not a directory\n"
+
+
+def test_readme_says_where_the_cli_is() -> None:
+    """`cargo xtask test cdc` installs the commands in the component's environment,
+    target/venvs/cdc (xtask/src/python.rs); the README is where one looks."""
+    component = Path(__file__).resolve().parents[1]
+    readme = (component / "README.md").read_text(encoding="utf-8")
+    project = tomllib.loads((component / "pyproject.toml").read_text("utf-8"))
+    assert "cargo xtask test cdc" in readme
+    for script in project["project"]["scripts"]:
+        assert f"target/venvs/cdc/bin/{script}" in readme, script

@@ -38,6 +38,7 @@ def apply_file(tmp_path: Path, *events: dict[str, Any] | str) -> list[dict[str, 
             root,
             "--dead-letter-file",
             str(dead),
+            "--create",
         ]
     )
     return [json.loads(line) for line in dead.read_text().splitlines()]
@@ -196,7 +197,8 @@ def test_apply_answer_is_a_dead_letter_file(
     source = tmp_path / "e.jsonl"
     source.write_text(jsonl(create(1, id=1, age=1), create(2, id=2, age="x")))
     root = str(tmp_path / "store")
-    assert main(["apply", str(source), "--table", "users", "--root", root]) == 1
+    argv = ["apply", str(source), "--table", "users", "--root", root, "--create"]
+    assert main(argv) == 1
     answer = capsys.readouterr().out
     [record] = read(answer)
     assert (record.table, record.offset, record.position) == ("users", 2, 1)
@@ -207,6 +209,7 @@ def test_bad_dead_letter_files_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = str(tmp_path / "store")
+    Path(root).mkdir()
     path = tmp_path / "bad.jsonl"
     for text, words in [
         ("not json\n", "line 1: not JSON"),

@@ -10,11 +10,20 @@ import pytest
 from cdc_testing import create, delete, jsonl, update
 from mlops_cdc import CdcServer, ChangeApplier, make_server
 from mlops_storage import Store
+from mlops_storage.auth import TokenSource
+
+TOKEN = "cdc-server-token"
 
 
 @pytest.fixture
 def server(applier: ChangeApplier) -> Iterator[CdcServer]:
-    srv = make_server(applier, host="127.0.0.1", port=0, max_body=4096)
+    srv = make_server(
+        applier,
+        host="127.0.0.1",
+        port=0,
+        max_body=4096,
+        token=TokenSource(value=TOKEN),
+    )
     thread = threading.Thread(
         target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
@@ -33,11 +42,13 @@ def request(
     path: str,
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
+    token: str | None = TOKEN,
 ) -> tuple[int, Any]:
     host, port = server.server_address[:2]
     conn = http.client.HTTPConnection(str(host), int(port), timeout=10)
+    sent = {} if token is None else {"Authorization": f"Bearer {token}"}
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        conn.request(method, path, body=body, headers={**sent, **(headers or {})})
         response = conn.getresponse()
         data = response.read()
         return response.status, json.loads(data) if data else None

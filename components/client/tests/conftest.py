@@ -56,6 +56,12 @@ def url(store: Store) -> Iterator[str]:
 
 
 @pytest.fixture
+def writes_disabled_url(store: Store) -> Iterator[str]:
+    """A live storage service with no token configured: it refuses every write."""
+    yield from _serve(store, Settings())
+
+
+@pytest.fixture
 def token_file(tmp_path: Path) -> str:
     path = tmp_path / "token"
     path.write_text(TOKEN + "\n")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,14 @@ def test_console_script_subprocess(url: str) -> None:
     )
     assert (proc.returncode, proc.stdout) == (3, "")
     assert proc.stderr == "mlops: error: dataset not found: 'nope'\n"
+
+
+def test_readme_says_where_the_cli_is() -> None:
+    """`cargo xtask test client` installs the commands in the component's environment,
+    target/venvs/client (xtask/src/python.rs); the README is where one looks."""
+    component = Path(__file__).resolve().parents[1]
+    readme = (component / "README.md").read_text(encoding="utf-8")
+    project = tomllib.loads((component / "pyproject.toml").read_text("utf-8"))
+    assert "cargo xtask test client" in readme
+    for script in project["project"]["scripts"]:
+        assert f"target/venvs/client/bin/{script}" in readme, script

@@ -206,7 +206,7 @@ def test_cli_get_to_files_and_stdout(
 @pytest.mark.parametrize(
     ("argv", "code", "words"),
     [
-        (["datasets", "put", "d", "FILE"], 4, "authentication required"),
+        (["datasets", "put", "d", "FILE"], 4, "needs a token: give --token-file FILE"),
         (["--token-file", "WRONG", "datasets", "put", "d", "FILE"], 4, "invalid token"),
         (
             ["--token-file", "TOKEN", "datasets", "put", "events", "FILE"],
@@ -297,3 +297,69 @@ def test_cli_put_subprocess_from_stdin(url: str, store: Store, token_file: str) 
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"s version 1\n"
     assert store.read("s").to_pylist() == [{"x": 1, "y": "a"}]
+
+
+# ----------------------------------------- auth errors name the CLI's options
+
+# The service says "send Authorization: Bearer TOKEN"; a CLI user cannot act on
+# a header, only on --token-file, $MLOPS_TOKEN_FILE and $MLOPS_TOKEN.
+
+
+def test_cli_missing_token_names_the_cli_options(
+    url: str, store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("id\n1\n")
+    code, out, err = run(capsys, "--url", url, "datasets", "put", "d", str(data))
+    assert (code, out) == (4, "")
+    assert err == (
+        "mlops: error: the storage service needs a token: give --token-file FILE, "
+        "or set $MLOPS_TOKEN_FILE or $MLOPS_TOKEN\n"
+    )
+    assert "d" not in store.datasets()
+
+
+@pytest.mark.parametrize("where", ["--token-file", "MLOPS_TOKEN_FILE", "MLOPS_TOKEN"])
+def test_cli_refused_token_names_where_it_came_from(
+    url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("id\n1\n")
+    wrong = tmp_path / "wrong"
+    wrong.write_text("wrong-token\n")
+    argv = ["--url", url, "datasets", "put", "d", str(data)]
+    if where == "--token-file":
+        argv += ["--token-file", str(wrong)]
+        source = f"--token-file {wrong}"
+    elif where == "MLOPS_TOKEN_FILE":
+        monkeypatch.setenv("MLOPS_TOKEN_FILE", str(wrong))
+        source = f"$MLOPS_TOKEN_FILE ({wrong})"
+    else:
+        monkeypatch.setenv("MLOPS_TOKEN", "wrong-token")
+        source = "$MLOPS_TOKEN"
+    code, _, err = run(capsys, *argv)
+    assert code == 4
+    assert err == (
+        f"mlops: error: the storage service refused the token from {source}: "
+        "invalid token\n"
+    )
+    assert "wrong-token" not in err
+
+
+def test_cli_writes_disabled_on_the_service(
+    writes_disabled_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("id\n1\n")
+    argv = ["--url", writes_disabled_url, "datasets", "put", "d", str(data)]
+    code, _, err = run(capsys, *argv)
+    assert code == 4
+    assert err.startswith(
+        "mlops: error: the storage service refused the request (no token given): "
+        "writes are disabled"
+    )
+    assert len(err.splitlines()) == 1

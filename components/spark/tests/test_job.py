@@ -167,3 +167,12 @@ def test_module_entry_point_runs_its_own_session(root: str) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["output_version"] == 1
     assert Store(root).read("events_features").num_rows == 1
+
+
+def test_readme_says_where_the_job_runs_from() -> None:
+    """`cargo xtask test spark` builds the component's environment,
+    target/venvs/spark (xtask/src/python.rs); the README is where one looks."""
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    assert "cargo xtask test spark" in text
+    assert "target/venvs/spark/bin/python -m mlops_spark.jobs.features" in text

@@ -5,6 +5,7 @@ import re
 import signal
 import socket
 import subprocess
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -132,3 +133,14 @@ def test_create_makes_the_root(tmp_path: Path, storage_script: str) -> None:
             proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_readme_says_where_the_cli_is() -> None:
+    """`cargo xtask test storage` installs the commands in the component's environment,
+    target/venvs/storage (xtask/src/python.rs); the README is where one looks."""
+    component = Path(__file__).resolve().parents[1]
+    readme = (component / "README.md").read_text(encoding="utf-8")
+    project = tomllib.loads((component / "pyproject.toml").read_text("utf-8"))
+    assert "cargo xtask test storage" in readme
+    for script in project["project"]["scripts"]:
+        assert f"target/venvs/storage/bin/{script}" in readme, script

@@ -2,7 +2,8 @@
 
 Exit codes of ``apply``: 0 when every event was applied or skipped, 1 when some
 were dead-lettered (the rest is applied), 2 when the batch could not be applied
-at all (bad arguments, unreadable file, key or schema conflict, storage error).
+at all (bad arguments, a missing root without ``--create``, unreadable file,
+key or schema conflict, storage error).
 
 ``replay`` exits 0 when every corrected event was applied or had been replayed
 before, 1 when some are still invalid or were superseded, 2 as ``apply``.
@@ -23,7 +24,14 @@ from mlops_cdc import deadletters
 from mlops_cdc.apply import DEFAULT_OFFSET_FIELD, CdcError, ChangeApplier
 from mlops_cdc.events import ChangeEvent, DeadLetter
 from mlops_cdc.server import DEFAULT_MAX_BODY, make_server
-from mlops_storage import StorageError, Store
+from mlops_storage import StorageError, Store, logs, resolve_root
+from mlops_storage.auth import (
+    TOKEN_ENV,
+    TOKEN_FILE_ENV,
+    TokenError,
+    TokenSource,
+    token_source,
+)
 
 LOG = logging.getLogger("mlops_cdc")
 
@@ -36,8 +44,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
         default=None,
-        help="storage root directory (default: $MLOPS_STORAGE_ROOT or the "
-        "storage library's default)",
+        help="storage root directory; must exist unless --create (default: "
+        "$MLOPS_STORAGE_ROOT or the storage library's default)",
+    )
+    parser.add_argument(
+        "--create",
+        action="store_true",
+        help="create the storage root directory if it does not exist",
     )
     parser.add_argument(
         "--key",
@@ -69,7 +82,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_BODY,
         help="largest accepted request body in bytes",
     )
-    serve.add_argument("--log-level", default="INFO", help="logging level")
+    serve.add_argument(
+        "--token-file",
+        default=None,
+        help="file holding the bearer token POST /events needs, the storage "
+        f"service's (default: ${TOKEN_FILE_ENV}; or the token itself in ${TOKEN_ENV})",
+    )
+    serve.add_argument(
+        "--allow-anonymous-writes",
+        action="store_true",
+        help="with no token configured, accept events from anyone (else they are "
+        "refused)",
+    )
+    serve.add_argument(
+        "--log-level",
+        type=str.upper,
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging level (default: INFO); logs are JSON lines on stderr, as "
+        "storage's",
+    )
     _common(serve)
 
     apply = commands.add_parser("apply", help="apply a JSON-lines file of events")
@@ -108,25 +140,69 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _store(args: argparse.Namespace) -> Store:
+    """The store at --root: the same missing-root rule as `mlops-storage serve`."""
+    root, created = resolve_root(args.root, create=args.create)
+    if created:
+        print(f"mlops-cdc: created store root {root}", file=sys.stderr, flush=True)
+    return Store(root)
+
+
+def _token(args: argparse.Namespace) -> TokenSource | None:
+    """The token writes need, from storage's sources: one Secret serves both."""
+    try:
+        source = token_source(args.token_file)
+    except TokenError as exc:
+        raise CdcError(str(exc)) from None
+    if args.allow_anonymous_writes and source is not None:
+        raise CdcError(
+            "--allow-anonymous-writes contradicts the configured token "
+            f"({source.describe()}): give one or the other"
+        )
+    return source
+
+
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    applier = ChangeApplier(
-        Store(args.root), key=args.key, offset_field=args.offset_field
-    )
+    token = _token(args)
+    applier = ChangeApplier(_store(args), key=args.key, offset_field=args.offset_field)
     server = make_server(
-        applier, host=args.host, port=args.port, max_body=args.max_body
+        applier,
+        host=args.host,
+        port=args.port,
+        max_body=args.max_body,
+        token=token,
+        allow_anonymous_writes=args.allow_anonymous_writes,
     )
+
+    logs.configure(args.log_level)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         LOG.info("signal %d: shutting down", signum)
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
-    LOG.info("listening on %s (storage root %s)", server.url, applier.store.root)
+    if token is not None:
+        writes = f"writes need the token from {token.describe()}"
+    elif args.allow_anonymous_writes:
+        writes = "writes are open to anyone (--allow-anonymous-writes)"
+    else:
+        writes = (
+            f"writes are disabled: no token configured (--token-file, ${TOKEN_FILE_ENV}"
+            f" or ${TOKEN_ENV})"
+        )
+    LOG.info(
+        "listening on %s (storage root %s); %s",
+        server.url,
+        applier.store.root,
+        writes,
+        extra={
+            "fields": {
+                "url": server.url,
+                "root": str(applier.store.root),
+                "max_body_bytes": args.max_body,
+            }
+        },
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -137,9 +213,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    applier = ChangeApplier(
-        Store(args.root), key=args.key, offset_field=args.offset_field
-    )
+    applier = ChangeApplier(_store(args), key=args.key, offset_field=args.offset_field)
     if args.file == "-":
         result = applier.apply_lines(args.table, sys.stdin.buffer)
     else:
@@ -157,6 +231,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    store = _store(args)
     if args.file == "-":
         text = sys.stdin.read()
     else:
@@ -166,9 +241,7 @@ def _replay(args: argparse.Namespace) -> int:
         records = deadletters.read(text)
     except deadletters.DeadLetterFileError as exc:
         raise CdcError(f"{args.file}: {exc}") from None
-    applier = ChangeApplier(
-        Store(args.root), key=args.key, offset_field=args.offset_field
-    )
+    applier = ChangeApplier(store, key=args.key, offset_field=args.offset_field)
     path = tuple(args.offset_field.split("."))
     by_table: dict[str, list[tuple[int | None, int | None, ChangeEvent | DeadLetter]]]
     by_table = {}

@@ -1,20 +1,34 @@
 """HTTP front end of the change applier.
 
 ``POST /events?table=NAME[&key=a,b]``
-    Body: JSON lines, one Debezium event per line. Answers 200 with the
+    Body: JSON lines, one Debezium event per line. Needs
+    ``Authorization: Bearer TOKEN`` by storage's rules (``mlops_storage.auth``):
+    401 without or with malformed credentials, 403 with a wrong token or when
+    no token is configured (unless anonymous writes are allowed), 503 when the
+    token file cannot be read. Answers 200 with the
     :class:`~mlops_cdc.apply.ApplyResult` as JSON, dead letters included.
     400 for a bad request, 409 when the table's key columns or schema do not
     allow the batch, 411/413 for a missing or too large body, 500 when storage
     fails, 503 when concurrent writers kept the version number busy.
 ``GET /healthz``
     200 ``{"status": "ok"}``.
+
+Logs are storage's (``mlops_storage.logs``): one access line per request from
+``mlops_cdc.access`` with storage's fields (method, path, query, status,
+duration_ms, request_id, client, bytes_out; ``/healthz`` at debug level, so
+probes do not drown the rest). The request id is the client's
+``X-Request-ID`` when sane, else a new one, and is echoed in the response.
+Request headers, and so tokens, are never logged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
+import time
+import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -26,9 +40,12 @@ from mlops_cdc.apply import (
     KeyMismatchError,
     validate_table_name,
 )
-from mlops_storage import ConcurrentWriteError, SchemaError, StorageError
+from mlops_storage import ConcurrentWriteError, SchemaError, StorageError, auth
+from mlops_storage.auth import TokenSource
+from mlops_storage.middleware import CLIENT_CLOSED, accept_request_id
 
 LOG = logging.getLogger("mlops_cdc.server")
+ACCESS_LOG = logging.getLogger("mlops_cdc.access")
 
 #: Largest request body accepted, in bytes.
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -46,9 +63,15 @@ class CdcServer(ThreadingHTTPServer):
         address: tuple[str, int],
         applier: ChangeApplier,
         max_body: int = DEFAULT_MAX_BODY,
+        *,
+        token: TokenSource | None = None,
+        allow_anonymous_writes: bool = False,
     ) -> None:
         self.applier = applier
         self.max_body = max_body
+        #: The token writes need (None: writes refused, unless anonymous).
+        self.token = token
+        self.allow_anonymous_writes = allow_anonymous_writes
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, CdcRequestHandler)
@@ -67,25 +90,123 @@ class CdcRequestHandler(BaseHTTPRequestHandler):
     server_version = "mlops-cdc"
     protocol_version = "HTTP/1.1"
 
+    # Per request: set in handle_one_request, parse_request and send_response.
+    request_id = ""
+    _started: float | None = None
+    _status = 0
+    _sent = 0
+
     @property
     def cdc(self) -> CdcServer:
         return cast(CdcServer, self.server)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        level = logging.DEBUG if self.path == "/healthz" else logging.INFO
-        LOG.log(level, "%s - %s", self.address_string(), format % args)
+    def handle_one_request(self) -> None:
+        self.request_id = uuid.uuid4().hex
+        self._started, self._status, self._sent = None, 0, 0
+        self.command, self.path = "", ""  # not the previous request's on keep-alive
+        try:
+            super().handle_one_request()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True  # the client went away: status 499
+        except Exception:
+            # Logged here, once, as JSON with the request id (socketserver would
+            # print a bare traceback), and answered if nothing was sent yet.
+            self.close_connection = True
+            LOG.exception(
+                "unexpected error on %s %s",
+                self.command,
+                self.path,
+                extra={"fields": {"request_id": self.request_id}},
+            )
+            if self._status == 0:
+                with contextlib.suppress(OSError):
+                    self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
+        finally:
+            if self._started is not None or self._status:
+                self._log_access()
 
-    def _send_json(self, status: HTTPStatus, body: Any) -> None:
+    def parse_request(self) -> bool:
+        self._started = time.perf_counter()
+        if not super().parse_request():
+            return False
+        self.request_id = accept_request_id(self.headers.get("X-Request-ID"))
+        return True
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        super().send_response(code, message)
+        self._status = int(code)
+        self.send_header("X-Request-ID", self.request_id)
+
+    def send_error(
+        self, code: int, message: str | None = None, explain: str | None = None
+    ) -> None:
+        """http.server's own refusals (bad request line, unknown method) as JSON."""
+        self.close_connection = True
+        status = HTTPStatus(code)
+        self._error(status, message or status.phrase, {"Connection": "close"})
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Replaced by the one access line per request (``_log_access``)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.info(
+            format,
+            *args,
+            extra={"fields": {"request_id": self.request_id}},
+        )
+
+    def _log_access(self) -> None:
+        parts = urlsplit(self.path)
+        started = self._started if self._started is not None else time.perf_counter()
+        fields = {
+            "method": self.command or "",
+            "path": parts.path,
+            "query": parts.query,
+            "status": self._status or CLIENT_CLOSED,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "request_id": self.request_id,
+            "client": self.client_address[0],
+            "bytes_out": self._sent,
+        }
+        level = logging.DEBUG if parts.path == "/healthz" else logging.INFO
+        ACCESS_LOG.log(level, "request", extra={"fields": fields})
+
+    def _send_json(
+        self, status: HTTPStatus, body: Any, headers: dict[str, str] | None = None
+    ) -> None:
         payload = json.dumps(body).encode("utf-8") + b"\n"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+            self._sent += len(payload)
 
-    def _error(self, status: HTTPStatus, message: str) -> None:
-        self._send_json(status, {"error": message})
+    def _error(
+        self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self._send_json(status, {"error": message}, headers)
+
+    def _authorized(self) -> bool:
+        """Storage's rules for a write; on refusal the answer is sent."""
+        verdict = auth.check(
+            self.cdc.token,
+            self.headers.get("Authorization"),
+            anonymous=self.cdc.allow_anonymous_writes,
+        )
+        if verdict.status == 0:
+            return True
+        headers = {}
+        if verdict.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="mlops-cdc"'
+        if verdict.status == 503:
+            LOG.error("write refused: %s", verdict.message)
+        self._discard_body()
+        self._error(HTTPStatus(verdict.status), verdict.message, headers)
+        return False
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -104,6 +225,8 @@ class CdcRequestHandler(BaseHTTPRequestHandler):
         if parts.path != "/events":
             self._discard_body()
             self._error(HTTPStatus.NOT_FOUND, f"no such path: {parts.path}")
+            return
+        if not self._authorized():
             return
         query = parse_qs(parts.query)
         tables = query.get("table", [])
@@ -127,7 +250,11 @@ class CdcRequestHandler(BaseHTTPRequestHandler):
         except ConcurrentWriteError as exc:
             self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
         except StorageError as exc:
-            LOG.exception("storage failed for table %r", tables[0])
+            LOG.exception(
+                "storage failed for table %r",
+                tables[0],
+                extra={"fields": {"request_id": self.request_id}},
+            )
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc))
         else:
             LOG.info(
@@ -137,6 +264,16 @@ class CdcRequestHandler(BaseHTTPRequestHandler):
                 result.skipped,
                 len(result.dead_letters),
                 result.version,
+                extra={
+                    "fields": {
+                        "request_id": self.request_id,
+                        "table": result.table,
+                        "applied": result.applied,
+                        "skipped": result.skipped,
+                        "dead_letters": len(result.dead_letters),
+                        "version": result.version,
+                    }
+                },
             )
             self._send_json(HTTPStatus.OK, result.to_dict())
 
@@ -183,6 +320,19 @@ def make_server(
     host: str = "127.0.0.1",
     port: int = 8080,
     max_body: int = DEFAULT_MAX_BODY,
+    *,
+    token: TokenSource | None = None,
+    allow_anonymous_writes: bool = False,
 ) -> CdcServer:
-    """Bind (port 0 picks a free port); call ``serve_forever`` to run."""
-    return CdcServer((host, port), applier, max_body=max_body)
+    """Bind (port 0 picks a free port); call ``serve_forever`` to run.
+
+    Writes need ``token``; without one they are refused, as by storage, unless
+    ``allow_anonymous_writes``.
+    """
+    return CdcServer(
+        (host, port),
+        applier,
+        max_body=max_body,
+        token=token,
+        allow_anonymous_writes=allow_anonymous_writes,
+    )

@@ -6,7 +6,7 @@
     mlops [--url URL] [--json] datasets get NAME [--version N] [--output FILE]
     mlops [--url URL] [--token-file FILE] datasets put NAME FILE [--expected-version N]
 
-Every error is one line on stderr and one of the exit codes below.
+Every error is one line on stderr and one of the codes of ``EXIT_CODES``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from mlops_client.errors import (
 URL_ENV = "MLOPS_STORAGE_URL"
 PROG = "mlops"
 
-#: Exit codes (documented in the README).
 EXIT_OK = 0
 EXIT_FAILED = 1  # the service refused the request, or a local file failed
 EXIT_USAGE = 2  # bad option, argument or environment value
@@ -50,6 +49,18 @@ EXIT_NOT_FOUND = 3  # no such dataset or version
 EXIT_AUTH = 4  # no token, wrong token, or writes disabled (401/403)
 EXIT_CONFLICT = 5  # --expected-version is not the latest version (409)
 EXIT_UNAVAILABLE = 6  # service unreachable, timed out or 503
+
+#: The one table of exit codes: --help prints it, the README's "Exit codes"
+#: table explains it (a test holds the two and the CLI's behaviour together).
+EXIT_CODES = {
+    EXIT_OK: "done",
+    EXIT_FAILED: "failed",
+    EXIT_USAGE: "bad usage",
+    EXIT_NOT_FOUND: "not found",
+    EXIT_AUTH: "not allowed",
+    EXIT_CONFLICT: "conflict",
+    EXIT_UNAVAILABLE: "service unavailable",
+}
 
 
 class UsageError(Exception):
@@ -121,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         description="Browse, download and upload the datasets of the MLOps "
         "platform storage service.",
-        epilog="exit codes: 0 ok, 1 failed, 2 bad usage, 3 not found, 4 token "
-        "missing or refused, 5 version conflict, 6 service unavailable",
+        epilog="exit codes: "
+        + ", ".join(f"{code} {name}" for code, name in EXIT_CODES.items())
+        + " (see the README)",
     )
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     datasets = groups.add_parser(
@@ -224,20 +236,39 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _token(args: argparse.Namespace) -> str | None:
+def _token(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The token and where it came from, in the words of this CLI's options."""
     path = getattr(args, "token_file", None)
     try:
         if path is not None:
-            return read_token_file(path)
-        return token_from_environment()
+            return read_token_file(path), f"--token-file {path}"
+        token = token_from_environment()
     except TokenError as exc:
         source = "--token-file" if path is not None else f"${TOKEN_FILE_ENV}"
         raise UsageError(f"{source}: {exc}") from None
+    # The order of token_from_environment: the variable, else the file it names.
+    if os.environ.get(TOKEN_ENV, "").strip():
+        return token, f"${TOKEN_ENV}"
+    return token, f"${TOKEN_FILE_ENV} ({os.environ.get(TOKEN_FILE_ENV, '').strip()})"
 
 
-def _client(args: argparse.Namespace) -> Client:
+def _auth_error(error: AuthError, token: str | None, source: str) -> AuthError:
+    """The service's refusal in terms of this CLI: the service asks for an HTTP
+    header, which a CLI user sets through --token-file or the environment."""
+    if error.status == 401:
+        message = (
+            "the storage service needs a token: give --token-file FILE, or set "
+            f"${TOKEN_FILE_ENV} or ${TOKEN_ENV}"
+        )
+    elif token:
+        message = f"the storage service refused the token from {source}: {error}"
+    else:
+        message = f"the storage service refused the request (no token given): {error}"
+    return AuthError(message, error.status)
+
+
+def _client(args: argparse.Namespace, token: str | None) -> Client:
     url = getattr(args, "url", None) or os.environ.get(URL_ENV) or DEFAULT_URL
-    token = _token(args)
     try:
         return Client(url, timeout=getattr(args, "timeout", 10.0), token=token or "")
     except ClientError as exc:
@@ -325,7 +356,15 @@ def _put(args: argparse.Namespace, client: Client, out: TextIO) -> None:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> None:
-    client = _client(args)
+    token, source = _token(args)
+    client = _client(args, token)
+    try:
+        _dispatch(args, client, out)
+    except AuthError as exc:
+        raise _auth_error(exc, token, source) from None
+
+
+def _dispatch(args: argparse.Namespace, client: Client, out: TextIO) -> None:
     as_json = getattr(args, "json", False)
 
     if args.action == "list":

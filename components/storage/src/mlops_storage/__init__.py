@@ -11,21 +11,25 @@ from __future__ import annotations
 from mlops_storage.errors import (
     ConcurrentWriteError,
     DatasetNotFound,
+    RootError,
     SchemaError,
     StorageError,
     VersionConflict,
     VersionNotFound,
 )
+from mlops_storage.root import resolve_root
 from mlops_storage.store import Store, default_root, validate_name
 
 __all__ = [
     "ConcurrentWriteError",
     "DatasetNotFound",
+    "RootError",
     "SchemaError",
     "StorageError",
     "Store",
     "VersionConflict",
     "VersionNotFound",
     "default_root",
+    "resolve_root",
     "validate_name",
 ]

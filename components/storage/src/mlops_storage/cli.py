@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from mlops_storage import logs
 from mlops_storage.auth import TOKEN_ENV, TOKEN_FILE_ENV, TokenError, token_source
+from mlops_storage.errors import RootError
+from mlops_storage.root import resolve_root
 from mlops_storage.settings import (
     AUTH_READS_ENV,
     BODY_TIMEOUT_ENV,
@@ -223,21 +225,12 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
 
 def store_root(root: str | None, create: bool) -> Path:
     """The store directory, which must exist (or is made, with ``create``)."""
-    path = Path(root).expanduser() if root is not None else default_root()
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise UsageError(f"store root {path} is not a directory")
-    if not create:
-        where = "--root" if root is not None else f"${ROOT_ENV} or the default root"
-        raise UsageError(
-            f"store root {path} does not exist ({where}); create it or pass --create"
-        )
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create store root {path}: {exc.strerror}") from None
-    print(f"{PROG}: created store root {path}", file=sys.stderr, flush=True)
+        path, created = resolve_root(root, create=create)
+    except RootError as exc:
+        raise UsageError(str(exc)) from None
+    if created:
+        print(f"{PROG}: created store root {path}", file=sys.stderr, flush=True)
     return path
 
 

@@ -7,6 +7,11 @@ class StorageError(Exception):
     """Base class of every error raised by :mod:`mlops_storage`."""
 
 
+class RootError(StorageError):
+    """The store directory cannot be used: missing (without create), not a
+    directory, or it cannot be created."""
+
+
 class DatasetNotFound(StorageError):
     """The requested dataset does not exist."""
 

@@ -34,6 +34,11 @@ _STATE_KEY = "request_id"
 CLIENT_CLOSED = 499
 
 
+def accept_request_id(given: str | None) -> str:
+    """The client's ``X-Request-ID`` when it is a sane token, else a fresh one."""
+    return given if given and _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+
+
 def request_id(scope: Scope) -> str:
     """The id of the request being served (empty outside a request)."""
     state = scope.get("state")
@@ -59,8 +64,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = _header(scope, b"x-request-id")
-        rid = given if given and _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
+        rid = accept_request_id(_header(scope, b"x-request-id"))
         state = scope.setdefault("state", {})
         state[_STATE_KEY] = rid
         started = time.perf_counter()
