@@ -445,7 +445,11 @@ class Store:
     def _commit_manifest(
         self, dataset_dir: Path, version: int, manifest: Mapping[str, Any]
     ) -> bool:
-        """Atomically create ``versions/<version>.json``; False if it exists."""
+        """Atomically create ``versions/<version>.json``; False if it exists.
+
+        The file is synced before it is linked; syncing the directory entry is
+        the caller's (``write``, once the commit lock is released).
+        """
         target = dataset_dir / "versions" / f"{version:010d}.json"
         body = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
         with self._temp_file(dataset_dir, ".json") as tmp:
@@ -463,7 +467,6 @@ class Store:
                 # No hard links on this filesystem: exclusive create instead.
                 if not self._create_exclusive(target, body):
                     return False
-        _fsync_dir(target.parent)
         return True
 
     @staticmethod
