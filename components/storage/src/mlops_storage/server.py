@@ -10,21 +10,25 @@ On SIGTERM (how Kubernetes stops a pod) or SIGINT the server stops accepting
 connections, lets in-flight requests finish (up to ``graceful_timeout``
 seconds), closes idle keep-alive connections and returns.
 
-With ``Settings.workers`` above 1 the process binds the socket, then forks that
-many workers which all accept on it (the kernel spreads the connections); the
-parent only supervises: SIGTERM is passed on to every worker, and a worker
-that dies stops the others (``failed`` is then true, and the command exits 1
+With ``Settings.workers`` above 1, served from the main thread, the process
+binds the socket, then forks that many workers which all accept on it (the
+kernel spreads the connections); the parent closes its copy and only
+supervises: SIGTERM is passed on to every worker, and a worker that dies
+stops the others (``failed`` is then true, and the command exits 1
 so that Kubernetes restarts the pod). Each worker has its own event loop,
-thread pool of ``Settings.threads`` threads and body cache.
+thread pool of ``Settings.threads`` threads and body cache. Served from any
+other thread (a server embedded in tests or tools), it is one process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
 
 import anyio.to_thread
@@ -37,6 +41,8 @@ from mlops_storage.store import Store
 BACKLOG = 1024
 
 log = logging.getLogger("mlops_storage.server")
+
+_PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -88,6 +94,7 @@ class StorageServer:
         self._stopped = threading.Event()
         self._workers: dict[int, int] = {}  # pid -> worker number
         self._stopping = False
+        self._supervising = False
         #: True when a worker process died instead of stopping when told.
         self.failed = False
 
@@ -104,7 +111,11 @@ class StorageServer:
         """
         self._running.set()
         try:
-            if self.settings.workers > 1:
+            # Forking a process that runs other threads is unsafe: a server
+            # embedded in a thread (tests, tools) serves in that thread alone.
+            main = threading.current_thread() is threading.main_thread()
+            self._supervising = self.settings.workers > 1 and main
+            if self._supervising:
                 self._supervise()
             else:
                 self._serve()
@@ -125,8 +136,6 @@ class StorageServer:
             runner.run(serve())
 
     def _supervise(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError("several workers are served from the main thread only")
         previous = {
             sig: signal.signal(sig, self._on_signal)
             for sig in (signal.SIGTERM, signal.SIGINT)
@@ -136,6 +145,9 @@ class StorageServer:
                 if self._stopping:
                     break
                 self._fork(number)
+            # The workers hold the socket: once they have all closed it on
+            # SIGTERM, new connections are refused.
+            self.socket.close()
             self._wait_for_workers()
         finally:
             for sig, handler in previous.items():
@@ -166,6 +178,7 @@ class StorageServer:
                 self.request_stop()
 
     def _fork(self, number: int) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid:
             self._workers[pid] = number
@@ -179,6 +192,9 @@ class StorageServer:
             # them again), a stop request just makes it stop.
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._on_signal)
+            _stop_with_parent(parent)
+            if os.getppid() != parent:  # it died before that took effect
+                self.request_stop()
             self._serve()
         except BaseException:  # pragma: no cover - reported, then the exit code
             log.exception("worker %d failed", number)
@@ -190,7 +206,7 @@ class StorageServer:
     @property
     def started(self) -> bool:
         """True once the server accepts connections (workers: once forked)."""
-        if self.settings.workers > 1:
+        if self._supervising:
             return bool(self._workers)
         return self._server.started
 
@@ -217,6 +233,21 @@ class StorageServer:
 
     def server_close(self) -> None:
         self.socket.close()
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent dies.
+
+    A supervisor killed outright (SIGKILL) then takes its workers with it
+    instead of leaving them serving. Linux only; elsewhere a no-op.
+    """
+    if not sys.platform.startswith("linux"):  # pragma: no cover
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # pragma: no cover - no prctl
+        pass
 
 
 def make_server(
