@@ -235,3 +235,39 @@ def test_served_bodies_match_a_fresh_encoding(
         assert first.json()["rows"] == [{"x": 1.5, "s": "a"}, {"x": None, "s": "b"}]
     else:
         assert first.body.decode().splitlines()[0] == '"x","s"'
+
+
+def test_a_write_waiting_for_the_commit_lock_does_not_hold_up_reads(
+    tmp_path: Path,
+) -> None:
+    import fcntl
+    import os
+    import time
+
+    from http_testing import parquet, put
+
+    store = Store(tmp_path / "store")
+    store.write("ds", pa.table({"x": [1]}))
+    settings = Settings(allow_anonymous_writes=True, threads=1)
+    with running(store, settings) as url:
+        fd = os.open(store.root / "ds" / "versions", os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        answers: list[int] = []
+        writer = threading.Thread(
+            target=lambda: answers.append(
+                put(url, "ds", parquet(pa.table({"x": [2]}))).status
+            )
+        )
+        try:
+            writer.start()
+            deadline = time.monotonic() + 10
+            while len(list((store.root / "ds" / "data").iterdir())) < 2:
+                assert time.monotonic() < deadline, "the write never started"
+            # The one write thread waits for the lock; the read pool is free.
+            read = request(f"{url}/datasets/ds", headers=JSON, timeout=10)
+            assert read.status == 200 and read.json()["rows"] == [{"x": 1}]
+            assert writer.is_alive() and not answers
+        finally:
+            os.close(fd)
+        writer.join(timeout=30)
+    assert answers == [201]

@@ -27,9 +27,10 @@ from importlib.metadata import version as package_version
 from typing import Annotated, Any
 from urllib.parse import unquote
 
+import anyio
+import anyio.to_thread
 import pyarrow as pa
 from fastapi import FastAPI, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from mlops_storage import auth, encoding, formats
@@ -344,6 +345,14 @@ def create_app(store: Store, settings: Settings | None = None) -> RequestContext
         openapi_url="/openapi.json",
     )
     bodies = BodyCache(settings.cache_bytes)
+    limiters: list[anyio.CapacityLimiter] = []
+
+    def write_limiter() -> anyio.CapacityLimiter:
+        """The write path's thread pool (made in the worker's event loop)."""
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(settings.threads))
+        return limiters[0]
+
     api.state.store = store
     api.state.settings = settings
     api.state.bodies = bodies
@@ -609,8 +618,17 @@ def create_app(store: Store, settings: Settings | None = None) -> RequestContext
             raise ApiError(400, "client disconnected while sending the body") from None
         metadata = {"source": "http", "request_id": request_id(request.scope)}
         try:
-            version, num_rows = await run_in_threadpool(
-                _write, store, name, data, fmt, expected_version, metadata
+            # A pool of their own: writes queued on the commit lock never hold
+            # up the reads' encoding in the default pool.
+            version, num_rows = await anyio.to_thread.run_sync(
+                _write,
+                store,
+                name,
+                data,
+                fmt,
+                expected_version,
+                metadata,
+                limiter=write_limiter(),
             )
         except formats.FormatError as exc:
             raise ApiError(400, str(exc), column=exc.column) from exc

@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=_typed(parse_threads),
         default=None,
-        help="threads per worker for Parquet, encoding and writes "
+        help="threads per worker in each of its pools (reads, writes) "
         f"(default: ${THREADS_ENV}, else {DEFAULT_THREADS})",
     )
     serve.add_argument(

@@ -23,7 +23,7 @@ KEEPALIVE_TIMEOUT_ENV = "MLOPS_STORAGE_KEEPALIVE_TIMEOUT"
 AUTH_READS_ENV = "MLOPS_STORAGE_AUTH_READS"
 #: Worker processes serving the one listening socket.
 WORKERS_ENV = "MLOPS_STORAGE_WORKERS"
-#: Threads per worker for blocking work (Parquet, encoding, the write path).
+#: Threads per worker and pool (reads' encoding; writes' Parquet and commit).
 THREADS_ENV = "MLOPS_STORAGE_THREADS"
 #: Bytes of encoded version bodies each worker keeps in memory.
 CACHE_BYTES_ENV = "MLOPS_STORAGE_CACHE_BYTES"
@@ -57,7 +57,8 @@ class Settings:
     #: Processes accepting on the listening socket (the store is safe across
     #: writer processes: each commit is an exclusive link).
     workers: int = DEFAULT_WORKERS
-    #: Size of each worker's thread pool (blocking store and encoding work).
+    #: Threads of each worker's two pools: one for reads (encoding, listings),
+    #: one for writes (parsing, the data file, the commit).
     threads: int = DEFAULT_THREADS
     #: Encoded bodies of versions each worker keeps (least recently used go).
     cache_bytes: int = DEFAULT_CACHE_BYTES
