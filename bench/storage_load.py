@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Load benchmark of the storage service: the old http.server implementation
-against the new FastAPI/uvicorn one, measured in one run, printed as ratios.
+against the FastAPI/uvicorn one, measured in one run, printed as ratios.
 
 Starts each implementation as a subprocess on 127.0.0.1 (an ephemeral port)
 over a fresh store in a temporary directory it makes (and deletes afterwards),
@@ -23,10 +23,22 @@ writes can be compared too (no auth, no limits: it only does the store
 write). The new service runs as deployed: token auth, body limit, JSON
 access log.
 
+The old server imports the store from the working tree (so it gains from
+every store improvement: a conservative reference). `--base REV` adds the
+FastAPI service as it was at git revision REV (its whole package, store
+included, from `git archive`), to compare a change against it in the same run.
+`--variant NAME=ARGS` adds the working tree's service run with other `serve`
+flags (e.g. `w1=--workers 1`), which is how the deployed settings were chosen.
+
+`--clients` takes a list (default 1,4,16,32): a scaling table, one row per
+client count, every server measured at each count in each round (the order
+alternates between rounds). The targets are printed, never asserted.
+
 Usage (from the repository root, after `cargo xtask test storage` built the
 environment; the script re-runs itself with target/venvs/storage/bin/python):
 
-    python3 bench/storage_load.py [--clients 8] [--requests 150] [--write-every 5]
+    python3 bench/storage_load.py [--clients 1,4,16,32] [--requests 150]
+        [--write-every 5] [--rounds 2] [--base main] [--variant NAME=ARGS ...]
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -324,17 +337,32 @@ class Stats:
     wall_s: float = 0.0
 
 
-def start(name: str, workdir: Path, python: str) -> Server:
+@dataclass
+class Kind:
+    """One server under test: the old one, the base revision or a new variant."""
+
+    name: str
+    extra: list[str] = field(default_factory=list)
+    #: PYTHONPATH holding another revision's mlops_storage (the base).
+    source: Path | None = None
+
+
+def start(kind: Kind, workdir: Path, python: str) -> Server:
+    name = kind.name
     root = workdir / name / "store"
     root.mkdir(parents=True)
     log = workdir / name / "server.log"
+    serve = ["serve", "--root", str(root), "--host", "127.0.0.1", "--port", "0"]
     if name == "old":
         argv = [python, "-c", BASELINE, str(root)]
     else:
-        script = str(Path(python).parent / "mlops-storage")
-        argv = [script, "serve", "--root", str(root), "--host", "127.0.0.1", "--port", "0"]
+        argv = [python, "-m", "mlops_storage", *serve, *kind.extra]
     env = {**os.environ, "MLOPS_STORAGE_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
     env.pop("MLOPS_STORAGE_TOKEN_FILE", None)
+    for key in [key for key in env if key.startswith("MLOPS_STORAGE_") and key != "MLOPS_STORAGE_TOKEN"]:
+        env.pop(key)  # the deployed defaults, not whatever this shell has set
+    if kind.source is not None:
+        env["PYTHONPATH"] = str(kind.source)
     with open(log, "wb") as sink:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, env=env)
     deadline = time.monotonic() + 60
@@ -445,8 +473,9 @@ def check(server: Server, stats: Stats, seed_tag: str, args: argparse.Namespace)
     return problems
 
 
-def run(name: str, args: argparse.Namespace, workdir: Path, python: str) -> tuple[Stats, list[str]]:
-    server = start(name, workdir, python)
+def run(kind: Kind, args: argparse.Namespace, workdir: Path, python: str) -> tuple[Stats, list[str]]:
+    name = kind.name
+    server = start(kind, workdir, python)
     try:
         import pyarrow.parquet as pq
 
@@ -504,7 +533,7 @@ def report(name: str, stats: Stats) -> dict[str, float]:
         "throughput": done / stats.wall_s if stats.wall_s else float("nan"),
     }
     print(
-        f"  {name:<4} reads {len(stats.read_ms):5d}  p50 {figures['read_p50']:7.1f} ms  p99 {figures['read_p99']:7.1f} ms   "
+        f"  {name:<6} reads {len(stats.read_ms):5d}  p50 {figures['read_p50']:7.1f} ms  p99 {figures['read_p99']:7.1f} ms   "
         f"writes {len(stats.write_ms):4d}  p50 {figures['write_p50']:7.1f} ms  p99 {figures['write_p99']:7.1f} ms   "
         f"{figures['throughput']:7.1f} req/s   errors {len(stats.errors)}"
     )
@@ -515,26 +544,127 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="storage_load.py",
         description="Bounded loopback load on the storage service: the old http.server "
-        "implementation against the new FastAPI/uvicorn one, in one run, as ratios; "
-        "checks zero errors, no lost or duplicated version and whole-version reads.",
+        "implementation against the FastAPI/uvicorn one (and optionally a base revision "
+        "and variants), in one run, as a scaling table of ratios; checks zero errors, no "
+        "lost or duplicated version and whole-version reads.",
     )
-    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default: 8)")
+    parser.add_argument(
+        "--clients", default="1,4,16,32", help="concurrent clients, a comma-separated list (default: 1,4,16,32)"
+    )
     parser.add_argument("--requests", type=int, default=150, help="requests per client (default: 150)")
     parser.add_argument(
         "--write-every", type=int, default=5, help="every Nth request of a client is a write (default: 5)"
     )
     parser.add_argument("--rows", type=int, default=200, help="rows per version (default: 200)")
-    parser.add_argument("--rounds", type=int, default=2, help="old/new rounds, alternating (default: 2)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds, the order alternating (default: 2)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default: 30)")
+    parser.add_argument(
+        "--base", default=None, metavar="REV", help="also measure the service at this git revision (e.g. main)"
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="also measure the working tree's service with these serve flags (repeatable)",
+    )
     args = parser.parse_args(argv)
-    for name in ("clients", "requests", "write_every", "rows", "rounds"):
+    try:
+        args.client_counts = [int(part) for part in args.clients.split(",") if part.strip()]
+    except ValueError:
+        parser.error(f"--clients: expected numbers such as 1,4,16,32, got {args.clients!r}")
+    if not args.client_counts or min(args.client_counts) < 1 or max(args.client_counts) > 256:
+        parser.error("--clients: each count must be 1-256")
+    for name in ("requests", "write_every", "rows", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if not 0 < args.timeout < 3600:
         parser.error("--timeout must be between 0 and 3600 seconds")
-    if args.clients * args.requests > 100_000:
-        parser.error("at most 100000 requests in all (--clients x --requests)")
+    if sum(args.client_counts) * args.requests > 100_000:
+        parser.error("at most 100000 requests per server and round (sum of --clients x --requests)")
+    args.variants = []
+    for spec in args.variant:
+        label, sep, flags = spec.partition("=")
+        if not sep or not re.fullmatch(r"[a-z][a-z0-9_-]{0,15}", label) or label in ("old", "base", "new"):
+            parser.error(f"--variant {spec!r}: expected NAME=ARGS with a new lower-case NAME")
+        args.variants.append(Kind(label, shlex.split(flags)))
     return args
+
+
+def base_source(rev: str, workdir: Path) -> Path:
+    """The storage package at git revision ``rev``, extracted under ``workdir``."""
+    out = workdir / "base-src"
+    out.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, "components/storage/src"],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        sys.exit(f"cannot read revision {rev!r}: {archive.stderr.decode(errors='replace').strip()}")
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out / "components" / "storage" / "src"
+
+
+def row(clients: int, names: list[str], figures: dict[str, dict[str, float]], ok: bool) -> str:
+    new = figures["new"]
+    cells = [f"{clients:>7}"]
+    cells += [f"{figures[name]['throughput']:>8.0f}" for name in names]
+    ratio = lambda a, b: a / b if b else float("nan")  # noqa: E731
+    if "base" in figures:
+        cells.append(f"{ratio(new['throughput'], figures['base']['throughput']):>8.2f}")
+    cells.append(f"{ratio(new['throughput'], figures['old']['throughput']):>7.2f}")
+    cells.append(f"{new['read_p50']:>8.1f}")
+    cells.append(f"{new['read_p99']:>8.1f}")
+    if "base" in figures:
+        cells.append(f"{figures['base']['read_p99']:>8.1f}")
+    cells.append(f"{figures['old']['read_p99']:>8.1f}")
+    cells.append(f"{new['write_p50']:>8.1f}")
+    if "base" in figures:
+        cells.append(f"{figures['base']['write_p50']:>8.1f}")
+    cells.append(f"{figures['old']['write_p50']:>8.1f}")
+    cells.append("  ok" if ok else "  FAILED")
+    return " | ".join(cells)
+
+
+def header(names: list[str], base: bool) -> str:
+    cells = [f"{'clients':>7}"] + [f"{name + ' r/s':>8}" for name in names]
+    if base:
+        cells.append(f"{'new/base':>8}")
+    cells.append(f"{'new/old':>7}")
+    cells += [f"{'rd50 new':>8}", f"{'rd99 new':>8}"]
+    if base:
+        cells.append(f"{'rd99 bas':>8}")
+    cells += [f"{'rd99 old':>8}", f"{'wr50 new':>8}"]
+    if base:
+        cells.append(f"{'wr50 bas':>8}")
+    cells += [f"{'wr50 old':>8}", "  checks"]
+    return " | ".join(cells)
+
+
+def verdicts(table: dict[int, dict[str, dict[str, float]]], failed_at: set[int]) -> list[str]:
+    """The issue's targets, each met or missed (printed, never asserted)."""
+    lines = []
+    for clients in (16, 32):
+        figures = table.get(clients)
+        if figures is None:
+            continue
+        new, old = figures["new"], figures["old"]
+        if "base" in figures:
+            x = new["throughput"] / figures["base"]["throughput"]
+            lines.append(f"{clients} clients: throughput >= 3x base: {x:.2f}x {'met' if x >= 3 else 'MISSED'}")
+        x = new["throughput"] / old["throughput"]
+        lines.append(f"{clients} clients: throughput above old: {x:.2f}x {'met' if x > 1 else 'MISSED'}")
+        x = new["write_p50"] / old["write_p50"]
+        lines.append(f"{clients} clients: write p50 <= old: {x:.2f}x {'met' if x <= 1 else 'MISSED'}")
+    if 16 in table:
+        p99 = table[16]["new"]["read_p99"]
+        lines.append(f"16 clients: read p99 < 100 ms: {p99:.1f} ms {'met' if p99 < 100 else 'MISSED'}")
+    lines.append(
+        "zero errors and every check at every client count: "
+        + ("met" if not failed_at else f"MISSED at {sorted(failed_at)}")
+    )
+    return lines
 
 
 def main() -> int:
@@ -547,35 +677,51 @@ def main() -> int:
         os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
     python = sys.executable
     workdir = Path(tempfile.mkdtemp(prefix="storage-load-"))
-    total = args.clients * args.requests
-    print(
-        f"{args.clients} clients x {args.requests} requests ({total} per server and round, "
-        f"every {args.write_every}th a write of {args.rows} rows), {args.rounds} round(s), 127.0.0.1"
-    )
-    failed = False
-    runs: dict[str, list[Stats]] = {"old": [], "new": []}
+    kinds = [Kind("old")]
     try:
+        if args.base:
+            kinds.append(Kind("base", source=base_source(args.base, workdir)))
+        kinds += [Kind("new"), *args.variants]
+        names = [kind.name for kind in kinds]
+        print(
+            f"clients {args.client_counts} x {args.requests} requests each (every {args.write_every}th a write "
+            f"of {args.rows} rows), {args.rounds} round(s), 127.0.0.1; servers: {', '.join(names)}"
+            + (f" (base = {args.base})" if args.base else "")
+        )
+        runs: dict[tuple[int, str], list[Stats]] = {}
+        failed_at: set[int] = set()
         for round_ in range(args.rounds):
-            for name in ("old", "new") if round_ % 2 == 0 else ("new", "old"):
-                stats, problems = run(name, args, workdir / f"round{round_}", python)
-                runs[name].append(stats)
-                verdict = "ok" if not problems else "FAILED: " + "; ".join(problems)
-                print(
-                    f"round {round_ + 1} {name}: {len(stats.written)} writes -> versions 2..{len(stats.written) + 1}, "
-                    f"{len(stats.seen)} whole reads, {len(stats.torn)} torn, {len(stats.errors)} errors: {verdict}"
-                )
-                failed = failed or bool(problems)
+            order = kinds if round_ % 2 == 0 else kinds[::-1]
+            for clients in args.client_counts:
+                sized = argparse.Namespace(**{**vars(args), "clients": clients})
+                for kind in order:
+                    where = workdir / f"round{round_}-c{clients}"
+                    stats, problems = run(kind, sized, where, python)
+                    runs.setdefault((clients, kind.name), []).append(stats)
+                    verdict = "ok" if not problems else "FAILED: " + "; ".join(problems)
+                    print(
+                        f"round {round_ + 1} {clients:>3} clients {kind.name:<5}: {len(stats.written)} writes, "
+                        f"{len(stats.seen)} whole reads, {len(stats.torn)} torn, {len(stats.errors)} errors: {verdict}",
+                        flush=True,
+                    )
+                    if problems:
+                        failed_at.add(clients)
+                    shutil.rmtree(where / kind.name, ignore_errors=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print("results (all rounds):")
-    old = report("old", merge(runs["old"]))
-    new = report("new", merge(runs["new"]))
-    print("new / old (latency: lower is better; throughput: higher is better):")
-    for key in ("read_p50", "read_p99", "write_p50", "write_p99", "throughput"):
-        ratio = new[key] / old[key] if old[key] else float("nan")
-        print(f"  {key:<11} {ratio:5.2f}")
-    print("checks: " + ("every check held (zero errors, no lost or duplicated version, whole reads)" if not failed else "FAILED (see above)"))
-    return 1 if failed else 0
+    table: dict[int, dict[str, dict[str, float]]] = {}
+    for clients in args.client_counts:
+        print(f"results at {clients} clients (all rounds):")
+        table[clients] = {name: report(name, merge(runs[(clients, name)])) for name in names}
+    print("\nscaling (req/s; latencies in ms; new/x: higher is better):")
+    print(header(names, bool(args.base)))
+    for clients in args.client_counts:
+        print(row(clients, names, table[clients], clients not in failed_at))
+    print("\ntargets (printed, never asserted):")
+    for line in verdicts(table, failed_at):
+        print("  " + line)
+    print("checks: " + ("every check held (zero errors, no lost or duplicated version, whole reads)" if not failed_at else "FAILED (see above)"))
+    return 1 if failed_at else 0
 
 
 if __name__ == "__main__":

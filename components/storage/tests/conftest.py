@@ -153,7 +153,13 @@ def spawn(storage_script: str) -> Iterator[Callable[..., Service]]:
     finally:
         for service in started:
             if service.proc.poll() is None:
-                service.proc.kill()
+                # SIGTERM: with workers, the supervisor stops them too (and
+                # they release stderr) before it exits.
+                service.proc.terminate()
+                try:
+                    service.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    service.proc.kill()
             service.proc.wait(timeout=30)
             if service.proc.stderr is not None:
                 service.proc.stderr.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import socket
 import time
@@ -110,19 +112,23 @@ def test_log_lines_are_json_and_hold_no_token(tmp_path: Path, spawn: Spawn) -> N
     assert all("Bearer" not in line for line in lines)
     entries = [json.loads(line) for line in lines]  # every line parses
     access = [e for e in entries if e["logger"] == "mlops_storage.access"]
-    assert [(e["method"], e["path"], e["status"]) for e in access] == [
-        ("PUT", "/datasets/d", 201),
-        ("PUT", "/datasets/d", 403),
-        ("PUT", "/datasets/d", 401),
-        ("GET", "/datasets/d", 200),
-        ("GET", "/nope", 404),
-    ]
+    # Two workers log each its own requests: the lines' order may differ.
+    assert sorted((e["method"], e["path"], e["status"]) for e in access) == sorted(
+        [
+            ("PUT", "/datasets/d", 201),
+            ("PUT", "/datasets/d", 403),
+            ("PUT", "/datasets/d", 401),
+            ("GET", "/datasets/d", 200),
+            ("GET", "/nope", 404),
+        ]
+    )
     for entry in access:
         assert {"ts", "level", "method", "path", "status", "duration_ms"} <= set(entry)
         assert isinstance(entry["duration_ms"], float) and entry["duration_ms"] >= 0
         assert isinstance(entry["request_id"], str) and entry["request_id"]
-    assert access[3]["query"] == "version=1"
-    assert access[4]["request_id"] == "r-1"
+    by_path = {(e["method"], e["path"]): e for e in access}
+    assert by_path[("GET", "/datasets/d")]["query"] == "version=1"
+    assert by_path[("GET", "/nope")]["request_id"] == "r-1"
     assert len({e["request_id"] for e in access}) == len(access)
 
 
@@ -160,6 +166,11 @@ def test_missing_root_from_the_environment(
         (["--body-timeout", "nan"], {}, "argument --body-timeout"),
         (["--graceful-timeout", "-1"], {}, "argument --graceful-timeout"),
         (["--port", "70000"], {}, "argument --port"),
+        (["--workers", "0"], {}, "argument --workers: invalid count"),
+        (["--workers", "many"], {}, "argument --workers"),
+        (["--threads", "100000"], {}, "argument --threads"),
+        ([], {"MLOPS_STORAGE_WORKERS": "-2"}, "$MLOPS_STORAGE_WORKERS"),
+        ([], {"MLOPS_STORAGE_THREADS": "x"}, "$MLOPS_STORAGE_THREADS"),
         ([], {"MLOPS_STORAGE_MAX_BODY_BYTES": "x"}, "$MLOPS_STORAGE_MAX_BODY_BYTES"),
         ([], {"MLOPS_STORAGE_BODY_TIMEOUT": "0"}, "$MLOPS_STORAGE_BODY_TIMEOUT"),
         ([], {"MLOPS_STORAGE_AUTH_READS": "maybe"}, "$MLOPS_STORAGE_AUTH_READS"),
@@ -201,3 +212,101 @@ def exit_code(argv: list[str]) -> object:
         return main(argv)
     except SystemExit as exc:
         return exc.code
+
+
+def worker_pids(service: Service, count: int) -> set[int]:
+    """The pids uvicorn logs as each worker starts (waits for ``count``)."""
+    pids: set[int] = set()
+    while len(pids) < count:
+        found = service.wait_for(r"Started server process \[(\d+)\]")
+        pids.add(int(found.group(1)))
+        service.lines.remove(found.string)
+    return pids
+
+
+def test_several_workers_serve_one_port_and_stop_on_sigterm(
+    tmp_path: Path, spawn: Spawn
+) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    service = spawn(
+        "--root",
+        str(root),
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        env={"MLOPS_STORAGE_TOKEN": TOKEN},
+    )
+    pids = worker_pids(service, 2)
+    assert service.proc.pid not in pids
+    body = parquet(pa.table({"x": [1]}))
+    answers = [put(service.url, "d", body, token=TOKEN) for _ in range(6)]
+    assert [answer.status for answer in answers] == [201] * 6
+    assert sorted(int(a.json()["version"]) for a in answers) == list(range(1, 7))
+    assert request(f"{service.url}/datasets/d").json()["version"] == 6
+    service.proc.send_signal(signal.SIGTERM)
+    assert service.proc.wait(timeout=30) == 0
+    assert refused(service.url)
+
+
+def test_a_dead_worker_stops_the_service_with_exit_1(
+    tmp_path: Path, spawn: Spawn
+) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    service = spawn("--root", str(root), "--workers", "2")
+    os.kill(worker_pids(service, 2).pop(), signal.SIGKILL)
+    assert service.proc.wait(timeout=60) == 1
+    assert any(re.search("worker .* exited", line) for line in service.drain())
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        ([], {}, (2, 8, 64 * 1024 * 1024)),
+        (
+            [],
+            {
+                "MLOPS_STORAGE_WORKERS": "3",
+                "MLOPS_STORAGE_THREADS": "5",
+                "MLOPS_STORAGE_CACHE_BYTES": "1M",
+            },
+            (3, 5, 1024 * 1024),
+        ),
+        (
+            ["--workers", "2", "--threads", "6", "--cache-bytes", "2k"],
+            {"MLOPS_STORAGE_WORKERS": "3"},
+            (2, 6, 2048),
+        ),
+    ],
+)
+def test_worker_settings_from_flags_then_variables_then_defaults(
+    argv: list[str], env: dict[str, str], expected: tuple[int, int, int]
+) -> None:
+    from mlops_storage.cli import build_parser, settings_from
+    from mlops_storage.settings import (
+        DEFAULT_CACHE_BYTES,
+        DEFAULT_THREADS,
+        DEFAULT_WORKERS,
+    )
+
+    if not argv and not env:
+        expected = (DEFAULT_WORKERS, DEFAULT_THREADS, DEFAULT_CACHE_BYTES)
+    args = build_parser().parse_args(["serve", "--allow-anonymous-writes", *argv])
+    settings = settings_from(args, env)
+    assert (settings.workers, settings.threads, settings.cache_bytes) == expected
+
+
+def test_workers_go_when_the_supervisor_is_killed(tmp_path: Path, spawn: Spawn) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    service = spawn("--root", str(root), "--workers", "2")
+    worker_pids(service, 2)
+    assert request(f"{service.url}/healthz").status == 200
+    service.proc.kill()
+    service.proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while not refused(service.url):  # both workers closed the socket
+        assert time.monotonic() < deadline, "workers outlived their supervisor"
+    service.drain()  # end of output: no worker holds stderr any more

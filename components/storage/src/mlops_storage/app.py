@@ -18,12 +18,8 @@ Every error is ``{"error": "..."}`` (a schema error adds ``"column"``).
 from __future__ import annotations
 
 import asyncio
-import base64
-import datetime as dt
-import decimal
 import json
 import logging
-import math
 import re
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError
@@ -31,12 +27,14 @@ from importlib.metadata import version as package_version
 from typing import Annotated, Any
 from urllib.parse import unquote
 
+import anyio
+import anyio.to_thread
 import pyarrow as pa
 from fastapi import FastAPI, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
-from mlops_storage import auth, formats
+from mlops_storage import auth, encoding, formats
+from mlops_storage.cache import BodyCache
 from mlops_storage.errors import (
     ConcurrentWriteError,
     DatasetNotFound,
@@ -54,6 +52,8 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 logger = logging.getLogger("mlops_storage.app")
+
+to_jsonable = encoding.to_jsonable  # where it was before encoding.py
 
 MAX_VERSION = 10**18 - 1
 
@@ -146,27 +146,6 @@ def error_response(
     return JSONResponse(payload, status_code=status, headers=headers)
 
 
-def to_jsonable(value: Any) -> Any:
-    """Convert a value from ``Table.to_pylist()`` to something ``json`` accepts."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(key): to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(item) for item in value]
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    return str(value)
-
-
 def _name(raw: str) -> str:
     try:
         return validate_name(raw)
@@ -229,8 +208,37 @@ def _authorize(request: Request, settings: Settings) -> None:
     raise ApiError(verdict.status, verdict.message, headers=headers)
 
 
-def _version_headers(name: str, version: int) -> dict[str, str]:
-    return {"X-Dataset-Version": str(version), "ETag": f'"{version}"'}
+def entity_tag(version: int, data_file: str, kind: str) -> str:
+    """The ETag of one representation of one version.
+
+    A version never changes, but each representation (JSON, CSV, Parquet) is
+    other bytes, and the data file's random name tells a version from one of
+    the same number in a dataset made again.
+    """
+    stem = data_file.rsplit("/", 1)[-1].split(".", 1)[0]
+    return f'"{version}-{stem[:16]}-{kind}"'
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (weak comparison) or is ``*``."""
+    if not if_none_match:
+        return False
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+def _dataset_headers(version: int, etag: str, settings: Settings) -> dict[str, str]:
+    # Caches may keep a version's body but must ask again (If-None-Match):
+    # without a version in the URL the answer changes with the next write.
+    private = "private, " if settings.auth_reads else ""
+    return {
+        "X-Dataset-Version": str(version),
+        "ETag": etag,
+        "Cache-Control": f"{private}no-cache",
+    }
 
 
 # -------------------------------------------------------------- the write
@@ -307,10 +315,12 @@ def _write(
     expected: int | None,
     metadata: dict[str, str],
 ) -> tuple[int, int]:
-    try:
-        schema = store.schema(name)
-    except DatasetNotFound:
-        schema = None
+    schema = None
+    if fmt == "csv":  # CSV columns are read as the dataset's types
+        try:
+            schema = store.schema(name)
+        except DatasetNotFound:
+            pass
     table = formats.read_table(data, fmt, schema)
     version = store.write(name, table, metadata=metadata, expected_version=expected)
     return version, table.num_rows
@@ -334,8 +344,18 @@ def create_app(store: Store, settings: Settings | None = None) -> RequestContext
         redoc_url=None,
         openapi_url="/openapi.json",
     )
+    bodies = BodyCache(settings.cache_bytes)
+    limiters: list[anyio.CapacityLimiter] = []
+
+    def write_limiter() -> anyio.CapacityLimiter:
+        """The write path's thread pool (made in the worker's event loop)."""
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(settings.threads))
+        return limiters[0]
+
     api.state.store = store
     api.state.settings = settings
+    api.state.bodies = bodies
 
     @api.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -451,11 +471,15 @@ def create_app(store: Store, settings: Settings | None = None) -> RequestContext
                     formats.CSV: {"schema": {"type": "string"}},
                 },
             },
+            304: {
+                "description": "Not modified: `If-None-Match` named this "
+                "version's `ETag` (no body)."
+            },
             **_errors(400, 401, 403, 404, 406),
         },
         tags=["datasets"],
     )
-    def read_dataset(
+    async def read_dataset(
         name: str,
         request: Request,
         version: Annotated[
@@ -463,7 +487,11 @@ def create_app(store: Store, settings: Settings | None = None) -> RequestContext
             Query(ge=1, le=MAX_VERSION, description="version (default: latest)"),
         ] = None,
     ) -> Response:
-        """One version of a dataset (default: the latest)."""
+        """One version of a dataset (default: the latest).
+
+        Each answer carries the version's `ETag`; a request whose
+        `If-None-Match` names it is answered 304 without a body.
+        """
         _read_auth(request)
         name = _name(name)
         if len(request.query_params.getlist("version")) > 1:
@@ -475,34 +503,50 @@ def create_app(store: Store, settings: Settings | None = None) -> RequestContext
                 "cannot answer in any accepted type: use "
                 f"{formats.JSON}, {formats.PARQUET} or {formats.CSV}",
             )
+        # Finding the version is a few stat calls (manifests are cached), cheap
+        # enough for the event loop; encoding a body is not (the thread pool).
         try:
             number, path = store.data_file(name, version)
-            headers = _version_headers(name, number)
-            if kind == "parquet":
-                headers["Content-Disposition"] = (
-                    f'attachment; filename="{name}-v{number}.parquet"'
-                )
-                return FileResponse(path, media_type=formats.PARQUET, headers=headers)
-            table = store.read(name, number)
         except StorageError as exc:
             raise storage_error(exc) from exc
+        etag = entity_tag(number, path.name, kind)
+        headers = _dataset_headers(number, etag, settings)
+        if not_modified(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        if kind == "parquet":
+            headers["Content-Disposition"] = (
+                f'attachment; filename="{name}-v{number}.parquet"'
+            )
+            return FileResponse(path, media_type=formats.PARQUET, headers=headers)
+        key = (kind, name, number, path.name)
         if kind == "csv":
-            try:
-                body = formats.write_csv(table)
-            except (pa.ArrowException, ValueError) as exc:
-                raise ApiError(
-                    406,
-                    f"dataset {name!r} version {number} cannot be written as CSV "
-                    f"({exc}); ask for {formats.PARQUET} or {formats.JSON}",
-                ) from exc
+            body = await bodies.get_or_make(key, lambda: _csv_body(name, number))
             headers["Content-Disposition"] = (
                 f'attachment; filename="{name}-v{number}.csv"'
             )
             return Response(body, media_type=formats.CSV, headers=headers)
-        rows = [to_jsonable(row) for row in table.to_pylist()]
-        return JSONResponse(
-            {"name": name, "version": number, "rows": rows}, headers=headers
-        )
+        body = await bodies.get_or_make(key, lambda: _json_body(name, number))
+        return Response(body, media_type=formats.JSON, headers=headers)
+
+    def _table(name: str, number: int) -> pa.Table:
+        try:
+            return store.read(name, number)
+        except StorageError as exc:
+            raise storage_error(exc) from exc
+
+    def _json_body(name: str, number: int) -> bytes:
+        rows = _table(name, number).to_pylist()
+        return encoding.dumps({"name": name, "version": number, "rows": rows})
+
+    def _csv_body(name: str, number: int) -> bytes:
+        try:
+            return formats.write_csv(_table(name, number))
+        except (pa.ArrowException, ValueError) as exc:
+            raise ApiError(
+                406,
+                f"dataset {name!r} version {number} cannot be written as CSV "
+                f"({exc}); ask for {formats.PARQUET} or {formats.JSON}",
+            ) from exc
 
     @api.put(
         "/datasets/{name}",
@@ -574,8 +618,17 @@ def create_app(store: Store, settings: Settings | None = None) -> RequestContext
             raise ApiError(400, "client disconnected while sending the body") from None
         metadata = {"source": "http", "request_id": request_id(request.scope)}
         try:
-            version, num_rows = await run_in_threadpool(
-                _write, store, name, data, fmt, expected_version, metadata
+            # A pool of their own: writes queued on the commit lock never hold
+            # up the reads' encoding in the default pool.
+            version, num_rows = await anyio.to_thread.run_sync(
+                _write,
+                store,
+                name,
+                data,
+                fmt,
+                expected_version,
+                metadata,
+                limiter=write_limiter(),
             )
         except formats.FormatError as exc:
             raise ApiError(400, str(exc), column=exc.column) from exc
@@ -587,8 +640,10 @@ def create_app(store: Store, settings: Settings | None = None) -> RequestContext
             raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from exc
         except StorageError as exc:
             raise storage_error(exc) from exc
-        headers = _version_headers(name, version)
-        headers["Location"] = f"/datasets/{name}?version={version}"
+        headers = {
+            "X-Dataset-Version": str(version),
+            "Location": f"/datasets/{name}?version={version}",
+        }
         return JSONResponse(
             {"name": name, "version": version, "num_rows": num_rows},
             status_code=201,

@@ -1,7 +1,7 @@
 """The ``mlops-storage`` command.
 
-Exit status: 0 served and stopped cleanly (SIGTERM/SIGINT), 1 cannot bind,
-2 bad usage or configuration (one line on stderr).
+Exit status: 0 served and stopped cleanly (SIGTERM/SIGINT), 1 cannot bind or
+a worker process died, 2 bad usage or configuration (one line on stderr).
 """
 
 from __future__ import annotations
@@ -23,17 +23,25 @@ from mlops_storage.root import resolve_root
 from mlops_storage.settings import (
     AUTH_READS_ENV,
     BODY_TIMEOUT_ENV,
+    CACHE_BYTES_ENV,
     DEFAULT_BODY_TIMEOUT,
+    DEFAULT_CACHE_BYTES,
     DEFAULT_GRACEFUL_TIMEOUT,
     DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_MAX_BODY,
+    DEFAULT_THREADS,
+    DEFAULT_WORKERS,
     GRACEFUL_TIMEOUT_ENV,
     KEEPALIVE_TIMEOUT_ENV,
     MAX_BODY_ENV,
+    THREADS_ENV,
+    WORKERS_ENV,
     Settings,
     parse_flag,
     parse_seconds,
     parse_size,
+    parse_threads,
+    parse_workers,
 )
 from mlops_storage.store import ROOT_ENV, Store, default_root
 
@@ -42,6 +50,7 @@ if TYPE_CHECKING:
 
 PROG = "mlops-storage"
 EXIT_OK, EXIT_BIND, EXIT_USAGE = 0, 1, 2
+EXIT_FAILED = 1  # a worker process died
 
 T = TypeVar("T")
 
@@ -158,6 +167,27 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: ${KEEPALIVE_TIMEOUT_ENV}, else {DEFAULT_KEEPALIVE_TIMEOUT:g})",
     )
     serve.add_argument(
+        "--workers",
+        type=_typed(parse_workers),
+        default=None,
+        help="worker processes accepting on the port "
+        f"(default: ${WORKERS_ENV}, else {DEFAULT_WORKERS})",
+    )
+    serve.add_argument(
+        "--threads",
+        type=_typed(parse_threads),
+        default=None,
+        help="threads per worker in each of its pools (reads, writes) "
+        f"(default: ${THREADS_ENV}, else {DEFAULT_THREADS})",
+    )
+    serve.add_argument(
+        "--cache-bytes",
+        type=_typed(parse_size),
+        default=None,
+        help="encoded version bodies each worker keeps in memory, e.g. 64M "
+        f"(default: ${CACHE_BYTES_ENV}, else {DEFAULT_CACHE_BYTES // 1024 // 1024}M)",
+    )
+    serve.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -220,6 +250,12 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
         or _env(
             environ, KEEPALIVE_TIMEOUT_ENV, parse_seconds, DEFAULT_KEEPALIVE_TIMEOUT
         ),
+        workers=args.workers
+        or _env(environ, WORKERS_ENV, parse_workers, DEFAULT_WORKERS),
+        threads=args.threads
+        or _env(environ, THREADS_ENV, parse_threads, DEFAULT_THREADS),
+        cache_bytes=args.cache_bytes
+        or _env(environ, CACHE_BYTES_ENV, parse_size, DEFAULT_CACHE_BYTES),
     )
 
 
@@ -292,6 +328,9 @@ def serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 "url": server.url,
                 "root": str(store.root),
                 "max_body_bytes": settings.max_body_bytes,
+                "workers": settings.workers,
+                "threads": settings.threads,
+                "cache_bytes": settings.cache_bytes,
             }
         },
     )
@@ -303,6 +342,9 @@ def serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         pass
     finally:
         server.server_close()
+    if server.failed:
+        log.error("stopped: a worker died")
+        return EXIT_FAILED
     log.info("stopped")
     return EXIT_OK
 

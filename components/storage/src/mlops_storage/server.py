@@ -9,14 +9,29 @@ served by uvicorn on a socket bound up front (so port 0 reports the port taken).
 On SIGTERM (how Kubernetes stops a pod) or SIGINT the server stops accepting
 connections, lets in-flight requests finish (up to ``graceful_timeout``
 seconds), closes idle keep-alive connections and returns.
+
+With ``Settings.workers`` above 1, served from the main thread, the process
+binds the socket, then forks that many workers which all accept on it (the
+kernel spreads the connections); the parent closes its copy and only
+supervises: SIGTERM is passed on to every worker, and a worker that dies
+stops the others (``failed`` is then true, and the command exits 1
+so that Kubernetes restarts the pod). Each worker has its own event loop,
+thread pool of ``Settings.threads`` threads and body cache. Served from any
+other thread (a server embedded in tests or tools), it is one process.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import logging
+import os
+import signal
 import socket
+import sys
 import threading
 
+import anyio.to_thread
 import uvicorn
 from mlops_storage.app import create_app
 from mlops_storage.settings import Settings
@@ -24,6 +39,10 @@ from mlops_storage.store import Store
 
 #: Pending connections the kernel queues before the server accepts them.
 BACKLOG = 1024
+
+log = logging.getLogger("mlops_storage.server")
+
+_PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -73,6 +92,11 @@ class StorageServer:
         self._server = uvicorn.Server(config)
         self._running = threading.Event()
         self._stopped = threading.Event()
+        self._workers: dict[int, int] = {}  # pid -> worker number
+        self._stopping = False
+        self._supervising = False
+        #: True when a worker process died instead of stopping when told.
+        self.failed = False
 
     @property
     def url(self) -> str:
@@ -87,18 +111,119 @@ class StorageServer:
         """
         self._running.set()
         try:
-            self._server.run(sockets=[self.socket])
+            # Forking a process that runs other threads is unsafe: a server
+            # embedded in a thread (tests, tools) serves in that thread alone.
+            main = threading.current_thread() is threading.main_thread()
+            self._supervising = self.settings.workers > 1 and main
+            if self._supervising:
+                self._supervise()
+            else:
+                self._serve()
         finally:
             self._stopped.set()
 
+    def _serve(self) -> None:
+        """Run uvicorn on the socket in this process until told to stop."""
+        config = self._server.config
+
+        async def serve() -> None:
+            # The thread pool that sync handlers and run_in_threadpool use.
+            limiter = anyio.to_thread.current_default_thread_limiter()
+            limiter.total_tokens = self.settings.threads
+            await self._server.serve(sockets=[self.socket])
+
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(serve())
+
+    def _supervise(self) -> None:
+        previous = {
+            sig: signal.signal(sig, self._on_signal)
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            for number in range(self.settings.workers):
+                if self._stopping:
+                    break
+                self._fork(number)
+            # The workers hold the socket: once they have all closed it on
+            # SIGTERM, new connections are refused.
+            self.socket.close()
+            self._wait_for_workers()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.request_stop()
+
+    def _wait_for_workers(self) -> None:
+        while self._workers:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:  # pragma: no cover - none left
+                break
+            number = self._workers.pop(pid, None)
+            if number is None:  # pragma: no cover - not one of ours
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if not self._stopping:
+                log.error(
+                    "worker %d (pid %d) exited with %d; stopping the others",
+                    number,
+                    pid,
+                    code,
+                    extra={"fields": {"worker": number, "pid": pid, "exit": code}},
+                )
+                self.failed = True
+                self.request_stop()
+
+    def _fork(self, number: int) -> None:
+        parent = os.getpid()
+        pid = os.fork()
+        if pid:
+            self._workers[pid] = number
+            return
+        # The worker: serve until SIGTERM, then leave without running the
+        # parent's clean-up (atexit, the socket is the parent's to close).
+        code = 0
+        try:
+            self._workers.clear()
+            # Until uvicorn takes the signals over (and after, when it raises
+            # them again), a stop request just makes it stop.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._on_signal)
+            _stop_with_parent(parent)
+            if os.getppid() != parent:  # it died before that took effect
+                self.request_stop()
+            self._serve()
+        except BaseException:  # pragma: no cover - reported, then the exit code
+            log.exception("worker %d failed", number)
+            code = 1
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
     @property
     def started(self) -> bool:
-        """True once the server accepts connections."""
+        """True once the server accepts connections (workers: once forked)."""
+        if self._supervising:
+            return bool(self._workers)
         return self._server.started
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running workers (empty with one process)."""
+        return sorted(self._workers)
 
     def request_stop(self) -> None:
         """Ask the server to stop gracefully (safe in a signal handler)."""
         self._server.should_exit = True
+        self._stopping = True
+        for pid in list(self._workers):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:  # pragma: no cover - already gone
+                pass
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Stop serving (from another thread) and wait until it has stopped."""
@@ -108,6 +233,21 @@ class StorageServer:
 
     def server_close(self) -> None:
         self.socket.close()
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent dies.
+
+    A supervisor killed outright (SIGKILL) then takes its workers with it
+    instead of leaving them serving. Linux only; elsewhere a no-op.
+    """
+    if not sys.platform.startswith("linux"):  # pragma: no cover
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # pragma: no cover - no prctl
+        pass
 
 
 def make_server(

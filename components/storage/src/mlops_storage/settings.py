@@ -21,11 +21,23 @@ GRACEFUL_TIMEOUT_ENV = "MLOPS_STORAGE_GRACEFUL_TIMEOUT"
 KEEPALIVE_TIMEOUT_ENV = "MLOPS_STORAGE_KEEPALIVE_TIMEOUT"
 #: "1"/"true": reads need the token too.
 AUTH_READS_ENV = "MLOPS_STORAGE_AUTH_READS"
+#: Worker processes serving the one listening socket.
+WORKERS_ENV = "MLOPS_STORAGE_WORKERS"
+#: Threads per worker and pool (reads' encoding; writes' Parquet and commit).
+THREADS_ENV = "MLOPS_STORAGE_THREADS"
+#: Bytes of encoded version bodies each worker keeps in memory.
+CACHE_BYTES_ENV = "MLOPS_STORAGE_CACHE_BYTES"
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_GRACEFUL_TIMEOUT = 20.0
 DEFAULT_KEEPALIVE_TIMEOUT = 5.0
+# The figures that chose these are in the README ("Sizing").
+DEFAULT_WORKERS = 2
+DEFAULT_THREADS = 8
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+MAX_WORKERS = 64
+MAX_THREADS = 1024
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,14 @@ class Settings:
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT
     keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
+    #: Processes accepting on the listening socket (the store is safe across
+    #: writer processes: each commit is an exclusive link).
+    workers: int = DEFAULT_WORKERS
+    #: Threads of each worker's two pools: one for reads (encoding, listings),
+    #: one for writes (parsing, the data file, the commit).
+    threads: int = DEFAULT_THREADS
+    #: Encoded bodies of versions each worker keeps (least recently used go).
+    cache_bytes: int = DEFAULT_CACHE_BYTES
 
 
 def parse_size(text: str) -> int:
@@ -60,6 +80,27 @@ def parse_size(text: str) -> int:
     if value < 1:
         raise ValueError(f"invalid size {text!r}: must be at least 1 byte")
     return value
+
+
+def parse_count(text: str, *, low: int = 1, high: int = MAX_THREADS) -> int:
+    """A whole number between ``low`` and ``high``."""
+    raw = text.strip()
+    if not raw.isascii() or not raw.isdigit():
+        raise ValueError(f"invalid count {text!r}: expected a whole number")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ValueError(f"invalid count {text!r}: use {low}-{high}")
+    return value
+
+
+def parse_workers(text: str) -> int:
+    """A number of worker processes, 1 to ``MAX_WORKERS``."""
+    return parse_count(text, high=MAX_WORKERS)
+
+
+def parse_threads(text: str) -> int:
+    """A thread pool size, 1 to ``MAX_THREADS``."""
+    return parse_count(text, high=MAX_THREADS)
 
 
 def parse_seconds(text: str) -> float:

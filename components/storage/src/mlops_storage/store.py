@@ -7,22 +7,34 @@ Layout under the root directory::
     <root>/<dataset>/tmp/                     scratch files, never read
 
 A version exists if and only if its manifest exists. ``write`` first writes and
-syncs the data file, then commits the manifest by hard-linking a fully written
-temporary file to ``versions/<N>.json``. ``os.link`` refuses to replace an
-existing file, so of two writers racing for the same version number exactly one
-wins; the loser re-reads the latest version and tries the next number. A crash
-at any point leaves every committed version intact (at worst an unreferenced
-data or temporary file remains).
+syncs the data file (under a fresh name nothing refers to yet), then commits the
+manifest by hard-linking a fully written and synced temporary file to
+``versions/<N>.json``. ``os.link`` refuses to replace an existing file, so of two
+writers racing for the same version number exactly one wins; the loser re-reads
+the latest version and tries the next number. A crash at any point leaves every
+committed version intact (at worst an unreferenced data or temporary file
+remains).
+
+Writers serialise the commit step (not the data write) on an advisory
+``flock`` of the ``versions/`` directory, across threads and processes, so
+they rarely race for a number and seldom redo the synced manifest write; the
+link alone still decides, so a writer that cannot lock (or an older one that
+does not) stays correct. Committed versions are immutable: readers cache
+parsed manifests (checked against the file's stat) and schemas (by data file,
+whose name is unique), and find the latest version from the last one they saw.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,6 +58,10 @@ _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _MANIFEST_RE = re.compile(r"(\d{1,18})\.json")
 _DATA_FILE_RE = re.compile(r"data/[0-9a-f]{32}\.parquet")
 _MAX_NAME_LENGTH = 200
+#: Parsed manifests and schemas a Store keeps (least recently used dropped).
+_CACHE_ENTRIES = 1024
+#: Versions probed one by one past the last latest seen before listing them all.
+_PROBE_LIMIT = 16
 
 
 def default_root() -> Path:
@@ -121,6 +137,51 @@ def check_evolution(previous: pa.Schema, new: pa.Schema) -> None:
             )
 
 
+class _Lru:
+    """A small thread-safe least-recently-used mapping."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+@contextlib.contextmanager
+def _commit_lock(directory: Path) -> Iterator[int | None]:
+    """Hold an exclusive ``flock`` on ``directory``; yields its fd (None: no lock).
+
+    Only an optimisation (writers queue instead of racing for a number): where
+    the directory cannot be opened or locked, writers proceed unlocked.
+    """
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        yield None
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield fd
+    finally:
+        os.close(fd)  # releases the lock
+
+
 class Store:
     """A directory of versioned Parquet datasets.
 
@@ -133,6 +194,9 @@ class Store:
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_root()
+        self._manifests = _Lru(_CACHE_ENTRIES)
+        self._schemas = _Lru(_CACHE_ENTRIES)
+        self._latest_seen: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"Store(root={str(self.root)!r})"
@@ -179,12 +243,18 @@ class Store:
         """The Arrow schema of that version."""
         manifest = self._manifest(name, version)
         path = self._data_path(name, manifest)
-        try:
-            return pq.read_schema(path)
-        except (OSError, pa.ArrowException) as exc:
-            raise StorageError(
-                f"cannot read schema of {name!r} version {manifest['version']}: {exc}"
-            ) from exc
+        # A data file's name is unique and its content immutable.
+        schema: pa.Schema | None = self._schemas.get(path)
+        if schema is None:
+            try:
+                schema = pq.read_schema(path)
+            except (OSError, pa.ArrowException) as exc:
+                raise StorageError(
+                    f"cannot read schema of {name!r} version {manifest['version']}: "
+                    f"{exc}"
+                ) from exc
+            self._schemas.put(path, schema)
+        return schema
 
     def describe(self, name: str, version: int | None = None) -> dict[str, Any]:
         """Facts about one version: ``version``, ``created_at``, ``num_rows``."""
@@ -198,9 +268,22 @@ class Store:
         }
 
     def data_file(self, name: str, version: int | None = None) -> tuple[int, Path]:
-        """The version number and the immutable Parquet file holding it."""
+        """The version number and the immutable Parquet file holding it.
+
+        The file's name is unique to that version's content (a random id), so
+        ``(version, path)`` identifies the data even if a dataset were deleted
+        and made again.
+        """
         manifest = self._manifest(name, version)
         return manifest["version"], self._data_path(name, manifest)
+
+    def latest(self, name: str) -> int:
+        """The latest committed version of ``name``; DatasetNotFound if none."""
+        validate_name(name)
+        found = self._latest(name)
+        if found is None:
+            raise DatasetNotFound(name)
+        return found
 
     # ----------------------------------------------------------------- writes
 
@@ -258,43 +341,69 @@ class Store:
         try:
             self._write_data(dataset_dir, data_path, table)
             attempts = self.commit_attempts if expected_version is None else 1
-            for _ in range(attempts):
-                latest = self._latest(name)
-                if expected_version is not None and (latest or 0) != expected_version:
-                    raise VersionConflict(name, expected_version, latest)
-                if latest is not None and latest != checked:
-                    check_evolution(self.schema(name, latest), table.schema)
-                    checked = latest
-                version = (latest or 0) + 1
-                manifest = {
-                    "format": MANIFEST_FORMAT,
-                    "name": name,
-                    "version": version,
-                    "data_file": data_rel,
-                    "num_rows": table.num_rows,
-                    "created_at": datetime.now(timezone.utc).isoformat(),
-                    "metadata": meta,
-                    "columns": [
-                        {
-                            "name": field.name,
-                            "type": str(field.type),
-                            "nullable": field.nullable,
-                        }
-                        for field in table.schema
-                    ],
-                }
-                if self._commit_manifest(dataset_dir, version, manifest):
-                    committed = True
-                    return version
-            if expected_version is not None:
-                raise VersionConflict(name, expected_version, self._latest(name))
-            raise ConcurrentWriteError(
-                f"could not commit a new version of {name!r}: other writers took "
-                f"{self.commit_attempts} version numbers in a row; retry later"
-            )
+            with _commit_lock(dataset_dir / "versions"):
+                version = self._commit(
+                    name,
+                    dataset_dir,
+                    data_rel,
+                    table,
+                    meta,
+                    expected_version,
+                    checked,
+                    attempts,
+                )
+            committed = True
+            return version
         finally:
             if not committed:
                 _unlink_quietly(data_path)
+
+    def _commit(
+        self,
+        name: str,
+        dataset_dir: Path,
+        data_rel: str,
+        table: pa.Table,
+        meta: dict[str, str],
+        expected_version: int | None,
+        checked: int | None,
+        attempts: int,
+    ) -> int:
+        """Link the manifest of the next version; its number."""
+        for _ in range(attempts):
+            latest = self._latest(name)
+            if expected_version is not None and (latest or 0) != expected_version:
+                raise VersionConflict(name, expected_version, latest)
+            if latest is not None and latest != checked:
+                check_evolution(self.schema(name, latest), table.schema)
+                checked = latest
+            version = (latest or 0) + 1
+            manifest = {
+                "format": MANIFEST_FORMAT,
+                "name": name,
+                "version": version,
+                "data_file": data_rel,
+                "num_rows": table.num_rows,
+                "created_at": datetime.now(timezone.utc).isoformat(),
+                "metadata": meta,
+                "columns": [
+                    {
+                        "name": field.name,
+                        "type": str(field.type),
+                        "nullable": field.nullable,
+                    }
+                    for field in table.schema
+                ],
+            }
+            if self._commit_manifest(dataset_dir, version, manifest):
+                self._saw_latest(name, version)
+                return version
+        if expected_version is not None:
+            raise VersionConflict(name, expected_version, self._latest(name))
+        raise ConcurrentWriteError(
+            f"could not commit a new version of {name!r}: other writers took "
+            f"{self.commit_attempts} version numbers in a row; retry later"
+        )
 
     # -------------------------------------------------------------- internals
 
@@ -322,18 +431,25 @@ class Store:
             _unlink_quietly(path)
 
     def _write_data(self, dataset_dir: Path, data_path: Path, table: pa.Table) -> None:
-        with self._temp_file(dataset_dir, ".parquet") as tmp:
-            with open(tmp, "wb") as handle:
-                pq.write_table(table, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, data_path)
+        # Written in place: the name is new and no manifest refers to it until
+        # the commit, so no reader can see it half written. Arrow writes a path
+        # natively, without taking the GIL for each chunk.
+        pq.write_table(table, str(data_path))
+        fd = os.open(data_path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         _fsync_dir(data_path.parent)
 
     def _commit_manifest(
         self, dataset_dir: Path, version: int, manifest: Mapping[str, Any]
     ) -> bool:
-        """Atomically create ``versions/<version>.json``; False if it exists."""
+        """Atomically create ``versions/<version>.json``; False if it exists.
+
+        The file is synced before it is linked; syncing the directory entry is
+        the caller's (``write``, once the commit lock is released).
+        """
         target = dataset_dir / "versions" / f"{version:010d}.json"
         body = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
         with self._temp_file(dataset_dir, ".json") as tmp:
@@ -351,7 +467,6 @@ class Store:
                 # No hard links on this filesystem: exclusive create instead.
                 if not self._create_exclusive(target, body):
                     return False
-        _fsync_dir(target.parent)
         return True
 
     @staticmethod
@@ -378,21 +493,60 @@ class Store:
                 found.append(int(match.group(1)))
         return sorted(found)
 
+    def _manifest_path(self, name: str, version: int) -> Path:
+        return self.root / name / "versions" / f"{version:010d}.json"
+
+    def _saw_latest(self, name: str, version: int) -> None:
+        if version > self._latest_seen.get(name, 0):
+            self._latest_seen[name] = version
+
     def _latest(self, name: str) -> int | None:
+        """The latest version: probed upwards from the last one seen.
+
+        Versions are only ever added, each as the latest plus one, so from a
+        version that still exists the latest is the first number missing
+        above it. Without one (or after many new versions), list them all.
+        """
+        seen = self._latest_seen.get(name)
+        if seen is not None and os.path.exists(self._manifest_path(name, seen)):
+            for _ in range(_PROBE_LIMIT):
+                if not os.path.exists(self._manifest_path(name, seen + 1)):
+                    self._saw_latest(name, seen)
+                    return seen
+                seen += 1
         found = self._list_versions(name)
-        return found[-1] if found else None
+        if not found:
+            self._latest_seen.pop(name, None)
+            return None
+        self._latest_seen[name] = found[-1]
+        return found[-1]
 
     def _manifest(self, name: str, version: int | None) -> dict[str, Any]:
-        available = self.versions(name)
+        validate_name(name)
         if version is None:
-            version = available[-1]
+            latest = self._latest(name)
+            if latest is None:
+                raise DatasetNotFound(name)
+            version = latest
         elif isinstance(version, bool) or not isinstance(version, int):
             raise StorageError(
                 f"version must be an integer, got {type(version).__name__}"
             )
-        if version not in available:
-            raise VersionNotFound(name, version, available)
-        path = self.root / name / "versions" / f"{version:010d}.json"
+        path = self._manifest_path(name, version)
+        try:
+            info = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            available = self.versions(name)  # DatasetNotFound if none
+            raise VersionNotFound(name, version, available) from None
+        except OSError as exc:
+            raise StorageError(
+                f"cannot read manifest of {name!r} version {version}: {exc}"
+            ) from exc
+        # Committed manifests never change; the stat guards against a hand edit.
+        key = (name, version, info.st_ino, info.st_size, info.st_mtime_ns)
+        cached: dict[str, Any] | None = self._manifests.get(key)
+        if cached is not None:
+            return cached
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -401,6 +555,7 @@ class Store:
             ) from exc
         if not isinstance(manifest, dict) or manifest.get("version") != version:
             raise StorageError(f"malformed manifest for {name!r} version {version}")
+        self._manifests.put(key, manifest)
         return manifest
 
     def _data_path(self, name: str, manifest: Mapping[str, Any]) -> Path:
