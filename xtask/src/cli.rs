@@ -65,6 +65,11 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
+    /// The local cluster's real worker node (containerd, kubelet, kube-proxy, CoreDNS): up, down or status (as root; .ci/kube-up runs `node up`).
+    Node {
+        #[command(subcommand)]
+        action: NodeCommand,
+    },
     /// Run the pipeline's stages for a GitHub event (from GitHub's variables, or --event/--ref/--environment), as CI does.
     Ci(CiArgs),
     /// Check that the GitHub workflows stay thin: every `run:` step is one `cargo xtask` command.
@@ -188,6 +193,25 @@ pub struct RollbackArgs {
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+/// `cargo xtask node`.
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// Start the node (or check it runs) and wait until it is Ready.
+    Up(NodeArgs),
+    /// Stop it and remove what it left on the machine (processes, chains, bridge, mounts, cgroups, sysctls).
+    Down(NodeArgs),
+    /// What runs of it, and whether its Node is Ready.
+    Status(NodeArgs),
+}
+
+/// Where the node's binaries are (the rest comes from the environment kube-up sets).
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// kube-build's binary directory (default: XTASK_KUBE_BIN).
+    #[arg(long, value_name = "DIR")]
+    pub bin: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

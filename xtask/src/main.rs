@@ -23,6 +23,7 @@ mod progress;
 mod python;
 mod report;
 mod runner;
+mod services;
 mod stages;
 mod testing;
 mod workflows;
@@ -92,6 +93,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Status(args) => stages::status::run(&discover(&root)?, &args),
         Command::Rollback(args) => stages::rollback::run(&discover(&root)?, &args),
         Command::Doctor => stages::doctor::run(&root),
+        Command::Node { action } => stages::node::run(&action),
         Command::Ci(args) => {
             let ws = discover(&root)?;
             exec::install_interrupt_handler()?;

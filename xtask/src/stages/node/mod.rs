@@ -1,0 +1,39 @@
+//! `cargo xtask node up|down|status`: the local cluster's real worker node
+//! (`services::node`). `.ci/kube-up` and `.ci/kube-down` call it until the
+//! services command runs the whole local stack.
+
+use crate::cli::NodeCommand;
+use crate::services::node::{self, Config, Ctx};
+use anyhow::Result;
+
+pub fn run(action: &NodeCommand) -> Result<i32> {
+    let ctx = Ctx::new("node")?;
+    match action {
+        NodeCommand::Up(a) => {
+            node::up(&ctx, &Config::from_env(a.bin.clone())?)?;
+            Ok(0)
+        }
+        NodeCommand::Down(a) => {
+            let cfg = Config::from_env(a.bin.clone())?;
+            node::down(&ctx, &cfg)?;
+            ctx.say(&format!("node {} stopped; nothing of it is left running", cfg.name));
+            Ok(0)
+        }
+        NodeCommand::Status(a) => {
+            let cfg = Config::from_env(a.bin.clone())?;
+            let s = node::status(&ctx, &cfg);
+            for (name, pid) in &s.processes {
+                match pid {
+                    Some(pid) => println!("{name:<11} running (pid {pid})"),
+                    None => println!("{name:<11} not running (log: {})", cfg.log_of(name).display()),
+                }
+            }
+            let up = s.processes.iter().all(|(_, pid)| pid.is_some());
+            match &s.node {
+                Some(n) => println!("node        {}", n.line(&cfg.log_of("kubelet"))),
+                None => println!("node        {} is not registered (or the cluster does not answer): bash .ci/kube-up", cfg.name),
+            }
+            Ok(if up && s.node.as_ref().is_some_and(|n| n.ready) { 0 } else { 1 })
+        }
+    }
+}
