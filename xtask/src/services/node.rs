@@ -37,6 +37,13 @@ impl Ctx {
     }
 }
 
+pub use super::node_files::NODE_LABEL;
+
+/// The local cluster's state directory (`XTASK_KUBE_STATE`).
+pub fn state_dir() -> PathBuf {
+    PathBuf::from(std::env::var("XTASK_KUBE_STATE").ok().filter(|v| !v.is_empty()).unwrap_or("/var/lib/xtask-kube".into()))
+}
+
 /// The apiserver of the local cluster (`.ci/kube-up`).
 const API: &str = "https://127.0.0.1:6443";
 /// Debian packages the node needs: the binary each provides.
@@ -96,7 +103,7 @@ impl Config {
             password_file,
         });
         Ok(Config {
-            state: PathBuf::from(var("XTASK_KUBE_STATE").unwrap_or("/var/lib/xtask-kube".into())),
+            state: state_dir(),
             bin,
             containerd: PathBuf::from(var("XTASK_CONTAINERD").unwrap_or("/usr/bin/containerd".into())),
             name: hostname()?,
@@ -253,15 +260,9 @@ fn preflight(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-/// What `up` did: how long, and whether anything had to start.
-pub struct Summary {
-    pub seconds: f64,
-    pub started: Vec<&'static str>,
-}
-
 /// Bring the node up (or check it is): containerd, the sandbox image, the
 /// identities, CoreDNS, the kubelet (until the Node is Ready), kube-proxy.
-pub fn up(ctx: &Ctx, cfg: &Config) -> Result<Summary> {
+pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
     let t0 = Instant::now();
     let deadline = t0 + cfg.deadline;
     preflight(cfg)?;
@@ -270,9 +271,8 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<Summary> {
     let procs = [cfg.containerd_proc(), cfg.kubelet_proc(), cfg.kube_proxy_proc()];
     if procs.iter().all(|p| p.running(&dirs).is_some()) && coredns::status(&dirs).is_some() && node_ready(ctx, cfg) == Some(true) {
         ctx.say(&format!("node {} already up (containerd, coredns, kubelet, kube-proxy)", cfg.name));
-        return Ok(Summary { seconds: t0.elapsed().as_secs_f64(), started: Vec::new() });
+        return Ok(());
     }
-    let mut started = Vec::new();
     for sub in ["containerd/root", "containerd/state", "cni/net.d", "cni/ipam", "kubelet/pki", "pod-logs", "coredns"] {
         std::fs::create_dir_all(d.join(sub)).with_context(|| format!("cannot create {}", d.join(sub).display()))?;
     }
@@ -307,7 +307,7 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<Summary> {
     }
     put(&d.join("cni/net.d/10-xtask-pods.conflist"), &files::cni_conflist(&s(d.join("cni/ipam"))))?;
     let containerd = cfg.containerd_proc();
-    ensure(ctx, &containerd, &dirs, &mut started, || kill_containerd_leftovers(ctx, cfg))?;
+    ensure(ctx, &containerd, &dirs, || kill_containerd_leftovers(ctx, cfg))?;
     let sock = cfg.socket();
     node_proc::wait_for(&dirs, "containerd", "its socket", deadline, || {
         std::os::unix::net::UnixStream::connect(&sock).is_ok() && ctr(ctx, cfg, &["version"]).is_ok()
@@ -333,11 +333,7 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<Summary> {
 
     // DNS, then the kubelet and kube-proxy
     let dns = cfg.coredns();
-    let dns_was = coredns::status(&dirs);
     coredns::up(ctx, &dns, &dirs, deadline)?;
-    if dns_was.is_none() {
-        started.push("coredns");
-    }
     put(&d.join("resolv.conf"), &format!("nameserver {}\n", coredns::DNS_IP))?;
     let settings = KubeletSettings {
         runtime_socket: &s(cfg.socket()),
@@ -348,12 +344,12 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<Summary> {
     };
     put(&d.join("kubelet.yaml"), &files::kubelet_yaml(&settings))?;
     let kubelet = cfg.kubelet_proc();
-    ensure(ctx, &kubelet, &dirs, &mut started, || kill_cache_leftovers(ctx, cfg, "kubelet"))?;
+    ensure(ctx, &kubelet, &dirs, || kill_cache_leftovers(ctx, cfg, "kubelet"))?;
     node_proc::wait_for(&dirs, "kubelet", "/healthz", deadline, || node_proc::http_ok("127.0.0.1:10248", "/healthz"))?;
     node_proc::wait_for(&dirs, "kubelet", &format!("node {} Ready", cfg.name), deadline, || node_ready(ctx, cfg) == Some(true))?;
     put(&d.join("kube-proxy.yaml"), &files::kube_proxy_yaml(&s(cfg.kubeconfig_of("xtask-kube-proxy")), &cfg.name))?;
     let proxy = cfg.kube_proxy_proc();
-    ensure(ctx, &proxy, &dirs, &mut started, || kill_cache_leftovers(ctx, cfg, "kube-proxy"))?;
+    ensure(ctx, &proxy, &dirs, || kill_cache_leftovers(ctx, cfg, "kube-proxy"))?;
     node_proc::wait_for(&dirs, "kube-proxy", "/healthz", deadline, || node_proc::http_ok("127.0.0.1:10256", "/healthz"))?;
     let seconds = t0.elapsed().as_secs_f64();
     ctx.say(&format!(
@@ -364,11 +360,11 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<Summary> {
         coredns::DNS_IP,
         dirs.logs.display()
     ));
-    Ok(Summary { seconds, started })
+    Ok(())
 }
 
 /// Keep P when it runs as wanted, else clear leftovers and start it.
-fn ensure(ctx: &Ctx, p: &Proc, dirs: &Dirs, started: &mut Vec<&'static str>, leftovers: impl FnOnce()) -> Result<()> {
+fn ensure(ctx: &Ctx, p: &Proc, dirs: &Dirs, leftovers: impl FnOnce()) -> Result<()> {
     if let Some(pid) = p.running(dirs) {
         ctx.say(&format!("{} already running (pid {pid})", p.name));
         return Ok(());
@@ -380,7 +376,6 @@ fn ensure(ctx: &Ctx, p: &Proc, dirs: &Dirs, started: &mut Vec<&'static str>, lef
     leftovers();
     let pid = p.start(dirs)?;
     ctx.say(&format!("starting {} (pid {pid}; log: {})", p.name, dirs.log(p.name).display()));
-    started.push(p.name);
     // A process that dies at once (bad flag, busy socket) is reported here, with its log.
     std::thread::sleep(Duration::from_millis(300));
     if node_proc::pid_of(dirs, p.name).is_none() {

@@ -235,3 +235,7 @@ pub fn http_ok(addr: &str, path: &str) -> bool {
     let mut head = [0u8; 12];
     s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
 }
+
+#[cfg(test)]
+#[path = "node_proc_tests.rs"]
+mod tests;

@@ -3,6 +3,7 @@
 
 use crate::kube;
 use crate::python::{self, PINS};
+use crate::services::node;
 use anyhow::Result;
 use std::path::Path;
 use xshell::{cmd, Shell};
@@ -112,6 +113,7 @@ pub fn run(root: &Path) -> Result<i32> {
         println!("note: the Docker engine is not answering; the image stage needs it: bash .ci/docker-up");
     }
     cluster(&sh);
+    real_node(&sh);
     println!("\nPython tools pinned in {PINS} (installed into target/venvs on demand):");
     match std::fs::read_to_string(root.join(PINS)) {
         Ok(pins) => {
@@ -148,6 +150,27 @@ fn cluster(sh: &Shell) {
         (Err(e), _) => format!("{e:#}"),
     };
     println!("cluster: {line}");
+}
+
+/// The configured cluster's real worker node(s) (the local cluster's, made by
+/// `.ci/kube-up`): Ready or not, kubelet and runtime versions, the fix.
+/// Informational: a cluster without one still deploys (its pods are simulated).
+fn real_node(sh: &Shell) {
+    let (Ok(Some(c)), Ok(kubectl)) = (kube::Cluster::configured(None), kube::kubectl()) else { return };
+    let args = c.args();
+    let selector = node::NODE_LABEL;
+    let Ok(out) = cmd!(sh, "{kubectl} {args...} --request-timeout=10s get nodes -l {selector} -o json").quiet().ignore_stderr().read()
+    else {
+        return; // the cluster line above already says it does not answer
+    };
+    let log = node::state_dir().join("logs/kubelet.log");
+    let nodes = serde_json::from_str(&out).map(|list| node::real_nodes(&list)).unwrap_or_default();
+    if nodes.is_empty() {
+        println!("node: none real (pods are only simulated by kwok); start one with `{}` (as root)", kube::START_CLUSTER);
+    }
+    for n in nodes {
+        println!("node: {}", n.line(&log));
+    }
 }
 
 /// The first line a tool prints about its version (java prints it on stderr).
