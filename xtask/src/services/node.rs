@@ -379,6 +379,7 @@ fn ensure(ctx: &Ctx, p: &Proc, dirs: &Dirs, leftovers: impl FnOnce()) -> Result<
     // A process that dies at once (bad flag, busy socket) is reported here, with its log.
     std::thread::sleep(Duration::from_millis(300));
     if node_proc::pid_of(dirs, p.name).is_none() {
+        node_proc::forget(dirs, p.name);
         return Err(node_proc::failure(dirs, p.name, "exited right after it started"));
     }
     Ok(())

@@ -189,9 +189,14 @@ pub fn stop(dirs: &Dirs, name: &str) -> Result<bool> {
         }
         None => false,
     };
+    forget(dirs, name);
+    Ok(stopped)
+}
+
+/// Drop NAME's pid and identity files (its process is gone).
+pub fn forget(dirs: &Dirs, name: &str) {
     let _ = std::fs::remove_file(dirs.pid_file(name));
     let _ = std::fs::remove_file(dirs.id_file(name));
-    Ok(stopped)
 }
 
 /// The last `n` lines of a file, each indented, for an error message.
@@ -214,6 +219,7 @@ pub fn wait_for(dirs: &Dirs, name: &str, what: &str, deadline: Instant, mut read
             return Ok(());
         }
         if pid_of(dirs, name).is_none() {
+            forget(dirs, name);
             return Err(failure(dirs, name, &format!("exited while waiting for {what}")));
         }
         if Instant::now() >= deadline {
