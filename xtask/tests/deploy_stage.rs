@@ -263,6 +263,7 @@ fn the_platform_deploys_and_a_crash_looping_storage_is_rolled_back() {
         let text = std::fs::read_to_string(overlay.join(file)).unwrap();
         std::fs::write(overlay.join(file), text.replace("mlops-development", &ns)).unwrap();
     }
+    support::simulated(&overlay);
     let _cleanup = cleanup(Some(&cluster), &ns);
     let xtask = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));

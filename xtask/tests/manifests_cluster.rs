@@ -71,6 +71,7 @@ fn wait_available(cluster: &Cluster, ns: &str, deadline: Duration) -> Vec<String
 fn development_deploys_into_a_fresh_namespace_and_becomes_available() {
     let cluster = cluster();
     let root = support::copy_of_the_monorepo();
+    support::simulated(&root.path().join("deploy/overlays/development"));
     let run = xtask(root.path(), &cluster, &["manifests", "render", "development"]);
     assert_eq!(run.code, 0);
     let ns = Namespace { name: format!("xtask-test-{}", unique()), cluster: &cluster };

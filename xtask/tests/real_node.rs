@@ -108,7 +108,13 @@ spec:
 }
 
 /// Poll `check` over the pod's JSON until it holds; on the deadline, fail with the pod and its events.
-fn wait_pod(c: &Cluster, ns: &str, name: &str, what: &str, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+fn wait_pod(
+    c: &Cluster,
+    ns: &str,
+    name: &str,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let out = c.kubectl(&["-n", ns, "get", "pod", name, "-o", "json"]);
@@ -135,7 +141,11 @@ fn hostname() -> String {
 fn a_container_that_exits_1_really_crash_loops_and_its_previous_log_has_its_line() {
     let c = cluster();
     let ns = namespace(&c, "crash");
-    apply(&c, &ns.1, &pod("crasher", "Always", "print('xtask-node-test: about to fail', flush=True); raise SystemExit(1)"));
+    apply(
+        &c,
+        &ns.1,
+        &pod("crasher", "Always", "print('xtask-node-test: about to fail', flush=True); raise SystemExit(1)"),
+    );
     let p = wait_pod(&c, &ns.1, "crasher", "CrashLoopBackOff after 2 restarts", |p| {
         let s = &p["status"]["containerStatuses"][0];
         s["restartCount"].as_u64().unwrap_or(0) >= 2 && s["state"]["waiting"]["reason"] == "CrashLoopBackOff"
@@ -163,13 +173,13 @@ fn a_pod_resolves_service_names_through_coredns() {
         ns = ns.1
     );
     apply(&c, &ns.1, &pod("resolver", "Never", &script));
-    wait_pod(&c, &ns.1, "resolver", "to finish", |p| matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")));
+    wait_pod(&c, &ns.1, "resolver", "to finish", |p| {
+        matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+    });
     let logs = c.text(&["-n", &ns.1, "logs", "resolver"]);
     let api = c.text(&["-n", "default", "get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
-    let want = format!(
-        "echo {ip}\necho.{ns} {ip}\necho.{ns}.svc.cluster.local {ip}\nkubernetes.default {api}\n",
-        ns = ns.1
-    );
+    let want =
+        format!("echo {ip}\necho.{ns} {ip}\necho.{ns}.svc.cluster.local {ip}\nkubernetes.default {api}\n", ns = ns.1);
     assert_eq!(logs, want);
 }
 

@@ -14,8 +14,7 @@
 //! pod's DNS traffic stays on the machine (cluster names are answered, other
 //! names are refused).
 
-use super::node::Ctx;
-use super::node_proc::{self, Dirs, Proc};
+use super::node_proc::{self, put, Ctx, Dirs, Proc};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -98,7 +97,7 @@ fn ensure_address(ctx: &Ctx) -> Result<()> {
 pub fn up(ctx: &Ctx, cfg: &Config, dirs: &Dirs, deadline: Instant) -> Result<()> {
     ensure_address(ctx)?;
     std::fs::create_dir_all(&cfg.dir).with_context(|| format!("cannot create {}", cfg.dir.display()))?;
-    super::node::put(&cfg.corefile_path(), &corefile(&cfg.kubeconfig.display().to_string()))?;
+    put(&cfg.corefile_path(), &corefile(&cfg.kubeconfig.display().to_string()))?;
     let p = cfg.proc();
     match p.running(dirs) {
         Some(pid) => ctx.say(&format!("coredns already running (pid {pid})")),
@@ -120,7 +119,7 @@ pub fn up(ctx: &Ctx, cfg: &Config, dirs: &Dirs, deadline: Instant) -> Result<()>
 /// CoreDNS processes of ours without a pid file (our Corefile on their command line).
 fn kill_leftovers(ctx: &Ctx, cfg: &Config) {
     let corefile = cfg.corefile_path().display().to_string();
-    for pid in node_proc::find(|exe, args| exe.ends_with("coredns") && args.iter().any(|a| *a == corefile)) {
+    for pid in node_proc::find(|exe, args| exe.ends_with("coredns") && args.contains(&corefile)) {
         ctx.say(&format!("killing a leftover coredns (pid {pid}, no pid file)"));
         node_proc::kill_group(pid, std::time::Duration::from_secs(5));
     }

@@ -12,7 +12,7 @@
 
 use super::coredns;
 use super::node_files::{self as files, ContainerdPaths, KubeletSettings, RegistryAuth};
-use super::node_proc::{self, Dirs, Proc};
+use super::node_proc::{self, put, Dirs, Proc};
 use super::node_sweep;
 use crate::error::UsageError;
 use anyhow::{bail, Context, Result};
@@ -20,28 +20,16 @@ use base64::Engine;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use xshell::{cmd, Shell};
-
-/// What every service step gets: a shell, and where to say what it does.
-pub struct Ctx {
-    pub sh: Shell,
-    pub tag: &'static str,
-}
-
-impl Ctx {
-    pub fn new(tag: &'static str) -> Result<Ctx> {
-        Ok(Ctx { sh: Shell::new()?, tag })
-    }
-    pub fn say(&self, msg: &str) {
-        println!("[{}] {msg}", self.tag);
-    }
-}
+use xshell::cmd;
 
 pub use super::node_files::NODE_LABEL;
+pub use super::node_proc::Ctx;
 
 /// The local cluster's state directory (`XTASK_KUBE_STATE`).
 pub fn state_dir() -> PathBuf {
-    PathBuf::from(std::env::var("XTASK_KUBE_STATE").ok().filter(|v| !v.is_empty()).unwrap_or("/var/lib/xtask-kube".into()))
+    PathBuf::from(
+        std::env::var("XTASK_KUBE_STATE").ok().filter(|v| !v.is_empty()).unwrap_or("/var/lib/xtask-kube".into()),
+    )
 }
 
 /// The apiserver of the local cluster (`.ci/kube-up`).
@@ -92,11 +80,13 @@ impl Config {
         })?;
         let deadline = match var("XTASK_KUBE_DEADLINE") {
             Some(s) => Duration::from_secs(
-                s.parse().map_err(|_| UsageError::new(format!("XTASK_KUBE_DEADLINE={s} is not a number of seconds")))?,
+                s.parse()
+                    .map_err(|_| UsageError::new(format!("XTASK_KUBE_DEADLINE={s} is not a number of seconds")))?,
             ),
             None => Duration::from_secs(180),
         };
-        let password_file = PathBuf::from(var("XTASK_REGISTRY_PASSWORD_FILE").unwrap_or("/var/lib/xtask-registry/password".into()));
+        let password_file =
+            PathBuf::from(var("XTASK_REGISTRY_PASSWORD_FILE").unwrap_or("/var/lib/xtask-registry/password".into()));
         let registry = password_file.is_file().then(|| Registry {
             host: var("XTASK_NODE_REGISTRY").unwrap_or("127.0.0.1:5000".into()),
             user: var("XTASK_REGISTRY_USERNAME").unwrap_or("xtask".into()),
@@ -109,7 +99,9 @@ impl Config {
             name: hostname()?,
             registry,
             deadline,
-            taints: var("XTASK_NODE_TAINTS").map(|t| t.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default(),
+            taints: var("XTASK_NODE_TAINTS")
+                .map(|t| t.split(',').map(|s| s.trim().to_string()).collect())
+                .unwrap_or_default(),
         })
     }
 
@@ -209,23 +201,14 @@ fn newest_bin(cache: &Path) -> Option<PathBuf> {
 
 /// The machine's hostname, which must resolve (the apiserver dials the kubelet by it).
 pub fn hostname() -> Result<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").context("cannot read the hostname")?.trim().to_string();
+    let name =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").context("cannot read the hostname")?.trim().to_string();
     if name.is_empty() || name.chars().any(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.')) {
-        bail!(UsageError::new(format!("the hostname '{name}' cannot name a Kubernetes node: set a DNS-style hostname")));
+        bail!(UsageError::new(format!(
+            "the hostname '{name}' cannot name a Kubernetes node: set a DNS-style hostname"
+        )));
     }
     Ok(name.to_lowercase())
-}
-
-/// Write a file (0600, atomically) only when its content changes, so an
-/// unchanged configuration keeps its process running.
-pub fn put(path: &Path, content: &str) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    if std::fs::read_to_string(path).is_ok_and(|old| old == content) {
-        return Ok(());
-    }
-    crate::fsutil::write_atomic(path, content.as_bytes())?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot make {} private", path.display()))
 }
 
 /// What must hold before anything starts; each problem names its fix.
@@ -237,7 +220,11 @@ fn preflight(cfg: &Config) -> Result<()> {
     let missing: Vec<&str> =
         PACKAGES.iter().filter(|(_, bin)| !Path::new(bin).exists()).map(|(package, _)| *package).collect();
     if !missing.is_empty() {
-        bail!(UsageError::new(format!("the node needs Debian's {}: apt-get install -y {}", missing.join(", "), missing.join(" "))));
+        bail!(UsageError::new(format!(
+            "the node needs Debian's {}: apt-get install -y {}",
+            missing.join(", "),
+            missing.join(" ")
+        )));
     }
     if !cfg.containerd.is_file() {
         bail!(UsageError::new(format!("no containerd at {}: apt-get install -y containerd", cfg.containerd.display())));
@@ -269,7 +256,10 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
     let dirs = cfg.dirs();
     let d = cfg.dir();
     let procs = [cfg.containerd_proc(), cfg.kubelet_proc(), cfg.kube_proxy_proc()];
-    if procs.iter().all(|p| p.running(&dirs).is_some()) && coredns::status(&dirs).is_some() && node_ready(ctx, cfg) == Some(true) {
+    if procs.iter().all(|p| p.running(&dirs).is_some())
+        && coredns::status(&dirs).is_some()
+        && node_ready(ctx, cfg) == Some(true)
+    {
         ctx.say(&format!("node {} already up (containerd, coredns, kubelet, kube-proxy)", cfg.name));
         return Ok(());
     }
@@ -291,7 +281,11 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
         ),
         None => None,
     };
-    let auth = cfg.registry.as_ref().zip(password.as_deref()).map(|(r, p)| RegistryAuth { host: &r.host, user: &r.user, password: p });
+    let auth = cfg.registry.as_ref().zip(password.as_deref()).map(|(r, p)| RegistryAuth {
+        host: &r.host,
+        user: &r.user,
+        password: p,
+    });
     let s = |p: PathBuf| p.display().to_string();
     let paths = ContainerdPaths {
         root: &s(d.join("containerd/root")),
@@ -324,7 +318,8 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
         .ignore_stdout()
         .run()
         .context("could not create the node's ServiceAccounts and bindings (kubectl apply failed): is the control plane up? bash .ci/kube-up")?;
-    let ca = std::fs::read(cfg.state.join("pki/serving/apiserver.crt")).context("no apiserver certificate: is the control plane up?")?;
+    let ca = std::fs::read(cfg.state.join("pki/serving/apiserver.crt"))
+        .context("no apiserver certificate: is the control plane up?")?;
     let ca = base64::engine::general_purpose::STANDARD.encode(ca);
     for (who, _) in files::IDENTITIES {
         let token = token_of(ctx, cfg, who, deadline)?;
@@ -346,11 +341,15 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
     let kubelet = cfg.kubelet_proc();
     ensure(ctx, &kubelet, &dirs, || kill_cache_leftovers(ctx, cfg, "kubelet"))?;
     node_proc::wait_for(&dirs, "kubelet", "/healthz", deadline, || node_proc::http_ok("127.0.0.1:10248", "/healthz"))?;
-    node_proc::wait_for(&dirs, "kubelet", &format!("node {} Ready", cfg.name), deadline, || node_ready(ctx, cfg) == Some(true))?;
+    node_proc::wait_for(&dirs, "kubelet", &format!("node {} Ready", cfg.name), deadline, || {
+        node_ready(ctx, cfg) == Some(true)
+    })?;
     put(&d.join("kube-proxy.yaml"), &files::kube_proxy_yaml(&s(cfg.kubeconfig_of("xtask-kube-proxy")), &cfg.name))?;
     let proxy = cfg.kube_proxy_proc();
     ensure(ctx, &proxy, &dirs, || kill_cache_leftovers(ctx, cfg, "kube-proxy"))?;
-    node_proc::wait_for(&dirs, "kube-proxy", "/healthz", deadline, || node_proc::http_ok("127.0.0.1:10256", "/healthz"))?;
+    node_proc::wait_for(&dirs, "kube-proxy", "/healthz", deadline, || {
+        node_proc::http_ok("127.0.0.1:10256", "/healthz")
+    })?;
     let seconds = t0.elapsed().as_secs_f64();
     ctx.say(&format!(
         "node {} Ready after {seconds:.1}s: {} (pods {}, DNS {}; logs: {})",
@@ -419,18 +418,24 @@ fn token_of(ctx: &Ctx, cfg: &Config, who: &str, deadline: Instant) -> Result<Str
     let secret = format!("{who}-token");
     let path = "jsonpath={.data.token}";
     loop {
-        let b64 = cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=10s -n kube-system get secret {secret} -o {path}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .unwrap_or_default();
+        let b64 = cmd!(
+            sh,
+            "{kubectl} --kubeconfig {admin} --request-timeout=10s -n kube-system get secret {secret} -o {path}"
+        )
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
         if let Ok(token) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
             if !token.is_empty() {
                 return String::from_utf8(token).context("a ServiceAccount token is not text");
             }
         }
         if Instant::now() >= deadline {
-            bail!("no token in Secret kube-system/{secret}: is kube-controller-manager running? (its log: {})", cfg.log_of("kube-controller-manager").display());
+            bail!(
+                "no token in Secret kube-system/{secret}: is kube-controller-manager running? (its log: {})",
+                cfg.log_of("kube-controller-manager").display()
+            );
         }
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -439,7 +444,11 @@ fn token_of(ctx: &Ctx, cfg: &Config, who: &str, deadline: Instant) -> Result<Str
 fn node_json(ctx: &Ctx, cfg: &Config) -> Option<Value> {
     let sh = &ctx.sh;
     let (kubectl, admin, name) = (cfg.kubectl(), cfg.admin(), &cfg.name);
-    let out = cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=5s get node {name} -o json").quiet().ignore_stderr().read().ok()?;
+    let out = cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=5s get node {name} -o json")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?;
     serde_json::from_str(&out).ok()
 }
 
@@ -475,7 +484,9 @@ impl NodeState {
             ready: ready["status"] == "True",
             why: match (ready["reason"].as_str(), ready["message"].as_str()) {
                 (None, None) => "no Ready condition yet".into(),
-                (r, m) => format!("{}: {}", r.unwrap_or("NotReady"), m.unwrap_or("")).trim_end_matches(": ").to_string(),
+                (r, m) => {
+                    format!("{}: {}", r.unwrap_or("NotReady"), m.unwrap_or("")).trim_end_matches(": ").to_string()
+                }
             },
             runtime: text(&node["status"]["nodeInfo"]["containerRuntimeVersion"]),
             kubelet: text(&node["status"]["nodeInfo"]["kubeletVersion"]),
@@ -523,7 +534,7 @@ pub fn status(ctx: &Ctx, cfg: &Config) -> Status {
 /// containerd processes of ours without a pid file (our config on their command line).
 fn kill_containerd_leftovers(ctx: &Ctx, cfg: &Config) {
     let config = cfg.containerd_config().display().to_string();
-    for pid in node_proc::find(|exe, args| exe.ends_with("containerd") && args.iter().any(|a| *a == config)) {
+    for pid in node_proc::find(|exe, args| exe.ends_with("containerd") && args.contains(&config)) {
         ctx.say(&format!("killing a leftover containerd (pid {pid}, no pid file)"));
         node_proc::kill_group(pid, Duration::from_secs(5));
     }
@@ -550,7 +561,8 @@ fn our_shims(cfg: &Config) -> Vec<u32> {
 /// Stop the pods' containers through containerd: TERM, a grace period, KILL, delete.
 fn stop_containers(ctx: &Ctx, cfg: &Config) -> usize {
     let Ok(list) = ctr(ctx, cfg, &["tasks", "ls"]) else { return 0 };
-    let running: Vec<String> = list.lines().skip(1).filter_map(|l| l.split_whitespace().next().map(String::from)).collect();
+    let running: Vec<String> =
+        list.lines().skip(1).filter_map(|l| l.split_whitespace().next().map(String::from)).collect();
     for id in &running {
         let _ = ctr(ctx, cfg, &["tasks", "kill", "--signal", "SIGTERM", id]);
     }
@@ -586,90 +598,111 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
         }
     };
     for name in ["kube-proxy", "kubelet"] {
-        step(&format!("stopping {name}"), (|| {
-            if node_proc::stop(&dirs, name)? {
-                ctx.say(&format!("stopped {name}"));
-            }
-            kill_cache_leftovers(ctx, cfg, name);
-            Ok(())
-        })());
+        step(
+            &format!("stopping {name}"),
+            (|| {
+                if node_proc::stop(&dirs, name)? {
+                    ctx.say(&format!("stopped {name}"));
+                }
+                kill_cache_leftovers(ctx, cfg, name);
+                Ok(())
+            })(),
+        );
     }
-    step("stopping containerd", (|| {
-        if node_proc::pid_of(&dirs, "containerd").is_some() {
-            let n = stop_containers(ctx, cfg);
-            if n > 0 {
-                ctx.say(&format!("stopped {n} container(s)"));
-            }
-        }
-        if node_proc::stop(&dirs, "containerd")? {
-            ctx.say("stopped containerd");
-        }
-        kill_containerd_leftovers(ctx, cfg);
-        for pid in our_shims(cfg) {
-            node_proc::kill_group(pid, Duration::from_secs(2));
-        }
-        Ok(())
-    })());
-    step("removing the kubepods cgroups", (|| {
-        let removed = node_sweep::remove_kubepods_cgroups()?;
-        if removed > 0 {
-            ctx.say(&format!("removed {removed} kubepods cgroup(s)"));
-        }
-        Ok(())
-    })());
-    step("stopping coredns", coredns::down(ctx, &cfg.coredns(), &dirs));
-    step("removing iptables chains", (|| {
-        // kube-proxy's own cleanup first (iptables, ipvs, nftables), then whatever is left
-        let proxy = cfg.bin.join("kube-proxy");
-        if proxy.is_file() {
-            let _ = cmd!(sh, "{proxy} --cleanup").quiet().ignore_stdout().ignore_stderr().ignore_status().run();
-        }
-        for swept in node_sweep::sweep_iptables(sh)? {
-            ctx.say(&format!("removed KUBE-*/CNI-* chains ({swept})"));
-        }
-        Ok(())
-    })());
-    step("unmounting", (|| {
-        let roots = cfg.mount_roots();
-        let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
-        let unmounted = node_sweep::unmount_under(&roots)?;
-        if unmounted > 0 {
-            ctx.say(&format!("unmounted {unmounted} mount(s) under {}", cfg.dir().display()));
-        }
-        let netns = cfg.dir().join("containerd/state/io.containerd.grpc.v1.cri/netns");
-        if netns.is_dir() {
-            std::fs::remove_dir_all(&netns).with_context(|| format!("cannot remove {}", netns.display()))?;
-        }
-        Ok(())
-    })());
-    step("removing the pod network", (|| {
-        for port in node_sweep::bridge_ports(files::BRIDGE) {
-            node_sweep::delete_link(sh, &port)?;
-        }
-        if node_sweep::delete_link(sh, files::BRIDGE)? {
-            ctx.say(&format!("removed the bridge {}", files::BRIDGE));
-        }
-        // addresses handed out (the next start's pods are new ones)
-        let _ = std::fs::remove_dir_all(cfg.dir().join("cni/ipam"));
-        if let Ok(entries) = std::fs::read_dir("/var/lib/cni/results") {
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with(&format!("{}-", files::NETWORK)) {
-                    let _ = std::fs::remove_file(e.path());
+    step(
+        "stopping containerd",
+        (|| {
+            if node_proc::pid_of(&dirs, "containerd").is_some() {
+                let n = stop_containers(ctx, cfg);
+                if n > 0 {
+                    ctx.say(&format!("stopped {n} container(s)"));
                 }
             }
-        }
-        Ok(())
-    })());
-    step("restoring sysctls", (|| {
-        if let Ok(saved) = std::fs::read_to_string(cfg.sysctls_saved()) {
-            let restored = node_sweep::restore_sysctls(&saved)?;
-            if !restored.is_empty() {
-                ctx.say(&format!("restored {}", restored.join(", ")));
+            if node_proc::stop(&dirs, "containerd")? {
+                ctx.say("stopped containerd");
             }
-            std::fs::remove_file(cfg.sysctls_saved())?;
-        }
-        Ok(())
-    })());
+            kill_containerd_leftovers(ctx, cfg);
+            for pid in our_shims(cfg) {
+                node_proc::kill_group(pid, Duration::from_secs(2));
+            }
+            Ok(())
+        })(),
+    );
+    step(
+        "removing the kubepods cgroups",
+        (|| {
+            let removed = node_sweep::remove_kubepods_cgroups()?;
+            if removed > 0 {
+                ctx.say(&format!("removed {removed} kubepods cgroup(s)"));
+            }
+            Ok(())
+        })(),
+    );
+    step("stopping coredns", coredns::down(ctx, &cfg.coredns(), &dirs));
+    step(
+        "removing iptables chains",
+        (|| {
+            // kube-proxy's own cleanup first (iptables, ipvs, nftables), then whatever is left
+            let proxy = cfg.bin.join("kube-proxy");
+            if proxy.is_file() {
+                let _ = cmd!(sh, "{proxy} --cleanup").quiet().ignore_stdout().ignore_stderr().ignore_status().run();
+            }
+            for swept in node_sweep::sweep_iptables(sh)? {
+                ctx.say(&format!("removed KUBE-*/CNI-* chains ({swept})"));
+            }
+            Ok(())
+        })(),
+    );
+    step(
+        "unmounting",
+        (|| {
+            let roots = cfg.mount_roots();
+            let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
+            let unmounted = node_sweep::unmount_under(&roots)?;
+            if unmounted > 0 {
+                ctx.say(&format!("unmounted {unmounted} mount(s) under {}", cfg.dir().display()));
+            }
+            let netns = cfg.dir().join("containerd/state/io.containerd.grpc.v1.cri/netns");
+            if netns.is_dir() {
+                std::fs::remove_dir_all(&netns).with_context(|| format!("cannot remove {}", netns.display()))?;
+            }
+            Ok(())
+        })(),
+    );
+    step(
+        "removing the pod network",
+        (|| {
+            for port in node_sweep::bridge_ports(files::BRIDGE) {
+                node_sweep::delete_link(sh, &port)?;
+            }
+            if node_sweep::delete_link(sh, files::BRIDGE)? {
+                ctx.say(&format!("removed the bridge {}", files::BRIDGE));
+            }
+            // addresses handed out (the next start's pods are new ones)
+            let _ = std::fs::remove_dir_all(cfg.dir().join("cni/ipam"));
+            if let Ok(entries) = std::fs::read_dir("/var/lib/cni/results") {
+                for e in entries.flatten() {
+                    if e.file_name().to_string_lossy().starts_with(&format!("{}-", files::NETWORK)) {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
+            Ok(())
+        })(),
+    );
+    step(
+        "restoring sysctls",
+        (|| {
+            if let Ok(saved) = std::fs::read_to_string(cfg.sysctls_saved()) {
+                let restored = node_sweep::restore_sysctls(&saved)?;
+                if !restored.is_empty() {
+                    ctx.say(&format!("restored {}", restored.join(", ")));
+                }
+                std::fs::remove_file(cfg.sysctls_saved())?;
+            }
+            Ok(())
+        })(),
+    );
     if !failed.is_empty() {
         bail!("the node did not stop cleanly: {}", failed.join("; "));
     }

@@ -83,7 +83,10 @@ fn the_kubelet_serves_on_loopback_with_cgroupfs_on_cgroup_v1_and_the_cluster_dns
     assert_eq!(v["containerRuntimeEndpoint"], "unix:///s/node/containerd/containerd.sock");
     assert_eq!(v["clusterDNS"][0], "169.254.20.10");
     assert_eq!(v["clusterDomain"], "cluster.local");
-    assert_eq!(v["registerWithTaints"][0], serde_json::json!({"key": "xtask.dev/test", "value": "yes", "effect": "NoExecute"}));
+    assert_eq!(
+        v["registerWithTaints"][0],
+        serde_json::json!({"key": "xtask.dev/test", "value": "yes", "effect": "NoExecute"})
+    );
     let none = yaml(&kubelet_yaml(&KubeletSettings { taints: &[], ..s }));
     assert_eq!(none["registerWithTaints"], serde_json::json!([]));
 }
@@ -107,7 +110,8 @@ fn each_identity_has_an_account_a_token_and_its_role() {
         let binding = docs.iter().find(|d| d["kind"] == "ClusterRoleBinding" && d["metadata"]["name"] == name).unwrap();
         assert_eq!(binding["roleRef"]["name"], role);
         assert_eq!(binding["subjects"][0]["name"], name);
-        let secret = docs.iter().find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == format!("{name}-token")).unwrap();
+        let secret =
+            docs.iter().find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == format!("{name}-token")).unwrap();
         assert_eq!(secret["type"], "kubernetes.io/service-account-token");
         assert_eq!(secret["metadata"]["annotations"]["kubernetes.io/service-account.name"], name);
     }

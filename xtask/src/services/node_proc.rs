@@ -5,7 +5,8 @@
 //! `logs/<name>.log`, its own session so it outlives the xtask and can be
 //! stopped as a group. A live process with the same identity is kept; a dead
 //! one (stale pid file after `kill -9`) is started again; a changed one is
-//! restarted.
+//! restarted. Also what every step of the services shares: the context
+//! (`Ctx`: a shell and where to say things) and `put` for their files.
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -14,6 +15,34 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use xshell::Shell;
+
+/// What every service step gets: a shell, and where to say what it does.
+pub struct Ctx {
+    pub sh: Shell,
+    pub tag: &'static str,
+}
+
+impl Ctx {
+    pub fn new(tag: &'static str) -> Result<Ctx> {
+        Ok(Ctx { sh: Shell::new()?, tag })
+    }
+    pub fn say(&self, msg: &str) {
+        println!("[{}] {msg}", self.tag);
+    }
+}
+
+/// Write a file (0600, atomically) only when its content changes, so an
+/// unchanged configuration keeps its process running.
+pub fn put(path: &Path, content: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if std::fs::read_to_string(path).is_ok_and(|old| old == content) {
+        return Ok(());
+    }
+    crate::fsutil::write_atomic(path, content.as_bytes())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot make {} private", path.display()))
+}
 
 /// Where pid files and logs live (the state's `run/` and `logs/`).
 #[derive(Debug, Clone)]
@@ -95,7 +124,8 @@ impl Proc {
                 // Inherited descriptors (a caller's lock, its pipes) must not live on in
                 // a daemon: close-on-exec for everything above stderr.
                 const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
-                if libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
+                if libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) != 0
+                {
                     for fd in 3..1024 {
                         libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
                     }
@@ -123,7 +153,10 @@ pub fn pid_of(dirs: &Dirs, name: &str) -> Option<u32> {
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // "pid (comm) S ...": the state follows the last ')'
-        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).is_some_and(|s| s != 'Z' && s != 'X'),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|s| s != 'Z' && s != 'X'),
         Err(_) => false,
     }
 }
@@ -138,7 +171,9 @@ pub fn exe_of(pid: u32) -> Option<PathBuf> {
 /// A process's command line, its arguments split.
 pub fn cmdline_of(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| b.split(|c| *c == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect())
+        .map(|b| {
+            b.split(|c| *c == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+        })
         .unwrap_or_default()
 }
 
@@ -235,7 +270,8 @@ pub fn http_ok(addr: &str, path: &str) -> bool {
     let Ok(addr) = addr.parse::<std::net::SocketAddr>() else { return false };
     let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else { return false };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").is_err() {
+    // one write: a request in pieces may be answered (and the connection reset) before its end
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).is_err() {
         return false;
     }
     let mut head = [0u8; 12];

@@ -29,7 +29,10 @@ fn a_process_that_cannot_start_is_one_line_naming_its_log_then_its_last_lines() 
     );
     let rest: Vec<&str> = lines.collect();
     assert!(rest[0].starts_with("  === ") && rest[0].ends_with(" xtask starts kubelet"), "{msg}");
-    assert_eq!(rest[1..], ["  I0101 starting", "  E0101 run.go:72] \"command failed\" err=\"failed to run Kubelet: bad config\""]);
+    assert_eq!(
+        rest[1..],
+        ["  I0101 starting", "  E0101 run.go:72] \"command failed\" err=\"failed to run Kubelet: bad config\""]
+    );
     // the pid file does not outlive it: nothing to stop
     assert!(pid_of(&d, "kubelet").is_none());
     assert!(!stop(&d, "kubelet").unwrap());
@@ -66,9 +69,17 @@ fn health_checks_want_a_200() {
         for status in ["200 OK", "503 Service Unavailable"] {
             use std::io::{Read, Write};
             let (mut s, _) = listener.accept().unwrap();
+            // the whole request, as a real server reads it
+            let mut req = Vec::new();
             let mut buf = [0u8; 256];
-            let _ = s.read(&mut buf);
-            write!(s, "HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok").unwrap();
+            while !req.ends_with(b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            // one write: the client reads the status line and hangs up
+            let _ = s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok").as_bytes());
         }
     });
     assert!(http_ok(&addr, "/healthz"));

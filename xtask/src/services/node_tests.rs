@@ -34,7 +34,11 @@ fn a_node_that_is_not_ready_says_why_and_what_to_do() {
 fn a_registered_node_without_status_is_not_ready() {
     let n = NodeState::of(&json!({"metadata": {"name": "vm"}}));
     assert!(!n.ready);
-    assert!(n.line(Path::new("/l")).starts_with("vm NOT Ready (no Ready condition yet; kubelet ?, no runtime)"), "{}", n.line(Path::new("/l")));
+    assert!(
+        n.line(Path::new("/l")).starts_with("vm NOT Ready (no Ready condition yet; kubelet ?, no runtime)"),
+        "{}",
+        n.line(Path::new("/l"))
+    );
 }
 
 #[test]

@@ -193,3 +193,20 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Test-only scheduling for an overlay whose images need not exist: its
+/// Deployments' and CronJobs' pods select the fake (kwok) node and tolerate its
+/// taint, so kwok simulates them. `.ci/kube-up` taints the fake node when it
+/// starts the real one, where every other pod (the environments') runs.
+pub fn simulated(overlay: &Path) {
+    let file = overlay.join("kustomization.yaml");
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(text.contains("\npatches:\n"), "{} has no patches: list", file.display());
+    let ops = "      - op: add\n        path: POD/nodeSelector\n        value: {type: kwok}\n      - op: add\n        path: POD/tolerations\n        value: [{key: xtask.dev/fake-node, operator: Exists, effect: NoSchedule}]\n";
+    let patches = format!(
+        "  - target: {{kind: Deployment}}\n    patch: |-\n{}  - target: {{kind: CronJob}}\n    patch: |-\n{}",
+        ops.replace("POD", "/spec/template/spec"),
+        ops.replace("POD", "/spec/jobTemplate/spec/template/spec")
+    );
+    fs::write(&file, text.replacen("\npatches:\n", &format!("\npatches:\n{patches}"), 1)).unwrap();
+}

@@ -159,14 +159,20 @@ fn real_node(sh: &Shell) {
     let (Ok(Some(c)), Ok(kubectl)) = (kube::Cluster::configured(None), kube::kubectl()) else { return };
     let args = c.args();
     let selector = node::NODE_LABEL;
-    let Ok(out) = cmd!(sh, "{kubectl} {args...} --request-timeout=10s get nodes -l {selector} -o json").quiet().ignore_stderr().read()
+    let Ok(out) = cmd!(sh, "{kubectl} {args...} --request-timeout=10s get nodes -l {selector} -o json")
+        .quiet()
+        .ignore_stderr()
+        .read()
     else {
         return; // the cluster line above already says it does not answer
     };
     let log = node::state_dir().join("logs/kubelet.log");
     let nodes = serde_json::from_str(&out).map(|list| node::real_nodes(&list)).unwrap_or_default();
     if nodes.is_empty() {
-        println!("node: none real (pods are only simulated by kwok); start one with `{}` (as root)", kube::START_CLUSTER);
+        println!(
+            "node: none real (pods are only simulated by kwok); start one with `{}` (as root)",
+            kube::START_CLUSTER
+        );
     }
     for n in nodes {
         println!("node: {}", n.line(&log));

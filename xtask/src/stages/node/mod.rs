@@ -31,7 +31,10 @@ pub fn run(action: &NodeCommand) -> Result<i32> {
             let up = s.processes.iter().all(|(_, pid)| pid.is_some());
             match &s.node {
                 Some(n) => println!("node        {}", n.line(&cfg.log_of("kubelet"))),
-                None => println!("node        {} is not registered (or the cluster does not answer): bash .ci/kube-up", cfg.name),
+                None => println!(
+                    "node        {} is not registered (or the cluster does not answer): bash .ci/kube-up",
+                    cfg.name
+                ),
             }
             Ok(if up && s.node.as_ref().is_some_and(|n| n.ready) { 0 } else { 1 })
         }
