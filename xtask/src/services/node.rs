@@ -672,7 +672,7 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
     step(
         "removing the pod network",
         (|| {
-            for port in node_sweep::bridge_ports(files::BRIDGE) {
+            for port in node_sweep::bridge_ports(sh, files::BRIDGE) {
                 node_sweep::delete_link(sh, &port)?;
             }
             if node_sweep::delete_link(sh, files::BRIDGE)? {

@@ -277,8 +277,9 @@ serverTLSBootstrap: false
 }
 
 /// kube-proxy in iptables mode. Health and metrics on loopback; it changes no
-/// sysctl (no localhost node ports, conntrack left as it is), so stopping it
-/// leaves only its chains, which `down` removes.
+/// sysctl (no localhost node ports; conntrack's table size and TCP timeouts
+/// left as they are: unset, its defaults would set them to 1 day and 1 hour),
+/// so stopping it leaves only its chains, which `down` removes.
 pub fn kube_proxy_yaml(kubeconfig: &str, node: &str) -> String {
     format!(
         "# written by cargo xtask node up
@@ -297,6 +298,8 @@ iptables:
 conntrack:
   maxPerCore: 0
   min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
 "
     )
 }

@@ -99,6 +99,8 @@ fn kube_proxy_uses_iptables_and_changes_no_sysctl() {
     assert_eq!(v["clusterCIDR"], POD_CIDR);
     assert_eq!(v["iptables"]["localhostNodePorts"], false);
     assert_eq!(v["conntrack"]["maxPerCore"], 0);
+    assert_eq!(v["conntrack"]["tcpEstablishedTimeout"], "0s");
+    assert_eq!(v["conntrack"]["tcpCloseWaitTimeout"], "0s");
     assert_eq!(v["clientConnection"]["kubeconfig"], "/s/node/xtask-kube-proxy.kubeconfig");
 }
 

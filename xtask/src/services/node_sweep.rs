@@ -11,15 +11,19 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use xshell::{cmd, Shell};
 
-/// The sysctls the kubelet sets at start (`setupKernelTunables`), saved before
-/// its first start and put back by `down`.
-pub const SYSCTLS: [&str; 6] = [
+/// The sysctls the kubelet sets at start (`setupKernelTunables`), and those
+/// kube-proxy would set if its configuration asked (it does not), saved before
+/// the first start and put back by `down`.
+pub const SYSCTLS: [&str; 9] = [
     "vm.overcommit_memory",
     "vm.panic_on_oom",
     "kernel.panic",
     "kernel.panic_on_oops",
     "kernel.keys.root_maxkeys",
     "kernel.keys.root_maxbytes",
+    "net.netfilter.nf_conntrack_max",
+    "net.netfilter.nf_conntrack_tcp_timeout_established",
+    "net.netfilter.nf_conntrack_tcp_timeout_close_wait",
 ];
 
 fn sysctl_path(key: &str) -> PathBuf {
@@ -251,24 +255,29 @@ pub fn remove_kubepods_cgroups() -> Result<usize> {
     Ok(removed)
 }
 
-/// Delete a network link when it exists (the bridge, a veth on it, the DNS address's dummy).
+/// Delete a network link when it exists (the bridge, a veth on it). Asks
+/// `ip`, not /sys/class/net, which shows the network namespace that mounted it.
 pub fn delete_link(sh: &Shell, name: &str) -> Result<bool> {
-    if !Path::new("/sys/class/net").join(name).exists() {
+    if cmd!(sh, "ip link show dev {name}").quiet().ignore_stdout().ignore_stderr().run().is_err() {
         return Ok(false);
     }
     let deleted = cmd!(sh, "ip link delete {name}").quiet().ignore_stderr().run();
     // a pod's veth goes by itself once its network namespace is gone
-    if deleted.is_err() && Path::new("/sys/class/net").join(name).exists() {
+    if deleted.is_err() && cmd!(sh, "ip link show dev {name}").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
         deleted.with_context(|| format!("cannot delete the network link {name}"))?;
     }
     Ok(true)
 }
 
 /// The links enslaved to a bridge (the pods' veths whose network namespace is gone).
-pub fn bridge_ports(bridge: &str) -> Vec<String> {
-    std::fs::read_dir(Path::new("/sys/class/net").join(bridge).join("brif"))
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default()
+pub fn bridge_ports(sh: &Shell, bridge: &str) -> Vec<String> {
+    let out = cmd!(sh, "ip -o link show master {bridge}").quiet().ignore_stderr().read().unwrap_or_default();
+    // "12: vethabc@if3: <BROADCAST,...> ..." -> vethabc
+    out.lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
