@@ -132,6 +132,17 @@ fn wait_pod(
     }
 }
 
+/// The cluster, which must have the real node (fail at once, not at a pod's deadline).
+fn cluster_with_node() -> Cluster {
+    let c = cluster();
+    let nodes = c.text(&["get", "nodes", "-l", "xtask.dev/real-node=true", "-o", "name"]);
+    assert!(
+        !nodes.trim().is_empty(),
+        "the cluster has no real node (label xtask.dev/real-node): start it with `bash .ci/kube-up` (XTASK_KUBE_NODE=0 leaves it out)"
+    );
+    c
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_lowercase()
 }
@@ -139,7 +150,7 @@ fn hostname() -> String {
 #[test]
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_container_that_exits_1_really_crash_loops_and_its_previous_log_has_its_line() {
-    let c = cluster();
+    let c = cluster_with_node();
     let ns = namespace(&c, "crash");
     apply(
         &c,
@@ -164,7 +175,7 @@ fn a_container_that_exits_1_really_crash_loops_and_its_previous_log_has_its_line
 #[test]
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_pod_resolves_service_names_through_coredns() {
-    let c = cluster();
+    let c = cluster_with_node();
     let ns = namespace(&c, "dns");
     apply(&c, &ns.1, "apiVersion: v1\nkind: Service\nmetadata:\n  name: echo\nspec:\n  ports: [{port: 80}]\n");
     let ip = c.text(&["-n", &ns.1, "get", "service", "echo", "-o", "jsonpath={.spec.clusterIP}"]);

@@ -344,6 +344,21 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
     node_proc::wait_for(&dirs, "kubelet", &format!("node {} Ready", cfg.name), deadline, || {
         node_ready(ctx, cfg) == Some(true)
     })?;
+    // registerWithTaints applies to a new Node only: an earlier run's taints go here
+    if let Some(node) = node_json(ctx, cfg) {
+        let changes = taint_args(&node, &cfg.taints);
+        if !changes.is_empty() {
+            let (kubectl, admin, name) = (cfg.kubectl(), cfg.admin(), &cfg.name);
+            let sh = &ctx.sh;
+            let said = changes.join(" ");
+            cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=10s taint node {name} {changes...} --overwrite")
+                .quiet()
+                .ignore_stdout()
+                .run()
+                .context("could not set the node's taints")?;
+            ctx.say(&format!("taints of node {}: {said}", cfg.name));
+        }
+    }
     put(&d.join("kube-proxy.yaml"), &files::kube_proxy_yaml(&s(cfg.kubeconfig_of("xtask-kube-proxy")), &cfg.name))?;
     let proxy = cfg.kube_proxy_proc();
     ensure(ctx, &proxy, &dirs, || kill_cache_leftovers(ctx, cfg, "kube-proxy"))?;
@@ -458,6 +473,42 @@ fn node_ready(ctx: &Ctx, cfg: &Config) -> Option<bool> {
 
 fn runtime_version(ctx: &Ctx, cfg: &Config) -> Option<String> {
     node_json(ctx, cfg).map(|n| NodeState::of(&n).runtime)
+}
+
+/// `key=value:Effect` (or `key:Effect`) as key, value, effect.
+fn taint_parts(t: &str) -> (String, String, String) {
+    let (kv, effect) = t.rsplit_once(':').unwrap_or((t, "NoSchedule"));
+    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+    (k.to_string(), v.to_string(), effect.to_string())
+}
+
+/// The `kubectl taint` arguments that make a Node's taints the wanted ones
+/// (`up` owns them; those the node controllers manage, `node.kubernetes.io/*`
+/// and `node.cloudprovider.kubernetes.io/*`, are left alone). Pure.
+pub fn taint_args(node: &Value, wanted: &[String]) -> Vec<String> {
+    let wanted: Vec<(String, String, String)> = wanted.iter().map(|t| taint_parts(t)).collect();
+    let current: Vec<(String, String, String)> = node["spec"]["taints"]
+        .as_array()
+        .map(|ts| {
+            ts.iter()
+                .map(|t| {
+                    let text = |f: &str| t[f].as_str().unwrap_or("").to_string();
+                    (text("key"), text("value"), text("effect"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let system = |k: &str| k.starts_with("node.kubernetes.io/") || k.starts_with("node.cloudprovider.kubernetes.io/");
+    let mut args: Vec<String> =
+        current.iter().filter(|t| !system(&t.0) && !wanted.contains(t)).map(|(k, _, e)| format!("{k}:{e}-")).collect();
+    args.extend(wanted.iter().filter(|t| !current.contains(t)).map(|(k, v, e)| {
+        if v.is_empty() {
+            format!("{k}:{e}")
+        } else {
+            format!("{k}={v}:{e}")
+        }
+    }));
+    args
 }
 
 /// A Node as `doctor` and `status` report it (pure, from the API's JSON).

@@ -47,3 +47,19 @@ fn the_real_nodes_of_a_list() {
     assert_eq!(real_nodes(&list).len(), 1);
     assert!(real_nodes(&json!({"items": []})).is_empty());
 }
+
+#[test]
+fn up_owns_the_nodes_taints_but_not_the_controllers() {
+    let node = json!({"spec": {"taints": [
+        {"key": "xtask.dev/real-node-probe", "value": "true", "effect": "NoSchedule"},
+        {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"},
+        {"key": "keep", "value": "v", "effect": "NoSchedule"},
+    ]}});
+    assert_eq!(taint_args(&node, &["keep=v:NoSchedule".into()]), ["xtask.dev/real-node-probe:NoSchedule-"]);
+    assert_eq!(taint_args(&node, &[]), ["xtask.dev/real-node-probe:NoSchedule-", "keep:NoSchedule-"]);
+    assert_eq!(
+        taint_args(&json!({"spec": {}}), &["a=b:NoExecute".into(), "c:NoSchedule".into()]),
+        ["a=b:NoExecute", "c:NoSchedule"]
+    );
+    assert!(taint_args(&json!({"spec": {}}), &[]).is_empty());
+}
