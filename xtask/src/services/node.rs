@@ -256,9 +256,10 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
     let dirs = cfg.dirs();
     let d = cfg.dir();
     let procs = [cfg.containerd_proc(), cfg.kubelet_proc(), cfg.kube_proxy_proc()];
+    let settled = |n: &Value| NodeState::of(n).ready && taint_args(n, &cfg.taints).is_empty();
     if procs.iter().all(|p| p.running(&dirs).is_some())
         && coredns::status(&dirs).is_some()
-        && node_ready(ctx, cfg) == Some(true)
+        && node_json(ctx, cfg).is_some_and(|n| settled(&n))
     {
         ctx.say(&format!("node {} already up (containerd, coredns, kubelet, kube-proxy)", cfg.name));
         return Ok(());
