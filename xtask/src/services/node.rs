@@ -75,9 +75,12 @@ impl Config {
     pub fn from_env(bin: Option<PathBuf>) -> Result<Config> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let cache = PathBuf::from(var("XTASK_KUBE_CACHE").unwrap_or("/var/cache/xtask-kube".into()));
-        let bin = bin.or_else(|| var("XTASK_KUBE_BIN").map(PathBuf::from)).or_else(|| newest_bin(&cache)).ok_or_else(|| {
-            UsageError::new("no kube-build binaries: pass --bin DIR or set XTASK_KUBE_BIN (the last line of `bash .ci/kube-build`)")
-        })?;
+        // `down` and `status` work without binaries (kube-down on a machine that
+        // never built any); `up` says what is missing in its preflight.
+        let bin = bin
+            .or_else(|| var("XTASK_KUBE_BIN").map(PathBuf::from))
+            .or_else(|| newest_bin(&cache))
+            .unwrap_or_else(|| cache.join("unbuilt/bin"));
         let deadline = match var("XTASK_KUBE_DEADLINE") {
             Some(s) => Duration::from_secs(
                 s.parse()
@@ -238,10 +241,20 @@ fn preflight(cfg: &Config) -> Result<()> {
         }
     }
     use std::net::ToSocketAddrs;
-    if (cfg.name.as_str(), 0).to_socket_addrs().map(|mut a| a.next().is_none()).unwrap_or(true) {
+    let addrs: Vec<std::net::IpAddr> =
+        (cfg.name.as_str(), 0).to_socket_addrs().map(|a| a.map(|a| a.ip()).collect()).unwrap_or_default();
+    let fix = format!("add `127.0.0.1 {}` to /etc/hosts", cfg.name);
+    if addrs.is_empty() {
         bail!(UsageError::new(format!(
-            "the hostname '{}' does not resolve, and the apiserver reaches the kubelet by it: add `127.0.0.1 {}` to /etc/hosts",
-            cfg.name, cfg.name
+            "the hostname '{}' does not resolve, and the apiserver reaches the kubelet by it: {fix}",
+            cfg.name
+        )));
+    }
+    // the kubelet (anonymous, AlwaysAllow: a test node) listens on loopback only
+    if let Some(ip) = addrs.iter().find(|ip| !ip.is_loopback()) {
+        bail!(UsageError::new(format!(
+            "the hostname '{}' resolves to {ip}, but the node's kubelet listens on 127.0.0.1 only and the apiserver dials it by that name: {fix}",
+            cfg.name
         )));
     }
     Ok(())
