@@ -5,6 +5,8 @@
 
 pub mod coredns;
 pub mod node;
+mod node_config;
 mod node_files;
 mod node_proc;
+mod node_state;
 mod node_sweep;

@@ -1,0 +1,200 @@
+//! The real node's configuration: where its files, sockets, logs and
+//! binaries are, from the environment `.ci/kube-up` sets, and the processes
+//! (program, arguments, identity inputs) it runs.
+
+use super::coredns;
+use super::node_files as files;
+use super::node_proc::{Dirs, Proc};
+use crate::error::UsageError;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The local cluster's state directory (`XTASK_KUBE_STATE`).
+pub fn state_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("XTASK_KUBE_STATE").ok().filter(|v| !v.is_empty()).unwrap_or("/var/lib/xtask-kube".into()),
+    )
+}
+
+/// The apiserver of the local cluster (`.ci/kube-up`).
+pub(super) const API: &str = "https://127.0.0.1:6443";
+/// Debian packages the node needs: the binary each provides.
+pub(super) const PACKAGES: [(&str, &str); 5] = [
+    ("containerd", "/usr/bin/containerd"),
+    ("runc", "/usr/sbin/runc"),
+    ("containernetworking-plugins", "/usr/lib/cni/bridge"),
+    ("iptables", "/usr/sbin/iptables"),
+    ("iproute2", "/usr/sbin/ip"),
+];
+
+/// Where a registry's credentials come from (`.ci/registry-up`).
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub host: String,
+    pub user: String,
+    pub password_file: PathBuf,
+}
+
+/// The node as it should run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The cluster's state (`XTASK_KUBE_STATE`); the node keeps its files in `node/`.
+    pub state: PathBuf,
+    /// kube-build's binaries: kubelet, kube-proxy, coredns, kubectl, pause.tar.
+    pub bin: PathBuf,
+    /// Debian's containerd.
+    pub containerd: PathBuf,
+    /// The Node's name: the machine's hostname.
+    pub name: String,
+    pub registry: Option<Registry>,
+    pub deadline: Duration,
+    /// Taints the node registers with (`key=value:Effect`); none by default.
+    pub taints: Vec<String>,
+}
+
+impl Config {
+    /// From the environment kube-up uses: `XTASK_KUBE_STATE`, `XTASK_KUBE_BIN`
+    /// (or `bin`), `XTASK_CONTAINERD`, `XTASK_KUBE_DEADLINE`, `XTASK_NODE_TAINTS`,
+    /// and the registry of `.ci/registry-up` when its password file exists.
+    pub fn from_env(bin: Option<PathBuf>) -> Result<Config> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let cache = PathBuf::from(var("XTASK_KUBE_CACHE").unwrap_or("/var/cache/xtask-kube".into()));
+        // `down` and `status` work without binaries (kube-down on a machine that
+        // never built any); `up` says what is missing in its preflight.
+        let bin = bin
+            .or_else(|| var("XTASK_KUBE_BIN").map(PathBuf::from))
+            .or_else(|| newest_bin(&cache))
+            .unwrap_or_else(|| cache.join("unbuilt/bin"));
+        let deadline = match var("XTASK_KUBE_DEADLINE") {
+            Some(s) => Duration::from_secs(
+                s.parse()
+                    .map_err(|_| UsageError::new(format!("XTASK_KUBE_DEADLINE={s} is not a number of seconds")))?,
+            ),
+            None => Duration::from_secs(180),
+        };
+        let password_file =
+            PathBuf::from(var("XTASK_REGISTRY_PASSWORD_FILE").unwrap_or("/var/lib/xtask-registry/password".into()));
+        let registry = password_file.is_file().then(|| Registry {
+            host: var("XTASK_NODE_REGISTRY").unwrap_or("127.0.0.1:5000".into()),
+            user: var("XTASK_REGISTRY_USERNAME").unwrap_or("xtask".into()),
+            password_file,
+        });
+        Ok(Config {
+            state: state_dir(),
+            bin,
+            containerd: PathBuf::from(var("XTASK_CONTAINERD").unwrap_or("/usr/bin/containerd".into())),
+            name: hostname()?,
+            registry,
+            deadline,
+            taints: var("XTASK_NODE_TAINTS")
+                .map(|t| t.split(',').map(|s| s.trim().to_string()).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    pub(super) fn dir(&self) -> PathBuf {
+        self.state.join("node")
+    }
+    pub(super) fn dirs(&self) -> Dirs {
+        Dirs { run: self.state.join("run"), logs: self.state.join("logs") }
+    }
+    pub(super) fn admin(&self) -> PathBuf {
+        self.state.join("kubeconfig")
+    }
+    pub(super) fn kubectl(&self) -> PathBuf {
+        self.bin.join("kubectl")
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.dir().join("containerd/containerd.sock")
+    }
+    pub(super) fn containerd_config(&self) -> PathBuf {
+        self.dir().join("containerd/config.toml")
+    }
+    pub(super) fn hosts_toml(&self) -> Option<PathBuf> {
+        let r = self.registry.as_ref()?;
+        Some(self.dir().join("containerd/certs.d").join(&r.host).join("hosts.toml"))
+    }
+    pub(super) fn kubeconfig_of(&self, who: &str) -> PathBuf {
+        self.dir().join(format!("{who}.kubeconfig"))
+    }
+    pub(super) fn sysctls_saved(&self) -> PathBuf {
+        self.dir().join("sysctls.saved")
+    }
+    /// What `down` sweeps mounts from.
+    pub(super) fn mount_roots(&self) -> Vec<PathBuf> {
+        vec![self.dir()]
+    }
+    pub fn log_of(&self, name: &str) -> PathBuf {
+        self.dirs().log(name)
+    }
+
+    pub(super) fn coredns(&self) -> coredns::Config {
+        coredns::Config {
+            binary: self.bin.join("coredns"),
+            dir: self.dir().join("coredns"),
+            kubeconfig: self.kubeconfig_of("xtask-coredns"),
+        }
+    }
+
+    pub(super) fn containerd_proc(&self) -> Proc {
+        let mut inputs = vec![self.containerd_config()];
+        inputs.extend(self.hosts_toml());
+        Proc {
+            name: "containerd",
+            program: self.containerd.clone(),
+            args: vec!["--config".into(), self.containerd_config().display().to_string()],
+            inputs,
+        }
+    }
+
+    pub(super) fn kubelet_proc(&self) -> Proc {
+        let d = self.dir();
+        Proc {
+            name: "kubelet",
+            program: self.bin.join("kubelet"),
+            args: vec![
+                format!("--config={}", d.join("kubelet.yaml").display()),
+                format!("--kubeconfig={}", self.kubeconfig_of("xtask-node").display()),
+                format!("--root-dir={}", d.join("kubelet").display()),
+                format!("--cert-dir={}", d.join("kubelet/pki").display()),
+                format!("--hostname-override={}", self.name),
+                format!("--node-labels={}=true", files::NODE_LABEL),
+            ],
+            inputs: vec![d.join("kubelet.yaml"), self.kubeconfig_of("xtask-node")],
+        }
+    }
+
+    pub(super) fn kube_proxy_proc(&self) -> Proc {
+        let d = self.dir();
+        Proc {
+            name: "kube-proxy",
+            program: self.bin.join("kube-proxy"),
+            args: vec![format!("--config={}", d.join("kube-proxy.yaml").display())],
+            inputs: vec![d.join("kube-proxy.yaml"), self.kubeconfig_of("xtask-kube-proxy")],
+        }
+    }
+}
+
+/// The most recent kube-build output that has a kubelet (for `down` and
+/// `status`, which kube-down and doctor call without building anything).
+fn newest_bin(cache: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(cache)
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|b| b.join("kubelet").is_file())
+        .max_by_key(|b| b.join("kubelet").metadata().and_then(|m| m.modified()).ok())
+}
+
+/// The machine's hostname, which must resolve (the apiserver dials the kubelet by it).
+pub fn hostname() -> Result<String> {
+    let name =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").context("cannot read the hostname")?.trim().to_string();
+    if name.is_empty() || name.chars().any(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.')) {
+        bail!(UsageError::new(format!(
+            "the hostname '{name}' cannot name a Kubernetes node: set a DNS-style hostname"
+        )));
+    }
+    Ok(name.to_lowercase())
+}
