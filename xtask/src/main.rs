@@ -23,6 +23,7 @@ mod progress;
 mod python;
 mod report;
 mod runner;
+mod stats;
 mod stages;
 mod testing;
 mod workflows;
