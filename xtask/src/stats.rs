@@ -60,6 +60,19 @@ pub fn mann_whitney(a: &[f64], b: &[f64]) -> Option<MannWhitney> {
     Some(MannWhitney { u, p: (2.0 * normal_sf(z)).min(1.0) })
 }
 
+/// The fewest samples per side at which two samples of that size that do
+/// not overlap at all reach a two-sided p below `1 - confidence`: fewer can
+/// never show a difference at that confidence, whatever they hold.
+pub fn min_samples(confidence: f64) -> usize {
+    (2..=100)
+        .find(|&n| {
+            let low: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let high: Vec<f64> = (0..n).map(|i| (n + i) as f64).collect();
+            mann_whitney(&low, &high).is_some_and(|r| r.p < 1.0 - confidence)
+        })
+        .unwrap_or(100)
+}
+
 /// Hodges–Lehmann estimate of the shift from `b` to `a`: the median of every `a - b`.
 pub fn hodges_lehmann(a: &[f64], b: &[f64]) -> Option<f64> {
     let diffs: Vec<f64> = a.iter().flat_map(|x| b.iter().map(move |y| x - y)).collect();
@@ -82,7 +95,8 @@ fn erfc(x: f64) -> f64 {
                     + t * (0.096_784_18
                         + t * (-0.186_288_06
                             + t * (0.278_868_07
-                                + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     if x >= 0.0 {
         r

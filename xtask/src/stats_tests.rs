@@ -65,3 +65,11 @@ fn the_ratio_interval_covers_the_true_ratio_and_is_reproducible() {
     assert!(lo < 1.0 && hi > 1.0, "an A/A interval holds 1: ({lo}, {hi})");
     assert_eq!(ratio_interval(&base, &[0.0, 0.0], 0.95, 100, 1), None);
 }
+
+#[test]
+fn the_fewest_samples_that_can_show_a_difference() {
+    // Two separated samples of 3 give p = 0.081 at best: never significant at 95%.
+    assert_eq!(min_samples(0.95), 4);
+    assert_eq!(min_samples(0.99), 6);
+    assert_eq!(min_samples(0.90), 3);
+}
