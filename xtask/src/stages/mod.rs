@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod doctor;
 pub mod image;
 pub mod manifests;
+pub mod perf;
 pub mod quality;
 pub mod rollback;
 pub mod status;
