@@ -39,6 +39,8 @@ pub struct Verdict {
     pub interval: (f64, f64),
     /// Two-sided Mann–Whitney p-value.
     pub p: f64,
+    /// The Hodges–Lehmann shift from base to head, in the metric's units.
+    pub shift: f64,
     /// How much worse head is, as a fraction: 0.33 is a third worse, −0.2 a fifth better.
     pub worse_by: f64,
     /// The verdict in words, e.g. `34% worse (threshold 10%, p 0.002)`.
@@ -67,6 +69,7 @@ pub fn judge(base: &[f64], head: &[f64], spec: &Scenario) -> Verdict {
         ratio,
         interval,
         p,
+        shift: stats::hodges_lehmann(head, base).unwrap_or(f64::NAN),
         worse_by: cost(ratio, spec.better) - 1.0,
         reason: String::new(),
     };
