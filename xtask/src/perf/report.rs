@@ -47,8 +47,8 @@ impl Row {
         }
     }
 
-    /// The cells: scenario, metric, base, head, ratio [interval], p, verdict.
-    fn cells(&self) -> [String; 7] {
+    /// The cells: scenario, metric, base, head, ratio [interval], p, seconds, verdict.
+    fn cells(&self) -> [String; 8] {
         let (base, head, ratio, p) = match &self.verdict {
             Some(v) if v.ratio.is_finite() => (
                 fmt(v.base_median),
@@ -67,7 +67,16 @@ impl Row {
             (None, Some(v)) => v.reason.clone(),
             (None, None) => String::new(),
         };
-        [self.id(), format!("{} ({arrow})", self.metric), base, head, ratio, p, format!("{}: {why}", self.label())]
+        [
+            self.id(),
+            format!("{} ({arrow})", self.metric),
+            base,
+            head,
+            ratio,
+            p,
+            format!("{:.0}", self.measured.seconds),
+            format!("{}: {why}", self.label()),
+        ]
     }
 }
 
@@ -91,11 +100,11 @@ fn ordered(rows: &[Row]) -> Vec<&Row> {
     v
 }
 
-const HEADERS: [&str; 7] = ["scenario", "metric", "base", "head", "ratio [interval]", "p", "verdict"];
+const HEADERS: [&str; 8] = ["scenario", "metric", "base", "head", "ratio [interval]", "p", "seconds", "verdict"];
 
 /// The table for the terminal, and a closing line.
 pub fn table(report: &Report) -> String {
-    let rows: Vec<[String; 7]> = ordered(&report.rows).iter().map(|r| r.cells()).collect();
+    let rows: Vec<[String; 8]> = ordered(&report.rows).iter().map(|r| r.cells()).collect();
     let mut widths = HEADERS.map(str::len);
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -107,7 +116,7 @@ pub fn table(report: &Report) -> String {
             .iter()
             .zip(widths)
             .enumerate()
-            .map(|(i, (c, w))| if i == 6 { c.to_string() } else { format!("{c:<w$}") })
+            .map(|(i, (c, w))| if i == 7 { c.to_string() } else { format!("{c:<w$}") })
             .collect();
         format!("  {}\n", padded.join("  ").trim_end())
     };
@@ -115,8 +124,12 @@ pub fn table(report: &Report) -> String {
     for r in &rows {
         out += &line(r.iter().map(String::as_str).collect());
     }
-    for r in ordered(&report.rows).iter().filter(|r| r.error.is_some()) {
-        out += &format!("  {}: {}\n", r.id(), r.error.as_deref().unwrap_or(""));
+    for r in ordered(&report.rows) {
+        if let Some(e) = &r.error {
+            out += &format!("  {}: {e}\n", r.id());
+        } else if r.measured.stopped.starts_with("budget") {
+            out += &format!("  {}: stopped by its {}\n", r.id(), r.measured.stopped);
+        }
     }
     out + &format!("\n{}\n", closing_line(report))
 }
@@ -160,7 +173,7 @@ pub fn markdown(report: &Report) -> String {
     let mut md = format!("### xtask perf\n\n| {} |\n|{}\n", HEADERS.join(" | "), "---|".repeat(HEADERS.len()));
     for r in ordered(&report.rows) {
         let mut cells = r.cells();
-        cells[6] = format!("{} {}", if r.failed() { "❌" } else { "✅" }, cells[6]);
+        cells[7] = format!("{} {}", if r.failed() { "❌" } else { "✅" }, cells[7]);
         let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
         md += &format!("| {} |\n", cells.join(" | "));
     }

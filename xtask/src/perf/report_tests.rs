@@ -15,7 +15,12 @@ fn row(name: &str, base: &[f64], head: &[f64], error: Option<&str>) -> Row {
         threshold: 0.10,
         confidence: 0.95,
     };
-    let measured = Measured { base: base.to_vec(), head: head.to_vec(), seconds: 12.0, stopped: "all 6 pairs".into() };
+    let measured = Measured {
+        base: base.to_vec(),
+        head: head.to_vec(),
+        seconds: 12.0,
+        stopped: if name == "versions" { "budget after 4 of 6 pairs".into() } else { "all 6 pairs".into() },
+    };
     Row {
         component: "storage".into(),
         scenario: name.into(),
@@ -67,6 +72,7 @@ fn failures_come_last_with_their_ratio_and_errors_in_full() {
         "{text}"
     );
     assert!(text.contains("  | boom"), "the log's lines follow the table: {text}");
+    assert!(text.contains("  storage/versions: stopped by its budget after 4 of 6 pairs\n"), "{text}");
     assert_eq!(
         closing_line(&r),
         "3 scenario(s): 1 passed, 1 regression(s), 1 error(s); base 1e6e56fb74 (merge-base with origin/main) against head 21f58bb115"
@@ -80,12 +86,14 @@ fn a_passing_run_exits_0_and_the_summary_is_a_markdown_table() {
     assert_eq!(exit_code(&r), 0);
     let md = markdown(&r);
     assert!(
-        md.starts_with("### xtask perf\n\n| scenario | metric | base | head | ratio [interval] | p | verdict |\n|---|"),
+        md.starts_with(
+            "### xtask perf\n\n| scenario | metric | base | head | ratio [interval] | p | seconds | verdict |\n|---|"
+        ),
         "{md}"
     );
     assert!(
         md.contains(
-            "| storage/read | ms per read (lower is better) | 3.00 | 3.00 | 1.00 [0.97, 1.03] | 1.000 | ✅ pass"
+            "| storage/read | ms per read (lower is better) | 3.00 | 3.00 | 1.00 [0.97, 1.03] | 1.000 | 12 | ✅ pass"
         ),
         "{md}"
     );

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use xshell::{cmd, Shell};
 
-/// How long a service gets to listen on its port.
-const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a service gets to listen on its port (a Spark driver takes half a minute on a busy machine).
+const START_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// One side of the comparison: a tree under test, ready to sample.
 pub struct Tree {
@@ -72,15 +72,22 @@ impl Tree {
         Ok(cmd!(sh, "{program} {args...}").into())
     }
 
-    /// Start the service on a free port and wait until it listens.
-    pub fn start(&mut self, words: &[String], component: &str) -> Result<()> {
+    /// Start the service on a free port (`ready` waits for it: both trees' start at once).
+    pub fn start(&mut self, words: &[String]) -> Result<()> {
         self.port = Some(free_port()?);
         let log = self.logs.join(format!("{}-service.log", self.side.name()));
-        let mut process = Process::start(self.command(words)?, &log, &log)?;
-        let who = format!("the {} service of {component} (from {})", self.side.name(), self.root.display());
-        process.wait_ready(self.port.expect("just set"), Instant::now() + START_TIMEOUT, &who)?;
-        self.service = Some(process);
+        self.service = Some(Process::start(self.command(words)?, &log, &log)?);
         Ok(())
+    }
+
+    /// Wait until the service listens; one that exits or never listens is an
+    /// error naming the side, the tree and its log's last lines.
+    pub fn ready(&mut self, component: &str) -> Result<()> {
+        let who = format!("the {} service of {component} (from {})", self.side.name(), self.root.display());
+        match (&mut self.service, self.port) {
+            (Some(p), Some(port)) => p.wait_ready(port, Instant::now() + START_TIMEOUT, &who),
+            _ => Ok(()),
+        }
     }
 
     /// One sample: run the scenario's command to its end (at most `timeout`)

@@ -25,7 +25,7 @@ impl Side {
 
 /// The order of pair number `n` (0-based): base first on even pairs.
 pub fn pair_order(n: usize) -> [Side; 2] {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         [Side::Base, Side::Head]
     } else {
         [Side::Head, Side::Base]

@@ -90,7 +90,7 @@ fn rel(root: &Path, p: &Path) -> String {
 fn git_head(root: &Path) -> Result<String> {
     let sh = Shell::new()?;
     sh.change_dir(root);
-    Ok(cmd!(sh, "git rev-parse HEAD").quiet().read().context("cannot read HEAD's commit: is this a git clone?")?)
+    cmd!(sh, "git rev-parse HEAD").quiet().read().context("cannot read HEAD's commit: is this a git clone?")
 }
 
 /// The rows of one component: every scenario an error when its trees cannot be made ready.
@@ -151,29 +151,35 @@ fn ready(
     let harness = ws.root.join(&c.path);
     let base_env = EnvSpec::for_tests(base_ws, base_c);
     let head_env = if aa { base_env.clone() } else { EnvSpec::for_tests(ws, c) };
-    prepare(&base_ws.root, &base_env, Side::Base, &logs, out)?;
+    prepare(&ws.root, &base_ws.root, &base_env, Side::Base, &logs, out)?;
     let head_root: PathBuf = if aa { base_ws.root.clone() } else { ws.root.clone() };
     if !aa {
-        prepare(&ws.root, &head_env, Side::Head, &logs, out)?;
+        prepare(&ws.root, &ws.root, &head_env, Side::Head, &logs, out)?;
     }
     let mut trees = [
         Tree::new(Side::Base, &base_ws.root, &base_env.dir, &harness, &logs, &c.name)?,
         Tree::new(Side::Head, &head_root, &head_env.dir, &harness, &logs, &c.name)?,
     ];
     if let Some(service) = &s.service {
+        out.line(&format!("perf: starting the base and head services of {}", c.name));
         for t in trees.iter_mut() {
-            t.start(service, &c.name)?;
+            t.start(service)?;
         }
+        let started = std::time::Instant::now();
+        for t in trees.iter_mut() {
+            t.ready(&c.name)?;
+        }
+        out.line(&format!("perf: both services of {} listen ({:.0}s)", c.name, started.elapsed().as_secs_f64()));
     }
     Ok(trees)
 }
 
-fn prepare(root: &Path, env: &EnvSpec, side: Side, logs: &Path, out: &Printer) -> Result<()> {
+fn prepare(head: &Path, root: &Path, env: &EnvSpec, side: Side, logs: &Path, out: &Printer) -> Result<()> {
     let envs = Envs::new(root, vec![env.clone()]);
     let path = logs.join(format!("{}-environment.log", side.name()));
     let mut log = Log::create(path.clone())?;
-    out.line(&format!("perf: {} environment {}", side.name(), rel(root, &env.dir)));
+    out.line(&format!("perf: {} environment {}", side.name(), rel(head, &env.dir)));
     envs.ensure(&env.name, &mut log).with_context(|| {
-        format!("cannot prepare the {} environment of {} (log: {})", side.name(), env.name, path.display())
+        format!("cannot prepare the {} environment of {} (log: {})", side.name(), env.name, rel(head, &path))
     })
 }
