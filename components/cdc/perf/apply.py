@@ -27,14 +27,41 @@ def batch(start: int, count: int, rows: int) -> bytes:
     for offset in range(start, start + count):
         key = offset % rows
         op = "c" if offset < rows else "u"
-        after = {"id": key, "name": f"user-{key}", "score": offset * 0.5, "active": offset % 3 == 0}
-        source = {"connector": "postgresql", "db": "app", "table": "users", "lsn": offset + 1}
-        lines.append(json.dumps({"op": op, "before": None, "after": after, "source": source, "ts_ms": offset}))
+        after = {
+            "id": key,
+            "name": f"user-{key}",
+            "score": offset * 0.5,
+            "active": offset % 3 == 0,
+        }
+        source = {
+            "connector": "postgresql",
+            "db": "app",
+            "table": "users",
+            "lsn": offset + 1,
+        }
+        lines.append(
+            json.dumps(
+                {
+                    "op": op,
+                    "before": None,
+                    "after": after,
+                    "source": source,
+                    "ts_ms": offset,
+                }
+            )
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
-def post(conn: http.client.HTTPConnection, table: str, body: bytes) -> dict[str, object]:
-    conn.request("POST", f"/events?table={table}", body=body, headers={"Content-Type": "application/x-ndjson"})
+def post(
+    conn: http.client.HTTPConnection, table: str, body: bytes
+) -> dict[str, object]:
+    conn.request(
+        "POST",
+        f"/events?table={table}",
+        body=body,
+        headers={"Content-Type": "application/x-ndjson"},
+    )
     response = conn.getresponse()
     data = response.read()
     if response.status != 200:
@@ -46,18 +73,38 @@ def post(conn: http.client.HTTPConnection, table: str, body: bytes) -> dict[str,
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", required=True, help="the cdc service, e.g. http://127.0.0.1:8080")
-    parser.add_argument("--events", type=int, default=2000, help="events in all (default: 2000)")
-    parser.add_argument("--batch", type=int, default=200, help="events per request (default: 200)")
-    parser.add_argument("--rows", type=int, default=500, help="distinct keys (default: 500)")
-    parser.add_argument("--seconds", type=float, default=30.0, help="stop after this long (default: 30)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--url", required=True, help="the cdc service, e.g. http://127.0.0.1:8080"
+    )
+    parser.add_argument(
+        "--events", type=int, default=2000, help="events in all (default: 2000)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=200, help="events per request (default: 200)"
+    )
+    parser.add_argument(
+        "--rows", type=int, default=500, help="distinct keys (default: 500)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=30.0, help="stop after this long (default: 30)"
+    )
     args = parser.parse_args()
-    if not (1 <= args.batch <= args.events <= 100_000 and args.rows >= 1 and 0 < args.seconds <= 600):
-        parser.error("1 <= --batch <= --events <= 100000, --rows >= 1, --seconds up to 600")
+    if not (
+        1 <= args.batch <= args.events <= 100_000
+        and args.rows >= 1
+        and 0 < args.seconds <= 600
+    ):
+        parser.error(
+            "1 <= --batch <= --events <= 100000, --rows >= 1, --seconds up to 600"
+        )
 
     parts = urlsplit(args.url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=args.seconds + 30)
+    conn = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=args.seconds + 30
+    )
     post(conn, f"perf_warmup_{uuid.uuid4().hex[:8]}", batch(0, args.batch, args.rows))
     table = f"perf_{uuid.uuid4().hex[:8]}"
     deadline = time.monotonic() + args.seconds
@@ -66,7 +113,9 @@ def main() -> int:
     for start in range(0, args.events, args.batch):
         if time.monotonic() > deadline:
             break
-        answer = post(conn, table, batch(start, min(args.batch, args.events - start), args.rows))
+        answer = post(
+            conn, table, batch(start, min(args.batch, args.events - start), args.rows)
+        )
         applied += int(answer.get("applied", 0))  # type: ignore[call-overload]
     elapsed = time.perf_counter() - started
     if applied == 0:

@@ -59,7 +59,9 @@ def serve(args: argparse.Namespace) -> int:
                     "--output", f"perf_features_{uuid.uuid4().hex[:8]}"]  # fmt: skip
             started = time.perf_counter()
             code = features.main(argv, spark=spark)
-            body = json.dumps({"exit": code, "seconds": time.perf_counter() - started}).encode()
+            body = json.dumps(
+                {"exit": code, "seconds": time.perf_counter() - started}
+            ).encode()
             self.send_response(200 if code == 0 else 500)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -69,7 +71,9 @@ def serve(args: argparse.Namespace) -> int:
             pass
 
     server = HTTPServer(("127.0.0.1", args.port), Handler)
-    print(f"serving the feature job on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+    print(
+        f"serving the feature job on 127.0.0.1:{args.port}", file=sys.stderr, flush=True
+    )
     try:
         server.serve_forever()
     finally:
@@ -84,7 +88,11 @@ def sample(args: argparse.Namespace) -> int:
     response = conn.getresponse()
     answer = json.loads(response.read())
     if response.status != 200:
-        print(f"features.py: the job failed (exit {answer.get('exit')}): see the service's log", file=sys.stderr)
+        code = answer.get("exit")
+        print(
+            f"features.py: the job failed (exit {code}): see the service log",
+            file=sys.stderr,
+        )
         return 1
     print(f"spark: feature job in {answer['seconds']:.2f}s", file=sys.stderr)
     print(f"{answer['seconds']:.3f}")
@@ -92,17 +100,26 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     s = commands.add_parser("serve", help="the job's driver, answering POST /run")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--data", required=True, help="a folder for the store")
     s.add_argument("--rows", type=int, default=20_000, help="events (default: 20000)")
-    s.add_argument("--entities", type=int, default=200, help="distinct entities (default: 200)")
+    s.add_argument(
+        "--entities", type=int, default=200, help="distinct entities (default: 200)"
+    )
     s.add_argument("--window", default="7d", help="the job's window (default: 7d)")
     p = commands.add_parser("sample", help="run the job once, print its seconds")
     p.add_argument("--url", required=True)
-    p.add_argument("--seconds", type=float, default=300.0, help="give up after this long (default: 300)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=300.0,
+        help="give up after this long (default: 300)",
+    )
     args = parser.parse_args()
     if args.command == "serve":
         if not (1 <= args.rows <= 5_000_000 and 1 <= args.entities <= args.rows):

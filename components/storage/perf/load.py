@@ -34,7 +34,9 @@ def csv_body(rows: int, tag: str) -> bytes:
 class Client:
     def __init__(self, url: str, timeout: float) -> None:
         parts = urlsplit(url)
-        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        self.conn = http.client.HTTPConnection(
+            parts.hostname, parts.port, timeout=timeout
+        )
 
     def call(self, method: str, path: str, body: bytes | None = None) -> bytes:
         headers = {"Accept": "application/json"}
@@ -44,21 +46,47 @@ class Client:
         response = self.conn.getresponse()
         data = response.read()
         if response.status >= 300:
-            raise RuntimeError(f"{method} {path}: HTTP {response.status}: {data[:200]!r}")
+            raise RuntimeError(
+                f"{method} {path}: HTTP {response.status}: {data[:200]!r}"
+            )
         return data
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("mode", choices=["read", "write", "versions"])
-    parser.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
-    parser.add_argument("--concurrency", type=int, default=2, help="clients at once (default: 2)")
-    parser.add_argument("--requests", type=int, default=100, help="timed requests in all (default: 100)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="stop the timed part after this long (default: 20)")
-    parser.add_argument("--rows", type=int, default=200, help="rows per version (default: 200)")
-    parser.add_argument("--versions", type=int, default=10, help="versions of the listed dataset (default: 10)")
+    parser.add_argument(
+        "--url", required=True, help="the service, e.g. http://127.0.0.1:8080"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=2, help="clients at once (default: 2)"
+    )
+    parser.add_argument(
+        "--requests", type=int, default=100, help="timed requests in all (default: 100)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=20.0,
+        help="stop the timed part after this long (default: 20)",
+    )
+    parser.add_argument(
+        "--rows", type=int, default=200, help="rows per version (default: 200)"
+    )
+    parser.add_argument(
+        "--versions",
+        type=int,
+        default=10,
+        help="versions of the listed dataset (default: 10)",
+    )
     args = parser.parse_args()
-    if not (1 <= args.concurrency <= 32 and 1 <= args.requests <= 10_000 and 0 < args.seconds <= 600):
+    if not (
+        1 <= args.concurrency <= 32
+        and 1 <= args.requests <= 10_000
+        and 0 < args.seconds <= 600
+    ):
         parser.error("--concurrency 1-32, --requests 1-10000, --seconds up to 600")
 
     name = f"perf-{args.mode}-{uuid.uuid4().hex[:8]}"
@@ -66,7 +94,9 @@ def main() -> int:
     for n in range(1 if args.mode != "versions" else args.versions):
         setup.call("PUT", f"/datasets/{name}", csv_body(args.rows, f"v{n}"))
 
-    path = f"/datasets/{name}/versions" if args.mode == "versions" else f"/datasets/{name}"
+    path = (
+        f"/datasets/{name}/versions" if args.mode == "versions" else f"/datasets/{name}"
+    )
     counter = iter(range(args.requests))
     lock = threading.Lock()
     latencies: list[float] = []
@@ -96,16 +126,24 @@ def main() -> int:
             go.abort()
 
     go = threading.Barrier(args.concurrency)
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(args.concurrency)]
+    threads = [
+        threading.Thread(target=client, args=(i,), daemon=True)
+        for i in range(args.concurrency)
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join(args.seconds + 60)
     if errors or not latencies:
-        print(f"load.py {args.mode}: {len(errors)} error(s), first: {errors[0] if errors else 'no request finished'}", file=sys.stderr)
+        first = errors[0] if errors else "no request finished"
+        print(
+            f"load.py {args.mode}: {len(errors)} error(s), first: {first}",
+            file=sys.stderr,
+        )
         return 1
     median = statistics.median(latencies)
-    print(f"{args.mode}: {len(latencies)} requests, concurrency {args.concurrency}, median {median:.2f} ms", file=sys.stderr)
+    done = f"{len(latencies)} requests at concurrency {args.concurrency}"
+    print(f"{args.mode}: {done}, median {median:.2f} ms", file=sys.stderr)
     print(f"{median:.3f}")
     return 0
 
