@@ -20,9 +20,19 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::{cmd, Shell};
 
-/// `cargo xtask perf`.
+/// `cargo xtask perf`: 0 no regression, 1 a regression or a scenario not measured, 130 interrupted.
 pub fn run(ws: &Workspace, args: &PerfArgs) -> Result<i32> {
     let out = Printer::new(github::on_github(), args.json);
+    match compare(ws, args, &out) {
+        Err(e) if e.is::<crate::exec::Interrupted>() => {
+            out.line("perf: interrupted: services and samples stopped, no results written");
+            Ok(130)
+        }
+        done => done,
+    }
+}
+
+fn compare(ws: &Workspace, args: &PerfArgs, out: &Printer) -> Result<i32> {
     let root = &ws.root;
     let selection = AffectedArgs { affected: args.affected, base: args.base.clone() };
     let (picked, _) = runner::select(ws, &args.components, &selection, false)?;
@@ -70,7 +80,7 @@ pub fn run(ws: &Workspace, args: &PerfArgs) -> Result<i32> {
         let base_root = tree::checkout(root, &report.base_commit)?;
         let base_ws = Workspace::discover(&base_root).context("cannot read the base tree's components")?;
         for (c, s) in &declared {
-            report.rows.extend(component(ws, &base_ws, c, s, args.aa, &out)?);
+            report.rows.extend(component(ws, &base_ws, c, s, args.aa, out)?);
         }
     }
     let json = serde_json::to_string_pretty(&report)?;
