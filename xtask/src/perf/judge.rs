@@ -99,6 +99,8 @@ pub fn judge(base: &[f64], head: &[f64], spec: &Scenario) -> Verdict {
     } else if significant && (lo > 1.0 || hi < 1.0) {
         let way = if c > 1.0 { "worse" } else { "better" };
         v.reason = format!("{} {way}, within the {threshold} threshold", pct((c - 1.0).abs()));
+    } else if significant {
+        v.reason = format!("no clear change: p {p:.3}, but the interval holds 1");
     } else {
         v.reason = format!("no significant change (p {p:.2})");
     }
