@@ -5,16 +5,13 @@
 use crate::exec::Printer;
 use crate::perf::schedule::{self, Next, Side};
 use crate::perf::service::{free_port, tail, Process};
-use crate::perf::spec::{expand, Scenario};
+use crate::perf::spec::{expand, Scenario, Service};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use xshell::{cmd, Shell};
-
-/// How long a service gets to listen on its port (a Spark driver takes half a minute on a busy machine).
-const START_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// One side of the comparison: a tree under test, ready to sample.
 pub struct Tree {
@@ -28,6 +25,7 @@ pub struct Tree {
     pub logs: PathBuf,
     port: Option<u16>,
     service: Option<Process>,
+    start_timeout: Duration,
 }
 
 impl Tree {
@@ -46,6 +44,7 @@ impl Tree {
             logs: logs.to_path_buf(),
             port: None,
             service: None,
+            start_timeout: Duration::ZERO,
         })
     }
 
@@ -73,10 +72,11 @@ impl Tree {
     }
 
     /// Start the service on a free port (`ready` waits for it: both trees' start at once).
-    pub fn start(&mut self, words: &[String]) -> Result<()> {
+    pub fn start(&mut self, service: &Service) -> Result<()> {
         self.port = Some(free_port()?);
         let log = self.logs.join(format!("{}-service.log", self.side.name()));
-        self.service = Some(Process::start(self.command(words)?, &log, &log)?);
+        self.service = Some(Process::start(self.command(&service.command)?, &log, &log)?);
+        self.start_timeout = service.start_timeout;
         Ok(())
     }
 
@@ -85,7 +85,7 @@ impl Tree {
     pub fn ready(&mut self, component: &str) -> Result<()> {
         let who = format!("the {} service of {component} (from {})", self.side.name(), self.root.display());
         match (&mut self.service, self.port) {
-            (Some(p), Some(port)) => p.wait_ready(port, Instant::now() + START_TIMEOUT, &who),
+            (Some(p), Some(port)) => p.wait_ready(port, Instant::now() + self.start_timeout, &who),
             _ => Ok(()),
         }
     }

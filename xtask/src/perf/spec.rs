@@ -50,13 +50,21 @@ pub struct Scenario {
     pub confidence: f64,
 }
 
+/// A process started once per tree before the scenarios, stopped after them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub command: Vec<String>,
+    /// How long it may take to listen on its port.
+    pub start_timeout: Duration,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenarios {
-    /// Started once per tree before the scenarios, stopped after them.
-    pub service: Option<Vec<String>>,
+    pub service: Option<Service>,
     pub scenarios: Vec<Scenario>,
 }
 
+const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_SAMPLES: i64 = 6;
 const DEFAULT_WARMUP: i64 = 1;
 const DEFAULT_BUDGET: &str = "60s";
@@ -91,6 +99,8 @@ struct RawScenario {
 #[serde(deny_unknown_fields)]
 struct RawService {
     command: Spanned<Vec<String>>,
+    #[serde(rename = "start-timeout")]
+    start_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -176,7 +186,18 @@ pub fn parse(text: &str) -> Result<Scenarios, ParseError> {
         }
         Ok(c.get_ref().clone())
     };
-    let service = raw.service.as_ref().map(|s| command(&s.command, "the service's command")).transpose()?;
+    let service = match &raw.service {
+        None => None,
+        Some(s) => Some(Service {
+            command: command(&s.command, "the service's command")?,
+            start_timeout: match &s.start_timeout {
+                None => DEFAULT_START_TIMEOUT,
+                Some(t) => parse_budget(t.get_ref()).ok_or_else(|| {
+                    err(t.span(), format!("start-timeout = \"{}\": write it like \"90s\" or \"5m\"", t.get_ref()))
+                })?,
+            },
+        }),
+    };
     if raw.scenario.is_empty() {
         return Err(ParseError { line: None, message: "no [[scenario]]: declare at least one".into() });
     }

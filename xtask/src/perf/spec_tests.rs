@@ -30,7 +30,8 @@ fn error(text: &str) -> ParseError {
 #[test]
 fn scenarios_take_the_defaults_they_do_not_override() {
     let s = parse(GOOD).unwrap();
-    assert_eq!(s.service.as_ref().unwrap()[0], "{venv}/bin/serve");
+    let service = s.service.as_ref().unwrap();
+    assert_eq!((service.command[0].as_str(), service.start_timeout.as_secs()), ("{venv}/bin/serve", 120));
     let [read, events] = &s.scenarios[..] else { panic!("two scenarios") };
     assert_eq!((read.samples, read.warmup, read.budget.as_secs()), (8, 1, 120));
     assert_eq!((read.threshold, read.confidence, read.better), (0.10, 0.95, Better::Lower));
@@ -62,6 +63,8 @@ fn values_that_cannot_work_are_refused() {
     assert!(e.message.contains("it takes 4 to 100 samples"), "{e:?}");
     assert!(error(&GOOD.replace("threshold = 0.2", "threshold = 1.5")).message.contains("threshold"));
     assert!(error(&GOOD.replace("\"2m\"", "\"soon\"")).message.contains("90s"));
+    let e = error(&GOOD.replace("\"{data}\"]", "\"{data}\"]\nstart-timeout = \"never\""));
+    assert_eq!((e.line, e.message.as_str()), (Some(4), "start-timeout = \"never\": write it like \"90s\" or \"5m\""));
     assert!(error(&GOOD.replace("name = \"events\"", "name = \"read\"")).message.contains("second scenario"));
     assert!(error(&GOOD.replace("[\"{python}\", \"x.py\"]", "[]")).message.contains("empty"));
     assert_eq!(error("[defaults]\nsamples = 6\n").message, "no [[scenario]]: declare at least one");
