@@ -58,9 +58,9 @@ fn compare(ws: &Workspace, args: &PerfArgs, out: &Printer) -> Result<i32> {
             declared.push((c, s));
         }
     }
-    if let Some(missing) =
-        args.scenario.iter().find(|n| !declared.iter().any(|(_, s)| s.scenarios.iter().any(|x| &x.name == *n)))
-    {
+    // With --affected a named scenario may just not be affected this time.
+    let unknown = |n: &&String| !declared.iter().any(|(_, s)| s.scenarios.iter().any(|x| &x.name == *n));
+    if let Some(missing) = args.scenario.iter().find(unknown).filter(|_| !args.affected) {
         return Err(UsageError::new(format!(
             "no scenario named `{missing}` in the components measured: see their perf.toml"
         )));
