@@ -80,6 +80,11 @@ impl Tree {
         Ok(())
     }
 
+    /// Stop the service, if one runs.
+    pub fn stop(&mut self) {
+        self.service.take(); // its Drop ends the process group
+    }
+
     /// Wait until the service listens; one that exits or never listens is an
     /// error naming the side, the tree and its log's last lines.
     pub fn ready(&mut self, component: &str) -> Result<()> {
@@ -150,8 +155,27 @@ pub struct Measured {
     pub stopped: String,
 }
 
-/// Take the scenario's samples from both trees, in alternating pairs.
-pub fn measure(s: &Scenario, component: &str, trees: &mut [Tree; 2], out: &Printer) -> Result<Measured> {
+/// Start both trees' services (at once) and wait until both listen.
+pub fn start_services(trees: &mut [Tree; 2], service: &Service, component: &str) -> Result<()> {
+    for t in trees.iter_mut() {
+        t.stop();
+        t.start(service)?;
+    }
+    for t in trees.iter_mut() {
+        t.ready(component)?;
+    }
+    Ok(())
+}
+
+/// Take the scenario's samples from both trees, in alternating pairs, on
+/// fresh services every `restart_every` pairs.
+pub fn measure(
+    s: &Scenario,
+    component: &str,
+    service: Option<&Service>,
+    trees: &mut [Tree; 2],
+    out: &Printer,
+) -> Result<Measured> {
     let start = Instant::now();
     let at = |side: Side| if side == Side::Base { 0 } else { 1 };
     let least = crate::stats::min_samples(s.confidence);
@@ -176,6 +200,9 @@ pub fn measure(s: &Scenario, component: &str, trees: &mut [Tree; 2], out: &Print
             }
         }
         let t = Instant::now();
+        if let Some(service) = service.filter(|x| x.restart_every > 0 && pairs > 0 && pairs % x.restart_every == 0) {
+            start_services(trees, service, component)?;
+        }
         for side in schedule::pair_order(pairs) {
             let v = trees[at(side)].sample(s, component, s.budget)?;
             match side {

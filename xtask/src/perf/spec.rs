@@ -56,6 +56,9 @@ pub struct Service {
     pub command: Vec<String>,
     /// How long it may take to listen on its port.
     pub start_timeout: Duration,
+    /// Start fresh services after this many pairs (0: never): one process's
+    /// luck (its core, its heap) then weighs on a few samples, not on all.
+    pub restart_every: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +104,8 @@ struct RawService {
     command: Spanned<Vec<String>>,
     #[serde(rename = "start-timeout")]
     start_timeout: Option<Spanned<String>>,
+    #[serde(rename = "restart-every")]
+    restart_every: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -195,6 +200,13 @@ pub fn parse(text: &str) -> Result<Scenarios, ParseError> {
                 Some(t) => parse_budget(t.get_ref()).ok_or_else(|| {
                     err(t.span(), format!("start-timeout = \"{}\": write it like \"90s\" or \"5m\"", t.get_ref()))
                 })?,
+            },
+            restart_every: match &s.restart_every {
+                None => 0,
+                Some(n) if (0..=100).contains(n.get_ref()) => *n.get_ref() as usize,
+                Some(n) => {
+                    return Err(err(n.span(), format!("restart-every = {}: use 0 (never) to 100 pairs", n.get_ref())))
+                }
             },
         }),
     };

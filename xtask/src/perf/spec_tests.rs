@@ -32,6 +32,9 @@ fn scenarios_take_the_defaults_they_do_not_override() {
     let s = parse(GOOD).unwrap();
     let service = s.service.as_ref().unwrap();
     assert_eq!((service.command[0].as_str(), service.start_timeout.as_secs()), ("{venv}/bin/serve", 120));
+    assert_eq!(service.restart_every, 0, "never, unless asked");
+    let s = parse(&GOOD.replace("\"{data}\"]", "\"{data}\"]\nrestart-every = 4")).unwrap();
+    assert_eq!(s.service.unwrap().restart_every, 4);
     let [read, events] = &s.scenarios[..] else { panic!("two scenarios") };
     assert_eq!((read.samples, read.warmup, read.budget.as_secs()), (8, 1, 120));
     assert_eq!((read.threshold, read.confidence, read.better), (0.10, 0.95, Better::Lower));
@@ -65,6 +68,8 @@ fn values_that_cannot_work_are_refused() {
     assert!(error(&GOOD.replace("\"2m\"", "\"soon\"")).message.contains("90s"));
     let e = error(&GOOD.replace("\"{data}\"]", "\"{data}\"]\nstart-timeout = \"never\""));
     assert_eq!((e.line, e.message.as_str()), (Some(4), "start-timeout = \"never\": write it like \"90s\" or \"5m\""));
+    let e = error(&GOOD.replace("\"{data}\"]", "\"{data}\"]\nrestart-every = -1"));
+    assert_eq!((e.line, e.message.as_str()), (Some(4), "restart-every = -1: use 0 (never) to 100 pairs"));
     assert!(error(&GOOD.replace("name = \"events\"", "name = \"read\"")).message.contains("second scenario"));
     assert!(error(&GOOD.replace("[\"{python}\", \"x.py\"]", "[]")).message.contains("empty"));
     assert_eq!(error("[defaults]\nsamples = 6\n").message, "no [[scenario]]: declare at least one");

@@ -10,7 +10,7 @@ use crate::error::UsageError;
 use crate::exec::{Log, Prepare, Printer};
 use crate::perf::judge::judge;
 use crate::perf::report::{self, Report, Row};
-use crate::perf::run::{measure, Measured, Tree};
+use crate::perf::run::{measure, start_services, Measured, Tree};
 use crate::perf::schedule::Side;
 use crate::perf::spec::{self, Scenario, Scenarios};
 use crate::perf::tree;
@@ -138,7 +138,7 @@ fn component(
     let mut rows = Vec::new();
     for x in &s.scenarios {
         out.line(&format!("perf: {}/{}: {} pairs at most, {}s budget", c.name, x.name, x.samples, x.budget.as_secs()));
-        match measure(x, &c.name, &mut trees, out) {
+        match measure(x, &c.name, s.service.as_ref(), &mut trees, out) {
             Ok(m) => rows.push(row(x, m, None)),
             Err(e) if e.is::<crate::exec::Interrupted>() => return Err(e),
             Err(e) => rows.push(row(x, Measured::default(), Some(format!("{e:#}")))),
@@ -172,13 +172,8 @@ fn ready(
     ];
     if let Some(service) = &s.service {
         out.line(&format!("perf: starting the base and head services of {}", c.name));
-        for t in trees.iter_mut() {
-            t.start(service)?;
-        }
         let started = std::time::Instant::now();
-        for t in trees.iter_mut() {
-            t.ready(&c.name)?;
-        }
+        start_services(&mut trees, service, &c.name)?;
         out.line(&format!("perf: both services of {} listen ({:.0}s)", c.name, started.elapsed().as_secs_f64()));
     }
     Ok(trees)
