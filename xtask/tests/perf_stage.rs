@@ -95,6 +95,15 @@ fn a_service_that_does_not_start_names_the_tree_and_its_log() {
     assert!(!run.stdout.contains("the base service"), "base started: {}", run.stdout);
     let report: serde_json::Value = serde_json::from_str(&repo.read("target/xtask/perf.json")).unwrap();
     assert!(report["rows"][0]["error"].as_str().unwrap().contains("head service"), "{report}");
+    // The same break as the base, fixed in head: now base is the one named.
+    git(repo.root(), &["checkout", "--quiet", "-b", "fixed"]);
+    repo.write("components/svc/serve.py", SERVE);
+    commit(&repo, "head's service works again");
+    let run = repo.run(&["perf", "--base", "feature"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("the base service of svc (from "), "{}", run.stdout);
+    assert!(run.stdout.contains("/target/xtask/perf/base) did not start (exit status: 3)"), "{}", run.stdout);
+    assert!(run.stdout.contains("  | cannot open the store: /srv/missing"), "{}", run.stdout);
 }
 
 #[test]
