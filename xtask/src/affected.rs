@@ -96,20 +96,26 @@ fn event_base_sha() -> Option<String> {
     event["pull_request"]["base"]["sha"].as_str().map(String::from)
 }
 
-/// The base ref and the files changed since its merge-base with HEAD.
-pub fn changed_files(root: &Path, base: Option<&str>) -> Result<(String, Vec<String>)> {
+fn git_in(root: &Path) -> Result<impl Fn(&[&str]) -> Result<String, String>> {
     let sh = Shell::new()?;
     sh.change_dir(root);
-    let git = |args: &[&str]| -> Result<String, String> {
+    Ok(move |args: &[&str]| -> Result<String, String> {
         let out = cmd!(sh, "git {args...}").quiet().ignore_status().output().map_err(|e| e.to_string())?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
             Err(String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("git failed").trim().to_string())
         }
-    };
+    })
+}
+
+/// The base ref (`base`, else the default) and the commit of its merge-base
+/// with HEAD; a base this clone lacks is one line with the `git fetch` that
+/// brings it. `what` names the flag in errors (`--affected`, `perf`).
+pub fn merge_base(root: &Path, base: Option<&str>, what: &str) -> Result<(String, String)> {
+    let git = git_in(root)?;
     if let Err(why) = git(&["rev-parse", "--is-inside-work-tree"]) {
-        return Err(UsageError::new(format!("--affected needs a git work tree ({why}): run it in a clone")));
+        return Err(UsageError::new(format!("{what} needs a git work tree ({why}): run it in a clone")));
     }
     let base = match base {
         Some(b) => b.to_string(),
@@ -143,6 +149,13 @@ pub fn changed_files(root: &Path, base: Option<&str>) -> Result<(String, Vec<Str
             )))
         }
     };
+    Ok((base, merge_base))
+}
+
+/// The base ref and the files changed since its merge-base with HEAD.
+pub fn changed_files(root: &Path, base: Option<&str>) -> Result<(String, Vec<String>)> {
+    let (base, merge_base) = merge_base(root, base, "--affected")?;
+    let git = git_in(root)?;
     let diff = git(&["diff", "--name-only", "-z", "--no-renames", &merge_base]).map_err(|why| {
         anyhow::anyhow!("git diff against {base} failed ({why}): check the repository with `git status`")
     })?;

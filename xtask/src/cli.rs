@@ -70,6 +70,8 @@ pub enum Command {
         #[command(subcommand)]
         action: NodeCommand,
     },
+    /// Compare each component's performance scenarios (components/<c>/perf.toml) between the base and this tree, base and head alternating; fail on a regression.
+    Perf(PerfArgs),
     /// Run the pipeline's stages for a GitHub event (from GitHub's variables, or --event/--ref/--environment), as CI does.
     Ci(CiArgs),
     /// Check that the GitHub workflows stay thin: every `run:` step is one `cargo xtask` command.
@@ -115,6 +117,34 @@ pub struct CiArgs {
     /// Pass --confirm to a production deploy (inside a GitHub job bound to `production`, GitHub's approval stands for it).
     #[arg(long)]
     pub confirm: bool,
+}
+
+/// `cargo xtask perf`: which scenarios, against what.
+#[derive(Args, Debug, Clone)]
+pub struct PerfArgs {
+    /// Components to measure, by name or folder (default: every one with a perf.toml).
+    #[arg(value_name = "COMPONENT")]
+    pub components: Vec<String>,
+
+    /// Compare with the merge-base of HEAD and this ref (default: the pull request's base on GitHub, else origin/main, else main).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+
+    /// Only the components whose files changed since that merge-base (and those depending on them).
+    #[arg(long)]
+    pub affected: bool,
+
+    /// Only these scenarios (by name, e.g. `read`), in every component measured.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub scenario: Vec<String>,
+
+    /// A/A: compare the base with itself, to see how often this machine's noise would fail a scenario.
+    #[arg(long)]
+    pub aa: bool,
+
+    /// Print the results as JSON on stdout (the table goes to stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which cluster: credentials from `KUBECONFIG` (a path, or base64) or `KUBECONFIG_B64`.

@@ -16,6 +16,7 @@ mod images;
 mod inputs;
 mod kube;
 mod manifests;
+mod perf;
 mod pipeline;
 mod plan;
 mod printer;
@@ -25,6 +26,7 @@ mod report;
 mod runner;
 mod services;
 mod stages;
+mod stats;
 mod testing;
 mod workflows;
 
@@ -92,6 +94,11 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Verify(args) => stages::verify::run(&discover(&root)?, &args),
         Command::Status(args) => stages::status::run(&discover(&root)?, &args),
         Command::Rollback(args) => stages::rollback::run(&discover(&root)?, &args),
+        Command::Perf(args) => {
+            let ws = discover(&root)?;
+            exec::install_interrupt_handler()?;
+            stages::perf::run(&ws, &args)
+        }
         Command::Doctor => stages::doctor::run(&root),
         Command::Node { action } => stages::node::run(&action),
         Command::Ci(args) => {

@@ -64,7 +64,13 @@ fn no_github_variables_mean_the_pull_request_plan() {
     let r = run(ci(&repo, &["--plan"]));
     assert_eq!(r.code, 0);
     assert!(r.stdout.starts_with("ci plan: pull request (pull_request HEAD)\n"), "{}", r.stdout);
-    assert!(r.stdout.ends_with("  test     cargo xtask test\n  quality  cargo xtask quality\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.ends_with(
+            "  test     cargo xtask test\n  quality  cargo xtask quality\n  perf     cargo xtask perf --affected\n"
+        ),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //!
 //! | event | stages |
 //! |---|---|
-//! | pull request | test (a leg per component + the full suite), quality |
+//! | pull request | test (a leg per component + the full suite), quality, perf (the affected components with scenarios) |
 //! | push to develop (or another branch) | test (a leg per component), quality |
 //! | push to main | test, quality, image (SHA tags), manifests, deploy, verify: development |
 //! | push of a release tag `vX.Y.Z` | test, quality, image (X.Y.Z, X.Y, latest), manifests, deploy, verify: the requested environment, staging by default |
@@ -207,6 +207,9 @@ fn stages(p: &Pipeline) -> Vec<Stage> {
         needs: needs.to_vec(),
     };
     let mut out = vec![stage("test", &["test"], &[]), stage("quality", &["quality"], &[])];
+    if p.event == "pull_request" {
+        out.push(stage("perf", &["perf", "--affected"], &[]));
+    }
     if let Some(env) = p.environment.as_deref() {
         out.push(stage("image", &["image", "build", "--push", "--ref", &p.reference], &["test", "quality"]));
         out.push(stage("manifests", &["manifests", "update", env], &["image"]));

@@ -26,12 +26,15 @@ const DISPATCH_STAGING: &str = include_str!("../../tests/fixtures/events/workflo
 const DISPATCH_TESTS: &str = include_str!("../../tests/fixtures/events/workflow_dispatch_tests.json");
 
 #[test]
-fn pull_request_runs_tests_per_component_and_the_full_suite_and_quality_only() {
+fn pull_request_runs_tests_per_component_the_full_suite_quality_and_perf() {
     let p = plan("pull_request", PULL_REQUEST, None);
     assert_eq!(p.reference, "refs/pull/42/merge");
     assert_eq!(p.trigger, "pull request");
     assert!(p.full_suite);
-    assert_eq!(commands(&p), ["test: cargo xtask test", "quality: cargo xtask quality"]);
+    assert_eq!(
+        commands(&p),
+        ["test: cargo xtask test", "quality: cargo xtask quality", "perf: cargo xtask perf --affected"]
+    );
     assert_eq!(p.environment, None);
 }
 

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod image;
 pub mod manifests;
 pub mod node;
+pub mod perf;
 pub mod quality;
 pub mod rollback;
 pub mod status;
