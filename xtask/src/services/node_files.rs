@@ -227,7 +227,9 @@ pub struct KubeletSettings<'a> {
     pub taints: &'a [String],
 }
 
-/// The kubelet: serving on loopback only (anonymous + AlwaysAllow is for a test
+/// The kubelet: eviction thresholds in bytes, not the default percentages (a
+/// shared machine's disk is mostly other people's: 15% of it free is a disk
+/// pressure taint that stops every pod while gigabytes are free); serving on loopback only (anonymous + AlwaysAllow is for a test
 /// node; the apiserver reaches it through the node's hostname, which resolves to
 /// loopback), cgroupfs on cgroup v1, swap tolerated, no certificate rotation.
 pub fn kubelet_yaml(s: &KubeletSettings) -> String {
@@ -257,6 +259,13 @@ resolvConf: {resolv}
 podLogsDir: {logs}
 rotateCertificates: false
 serverTLSBootstrap: false
+evictionHard:
+  imagefs.available: 2Gi
+  nodefs.available: 2Gi
+  nodefs.inodesFree: 5%
+  memory.available: 256Mi
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
 ",
         socket = s.runtime_socket,
         dns = s.cluster_dns,

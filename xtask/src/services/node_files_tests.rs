@@ -83,6 +83,9 @@ fn the_kubelet_serves_on_loopback_with_cgroupfs_on_cgroup_v1_and_the_cluster_dns
     assert_eq!(v["containerRuntimeEndpoint"], "unix:///s/node/containerd/containerd.sock");
     assert_eq!(v["clusterDNS"][0], "169.254.20.10");
     assert_eq!(v["clusterDomain"], "cluster.local");
+    // Absolute thresholds: a shared disk with gigabytes free is no pressure.
+    assert_eq!(v["evictionHard"]["imagefs.available"], "2Gi");
+    assert_eq!(v["evictionHard"]["nodefs.available"], "2Gi");
     assert_eq!(
         v["registerWithTaints"][0],
         serde_json::json!({"key": "xtask.dev/test", "value": "yes", "effect": "NoExecute"})
