@@ -143,6 +143,10 @@ pub struct DeployArgs {
     #[arg(long, default_value = "5m", value_name = "DURATION")]
     pub timeout: String,
 
+    /// Skip the smoke checks after the rollout (the rollout alone decides).
+    #[arg(long)]
+    pub no_smoke: bool,
+
     /// Confirm a production deploy (inside a GitHub job bound to the `production` environment, GitHub's approval stands for it).
     #[arg(long)]
     pub confirm: bool,
@@ -159,6 +163,10 @@ pub struct VerifyArgs {
     /// One deadline for the whole check, e.g. 90s, 5m.
     #[arg(long, default_value = "5m", value_name = "DURATION")]
     pub timeout: String,
+
+    /// Check the rollout alone: run no smoke check.
+    #[arg(long)]
+    pub no_smoke: bool,
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
