@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod guards;
 pub mod health;
 pub mod lease;
+pub mod logs;
 pub mod release;
 pub mod rollout;
 pub mod running;
