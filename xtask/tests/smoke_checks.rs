@@ -132,6 +132,27 @@ fn remove_check(root: &Path, name: &str) {
     commit(root);
 }
 
+/// The platform's pods run on the real node (a disk-pressure taint or an
+/// untainted fake node would send them to kwok, which runs nothing).
+fn on_the_real_node(cluster: &Cluster, ns: &str) {
+    let nodes = cluster.text(&[
+        "get",
+        "pods",
+        "-n",
+        ns,
+        "-l",
+        "app.kubernetes.io/name=storage",
+        "-o",
+        "jsonpath={.items[*].spec.nodeName}",
+    ]);
+    let real =
+        cluster.text(&["get", "nodes", "-l", "xtask.dev/real-node=true", "-o", "jsonpath={.items[*].metadata.name}"]);
+    assert!(
+        !real.trim().is_empty() && nodes.split_whitespace().all(|n| n == real.trim()),
+        "storage runs on `{nodes}`, not on the real node `{real}`: look at the nodes' taints (kubectl describe node) and restart the node (bash .ci/kube-up)"
+    );
+}
+
 fn no_jobs_left(cluster: &Cluster, ns: &str) {
     let jobs = cluster.text(&["get", "jobs", "-n", ns, "-o", "name"]);
     assert!(jobs.trim().is_empty(), "check Jobs left behind: {jobs}");
@@ -149,6 +170,7 @@ fn the_platform_passes_its_smoke_checks_and_a_failing_or_hanging_check_fails_ver
     let run = xtask(root, &cluster, &["deploy", "development", "--timeout", "240s"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("storage token: Secret storage-token generated"), "{}", run.stdout);
+    on_the_real_node(&cluster, &ns);
     for c in ["storage (check storage-smoke", "cdc (check cdc-smoke", "client (check client-smoke"] {
         assert!(run.stdout.contains(&format!("passed   {c}")), "{}", run.stdout);
     }
@@ -203,6 +225,7 @@ fn a_storage_that_exits_at_start_shows_its_own_output_and_is_rolled_back() {
     let root = copy.path();
     let run = xtask(root, &cluster, &["deploy", "development", "--timeout", "240s", "--no-smoke"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    on_the_real_node(&cluster, &ns);
 
     let overlay = root.join("deploy/overlays/development");
     std::fs::write(
