@@ -61,6 +61,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// What runs in an environment now (pods not ready and why) and its release history; without ENV, every environment in one table.
     Status(StatusArgs),
+    /// An environment's pods' logs merged in time order (JSON lines as fields); --follow streams them.
+    Logs(LogsArgs),
     /// Put an earlier release of an environment back (the last verified one before the current, or --to).
     Rollback(RollbackArgs),
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
@@ -173,6 +175,10 @@ pub struct DeployArgs {
     #[arg(long, default_value = "5m", value_name = "DURATION")]
     pub timeout: String,
 
+    /// Skip the smoke checks after the rollout (the rollout alone decides).
+    #[arg(long)]
+    pub no_smoke: bool,
+
     /// Confirm a production deploy (inside a GitHub job bound to the `production` environment, GitHub's approval stands for it).
     #[arg(long)]
     pub confirm: bool,
@@ -189,6 +195,36 @@ pub struct VerifyArgs {
     /// One deadline for the whole check, e.g. 90s, 5m.
     #[arg(long, default_value = "5m", value_name = "DURATION")]
     pub timeout: String,
+
+    /// Check the rollout alone: run no smoke check.
+    #[arg(long)]
+    pub no_smoke: bool,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LogsArgs {
+    /// The environment: a folder under deploy/overlays.
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// Only this component's pods (its `app.kubernetes.io/name`).
+    #[arg(value_name = "COMPONENT")]
+    pub component: Option<String>,
+
+    /// Only lines newer than this, e.g. 10m, 1h.
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+
+    /// Keep streaming new lines until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// One JSON object per line (time, pod, container, and the log's fields or message).
+    #[arg(long)]
+    pub json: bool,
 
     #[command(flatten)]
     pub cluster: ClusterArgs,

@@ -93,6 +93,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Deploy(args) => stages::deploy::run(&discover(&root)?, &args),
         Command::Verify(args) => stages::verify::run(&discover(&root)?, &args),
         Command::Status(args) => stages::status::run(&discover(&root)?, &args),
+        Command::Logs(args) => stages::logs::run(&discover(&root)?, &args),
         Command::Rollback(args) => stages::rollback::run(&discover(&root)?, &args),
         Command::Perf(args) => {
             let ws = discover(&root)?;

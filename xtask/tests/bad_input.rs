@@ -113,3 +113,19 @@ fn ctrl_c_ends_every_child_and_reports_no_partial_results() {
     assert_eq!(slow["outcome"]["result"], "interrupted");
     assert!(slow["counts"].is_null());
 }
+
+#[test]
+fn logs_names_unknown_environments_components_and_durations_before_any_cluster() {
+    let repo = Repo::new();
+    repo.passing("alpha");
+    repo.write("deploy/overlays/development/kustomization.yaml", "namespace: dev\nresources: []\n");
+    let run = repo.run(&["logs", "nowhere"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("nowhere"), "{}", run.stderr);
+    let run = repo.run(&["logs", "development", "beta"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("unknown component `beta`: pick one of alpha"), "{}", run.stderr);
+    let run = repo.run(&["logs", "development", "alpha", "--since", "soon"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("`soon` is not a duration"), "{}", run.stderr);
+}

@@ -104,6 +104,15 @@ impl Session {
         Err(explain(&String::from_utf8_lossy(&out.stderr), &self.server))
     }
 
+    /// kubectl with the session's credentials as a command to spawn (a
+    /// stream: `logs --follow`); its failures are the caller's to read.
+    pub fn command(&self, args: &[&str]) -> Result<Command> {
+        let (kubectl, base) = (&self.kubectl, &self.args);
+        let sh = Shell::new()?;
+        let c = cmd!(sh, "{kubectl} {base...} {args...}").env_remove("KUBECONFIG").env_remove("KUBECONFIG_B64");
+        Ok(c.into())
+    }
+
     /// `kubectl get KINDS -o json` in the namespace: the items.
     pub fn get(&self, kinds: &str, selector: Option<&str>) -> Result<Vec<Value>> {
         let ns = self.namespace.clone();

@@ -12,7 +12,7 @@ use crate::kube::release::{self, Outcome, Release};
 use crate::kube::running::{self, Recorded};
 use crate::kube::steps;
 use crate::kube::wait::{self as verify, Ending};
-use crate::kube::{self, credentials, Object};
+use crate::kube::{self, credentials, diagnose, Object};
 use crate::manifests::render;
 use anyhow::Result;
 use std::time::{Duration, Instant};
@@ -84,7 +84,7 @@ impl Attempt<'_> {
             }
             failed => {
                 let lines = verify::describe(&failed);
-                for l in &lines {
+                for l in lines.iter().chain(&diagnose::container_logs(s, &failed)) {
                     eprintln!("{l}");
                 }
                 rel.outcome = Outcome::Failed;
@@ -144,7 +144,7 @@ pub fn roll_back_to(s: &Session, env: &str, target: &Release, revision: u64, tim
             Ok(130)
         }
         failed => {
-            for l in verify::describe(&failed) {
+            for l in verify::describe(&failed).into_iter().chain(diagnose::container_logs(s, &failed)) {
                 eprintln!("{l}");
             }
             rel.outcome = Outcome::Failed;

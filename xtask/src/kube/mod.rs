@@ -7,13 +7,17 @@
 pub mod cluster;
 pub mod credentials;
 pub mod deploy;
+pub mod diagnose;
 pub mod guards;
 pub mod health;
 pub mod lease;
+pub mod logs;
 pub mod release;
 pub mod rollout;
 pub mod running;
+pub mod smoke;
 pub mod steps;
+pub mod token;
 pub mod wait;
 pub mod want;
 

@@ -20,6 +20,8 @@ pub enum Ending {
     Failed(Vec<Workload>),
     /// The deadline passed; these were still waiting.
     TimedOut(Vec<Workload>),
+    /// Rolled out, but these smoke checks failed (a line each, naming it).
+    ChecksFailed(Vec<String>),
     Interrupted,
 }
 
@@ -106,6 +108,9 @@ pub fn describe(ending: &Ending) -> Vec<String> {
                     lines.push(format!("{}: not rolled out before the deadline: {why}", w.component));
                 }
             }
+        }
+        Ending::ChecksFailed(failed) => {
+            lines.extend(failed.iter().map(|f| format!("smoke check {f}")));
         }
         Ending::Ready | Ending::Interrupted => {}
     }

@@ -8,6 +8,7 @@ pub mod components;
 pub mod deploy;
 pub mod doctor;
 pub mod image;
+pub mod logs;
 pub mod manifests;
 pub mod node;
 pub mod perf;

@@ -2,7 +2,10 @@
 //! validate → server-side apply → verify → record the release → prune what the
 //! environment no longer has → release the lock. A failed verify puts the last
 //! verified release back, verifies it, says so and exits 1 (`kube::deploy`).
-//! Releases live in the cluster (`kube::release`).
+//! Releases live in the cluster (`kube::release`). The render's smoke checks
+//! (`manifests::checks`) are not applied: they run after the rollout, and a
+//! failed one rolls back like a failed rollout. The storage token Secret is
+//! made sure of before the apply (`kube::token`).
 
 use crate::cli::DeployArgs;
 use crate::component::Workspace;
@@ -12,8 +15,8 @@ use crate::kube::deploy::{connect, Attempt};
 use crate::kube::release::{self, Outcome, Release};
 use crate::kube::steps::{self, Lock};
 use crate::kube::wait as verify;
-use crate::kube::{self, guards};
-use crate::manifests::render;
+use crate::kube::{self, guards, smoke, token};
+use crate::manifests::{checks, render};
 use anyhow::Result;
 use std::time::Instant;
 use xshell::Shell;
@@ -29,8 +32,12 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     exec::install_interrupt_handler()?;
 
     println!("deploy {env}: render and validate");
-    let (text, objects) = render::render(root, &Shell::new()?, &kube::kubectl()?, &env)?;
-    steps::validate(ws, &env, &objects)?;
+    let (rendered, all) = render::render(root, &Shell::new()?, &kube::kubectl()?, &env)?;
+    steps::validate(ws, &env, &all)?;
+    // The smoke checks are not part of the release: verify runs them.
+    let checks::Split { text, objects, checks } =
+        checks::split(&rendered).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let checks = if args.no_smoke { Vec::new() } else { checks };
     let file = render::write_rendered(root, &env, &text)?;
     let mut s = connect(&args.cluster, &env, &objects)?;
     println!("deploy {env}: namespace {} on {}", s.namespace, s.server);
@@ -52,6 +59,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
 
     // The lock and the releases live in the namespace, so it comes first.
     steps::ensure_namespace(&s, &objects)?;
+    token::ensure(&s)?;
     let lock = Lock::take(&s, &steps::holder())?;
     let code = lock.hold(|| {
         // The server's own validation (schemas, admission) before anything is recorded.
@@ -82,6 +90,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         s.apply(Some(&file), None, false)?;
         println!("deploy {env}: verify (deadline {}s)", timeout.as_secs());
         let ending = verify::wait(&s, &verify::wanted(&objects), Instant::now() + timeout)?;
+        let ending = smoke::after(&s, ending, &checks)?;
         let attempt = Attempt { s: &s, env: &env, history: &history, rel, text: &text, objects: &objects, timeout };
         attempt.finish(ending)
     })?;

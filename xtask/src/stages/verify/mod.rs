@@ -4,7 +4,8 @@
 //! and the release that runs, and stops. When the render is the release an
 //! interrupted deploy left pending, verify finishes that deploy: under the
 //! lock, the outcome recorded, pruned like the deploy would have. The polling
-//! and its verdict live in `kube::wait`.
+//! and its verdict live in `kube::wait`. Once rolled out, the render's smoke
+//! checks run (`kube::smoke`; `--no-smoke` skips them): a failed one fails verify.
 
 use crate::cli::VerifyArgs;
 use crate::component::Workspace;
@@ -17,7 +18,8 @@ use crate::kube::release::{Outcome, Release};
 use crate::kube::running::{self, Recorded};
 use crate::kube::steps::{self, Lock};
 use crate::kube::wait::{describe, observe, wait, wanted, Ending};
-use crate::kube::{rollout, Object};
+use crate::kube::{diagnose, rollout, smoke, Object};
+use crate::manifests::checks::{self, Check};
 use crate::manifests::render;
 use anyhow::Result;
 use std::time::{Duration, Instant};
@@ -27,7 +29,11 @@ pub fn run(ws: &Workspace, args: &VerifyArgs) -> Result<i32> {
     let env = render::environment(&ws.root, &args.env)?;
     let timeout = kube::wait::parse_duration(&args.timeout).map_err(UsageError::new)?;
     exec::install_interrupt_handler()?;
-    let (text, objects) = render::render(&ws.root, &Shell::new()?, &kube::kubectl()?, &env)?;
+    let (rendered, _) = render::render(&ws.root, &Shell::new()?, &kube::kubectl()?, &env)?;
+    // The release is the render without its smoke checks (`manifests::checks`).
+    let checks::Split { text, objects, checks } = checks::split(&rendered)
+        .map_err(|e| anyhow::anyhow!("kustomize printed YAML that does not parse: {}", e.message))?;
+    let checks = if args.no_smoke { Vec::new() } else { checks };
     let s = connect(&args.cluster, &env, &objects)?;
     println!("verify {env}: namespace {} on {}, deadline {}s", s.namespace, s.server, timeout.as_secs());
     let history = recorded(&s, &env)?;
@@ -48,9 +54,9 @@ pub fn run(ws: &Workspace, args: &VerifyArgs) -> Result<i32> {
     }
     let deadline = Instant::now() + timeout;
     match running::unfinished(&history).filter(|r| r.manifests == text) {
-        Some(left) => finish(&s, &env, left, &history, &objects, timeout),
+        Some(left) => finish(&s, &env, left, &history, (&objects, &checks), timeout),
         None => {
-            let ending = wait(&s, &wanted(&objects), deadline)?;
+            let ending = smoke::after(&s, wait(&s, &wanted(&objects), deadline)?, &checks)?;
             if let Ending::Interrupted = ending {
                 eprintln!("interrupted: nothing was changed; run `cargo xtask verify {env}` again");
             }
@@ -58,7 +64,7 @@ pub fn run(ws: &Workspace, args: &VerifyArgs) -> Result<i32> {
                 Some(r) => format!(": revision {}", describe_release(&r.release)),
                 None => format!(" (no deploy recorded this render: cargo xtask deploy {env} records it)"),
             };
-            Ok(report(&env, &ending, &which))
+            Ok(report(&s, &env, &ending, &which))
         }
     }
 }
@@ -69,8 +75,8 @@ fn describe_release(r: &Release) -> String {
 }
 
 /// Print how the wait ended; its exit code.
-fn report(env: &str, ending: &Ending, which: &str) -> i32 {
-    for l in describe(ending) {
+fn report(s: &Session, env: &str, ending: &Ending, which: &str) -> i32 {
+    for l in describe(ending).into_iter().chain(diagnose::container_logs(s, ending)) {
         eprintln!("{l}");
     }
     match ending {
@@ -79,7 +85,7 @@ fn report(env: &str, ending: &Ending, which: &str) -> i32 {
             0
         }
         Ending::Interrupted => 130,
-        Ending::Failed(_) | Ending::TimedOut(_) => 1,
+        Ending::Failed(_) | Ending::TimedOut(_) | Ending::ChecksFailed(_) => 1,
     }
 }
 
@@ -90,7 +96,7 @@ fn finish(
     env: &str,
     left: &Recorded,
     history: &[Recorded],
-    objects: &[Object],
+    (objects, checks): (&[Object], &[Check]),
     timeout: Duration,
 ) -> Result<i32> {
     let releases: Vec<Release> = history.iter().map(|r| r.release.clone()).collect();
@@ -101,8 +107,8 @@ fn finish(
             "verify {env}: revision {} was applied and never verified: verifying it to finish its deploy",
             rel.revision
         );
-        let ending = wait(s, &wanted(objects), Instant::now() + timeout)?;
-        let code = report(env, &ending, &format!(": revision {}", rel.revision));
+        let ending = smoke::after(s, wait(s, &wanted(objects), Instant::now() + timeout)?, checks)?;
+        let code = report(s, env, &ending, &format!(": revision {}", rel.revision));
         match ending {
             Ending::Ready => {
                 rel.outcome = if rel.source_revision.is_some() { Outcome::RolledBack } else { Outcome::Succeeded };

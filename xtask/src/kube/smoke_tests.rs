@@ -1,0 +1,60 @@
+use super::*;
+use serde_json::json;
+
+fn check(deadline: u64) -> Check {
+    Check {
+        name: "storage-smoke".into(),
+        component: "storage".into(),
+        job: json!({}),
+        deadline: Duration::from_secs(deadline),
+    }
+}
+
+#[test]
+fn a_job_is_judged_by_its_true_conditions() {
+    assert_eq!(job_state(&json!({"status": {"active": 1}})), JobState::Running);
+    let done = json!({"status": {"conditions": [
+        {"type": "SuccessCriteriaMet", "status": "True"},
+        {"type": "Complete", "status": "True"}]}});
+    assert_eq!(job_state(&done), JobState::Passed);
+    let failed = json!({"status": {"conditions": [
+        {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded"},
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}});
+    assert_eq!(
+        job_state(&failed),
+        JobState::Failed("BackoffLimitExceeded (Job has reached the specified backoff limit)".into())
+    );
+    let deadline =
+        json!({"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]}});
+    assert_eq!(
+        job_state(&deadline),
+        JobState::Failed("DeadlineExceeded: it ran into its activeDeadlineSeconds".into())
+    );
+    let not_yet = json!({"status": {"conditions": [{"type": "Failed", "status": "False"}]}});
+    assert_eq!(job_state(&not_yet), JobState::Running);
+}
+
+#[test]
+fn a_pod_that_cannot_pull_its_image_is_stuck() {
+    let pod = json!({"status": {"containerStatuses": [{"name": "smoke", "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": "Back-off pulling image \"r/x:1\""}}}]}});
+    assert_eq!(stuck(&pod).unwrap(), "container smoke: ImagePullBackOff (Back-off pulling image \"r/x:1\")");
+    let starting = json!({"status": {"containerStatuses": [{"name": "smoke", "state": {"waiting": {"reason": "ContainerCreating"}}}]}});
+    assert_eq!(stuck(&starting), None);
+    assert_eq!(stuck(&json!({"status": {"phase": "Pending"}})), None);
+}
+
+#[test]
+fn each_verdict_names_the_check() {
+    let c = check(60);
+    let took = Duration::from_secs(4);
+    assert_eq!(line(&c, &Verdict::Passed, took), "  passed   storage (check storage-smoke, 4s)");
+    assert_eq!(
+        line(&c, &Verdict::Failed("BackoffLimitExceeded".into()), took),
+        "  FAILED   storage (check storage-smoke, 4s): BackoffLimitExceeded"
+    );
+    assert_eq!(
+        line(&c, &Verdict::TimedOut, Duration::from_secs(90)),
+        "  FAILED   storage (check storage-smoke): timed out after 90s (its deadline is 60s)"
+    );
+}
