@@ -88,6 +88,9 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
         && coredns::status(&dirs).is_some()
         && node_json(ctx, cfg).is_some_and(|n| settled(&n))
     {
+        // Image garbage collection (disk pressure) can take the sandbox image from a running node.
+        let pause = std::fs::read_to_string(cfg.bin.join("pause.name"))?.trim().to_string();
+        import_pause(ctx, cfg, &pause)?;
         ctx.say(&format!("node {} already up (containerd, coredns, kubelet, kube-proxy)", cfg.name));
         return Ok(());
     }
