@@ -177,6 +177,10 @@ pub struct DeployArgs {
     #[arg(long)]
     pub confirm: bool,
 
+    /// Deploy pins whose images were not built from this commit (recorded in the release; not for a `release`-guarded environment).
+    #[arg(long)]
+    pub force: bool,
+
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -213,9 +217,13 @@ pub struct RollbackArgs {
     #[arg(value_name = "ENV")]
     pub env: String,
 
-    /// The revision to put back (default: the last verified one before the current).
+    /// The revision to put back (default: the newest release before the current one that still stands).
     #[arg(long, value_name = "REVISION")]
     pub to: Option<u64>,
+
+    /// Put back a revision that never verified (failed, pending) or that runs now.
+    #[arg(long)]
+    pub force: bool,
 
     /// One deadline for the rollback to verify, e.g. 90s, 5m.
     #[arg(long, default_value = "5m", value_name = "DURATION")]

@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod guards;
 pub mod health;
 pub mod lease;
+pub mod provenance;
 pub mod release;
 pub mod rollout;
 pub mod running;

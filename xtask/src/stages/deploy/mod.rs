@@ -2,17 +2,21 @@
 //! validate → server-side apply → verify → record the release → prune what the
 //! environment no longer has → release the lock. A failed verify puts the last
 //! verified release back, verifies it, says so and exits 1 (`kube::deploy`).
-//! Releases live in the cluster (`kube::release`).
+//! Releases live in the cluster (`kube::release`). Before anything talks to
+//! the cluster, the environment's guard judges the ref (`kube::guards`) and
+//! the images the render runs (`kube::provenance`): outside development they
+//! must be this commit's builds, in production exactly the release's digests.
 
 use crate::cli::DeployArgs;
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
 use crate::kube::deploy::{connect, Attempt};
+use crate::kube::guards::Guard;
 use crate::kube::release::{self, Outcome, Release};
 use crate::kube::steps::{self, Lock};
 use crate::kube::wait as verify;
-use crate::kube::{self, guards};
+use crate::kube::{self, guards, provenance};
 use crate::manifests::render;
 use anyhow::Result;
 use std::time::Instant;
@@ -22,15 +26,27 @@ use xshell::Shell;
 pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let root = &ws.root;
     let env = render::environment(root, &args.env)?;
+    let guard = render::guard(root, &env)?;
     let timeout = verify::parse_duration(&args.timeout).map_err(UsageError::new)?;
     let built = steps::images_report(root)?;
     let facts = steps::facts(root, &built, args.confirm)?;
-    guards::check(&env, &facts).map_err(UsageError::new)?;
+    guards::check(&env, guard, &facts).map_err(UsageError::new)?;
     exec::install_interrupt_handler()?;
 
     println!("deploy {env}: render and validate");
     let (text, objects) = render::render(root, &Shell::new()?, &kube::kubectl()?, &env)?;
     steps::validate(ws, &env, &objects)?;
+    // The images the render runs, each with the commit the report says it was built from.
+    let applied = provenance::applied(&steps::images_of(&objects), &built, &steps::our_image_names(ws)?);
+    let let_through = provenance::judge(&env, guard, &facts.commit, &applied, args.force).map_err(UsageError::new)?;
+    let forced = guard != Guard::Any && !let_through.is_empty();
+    for p in &let_through {
+        eprintln!("{}: {p}", if forced { "warning (--force)" } else { "note" });
+    }
+    let uncommitted = steps::uncommitted(root);
+    if !uncommitted.is_empty() {
+        eprintln!("note: the render differs from the commit in {}: the release records it", uncommitted.join(", "));
+    }
     let file = render::write_rendered(root, &env, &text)?;
     let mut s = connect(&args.cluster, &env, &objects)?;
     println!("deploy {env}: namespace {} on {}", s.namespace, s.server);
@@ -60,14 +76,17 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         let rel = Release {
             revision: release::next_revision(&history),
             environment: env.clone(),
-            commit: built.first().map(|b| b.revision.clone()).unwrap_or_else(|| facts.commit.clone()),
-            version: built.first().and_then(|b| b.version.clone()),
-            images: steps::images_of(&objects),
+            commit: facts.commit.clone(),
+            version: guards::release_at_head(&facts),
+            images: applied.iter().map(|a| a.image.clone()).collect(),
             deployed_by: steps::who(),
             deployed_at: steps::now_rfc3339(),
             outcome: Outcome::Pending,
             description: String::new(),
             source_revision: None,
+            undone_by: None,
+            uncommitted: uncommitted.clone(),
+            forced,
         };
         // Recorded before anything changes: an interrupted deploy stays "pending", never "succeeded".
         steps::record(&s, &rel, &text)?;
