@@ -61,8 +61,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// What runs in an environment now (pods not ready and why) and its release history; without ENV, every environment in one table.
     Status(StatusArgs),
-    /// Put an earlier release of an environment back (the last verified one before the current, or --to).
+    /// Put an earlier release of an environment back (the newest one before the current that still stands, or --to).
     Rollback(RollbackArgs),
+    /// Delete what an environment's releases applied and free their volumes; the namespace and the history stay.
+    Undeploy(UndeployArgs),
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
     /// The local cluster's real worker node (containerd, kubelet, kube-proxy, CoreDNS): up, down or status (as root; .ci/kube-up runs `node up`).
@@ -250,6 +252,23 @@ pub struct NodeArgs {
     /// kube-build's binary directory (default: XTASK_KUBE_BIN).
     #[arg(long, value_name = "DIR")]
     pub bin: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UndeployArgs {
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// Confirm undeploying a `release`-guarded environment such as production.
+    #[arg(long)]
+    pub confirm: bool,
+
+    /// One deadline for the claims to go and their volumes to be handed back, e.g. 90s, 5m.
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub timeout: String,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Subcommand, Debug)]

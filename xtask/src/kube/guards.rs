@@ -29,14 +29,6 @@ pub enum Guard {
 }
 
 impl Guard {
-    pub fn name(self) -> &'static str {
-        match self {
-            Guard::Any => "any",
-            Guard::Main => "main",
-            Guard::Release => "release",
-        }
-    }
-
     /// The guard an overlay without settings gets: its name's, else the strictest.
     pub fn default_for(env: &str) -> Guard {
         match env {

@@ -15,6 +15,7 @@ pub mod release;
 pub mod rollout;
 pub mod running;
 pub mod steps;
+pub mod teardown;
 pub mod wait;
 pub mod want;
 

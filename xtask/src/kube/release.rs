@@ -97,11 +97,6 @@ impl Release {
     pub fn source(&self) -> u64 {
         self.source_revision.unwrap_or(self.revision)
     }
-
-    /// Every image built from the deployed commit, and the files as committed.
-    pub fn from_git(&self) -> bool {
-        self.uncommitted.is_empty() && self.images.iter().all(|i| i.built_from.as_deref() == Some(self.commit.as_str()))
-    }
 }
 
 pub fn secret_name(revision: u64) -> String {
@@ -195,29 +190,28 @@ pub fn rollback_target(history: &[Release], to: Option<u64>, force: bool) -> Res
             let known: Vec<String> = history.iter().map(|r| r.revision.to_string()).collect();
             format!("no revision {rev} in this environment's history (known: {})", known.join(", "))
         })?;
+        const VERIFIED: &str = "`cargo xtask status` lists the verified releases; pass --force to apply it anyway";
         let why = match target.outcome {
             Outcome::Undeployed => {
                 return Err(format!("revision {rev} is an undeploy, not a release: name a deployed revision"))
             }
             Outcome::Failed => Some(format!(
-                "revision {rev} failed its verify{}",
+                "revision {rev} failed its verify{}: {VERIFIED}",
                 if target.description.is_empty() { String::new() } else { format!(" ({})", target.description) }
             )),
             Outcome::Pending => {
-                Some(format!("revision {rev} never verified (it is pending: interrupted or under way)"))
+                Some(format!("revision {rev} never verified (it is pending: interrupted or under way): {VERIFIED}"))
             }
             Outcome::Succeeded | Outcome::RolledBack => match now {
                 Some(n) if n.source() == target.source() => Some(format!(
-                    "revision {rev} is what runs now (as revision {}): there is nothing to roll back",
+                    "revision {rev} is what runs now (as revision {}): nothing to roll back; pass --force to re-apply it",
                     n.revision
                 )),
                 _ => None,
             },
         };
         return match why {
-            Some(why) if !force => {
-                Err(format!("{why}: `cargo xtask status` lists the verified releases; pass --force to apply it anyway"))
-            }
+            Some(why) if !force => Err(why),
             _ => Ok(target),
         };
     }

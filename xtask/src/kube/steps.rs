@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use xshell::{cmd, Shell};
 
-/// Kinds a render may hold that prune looks at (with our labels only).
-const PRUNABLE: &str = "deployments,services,cronjobs,configmaps,secrets,persistentvolumeclaims,serviceaccounts";
+/// Kinds a render may hold that prune and undeploy look at (with our labels only).
+pub const PRUNABLE: &str = "deployments,services,cronjobs,configmaps,secrets,persistentvolumeclaims,serviceaccounts";
 
 pub fn now_rfc3339() -> String {
     clock::rfc3339(now() as i64)
@@ -202,16 +202,20 @@ pub fn prune_history(s: &Session, env: &str) -> Result<()> {
     Ok(())
 }
 
-/// Delete this environment's objects that the render no longer has.
-pub fn prune(s: &Session, env: &str, objects: &[Object]) -> Result<()> {
-    let selector = format!(
+/// The label selector of what this environment's releases applied (not the records).
+pub fn applied_selector(env: &str) -> String {
+    format!(
         "{}={},{}={env},!{}",
         release::MANAGED_BY.0,
         release::MANAGED_BY.1,
         release::LABEL_ENV,
         release::LABEL_RELEASE
-    );
-    for item in s.get(PRUNABLE, Some(&selector))? {
+    )
+}
+
+/// Delete this environment's objects that the render no longer has.
+pub fn prune(s: &Session, env: &str, objects: &[Object]) -> Result<()> {
+    for item in s.get(PRUNABLE, Some(&applied_selector(env)))? {
         let (kind, name) =
             (item["kind"].as_str().unwrap_or_default(), item["metadata"]["name"].as_str().unwrap_or_default());
         if !objects.iter().any(|o| o.kind == kind && o.name == name) {
