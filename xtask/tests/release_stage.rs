@@ -402,7 +402,10 @@ fn undeploy_deletes_what_the_releases_applied_and_frees_the_volumes() {
         if pvc["status"]["phase"] == "Bound" {
             break pvc["spec"]["volumeName"].as_str().unwrap().to_string();
         }
-        assert!(Instant::now() < deadline, "the claim never bound: {pvc}");
+        assert!(
+            Instant::now() < deadline,
+            "the claim never bound (no volume Available? `bash .ci/kube-up` hands Released ones back): {pvc}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     };
     let run = f.ok(&["undeploy", "development"]);
@@ -429,6 +432,8 @@ fn undeploy_deletes_what_the_releases_applied_and_frees_the_volumes() {
     refused(&f.run(&["rollback", "development"]), "nothing runs: revision 2 undeployed this environment");
     f.ok(&["rollback", "development", "--to", "1", "--timeout", "120s"]);
     assert!(c.kubectl(&["get", "deployment", "web", "-n", &ns]).status.success());
+    // Undeployed again, the volume goes back to the pool rather than staying Released with the namespace.
+    f.ok(&["undeploy", "development"]);
 }
 
 /// An overlay named otherwise than the three is guarded like production, and
