@@ -426,6 +426,10 @@ fn undeploy_deletes_what_the_releases_applied_and_frees_the_volumes() {
     // The namespace and the history stay; the lock is released.
     assert!(c.has_namespace(&ns));
     assert_eq!(f.outcomes("development"), [(1, "succeeded".into()), (2, "undeployed".into())]);
+    let text = f.ok(&["status", "development"]).stdout;
+    assert!(text.contains("nothing runs: revision 2 undeployed development"), "{text}");
+    let all = f.ok(&["status"]).stdout;
+    assert!(all.lines().any(|l| l.starts_with("development") && l.contains("undeployed (2)")), "{all}");
     assert!(!c.kubectl(&["get", "lease", "mlops-deploy-lock", "-n", &ns]).status.success());
     // Again: nothing to do. Then a release comes back with rollback --to.
     assert!(f.ok(&["undeploy", "development"]).stdout.contains("nothing to undeploy"));

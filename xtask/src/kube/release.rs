@@ -168,11 +168,17 @@ pub fn next_revision(history: &[Release]) -> u64 {
 /// What runs now: the newest release that was verified and not undone;
 /// none when nothing was ever verified or `undeploy` came after it.
 pub fn current(history: &[Release]) -> Option<&Release> {
-    history
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::Undeployed))
-        .max_by_key(|r| r.revision)
-        .filter(|r| r.outcome == Outcome::Succeeded)
+    last_word(history).filter(|r| r.outcome == Outcome::Succeeded)
+}
+
+/// The `undeploy` that came after every standing release, if one did: nothing of ours runs since.
+pub fn undeployed(history: &[Release]) -> Option<&Release> {
+    last_word(history).filter(|r| r.outcome == Outcome::Undeployed)
+}
+
+/// The newest release that verified or undeploy that removed them.
+fn last_word(history: &[Release]) -> Option<&Release> {
+    history.iter().filter(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::Undeployed)).max_by_key(|r| r.revision)
 }
 
 fn short(commit: &str) -> &str {
@@ -216,7 +222,7 @@ pub fn rollback_target(history: &[Release], to: Option<u64>, force: bool) -> Res
         };
     }
     let Some(now) = now else {
-        return Err(match history.iter().filter(|r| r.outcome == Outcome::Undeployed).max_by_key(|r| r.revision) {
+        return Err(match undeployed(history) {
             Some(u) => format!(
                 "nothing runs: revision {} undeployed this environment; name the release to put back with --to",
                 u.revision

@@ -135,6 +135,8 @@ fn pressing_rollback_twice_goes_further_back_and_labels_what_it_undid() {
 fn after_an_undeploy_nothing_runs_and_a_rollback_names_its_revision() {
     let h = [rel(1, Outcome::Succeeded), rel(2, Outcome::Undeployed)];
     assert!(current(&h).is_none());
+    assert_eq!(undeployed(&h).unwrap().revision, 2);
+    assert!(undeployed(&h[..1]).is_none());
     let e = rollback_target(&h, None, false).unwrap_err();
     assert!(e.starts_with("nothing runs: revision 2 undeployed this environment"), "{e}");
     assert_eq!(rollback_target(&h, Some(1), false).unwrap().revision, 1);
