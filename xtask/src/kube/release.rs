@@ -187,10 +187,16 @@ fn short(commit: &str) -> &str {
 
 /// The release a rollback goes to. Without `to`: the newest release before
 /// the current one that still stands and runs other manifests than it (so a
-/// second rollback goes further back). With `to`: that revision, refused
-/// when it never verified (failed, pending) or is what runs now, unless `force`.
+/// second rollback goes further back) — or the current one itself when a
+/// newer revision was applied and never verified. With `to`: that revision,
+/// refused when it never verified (failed, pending) or is what runs now, unless `force`.
 pub fn rollback_target(history: &[Release], to: Option<u64>, force: bool) -> Result<&Release, String> {
     let now = current(history);
+    // A newer revision that never verified (interrupted, or failed and not put back) may be what the
+    // cluster runs: then putting the current release back is the rollback.
+    let unsettled = history.iter().max_by_key(|r| r.revision).is_some_and(|r| {
+        matches!(r.outcome, Outcome::Pending | Outcome::Failed) && now.is_some_and(|n| r.revision > n.revision)
+    });
     if let Some(rev) = to {
         let target = history.iter().find(|r| r.revision == rev).ok_or_else(|| {
             let known: Vec<String> = history.iter().map(|r| r.revision.to_string()).collect();
@@ -209,7 +215,7 @@ pub fn rollback_target(history: &[Release], to: Option<u64>, force: bool) -> Res
                 Some(format!("revision {rev} never verified (it is pending: interrupted or under way): {VERIFIED}"))
             }
             Outcome::Succeeded | Outcome::RolledBack => match now {
-                Some(n) if n.source() == target.source() => Some(format!(
+                Some(n) if n.source() == target.source() && !unsettled => Some(format!(
                     "revision {rev} is what runs now (as revision {}): nothing to roll back; pass --force to re-apply it",
                     n.revision
                 )),
@@ -230,6 +236,9 @@ pub fn rollback_target(history: &[Release], to: Option<u64>, force: bool) -> Res
             None => "nothing to roll back: no release of this environment was ever verified".into(),
         });
     };
+    if unsettled {
+        return Ok(now);
+    }
     history
         .iter()
         .filter(|r| r.revision < now.revision && r.outcome == Outcome::Succeeded && r.source() != now.source())

@@ -67,8 +67,11 @@ fn revisions_current_and_rollback_targets() {
     assert_eq!(next_revision(&[]), 1);
     assert_eq!(current(&h).unwrap().revision, 4);
     // 4 runs 2's manifests: rolling back goes to 1, not to 2 again.
-    assert_eq!(rollback_target(&h, None, false).unwrap().revision, 1);
-    assert_eq!(rollback_target(&h, Some(1), false).unwrap().revision, 1);
+    let settled = &h[..4];
+    assert_eq!(rollback_target(settled, None, false).unwrap().revision, 1);
+    assert_eq!(rollback_target(settled, Some(1), false).unwrap().revision, 1);
+    // With the pending 5 applied on top, rolling back first puts 4 back.
+    assert_eq!(rollback_target(&h, None, false).unwrap().revision, 4);
     assert_eq!(
         rollback_target(&h, Some(9), false).unwrap_err(),
         "no revision 9 in this environment's history (known: 1, 2, 3, 4, 5)"
@@ -91,10 +94,13 @@ fn rollback_to_a_failed_or_pending_revision_needs_force() {
     assert_eq!(rollback_target(&h, Some(2), true).unwrap().revision, 2);
     let e = rollback_target(&h, Some(4), false).unwrap_err();
     assert!(e.starts_with("revision 4 never verified"), "{e}");
-    // What runs now (3 is 1's manifests) is no rollback either.
-    let e = rollback_target(&h, Some(1), false).unwrap_err();
+    // What runs now (3 is 1's manifests) is no rollback either, once nothing newer was applied.
+    let settled = &h[..3];
+    let e = rollback_target(settled, Some(1), false).unwrap_err();
     assert!(e.starts_with("revision 1 is what runs now (as revision 3)"), "{e}");
-    assert!(rollback_target(&h, Some(1), true).is_ok());
+    assert!(rollback_target(settled, Some(1), true).is_ok());
+    // With the pending 4 applied on top, putting 3 (or 1) back is the way out.
+    assert_eq!(rollback_target(&h, Some(1), false).unwrap().revision, 1);
 }
 
 #[test]
@@ -192,4 +198,17 @@ fn history_table_lists_oldest_first() {
     assert!(lines[0].starts_with("REVISION"));
     assert!(lines[1].starts_with("1        2026-11-27T05:00:00Z  succeeded"), "{table}");
     assert!(lines[2].ends_with("ci  storage: CrashLoopBackOff"), "{table}");
+}
+
+#[test]
+fn after_an_interrupted_or_unrecovered_deploy_rollback_puts_the_current_release_back() {
+    // 4 was applied and never verified (Ctrl-C): the cluster may run it; 3 is the standing release.
+    let h = [rel(1, Outcome::Succeeded), rel(2, Outcome::Failed), rollback(3, 1), rel(4, Outcome::Pending)];
+    assert_eq!(rollback_target(&h, None, false).unwrap().revision, 3);
+    assert_eq!(rollback_target(&h, Some(3), false).unwrap().revision, 3);
+    assert!(undone(&h, &h[2]).is_empty());
+    // A rollback that failed its own verify leaves the cluster unsettled too.
+    let h =
+        [rel(1, Outcome::Succeeded), rel(2, Outcome::Failed), Release { outcome: Outcome::Failed, ..rollback(3, 1) }];
+    assert_eq!(rollback_target(&h, None, false).unwrap().revision, 1);
 }
