@@ -29,6 +29,9 @@ spec:
       labels:
         app.kubernetes.io/name: web{fault}
     spec:
+      # simulated by kwok (the image does not exist): the fake node, not the real one
+      nodeSelector: {{type: kwok}}
+      tolerations: [{{key: xtask.dev/fake-node, operator: Exists, effect: NoSchedule}}]
       securityContext: {{runAsNonRoot: true, runAsUser: 10001}}
       containers:
         - name: web
