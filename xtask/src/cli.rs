@@ -63,8 +63,10 @@ pub enum Command {
     Status(StatusArgs),
     /// An environment's pods' logs merged in time order (JSON lines as fields); --follow streams them.
     Logs(LogsArgs),
-    /// Put an earlier release of an environment back (the last verified one before the current, or --to).
+    /// Put an earlier release of an environment back (the newest one before the current that still stands, or --to).
     Rollback(RollbackArgs),
+    /// Delete what an environment's releases applied and free their volumes; the namespace and the history stay.
+    Undeploy(UndeployArgs),
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
     /// The local cluster's real worker node (containerd, kubelet, kube-proxy, CoreDNS): up, down or status (as root; .ci/kube-up runs `node up`).
@@ -183,6 +185,10 @@ pub struct DeployArgs {
     #[arg(long)]
     pub confirm: bool,
 
+    /// Deploy pins whose images were not built from this commit (recorded in the release; not for a `release`-guarded environment).
+    #[arg(long)]
+    pub force: bool,
+
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -249,9 +255,13 @@ pub struct RollbackArgs {
     #[arg(value_name = "ENV")]
     pub env: String,
 
-    /// The revision to put back (default: the last verified one before the current).
+    /// The revision to put back (default: the newest release before the current one that still stands).
     #[arg(long, value_name = "REVISION")]
     pub to: Option<u64>,
+
+    /// Put back a revision that never verified (failed, pending) or that runs now.
+    #[arg(long)]
+    pub force: bool,
 
     /// One deadline for the rollback to verify, e.g. 90s, 5m.
     #[arg(long, default_value = "5m", value_name = "DURATION")]
@@ -278,6 +288,23 @@ pub struct NodeArgs {
     /// kube-build's binary directory (default: XTASK_KUBE_BIN).
     #[arg(long, value_name = "DIR")]
     pub bin: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UndeployArgs {
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    /// Confirm undeploying a `release`-guarded environment such as production.
+    #[arg(long)]
+    pub confirm: bool,
+
+    /// One deadline for the claims to go and their volumes to be handed back, e.g. 90s, 5m.
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub timeout: String,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -100,6 +100,7 @@ fn run(cli: Cli) -> Result<i32> {
             exec::install_interrupt_handler()?;
             stages::perf::run(&ws, &args)
         }
+        Command::Undeploy(args) => stages::undeploy::run(&discover(&root)?, &args),
         Command::Doctor => stages::doctor::run(&root),
         Command::Node { action } => stages::node::run(&action),
         Command::Ci(args) => {

@@ -5,7 +5,7 @@
 mod support;
 
 use std::path::Path;
-use support::{run, Repo};
+use support::{git, run, Repo};
 
 fn fixture(rel: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel);
@@ -28,9 +28,18 @@ fn two_components() -> Repo {
     repo
 }
 
+/// The repo committed on main with `tag` at HEAD, as a release's checkout is.
+fn tagged(repo: &Repo, tag: &str) {
+    git(repo.root(), &["init", "-q", "-b", "main"]);
+    git(repo.root(), &["add", "-A"]);
+    git(repo.root(), &["commit", "-qm", "release"]);
+    git(repo.root(), &["tag", tag]);
+}
+
 #[test]
 fn plan_for_push_to_main_and_for_a_release_tag_match_the_expected_files() {
     let repo = two_components();
+    tagged(&repo, "v1.4.0");
     let main = run(ci(&repo, &["--event", "push", "--ref", "refs/heads/main", "--plan"]));
     assert_eq!(main.code, 0);
     assert_eq!(main.stdout, fixture("ci/push-main.plan"));
@@ -39,7 +48,17 @@ fn plan_for_push_to_main_and_for_a_release_tag_match_the_expected_files() {
     assert_eq!(release.stdout, fixture("ci/release.plan"));
     let production = run(ci(
         &repo,
-        &["--event", "push", "--ref", "refs/tags/v1.4.0", "--environment", "production", "--plan", "--json"],
+        &[
+            "--event",
+            "push",
+            "--ref",
+            "refs/tags/v1.4.0",
+            "--environment",
+            "production",
+            "--plan",
+            "--json",
+            "--confirm",
+        ],
     ));
     let plan: serde_json::Value = serde_json::from_str(&production.stdout).unwrap();
     let commands: Vec<&str> =
@@ -51,7 +70,7 @@ fn plan_for_push_to_main_and_for_a_release_tag_match_the_expected_files() {
             "cargo xtask quality",
             "cargo xtask image build --push --ref refs/tags/v1.4.0",
             "cargo xtask manifests update production",
-            "cargo xtask deploy production",
+            "cargo xtask deploy production --confirm",
             "cargo xtask verify production",
         ]
     );
@@ -89,10 +108,13 @@ fn a_new_component_folder_is_in_the_matrix_and_the_plan_with_no_other_edit() {
 #[test]
 fn github_variables_and_the_dispatch_payload_decide_and_become_step_outputs() {
     let repo = two_components();
+    tagged(&repo, "v1.4.0");
     let outputs = repo.path("github-output");
     let mut cmd = ci(&repo, &["--plan"]);
     let payload = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events/workflow_dispatch_production.json");
-    cmd.env("GITHUB_EVENT_NAME", "workflow_dispatch")
+    // On GitHub: the deploy job bound to `production` approves the deploy, so the plan needs no --confirm.
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
         .env("GITHUB_REF", "refs/tags/v1.4.0")
         .env("GITHUB_EVENT_PATH", payload)
         .env("GITHUB_OUTPUT", &outputs);
@@ -194,4 +216,60 @@ fn quality_reports_actionlint_and_thin_run_findings_on_a_planted_workflow() {
     let ids: Vec<&str> =
         report["tasks"].as_array().unwrap().iter().map(|t| t["task"]["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["workflows:actionlint", "workflows:thin"]);
+}
+
+/// A run the deploy would refuse fails in its first second: exit 2, one line
+/// naming the fix, before any stage starts (the plan promises nothing it cannot keep).
+#[test]
+fn a_doomed_run_fails_before_any_stage_with_one_line_naming_the_fix() {
+    let repo = two_components();
+    tagged(&repo, "v1.4.0");
+    let one_line = |r: &support::Run, starts: &str| {
+        assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.starts_with(&format!("error: {starts}")), "{}", r.stderr);
+        assert!(!r.stdout.contains("==>"), "no stage ran: {}", r.stdout);
+    };
+    // A dispatch to production from a branch: planned or run, refused at once.
+    let dispatch = ["--event", "workflow_dispatch", "--ref", "refs/heads/main", "--environment", "production"];
+    let started = std::time::Instant::now();
+    one_line(&run(ci(&repo, &dispatch)), "production is deployed only from a release");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "refused in its first seconds");
+    one_line(&run(ci(&repo, &[&dispatch[..], &["--plan"]].concat())), "production is deployed only from a release");
+    // A release tag that does not exist, or is not the checkout.
+    let r = run(ci(&repo, &["--event", "push", "--ref", "refs/tags/v9.9.9", "--plan"]));
+    one_line(&r, "tag `v9.9.9` does not exist here: tag the release (git tag v9.9.9");
+    git(repo.root(), &["commit", "-qm", "after the release", "--allow-empty"]);
+    let r = run(ci(&repo, &["--event", "push", "--ref", "refs/tags/v1.4.0", "--plan"]));
+    one_line(&r, "tag `v1.4.0` is commit ");
+    assert!(r.stderr.contains("check the tag out first (git checkout v1.4.0)"), "{}", r.stderr);
+    git(repo.root(), &["checkout", "-q", "v1.4.0"]);
+    // Production from the release: off GitHub only with --confirm.
+    let release =
+        ["--event", "workflow_dispatch", "--ref", "refs/tags/v1.4.0", "--environment", "production", "--plan"];
+    one_line(&run(ci(&repo, &release)), "deploying to production needs --confirm");
+    assert_eq!(run(ci(&repo, &[&release[..], &["--confirm"]].concat())).code, 0);
+    assert_eq!(run(ci(&repo, &[&release[..], &["--only", "test,quality"]].concat())).code, 0);
+}
+
+/// An overlay with another name than the three is guarded like production
+/// unless its `xtask.toml` says otherwise.
+#[test]
+fn another_overlay_is_guarded_like_production_unless_its_settings_say_otherwise() {
+    let repo = two_components();
+    for env in ["development", "qa"] {
+        repo.write(&format!("deploy/overlays/{env}/kustomization.yaml"), "resources: []\n");
+    }
+    tagged(&repo, "v1.4.0");
+    git(repo.root(), &["commit", "-qm", "after the release", "--allow-empty"]);
+    let qa = ["--event", "workflow_dispatch", "--ref", "refs/heads/main", "--environment", "qa", "--plan"];
+    let r = run(ci(&repo, &qa));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("qa is deployed only from a release"), "{}", r.stderr);
+    repo.write("deploy/overlays/qa/xtask.toml", "guard = \"any\"\n");
+    assert_eq!(run(ci(&repo, &qa)).code, 0);
+    repo.write("deploy/overlays/qa/xtask.toml", "guard = \"lenient\"\n");
+    let r = run(ci(&repo, &qa));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("deploy/overlays/qa/xtask.toml sets guard = \"lenient\""), "{}", r.stderr);
 }

@@ -95,7 +95,8 @@ fn ctrl_c_in_a_terminal_during_verify_exits_130_says_how_to_finish_and_status_sh
     // The command it named undoes it.
     let run = f.run(&["rollback", "development", "--to", "1", "--timeout", "120s"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(f.status()["running"], serde_json::json!({"revision": 3, "outcome": "rolled-back"}));
+    // A verified rollback stands (`rolled-back` is for what a rollback undid).
+    assert_eq!(f.status()["running"], serde_json::json!({"revision": 3, "outcome": "succeeded"}));
 }
 
 #[test]
@@ -159,7 +160,7 @@ fn verify_names_what_differs_from_the_render_and_the_release_it_verified() {
         "development does not run what its overlay renders:",
         "  web (Deployment web): replicas: the cluster runs 2, the overlay renders 3",
         "  web (Deployment web): label mlops.dev/tier: the cluster has none, the overlay renders web",
-        "it runs revision 3 (rolled-back, commit ",
+        "it runs revision 3 (succeeded, commit ",
         "verify changes nothing: deploy the overlay (cargo xtask deploy development)",
     ] {
         assert!(run.stderr.contains(line), "{line}\n{}", run.stderr);

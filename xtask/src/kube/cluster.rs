@@ -26,6 +26,8 @@ pub struct Session {
     /// Kept alive for the session; a decoded one is removed when it drops.
     _kubeconfig: Kubeconfig,
     pub server: String,
+    /// The kubeconfig's user for this context, for messages about refused credentials.
+    pub user: String,
     /// Print each kubectl command before it runs (`--dry-run`).
     pub echo: bool,
 }
@@ -44,6 +46,7 @@ impl Session {
             args,
             _kubeconfig: kubeconfig,
             server: String::new(),
+            user: String::new(),
             echo: false,
         };
         let path = "jsonpath={.clusters[0].cluster.server}";
@@ -74,7 +77,13 @@ impl Session {
                 )));
             }
         };
-        s.run(&["version", "-o", "json", "--request-timeout=10s"], None).map_err(|_| {
+        let user = s.run(&["config", "view", "--minify", "-o", "jsonpath={.contexts[0].context.user}"], None);
+        s.user = user.map(|u| u.trim().to_string()).unwrap_or_default();
+        // Credentials the server refuses are said as such; anything else means it did not answer.
+        s.run(&["version", "-o", "json", "--request-timeout=10s"], None).map_err(|e| {
+            if e.chain().any(|c| c.is::<UsageError>()) {
+                return e;
+            }
             UsageError::new(format!(
                 "the cluster at {} is unreachable: check the address and your network, or start the local one ({})",
                 s.server,
@@ -101,7 +110,7 @@ impl Session {
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
-        Err(explain(&String::from_utf8_lossy(&out.stderr), &self.server))
+        Err(explain(&String::from_utf8_lossy(&out.stderr), &self.server, &self.user))
     }
 
     /// kubectl with the session's credentials as a command to spawn (a
@@ -172,7 +181,7 @@ impl Session {
         let out = shielded(c, None)?;
         match out.status.code() {
             Some(0 | 1) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-            _ => Err(explain(&String::from_utf8_lossy(&out.stderr), &self.server)),
+            _ => Err(explain(&String::from_utf8_lossy(&out.stderr), &self.server, &self.user)),
         }
     }
 }
@@ -197,9 +206,13 @@ fn shielded(c: xshell::Cmd<'_>, stdin: Option<&str>) -> std::io::Result<Output> 
     Ok(out)
 }
 
-/// kubectl's failure as one line: RBAC refusals and unreachable servers are
-/// bad input (the fix is the user's), anything else an error with kubectl's words.
-pub fn explain(stderr: &str, server: &str) -> anyhow::Error {
+/// kubectl's failure as one line: refused credentials, RBAC refusals and
+/// unreachable servers are bad input (the fix is the user's), anything else
+/// an error with kubectl's words.
+pub fn explain(stderr: &str, server: &str, user: &str) -> anyhow::Error {
+    if let Some(refused) = refused(stderr, server, user) {
+        return UsageError::new(refused);
+    }
     let msg = kube::error_message(stderr);
     if let Some(forbidden) = forbidden(&msg) {
         return UsageError::new(forbidden);
@@ -213,6 +226,27 @@ pub fn explain(stderr: &str, server: &str) -> anyhow::Error {
         ));
     }
     anyhow::anyhow!("kubectl: {msg}")
+}
+
+/// The server answered and refused who we are (HTTP 401), or refused us
+/// without saying which permission (a 403 that is not an RBAC message): one
+/// line naming the server, the kubeconfig's user and the fix.
+pub fn refused(stderr: &str, server: &str, user: &str) -> Option<String> {
+    let who = if user.is_empty() { "the kubeconfig's user".to_string() } else { format!("user `{user}`") };
+    let unauthorized =
+        ["must be logged in to the server", "asked for the client to provide credentials", "(Unauthorized)"];
+    if unauthorized.iter().any(|u| stderr.contains(u)) {
+        return Some(format!(
+            "the cluster at {server} refused the credentials of {who} (401 Unauthorized: a wrong, expired or revoked token or certificate): give {who} valid credentials in the kubeconfig (on GitHub: the KUBECONFIG secret)"
+        ));
+    }
+    let msg = kube::error_message(stderr);
+    if stderr.contains("(Forbidden)") && forbidden(&msg).is_none() {
+        return Some(format!(
+            "the cluster at {server} refused {who} (403 Forbidden: {msg}): grant {who} access, or use credentials that have it"
+        ));
+    }
+    None
 }
 
 /// `User "x" cannot create resource "leases" in API group "coordination.k8s.io" in the namespace "ns"`

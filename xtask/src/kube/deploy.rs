@@ -111,6 +111,20 @@ impl Attempt<'_> {
 
 /// Re-apply an earlier release's manifests as a new revision, verify, record.
 pub fn roll_back_to(s: &Session, env: &str, target: &Release, revision: u64, timeout: Duration) -> Result<i32> {
+    roll_back(s, env, target, revision, timeout, false)
+}
+
+/// [`roll_back_to`], recording whether `--force` let it past a refusal. The
+/// new revision runs the target's original deploy (`source_revision`) and
+/// reads `succeeded` once verified.
+pub fn roll_back(
+    s: &Session,
+    env: &str,
+    target: &Release,
+    revision: u64,
+    timeout: Duration,
+    forced: bool,
+) -> Result<i32> {
     let secret = s
         .get_one("secret", &release::secret_name(target.revision))?
         .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", target.revision))?;
@@ -122,8 +136,13 @@ pub fn roll_back_to(s: &Session, env: &str, target: &Release, revision: u64, tim
         outcome: Outcome::Pending,
         deployed_by: steps::who(),
         deployed_at: steps::now_rfc3339(),
-        description: format!("rollback to revision {}", target.revision),
-        source_revision: Some(target.revision),
+        description: match target.source() {
+            src if src == target.revision => format!("rollback to revision {src}"),
+            src => format!("rollback to revision {} (revision {src}'s manifests)", target.revision),
+        },
+        source_revision: Some(target.source()),
+        undone_by: None,
+        forced,
         ..target.clone()
     };
     steps::record(s, &rel, &text)?;
@@ -131,7 +150,7 @@ pub fn roll_back_to(s: &Session, env: &str, target: &Release, revision: u64, tim
     let ending = verify::wait(s, &verify::wanted(&objects), Instant::now() + timeout)?;
     match ending {
         Ending::Ready => {
-            rel.outcome = Outcome::RolledBack;
+            rel.outcome = Outcome::Succeeded;
             steps::record(s, &rel, &text)?;
             steps::prune(s, env, &objects)?;
             Ok(0)

@@ -1,14 +1,65 @@
 //! Which deploys an environment accepts: pure rules over what is being
 //! deployed (the git ref, the release at HEAD, the images' version) and who
-//! approved it, so each rule is a unit test.
+//! approved it, so each rule is a unit test. Each environment has one of
+//! three guards, set in its overlay's `xtask.toml` (`guard = "…"`):
 //!
-//! - development: anything (it is where main lands).
-//! - staging: main, or a release tag `vX.Y.Z` at HEAD.
-//! - production: only a release: `vX.Y.Z` at HEAD and images pushed with
-//!   that version, and only with `--confirm` or inside a GitHub job bound to
-//!   the `production` environment (whose approval rules GitHub enforces).
+//! - `any` (development's): anything (it is where main lands).
+//! - `main` (staging's): main, or a release tag `vX.Y.Z` at HEAD.
+//! - `release` (production's): only a release: `vX.Y.Z` at HEAD and images
+//!   pushed with that version, and only with `--confirm` or inside a GitHub
+//!   job bound to the environment (whose approval rules GitHub enforces).
+//!
+//! Without the file, development, staging and production get the guard of
+//! their name and **any other name the strictest, `release`**: a new overlay
+//! is never left unguarded by accident.
 
 use crate::images::tags::parse_version;
+
+/// The settings file in an overlay's folder.
+pub const SETTINGS: &str = "xtask.toml";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Any build (development).
+    Any,
+    /// main or a release tag at HEAD (staging).
+    Main,
+    /// A release tag at HEAD, its images, an approval (production).
+    Release,
+}
+
+impl Guard {
+    /// The guard an overlay without settings gets: its name's, else the strictest.
+    pub fn default_for(env: &str) -> Guard {
+        match env {
+            "development" => Guard::Any,
+            "staging" => Guard::Main,
+            _ => Guard::Release,
+        }
+    }
+}
+
+/// The guard of `env` from its overlay's settings (`None`: no such file);
+/// an error says what is wrong with the file (`shown` names it).
+pub fn from_settings(env: &str, text: Option<&str>, shown: &str) -> Result<Guard, String> {
+    let Some(text) = text else { return Ok(Guard::default_for(env)) };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        format!("{shown} is not TOML ({}): write `guard = \"any\"`, `\"main\"` or `\"release\"`", e.message())
+    })?;
+    if let Some(key) = table.keys().find(|k| *k != "guard") {
+        return Err(format!("{shown} has an unknown setting `{key}`: the only one is `guard`"));
+    }
+    match table.get("guard").map(|v| v.as_str()) {
+        None => Ok(Guard::default_for(env)),
+        Some(Some("any")) => Ok(Guard::Any),
+        Some(Some("main")) => Ok(Guard::Main),
+        Some(Some("release")) => Ok(Guard::Release),
+        Some(other) => Err(format!(
+            "{shown} sets guard = {}: choose \"any\" (development's), \"main\" (staging's) or \"release\" (production's)",
+            other.map_or("a non-string".to_string(), |s| format!("\"{s}\""))
+        )),
+    }
+}
 
 /// What the guard knows about the deploy being asked for.
 #[derive(Debug, Clone, Default)]
@@ -32,41 +83,48 @@ pub fn release_at_head(f: &Facts) -> Option<String> {
     f.release_tags.iter().filter_map(|t| parse_version(t)).max().map(|(x, y, z)| format!("{x}.{y}.{z}"))
 }
 
-/// `Ok` when `env` accepts this deploy; otherwise the one-line reason with the fix.
-pub fn check(env: &str, f: &Facts) -> Result<(), String> {
-    let release = release_at_head(f);
-    match env {
-        "staging" => match (&release, f.branch.as_deref()) {
+/// The part of the guard a ref decides: the branch, or the release being deployed.
+pub fn check_ref(env: &str, guard: Guard, branch: Option<&str>, release: Option<&str>) -> Result<(), String> {
+    match guard {
+        Guard::Any => Ok(()),
+        Guard::Main => match (release, branch) {
             (Some(_), _) | (None, Some("main")) => Ok(()),
             (None, other) => Err(format!(
-                "staging is deployed from main or a release tag, not {}: merge to main or tag a release (vX.Y.Z)",
+                "{env} is deployed from main or a release tag, not {}: merge to main or tag a release (vX.Y.Z)",
                 other.map_or("a detached commit".to_string(), |b| format!("branch `{b}`"))
             )),
         },
-        "production" => {
-            let Some(version) = release else {
-                return Err(
-                    "production is deployed only from a release: check out a commit tagged vX.Y.Z and build its images"
-                        .into(),
-                );
-            };
-            if f.images_version.as_deref() != Some(version.as_str()) {
-                return Err(format!(
-                    "the images report is for {}, not release {version}: run `cargo xtask image build --push` at v{version} first",
-                    f.images_version.as_deref().map_or("no release".to_string(), |v| format!("version {v}"))
-                ));
-            }
-            let approved = f.confirmed || f.github_environment.as_deref() == Some("production");
-            if !approved {
-                return Err(
-                    "deploying to production needs --confirm (or a GitHub job bound to the `production` environment)"
-                        .into(),
-                );
-            }
-            Ok(())
-        }
-        _ => Ok(()),
+        Guard::Release => match release {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "{env} is deployed only from a release: check out a commit tagged vX.Y.Z and build its images"
+            )),
+        },
     }
+}
+
+/// Whether a `release`-guarded deploy is approved: `--confirm`, or a GitHub job bound to the environment.
+pub fn approved(env: &str, guard: Guard, confirmed: bool, github_environment: Option<&str>) -> Result<(), String> {
+    if guard != Guard::Release || confirmed || github_environment == Some(env) {
+        return Ok(());
+    }
+    Err(format!("deploying to {env} needs --confirm (or a GitHub job bound to the `{env}` environment)"))
+}
+
+/// `Ok` when `env` accepts this deploy; otherwise the one-line reason with the fix.
+pub fn check(env: &str, guard: Guard, f: &Facts) -> Result<(), String> {
+    let release = release_at_head(f);
+    check_ref(env, guard, f.branch.as_deref(), release.as_deref())?;
+    if guard == Guard::Release {
+        let version = release.unwrap_or_default();
+        if f.images_version.as_deref() != Some(version.as_str()) {
+            return Err(format!(
+                "the images report is for {}, not release {version}: run `cargo xtask image build --push` at v{version} first",
+                f.images_version.as_deref().map_or("no release".to_string(), |v| format!("version {v}"))
+            ));
+        }
+    }
+    approved(env, guard, f.confirmed, f.github_environment.as_deref())
 }
 
 #[cfg(test)]

@@ -10,45 +10,81 @@ fn released(tag: &str, images: Option<&str>) -> Facts {
 
 #[test]
 fn development_takes_anything() {
-    assert!(check("development", &on_branch("feature/x")).is_ok());
-    assert!(check("development", &Facts::default()).is_ok());
+    assert!(check("development", Guard::Any, &on_branch("feature/x")).is_ok());
+    assert!(check("development", Guard::Any, &Facts::default()).is_ok());
 }
 
 #[test]
 fn staging_takes_main_or_a_release_tag() {
-    assert!(check("staging", &on_branch("main")).is_ok());
-    assert!(check("staging", &released("v1.2.3", None)).is_ok());
-    let e = check("staging", &on_branch("develop")).unwrap_err();
+    assert!(check("staging", Guard::Main, &on_branch("main")).is_ok());
+    assert!(check("staging", Guard::Main, &released("v1.2.3", None)).is_ok());
+    let e = check("staging", Guard::Main, &on_branch("develop")).unwrap_err();
     assert!(e.contains("not branch `develop`"), "{e}");
-    let e = check("staging", &Facts::default()).unwrap_err();
+    let e = check("staging", Guard::Main, &Facts::default()).unwrap_err();
     assert!(e.contains("not a detached commit"), "{e}");
     // A tag that is not a release version does not count.
-    let e = check("staging", &Facts { release_tags: vec!["nightly".into()], ..Facts::default() }).unwrap_err();
+    let e =
+        check("staging", Guard::Main, &Facts { release_tags: vec!["nightly".into()], ..Facts::default() }).unwrap_err();
     assert!(e.contains("tag a release"), "{e}");
 }
 
 #[test]
 fn production_needs_a_release_its_images_and_an_approval() {
-    let e = check("production", &Facts { confirmed: true, ..on_branch("main") }).unwrap_err();
+    let e = check("production", Guard::Release, &Facts { confirmed: true, ..on_branch("main") }).unwrap_err();
     assert!(e.starts_with("production is deployed only from a release"), "{e}");
 
-    let e = check("production", &Facts { confirmed: true, ..released("v1.2.3", None) }).unwrap_err();
+    let e = check("production", Guard::Release, &Facts { confirmed: true, ..released("v1.2.3", None) }).unwrap_err();
     assert!(e.contains("images report is for no release, not release 1.2.3"), "{e}");
-    let e = check("production", &Facts { confirmed: true, ..released("v1.2.3", Some("1.2.2")) }).unwrap_err();
+    let e = check("production", Guard::Release, &Facts { confirmed: true, ..released("v1.2.3", Some("1.2.2")) })
+        .unwrap_err();
     assert!(e.contains("is for version 1.2.2"), "{e}");
 
-    let e = check("production", &released("v1.2.3", Some("1.2.3"))).unwrap_err();
+    let e = check("production", Guard::Release, &released("v1.2.3", Some("1.2.3"))).unwrap_err();
     assert!(e.contains("needs --confirm"), "{e}");
     let staging_job = Facts { github_environment: Some("staging".into()), ..released("v1.2.3", Some("1.2.3")) };
-    assert!(check("production", &staging_job).is_err());
+    assert!(check("production", Guard::Release, &staging_job).is_err());
 
-    assert!(check("production", &Facts { confirmed: true, ..released("v1.2.3", Some("1.2.3")) }).is_ok());
+    assert!(
+        check("production", Guard::Release, &Facts { confirmed: true, ..released("v1.2.3", Some("1.2.3")) }).is_ok()
+    );
     let bound = Facts { github_environment: Some("production".into()), ..released("v1.2.3", Some("1.2.3")) };
-    assert!(check("production", &bound).is_ok());
+    assert!(check("production", Guard::Release, &bound).is_ok());
 }
 
 #[test]
 fn the_highest_release_at_head_counts() {
     let f = Facts { release_tags: vec!["v1.2.3".into(), "v1.10.0".into(), "latest".into()], ..Facts::default() };
     assert_eq!(release_at_head(&f).as_deref(), Some("1.10.0"));
+}
+
+#[test]
+fn the_guard_comes_from_the_overlays_settings_and_unknown_names_get_the_strictest() {
+    let shown = "deploy/overlays/qa/xtask.toml";
+    assert_eq!(from_settings("development", None, shown), Ok(Guard::Any));
+    assert_eq!(from_settings("staging", None, shown), Ok(Guard::Main));
+    assert_eq!(from_settings("production", None, shown), Ok(Guard::Release));
+    // Another name with no settings is guarded like production.
+    assert_eq!(from_settings("qa", None, shown), Ok(Guard::Release));
+    let e = check("qa", Guard::Release, &on_branch("main")).unwrap_err();
+    assert!(e.starts_with("qa is deployed only from a release"), "{e}");
+    // ... unless its overlay says otherwise.
+    assert_eq!(from_settings("qa", Some("guard = \"any\"\n"), shown), Ok(Guard::Any));
+    assert_eq!(from_settings("qa", Some("# staging-like\nguard = \"main\"\n"), shown), Ok(Guard::Main));
+    assert_eq!(from_settings("qa", Some(""), shown), Ok(Guard::Release));
+    let e = from_settings("qa", Some("guard = \"loose\""), shown).unwrap_err();
+    assert!(e.starts_with("deploy/overlays/qa/xtask.toml sets guard = \"loose\": choose \"any\""), "{e}");
+    let e = from_settings("qa", Some("gaurd = \"any\""), shown).unwrap_err();
+    assert!(e.contains("unknown setting `gaurd`"), "{e}");
+    assert!(from_settings("qa", Some("guard = "), shown).unwrap_err().contains("is not TOML"));
+}
+
+#[test]
+fn a_release_guard_is_approved_by_confirm_or_a_job_bound_to_that_environment() {
+    assert!(approved("qa", Guard::Release, false, Some("qa")).is_ok());
+    assert!(approved("qa", Guard::Release, false, Some("production")).is_err());
+    assert!(approved("qa", Guard::Main, false, None).is_ok());
+    assert_eq!(
+        approved("qa", Guard::Release, false, None).unwrap_err(),
+        "deploying to qa needs --confirm (or a GitHub job bound to the `qa` environment)"
+    );
 }

@@ -12,11 +12,13 @@ pub mod guards;
 pub mod health;
 pub mod lease;
 pub mod logs;
+pub mod provenance;
 pub mod release;
 pub mod rollout;
 pub mod running;
 pub mod smoke;
 pub mod steps;
+pub mod teardown;
 pub mod token;
 pub mod wait;
 pub mod want;
@@ -98,7 +100,8 @@ impl Cluster {
             .filter(|s| !s.trim().is_empty())
     }
 
-    /// The server's version, or one line naming the server and the fix.
+    /// The server's version, or one line naming the server and the fix (refused
+    /// credentials are said as such, not as an unreachable server).
     pub fn check(&self, sh: &Shell, kubectl: &Path) -> Result<String> {
         let Some(server) = self.server(sh, kubectl) else {
             let args = self.args();
@@ -121,8 +124,13 @@ impl Cluster {
         let version = serde_json::from_slice::<Value>(&out.stdout)
             .ok()
             .and_then(|v| v["serverVersion"]["gitVersion"].as_str().map(String::from));
-        match version {
-            Some(v) if out.status.success() => Ok(v),
+        let path = "jsonpath={.contexts[0].context.user}";
+        let args = self.args();
+        let user = cmd!(sh, "{kubectl} {args...} config view --minify -o {path}").quiet().ignore_stderr().read();
+        let refused = cluster::refused(&String::from_utf8_lossy(&out.stderr), &server, &user.unwrap_or_default());
+        match (version, refused) {
+            (Some(v), _) if out.status.success() => Ok(v),
+            (_, Some(why)) => Err(UsageError::new(why)),
             _ => Err(UsageError::new(format!(
                 "the cluster at {server} ({}) is unreachable: start it ({START_CLUSTER}) or point --kubeconfig/KUBECONFIG at a running one",
                 self.source

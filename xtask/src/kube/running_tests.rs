@@ -20,6 +20,9 @@ fn record(revision: u64, outcome: Outcome, image: &str, replicas: u64) -> Record
             outcome,
             description: String::new(),
             source_revision: None,
+            undone_by: None,
+            uncommitted: Vec::new(),
+            forced: false,
         },
         manifests: render(image, replicas),
     }
@@ -59,7 +62,7 @@ fn a_rollback_runs_as_its_own_revision_and_a_hand_edit_as_none() {
     let h = [
         record(1, Outcome::Succeeded, "web:1", 2),
         record(2, Outcome::Failed, "web:2", 2),
-        record(3, Outcome::RolledBack, "web:1", 2),
+        record(3, Outcome::Succeeded, "web:1", 2),
     ];
     assert_eq!(revision(running(&h, &live("web:1", 2))), Some(3));
     assert_eq!(unfinished(&h).map(|r| r.release.revision), None);
@@ -71,15 +74,18 @@ fn a_rollback_runs_as_its_own_revision_and_a_hand_edit_as_none() {
 
 #[test]
 fn the_way_out_of_an_unverified_revision() {
-    let h: Vec<Release> = [
+    let mut h: Vec<Release> = [
         record(1, Outcome::Succeeded, "web:1", 2),
         record(2, Outcome::Failed, "web:2", 2),
-        record(3, Outcome::RolledBack, "web:1", 2),
+        record(3, Outcome::Succeeded, "web:1", 2),
         record(4, Outcome::Pending, "web:3", 2),
     ]
     .into_iter()
     .map(|r| r.release)
     .collect();
+    // 3 is the deploy's rollback to 1: it stands (`rolled-back` is for what a rollback undid).
+    h[2].source_revision = Some(1);
+    assert_eq!(crate::kube::release::rollback_target(&h, Some(3), false).map(|r| r.revision), Ok(3));
     assert_eq!(
         unverified("staging", &h, 4),
         "revision 4 is applied, not verified (recorded as pending): finish it with `cargo xtask verify staging`, or undo it with `cargo xtask rollback staging --to 3`"

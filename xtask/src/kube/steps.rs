@@ -8,7 +8,7 @@ use crate::error::UsageError;
 use crate::kube::cluster::Session;
 use crate::kube::guards::Facts;
 use crate::kube::lease::{self, Decision};
-use crate::kube::release::{self, Image, Release};
+use crate::kube::release::{self, Release};
 use crate::kube::Object;
 use crate::manifests::pins::{self as update, Built, REPORT};
 use crate::manifests::render::{self as render, BASE};
@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use xshell::{cmd, Shell};
 
-/// Kinds a render may hold that prune looks at (with our labels only).
-const PRUNABLE: &str = "deployments,services,cronjobs,configmaps,secrets,persistentvolumeclaims,serviceaccounts";
+/// Kinds a render may hold that prune and undeploy look at (with our labels only).
+pub const PRUNABLE: &str = "deployments,services,cronjobs,configmaps,secrets,persistentvolumeclaims,serviceaccounts";
 
 pub fn now_rfc3339() -> String {
     clock::rfc3339(now() as i64)
@@ -108,16 +108,39 @@ pub fn validate(ws: &Workspace, env: &str, objects: &[Object]) -> Result<()> {
     )
 }
 
-/// The images a render runs, by component (for the release record).
-pub fn images_of(objects: &[Object]) -> Vec<Image> {
+/// The images a render runs: (component, reference), by workload.
+pub fn images_of(objects: &[Object]) -> Vec<(String, String)> {
     let expected = crate::kube::wait::expected(objects);
     let mut out = Vec::new();
     for o in objects {
         let Some(images) = expected.get(&(o.kind.clone(), o.name.clone())) else { continue };
         let component = o.value["metadata"]["labels"]["app.kubernetes.io/name"].as_str().unwrap_or(&o.name);
-        out.extend(images.iter().map(|i| Image { component: component.to_string(), reference: i.clone() }));
+        out.extend(images.iter().map(|i| (component.to_string(), i.clone())));
     }
     out
+}
+
+/// The names our images have in the components' own manifests (before an
+/// overlay pins them): an image so named is ours even when no report knows it.
+pub fn our_image_names(ws: &Workspace) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for c in ws.components.iter().filter(|c| c.dockerfile.is_some()) {
+        out.extend(render::component_image(&ws.root, c)?);
+    }
+    Ok(out)
+}
+
+/// The render's inputs (`deploy/`, the components' `k8s/`) that differ from
+/// HEAD: what a deploy applies that git does not hold.
+pub fn uncommitted(root: &Path) -> Vec<String> {
+    let sh = match Shell::new() {
+        Ok(sh) => sh,
+        Err(_) => return Vec::new(),
+    };
+    sh.change_dir(root);
+    let specs = ["deploy", ":(glob)components/*/k8s/**"];
+    let out = cmd!(sh, "git status --porcelain --untracked-files=all -- {specs...}").quiet().ignore_stderr().read();
+    out.unwrap_or_default().lines().filter(|l| l.len() > 3).map(|l| l[3..].trim_matches('"').to_string()).collect()
 }
 
 /// What a deploy would run after the dry run, as commands.
@@ -161,6 +184,16 @@ pub fn record(s: &Session, r: &Release, manifests: &str) -> Result<()> {
     s.apply(None, Some(&secret.to_string()), false).map(|_| ()).context("cannot record the release")
 }
 
+/// Rewrite the records of `revs` as undone by the rollback `by` (their manifests kept).
+pub fn mark_undone(s: &Session, history: &[Release], revs: &[u64], by: u64) -> Result<()> {
+    for r in history.iter().filter(|r| revs.contains(&r.revision)) {
+        let Some(secret) = s.get_one("secret", &release::secret_name(r.revision))? else { continue };
+        let text = release::manifests_of(&secret)?;
+        record(s, &release::mark_undone(r, by), &text)?;
+    }
+    Ok(())
+}
+
 /// Keep the newest [`release::KEEP`] releases.
 pub fn prune_history(s: &Session, env: &str) -> Result<()> {
     for rev in release::to_prune(&history(s, env)?) {
@@ -169,16 +202,20 @@ pub fn prune_history(s: &Session, env: &str) -> Result<()> {
     Ok(())
 }
 
-/// Delete this environment's objects that the render no longer has.
-pub fn prune(s: &Session, env: &str, objects: &[Object]) -> Result<()> {
-    let selector = format!(
+/// The label selector of what this environment's releases applied (not the records).
+pub fn applied_selector(env: &str) -> String {
+    format!(
         "{}={},{}={env},!{}",
         release::MANAGED_BY.0,
         release::MANAGED_BY.1,
         release::LABEL_ENV,
         release::LABEL_RELEASE
-    );
-    for item in s.get(PRUNABLE, Some(&selector))? {
+    )
+}
+
+/// Delete this environment's objects that the render no longer has.
+pub fn prune(s: &Session, env: &str, objects: &[Object]) -> Result<()> {
+    for item in s.get(PRUNABLE, Some(&applied_selector(env)))? {
         let (kind, name) =
             (item["kind"].as_str().unwrap_or_default(), item["metadata"]["name"].as_str().unwrap_or_default());
         if !objects.iter().any(|o| o.kind == kind && o.name == name) {

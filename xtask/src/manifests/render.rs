@@ -6,6 +6,7 @@
 use crate::component::{Component, Workspace};
 use crate::error::UsageError;
 use crate::fsutil::write_atomic;
+use crate::kube::guards::{self, Guard, SETTINGS};
 use crate::kube::{self, Object};
 use crate::manifests::edit;
 use crate::manifests::rules;
@@ -42,6 +43,17 @@ pub fn environment(root: &Path, name: &str) -> Result<String> {
         "unknown environment `{name}`: known environments are {} (folders under {OVERLAYS})",
         known.join(", ")
     )))
+}
+
+/// The guard deploys to `env` pass (`kube::guards`): its overlay's `xtask.toml`, else its name's default.
+pub fn guard(root: &Path, env: &str) -> Result<Guard> {
+    let shown = format!("{OVERLAYS}/{env}/{SETTINGS}");
+    let text = match std::fs::read_to_string(root.join(&shown)) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(UsageError::new(format!("cannot read {shown} ({e}): make it readable or remove it"))),
+    };
+    guards::from_settings(env, text.as_deref(), &shown).map_err(UsageError::new)
 }
 
 pub fn overlay_file(env: &str) -> String {

@@ -16,5 +16,6 @@ pub mod quality;
 pub mod rollback;
 pub mod status;
 pub mod test;
+pub mod undeploy;
 pub mod verify;
 pub mod workflows;

@@ -1,7 +1,9 @@
 //! `cargo xtask ci`: read the event (GitHub's variables, or `--event`,
 //! `--ref`, `--environment`), decide the stages (`pipeline::trigger`, pure), then
-//! print them (`--plan`) or run them (`run.rs`). With no GitHub variables
-//! and no flags it is the pull-request plan: tests and quality.
+//! refuse at once what the deploy would refuse (`pipeline::preflight`: the
+//! guard, the release tag, --confirm), then print the stages (`--plan`) or
+//! run them (`run.rs`). With no GitHub variables and no flags it is the
+//! pull-request plan: tests and quality.
 
 mod run;
 
@@ -11,6 +13,7 @@ use crate::error::UsageError;
 use crate::github;
 use crate::manifests::render as manifests_render;
 use crate::pipeline::plan::{has_credentials, plan_json, plan_outputs, plan_text};
+use crate::pipeline::preflight::{self, Checkout};
 use crate::pipeline::trigger::{self, Event, Stage};
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -60,12 +63,33 @@ fn checked_out_ref(root: &Path) -> Option<String> {
     tags.lines().find(|t| crate::images::tags::parse_version(t).is_some()).map(|t| format!("refs/tags/{t}"))
 }
 
+/// The checked-out commit and the commit the plan's tag names, as git says.
+fn checkout(root: &Path, reference: &str) -> Checkout {
+    let Ok(sh) = Shell::new() else { return Checkout::default() };
+    sh.change_dir(root);
+    let commit = |spec: String| {
+        cmd!(sh, "git rev-parse -q --verify {spec}").quiet().ignore_stderr().read().ok().filter(|c| !c.is_empty())
+    };
+    Checkout {
+        head: commit("HEAD^{commit}".into()),
+        tag_commit: reference.strip_prefix("refs/tags/").and_then(|t| commit(format!("refs/tags/{t}^{{commit}}"))),
+    }
+}
+
 /// `cargo xtask ci`.
 pub fn run(ws: &Workspace, args: &CiArgs) -> Result<i32> {
     let root = &ws.root;
     let event = event(root, args)?;
     let pipeline = trigger::decide(&event, &environments(root)?).map_err(UsageError::new)?;
     let mut stages = trigger::select(&pipeline, &args.only).map_err(UsageError::new)?;
+    // What the deploy would refuse, refused now: before tests, checks and images run.
+    if let Some(env) = &pipeline.environment {
+        let guard = manifests_render::guard(root, env)?;
+        let deploys = stages.iter().any(|s| s.name == "deploy");
+        let checkout = checkout(root, &pipeline.reference);
+        preflight::check(&pipeline, guard, &checkout, args.confirm, github::on_github(), deploys)
+            .map_err(UsageError::new)?;
+    }
     let confirmed: Vec<Stage>;
     if args.confirm {
         confirmed = stages

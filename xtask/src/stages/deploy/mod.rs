@@ -6,16 +6,21 @@
 //! (`manifests::checks`) are not applied: they run after the rollout, and a
 //! failed one rolls back like a failed rollout. The storage token Secret is
 //! made sure of before the apply (`kube::token`).
+//! Before anything talks to
+//! the cluster, the environment's guard judges the ref (`kube::guards`) and
+//! the images the render runs (`kube::provenance`): outside development they
+//! must be this commit's builds, in production exactly the release's digests.
 
 use crate::cli::DeployArgs;
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
 use crate::kube::deploy::{connect, Attempt};
+use crate::kube::guards::Guard;
 use crate::kube::release::{self, Outcome, Release};
 use crate::kube::steps::{self, Lock};
 use crate::kube::wait as verify;
-use crate::kube::{self, guards, smoke, token};
+use crate::kube::{self, guards, provenance, smoke, token};
 use crate::manifests::{checks, render};
 use anyhow::Result;
 use std::time::Instant;
@@ -25,10 +30,11 @@ use xshell::Shell;
 pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let root = &ws.root;
     let env = render::environment(root, &args.env)?;
+    let guard = render::guard(root, &env)?;
     let timeout = verify::parse_duration(&args.timeout).map_err(UsageError::new)?;
     let built = steps::images_report(root)?;
     let facts = steps::facts(root, &built, args.confirm)?;
-    guards::check(&env, &facts).map_err(UsageError::new)?;
+    guards::check(&env, guard, &facts).map_err(UsageError::new)?;
     exec::install_interrupt_handler()?;
 
     println!("deploy {env}: render and validate");
@@ -38,6 +44,17 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let checks::Split { text, objects, checks } =
         checks::split(&rendered).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let checks = if args.no_smoke { Vec::new() } else { checks };
+    // The images the render runs, each with the commit the report says it was built from.
+    let applied = provenance::applied(&steps::images_of(&objects), &built, &steps::our_image_names(ws)?);
+    let let_through = provenance::judge(&env, guard, &facts.commit, &applied, args.force).map_err(UsageError::new)?;
+    let forced = guard != Guard::Any && !let_through.is_empty();
+    for p in &let_through {
+        eprintln!("{}: {p}", if forced { "warning (--force)" } else { "note" });
+    }
+    let uncommitted = steps::uncommitted(root);
+    if !uncommitted.is_empty() {
+        eprintln!("note: the render differs from the commit in {}: the release records it", uncommitted.join(", "));
+    }
     let file = render::write_rendered(root, &env, &text)?;
     let mut s = connect(&args.cluster, &env, &objects)?;
     println!("deploy {env}: namespace {} on {}", s.namespace, s.server);
@@ -68,14 +85,17 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         let rel = Release {
             revision: release::next_revision(&history),
             environment: env.clone(),
-            commit: built.first().map(|b| b.revision.clone()).unwrap_or_else(|| facts.commit.clone()),
-            version: built.first().and_then(|b| b.version.clone()),
-            images: steps::images_of(&objects),
+            commit: facts.commit.clone(),
+            version: guards::release_at_head(&facts),
+            images: applied.iter().map(|a| a.image.clone()).collect(),
             deployed_by: steps::who(),
             deployed_at: steps::now_rfc3339(),
             outcome: Outcome::Pending,
             description: String::new(),
             source_revision: None,
+            undone_by: None,
+            uncommitted: uncommitted.clone(),
+            forced,
         };
         // Recorded before anything changes: an interrupted deploy stays "pending", never "succeeded".
         steps::record(&s, &rel, &text)?;

@@ -1,12 +1,14 @@
-//! `cargo xtask rollback ENV [--to REVISION]`: under the environment's lock,
-//! re-apply an earlier verified release as a new revision and verify it.
+//! `cargo xtask rollback ENV [--to REVISION] [--force]`: under the
+//! environment's lock, re-apply an earlier verified release as a new revision,
+//! verify it, and mark the releases it undid `rolled-back` (`kube::release`
+//! says which: pressing it again goes further back).
 
 use crate::cli::RollbackArgs;
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
 use crate::kube;
-use crate::kube::deploy::{connect, roll_back_to};
+use crate::kube::deploy::{connect, roll_back};
 use crate::kube::release;
 use crate::kube::steps::{self, Lock};
 use crate::kube::wait as verify;
@@ -24,15 +26,22 @@ pub fn run(ws: &Workspace, args: &RollbackArgs) -> Result<i32> {
     let lock = Lock::take(&s, &steps::holder())?;
     let code = lock.hold(|| {
         let history = steps::history(&s, &env)?;
-        let target = release::rollback_target(&history, args.to).map_err(UsageError::new)?;
+        let target = release::rollback_target(&history, args.to, args.force).map_err(UsageError::new)?;
+        let undone = release::undone(&history, target);
+        let revision = release::next_revision(&history);
         println!(
-            "rollback {env}: to revision {} (commit {})",
+            "rollback {env}: to revision {} (commit {}) as revision {revision}",
             target.revision,
             &target.commit[..target.commit.len().min(12)]
         );
-        let code = roll_back_to(&s, &env, target, release::next_revision(&history), timeout)?;
+        // Recorded when --force was what let it through.
+        let forced = args.force && release::rollback_target(&history, args.to, false).is_err();
+        let code = roll_back(&s, &env, target, revision, timeout, forced)?;
         if code == 0 {
-            println!("rolled back {env} to revision {}", target.revision);
+            steps::mark_undone(&s, &history, &undone, revision)?;
+            let undone: Vec<String> = undone.iter().map(u64::to_string).collect();
+            let what = if undone.is_empty() { String::new() } else { format!(" (undid {})", undone.join(", ")) };
+            println!("rolled back {env} to revision {}{what}", target.revision);
         }
         Ok(code)
     })?;

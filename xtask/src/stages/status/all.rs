@@ -63,6 +63,7 @@ fn look(s: &mut Session, env: &str, namespace: &str) -> Value {
         "deployed": !look.never_deployed(),
         "running": running_json(look.running()),
         "current_revision": release::current(&releases).map(|r| r.revision),
+        "undeployed_by": release::undeployed(&releases).map(|r| r.revision),
         "health": if look.never_deployed() { Value::Null } else { health::summary(&look.health).into() },
         "images": look.images(),
     })
@@ -76,6 +77,7 @@ fn table(rows: &[Value]) -> String {
         let release = match (&r["error"], &r["running"], r["deployed"].as_bool()) {
             (Value::String(_), _, _) => "cannot read".into(),
             (_, _, Some(false)) => "never deployed".into(),
+            (_, Value::Null, _) if r["undeployed_by"].is_u64() => format!("undeployed ({})", r["undeployed_by"]),
             (_, Value::Null, _) => "none recorded runs".into(),
             (_, run, _) => {
                 let outcome = run["outcome"].as_str().unwrap_or("?");

@@ -142,6 +142,10 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
         }
         Some(r) => println!("running revision {} ({})", r.revision, r.outcome.label()),
         None if releases.is_empty() => println!("no release recorded: what runs was not deployed by the xtask"),
+        None if release::undeployed(&releases).is_some() => println!(
+            "nothing runs: revision {} undeployed {env} (`cargo xtask rollback {env} --to N` puts a release back)",
+            release::undeployed(&releases).map_or(0, |r| r.revision)
+        ),
         None => println!(
             "running none of the recorded releases (changed by hand?); the last verified is {}",
             current.map_or("none".into(), |c| format!("revision {c}"))

@@ -111,7 +111,8 @@ fn finish(
         let code = report(s, env, &ending, &format!(": revision {}", rel.revision));
         match ending {
             Ending::Ready => {
-                rel.outcome = if rel.source_revision.is_some() { Outcome::RolledBack } else { Outcome::Succeeded };
+                // A rollback's own revision stands once verified, as a deploy's does (`kube::release`).
+                rel.outcome = Outcome::Succeeded;
                 steps::record(s, &rel, &left.manifests)?;
                 steps::prune(s, env, objects)?;
                 println!("revision {} is recorded as {}", rel.revision, rel.outcome.label());
