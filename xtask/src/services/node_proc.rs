@@ -121,6 +121,10 @@ impl Proc {
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // The caller may run with umask 077 (kube-up's, for its keys): containerd
+                // would then unpack every image's root directory 0700, and no non-root
+                // container could read its own libraries.
+                libc::umask(0o022);
                 // Inherited descriptors (a caller's lock, its pipes) must not live on in
                 // a daemon: close-on-exec for everything above stderr.
                 const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
