@@ -82,6 +82,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What the pipeline and its tests need running here: the Docker engine, a loopback registry, the base images, a local Kubernetes control plane.
+    Services {
+        #[command(subcommand)]
+        action: ServicesCommand,
+    },
     /// The task cache (`target/xtask/cache/`): why a task re-runs, or remove it all.
     Cache {
         #[command(subcommand)]
@@ -278,6 +283,37 @@ pub struct NodeArgs {
     /// kube-build's binary directory (default: XTASK_KUBE_BIN).
     #[arg(long, value_name = "DIR")]
     pub bin: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServicesCommand {
+    /// Bring services up (all when none is named, with what they need), check them, and record them in target/xtask/services.json.
+    Up {
+        /// docker, registry, base-images, kube.
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Stop what the xtask started (all when none is named); the engine only when the xtask started it.
+    Down {
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        /// Also delete the services' state (the registry's storage and password, the cluster's etcd data and keys).
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Whether each service runs now and whether the record says so (exit 1 when one is down).
+    Status {
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        /// Print the services as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The cache key and folder of a service's build (kube: the control plane's binaries), for actions/cache.
+    Key {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,0 +1,452 @@
+//! A real Kubernetes control plane on 127.0.0.1 for tests and local deploys
+//! (docs/cluster.md): etcd, kube-apiserver, kube-controller-manager,
+//! kube-scheduler and kwok (fake kubelets), built from the pins by
+//! `kube_build`, with fake nodes and hostPath volumes. Each process is known
+//! by its pid file and identity (`kube_spec`): a live one with the same
+//! identity is kept, a dead or changed one started again, a leftover of ours
+//! without a pid file killed, a stranger on one of its ports named.
+
+use crate::error::UsageError;
+use crate::fsutil::write_atomic;
+use crate::services::kube_spec::{self as spec, Layout, COMPONENTS};
+use crate::services::process::{self, Proc};
+use crate::services::state::Record;
+use crate::services::{kube_build, net, packages, Ctx, Service};
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use xshell::{cmd, Shell};
+
+pub struct ControlPlane;
+
+const NAME: &str = "kube";
+const STAGES: &str = ".ci/kube/stages";
+
+fn number(var: &str, default: u64) -> u64 {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn layout(cx: &Ctx) -> Layout {
+    Layout { state: cx.dirs.state_dir("XTASK_KUBE_STATE", "xtask-kube") }
+}
+
+pub fn cache(cx: &Ctx) -> PathBuf {
+    cx.dirs.cache_dir("XTASK_KUBE_CACHE", "xtask-kube")
+}
+
+/// A running control plane, as `up` checks and starts it.
+struct Plane<'a> {
+    cx: &'a Ctx<'a>,
+    l: Layout,
+    bin: PathBuf,
+    cache: PathBuf,
+    stages_sum: String,
+    deadline: Instant,
+}
+
+impl Plane<'_> {
+    fn sh(&self) -> &Shell {
+        self.cx.sh
+    }
+
+    fn kubectl(&self) -> PathBuf {
+        self.bin.join("kubectl")
+    }
+
+    /// kubectl as the admin, with a short request timeout.
+    fn k(&self, args: &[&str]) -> xshell::Cmd<'_> {
+        let (kubectl, admin) = (self.kubectl(), self.l.admin());
+        let sh = self.sh();
+        cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=10s {args...}").quiet().ignore_stderr()
+    }
+
+    fn pid_file(&self, c: &str) -> PathBuf {
+        self.l.run().join(format!("{c}.pid"))
+    }
+
+    fn id_file(&self, c: &str) -> PathBuf {
+        self.l.run().join(format!("{c}.id"))
+    }
+
+    fn identity(&self, c: &str) -> String {
+        spec::identity(&self.bin, c, &spec::args(c, &self.l), &self.stages_sum)
+    }
+
+    /// Our process for `c`, alive and running `c` (whatever its flags).
+    fn process(&self, c: &str) -> Option<Proc> {
+        process::read_pid_file(&self.pid_file(c), c).filter(|p| process::exe(p.pid).is_some_and(|e| e.ends_with(c)))
+    }
+
+    /// Our process for `c` runs the wanted binary with the wanted flags.
+    fn running(&self, c: &str) -> Option<Proc> {
+        let p = self.process(c)?;
+        let same_binary = process::exe(p.pid).is_some_and(|e| e == self.bin.join(c));
+        let id = std::fs::read_to_string(self.id_file(c)).unwrap_or_default();
+        (same_binary && id.trim() == self.identity(c)).then_some(p)
+    }
+
+    fn log(&self, c: &str) -> PathBuf {
+        self.l.logs().join(format!("{c}.log"))
+    }
+
+    fn start(&self, c: &str) -> Result<Proc> {
+        stop_component(&self.l, c)?;
+        kill_leftovers(self.cx, &self.cache, c);
+        self.free_ports(c)?;
+        self.cx.say(NAME, &format!("starting {c} (log: {})", self.log(c).display()));
+        let p = process::spawn(self.sh(), c, &self.bin.join(c), &spec::args(c, &self.l), &[], &self.log(c))?;
+        process::write_pid_file(&self.pid_file(c), &p)?;
+        write_atomic(&self.id_file(c), format!("{}\n", self.identity(c)).as_bytes())?;
+        Ok(p)
+    }
+
+    /// The ports `c` needs are free: a leftover of ours holding one is
+    /// killed, anything else is named.
+    fn free_ports(&self, c: &str) -> Result<()> {
+        for port in spec::ports(c) {
+            let mut stranger = None;
+            let free = process::poll_until(Instant::now() + Duration::from_secs(10), || {
+                let Some(h) = net::holder(*port) else { return true };
+                match h.pid.filter(|_| h.exe.as_ref().is_some_and(|e| e.starts_with(&self.cache))) {
+                    Some(pid) => {
+                        self.cx.say(NAME, &format!("killing a leftover {} holding port {port}", h.describe()));
+                        // SAFETY: kill(2) of a process running one of our cached binaries.
+                        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                        false
+                    }
+                    None => {
+                        stranger = Some(h);
+                        true
+                    }
+                }
+            });
+            if let Some(h) = stranger.or_else(|| (!free).then(|| net::holder(*port)).flatten()) {
+                return Err(UsageError::new(format!(
+                    "port {}:{port} (needed by {c}) is held by {}: stop it, then run `cargo xtask services up` again",
+                    spec::HOST,
+                    h.describe()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn wait(&self, what: &str, watch: Option<&str>, ready: impl FnMut() -> bool) -> Result<()> {
+        let proc = watch.and_then(|c| self.process(c));
+        let log = watch.map(|c| self.log(c)).unwrap_or_default();
+        process::wait_for(what, self.deadline, proc.as_ref().map(|p| (p, log.as_path())), ready)
+    }
+
+    fn etcd_healthy(&self) -> bool {
+        net::get(&spec::etcd_addr(), "/health", None, Duration::from_secs(3))
+            .is_some_and(|(s, body)| s == 200 && body.contains("\"health\":\"true\""))
+    }
+
+    fn https_ok(&self, port: u16) -> bool {
+        let sh = self.sh();
+        let url = format!("https://{}:{port}/healthz", spec::HOST);
+        cmd!(sh, "curl -fsSk --max-time 3 {url}").quiet().ignore_stderr().read().is_ok_and(|o| o.trim() == "ok")
+    }
+
+    fn api_ready(&self) -> bool {
+        self.k(&["get", "--raw", "/readyz"]).read().is_ok_and(|o| o.trim() == "ok")
+    }
+
+    fn nodes_ready(&self, nodes: u64) -> bool {
+        let path = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
+        (0..nodes).all(|i| {
+            let node = format!("kwok-node-{i}");
+            self.k(&["get", "node", &node, "-o", path]).read().is_ok_and(|s| s.trim() == "True")
+        })
+    }
+
+    fn default_sa(&self) -> bool {
+        self.k(&["-n", "default", "get", "serviceaccount", "default", "-o", "name"]).ignore_stdout().run().is_ok()
+    }
+
+    /// Retain keeps a volume's data; one whose claim is gone (Released) goes
+    /// back to the pool, so repeated test runs do not run out of volumes.
+    fn release_volumes(&self) {
+        let path = "jsonpath={range .items[?(@.status.phase==\"Released\")]}{.metadata.name}{\"\\n\"}{end}";
+        let released = self.k(&["get", "pv", "-l", "xtask.dev/local-pv=true", "-o", path]).read().unwrap_or_default();
+        for pv in released.lines().filter(|l| !l.is_empty()) {
+            let patch = "[{\"op\":\"remove\",\"path\":\"/spec/claimRef\"}]";
+            let _ = self.k(&["patch", "pv", pv, "--type=json", "-p", patch]).ignore_stdout().run();
+        }
+    }
+
+    fn version(&self) -> String {
+        let json = self.k(&["version", "-o", "json"]).read().unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&json)
+            .ok()
+            .and_then(|v| v["serverVersion"]["gitVersion"].as_str().map(String::from))
+            .unwrap_or_else(|| "?".into())
+    }
+
+    fn record(&self, key: &str, how: &str) -> Record {
+        let admin = self.l.admin().display().to_string();
+        let mut env = vec![
+            ("XTASK_TEST_KUBECONFIG".to_string(), admin.clone()),
+            ("XTASK_KUBECTL".to_string(), self.kubectl().display().to_string()),
+        ];
+        // On GitHub a deploy's cluster is only what the job's secrets name.
+        if !self.cx.github {
+            env.push(("KUBECONFIG".to_string(), admin));
+        }
+        Record {
+            summary: format!("Kubernetes {} on {}{how}", self.version(), spec::server()),
+            env: env.into_iter().collect(),
+            processes: COMPONENTS.iter().filter_map(|c| self.process(c)).collect(),
+            identity: key.to_string(),
+        }
+    }
+}
+
+/// Stop our process for `c` (its pid file names it and it runs `c`).
+fn stop_component(l: &Layout, c: &str) -> Result<bool> {
+    let pid_file = l.run().join(format!("{c}.pid"));
+    let p = process::read_pid_file(&pid_file, c).filter(|p| process::exe(p.pid).is_some_and(|e| e.ends_with(c)));
+    let stopped = match p {
+        Some(p) => {
+            println!("[{NAME}] stopping {c} (pid {})", p.pid);
+            process::stop(&p, Duration::from_secs(10))?;
+            true
+        }
+        None => false,
+    };
+    let _ = std::fs::remove_file(pid_file);
+    let _ = std::fs::remove_file(l.run().join(format!("{c}.id")));
+    Ok(stopped)
+}
+
+/// Processes running `c` from the binary cache without a pid file (only this service starts those).
+fn kill_leftovers(cx: &Ctx, cache: &Path, c: &str) -> usize {
+    let pids = process::find(&|exe| exe.starts_with(cache) && exe.file_name().is_some_and(|n| n == c));
+    for pid in &pids {
+        cx.say(NAME, &format!("stopping a leftover {c} (pid {pid}, no pid file)"));
+        if let Some(p) = process::proc_of(c, *pid) {
+            let _ = process::stop(&p, Duration::from_secs(5));
+        }
+    }
+    pids.len()
+}
+
+fn random_token() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 64];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    Ok(text.chars().filter(char::is_ascii_alphanumeric).take(40).collect())
+}
+
+/// The service-account key pair and the token file, made once (0600).
+fn keys(sh: &Shell, l: &Layout) -> Result<()> {
+    let (key, public) = (l.pki().join("sa.key"), l.pki().join("sa.pub"));
+    if !key.is_file() || !public.is_file() {
+        let (key_tmp, pub_tmp) = (l.pki().join("sa.key.tmp"), l.pki().join("sa.pub.tmp"));
+        cmd!(sh, "openssl genrsa -out {key_tmp} 2048")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .context("openssl genrsa failed")?;
+        cmd!(sh, "openssl rsa -in {key_tmp} -pubout -out {pub_tmp}")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .context("openssl rsa -pubout failed")?;
+        std::fs::rename(pub_tmp, &public)?;
+        std::fs::rename(key_tmp, &key)?;
+    }
+    if !l.tokens().is_file() {
+        let mut text = String::new();
+        for (user, groups) in spec::USERS {
+            text += &spec::token_line(&random_token()?, user, groups);
+        }
+        write_atomic(&l.tokens(), text.as_bytes())?;
+    }
+    for f in [l.tokens(), key] {
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Write `path` (0600) only when its content changes.
+fn put(path: &Path, text: &str) -> Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    write_atomic(path, text.as_bytes())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+fn kubeconfigs(l: &Layout) -> Result<()> {
+    let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(l.serving_crt())?);
+    let tokens = std::fs::read_to_string(l.tokens())?;
+    let token = |u: &str| {
+        spec::token_of(&tokens, u)
+            .with_context(|| format!("{} has no token for {u}: delete it and run services up", l.tokens().display()))
+    };
+    put(&l.admin(), &spec::kubeconfig(&ca, "xtask-admin", &token("xtask-admin")?))?;
+    for (c, user) in [
+        ("kube-controller-manager", "system:kube-controller-manager"),
+        ("kube-scheduler", "system:kube-scheduler"),
+        ("kwok", "xtask-kwok"),
+    ] {
+        put(&l.kubeconfig_of(c), &spec::kubeconfig(&ca, user, &token(user)?))?;
+    }
+    Ok(())
+}
+
+/// kwok's configuration from the stage files, and its sum.
+fn stages(cx: &Ctx, l: &Layout) -> Result<String> {
+    let dir = cx.root.join(STAGES);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {STAGES}: restore it from git"))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let texts: Vec<String> = files.iter().map(std::fs::read_to_string).collect::<std::io::Result<_>>()?;
+    let config = spec::kwok_config(&texts);
+    if !config.contains("kind: Stage") {
+        bail!("no kwok stages in {STAGES}: restore them from git");
+    }
+    put(&l.kwok_config(), &config)?;
+    Ok(spec::short_sum(config.as_bytes()))
+}
+
+impl Service for ControlPlane {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn up(&self, cx: &Ctx) -> Result<Record> {
+        let t0 = Instant::now();
+        if !cx.github {
+            packages::ensure(cx, NAME, &[("curl", "curl"), ("openssl", "openssl")])?;
+        }
+        let l = layout(cx);
+        for d in [l.pki(), l.serving(), l.kubeconfigs(), l.run(), l.logs(), l.state.join("etcd"), l.volumes()] {
+            std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
+        std::fs::set_permissions(&l.state, std::fs::Permissions::from_mode(0o700))?;
+        // up and down never run at the same time.
+        let _lock = process::lock(&l.state.join(".lock"), Duration::from_secs(300), "services up/down kube")?;
+        let cache = cache(cx);
+        let build = kube_build::plan(cx.sh, cx.root, &cache)?;
+        let bin = kube_build::ensure(cx, &build)?;
+        keys(cx.sh, &l)?;
+        let stages_sum = stages(cx, &l)?;
+        let deadline = t0 + Duration::from_secs(number("XTASK_KUBE_DEADLINE", 180));
+        let p = Plane { cx, l, bin, cache, stages_sum, deadline };
+        let (nodes, volumes) = (number("XTASK_KUBE_NODES", 1), number("XTASK_KUBE_PVS", 8));
+
+        let all_running = COMPONENTS.iter().all(|c| p.running(c).is_some());
+        if all_running && p.l.admin().is_file() && p.api_ready() && p.nodes_ready(nodes) && p.default_sa() {
+            p.release_volumes();
+            return Ok(p.record(&build.key, " (already running)"));
+        }
+        if p.running("etcd").is_none() || !p.etcd_healthy() {
+            p.start("etcd")?;
+            p.wait("etcd /health", Some("etcd"), || p.etcd_healthy())?;
+        }
+        if p.running("kube-apiserver").is_none() {
+            p.start("kube-apiserver")?;
+        }
+        // Its self-signed serving certificate is made in --cert-dir on first start.
+        let crt = p.l.serving_crt();
+        p.wait("its serving certificate", Some("kube-apiserver"), || crt.is_file())?;
+        kubeconfigs(&p.l)?;
+        p.wait("kube-apiserver /readyz", Some("kube-apiserver"), || p.api_ready())?;
+        for c in ["kube-controller-manager", "kube-scheduler", "kwok"] {
+            if p.running(c).is_none() {
+                p.start(c)?;
+            }
+        }
+        for c in ["kube-controller-manager", "kube-scheduler"] {
+            let port = spec::health_port(c).expect("a health port");
+            p.wait(&format!("{c} /healthz"), Some(c), || p.https_ok(port))?;
+        }
+        let objects = spec::objects(nodes as u32, volumes as u32, &p.l.volumes());
+        p.k(&["apply", "-f", "-"])
+            .stdin(objects)
+            .ignore_stdout()
+            .run()
+            .context("could not create the fake nodes and volumes (kubectl apply failed)")?;
+        p.release_volumes();
+        p.wait(&format!("{nodes} kwok node(s) Ready"), Some("kwok"), || p.nodes_ready(nodes))?;
+        p.wait("ServiceAccount default/default", Some("kube-controller-manager"), || p.default_sa())?;
+        cx.say(
+            NAME,
+            &format!(
+                "control plane up after {:.1}s ({nodes} fake node(s), {volumes} volumes; logs: {})",
+                t0.elapsed().as_secs_f64(),
+                p.l.logs().display()
+            ),
+        );
+        Ok(p.record(&build.key, ""))
+    }
+
+    fn down(&self, cx: &Ctx, purge: bool) -> Result<String> {
+        let l = layout(cx);
+        let _lock = if l.state.is_dir() {
+            Some(process::lock(&l.state.join(".lock"), Duration::from_secs(300), "services up/down kube")?)
+        } else {
+            None
+        };
+        let mut stopped = 0;
+        for c in COMPONENTS.iter().rev() {
+            stopped += usize::from(stop_component(&l, c)?);
+        }
+        let cache = cache(cx);
+        for c in COMPONENTS.iter().rev() {
+            stopped += kill_leftovers(cx, &cache, c);
+        }
+        let mut busy = Vec::new();
+        for port in COMPONENTS.iter().flat_map(|c| spec::ports(c)) {
+            if !process::poll_until(Instant::now() + Duration::from_secs(5), || net::holder(*port).is_none()) {
+                busy.push(format!("{port} by {}", net::holder(*port).map(|h| h.describe()).unwrap_or_default()));
+            }
+        }
+        if !busy.is_empty() {
+            bail!("control-plane ports still held after the stop (not started by the xtask?): {}", busy.join(", "));
+        }
+        let mut line = if stopped == 0 { "not running".to_string() } else { format!("stopped {stopped} process(es)") };
+        if purge && l.state.is_dir() {
+            if [Path::new("/"), Path::new("/var"), Path::new("/var/lib")].contains(&l.state.as_path()) {
+                bail!("refusing to remove {}: point XTASK_KUBE_STATE at the cluster's own folder", l.state.display());
+            }
+            std::fs::remove_dir_all(&l.state).with_context(|| format!("cannot remove {}", l.state.display()))?;
+            line += &format!("; removed {} (etcd data, keys, tokens, logs)", l.state.display());
+        }
+        Ok(line + &format!("; binaries kept in {}", cache.display()))
+    }
+
+    fn status(&self, cx: &Ctx) -> Result<String, String> {
+        let l = layout(cx);
+        let gone: Vec<&str> = COMPONENTS
+            .iter()
+            .copied()
+            .filter(|c| process::read_pid_file(&l.run().join(format!("{c}.pid")), c).is_none())
+            .collect();
+        if !gone.is_empty() {
+            return Err(format!("not running: {}", gone.join(", ")));
+        }
+        let apiserver = process::read_pid_file(&l.run().join("kube-apiserver.pid"), "kube-apiserver");
+        let kubectl = apiserver.and_then(|p| process::exe(p.pid)).map(|e| e.with_file_name("kubectl"));
+        let Some(kubectl) = kubectl else { return Ok(format!("running on {}", spec::server())) };
+        let (sh, admin) = (cx.sh, l.admin());
+        match cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=5s get --raw /readyz")
+            .quiet()
+            .ignore_stderr()
+            .read()
+        {
+            Ok(o) if o.trim() == "ok" => Ok(format!("ready on {} (kubeconfig {})", spec::server(), admin.display())),
+            _ => Err(format!("running, but {} does not answer /readyz", spec::server())),
+        }
+    }
+}
