@@ -95,17 +95,18 @@ fn pytest_arguments_follow_the_stage_own() {
 }
 
 #[test]
-fn cluster_tests_run_with_a_cluster_or_on_ci_and_are_skipped_otherwise() {
-    assert!(include_cluster_tests(Some("/var/lib/xtask-kube/admin.kubeconfig"), None));
-    assert!(include_cluster_tests(None, Some("true")));
-    assert!(!include_cluster_tests(None, None));
-    assert!(!include_cluster_tests(Some(""), Some("false")));
+fn cluster_tests_run_with_a_recorded_or_named_cluster_or_on_ci_and_are_skipped_otherwise() {
+    assert!(include_cluster_tests(true, None, None), "`services up` recorded a running cluster");
+    assert!(include_cluster_tests(false, Some("/var/lib/xtask-kube/kubeconfig"), None));
+    assert!(include_cluster_tests(false, None, Some("true")));
+    assert!(!include_cluster_tests(false, None, None));
+    assert!(!include_cluster_tests(false, Some(""), Some("false")));
 }
 
 #[test]
 fn the_cluster_variables_are_part_of_the_xtask_tests_key() {
-    for var in ["XTASK_TEST_KUBECONFIG", "XTASK_KUBECTL", "CI", "XTASK_TEST_REGISTRY"] {
-        assert!(CARGO_TEST_ENV.contains(&var), "{var} changes what test:xtask does but is not in its key");
+    for var in SERVICE_TEST_ENV.iter().chain(&["CI"]) {
+        assert!(CARGO_TEST_ENV.contains(var), "{var} changes what test:xtask does but is not in its key");
     }
 }
 

@@ -76,7 +76,8 @@ pub fn get(addr: &str, path: &str, authorization: Option<&str>, limit: Duration)
     s.set_read_timeout(Some(limit)).ok()?;
     s.set_write_timeout(Some(limit)).ok()?;
     let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).ok()?;
     let mut bytes = Vec::new();
     s.read_to_end(&mut bytes).ok()?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
