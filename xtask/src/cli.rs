@@ -448,7 +448,7 @@ pub struct ImageArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ManifestsCommand {
-    /// Pin each component's image (tag and digest) in deploy/overlays/ENV, and list every component's k8s/ in deploy/base.
+    /// Pin each component's image (tag and digest) for ENV in this workspace (target/xtask/overlays/ENV), and list every component's k8s/ in deploy/base.
     Update(UpdateArgs),
     /// Render ENV's objects with kustomize into target/xtask/manifests/ENV.yaml.
     Render {
@@ -489,9 +489,13 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub partial: bool,
 
-    /// Change nothing: show the diff and exit 1 when the overlay is out of date.
+    /// Change nothing: show the diff and exit 1 when the workspace's pins are out of date.
     #[arg(long)]
     pub check: bool,
+
+    /// Also commit the pins into deploy/overlays/ENV, on a branch of their own (xtask/pins/ENV-COMMIT; never pushed).
+    #[arg(long, conflicts_with = "check")]
+    pub commit: bool,
 }
 
 #[derive(Args, Debug, Clone)]
