@@ -438,7 +438,7 @@ current-context: c
     assert_eq!(run.code, 2);
     assert_eq!(
         run.stderr.trim(),
-        format!("error: the cluster at https://127.0.0.1:9 (--kubeconfig {}) is unreachable: start it (bash .ci/kube-up) or point --kubeconfig/KUBECONFIG at a running one", kubeconfig.display())
+        format!("error: the cluster at https://127.0.0.1:9 (--kubeconfig {}) is unreachable: start it (cargo xtask services up kube) or point --kubeconfig/KUBECONFIG at a running one", kubeconfig.display())
     );
     // KUBECONFIG configures it too.
     let mut cmd = repo.command(&["manifests", "validate", "development"]);

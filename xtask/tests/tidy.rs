@@ -141,3 +141,47 @@ fn docs_name_only_paths_that_exist_in_the_repo() {
         }
     }
 }
+
+/// What a local run writes stays in its workspace: nothing under deploy/
+/// pins an image on the loopback registry (`manifests update` writes a run's
+/// pins to target/, `--commit` to a branch).
+#[test]
+fn deploy_names_no_loopback_registry() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    for entry in walkdir::WalkDir::new(&root) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            assert!(
+                !text.contains("127.0.0.1") && !text.contains("localhost:"),
+                "{} names the loopback registry: a run's pins belong in target/ (cargo xtask manifests update ENV)",
+                entry.path().display()
+            );
+        }
+    }
+}
+
+/// Shell scripts are code without tests: `.ci/` holds a short entry script
+/// that calls the xtask, and the control plane's pins as data.
+#[test]
+fn ci_holds_a_short_entry_script_and_the_pins_as_data() {
+    use std::os::unix::fs::PermissionsExt;
+    let ci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci");
+    let run = repo_file(".ci/run");
+    let commands = run.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).count();
+    assert!(commands <= 12, ".ci/run has {commands} command lines: put the logic in the xtask");
+    for entry in walkdir::WalkDir::new(&ci) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(&ci).unwrap().display().to_string();
+        if !entry.file_type().is_file() || rel == "run" {
+            continue;
+        }
+        assert!(rel.starts_with("kube/"), ".ci/{rel}: only the entry script and the pins (.ci/kube/) live in .ci");
+        let executable = entry.metadata().unwrap().permissions().mode() & 0o111 != 0;
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        assert!(
+            !executable && !text.starts_with("#!"),
+            ".ci/{rel} is a script: the pins are data, the logic is the xtask's"
+        );
+    }
+}

@@ -49,9 +49,9 @@ const TOOLS: &[Tool] = &[
     Tool {
         program: "docker",
         version_args: &["--version"],
-        used_for: "the image stage (a running engine: bash .ci/docker-up)",
+        used_for: "the image stage (a running engine: cargo xtask services up docker)",
         required: true,
-        install: "apt-get install docker.io, then start the engine: bash .ci/docker-up",
+        install: "cargo xtask services up docker (as root: installs docker.io and starts the engine)",
     },
     Tool {
         program: "kubectl",
@@ -110,7 +110,7 @@ pub fn run(root: &Path) -> Result<i32> {
     }
     if which::which("docker").is_ok() && cmd!(sh, "docker info").quiet().ignore_stdout().ignore_stderr().run().is_err()
     {
-        println!("note: the Docker engine is not answering; the image stage needs it: bash .ci/docker-up");
+        println!("note: the Docker engine is not answering; the image stage needs it: cargo xtask services up docker");
     }
     cluster(&sh);
     real_node(&sh);
