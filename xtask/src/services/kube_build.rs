@@ -23,8 +23,13 @@ pub const BINARIES: &[&str] =
     &["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "kwok"];
 const PIN_FILES: [&str; 6] = ["go.mod", "go.sum", "etcd/go.mod", "etcd/go.sum", "kwok/go.mod", "kwok/go.sum"];
 const TAGS: &str = "selinux,notest";
-/// Parallel compile jobs: 2 keeps a 2-core machine usable and memory sane.
-const JOBS: &str = "2";
+/// Parallel compile jobs (`XTASK_KUBE_BUILD_JOBS`): 2 keeps a 2-core machine usable and memory sane.
+fn jobs() -> String {
+    std::env::var("XTASK_KUBE_BUILD_JOBS")
+        .ok()
+        .filter(|j| j.parse::<u32>().is_ok_and(|n| n > 0))
+        .unwrap_or_else(|| "2".into())
+}
 
 /// One `go build` of the pins: its module folder, packages and stamp.
 struct Build {
@@ -203,11 +208,11 @@ pub fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
     cx.say("kube", &format!("building {what} (key {}; Go build cache {})", p.key, gocache.display()));
     let t0 = Instant::now();
     for b in BUILDS {
-        let out = if b.packages.len() == 1 { tmp.join("bin").join(b.name) } else { tmp.join("bin/") };
-        let mut out_arg = out.display().to_string();
-        if b.packages.len() > 1 {
-            out_arg.push('/');
-        }
+        // One package: the binary's path; several: a folder (the trailing slash tells go).
+        let out_arg = match b.packages {
+            [_] => tmp.join("bin").join(b.name).display().to_string(),
+            _ => format!("{}/", tmp.join("bin").display()),
+        };
         let log = tmp.join("log").join(format!("{}.log", b.name));
         let t = Instant::now();
         cx.say("kube", &format!("building {} ...", b.name));
@@ -217,7 +222,7 @@ pub fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
         let c = cmd!(sh, "{go} build -trimpath -tags {TAGS} -ldflags {ldflags} -o {out_arg} {packages...}")
             .env("GOCACHE", &gocache)
             .env("CGO_ENABLED", "0")
-            .env("GOFLAGS", format!("-mod=readonly -buildvcs=false -p={JOBS}"))
+            .env("GOFLAGS", format!("-mod=readonly -buildvcs=false -p={}", jobs()))
             .env("GOWORK", "off")
             // The proxy may offer a newer toolchain when a pin needs one; go.mod is never bumped.
             .env("GOTOOLCHAIN", std::env::var("GOTOOLCHAIN").unwrap_or_else(|_| "auto".into()));
