@@ -50,9 +50,9 @@ pub fn include_cluster_tests(recorded_cluster: bool, kubeconfig: Option<&str>, c
 
 /// `cargo test`'s task: the services' variables in its environment (shown by
 /// `--dry-run`), the cluster tests included as the record says, and the
-/// services' identities in its key.
-fn cargo_test(root: &Path, cargo: &Path) -> Task {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+/// services' identities in its key. `var` reads the environment.
+pub fn cargo_test(root: &Path, cargo: &Path, var: &dyn Fn(&str) -> Option<String>) -> Task {
+    let var = |k: &str| var(k).filter(|v| !v.is_empty());
     let state = crate::services::state::load(root).unwrap_or_default();
     let (live, _) = crate::services::state::live(&state);
     let mut args: Vec<String> = ["test", "--workspace", "--quiet"].map(String::from).to_vec();
@@ -134,7 +134,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>, pyt
         })
         .collect();
     if let Some(cargo) = cargo {
-        tasks.push(cargo_test(root, cargo));
+        tasks.push(cargo_test(root, cargo, &|k| std::env::var(k).ok()));
     }
     tasks
 }
