@@ -168,13 +168,30 @@ impl Plane<'_> {
 
     /// Retain keeps a volume's data; one whose claim is gone (Released) goes
     /// back to the pool, so repeated test runs do not run out of volumes.
-    fn release_volumes(&self) {
-        let path = "jsonpath={range .items[?(@.status.phase==\"Released\")]}{.metadata.name}{\"\\n\"}{end}";
-        let released = self.k(&["get", "pv", "-l", "xtask.dev/local-pv=true", "-o", path]).read().unwrap_or_default();
-        for pv in released.lines().filter(|l| !l.is_empty()) {
+    /// Returns how many of our volumes there are.
+    fn release_volumes(&self) -> usize {
+        let path = "jsonpath={range .items[*]}{.metadata.name} {.status.phase}{\"\\n\"}{end}";
+        let listed = self.k(&["get", "pv", "-l", "xtask.dev/local-pv=true", "-o", path]).read().unwrap_or_default();
+        let volumes: Vec<(&str, &str)> = listed.lines().filter_map(|l| l.split_once(' ')).collect();
+        for (pv, _) in volumes.iter().filter(|(_, phase)| *phase == "Released") {
             let patch = "[{\"op\":\"remove\",\"path\":\"/spec/claimRef\"}]";
             let _ = self.k(&["patch", "pv", pv, "--type=json", "-p", patch]).ignore_stdout().run();
         }
+        volumes.len()
+    }
+
+    /// The fake nodes and the volumes, applied (a second time changes nothing).
+    fn apply_objects(&self, nodes: u64, volumes: u64) -> Result<()> {
+        for n in 1..=volumes {
+            std::fs::create_dir_all(self.l.volumes().join(format!("pv-{n}")))?;
+        }
+        let objects = spec::objects(nodes as u32, volumes as u32, &self.l.volumes());
+        self.k(&["apply", "-f", "-"])
+            .stdin(objects)
+            .ignore_stdout()
+            .run()
+            .context("could not create the fake nodes and volumes (kubectl apply failed)")?;
+        Ok(())
     }
 
     fn version(&self) -> String {
@@ -343,11 +360,15 @@ impl Service for ControlPlane {
         let stages_sum = stages(cx, &l)?;
         let deadline = t0 + Duration::from_secs(number("XTASK_KUBE_DEADLINE", 180));
         let p = Plane { cx, l, bin, cache, stages_sum, deadline };
-        let (nodes, volumes) = (number("XTASK_KUBE_NODES", 1), number("XTASK_KUBE_PVS", 8));
+        // Volumes: enough for several test runs at once (a deleted claim's volume
+        // comes back at the next `services up`).
+        let (nodes, volumes) = (number("XTASK_KUBE_NODES", 1), number("XTASK_KUBE_PVS", 32));
 
         let all_running = COMPONENTS.iter().all(|c| p.running(c).is_some());
         if all_running && p.l.admin().is_file() && p.api_ready() && p.nodes_ready(nodes) && p.default_sa() {
-            p.release_volumes();
+            if p.release_volumes() < volumes as usize {
+                p.apply_objects(nodes, volumes)?;
+            }
             return Ok(p.record(&build.key, " (already running)"));
         }
         if p.running("etcd").is_none() || !p.etcd_healthy() {
@@ -371,12 +392,7 @@ impl Service for ControlPlane {
             let port = spec::health_port(c).expect("a health port");
             p.wait(&format!("{c} /healthz"), Some(c), || p.https_ok(port))?;
         }
-        let objects = spec::objects(nodes as u32, volumes as u32, &p.l.volumes());
-        p.k(&["apply", "-f", "-"])
-            .stdin(objects)
-            .ignore_stdout()
-            .run()
-            .context("could not create the fake nodes and volumes (kubectl apply failed)")?;
+        p.apply_objects(nodes, volumes)?;
         p.release_volumes();
         p.wait(&format!("{nodes} kwok node(s) Ready"), Some("kwok"), || p.nodes_ready(nodes))?;
         p.wait("ServiceAccount default/default", Some("kube-controller-manager"), || p.default_sa())?;

@@ -266,9 +266,7 @@ status:
 "
         );
     }
-    let width = volumes.to_string().len();
-    for i in 1..=volumes {
-        let n = format!("{i:0width$}");
+    for n in 1..=volumes {
         out += &format!(
             "---
 apiVersion: v1

@@ -50,6 +50,6 @@ fn kubeconfigs_tokens_and_objects() {
     let objs = objects(2, 10, Path::new("/v"));
     assert_eq!(objs.matches("kind: Node").count(), 2);
     assert!(objs.contains("name: kwok-node-1\n"));
-    assert!(objs.contains("  name: xtask-local-pv-01\n") && objs.contains("    path: /v/pv-10\n"));
+    assert!(objs.contains("  name: xtask-local-pv-1\n") && objs.contains("    path: /v/pv-10\n"));
     assert_eq!(kwok_config(&["a: 1\n".into(), "b: 2\n".into()]), "---\na: 1\n---\nb: 2\n");
 }

@@ -239,6 +239,10 @@ impl Service for Registry {
             let publish = format!("{addr}:5000");
             let volume = format!("{dir}:{dir}");
             let sh = cx.sh;
+            // A stopped container of ours keeps its name: it goes first.
+            if container_exists(cx) {
+                cmd!(sh, "docker rm -f {CONTAINER}").quiet().ignore_stdout().run()?;
+            }
             cmd!(sh, "docker run -d --name {CONTAINER} -p {publish} -v {volume} {IMAGE} {conf}")
                 .quiet()
                 .ignore_stdout()
