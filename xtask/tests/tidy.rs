@@ -185,3 +185,34 @@ fn ci_holds_a_short_entry_script_and_the_pins_as_data() {
         );
     }
 }
+
+/// The services rule on the real workflows: run-tests.yml's full suite
+/// without its `services up` step (as it was before the rule) is a finding
+/// naming the job, the step and the fix.
+#[test]
+fn a_job_planted_without_its_services_step_fails_the_workflows_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("components")).unwrap();
+    let planted = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&planted).unwrap();
+    for name in workflows() {
+        let text = repo_file(&format!(".github/workflows/{name}"));
+        std::fs::write(planted.join(&name), text).unwrap();
+    }
+    let run_tests = repo_file(".github/workflows/run-tests.yml");
+    let step = "      - run: cargo xtask services up\n";
+    assert!(run_tests.contains(step), "the full suite starts its services");
+    std::fs::write(planted.join("run-tests.yml"), run_tests.replacen(step, "", 1)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--root", dir.path().to_str().unwrap(), "workflows"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let finding = stdout.lines().find(|l| l.starts_with(".github/workflows/run-tests.yml:")).unwrap_or_default();
+    assert!(
+        finding.ends_with("services `cargo xtask test` needs docker, registry, base-images, kube running, which job `full-suite` does not start before it: add a step `run: cargo xtask services up` before this one"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("3 workflow(s) checked, 1 finding(s)\n"), "{stdout}");
+}
