@@ -156,8 +156,10 @@ struct Printed {
     message: String,
 }
 
-pub fn read_rules(json: &str) -> Result<Vec<Finding>> {
-    let printed: Vec<Printed> = serde_json::from_str(json.trim())?;
+pub fn read_rules(output: &str) -> Result<Vec<Finding>> {
+    // The task's log holds its stderr too: the JSON starts at its first line opening a list.
+    let at = output.lines().take_while(|l| !l.starts_with('[')).map(|l| l.len() + 1).sum::<usize>();
+    let printed: Vec<Printed> = serde_json::from_str(output.get(at..).unwrap_or("").trim())?;
     Ok(printed.into_iter().map(|p| finding("xtask", (p.file, p.line), &p.code, p.message, Severity::Medium)).collect())
 }
 

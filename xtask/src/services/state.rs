@@ -89,9 +89,18 @@ pub fn missing_vars(live: &BTreeMap<&str, &Record>, is_set: &dyn Fn(&str) -> boo
     vars.into_iter().filter(|(k, _)| !is_set(k)).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
+/// Set by the command that read the record: what it starts (stages, tasks)
+/// inherits what it filled in, and neither reads the record nor notes again.
+const READ: &str = "XTASK_SERVICES_READ";
+
 /// At start-up, before any thread: fill in the variables the recorded
-/// services give, and name the recorded services that no longer run.
+/// services give, and name the recorded services that no longer run (once
+/// per command line a user typed, on stderr).
 pub fn apply_to_env(root: &Path) {
+    if std::env::var_os(READ).is_some() {
+        return;
+    }
+    std::env::set_var(READ, "1");
     let Some(state) = load(root) else { return };
     let (live, stale) = live(&state);
     for (k, v) in missing_vars(&live, &|k| std::env::var_os(k).is_some()) {
