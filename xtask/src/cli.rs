@@ -67,7 +67,7 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
-    /// The local cluster's real worker node (containerd, kubelet, kube-proxy, CoreDNS): up, down or status (as root; .ci/kube-up runs `node up`).
+    /// The local cluster's real worker node (containerd, kubelet, kube-proxy, CoreDNS): up, down or status (as root; `services up kube` runs `node up`).
     Node {
         #[command(subcommand)]
         action: NodeCommand,
@@ -277,10 +277,10 @@ pub enum NodeCommand {
     Status(NodeArgs),
 }
 
-/// Where the node's binaries are (the rest comes from the environment kube-up sets).
+/// Where the node's binaries are (the rest comes from the environment).
 #[derive(Args, Debug, Clone)]
 pub struct NodeArgs {
-    /// kube-build's binary directory (default: XTASK_KUBE_BIN).
+    /// The cluster build's binary folder (default: XTASK_KUBE_BIN, else the newest build with a kubelet).
     #[arg(long, value_name = "DIR")]
     pub bin: Option<PathBuf>,
 }

@@ -1,7 +1,9 @@
-//! A real Kubernetes control plane on 127.0.0.1 for tests and local deploys
+//! A real Kubernetes cluster on 127.0.0.1 for tests and local deploys
 //! (docs/cluster.md): etcd, kube-apiserver, kube-controller-manager,
 //! kube-scheduler and kwok (fake kubelets), built from the pins by
-//! `kube_build`, with fake nodes and hostPath volumes. Each process is known
+//! `kube_build`, with fake nodes, hostPath volumes, every environment's
+//! storage token, and the real worker node (`node`) where the environments'
+//! pods run (`XTASK_KUBE_NODE=0`: none, every pod simulated). Each process is known
 //! by its pid file and identity (`kube_spec`): a live one with the same
 //! identity is kept, a dead or changed one started again, a leftover of ours
 //! without a pid file killed, a stranger on one of its ports named.
@@ -11,7 +13,7 @@ use crate::fsutil::write_atomic;
 use crate::services::kube_spec::{self as spec, Layout, COMPONENTS};
 use crate::services::process::{self, Proc};
 use crate::services::state::Record;
-use crate::services::{kube_build, net, packages, Ctx, Service};
+use crate::services::{kube_build, net, node, packages, Ctx, Service};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use std::os::unix::fs::PermissionsExt;
@@ -27,6 +29,26 @@ const STAGES: &str = ".ci/kube/stages";
 fn number(var: &str, default: u64) -> u64 {
     std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
+
+/// Whether the real node runs (`XTASK_KUBE_NODE`: 1, the default, or 0).
+fn real_node() -> Result<bool> {
+    match std::env::var("XTASK_KUBE_NODE").ok().filter(|v| !v.is_empty()).as_deref() {
+        None | Some("1") => Ok(true),
+        Some("0") => Ok(false),
+        Some(other) => Err(UsageError::new(format!("XTASK_KUBE_NODE must be 0 or 1, not `{other}`"))),
+    }
+}
+
+/// What the real node needs from Debian: (command or file, package).
+const NODE_PACKAGES: &[(&str, &str)] = &[
+    ("containerd", "containerd"),
+    ("runc", "runc"),
+    ("ctr", "containerd"),
+    ("iptables", "iptables"),
+    ("ip", "iproute2"),
+    ("/usr/lib/cni/bridge", "containernetworking-plugins"),
+    ("/usr/lib/cni/firewall", "containernetworking-plugins"),
+];
 
 fn layout(cx: &Ctx) -> Layout {
     Layout { state: cx.dirs.state_dir("XTASK_KUBE_STATE", "xtask-kube") }
@@ -154,12 +176,41 @@ impl Plane<'_> {
         self.k(&["get", "--raw", "/readyz"]).read().is_ok_and(|o| o.trim() == "ok")
     }
 
+    /// The fake nodes as the API has them: (Ready, tainted) by name.
+    fn fake_nodes(&self) -> Vec<(String, bool, bool)> {
+        let json = self.k(&["get", "nodes", "-l", "type=kwok", "-o", "json"]).read().unwrap_or_default();
+        spec::fake_nodes(&serde_json::from_str(&json).unwrap_or_default())
+    }
+
     fn nodes_ready(&self, nodes: u64) -> bool {
-        let path = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
-        (0..nodes).all(|i| {
-            let node = format!("kwok-node-{i}");
-            self.k(&["get", "node", &node, "-o", path]).read().is_ok_and(|s| s.trim() == "True")
-        })
+        let found = self.fake_nodes();
+        (0..nodes).all(|i| found.iter().any(|(n, ready, _)| *n == format!("kwok-node-{i}") && *ready))
+    }
+
+    /// What every run makes sure of is there already: the fake nodes Ready and
+    /// tainted as the real node wants, the volumes, every environment's token.
+    fn converged(&self, nodes: u64, volumes: u64, real_node: bool) -> bool {
+        let found = self.fake_nodes();
+        let nodes_ok = (0..nodes).all(|i| {
+            found.iter().any(|(n, ready, tainted)| *n == format!("kwok-node-{i}") && *ready && *tainted == real_node)
+        });
+        let path = "jsonpath={.items[*].metadata.namespace}";
+        let tokens = self.k(&["get", "secret", "-A", "--field-selector", "metadata.name=storage-token", "-o", path]);
+        let tokens = tokens.read().unwrap_or_default();
+        let have: Vec<&str> = tokens.split_whitespace().collect();
+        let tokens_ok = self.namespaces().iter().all(|ns| have.contains(&ns.as_str()));
+        nodes_ok && tokens_ok && self.release_volumes() >= volumes as usize
+    }
+
+    /// Every environment's namespace (its overlay's `namespace.yaml`).
+    fn namespaces(&self) -> Vec<String> {
+        let overlays = self.cx.root.join("deploy/overlays");
+        let mut envs: Vec<PathBuf> =
+            std::fs::read_dir(&overlays).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        envs.sort();
+        envs.iter()
+            .filter_map(|e| std::fs::read_to_string(e.join("namespace.yaml")).ok().and_then(|t| spec::namespace_of(&t)))
+            .collect()
     }
 
     fn default_sa(&self) -> bool {
@@ -180,18 +231,60 @@ impl Plane<'_> {
         volumes.len()
     }
 
-    /// The fake nodes and the volumes, applied (a second time changes nothing).
-    fn apply_objects(&self, nodes: u64, volumes: u64) -> Result<()> {
+    /// The fake nodes (tainted while the real one runs), the volumes and the
+    /// storage tokens, applied on every run (a second time changes nothing).
+    fn apply_objects(&self, nodes: u64, volumes: u64, real_node: bool) -> Result<()> {
         for n in 1..=volumes {
-            std::fs::create_dir_all(self.l.volumes().join(format!("pv-{n}")))?;
+            let dir = self.l.volumes().join(format!("pv-{n}"));
+            std::fs::create_dir_all(&dir)?;
+            // Pods run as non-root (the platform's as uid 10001), and kubelets never
+            // chown a hostPath volume: the directory itself must let them write.
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
         }
-        let objects = spec::objects(nodes as u32, volumes as u32, &self.l.volumes());
+        let objects = spec::objects(nodes as u32, volumes as u32, &self.l.volumes(), real_node);
         self.k(&["apply", "-f", "-"])
             .stdin(objects)
             .ignore_stdout()
             .run()
             .context("could not create the fake nodes and volumes (kubectl apply failed)")?;
+        self.storage_tokens()
+    }
+
+    /// Every environment's namespace gets the Secret `storage-token` its pods
+    /// read: one random token, kept in `pki/storage-token` (0600), applied
+    /// server-side through stdin (no last-applied annotation holds it).
+    fn storage_tokens(&self) -> Result<()> {
+        let file = self.l.pki().join("storage-token");
+        if !file.is_file() {
+            write_atomic(&file, random_token()?.as_bytes())?;
+        }
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        let token = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&file)?);
+        for ns in self.namespaces() {
+            // The manager kube-up used, so what it applied stays one owner's.
+            self.k(&["apply", "--server-side", "--field-manager=kube-up", "-f", "-"])
+                .stdin(spec::storage_token(&ns, &token))
+                .ignore_stdout()
+                .run()
+                .with_context(|| {
+                    format!("could not create the Secret storage-token in namespace {ns} (kubectl apply failed)")
+                })?;
+        }
         Ok(())
+    }
+
+    /// The real node: started in this process as root; on GitHub, whose
+    /// runner user has passwordless sudo, by this program under `sudo -n`.
+    fn node_up(&self) -> Result<String> {
+        let cfg = node_config(&self.l, &self.bin, self.deadline.saturating_duration_since(Instant::now()))?;
+        if self.cx.euid == 0 {
+            node::up(&node::Ctx::new("node")?, &cfg)?;
+        } else if self.cx.github {
+            as_root(self.cx, &self.l, &self.bin, "up")?;
+        } else {
+            self.cx.need_root("the real node (containers, mounts, iptables; XTASK_KUBE_NODE=0 runs without it)")?;
+        }
+        Ok(cfg.name)
     }
 
     fn version(&self) -> String {
@@ -202,7 +295,7 @@ impl Plane<'_> {
             .unwrap_or_else(|| "?".into())
     }
 
-    fn record(&self, key: &str, how: &str) -> Record {
+    fn record(&self, key: &str, node: Option<&str>, how: &str) -> Record {
         let admin = self.l.admin().display().to_string();
         let mut env = vec![
             ("XTASK_TEST_KUBECONFIG".to_string(), admin.clone()),
@@ -213,12 +306,45 @@ impl Plane<'_> {
             env.push(("KUBECONFIG".to_string(), admin));
         }
         Record {
-            summary: format!("Kubernetes {} on {}{how}", self.version(), spec::server()),
+            summary: format!(
+                "Kubernetes {} on {}, {}{how}",
+                self.version(),
+                spec::server(),
+                node.map_or_else(|| "no real node (XTASK_KUBE_NODE=0)".to_string(), |n| format!("real node {n}"))
+            ),
             env: env.into_iter().collect(),
             processes: COMPONENTS.iter().filter_map(|c| self.process(c)).collect(),
             identity: key.to_string(),
         }
     }
+}
+
+/// The real node's configuration: the cluster's state and binaries, the
+/// registry's credentials when the registry service keeps them.
+fn node_config(l: &Layout, bin: &Path, deadline: Duration) -> Result<node::Config> {
+    let mut cfg = node::Config::from_env(Some(bin.to_path_buf()))?;
+    cfg.state = l.state.clone();
+    cfg.deadline = deadline.max(Duration::from_secs(60));
+    Ok(cfg)
+}
+
+/// The newest build with a kubelet (for `down`, which builds nothing).
+fn newest_bin(cache: &Path) -> PathBuf {
+    let builds = std::fs::read_dir(cache).into_iter().flatten().flatten().map(|e| e.path().join("bin"));
+    builds
+        .filter(|b| b.join("kubelet").is_file())
+        .max_by_key(|b| b.join("kubelet").metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| cache.join("unbuilt/bin"))
+}
+
+/// `cargo xtask node ACTION` as root through `sudo -n`, told where the cluster is.
+fn as_root(cx: &Ctx, l: &Layout, bin: &Path, action: &str) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find the xtask's own program")?;
+    let state = format!("XTASK_KUBE_STATE={}", l.state.display());
+    let (sh, root) = (cx.sh, cx.root);
+    cmd!(sh, "sudo -n env {state} {exe} --root {root} node {action} --bin {bin}")
+        .run()
+        .with_context(|| format!("the real node did not {action} as root (sudo -n): XTASK_KUBE_NODE=0 runs without it"))
 }
 
 /// Stop our process for `c` (its pid file names it and it runs `c`).
@@ -343,8 +469,12 @@ impl Service for ControlPlane {
 
     fn up(&self, cx: &Ctx) -> Result<Record> {
         let t0 = Instant::now();
+        let real_node = real_node()?;
         if !cx.github {
             packages::ensure(cx, NAME, &[("curl", "curl"), ("openssl", "openssl")])?;
+        }
+        if real_node {
+            packages::ensure(cx, NAME, NODE_PACKAGES)?;
         }
         let l = layout(cx);
         for d in [l.pki(), l.serving(), l.kubeconfigs(), l.run(), l.logs(), l.state.join("etcd"), l.volumes()] {
@@ -366,10 +496,13 @@ impl Service for ControlPlane {
 
         let all_running = COMPONENTS.iter().all(|c| p.running(c).is_some());
         if all_running && p.l.admin().is_file() && p.api_ready() && p.nodes_ready(nodes) && p.default_sa() {
-            if p.release_volumes() < volumes as usize {
-                p.apply_objects(nodes, volumes)?;
+            // The fake node's taint follows XTASK_KUBE_NODE; volumes and tokens made when missing.
+            if !p.converged(nodes, volumes, real_node) {
+                p.apply_objects(nodes, volumes, real_node)?;
+                p.release_volumes();
             }
-            return Ok(p.record(&build.key, " (already running)"));
+            let node = if real_node { Some(p.node_up()?) } else { None };
+            return Ok(p.record(&build.key, node.as_deref(), " (already running)"));
         }
         if p.running("etcd").is_none() || !p.etcd_healthy() {
             p.start("etcd")?;
@@ -392,10 +525,11 @@ impl Service for ControlPlane {
             let port = spec::health_port(c).expect("a health port");
             p.wait(&format!("{c} /healthz"), Some(c), || p.https_ok(port))?;
         }
-        p.apply_objects(nodes, volumes)?;
+        p.apply_objects(nodes, volumes, real_node)?;
         p.release_volumes();
         p.wait(&format!("{nodes} kwok node(s) Ready"), Some("kwok"), || p.nodes_ready(nodes))?;
         p.wait("ServiceAccount default/default", Some("kube-controller-manager"), || p.default_sa())?;
+        let node = if real_node { Some(p.node_up()?) } else { None };
         cx.say(
             NAME,
             &format!(
@@ -404,7 +538,7 @@ impl Service for ControlPlane {
                 p.l.logs().display()
             ),
         );
-        Ok(p.record(&build.key, ""))
+        Ok(p.record(&build.key, node.as_deref(), ""))
     }
 
     fn down(&self, cx: &Ctx, purge: bool) -> Result<String> {
@@ -414,6 +548,17 @@ impl Service for ControlPlane {
         } else {
             None
         };
+        // The real node first: it needs nothing from the control plane to stop.
+        if l.state.join("node").is_dir() {
+            let cfg = node_config(&l, &newest_bin(&cache(cx)), Duration::from_secs(180))?;
+            if cx.euid == 0 {
+                node::down(&node::Ctx::new("node")?, &cfg)?;
+            } else if cx.github {
+                as_root(cx, &l, &cfg.bin, "down")?;
+            } else {
+                cx.need_root("stopping the real node")?;
+            }
+        }
         let mut stopped = 0;
         for c in COMPONENTS.iter().rev() {
             stopped += usize::from(stop_component(&l, c)?);
@@ -456,13 +601,25 @@ impl Service for ControlPlane {
         let kubectl = apiserver.and_then(|p| process::exe(p.pid)).map(|e| e.with_file_name("kubectl"));
         let Some(kubectl) = kubectl else { return Ok(format!("running on {}", spec::server())) };
         let (sh, admin) = (cx.sh, l.admin());
-        match cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=5s get --raw /readyz")
+        let ready = cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=5s get --raw /readyz")
             .quiet()
             .ignore_stderr()
-            .read()
-        {
-            Ok(o) if o.trim() == "ok" => Ok(format!("ready on {} (kubeconfig {})", spec::server(), admin.display())),
-            _ => Err(format!("running, but {} does not answer /readyz", spec::server())),
+            .read();
+        if ready.map_or(true, |o| o.trim() != "ok") {
+            return Err(format!("running, but {} does not answer /readyz", spec::server()));
+        }
+        let line = format!("ready on {} (kubeconfig {})", spec::server(), admin.display());
+        if !real_node().unwrap_or(true) {
+            return Ok(line + ", no real node");
+        }
+        let bin = kubectl.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let cfg = node_config(&l, &bin, Duration::from_secs(10)).map_err(|e| format!("{e:#}"))?;
+        let ctx = node::Ctx::new("node").map_err(|e| format!("{e:#}"))?;
+        let log = cfg.log_of("kubelet");
+        match node::status(&ctx, &cfg).node {
+            Some(n) if n.ready => Ok(format!("{line}, real node {}", n.line(&log))),
+            Some(n) => Err(format!("the control plane is {line}, but the real node is {}", n.line(&log))),
+            None => Err(format!("the control plane is {line}, but the real node {} is not registered", cfg.name)),
         }
     }
 }

@@ -1,15 +1,16 @@
-//! The control plane's binaries (kube-apiserver, kube-controller-manager,
-//! kube-scheduler, kubectl, etcd, kwok), built from the pins in `.ci/kube`
-//! through the Go module proxy, once per set of pins, into a cache outside
-//! the checkout: `<cache>/xtask-kube/<key>/bin/`. The key hashes the six
-//! go.mod/go.sum files, the flags, the binaries and Go's version (GitHub's
-//! `actions/cache` keys by it: `cargo xtask services key kube`). A build goes
+//! The local cluster's binaries (kube-apiserver, kube-controller-manager,
+//! kube-scheduler, kubectl, etcd, kwok; for the real node kubelet,
+//! kube-proxy, CoreDNS and the sandbox image `pause.tar`), built from the
+//! pins in `.ci/kube` through the Go module proxy, once per set of pins, into
+//! a cache outside the checkout: `<cache>/xtask-kube/<key>/bin/`. The key
+//! hashes the pins, the flags, the binaries, the sandbox image's name and
+//! Go's version (GitHub's `actions/cache` keys by it: `cargo xtask services
+//! key kube`). A build goes
 //! to a temporary folder renamed into place at the end, under a lock: an
 //! interrupted build leaves nothing half-made, a second caller waits.
 
 use crate::error::UsageError;
-use crate::services::process;
-use crate::services::Ctx;
+use crate::services::{kube_pause, process, Ctx};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -19,9 +20,32 @@ use xshell::{cmd, Shell};
 
 pub const PINS: &str = ".ci/kube";
 /// Every binary of a build, in the order the key lists them.
-pub const BINARIES: &[&str] =
-    &["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd", "kwok"];
-const PIN_FILES: [&str; 6] = ["go.mod", "go.sum", "etcd/go.mod", "etcd/go.sum", "kwok/go.mod", "kwok/go.sum"];
+pub const BINARIES: &[&str] = &[
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "etcd",
+    "kwok",
+    "kubelet",
+    "kube-proxy",
+    "coredns",
+    "pause",
+];
+/// The pins: every file the builds read from `.ci/kube`.
+const PIN_FILES: [&str; 11] = [
+    "go.mod",
+    "go.sum",
+    "etcd/go.mod",
+    "etcd/go.sum",
+    "kwok/go.mod",
+    "kwok/go.sum",
+    "coredns/go.mod",
+    "coredns/go.sum",
+    "coredns/main.go",
+    "pause/go.mod",
+    "pause/main.go",
+];
 const TAGS: &str = "selinux,notest";
 /// Parallel compile jobs (`XTASK_KUBE_BUILD_JOBS`): 2 keeps a 2-core machine usable and memory sane.
 fn jobs() -> String {
@@ -50,9 +74,14 @@ const BUILDS: &[Build] = &[
             "k8s.io/kubernetes/cmd/kube-controller-manager",
             "k8s.io/kubernetes/cmd/kube-scheduler",
             "k8s.io/kubernetes/cmd/kubectl",
+            "k8s.io/kubernetes/cmd/kubelet",
+            "k8s.io/kubernetes/cmd/kube-proxy",
         ],
         stamp: k8s_ldflags,
     },
+    // CoreDNS: upstream's coremain with the plugins the node uses (coredns/main.go).
+    Build { name: "coredns", dir: "coredns", packages: &["."], stamp: coredns_ldflags },
+    Build { name: "pause", dir: "pause", packages: &["."], stamp: |_| "-s -w".into() },
 ];
 
 /// The versions the pins name.
@@ -62,6 +91,7 @@ pub struct Versions {
     pub minor: String,
     pub etcd: String,
     pub kwok: String,
+    pub coredns: String,
 }
 
 /// A module's pinned version in a go.mod: a one-line `require`, a line of a
@@ -79,7 +109,7 @@ pub fn pin(go_mod: &str, module: &str) -> Option<String> {
 }
 
 /// The versions, checked: Kubernetes v1.X.Y with every staging module at v0.X.Y.
-pub fn versions(main: &str, etcd: &str, kwok: &str) -> Result<Versions, String> {
+pub fn versions(main: &str, etcd: &str, kwok: &str, coredns: &str) -> Result<Versions, String> {
     let kubernetes = pin(main, "k8s.io/kubernetes").unwrap_or_default();
     let parts: Vec<&str> = kubernetes.strip_prefix("v1.").map(|r| r.split('.').collect()).unwrap_or_default();
     let [minor, _patch] = parts.as_slice() else {
@@ -95,7 +125,9 @@ pub fn versions(main: &str, etcd: &str, kwok: &str) -> Result<Versions, String> 
     let etcd =
         pin(etcd, "go.etcd.io/etcd/server/v3").ok_or(format!("cannot read the etcd pin from {PINS}/etcd/go.mod"))?;
     let kwok = pin(kwok, "sigs.k8s.io/kwok").ok_or(format!("cannot read the kwok pin from {PINS}/kwok/go.mod"))?;
-    Ok(Versions { minor: minor.to_string(), kubernetes, etcd, kwok })
+    let coredns = pin(coredns, "github.com/coredns/coredns")
+        .ok_or(format!("cannot read the CoreDNS pin from {PINS}/coredns/go.mod"))?;
+    Ok(Versions { minor: minor.to_string(), kubernetes, etcd, kwok, coredns })
 }
 
 fn k8s_ldflags(v: &Versions) -> String {
@@ -121,9 +153,13 @@ fn kwok_ldflags(v: &Versions) -> String {
     )
 }
 
-/// The cache key: the pin files (name and text), the flags, the binaries and
-/// Go's version; 16 hex digits of their sha256 (the shell script's key, so
-/// its cache stays valid).
+fn coredns_ldflags(v: &Versions) -> String {
+    format!("-s -w -X github.com/coredns/coredns/coremain.GitCommit={}", v.coredns)
+}
+
+/// The cache key: the pin files (name and text), the flags, the binaries, the
+/// sandbox image's name and Go's version; 16 hex digits of their sha256 (the
+/// shell script's key, so its cache stays valid).
 pub fn key(pin_files: &[(&str, String)], v: &Versions, go_version: &str) -> String {
     let mut text = String::new();
     for (name, content) in pin_files {
@@ -131,7 +167,7 @@ pub fn key(pin_files: &[(&str, String)], v: &Versions, go_version: &str) -> Stri
     }
     text += &format!("== flags\nCGO_ENABLED=0 -trimpath -tags {TAGS}\n");
     text += &format!("{}\n{}\n{}\n", k8s_ldflags(v), etcd_ldflags(v), kwok_ldflags(v));
-    text += &format!("{}\n{go_version}\n", BINARIES.join(" "));
+    text += &format!("{}\n{}\n{go_version}\n", BINARIES.join(" "), kube_pause::IMAGE);
     let digest = Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_string()
 }
@@ -156,7 +192,9 @@ impl Plan {
 
     /// Built already: the record and every binary there.
     pub fn complete(&self) -> bool {
-        self.out().join("BUILD-INFO").is_file() && BINARIES.iter().all(|b| self.bin().join(b).is_file())
+        self.out().join("BUILD-INFO").is_file()
+            && BINARIES.iter().all(|b| self.bin().join(b).is_file())
+            && std::fs::metadata(self.bin().join(kube_pause::ARCHIVE)).is_ok_and(|m| m.len() > 0)
     }
 }
 
@@ -172,7 +210,7 @@ pub fn plan(sh: &Shell, root: &Path, cache: &Path) -> Result<Plan> {
             .map_err(|e| UsageError::new(format!("cannot read {PINS}/{f} ({e}): restore it from git")))?;
         files.push((f, text));
     }
-    let versions = versions(&files[0].1, &files[2].1, &files[4].1).map_err(UsageError::new)?;
+    let versions = versions(&files[0].1, &files[2].1, &files[4].1, &files[6].1).map_err(UsageError::new)?;
     let go_version = cmd!(sh, "{go} env GOVERSION")
         .quiet()
         .read()
@@ -183,7 +221,7 @@ pub fn plan(sh: &Shell, root: &Path, cache: &Path) -> Result<Plan> {
 /// The binaries' folder, building them first when the cache lacks them.
 pub fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
     let v = &p.versions;
-    let what = format!("Kubernetes {}, etcd {}, kwok {}", v.kubernetes, v.etcd, v.kwok);
+    let what = format!("Kubernetes {}, etcd {}, kwok {}, CoreDNS {}", v.kubernetes, v.etcd, v.kwok, v.coredns);
     if p.complete() {
         return Ok(p.bin());
     }
@@ -242,13 +280,16 @@ pub fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
         cx.say("kube", &format!("built {} in {:.0}s", b.name, t.elapsed().as_secs_f64()));
     }
     check_stamps(&tmp.join("bin"), v)?;
+    let pause = kube_pause::pack(&p.go, &tmp)?;
     let seconds = t0.elapsed().as_secs();
     let info = format!(
-        "key={}\nkubernetes={}\netcd={}\nkwok={}\nflags=CGO_ENABLED=0 -trimpath -tags {TAGS} -ldflags '-s -w -X ...'\nbuild_seconds={seconds}\nbuilt={}\n",
+        "key={}\nkubernetes={}\netcd={}\nkwok={}\ncoredns={}\npause_image={} {pause}\nflags=CGO_ENABLED=0 -trimpath -tags {TAGS} -ldflags '-s -w -X ...'\nbuild_seconds={seconds}\nbuilt={}\n",
         p.key,
         v.kubernetes,
         v.etcd,
         v.kwok,
+        v.coredns,
+        kube_pause::IMAGE,
         crate::clock::rfc3339(crate::clock::now() as i64)
     );
     std::fs::write(tmp.join("BUILD-INFO"), info)?;
@@ -281,10 +322,22 @@ fn check_stamps(bin: &Path, v: &Versions) -> Result<()> {
     if got.trim() != format!("Kubernetes {}", v.kubernetes) {
         bail!("kube-apiserver reports `{got}`, expected Kubernetes {}", v.kubernetes);
     }
+    for b in ["kubelet", "kube-proxy"] {
+        let exe = bin.join(b);
+        let got = cmd!(sh, "{exe} --version").quiet().read()?;
+        if got.trim() != format!("Kubernetes {}", v.kubernetes) {
+            bail!("{b} reports `{got}`, expected Kubernetes {}", v.kubernetes);
+        }
+    }
     let etcd = bin.join("etcd");
     let got = cmd!(sh, "{etcd} --version").quiet().read()?;
     if !got.contains(&format!("etcd Version: {}", v.etcd.trim_start_matches('v'))) {
         bail!("etcd does not report {}: {got}", v.etcd);
+    }
+    let coredns = bin.join("coredns");
+    let got = cmd!(sh, "{coredns} -version").quiet().read()?;
+    if !got.contains(&format!("CoreDNS-{}", v.coredns.trim_start_matches('v'))) {
+        bail!("coredns does not report {}: {got}", v.coredns);
     }
     Ok(())
 }

@@ -175,6 +175,38 @@ pub fn args(component: &str, l: &Layout) -> Vec<String> {
     }
 }
 
+/// The fake nodes of a `kubectl get nodes -o json` list: (name, Ready, tainted).
+pub fn fake_nodes(list: &serde_json::Value) -> Vec<(String, bool, bool)> {
+    let items = list["items"].as_array().map(Vec::as_slice).unwrap_or_default();
+    items
+        .iter()
+        .map(|n| {
+            let conditions = n["status"]["conditions"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let ready = conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True");
+            let taints = n["spec"]["taints"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let tainted = taints.iter().any(|t| t["key"] == "xtask.dev/fake-node");
+            (n["metadata"]["name"].as_str().unwrap_or_default().to_string(), ready, tainted)
+        })
+        .collect()
+}
+
+/// An environment's namespace, from its overlay's `namespace.yaml`.
+pub fn namespace_of(namespace_yaml: &str) -> Option<String> {
+    namespace_yaml
+        .lines()
+        .find_map(|l| l.strip_prefix("  name:"))
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+}
+
+/// The namespace and its Secret `storage-token` (the token base64-encoded),
+/// which storage and cdc refuse to start without.
+pub fn storage_token(namespace: &str, token_b64: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: storage-token\n  namespace: {namespace}\ntype: Opaque\ndata:\n  token: {token_b64}\n"
+    )
+}
+
 /// 16 hex digits of sha256 (as the shell script printed them).
 pub fn short_sum(text: &[u8]) -> String {
     Sha256::digest(text).iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_string()
@@ -240,8 +272,14 @@ pub fn token_of(tokens: &str, user: &str) -> Option<String> {
     })
 }
 
-/// The fake nodes kwok runs and the volumes claims bind to (no storage class).
-pub fn objects(nodes: u32, volumes: u32, dir: &Path) -> String {
+/// The taint the fake node carries while the real one runs: only pods that
+/// tolerate it (tests of simulated states) go there.
+pub const FAKE_TAINT: &str = "[{key: xtask.dev/fake-node, value: \"true\", effect: NoSchedule}]";
+
+/// The fake nodes kwok runs (tainted while a real node runs) and the volumes
+/// claims bind to (no storage class).
+pub fn objects(nodes: u32, volumes: u32, dir: &Path, tainted: bool) -> String {
+    let taints = if tainted { FAKE_TAINT } else { "[]" };
     let mut out = String::new();
     for i in 0..nodes {
         out += &format!(
@@ -259,7 +297,8 @@ metadata:
     kubernetes.io/arch: amd64
     kubernetes.io/os: linux
     kubernetes.io/hostname: kwok-node-{i}
-spec: {{}}
+spec:
+  taints: {taints}
 status:
   allocatable: {{cpu: \"32\", memory: 256Gi, pods: \"110\", ephemeral-storage: 1Ti}}
   capacity: {{cpu: \"32\", memory: 256Gi, pods: \"110\", ephemeral-storage: 1Ti}}

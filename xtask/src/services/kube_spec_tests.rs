@@ -47,9 +47,33 @@ fn kubeconfigs_tokens_and_objects() {
     );
     assert_eq!(token_of(&tokens, "system:kube-scheduler").as_deref(), Some("b2"));
     assert_eq!(token_of(&tokens, "nobody"), None);
-    let objs = objects(2, 10, Path::new("/v"));
+    let objs = objects(2, 10, Path::new("/v"), false);
     assert_eq!(objs.matches("kind: Node").count(), 2);
+    assert!(objs.contains("spec:\n  taints: []\n"));
+    let tainted = objects(1, 1, Path::new("/v"), true);
+    assert!(tainted.contains("  taints: [{key: xtask.dev/fake-node, value: \"true\", effect: NoSchedule}]\n"));
+    let parsed = crate::kube::objects(&tainted).unwrap();
+    assert_eq!(parsed[0].value["spec"]["taints"][0]["key"], "xtask.dev/fake-node");
+    assert_eq!(parsed[1].kind, "PersistentVolume");
     assert!(objs.contains("name: kwok-node-1\n"));
     assert!(objs.contains("  name: xtask-local-pv-1\n") && objs.contains("    path: /v/pv-10\n"));
     assert_eq!(kwok_config(&["a: 1\n".into(), "b: 2\n".into()]), "---\na: 1\n---\nb: 2\n");
+    assert_eq!(
+        namespace_of("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: mlops-staging\n").as_deref(),
+        Some("mlops-staging")
+    );
+    assert_eq!(namespace_of("kind: Namespace\n"), None);
+    let secret = storage_token("mlops-staging", "dG9r");
+    assert!(secret.contains("kind: Secret\nmetadata:\n  name: storage-token\n  namespace: mlops-staging\ntype: Opaque\ndata:\n  token: dG9r\n"));
+}
+
+#[test]
+fn fake_nodes_are_read_with_readiness_and_taint() {
+    let list = serde_json::json!({"items": [
+        {"metadata": {"name": "kwok-node-0"}, "spec": {"taints": [{"key": "xtask.dev/fake-node", "value": "true", "effect": "NoSchedule"}]},
+         "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+        {"metadata": {"name": "kwok-node-1"}, "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}},
+    ]});
+    assert_eq!(fake_nodes(&list), [("kwok-node-0".to_string(), true, true), ("kwok-node-1".to_string(), false, false)]);
+    assert_eq!(fake_nodes(&serde_json::Value::Null), []);
 }

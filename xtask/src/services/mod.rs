@@ -16,6 +16,7 @@ pub mod coredns;
 pub mod docker;
 pub mod kube;
 pub mod kube_build;
+pub mod kube_pause;
 pub mod kube_spec;
 pub mod net;
 pub mod node;

@@ -1,5 +1,5 @@
 //! The node's long-running processes (containerd, CoreDNS, the kubelet,
-//! kube-proxy), kept the way `.ci/kube-up` keeps the control plane's: a pid
+//! kube-proxy), kept the way the `kube` service keeps the control plane's: a pid
 //! file and an identity (program, arguments, the content of its configuration
 //! files) per process in the state's `run/`, its output appended to
 //! `logs/<name>.log`, its own session so it outlives the xtask and can be

@@ -17,12 +17,17 @@ pub fn missing<'a>(wanted: &[(&str, &'a str)], have: &dyn Fn(&str) -> bool) -> V
     out
 }
 
+/// A command on PATH, or a file when it is named by its path.
 fn on_path(command: &str) -> bool {
+    if command.starts_with('/') {
+        return Path::new(command).exists();
+    }
     which::which(command).is_ok()
 }
 
-/// Install what provides the `(command, package)` pairs whose command is
-/// missing; one line naming the fix when that cannot be done here.
+/// Install what provides the `(command, package)` pairs whose command (or
+/// file) is missing: as root, or on GitHub through its runner's passwordless
+/// `sudo -n`; otherwise one line naming the fix.
 pub fn ensure(cx: &Ctx, service: &str, wanted: &[(&str, &str)]) -> Result<()> {
     let pkgs = missing(wanted, &on_path);
     if pkgs.is_empty() {
@@ -36,14 +41,21 @@ pub fn ensure(cx: &Ctx, service: &str, wanted: &[(&str, &str)]) -> Result<()> {
             commands.join(", ") + if commands.len() == 1 { " is" } else { " are" }
         )));
     }
-    cx.need_root(&format!("installing {list} (for {})", commands.join(", ")))?;
+    let (apt, pre): (&str, &[&str]) = if cx.euid != 0 && cx.github {
+        ("sudo", &["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"])
+    } else {
+        cx.need_root(&format!("installing {list} (for {})", commands.join(", ")))?;
+        ("apt-get", &[])
+    };
     cx.say(service, &format!("installing {list}"));
     let sh = cx.sh;
     fn quiet(c: xshell::Cmd) -> xshell::Cmd {
         c.env("DEBIAN_FRONTEND", "noninteractive").quiet().ignore_stdout()
     }
-    quiet(cmd!(sh, "apt-get update -qq")).run().context("apt-get update failed: check the machine's apt sources")?;
-    quiet(cmd!(sh, "apt-get install -y -qq {pkgs...}"))
+    quiet(cmd!(sh, "{apt} {pre...} update -qq"))
+        .run()
+        .context("apt-get update failed: check the machine's apt sources")?;
+    quiet(cmd!(sh, "{apt} {pre...} install -y -qq {pkgs...}"))
         .run()
         .with_context(|| format!("apt-get install {list} failed: see its output above"))?;
     if let Some(still) = commands.iter().find(|c| !on_path(c)) {

@@ -206,7 +206,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 
 /// Test-only scheduling for an overlay whose images need not exist: its
 /// Deployments' and CronJobs' pods select the fake (kwok) node and tolerate its
-/// taint, so kwok simulates them. `.ci/kube-up` taints the fake node when it
+/// taint, so kwok simulates them. `services up kube` taints the fake node when it
 /// starts the real one, where every other pod (the environments') runs.
 pub fn simulated(overlay: &Path) {
     let file = overlay.join("kustomization.yaml");

@@ -153,7 +153,7 @@ fn cluster(sh: &Shell) {
 }
 
 /// The configured cluster's real worker node(s) (the local cluster's, made by
-/// `.ci/kube-up`): Ready or not, kubelet and runtime versions, the fix.
+/// `services up kube`): Ready or not, kubelet and runtime versions, the fix.
 /// Informational: a cluster without one still deploys (its pods are simulated).
 fn real_node(sh: &Shell) {
     let (Ok(Some(c)), Ok(kubectl)) = (kube::Cluster::configured(None), kube::kubectl()) else { return };
