@@ -121,6 +121,9 @@ impl Proc {
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // A caller's umask (077 for secrets) would make containerd's snapshot
+                // folders 0700 and every non-root container unable to read its own /.
+                libc::umask(0o022);
                 // Inherited descriptors (a caller's lock, its pipes) must not live on in
                 // a daemon: close-on-exec for everything above stderr.
                 const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;

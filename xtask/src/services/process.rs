@@ -92,9 +92,16 @@ pub fn spawn(
     let cmd = env.iter().fold(cmd!(sh, "{program} {args...}"), |c, (k, v)| c.env(k, v));
     let mut command: Command = cmd.into();
     command.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
-    // SAFETY: setsid(2) is async-signal-safe; nothing else runs between fork and exec.
+    // SAFETY: setsid(2) and umask(2) are async-signal-safe; nothing else runs between fork and exec.
     unsafe {
-        command.pre_exec(|| if libc::setsid() < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) });
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // What a daemon creates does not depend on the caller's umask.
+            libc::umask(0o022);
+            Ok(())
+        });
     }
     let child = command.spawn().with_context(|| format!("cannot start {}", program.display()))?;
     // Not waited for: it outlives us. If it dies first it stays a zombie, which counts as gone.
