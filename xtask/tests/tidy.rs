@@ -214,5 +214,5 @@ fn a_job_planted_without_its_services_step_fails_the_workflows_rule() {
         finding.ends_with("services `cargo xtask test` needs docker, registry, base-images, kube running, which job `full-suite` does not start before it: add a step `run: cargo xtask services up` before this one"),
         "{stdout}"
     );
-    assert!(stdout.ends_with("3 workflow(s) checked, 1 finding(s)\n"), "{stdout}");
+    assert!(stdout.ends_with(&format!("{} workflow(s) checked, 1 finding(s)\n", workflows().len())), "{stdout}");
 }

@@ -1,9 +1,8 @@
 //! A real Kubernetes cluster on 127.0.0.1 for tests and local deploys
 //! (docs/cluster.md): etcd, kube-apiserver, kube-controller-manager,
 //! kube-scheduler and kwok (fake kubelets), built from the pins by
-//! `kube_build`, with fake nodes, hostPath volumes, every environment's
-//! storage token, and the real worker node (`node`) where the environments'
-//! pods run (`XTASK_KUBE_NODE=0`: none, every pod simulated). Each process is known
+//! `kube_build`, with fake nodes, hostPath volumes, and the real worker node
+//! (`node`) where the environments' pods run (`XTASK_KUBE_NODE=0`: none, every pod simulated). Each process is known
 //! by its pid file and identity (`kube_spec`): a live one with the same
 //! identity is kept, a dead or changed one started again, a leftover of ours
 //! without a pid file killed, a stranger on one of its ports named.
@@ -188,29 +187,13 @@ impl Plane<'_> {
     }
 
     /// What every run makes sure of is there already: the fake nodes Ready and
-    /// tainted as the real node wants, the volumes, every environment's token.
+    /// tainted as the real node wants, and the volumes.
     fn converged(&self, nodes: u64, volumes: u64, real_node: bool) -> bool {
         let found = self.fake_nodes();
         let nodes_ok = (0..nodes).all(|i| {
             found.iter().any(|(n, ready, tainted)| *n == format!("kwok-node-{i}") && *ready && *tainted == real_node)
         });
-        let path = "jsonpath={.items[*].metadata.namespace}";
-        let tokens = self.k(&["get", "secret", "-A", "--field-selector", "metadata.name=storage-token", "-o", path]);
-        let tokens = tokens.read().unwrap_or_default();
-        let have: Vec<&str> = tokens.split_whitespace().collect();
-        let tokens_ok = self.namespaces().iter().all(|ns| have.contains(&ns.as_str()));
-        nodes_ok && tokens_ok && self.release_volumes() >= volumes as usize
-    }
-
-    /// Every environment's namespace (its overlay's `namespace.yaml`).
-    fn namespaces(&self) -> Vec<String> {
-        let overlays = self.cx.root.join("deploy/overlays");
-        let mut envs: Vec<PathBuf> =
-            std::fs::read_dir(&overlays).into_iter().flatten().flatten().map(|e| e.path()).collect();
-        envs.sort();
-        envs.iter()
-            .filter_map(|e| std::fs::read_to_string(e.join("namespace.yaml")).ok().and_then(|t| spec::namespace_of(&t)))
-            .collect()
+        nodes_ok && self.release_volumes() >= volumes as usize
     }
 
     fn default_sa(&self) -> bool {
@@ -231,8 +214,8 @@ impl Plane<'_> {
         volumes.len()
     }
 
-    /// The fake nodes (tainted while the real one runs), the volumes and the
-    /// storage tokens, applied on every run (a second time changes nothing).
+    /// The fake nodes (tainted while the real one runs) and the volumes,
+    /// applied when they are not as wanted (a second time changes nothing).
     fn apply_objects(&self, nodes: u64, volumes: u64, real_node: bool) -> Result<()> {
         for n in 1..=volumes {
             let dir = self.l.volumes().join(format!("pv-{n}"));
@@ -247,29 +230,6 @@ impl Plane<'_> {
             .ignore_stdout()
             .run()
             .context("could not create the fake nodes and volumes (kubectl apply failed)")?;
-        self.storage_tokens()
-    }
-
-    /// Every environment's namespace gets the Secret `storage-token` its pods
-    /// read: one random token, kept in `pki/storage-token` (0600), applied
-    /// server-side through stdin (no last-applied annotation holds it).
-    fn storage_tokens(&self) -> Result<()> {
-        let file = self.l.pki().join("storage-token");
-        if !file.is_file() {
-            write_atomic(&file, random_token()?.as_bytes())?;
-        }
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
-        let token = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&file)?);
-        for ns in self.namespaces() {
-            // The manager kube-up used, so what it applied stays one owner's.
-            self.k(&["apply", "--server-side", "--field-manager=kube-up", "-f", "-"])
-                .stdin(spec::storage_token(&ns, &token))
-                .ignore_stdout()
-                .run()
-                .with_context(|| {
-                    format!("could not create the Secret storage-token in namespace {ns} (kubectl apply failed)")
-                })?;
-        }
         Ok(())
     }
 
@@ -496,7 +456,7 @@ impl Service for ControlPlane {
 
         let all_running = COMPONENTS.iter().all(|c| p.running(c).is_some());
         if all_running && p.l.admin().is_file() && p.api_ready() && p.nodes_ready(nodes) && p.default_sa() {
-            // The fake node's taint follows XTASK_KUBE_NODE; volumes and tokens made when missing.
+            // The fake node's taint follows XTASK_KUBE_NODE; volumes made when missing.
             if !p.converged(nodes, volumes, real_node) {
                 p.apply_objects(nodes, volumes, real_node)?;
                 p.release_volumes();

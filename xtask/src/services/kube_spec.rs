@@ -190,23 +190,6 @@ pub fn fake_nodes(list: &serde_json::Value) -> Vec<(String, bool, bool)> {
         .collect()
 }
 
-/// An environment's namespace, from its overlay's `namespace.yaml`.
-pub fn namespace_of(namespace_yaml: &str) -> Option<String> {
-    namespace_yaml
-        .lines()
-        .find_map(|l| l.strip_prefix("  name:"))
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-}
-
-/// The namespace and its Secret `storage-token` (the token base64-encoded),
-/// which storage and cdc refuse to start without.
-pub fn storage_token(namespace: &str, token_b64: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: storage-token\n  namespace: {namespace}\ntype: Opaque\ndata:\n  token: {token_b64}\n"
-    )
-}
-
 /// 16 hex digits of sha256 (as the shell script printed them).
 pub fn short_sum(text: &[u8]) -> String {
     Sha256::digest(text).iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_string()

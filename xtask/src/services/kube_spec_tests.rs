@@ -58,13 +58,6 @@ fn kubeconfigs_tokens_and_objects() {
     assert!(objs.contains("name: kwok-node-1\n"));
     assert!(objs.contains("  name: xtask-local-pv-1\n") && objs.contains("    path: /v/pv-10\n"));
     assert_eq!(kwok_config(&["a: 1\n".into(), "b: 2\n".into()]), "---\na: 1\n---\nb: 2\n");
-    assert_eq!(
-        namespace_of("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: mlops-staging\n").as_deref(),
-        Some("mlops-staging")
-    );
-    assert_eq!(namespace_of("kind: Namespace\n"), None);
-    let secret = storage_token("mlops-staging", "dG9r");
-    assert!(secret.contains("kind: Secret\nmetadata:\n  name: storage-token\n  namespace: mlops-staging\ntype: Opaque\ndata:\n  token: dG9r\n"));
 }
 
 #[test]
