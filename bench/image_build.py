@@ -9,7 +9,7 @@ and layers the cold build left, after a one-line change.
 The rebuild must reuse the dependency layers: target <= 25% of the cold time
 for the changed component. Also checked: building again with nothing changed
 gives every component the same image id (reproducible builds, docs/ci-cd.md). Needs a Docker engine and the local base images
-(bash .ci/docker-up && bash .ci/base-images).
+(`cargo xtask services up base-images`).
 
 Usage: python3 bench/image_build.py [COMPONENT]   (default: storage)
 """

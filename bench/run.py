@@ -53,7 +53,7 @@ EDGES = {"storage": {}, "cdc": {"dependencies": ["storage"]}, "spark": {"depende
 def env() -> dict[str, str]:
     # No cluster (its dry run is never cached) and no GitHub: the plan as a laptop runs it.
     e = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_") and k not in ("KUBECONFIG", "KUBECONFIG_B64")}
-    # The xtask's image tests need the loopback registry that .ci/run starts.
+    # The xtask's image tests need the loopback registry that `cargo xtask services up` starts.
     if PASSWORD_FILE.exists():
         e.setdefault("XTASK_TEST_REGISTRY", "127.0.0.1:5000")
         e.setdefault("XTASK_TEST_REGISTRY_USER", "xtask")

@@ -69,7 +69,7 @@ pub enum Command {
     Undeploy(UndeployArgs),
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
-    /// The local cluster's real worker node (containerd, kubelet, kube-proxy, CoreDNS): up, down or status (as root; .ci/kube-up runs `node up`).
+    /// The local cluster's real worker node (containerd, kubelet, kube-proxy, CoreDNS): up, down or status (as root; `services up kube` runs `node up`).
     Node {
         #[command(subcommand)]
         action: NodeCommand,
@@ -83,6 +83,11 @@ pub enum Command {
         /// Print the findings as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// What the pipeline and its tests need running here: the Docker engine, a loopback registry, the base images, a local Kubernetes control plane.
+    Services {
+        #[command(subcommand)]
+        action: ServicesCommand,
     },
     /// The task cache (`target/xtask/cache/`): why a task re-runs, or remove it all.
     Cache {
@@ -282,10 +287,10 @@ pub enum NodeCommand {
     Status(NodeArgs),
 }
 
-/// Where the node's binaries are (the rest comes from the environment kube-up sets).
+/// Where the node's binaries are (the rest comes from the environment).
 #[derive(Args, Debug, Clone)]
 pub struct NodeArgs {
-    /// kube-build's binary directory (default: XTASK_KUBE_BIN).
+    /// The cluster build's binary folder (default: XTASK_KUBE_BIN, else the newest build with a kubelet).
     #[arg(long, value_name = "DIR")]
     pub bin: Option<PathBuf>,
 }
@@ -305,6 +310,37 @@ pub struct UndeployArgs {
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServicesCommand {
+    /// Bring services up (all when none is named, with what they need), check them, and record them in target/xtask/services.json.
+    Up {
+        /// docker, registry, base-images, kube.
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Stop what the xtask started (all when none is named); the engine only when the xtask started it.
+    Down {
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        /// Also delete the services' state (the registry's storage and password, the cluster's etcd data and keys).
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Whether each service runs now and whether the record says so (exit 1 when one is down).
+    Status {
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        /// Print the services as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The cache key and folder of a service's build (kube: the control plane's binaries), for actions/cache.
+    Key {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -439,7 +475,7 @@ pub struct ImageArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ManifestsCommand {
-    /// Pin each component's image (tag and digest) in deploy/overlays/ENV, and list every component's k8s/ in deploy/base.
+    /// Pin each component's image (tag and digest) for ENV in this workspace (target/xtask/overlays/ENV), and list every component's k8s/ in deploy/base.
     Update(UpdateArgs),
     /// Render ENV's objects with kustomize into target/xtask/manifests/ENV.yaml.
     Render {
@@ -480,9 +516,13 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub partial: bool,
 
-    /// Change nothing: show the diff and exit 1 when the overlay is out of date.
+    /// Change nothing: show the diff and exit 1 when the workspace's pins are out of date.
     #[arg(long)]
     pub check: bool,
+
+    /// Also commit the pins into deploy/overlays/ENV, on a branch of their own (xtask/pins/ENV-COMMIT; never pushed).
+    #[arg(long, conflicts_with = "check")]
+    pub commit: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -62,6 +62,10 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32> {
     let root = find_root(cli.root.as_deref())?;
+    // What `services up` recorded fills in the variables the caller did not set.
+    if !matches!(cli.command, Command::Services { .. }) {
+        services::state::apply_to_env(&root);
+    }
     match cli.command {
         Command::Components { json, affected } => {
             let ws = discover(&root)?;
@@ -110,6 +114,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Workflows { json } => stages::workflows::run(&root, json),
         Command::Cache { action } => stages::cache::run(&discover(&root)?, action),
+        Command::Services { action } => stages::services::run(&root, &action),
     }
 }
 

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 const PYTEST_ENV: &[&str] = &["PYTEST_ADDOPTS", "PYTHONPATH", "PYTHONHASHSEED", "JAVA_HOME", "SPARK_HOME", "TZ"];
 /// Environment variables that change what the Rust workspace's tests do: the
 /// image tests' registry, the cluster the deploy tests use, and `CI` (which
-/// makes a missing service a failure). Every one is part of the task's key.
+/// makes a missing service a failure). Every one is part of the task's key,
+/// and so are the recorded services' identities.
 pub const CARGO_TEST_ENV: &[&str] = &[
     "RUSTFLAGS",
     "RUSTDOCFLAGS",
@@ -24,24 +25,60 @@ pub const CARGO_TEST_ENV: &[&str] = &[
     "XTASK_TEST_REGISTRY_PASSWORD_FILE",
     "XTASK_TEST_KUBECONFIG",
     "XTASK_KUBECTL",
+    "KUBECONFIG",
     "DOCKER_HOST",
     "CI",
 ];
 
+/// What the xtask's image and cluster tests are told about the services:
+/// `services up` records them, and any command fills them in from that record.
+pub const SERVICE_TEST_ENV: &[&str] = &[
+    "XTASK_TEST_REGISTRY",
+    "XTASK_TEST_REGISTRY_USER",
+    "XTASK_TEST_REGISTRY_PASSWORD_FILE",
+    "XTASK_TEST_KUBECONFIG",
+    "XTASK_KUBECTL",
+];
+
 /// The xtask's cluster tests are `#[ignore]`d by default, so plain `cargo
-/// test` counts them as skipped, never as passed. They run when a cluster is
-/// configured, and always on CI, where a missing cluster must fail them.
-pub fn include_cluster_tests(kubeconfig: Option<&str>, ci: Option<&str>) -> bool {
-    kubeconfig.is_some_and(|k| !k.is_empty()) || ci == Some("true")
+/// test` counts them as skipped, never as passed. They run when the services'
+/// record holds a running cluster (or XTASK_TEST_KUBECONFIG names one), and
+/// always on CI, where a missing cluster must fail them.
+pub fn include_cluster_tests(recorded_cluster: bool, kubeconfig: Option<&str>, ci: Option<&str>) -> bool {
+    recorded_cluster || kubeconfig.is_some_and(|k| !k.is_empty()) || ci == Some("true")
 }
 
-fn cargo_test_args() -> Vec<String> {
-    let var = |k: &str| std::env::var(k).ok();
+/// `cargo test`'s task: the services' variables in its environment (shown by
+/// `--dry-run`), the cluster tests included as the record says, and the
+/// services' identities in its key. `var` reads the environment.
+pub fn cargo_test(root: &Path, cargo: &Path, var: &dyn Fn(&str) -> Option<String>) -> Task {
+    let var = |k: &str| var(k).filter(|v| !v.is_empty());
+    let state = crate::services::state::load(root).unwrap_or_default();
+    let (live, _) = crate::services::state::live(&state);
     let mut args: Vec<String> = ["test", "--workspace", "--quiet"].map(String::from).to_vec();
-    if include_cluster_tests(var("XTASK_TEST_KUBECONFIG").as_deref(), var("CI").as_deref()) {
+    if include_cluster_tests(live.contains_key("kube"), var("XTASK_TEST_KUBECONFIG").as_deref(), var("CI").as_deref()) {
         args.extend(["--".into(), "--include-ignored".into()]);
     }
-    args
+    Task {
+        id: "test:xtask".into(),
+        stage: "test",
+        component: "xtask".into(),
+        program: cargo.to_path_buf(),
+        args,
+        env: SERVICE_TEST_ENV.iter().filter_map(|k| Some((k.to_string(), var(k)?))).collect(),
+        cwd: root.to_path_buf(),
+        needs: Vec::new(),
+        after: None,
+        artifact: None,
+        exit: ExitPolicy::Cargo,
+        // The xtask's tests read the docs, the CI files and the bench
+        // scripts, and build images of the real components: all of it.
+        cache: Some(CacheSpec {
+            files: vec![WHOLE_TREE.into()],
+            env: CARGO_TEST_ENV.iter().map(|v| v.to_string()).collect(),
+            values: vec![("services".into(), crate::services::state::fingerprint(&live))],
+        }),
+    }
 }
 
 /// A component's test inputs: its files, those of every component its
@@ -97,26 +134,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>, pyt
         })
         .collect();
     if let Some(cargo) = cargo {
-        tasks.push(Task {
-            id: "test:xtask".into(),
-            stage: "test",
-            component: "xtask".into(),
-            program: cargo.to_path_buf(),
-            args: cargo_test_args(),
-            env: Vec::new(),
-            cwd: root.clone(),
-            needs: Vec::new(),
-            after: None,
-            artifact: None,
-            exit: ExitPolicy::Cargo,
-            // The xtask's tests read the docs, the CI files and the bench
-            // scripts, and build images of the real components: all of it.
-            cache: Some(CacheSpec {
-                files: vec![WHOLE_TREE.into()],
-                env: CARGO_TEST_ENV.iter().map(|v| v.to_string()).collect(),
-                values: Vec::new(),
-            }),
-        });
+        tasks.push(cargo_test(root, cargo, &|k| std::env::var(k).ok()));
     }
     tasks
 }

@@ -45,14 +45,27 @@ fn plan_adds_cargo_test_when_given() {
     let tasks = plan(&ws, &[], Some(Path::new("/usr/bin/cargo")), &[]);
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].id, "test:xtask");
-    // The cluster tests join when this run has a cluster or is CI (see below).
-    let var = |k: &str| std::env::var(k).ok();
-    let extra = if include_cluster_tests(var("XTASK_TEST_KUBECONFIG").as_deref(), var("CI").as_deref()) {
-        " -- --include-ignored"
-    } else {
-        ""
-    };
-    assert_eq!(tasks[0].command_line(&ws.root), format!("/usr/bin/cargo test --workspace --quiet{extra}"));
+    let cargo = Path::new("/usr/bin/cargo");
+    let task = cargo_test(&ws.root, cargo, &|_| None);
+    assert_eq!(task.command_line(&ws.root), "/usr/bin/cargo test --workspace --quiet");
+    assert_eq!(task.cache.unwrap().values, [("services".to_string(), String::new())]);
+}
+
+#[test]
+fn the_services_record_gives_cargo_test_its_variables_the_cluster_tests_and_its_key() {
+    use crate::services::state::{save, Record, State};
+    let (_dir, ws) = workspace();
+    let me = crate::services::process::proc_of("me", std::process::id()).unwrap();
+    let kube = Record { identity: "f33d".into(), processes: vec![me], ..Record::default() };
+    save(&ws.root, &State { format: 1, services: [("kube".to_string(), kube)].into() }).unwrap();
+    // As `apply_to_env` leaves them: the record's variables in the environment.
+    let var = |k: &str| (k == "XTASK_TEST_KUBECONFIG").then(|| "/var/lib/xtask-kube/kubeconfig".to_string());
+    let task = cargo_test(&ws.root, Path::new("/usr/bin/cargo"), &var);
+    assert_eq!(
+        task.command_line(&ws.root),
+        "XTASK_TEST_KUBECONFIG=/var/lib/xtask-kube/kubeconfig /usr/bin/cargo test --workspace --quiet -- --include-ignored"
+    );
+    assert_eq!(task.cache.unwrap().values, [("services".to_string(), "kube=f33d".to_string())]);
 }
 
 #[test]
@@ -95,17 +108,18 @@ fn pytest_arguments_follow_the_stage_own() {
 }
 
 #[test]
-fn cluster_tests_run_with_a_cluster_or_on_ci_and_are_skipped_otherwise() {
-    assert!(include_cluster_tests(Some("/var/lib/xtask-kube/admin.kubeconfig"), None));
-    assert!(include_cluster_tests(None, Some("true")));
-    assert!(!include_cluster_tests(None, None));
-    assert!(!include_cluster_tests(Some(""), Some("false")));
+fn cluster_tests_run_with_a_recorded_or_named_cluster_or_on_ci_and_are_skipped_otherwise() {
+    assert!(include_cluster_tests(true, None, None), "`services up` recorded a running cluster");
+    assert!(include_cluster_tests(false, Some("/var/lib/xtask-kube/kubeconfig"), None));
+    assert!(include_cluster_tests(false, None, Some("true")));
+    assert!(!include_cluster_tests(false, None, None));
+    assert!(!include_cluster_tests(false, Some(""), Some("false")));
 }
 
 #[test]
 fn the_cluster_variables_are_part_of_the_xtask_tests_key() {
-    for var in ["XTASK_TEST_KUBECONFIG", "XTASK_KUBECTL", "CI", "XTASK_TEST_REGISTRY"] {
-        assert!(CARGO_TEST_ENV.contains(&var), "{var} changes what test:xtask does but is not in its key");
+    for var in SERVICE_TEST_ENV.iter().chain(&["CI"]) {
+        assert!(CARGO_TEST_ENV.contains(var), "{var} changes what test:xtask does but is not in its key");
     }
 }
 

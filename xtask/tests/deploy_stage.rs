@@ -1,5 +1,5 @@
 //! `deploy`, `verify`, `status` and `rollback` against the real local cluster
-//! (`bash .ci/kube-up`: kube-apiserver, etcd, controller-manager, scheduler
+//! (`cargo xtask services up kube`: kube-apiserver, etcd, controller-manager, scheduler
 //! and kwok nodes, whose stages make a pod Ready unless its
 //! `xtask.dev/fault` label asks for a crash loop, never-ready or a pull
 //! failure). Each test deploys a fixture monorepo into a namespace of its own.

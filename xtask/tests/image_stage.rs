@@ -1,5 +1,5 @@
 //! The image stage against a real Docker engine and a real registry with
-//! htpasswd auth on loopback (`.ci/run` starts both). Missing either fails
+//! htpasswd auth on loopback (`cargo xtask services up` starts both). Missing either fails
 //! these tests: they never pass by skipping.
 
 mod support;
@@ -17,15 +17,15 @@ struct Registry {
 }
 
 fn var_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    support::service_var(name).unwrap_or_else(|| default.to_string())
 }
 
-/// The engine and the registry `.ci/run` starts; a clear failure when they are not there.
+/// The engine and the registry `cargo xtask services up` starts; a clear failure when they are not there.
 fn engine_and_registry() -> Registry {
     let info = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
     assert!(
         info.is_ok_and(|o| o.status.success()),
-        "no Docker engine answers: start it with `bash .ci/docker-up` (CI does)"
+        "no Docker engine answers: start it with `cargo xtask services up docker` (CI does)"
     );
     let r = Registry {
         host: var_or("XTASK_TEST_REGISTRY", "127.0.0.1:5000"),
@@ -34,7 +34,7 @@ fn engine_and_registry() -> Registry {
     };
     assert!(
         r.password_file.is_file(),
-        "no registry credentials at {}: run `bash .ci/registry-up`",
+        "no registry credentials at {}: run `cargo xtask services up registry`",
         r.password_file.display()
     );
     r
@@ -141,7 +141,7 @@ fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
     let root = copy_of_the_monorepo();
     let docker_config = tempfile::tempdir().unwrap();
     let password = std::fs::read_to_string(&reg.password_file).unwrap().trim().to_string();
-    // The README's push command runs as written after .ci/run's setup.
+    // The README's push command runs as written after `cargo xtask services up`.
     let (env, args) = readme_push_command();
     let ns = args[args.iter().position(|a| a == "--registry").unwrap() + 1].clone();
     let run = xtask_in(root.path(), &args, &env, docker_config.path());
@@ -465,7 +465,7 @@ fn a_base_image_that_is_neither_here_nor_pullable_is_one_line_naming_the_fix() {
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
     for part in [
         "base image xtask-test/absent-base:never of lonely is neither local nor pullable",
-        "build the local base images with `bash .ci/base-images`",
+        "build the local base images with `cargo xtask services up base-images`",
         "then set XTASK_BASE_IMAGE=local/python:3.11-bookworm (or pass --base-image)",
     ] {
         assert!(run.stderr.contains(part), "{part}: {}", run.stderr);

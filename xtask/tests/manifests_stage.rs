@@ -135,38 +135,97 @@ fn offline(repo: &Repo, args: &[&str]) -> Run {
 }
 
 const STAGING: &str = "deploy/overlays/staging/kustomization.yaml";
+/// Where `manifests update staging` pins: this workspace, not the tree.
+const PINNED: &str = "target/xtask/overlays/staging/kustomization.yaml";
 
 #[test]
-fn update_pins_every_image_by_tag_and_digest_once() {
+fn update_pins_every_image_by_tag_and_digest_once_in_the_workspace() {
     let (repo, head) = fixture();
     report(&repo, &head, &[("web", 'a'), ("job", 'b')]);
     let run = offline(&repo, &["manifests", "update", "staging"]);
     assert_eq!(run.code, 0);
-    assert!(run.stdout.contains(&format!("updated {STAGING}")), "{}", run.stdout);
-    let pinned = repo.read(STAGING);
+    assert!(run.stdout.contains(&format!("updated {PINNED}")), "{}", run.stdout);
+    assert_eq!(repo.read(STAGING), overlay("staging"), "the committed overlay stays as it is");
+    assert_eq!(git(repo.root(), &["status", "--porcelain", "--untracked-files=no"]), "", "a run leaves the tree clean");
+    let pinned = repo.read(PINNED);
     let web = format!(
         "  - name: ghcr.io/o/web\n    newName: reg.test/fx/web\n    newTag: {head}\n    digest: {}\n",
         digest('a')
     );
-    assert!(pinned.starts_with(&overlay("staging")), "{pinned}");
+    assert!(pinned.contains("resources:\n  - ../../../../deploy/overlays/staging\n"), "{pinned}");
     assert!(pinned.contains(&web), "{pinned}");
     assert!(pinned.contains(&format!("newName: reg.test/fx/job\n    newTag: {head}\n    digest: {}", digest('b'))));
     assert!(!pinned.contains("lib"), "a component without manifests is not pinned");
 
     // Idempotent: nothing to do the second time, and --check agrees.
     let run = offline(&repo, &["manifests", "update", "staging"]);
-    assert_eq!((run.code, run.stdout.contains(&format!("{STAGING} is up to date"))), (0, true));
-    assert_eq!(repo.read(STAGING), pinned);
+    assert_eq!((run.code, run.stdout.contains(&format!("{PINNED} is up to date"))), (0, true));
+    assert_eq!(repo.read(PINNED), pinned);
     assert_eq!(offline(&repo, &["manifests", "update", "staging", "--check"]).code, 0);
 
     // A new push: --check shows what would change and changes nothing.
     report(&repo, &head, &[("web", 'c'), ("job", 'b')]);
     let run = offline(&repo, &["manifests", "update", "staging", "--check"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains(&format!("{STAGING} is out of date:")), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("{PINNED} is out of date:")), "{}", run.stdout);
     assert!(run.stdout.contains(&format!("-    digest: {}\n+    digest: {}\n", digest('a'), digest('c'))));
     assert!(run.stdout.contains("run `cargo xtask manifests update staging` to bring it up to date"));
-    assert_eq!(repo.read(STAGING), pinned);
+    assert_eq!(repo.read(PINNED), pinned);
+}
+
+#[test]
+fn commit_puts_the_pins_on_a_branch_of_their_own_and_leaves_the_checkout_alone() {
+    let (repo, head) = fixture();
+    report(&repo, &head, &[("web", 'a'), ("job", 'b')]);
+    let run = offline(&repo, &["manifests", "update", "staging", "--commit"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let branch = format!("xtask/pins/staging-{}", &head[..12]);
+    assert!(
+        run.stdout.contains(&format!("on branch {branch} (not pushed): `git push origin {branch}`")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(git(repo.root(), &["rev-parse", "HEAD"]).trim(), head, "HEAD stays");
+    assert_eq!(git(repo.root(), &["status", "--porcelain", "--untracked-files=no"]), "", "nothing staged or changed");
+    assert_eq!(git(repo.root(), &["rev-parse", &format!("{branch}^")]).trim(), head, "one commit over HEAD");
+    let changed = git(repo.root(), &["diff", "--name-only", &head, &branch]);
+    assert_eq!(changed, format!("{STAGING}\n"));
+    let committed = git(repo.root(), &["show", &format!("{branch}:{STAGING}")]);
+    assert!(committed.starts_with(&overlay("staging")), "comments and order kept: {committed}");
+    assert!(committed.contains(&format!("newName: reg.test/fx/web\n    newTag: {head}\n    digest: {}", digest('a'))));
+    // The workspace has the same pins, so this checkout deploys what was committed.
+    assert!(repo.read(PINNED).contains(&format!("digest: {}", digest('a'))));
+    // A branch whose committed overlay renames the images: the workspace pins match the new names.
+    git(repo.root(), &["checkout", "-q", &branch]);
+    report(&repo, git(repo.root(), &["rev-parse", "HEAD"]).trim(), &[("web", 'c'), ("job", 'd')]);
+    assert_eq!(offline(&repo, &["manifests", "update", "staging"]).code, 0);
+    assert!(repo.read(PINNED).contains("  - name: reg.test/fx/web\n"), "{}", repo.read(PINNED));
+    let run = offline(&repo, &["manifests", "render", "staging"]);
+    assert!(run.stdout.contains(&format!("@{}", digest('c'))), "{}", run.stdout);
+}
+
+#[test]
+fn the_committed_overlay_is_checked_as_a_template_until_the_workspace_pins_it() {
+    let (repo, _) = fixture();
+    let run = offline(&repo, &["manifests", "rules", "staging"]);
+    assert_eq!((run.code, run.last_line()), (0, "0 finding(s) in staging"), "{}", run.stdout);
+    assert!(run.stdout.contains("note: staging is checked as committed: ghcr.io/o/job, ghcr.io/o/web are pinned by `cargo xtask manifests update staging` before a deploy"), "{}", run.stdout);
+    // A third-party image is no placeholder: it must be pinned in git.
+    let sidecar = "        - name: proxy\n          image: docker.io/library/nginx:1.27\n---\n";
+    repo.write("components/web/k8s/deployment.yaml", &WEB.replacen("---\n", sidecar, 1));
+    let run = offline(&repo, &["manifests", "rules", "staging"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("image docker.io/library/nginx:1.27 is not pinned by digest in staging"),
+        "{}",
+        run.stdout
+    );
+    repo.write("components/web/k8s/deployment.yaml", WEB);
+    // Pinned in the workspace by tag only: a deploy would refuse it, and so do the rules.
+    assert_eq!(offline(&repo, &["manifests", "update", "staging", "--tag", "1.2.3"]).code, 0);
+    let run = offline(&repo, &["manifests", "rules", "staging"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains(&format!("{PINNED}:")) && run.stdout.contains("image-digest"), "{}", run.stdout);
 }
 
 #[test]
@@ -182,7 +241,7 @@ fn a_component_missing_from_the_report_is_named_unless_partial() {
     let run = offline(&repo, &["manifests", "update", "staging", "--partial"]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("job: not in the images report, left as it is (--partial)"));
-    let pinned = repo.read(STAGING);
+    let pinned = repo.read(PINNED);
     assert!(pinned.contains("reg.test/fx/web") && !pinned.contains("ghcr.io/o/job"), "{pinned}");
 }
 
@@ -220,11 +279,8 @@ fn a_tag_pins_every_image_without_a_digest() {
     assert_eq!(offline(&repo, &["manifests", "update", "staging"]).code, 0);
     let run = offline(&repo, &["manifests", "update", "staging", "--tag", "1.2.3"]);
     assert_eq!(run.code, 0);
-    let pinned = repo.read(STAGING);
-    assert!(
-        pinned.ends_with("  - name: ghcr.io/o/web\n    newName: reg.test/fx/web\n    newTag: \"1.2.3\"\n"),
-        "{pinned}"
-    );
+    let pinned = repo.read(PINNED);
+    assert!(pinned.ends_with("  - name: ghcr.io/o/web\n    newTag: \"1.2.3\"\n"), "{pinned}");
     assert!(!pinned.contains("digest:"), "{pinned}");
 }
 
@@ -278,7 +334,11 @@ fn render_writes_the_objects_an_environment_deploys_labelled_and_pinned() {
     assert_eq!(run.code, 0);
     let image = format!("reg.test/fx/web:{head}@{}", digest('a'));
     assert!(run.stdout.contains(&format!("  Deployment/web (fx-staging)\n      {image}\n")), "{}", run.stdout);
-    assert!(run.stdout.starts_with("target/xtask/manifests/staging.yaml: 3 objects"), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("target/xtask/manifests/staging.yaml: 3 objects (from target/xtask/overlays/staging)"),
+        "{}",
+        run.stdout
+    );
     let rendered = repo.read("target/xtask/manifests/staging.yaml");
     assert_eq!(rendered.matches("mlops.dev/environment: staging").count(), 6, "objects and pod templates: {rendered}");
     assert_eq!(rendered.matches("app.kubernetes.io/managed-by: xtask").count(), 6);
@@ -325,14 +385,14 @@ fn validate_passes_then_fails_on_a_removed_digest_probe_limit_or_unknown_field()
     assert!(run.stdout.contains("no cluster configured (--kubeconfig or KUBECONFIG)"), "{}", run.stdout);
     assert_eq!(run.last_line(), "2 passed, 0 failed, 0 skipped");
 
-    let pinned = repo.read(STAGING);
+    let pinned = repo.read(PINNED);
     let finding = |run: &Run, needle: &str| {
         assert_eq!(run.code, 1);
         assert!(run.stdout.lines().any(|l| l.trim_start().starts_with(needle)), "no `{needle}` in {}", run.stdout);
     };
-    repo.write(STAGING, &pinned.replace(&format!("    digest: {}\n", digest('a')), ""));
-    finding(&validate(&repo), &format!("{STAGING}:18: xtask image-digest [Medium] Deployment/web container web: image reg.test/fx/web:{head} is not pinned by digest in staging"));
-    repo.write(STAGING, &pinned);
+    repo.write(PINNED, &pinned.replace(&format!("    digest: {}\n", digest('a')), ""));
+    finding(&validate(&repo), &format!("{PINNED}:15: xtask image-digest [Medium] Deployment/web container web: image reg.test/fx/web:{head} is not pinned by digest in staging"));
+    repo.write(PINNED, &pinned);
 
     let file = "components/web/k8s/deployment.yaml";
     repo.write(file, &WEB.replace("          livenessProbe: {httpGet: {path: /healthz, port: 8080}}\n", ""));
@@ -354,7 +414,7 @@ fn validate_passes_then_fails_on_a_removed_digest_probe_limit_or_unknown_field()
     let run = offline(&repo, &["manifests", "validate", "staging", "--dry-run"]);
     assert_eq!(run.code, 0);
     assert!(
-        run.stdout.contains("kustomize deploy/overlays/staging > target/xtask/manifests/staging.yaml"),
+        run.stdout.contains("kustomize target/xtask/overlays/staging > target/xtask/manifests/staging.yaml"),
         "{}",
         run.stdout
     );
@@ -378,7 +438,7 @@ current-context: c
     assert_eq!(run.code, 2);
     assert_eq!(
         run.stderr.trim(),
-        format!("error: the cluster at https://127.0.0.1:9 (--kubeconfig {}) is unreachable: start it (bash .ci/kube-up) or point --kubeconfig/KUBECONFIG at a running one", kubeconfig.display())
+        format!("error: the cluster at https://127.0.0.1:9 (--kubeconfig {}) is unreachable: start it (cargo xtask services up kube) or point --kubeconfig/KUBECONFIG at a running one", kubeconfig.display())
     );
     // KUBECONFIG configures it too.
     let mut cmd = repo.command(&["manifests", "validate", "development"]);

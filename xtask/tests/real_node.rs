@@ -1,4 +1,4 @@
-//! The local cluster's real worker node (`bash .ci/kube-up` starts it, named
+//! The local cluster's real worker node (`cargo xtask services up` starts it, named
 //! after this machine): real containers from the local registry, a real
 //! crash loop with real restarts, Service names resolved by CoreDNS, and a
 //! node whose containerd cannot start. In CI (`CI=true`) a missing cluster
@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use support::{cluster, Cluster};
 
 fn var_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    support::service_var(name).unwrap_or_else(|| default.to_string())
 }
 
 /// An image with python3 in the local registry, pushed once per test run from
-/// the local base image (`bash .ci/base-images`); the node pulls it with the
+/// the local base image (`cargo xtask services up base-images`); the node pulls it with the
 /// registry's credentials from its containerd configuration.
 fn image() -> &'static str {
     static IMAGE: OnceLock<String> = OnceLock::new();
@@ -33,7 +33,7 @@ fn image() -> &'static str {
             let mut cmd = Command::new("docker");
             cmd.arg("--config").arg(config.path()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
             cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-            let mut child = cmd.spawn().expect("docker runs (bash .ci/docker-up)");
+            let mut child = cmd.spawn().expect("docker runs (cargo xtask services up docker)");
             if let Some(s) = stdin {
                 use std::io::Write;
                 child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
@@ -41,8 +41,9 @@ fn image() -> &'static str {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         };
-        let secret = std::fs::read_to_string(&password)
-            .unwrap_or_else(|e| panic!("no registry password at {password} ({e}): run `bash .ci/registry-up`"));
+        let secret = std::fs::read_to_string(&password).unwrap_or_else(|e| {
+            panic!("no registry password at {password} ({e}): run `cargo xtask services up registry`")
+        });
         docker(&["tag", &base, &target], None);
         docker(&["login", &registry, "--username", &user, "--password-stdin"], Some(secret.trim().to_string()));
         docker(&["push", &target], None);
@@ -138,7 +139,7 @@ fn cluster_with_node() -> Cluster {
     let nodes = c.text(&["get", "nodes", "-l", "xtask.dev/real-node=true", "-o", "name"]);
     assert!(
         !nodes.trim().is_empty(),
-        "the cluster has no real node (label xtask.dev/real-node): start it with `bash .ci/kube-up` (XTASK_KUBE_NODE=0 leaves it out)"
+        "the cluster has no real node (label xtask.dev/real-node): start it with `cargo xtask services up` (XTASK_KUBE_NODE=0 leaves it out)"
     );
     c
 }

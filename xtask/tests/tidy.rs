@@ -141,3 +141,78 @@ fn docs_name_only_paths_that_exist_in_the_repo() {
         }
     }
 }
+
+/// What a local run writes stays in its workspace: nothing under deploy/
+/// pins an image on the loopback registry (`manifests update` writes a run's
+/// pins to target/, `--commit` to a branch).
+#[test]
+fn deploy_names_no_loopback_registry() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    for entry in walkdir::WalkDir::new(&root) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            assert!(
+                !text.contains("127.0.0.1") && !text.contains("localhost:"),
+                "{} names the loopback registry: a run's pins belong in target/ (cargo xtask manifests update ENV)",
+                entry.path().display()
+            );
+        }
+    }
+}
+
+/// Shell scripts are code without tests: `.ci/` holds a short entry script
+/// that calls the xtask, and the control plane's pins as data.
+#[test]
+fn ci_holds_a_short_entry_script_and_the_pins_as_data() {
+    use std::os::unix::fs::PermissionsExt;
+    let ci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci");
+    let run = repo_file(".ci/run");
+    let commands = run.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).count();
+    assert!(commands <= 12, ".ci/run has {commands} command lines: put the logic in the xtask");
+    for entry in walkdir::WalkDir::new(&ci) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(&ci).unwrap().display().to_string();
+        if !entry.file_type().is_file() || rel == "run" {
+            continue;
+        }
+        assert!(rel.starts_with("kube/"), ".ci/{rel}: only the entry script and the pins (.ci/kube/) live in .ci");
+        let executable = entry.metadata().unwrap().permissions().mode() & 0o111 != 0;
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        assert!(
+            !executable && !text.starts_with("#!"),
+            ".ci/{rel} is a script: the pins are data, the logic is the xtask's"
+        );
+    }
+}
+
+/// The services rule on the real workflows: run-tests.yml's full suite
+/// without its `services up` step (as it was before the rule) is a finding
+/// naming the job, the step and the fix.
+#[test]
+fn a_job_planted_without_its_services_step_fails_the_workflows_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("components")).unwrap();
+    let planted = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&planted).unwrap();
+    for name in workflows() {
+        let text = repo_file(&format!(".github/workflows/{name}"));
+        std::fs::write(planted.join(&name), text).unwrap();
+    }
+    let run_tests = repo_file(".github/workflows/run-tests.yml");
+    let step = "      - run: cargo xtask services up\n";
+    assert!(run_tests.contains(step), "the full suite starts its services");
+    std::fs::write(planted.join("run-tests.yml"), run_tests.replacen(step, "", 1)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--root", dir.path().to_str().unwrap(), "workflows"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let finding = stdout.lines().find(|l| l.starts_with(".github/workflows/run-tests.yml:")).unwrap_or_default();
+    assert!(
+        finding.ends_with("services `cargo xtask test` needs docker, registry, base-images, kube running, which job `full-suite` does not start before it: add a step `run: cargo xtask services up` before this one"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with(&format!("{} workflow(s) checked, 1 finding(s)\n", workflows().len())), "{stdout}");
+}

@@ -1,4 +1,4 @@
-//! `verify` and `status` against the real local cluster (`bash .ci/kube-up`):
+//! `verify` and `status` against the real local cluster (`cargo xtask services up`):
 //! verify compares what the overlay renders with what runs and finishes a
 //! deploy an interrupt left; a terminal's Ctrl-C during a deploy's verify;
 //! status shows pods that are not ready and why, every environment at once,

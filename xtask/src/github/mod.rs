@@ -35,6 +35,12 @@ pub fn set_outputs(pairs: &[(String, String)]) -> Result<()> {
     append_to("GITHUB_OUTPUT", &text)
 }
 
+/// Append `KEY=value` variables for later steps to `$GITHUB_ENV` (nothing outside GitHub Actions).
+pub fn set_env(pairs: &[(String, String)]) -> Result<()> {
+    let text: String = pairs.iter().map(|(k, v)| output_entry(k, v)).collect();
+    append_to("GITHUB_ENV", &text)
+}
+
 /// Append markdown to `$GITHUB_STEP_SUMMARY` (nothing outside GitHub Actions).
 pub fn append_summary(markdown: &str) -> Result<()> {
     append_to("GITHUB_STEP_SUMMARY", markdown)

@@ -67,7 +67,7 @@ pub fn base_missing(component: &str, base: &str, from: &BaseFrom, why: &str) -> 
             "then set XTASK_BASE_IMAGE=local/python:3.11-bookworm (or pass --base-image)".to_string()
         }
     };
-    format!("base image {base} of {component} is neither local nor pullable ({why}): build the local base images with `bash .ci/base-images`, {fix}")
+    format!("base image {base} of {component} is neither local nor pullable ({why}): build the local base images with `cargo xtask services up base-images`, {fix}")
 }
 
 /// The engine must answer before anything is built.
@@ -76,7 +76,7 @@ pub fn check_docker(sh: &Shell) -> Result<()> {
         .map_err(|_| UsageError::new("docker not found on PATH: install it (apt-get install docker.io)"))?;
     if cmd!(sh, "docker info --format '{{.ServerVersion}}'").quiet().ignore_stderr().read().is_err() {
         return Err(UsageError::new(
-            "the Docker daemon is not running: start it (bash .ci/docker-up, or `sudo systemctl start docker`)",
+            "the Docker daemon is not running: start it (cargo xtask services up docker, or `sudo systemctl start docker`)",
         ));
     }
     Ok(())

@@ -166,7 +166,7 @@ fn a_missing_base_image_names_what_to_change_for_where_it_came_from() {
     assert_eq!(
         msg,
         "base image python:3.11-slim of storage is neither local nor pullable (no registry that has it is reachable): \
-         build the local base images with `bash .ci/base-images`, then set XTASK_BASE_IMAGE=local/python:3.11-bookworm (or pass --base-image)"
+         build the local base images with `cargo xtask services up base-images`, then set XTASK_BASE_IMAGE=local/python:3.11-bookworm (or pass --base-image)"
     );
     let msg = base_missing("spark", "local/python-jre:3.11-bookworm", &BaseFrom::Config, why);
     assert!(msg.contains("or set XTASK_BASE_IMAGE_SPARK to an image you have"), "{msg}");

@@ -135,7 +135,7 @@ pub fn resolve(flag: Option<&Path>, github: bool) -> Result<Kubeconfig> {
                 Ok(Kubeconfig { path: default, temporary: false })
             } else {
                 Err(UsageError::new(
-                    "no cluster credentials: set KUBECONFIG to a kubeconfig path, or KUBECONFIG_B64 to its base64 (locally: bash .ci/kube-up prints one)",
+                    "no cluster credentials: set KUBECONFIG to a kubeconfig path, or KUBECONFIG_B64 to its base64 (locally: cargo xtask services up kube records one)",
                 ))
             }
         }

@@ -32,7 +32,7 @@ use xshell::{cmd, Shell};
 /// How to install kubectl, for every message that needs it.
 pub const INSTALL: &str = "apt-get install kubectl, or set XTASK_KUBECTL to a kubectl binary";
 /// How to start the local cluster, for every message that needs one.
-pub const START_CLUSTER: &str = "bash .ci/kube-up";
+pub const START_CLUSTER: &str = "cargo xtask services up kube";
 /// How long a probe of the cluster may take before it counts as unreachable.
 const PROBE_TIMEOUT: &str = "--request-timeout=10s";
 

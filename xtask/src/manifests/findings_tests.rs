@@ -90,8 +90,10 @@ fn rules_findings_carry_the_rule_and_where_to_fix_it() {
     assert_eq!(at(probes), "components/web/k8s/web.yaml:18");
     assert!(found.iter().all(|f| f.tool == "xtask"));
     // What the rules command prints, read back.
-    let json = serde_json::to_string(&found).unwrap();
+    let json = serde_json::to_string_pretty(&found).unwrap();
     assert_eq!(read_rules(&json).unwrap(), found);
+    // A note on stderr before it (the task's log holds both) is no part of it.
+    assert_eq!(read_rules(&format!("note: a [bracketed] note\n{json}\n")).unwrap(), found);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! What every manifests command shares: the environments (folders under
 //! `deploy/overlays`), the composition (`deploy/base` lists every component's
-//! manifests folder), and rendering an environment with kustomize into
+//! manifests folder), this workspace's pins (`target/xtask/overlays/ENV`, over
+//! the committed overlay), and rendering an environment with kustomize into
 //! `target/xtask/manifests/ENV.yaml`.
 
 use crate::component::{Component, Workspace};
@@ -60,6 +61,31 @@ pub fn overlay_file(env: &str) -> String {
     format!("{OVERLAYS}/{env}/kustomization.yaml")
 }
 
+/// Where `manifests update` writes an environment's pins: a kustomization in
+/// the workspace over the committed overlay, so a run's pins never change the tree.
+pub fn pinned_dir(env: &str) -> String {
+    format!("target/xtask/overlays/{env}")
+}
+
+pub fn pinned_file(env: &str) -> String {
+    format!("{}/kustomization.yaml", pinned_dir(env))
+}
+
+/// Has this workspace pinned `env`'s images?
+pub fn pinned(root: &Path, env: &str) -> bool {
+    root.join(pinned_file(env)).is_file()
+}
+
+/// What an environment renders from: this workspace's pins when
+/// `manifests update` wrote them, else the committed overlay.
+pub fn source(root: &Path, env: &str) -> String {
+    if pinned(root, env) {
+        pinned_dir(env)
+    } else {
+        format!("{OVERLAYS}/{env}")
+    }
+}
+
 pub fn rendered_file(env: &str) -> String {
     format!("target/xtask/manifests/{env}.yaml")
 }
@@ -70,6 +96,23 @@ pub struct Deployed {
     pub component: String,
     /// Its manifests folder as `deploy/base` lists it, e.g. `../../components/cdc/k8s`.
     pub resource: String,
+}
+
+/// The images of ours the manifests name (placeholders until pinned): each
+/// deployed component with a Dockerfile, and the image its manifests run.
+pub fn own_images(ws: &Workspace) -> Result<Vec<(String, String)>> {
+    let mut wanted = Vec::new();
+    for d in deployed(ws) {
+        let c = ws.get(&d.component).expect("deployed components exist");
+        if c.dockerfile.is_none() {
+            continue;
+        }
+        let image = component_image(&ws.root, c)?.ok_or_else(|| {
+            UsageError::new(format!("{} runs no image: name {}'s image in a container there", d.resource, c.name))
+        })?;
+        wanted.push((c.name.clone(), image));
+    }
+    Ok(wanted)
 }
 
 /// Every component with a manifests folder.
@@ -117,9 +160,9 @@ pub fn component_image(root: &Path, c: &Component) -> Result<Option<String>> {
     Ok(own.or(if names.len() == 1 { names.first() } else { None }).cloned())
 }
 
-/// `kubectl kustomize deploy/overlays/ENV`: the text and its objects.
+/// `kubectl kustomize` of what `env` renders from (`source`): the text and its objects.
 pub fn render(root: &Path, sh: &Shell, kubectl: &Path, env: &str) -> Result<(String, Vec<Object>)> {
-    let dir = format!("{OVERLAYS}/{env}");
+    let dir = source(root, env);
     let text = kube::kustomize(sh, kubectl, &root.join(&dir), &dir)?;
     let objects = kube::objects(&text)
         .map_err(|e| anyhow::anyhow!("kustomize printed YAML that does not parse (line {}): {}", e.line, e.message))?;

@@ -55,8 +55,12 @@ pub fn plan(
     // What a render is made of: the overlays, the base, every component's manifests, the pins.
     let mut files: Vec<String> = ["deploy/", "tools/"].map(String::from).to_vec();
     files.extend(ws.components.iter().filter_map(|c| c.manifests.as_ref()).map(|m| format!("{}/", m.display())));
-    let inputs = CacheSpec { files, env: Vec::new(), values: vec![("kubernetes".into(), version.to_string())] };
     for env in envs {
+        // This workspace's pins are not in git's view of the tree: their text is an input of its own.
+        let pins = std::fs::read(ws.root.join(render::pinned_file(env)))
+            .map_or_else(|_| "none".to_string(), |text| blake3::hash(&text).to_hex().to_string());
+        let values = vec![("kubernetes".into(), version.to_string()), ("pins".into(), pins)];
+        let inputs = CacheSpec { files: files.clone(), env: Vec::new(), values };
         let rendered = render::rendered_file(env);
         let task = |check: &str, program: PathBuf, args: Vec<String>, needs: Vec<String>, tool| Task {
             id: format!("manifests-{check}:{env}"),
@@ -165,8 +169,9 @@ impl Prepare for Prep<'_> {
     fn commands(&self, need: &str) -> Vec<String> {
         match self.ours(need) {
             Some((v, "render", env)) => vec![format!(
-                "{} kustomize {OVERLAYS}/{env} > {}",
+                "{} kustomize {} > {}",
                 quote(&v.kubectl.display().to_string()),
+                render::source(&v.root, env),
                 render::rendered_file(env)
             )],
             Some((_, _, env)) => vec![format!(
@@ -221,7 +226,11 @@ impl Prepare for Prep<'_> {
 pub fn sources(ws: &Workspace, env: &str) -> Result<Sources> {
     let root = &ws.root;
     let mut dirs: Vec<PathBuf> = ws.components.iter().filter_map(|c| c.manifests.clone()).collect();
-    dirs.extend([PathBuf::from("deploy/base"), PathBuf::from(OVERLAYS).join(env)]);
+    dirs.extend([
+        PathBuf::from("deploy/base"),
+        PathBuf::from(OVERLAYS).join(env),
+        PathBuf::from(render::pinned_dir(env)),
+    ]);
     let mut files = Vec::new();
     for dir in dirs {
         for entry in walkdir::WalkDir::new(root.join(&dir)).sort_by_file_name().into_iter().flatten() {

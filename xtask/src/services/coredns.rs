@@ -1,4 +1,4 @@
-//! Cluster DNS for the real node: CoreDNS (built by `.ci/kube-build` from its
+//! Cluster DNS for the real node: CoreDNS (built by `kube_build` from its
 //! Go module, pinned in `.ci/kube/coredns/`) as a **host process**, listening
 //! only on a link-local address put on the loopback interface, the address the
 //! kubelet's `clusterDNS` hands every pod (NodeLocal DNSCache's pattern; that

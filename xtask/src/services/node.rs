@@ -8,7 +8,8 @@
 //! behind and restores the sysctls the kubelet changed (`node_sweep.rs`).
 //!
 //! Entry points: `up`, `down`, `status` over [`Config`]; `cargo xtask node`
-//! and `.ci/kube-up`/`.ci/kube-down` call them (docs/cluster.md).
+//! and the `kube` service (`cargo xtask services up|down kube`) call them
+//! (docs/cluster.md).
 
 use super::coredns;
 use super::node_files::{self as files, ContainerdPaths, KubeletSettings, RegistryAuth};
@@ -49,7 +50,7 @@ fn preflight(cfg: &Config) -> Result<()> {
     for b in ["kubelet", "kube-proxy", "coredns", "kubectl", "pause.tar", "pause.name", "pause.digest"] {
         if !cfg.bin.join(b).is_file() {
             bail!(UsageError::new(format!(
-                "{} has no {b}: build the node's binaries with `bash .ci/kube-build`",
+                "{} has no {b}: build the node's binaries with `cargo xtask services up kube`",
                 cfg.bin.display()
             )));
         }
@@ -148,7 +149,7 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
         .quiet()
         .ignore_stdout()
         .run()
-        .context("could not create the node's ServiceAccounts and bindings (kubectl apply failed): is the control plane up? bash .ci/kube-up")?;
+        .context("could not create the node's ServiceAccounts and bindings (kubectl apply failed): is the control plane up? cargo xtask services up kube")?;
     let ca = std::fs::read(cfg.state.join("pki/serving/apiserver.crt"))
         .context("no apiserver certificate: is the control plane up?")?;
     let ca = base64::engine::general_purpose::STANDARD.encode(ca);

@@ -1,5 +1,5 @@
 //! The real node's configuration: where its files, sockets, logs and
-//! binaries are, from the environment `.ci/kube-up` sets, and the processes
+//! binaries are (from the environment, or as the `kube` service sets them), and the processes
 //! (program, arguments, identity inputs) it runs.
 
 use super::coredns;
@@ -17,7 +17,7 @@ pub fn state_dir() -> PathBuf {
     )
 }
 
-/// The apiserver of the local cluster (`.ci/kube-up`).
+/// The apiserver of the local cluster (the `kube` service).
 pub(super) const API: &str = "https://127.0.0.1:6443";
 /// Debian packages the node needs: the binary each provides.
 pub(super) const PACKAGES: [(&str, &str); 5] = [
@@ -28,7 +28,7 @@ pub(super) const PACKAGES: [(&str, &str); 5] = [
     ("iproute2", "/usr/sbin/ip"),
 ];
 
-/// Where a registry's credentials come from (`.ci/registry-up`).
+/// Where a registry's credentials come from (the `registry` service).
 #[derive(Debug, Clone)]
 pub struct Registry {
     pub host: String,
@@ -54,9 +54,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// From the environment kube-up uses: `XTASK_KUBE_STATE`, `XTASK_KUBE_BIN`
+    /// From the environment: `XTASK_KUBE_STATE`, `XTASK_KUBE_BIN`
     /// (or `bin`), `XTASK_CONTAINERD`, `XTASK_KUBE_DEADLINE`, `XTASK_NODE_TAINTS`,
-    /// and the registry of `.ci/registry-up` when its password file exists.
+    /// and the registry service's when its password file exists.
     pub fn from_env(bin: Option<PathBuf>) -> Result<Config> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let cache = PathBuf::from(var("XTASK_KUBE_CACHE").unwrap_or("/var/cache/xtask-kube".into()));

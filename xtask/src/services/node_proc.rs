@@ -1,5 +1,5 @@
 //! The node's long-running processes (containerd, CoreDNS, the kubelet,
-//! kube-proxy), kept the way `.ci/kube-up` keeps the control plane's: a pid
+//! kube-proxy), kept the way the `kube` service keeps the control plane's: a pid
 //! file and an identity (program, arguments, the content of its configuration
 //! files) per process in the state's `run/`, its output appended to
 //! `logs/<name>.log`, its own session so it outlives the xtask and can be
@@ -121,9 +121,8 @@ impl Proc {
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                // The caller may run with umask 077 (kube-up's, for its keys): containerd
-                // would then unpack every image's root directory 0700, and no non-root
-                // container could read its own libraries.
+                // A caller's umask (077 for secrets) would make containerd's snapshot
+                // folders 0700 and every non-root container unable to read its own /.
                 libc::umask(0o022);
                 // Inherited descriptors (a caller's lock, its pipes) must not live on in
                 // a daemon: close-on-exec for everything above stderr.

@@ -80,7 +80,7 @@ impl NodeState {
             format!("{} Ready (kubelet {}, {})", self.name, self.kubelet, self.runtime)
         } else {
             format!(
-                "{} NOT Ready ({}; kubelet {}, {}): run `bash .ci/kube-up`; the kubelet's log is {}",
+                "{} NOT Ready ({}; kubelet {}, {}): run `cargo xtask services up`; the kubelet's log is {}",
                 self.name,
                 self.why,
                 if self.kubelet.is_empty() { "?" } else { &self.kubelet },

@@ -26,7 +26,7 @@ fn a_node_that_is_not_ready_says_why_and_what_to_do() {
     assert_eq!(
         n.line(Path::new("/s/logs/kubelet.log")),
         "vm NOT Ready (NodeStatusUnknown: Kubelet stopped posting node status.; kubelet v1.34.12, containerd://1.6.20): \
-         run `bash .ci/kube-up`; the kubelet's log is /s/logs/kubelet.log"
+         run `cargo xtask services up`; the kubelet's log is /s/logs/kubelet.log"
     );
 }
 

@@ -14,6 +14,7 @@ pub mod node;
 pub mod perf;
 pub mod quality;
 pub mod rollback;
+pub mod services;
 pub mod status;
 pub mod test;
 pub mod undeploy;

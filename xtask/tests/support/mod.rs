@@ -135,8 +135,8 @@ pub fn copy_of_the_monorepo() -> tempfile::TempDir {
     dir
 }
 
-/// The local cluster `bash .ci/kube-up` starts (it prints `XTASK_TEST_KUBECONFIG=…`
-/// and `XTASK_KUBECTL=…`).
+/// The local cluster `cargo xtask services up kube` starts (it records
+/// `XTASK_TEST_KUBECONFIG` and `XTASK_KUBECTL` in `target/xtask/services.json`).
 pub struct Cluster {
     pub kubeconfig: PathBuf,
     pub kubectl: PathBuf,
@@ -162,21 +162,31 @@ impl Cluster {
     }
 }
 
+/// A variable the run was given, else the one `cargo xtask services up`
+/// recorded for it (so `cargo test` works as `cargo xtask test` does).
+pub fn service_var(name: &str) -> Option<String> {
+    if let Some(v) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
+        return Some(v);
+    }
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/services.json");
+    let state: serde_json::Value = serde_json::from_str(&fs::read_to_string(file).ok()?).ok()?;
+    state["services"].as_object()?.values().find_map(|r| r["env"][name].as_str().map(String::from))
+}
+
 /// The cluster the run was given. The tests that need it are `#[ignore]`d
 /// (plain `cargo test` counts them as skipped); `cargo xtask test` includes
-/// them when a cluster is configured and always on CI, so here a missing
-/// cluster is a failure that says how to start one, never a silent pass.
+/// them when `services up` recorded a cluster and always on CI, so here a
+/// missing cluster is a failure that says how to start one, never a silent pass.
 pub fn cluster() -> Cluster {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let kubeconfig = var("XTASK_TEST_KUBECONFIG").unwrap_or_else(|| {
-        panic!("XTASK_TEST_KUBECONFIG is not set: start the cluster (bash .ci/kube-up) and export the XTASK_TEST_KUBECONFIG and XTASK_KUBECTL it prints")
+    let kubeconfig = service_var("XTASK_TEST_KUBECONFIG").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("no cluster: start one with `cargo xtask services up kube` (it records XTASK_TEST_KUBECONFIG and XTASK_KUBECTL in target/xtask/services.json)")
     });
     assert!(
         kubeconfig.is_file(),
-        "XTASK_TEST_KUBECONFIG={} does not exist: run `bash .ci/kube-up`",
+        "XTASK_TEST_KUBECONFIG={} does not exist: run `cargo xtask services up kube`",
         kubeconfig.display()
     );
-    Cluster { kubeconfig, kubectl: var("XTASK_KUBECTL").unwrap_or_else(|| "kubectl".into()) }
+    Cluster { kubeconfig, kubectl: service_var("XTASK_KUBECTL").unwrap_or_else(|| "kubectl".into()).into() }
 }
 
 /// Run git in `dir` with an identity of its own; panics on failure; its stdout.
@@ -196,7 +206,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 
 /// Test-only scheduling for an overlay whose images need not exist: its
 /// Deployments' and CronJobs' pods select the fake (kwok) node and tolerate its
-/// taint, so kwok simulates them. `.ci/kube-up` taints the fake node when it
+/// taint, so kwok simulates them. `services up kube` taints the fake node when it
 /// starts the real one, where every other pod (the environments') runs.
 pub fn simulated(overlay: &Path) {
     let file = overlay.join("kustomization.yaml");

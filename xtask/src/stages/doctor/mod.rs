@@ -49,9 +49,9 @@ const TOOLS: &[Tool] = &[
     Tool {
         program: "docker",
         version_args: &["--version"],
-        used_for: "the image stage (a running engine: bash .ci/docker-up)",
+        used_for: "the image stage (a running engine: cargo xtask services up docker)",
         required: true,
-        install: "apt-get install docker.io, then start the engine: bash .ci/docker-up",
+        install: "cargo xtask services up docker (as root: installs docker.io and starts the engine)",
     },
     Tool {
         program: "kubectl",
@@ -110,7 +110,7 @@ pub fn run(root: &Path) -> Result<i32> {
     }
     if which::which("docker").is_ok() && cmd!(sh, "docker info").quiet().ignore_stdout().ignore_stderr().run().is_err()
     {
-        println!("note: the Docker engine is not answering; the image stage needs it: bash .ci/docker-up");
+        println!("note: the Docker engine is not answering; the image stage needs it: cargo xtask services up docker");
     }
     cluster(&sh);
     real_node(&sh);
@@ -153,7 +153,7 @@ fn cluster(sh: &Shell) {
 }
 
 /// The configured cluster's real worker node(s) (the local cluster's, made by
-/// `.ci/kube-up`): Ready or not, kubelet and runtime versions, the fix.
+/// `services up kube`): Ready or not, kubelet and runtime versions, the fix.
 /// Informational: a cluster without one still deploys (its pods are simulated).
 fn real_node(sh: &Shell) {
     let (Ok(Some(c)), Ok(kubectl)) = (kube::Cluster::configured(None), kube::kubectl()) else { return };

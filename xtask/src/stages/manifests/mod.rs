@@ -47,7 +47,8 @@ fn render_command(ws: &Workspace, env: &str) -> Result<i32> {
     let sh = Shell::new()?;
     let (text, objects) = render::render(&ws.root, &sh, &kube::kubectl()?, &env)?;
     render::write_rendered(&ws.root, &env, &text)?;
-    println!("{}: {} objects", render::rendered_file(&env), objects.len());
+    let from = render::source(&ws.root, &env);
+    println!("{}: {} objects (from {from})", render::rendered_file(&env), objects.len());
     for o in &objects {
         let images = rules::images(o);
         let ns = o.namespace.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
@@ -71,7 +72,17 @@ fn rules_command(ws: &Workspace, env: &str, rendered: Option<&Path>, json: bool)
         None => render::render(root, &Shell::new()?, &kube::kubectl()?, &env)?.1,
     };
     let undeployed = render::undeployed(root, &render::deployed(ws))?;
-    let sources = crate::manifests::validate::sources(ws, &env)?;
+    let mut sources = crate::manifests::validate::sources(ws, &env)?;
+    if !render::pinned(root, &env) {
+        let later: Vec<String> = render::own_images(ws)?.into_iter().map(|(_, image)| image).collect();
+        if !json {
+            println!(
+                "note: {env} is checked as committed: {} are pinned by `cargo xtask manifests update {env}` before a deploy, which checks them pinned",
+                later.join(", ")
+            );
+        }
+        sources = sources.pinned_later(later);
+    }
     let base = render::read(root, BASE)?;
     let found = manifests_findings::rules(&sources, &env, &objects, &undeployed, &base);
     if json {

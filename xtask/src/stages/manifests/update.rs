@@ -1,15 +1,19 @@
 //! `cargo xtask manifests update ENV`: add every component's manifests to
 //! `deploy/base` and pin the images the report says were pushed for this
-//! commit (or `--tag`) in the environment's overlay; `--check` only reports.
+//! commit (or `--tag`). The pins are this workspace's: a kustomization in
+//! `target/xtask/overlays/ENV` over the committed overlay, which every render
+//! and deploy here uses, so a run never leaves the tree changed. `--commit`
+//! also commits them into the overlay, on a branch of their own (never
+//! pushed); `--check` only reports.
 
 use crate::cli::UpdateArgs;
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::fsutil::write_atomic;
-use crate::manifests::edit as manifests_edit;
+use crate::manifests::edit::{self as manifests_edit, Pin};
 use crate::manifests::pins::{pins_for_tag, pins_from_report, read_report, Built, REBUILD, REPORT};
-use crate::manifests::render::{self, BASE};
-use anyhow::Result;
+use crate::manifests::render::{self, BASE, OVERLAYS};
+use anyhow::{Context, Result};
 use std::path::Path;
 use xshell::{cmd, Shell};
 
@@ -57,23 +61,41 @@ fn apply(root: &Path, file: &str, old: &str, new: &str, check: bool) -> Result<b
     Ok(true)
 }
 
+/// The workspace's kustomization for `env`: the committed overlay, and the pins.
+pub fn layer(env: &str, pins: &[Pin]) -> Result<String> {
+    let head = format!(
+        "# This workspace's pins for {env}, written by `cargo xtask manifests update {env}`:
+# the committed overlay with the images this run pushed. Never committed
+# (`--commit` commits them on a branch of their own); renders and deploys
+# from this workspace use it while it exists.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../../../{OVERLAYS}/{env}
+"
+    );
+    if pins.is_empty() {
+        return Ok(head);
+    }
+    manifests_edit::pin_images(&head, pins)
+}
+
+/// The pins as the committed overlay's render names the images: an image it
+/// renames itself (a committed pin) is matched by its new name.
+fn over(committed: &str, pins: &[Pin]) -> Vec<Pin> {
+    let doc = crate::kube::parse_yaml(committed).unwrap_or(serde_json::Value::Null);
+    let renamed = |name: &str| {
+        doc["images"].as_array().into_iter().flatten().find(|e| e["name"] == name).and_then(|e| e["newName"].as_str())
+    };
+    pins.iter().map(|p| Pin { name: renamed(&p.name).unwrap_or(&p.name).to_string(), ..p.clone() }).collect()
+}
+
 /// `cargo xtask manifests update ENV`.
 pub fn run(ws: &Workspace, args: &UpdateArgs) -> Result<i32> {
     let root = &ws.root;
     let env = render::environment(root, &args.env)?;
     let deployed = render::deployed(ws);
-    // Components with an image of ours: those with a Dockerfile.
-    let mut wanted = Vec::new();
-    for d in &deployed {
-        let c = ws.get(&d.component).expect("deployed components exist");
-        if c.dockerfile.is_none() {
-            continue;
-        }
-        let image = render::component_image(root, c)?.ok_or_else(|| {
-            UsageError::new(format!("{} runs no image: name {}'s image in a container there", d.resource, c.name))
-        })?;
-        wanted.push((c.name.clone(), image));
-    }
+    let wanted = render::own_images(ws)?;
     let (pins, left) = match &args.tag {
         Some(tag) => (pins_for_tag(&wanted, tag), Vec::new()),
         None => {
@@ -84,11 +106,14 @@ pub fn run(ws: &Workspace, args: &UpdateArgs) -> Result<i32> {
     let base = render::read(root, BASE)?;
     let resources: Vec<String> = deployed.iter().map(|d| d.resource.clone()).collect();
     let new_base = manifests_edit::add_resources(&base, &resources).map_err(|e| render::malformed(BASE, &e))?;
-    let file = render::overlay_file(&env);
-    let overlay = render::read(root, &file)?;
-    let new_overlay = manifests_edit::pin_images(&overlay, &pins).map_err(|e| render::malformed(&file, &e))?;
-    let stale =
-        apply(root, BASE, &base, &new_base, args.check)? | apply(root, &file, &overlay, &new_overlay, args.check)?;
+    let committed_file = render::overlay_file(&env);
+    let committed = render::read(root, &committed_file)?;
+    crate::kube::parse_yaml(&committed)
+        .map_err(|e| render::malformed(&committed_file, &anyhow::anyhow!("line {}: {}", e.line, e.message)))?;
+    let file = render::pinned_file(&env);
+    let old = std::fs::read_to_string(root.join(&file)).unwrap_or_default();
+    let new = layer(&env, &over(&committed, &pins)).map_err(|e| render::malformed(&file, &e))?;
+    let stale = apply(root, BASE, &base, &new_base, args.check)? | apply(root, &file, &old, &new, args.check)?;
     for name in &left {
         println!("{name}: not in the images report, left as it is (--partial)");
     }
@@ -104,5 +129,54 @@ pub fn run(ws: &Workspace, args: &UpdateArgs) -> Result<i32> {
     if !stale {
         println!("{file} is up to date");
     }
+    if args.commit {
+        let pinned =
+            manifests_edit::pin_images(&committed, &pins).map_err(|e| render::malformed(&committed_file, &e))?;
+        let mut files = vec![(committed_file, pinned)];
+        if new_base != base {
+            files.push((BASE.to_string(), new_base));
+        }
+        commit(root, &env, &files)?;
+    }
     Ok(0)
+}
+
+/// Commit `files` (path, text) over HEAD on the branch `xtask/pins/ENV-<commit>`,
+/// with git's plumbing and an index of its own: the working tree, the index
+/// and the checked-out branch stay as they are. Never pushed.
+fn commit(root: &Path, env: &str, files: &[(String, String)]) -> Result<()> {
+    let head = head(root)?;
+    let short = &head[..12.min(head.len())];
+    let branch = format!("xtask/pins/{env}-{short}");
+    let sh = Shell::new()?;
+    sh.change_dir(root);
+    let index = root.join("target/xtask/pins.index");
+    let _ = std::fs::remove_file(&index);
+    std::fs::create_dir_all(root.join("target/xtask"))?;
+    let git = |args: &[&str], stdin: Option<&str>| -> Result<String> {
+        let c = cmd!(sh, "git {args...}").env("GIT_INDEX_FILE", &index).quiet();
+        let c = match stdin {
+            Some(text) => c.stdin(text),
+            None => c,
+        };
+        c.read().with_context(|| format!("git {} failed", args.first().unwrap_or(&"")))
+    };
+    git(&["read-tree", "HEAD"], None)?;
+    for (path, text) in files {
+        let blob = git(&["hash-object", "-w", "--stdin"], Some(text))?;
+        git(&["update-index", "--add", "--cacheinfo", &format!("100644,{blob},{path}")], None)?;
+    }
+    let tree = git(&["write-tree"], None)?;
+    let message = format!(
+        "{OVERLAYS}/{env}: pin the images of {short}\n\nWritten by `cargo xtask manifests update {env} --commit`."
+    );
+    let made = git(&["commit-tree", &tree, "-p", &head, "-m", &message], None)
+        .context("git could not commit: set an identity (git config user.name and user.email)")?;
+    git(&["branch", "-f", &branch, &made], None)?;
+    let _ = std::fs::remove_file(&index);
+    println!(
+        "committed the pins as {} on branch {branch} (not pushed): `git push origin {branch}` and open a pull request",
+        &made[..12.min(made.len())]
+    );
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! `cargo xtask node up|down|status`: the local cluster's real worker node
-//! (`services::node`). `.ci/kube-up` and `.ci/kube-down` call it until the
-//! services command runs the whole local stack.
+//! (`services::node`), on its own: `cargo xtask services up|down kube` runs
+//! it with the control plane.
 
 use crate::cli::NodeCommand;
 use crate::services::node::{self, Config, Ctx};
@@ -32,7 +32,7 @@ pub fn run(action: &NodeCommand) -> Result<i32> {
             match &s.node {
                 Some(n) => println!("node        {}", n.line(&cfg.log_of("kubelet"))),
                 None => println!(
-                    "node        {} is not registered (or the cluster does not answer): bash .ci/kube-up",
+                    "node        {} is not registered (or the cluster does not answer): cargo xtask services up",
                     cfg.name
                 ),
             }

@@ -3,6 +3,9 @@
 //! reproduced on a laptop by typing that line), and actionlint: its command
 //! line, exit codes (0 clean, 1 problems, 2 bad usage, 3 fatal: read by
 //! `findings::judge`), JSON output as findings, and how it is installed.
+//! `jobs`: the rule that a job starts the services its commands need.
+
+pub mod jobs;
 
 use crate::exec::{run_logged, Log, Prepare};
 use crate::findings::{Finding, Severity};
@@ -32,8 +35,16 @@ pub fn files(root: &Path) -> Vec<String> {
     files
 }
 
-/// Every `run:` step of a workflow that is not one `cargo xtask` command.
-pub fn thin(file: &str, text: &str) -> Vec<Finding> {
+/// One `run:` step: where it is (1-based) and its command lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub line: u32,
+    pub column: u32,
+    pub commands: Vec<String>,
+}
+
+/// Every `run:` step of a workflow, in order.
+pub fn steps(text: &str) -> Vec<Step> {
     let lines: Vec<&str> = text.lines().collect();
     let mut found = Vec::new();
     for (i, line) in lines.iter().enumerate() {
@@ -53,13 +64,22 @@ pub fn thin(file: &str, text: &str) -> Vec<Finding> {
         } else {
             vec![value.trim_matches(|c| c == '"' || c == '\'').to_string()]
         };
-        if let Some(why) = not_thin(&commands) {
+        found.push(Step { line: i as u32 + 1, column: column as u32, commands });
+    }
+    found
+}
+
+/// Every `run:` step of a workflow that is not one `cargo xtask` command.
+pub fn thin(file: &str, text: &str) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for step in steps(text) {
+        if let Some(why) = not_thin(&step.commands) {
             let message = format!("{why}: a `run:` step is one `cargo xtask …` command; move the logic into the xtask");
             found.push(Finding {
                 tool: "workflows",
                 file: file.to_string(),
-                line: Some(i as u32 + 1),
-                column: Some(column as u32),
+                line: Some(step.line),
+                column: Some(step.column),
                 code: "thin-run".into(),
                 message,
                 severity: Severity::Medium,
@@ -91,7 +111,7 @@ fn not_thin(commands: &[String]) -> Option<String> {
 /// The command without its `${{ matrix.… }}` values: a matrix leg's own
 /// name (e.g. the component, from `cargo xtask components --json`) is the one
 /// expression a step may hold; anything else belongs in the xtask.
-fn without_matrix_values(command: &str) -> String {
+pub fn without_matrix_values(command: &str) -> String {
     let mut out = String::new();
     let mut rest = command;
     while let Some(at) = rest.find("${{") {

@@ -1,0 +1,585 @@
+//! A real Kubernetes cluster on 127.0.0.1 for tests and local deploys
+//! (docs/cluster.md): etcd, kube-apiserver, kube-controller-manager,
+//! kube-scheduler and kwok (fake kubelets), built from the pins by
+//! `kube_build`, with fake nodes, hostPath volumes, and the real worker node
+//! (`node`) where the environments' pods run (`XTASK_KUBE_NODE=0`: none, every pod simulated). Each process is known
+//! by its pid file and identity (`kube_spec`): a live one with the same
+//! identity is kept, a dead or changed one started again, a leftover of ours
+//! without a pid file killed, a stranger on one of its ports named.
+
+use crate::error::UsageError;
+use crate::fsutil::write_atomic;
+use crate::services::kube_spec::{self as spec, Layout, COMPONENTS};
+use crate::services::process::{self, Proc};
+use crate::services::state::Record;
+use crate::services::{kube_build, net, node, packages, Ctx, Service};
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use xshell::{cmd, Shell};
+
+pub struct ControlPlane;
+
+const NAME: &str = "kube";
+const STAGES: &str = ".ci/kube/stages";
+
+fn number(var: &str, default: u64) -> u64 {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Whether the real node runs (`XTASK_KUBE_NODE`: 1, the default, or 0).
+fn real_node() -> Result<bool> {
+    match std::env::var("XTASK_KUBE_NODE").ok().filter(|v| !v.is_empty()).as_deref() {
+        None | Some("1") => Ok(true),
+        Some("0") => Ok(false),
+        Some(other) => Err(UsageError::new(format!("XTASK_KUBE_NODE must be 0 or 1, not `{other}`"))),
+    }
+}
+
+/// What the real node needs from Debian: (command or file, package).
+const NODE_PACKAGES: &[(&str, &str)] = &[
+    ("containerd", "containerd"),
+    ("runc", "runc"),
+    ("ctr", "containerd"),
+    ("iptables", "iptables"),
+    ("ip", "iproute2"),
+    ("/usr/lib/cni/bridge", "containernetworking-plugins"),
+    ("/usr/lib/cni/firewall", "containernetworking-plugins"),
+];
+
+fn layout(cx: &Ctx) -> Layout {
+    Layout { state: cx.dirs.state_dir("XTASK_KUBE_STATE", "xtask-kube") }
+}
+
+pub fn cache(cx: &Ctx) -> PathBuf {
+    cx.dirs.cache_dir("XTASK_KUBE_CACHE", "xtask-kube")
+}
+
+/// A running control plane, as `up` checks and starts it.
+struct Plane<'a> {
+    cx: &'a Ctx<'a>,
+    l: Layout,
+    bin: PathBuf,
+    cache: PathBuf,
+    stages_sum: String,
+    deadline: Instant,
+}
+
+impl Plane<'_> {
+    fn sh(&self) -> &Shell {
+        self.cx.sh
+    }
+
+    fn kubectl(&self) -> PathBuf {
+        self.bin.join("kubectl")
+    }
+
+    /// kubectl as the admin, with a short request timeout.
+    fn k(&self, args: &[&str]) -> xshell::Cmd<'_> {
+        let (kubectl, admin) = (self.kubectl(), self.l.admin());
+        let sh = self.sh();
+        cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=10s {args...}").quiet().ignore_stderr()
+    }
+
+    fn pid_file(&self, c: &str) -> PathBuf {
+        self.l.run().join(format!("{c}.pid"))
+    }
+
+    fn id_file(&self, c: &str) -> PathBuf {
+        self.l.run().join(format!("{c}.id"))
+    }
+
+    fn identity(&self, c: &str) -> String {
+        spec::identity(&self.bin, c, &spec::args(c, &self.l), &self.stages_sum)
+    }
+
+    /// Our process for `c`, alive and running `c` (whatever its flags).
+    fn process(&self, c: &str) -> Option<Proc> {
+        process::read_pid_file(&self.pid_file(c), c).filter(|p| process::exe(p.pid).is_some_and(|e| e.ends_with(c)))
+    }
+
+    /// Our process for `c` runs the wanted binary with the wanted flags.
+    fn running(&self, c: &str) -> Option<Proc> {
+        let p = self.process(c)?;
+        let same_binary = process::exe(p.pid).is_some_and(|e| e == self.bin.join(c));
+        let id = std::fs::read_to_string(self.id_file(c)).unwrap_or_default();
+        (same_binary && id.trim() == self.identity(c)).then_some(p)
+    }
+
+    fn log(&self, c: &str) -> PathBuf {
+        self.l.logs().join(format!("{c}.log"))
+    }
+
+    fn start(&self, c: &str) -> Result<Proc> {
+        stop_component(&self.l, c)?;
+        kill_leftovers(self.cx, &self.cache, c);
+        self.free_ports(c)?;
+        self.cx.say(NAME, &format!("starting {c} (log: {})", self.log(c).display()));
+        let p = process::spawn(self.sh(), c, &self.bin.join(c), &spec::args(c, &self.l), &[], &self.log(c))?;
+        process::write_pid_file(&self.pid_file(c), &p)?;
+        write_atomic(&self.id_file(c), format!("{}\n", self.identity(c)).as_bytes())?;
+        Ok(p)
+    }
+
+    /// The ports `c` needs are free: a leftover of ours holding one is
+    /// killed, anything else is named.
+    fn free_ports(&self, c: &str) -> Result<()> {
+        for port in spec::ports(c) {
+            let mut stranger = None;
+            let free = process::poll_until(Instant::now() + Duration::from_secs(10), || {
+                let Some(h) = net::holder(*port) else { return true };
+                match h.pid.filter(|_| h.exe.as_ref().is_some_and(|e| e.starts_with(&self.cache))) {
+                    Some(pid) => {
+                        self.cx.say(NAME, &format!("killing a leftover {} holding port {port}", h.describe()));
+                        // SAFETY: kill(2) of a process running one of our cached binaries.
+                        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                        false
+                    }
+                    None => {
+                        stranger = Some(h);
+                        true
+                    }
+                }
+            });
+            if let Some(h) = stranger.or_else(|| (!free).then(|| net::holder(*port)).flatten()) {
+                return Err(UsageError::new(format!(
+                    "port {}:{port} (needed by {c}) is held by {}: stop it, then run `cargo xtask services up` again",
+                    spec::HOST,
+                    h.describe()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn wait(&self, what: &str, watch: Option<&str>, ready: impl FnMut() -> bool) -> Result<()> {
+        let proc = watch.and_then(|c| self.process(c));
+        let log = watch.map(|c| self.log(c)).unwrap_or_default();
+        process::wait_for(what, self.deadline, proc.as_ref().map(|p| (p, log.as_path())), ready)
+    }
+
+    fn etcd_healthy(&self) -> bool {
+        net::get(&spec::etcd_addr(), "/health", None, Duration::from_secs(3))
+            .is_some_and(|(s, body)| s == 200 && body.contains("\"health\":\"true\""))
+    }
+
+    fn https_ok(&self, port: u16) -> bool {
+        let sh = self.sh();
+        let url = format!("https://{}:{port}/healthz", spec::HOST);
+        cmd!(sh, "curl -fsSk --max-time 3 {url}").quiet().ignore_stderr().read().is_ok_and(|o| o.trim() == "ok")
+    }
+
+    fn api_ready(&self) -> bool {
+        self.k(&["get", "--raw", "/readyz"]).read().is_ok_and(|o| o.trim() == "ok")
+    }
+
+    /// The fake nodes as the API has them: (Ready, tainted) by name.
+    fn fake_nodes(&self) -> Vec<(String, bool, bool)> {
+        let json = self.k(&["get", "nodes", "-l", "type=kwok", "-o", "json"]).read().unwrap_or_default();
+        spec::fake_nodes(&serde_json::from_str(&json).unwrap_or_default())
+    }
+
+    fn nodes_ready(&self, nodes: u64) -> bool {
+        let found = self.fake_nodes();
+        (0..nodes).all(|i| found.iter().any(|(n, ready, _)| *n == format!("kwok-node-{i}") && *ready))
+    }
+
+    /// What every run makes sure of is there already: the fake nodes Ready and
+    /// tainted as the real node wants, and the volumes.
+    fn converged(&self, nodes: u64, volumes: u64, real_node: bool) -> bool {
+        let found = self.fake_nodes();
+        let nodes_ok = (0..nodes).all(|i| {
+            found.iter().any(|(n, ready, tainted)| *n == format!("kwok-node-{i}") && *ready && *tainted == real_node)
+        });
+        nodes_ok && self.release_volumes() >= volumes as usize
+    }
+
+    fn default_sa(&self) -> bool {
+        self.k(&["-n", "default", "get", "serviceaccount", "default", "-o", "name"]).ignore_stdout().run().is_ok()
+    }
+
+    /// Retain keeps a volume's data; one whose claim is gone (Released) goes
+    /// back to the pool, so repeated test runs do not run out of volumes.
+    /// Returns how many of our volumes there are.
+    fn release_volumes(&self) -> usize {
+        let path = "jsonpath={range .items[*]}{.metadata.name} {.status.phase}{\"\\n\"}{end}";
+        let listed = self.k(&["get", "pv", "-l", "xtask.dev/local-pv=true", "-o", path]).read().unwrap_or_default();
+        let volumes: Vec<(&str, &str)> = listed.lines().filter_map(|l| l.split_once(' ')).collect();
+        for (pv, _) in volumes.iter().filter(|(_, phase)| *phase == "Released") {
+            let patch = "[{\"op\":\"remove\",\"path\":\"/spec/claimRef\"}]";
+            let _ = self.k(&["patch", "pv", pv, "--type=json", "-p", patch]).ignore_stdout().run();
+        }
+        volumes.len()
+    }
+
+    /// The fake nodes (tainted while the real one runs) and the volumes,
+    /// applied when they are not as wanted (a second time changes nothing).
+    fn apply_objects(&self, nodes: u64, volumes: u64, real_node: bool) -> Result<()> {
+        for n in 1..=volumes {
+            let dir = self.l.volumes().join(format!("pv-{n}"));
+            std::fs::create_dir_all(&dir)?;
+            // Pods run as non-root (the platform's as uid 10001), and kubelets never
+            // chown a hostPath volume: the directory itself must let them write.
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+        }
+        let objects = spec::objects(nodes as u32, volumes as u32, &self.l.volumes(), real_node);
+        self.k(&["apply", "-f", "-"])
+            .stdin(objects)
+            .ignore_stdout()
+            .run()
+            .context("could not create the fake nodes and volumes (kubectl apply failed)")?;
+        Ok(())
+    }
+
+    /// The real node: started in this process as root; on GitHub, whose
+    /// runner user has passwordless sudo, by this program under `sudo -n`.
+    fn node_up(&self) -> Result<String> {
+        let cfg = node_config(&self.l, &self.bin, self.deadline.saturating_duration_since(Instant::now()))?;
+        if self.cx.euid == 0 {
+            node::up(&node::Ctx::new("node")?, &cfg)?;
+        } else if self.cx.github {
+            as_root(self.cx, &self.l, &self.bin, "up")?;
+        } else {
+            self.cx.need_root("the real node (containers, mounts, iptables; XTASK_KUBE_NODE=0 runs without it)")?;
+        }
+        Ok(cfg.name)
+    }
+
+    fn version(&self) -> String {
+        let json = self.k(&["version", "-o", "json"]).read().unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&json)
+            .ok()
+            .and_then(|v| v["serverVersion"]["gitVersion"].as_str().map(String::from))
+            .unwrap_or_else(|| "?".into())
+    }
+
+    fn record(&self, key: &str, node: Option<&str>, how: &str) -> Record {
+        let admin = self.l.admin().display().to_string();
+        let mut env = vec![
+            ("XTASK_TEST_KUBECONFIG".to_string(), admin.clone()),
+            ("XTASK_KUBECTL".to_string(), self.kubectl().display().to_string()),
+        ];
+        // On GitHub a deploy's cluster is only what the job's secrets name.
+        if !self.cx.github {
+            env.push(("KUBECONFIG".to_string(), admin));
+        }
+        Record {
+            summary: format!(
+                "Kubernetes {} on {}, {}{how}",
+                self.version(),
+                spec::server(),
+                node.map_or_else(|| "no real node (XTASK_KUBE_NODE=0)".to_string(), |n| format!("real node {n}"))
+            ),
+            env: env.into_iter().collect(),
+            processes: COMPONENTS.iter().filter_map(|c| self.process(c)).collect(),
+            identity: key.to_string(),
+        }
+    }
+}
+
+/// The real node's configuration: the cluster's state and binaries, the
+/// registry's credentials when the registry service keeps them.
+fn node_config(l: &Layout, bin: &Path, deadline: Duration) -> Result<node::Config> {
+    let mut cfg = node::Config::from_env(Some(bin.to_path_buf()))?;
+    cfg.state = l.state.clone();
+    cfg.deadline = deadline.max(Duration::from_secs(60));
+    Ok(cfg)
+}
+
+/// The newest build with a kubelet (for `down`, which builds nothing).
+fn newest_bin(cache: &Path) -> PathBuf {
+    let builds = std::fs::read_dir(cache).into_iter().flatten().flatten().map(|e| e.path().join("bin"));
+    builds
+        .filter(|b| b.join("kubelet").is_file())
+        .max_by_key(|b| b.join("kubelet").metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| cache.join("unbuilt/bin"))
+}
+
+/// `cargo xtask node ACTION` as root through `sudo -n`, told where the cluster is.
+fn as_root(cx: &Ctx, l: &Layout, bin: &Path, action: &str) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find the xtask's own program")?;
+    let state = format!("XTASK_KUBE_STATE={}", l.state.display());
+    let (sh, root) = (cx.sh, cx.root);
+    cmd!(sh, "sudo -n env {state} {exe} --root {root} node {action} --bin {bin}")
+        .run()
+        .with_context(|| format!("the real node did not {action} as root (sudo -n): XTASK_KUBE_NODE=0 runs without it"))
+}
+
+/// Stop our process for `c` (its pid file names it and it runs `c`).
+fn stop_component(l: &Layout, c: &str) -> Result<bool> {
+    let pid_file = l.run().join(format!("{c}.pid"));
+    let p = process::read_pid_file(&pid_file, c).filter(|p| process::exe(p.pid).is_some_and(|e| e.ends_with(c)));
+    let stopped = match p {
+        Some(p) => {
+            println!("[{NAME}] stopping {c} (pid {})", p.pid);
+            process::stop(&p, Duration::from_secs(10))?;
+            true
+        }
+        None => false,
+    };
+    let _ = std::fs::remove_file(pid_file);
+    let _ = std::fs::remove_file(l.run().join(format!("{c}.id")));
+    Ok(stopped)
+}
+
+/// Processes running `c` from the binary cache without a pid file (only this service starts those).
+fn kill_leftovers(cx: &Ctx, cache: &Path, c: &str) -> usize {
+    let pids = process::find(&|exe| exe.starts_with(cache) && exe.file_name().is_some_and(|n| n == c));
+    for pid in &pids {
+        cx.say(NAME, &format!("stopping a leftover {c} (pid {pid}, no pid file)"));
+        if let Some(p) = process::proc_of(c, *pid) {
+            let _ = process::stop(&p, Duration::from_secs(5));
+        }
+    }
+    pids.len()
+}
+
+fn random_token() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 64];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    Ok(text.chars().filter(char::is_ascii_alphanumeric).take(40).collect())
+}
+
+/// The service-account key pair and the token file, made once (0600).
+fn keys(sh: &Shell, l: &Layout) -> Result<()> {
+    let (key, public) = (l.pki().join("sa.key"), l.pki().join("sa.pub"));
+    if !key.is_file() || !public.is_file() {
+        let (key_tmp, pub_tmp) = (l.pki().join("sa.key.tmp"), l.pki().join("sa.pub.tmp"));
+        cmd!(sh, "openssl genrsa -out {key_tmp} 2048")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .context("openssl genrsa failed")?;
+        cmd!(sh, "openssl rsa -in {key_tmp} -pubout -out {pub_tmp}")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .context("openssl rsa -pubout failed")?;
+        std::fs::rename(pub_tmp, &public)?;
+        std::fs::rename(key_tmp, &key)?;
+    }
+    if !l.tokens().is_file() {
+        let mut text = String::new();
+        for (user, groups) in spec::USERS {
+            text += &spec::token_line(&random_token()?, user, groups);
+        }
+        write_atomic(&l.tokens(), text.as_bytes())?;
+    }
+    for f in [l.tokens(), key] {
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Write `path` (0600) only when its content changes.
+fn put(path: &Path, text: &str) -> Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    write_atomic(path, text.as_bytes())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+fn kubeconfigs(l: &Layout) -> Result<()> {
+    let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(l.serving_crt())?);
+    let tokens = std::fs::read_to_string(l.tokens())?;
+    let token = |u: &str| {
+        spec::token_of(&tokens, u)
+            .with_context(|| format!("{} has no token for {u}: delete it and run services up", l.tokens().display()))
+    };
+    put(&l.admin(), &spec::kubeconfig(&ca, "xtask-admin", &token("xtask-admin")?))?;
+    for (c, user) in [
+        ("kube-controller-manager", "system:kube-controller-manager"),
+        ("kube-scheduler", "system:kube-scheduler"),
+        ("kwok", "xtask-kwok"),
+    ] {
+        put(&l.kubeconfig_of(c), &spec::kubeconfig(&ca, user, &token(user)?))?;
+    }
+    Ok(())
+}
+
+/// kwok's configuration from the stage files, and its sum.
+fn stages(cx: &Ctx, l: &Layout) -> Result<String> {
+    let dir = cx.root.join(STAGES);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {STAGES}: restore it from git"))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let texts: Vec<String> = files.iter().map(std::fs::read_to_string).collect::<std::io::Result<_>>()?;
+    let config = spec::kwok_config(&texts);
+    if !config.contains("kind: Stage") {
+        bail!("no kwok stages in {STAGES}: restore them from git");
+    }
+    put(&l.kwok_config(), &config)?;
+    Ok(spec::short_sum(config.as_bytes()))
+}
+
+impl Service for ControlPlane {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn up(&self, cx: &Ctx) -> Result<Record> {
+        let t0 = Instant::now();
+        let real_node = real_node()?;
+        if !cx.github {
+            packages::ensure(cx, NAME, &[("curl", "curl"), ("openssl", "openssl")])?;
+        }
+        if real_node {
+            packages::ensure(cx, NAME, NODE_PACKAGES)?;
+        }
+        let l = layout(cx);
+        for d in [l.pki(), l.serving(), l.kubeconfigs(), l.run(), l.logs(), l.state.join("etcd"), l.volumes()] {
+            std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
+        std::fs::set_permissions(&l.state, std::fs::Permissions::from_mode(0o700))?;
+        // up and down never run at the same time.
+        let _lock = process::lock(&l.state.join(".lock"), Duration::from_secs(300), "services up/down kube")?;
+        let cache = cache(cx);
+        let build = kube_build::plan(cx.sh, cx.root, &cache)?;
+        let bin = kube_build::ensure(cx, &build)?;
+        keys(cx.sh, &l)?;
+        let stages_sum = stages(cx, &l)?;
+        let deadline = t0 + Duration::from_secs(number("XTASK_KUBE_DEADLINE", 180));
+        let p = Plane { cx, l, bin, cache, stages_sum, deadline };
+        // Volumes: enough for several test runs at once (a deleted claim's volume
+        // comes back at the next `services up`).
+        let (nodes, volumes) = (number("XTASK_KUBE_NODES", 1), number("XTASK_KUBE_PVS", 32));
+
+        let all_running = COMPONENTS.iter().all(|c| p.running(c).is_some());
+        if all_running && p.l.admin().is_file() && p.api_ready() && p.nodes_ready(nodes) && p.default_sa() {
+            // The fake node's taint follows XTASK_KUBE_NODE; volumes made when missing.
+            if !p.converged(nodes, volumes, real_node) {
+                p.apply_objects(nodes, volumes, real_node)?;
+                p.release_volumes();
+            }
+            let node = if real_node { Some(p.node_up()?) } else { None };
+            return Ok(p.record(&build.key, node.as_deref(), " (already running)"));
+        }
+        if p.running("etcd").is_none() || !p.etcd_healthy() {
+            p.start("etcd")?;
+            p.wait("etcd /health", Some("etcd"), || p.etcd_healthy())?;
+        }
+        if p.running("kube-apiserver").is_none() {
+            p.start("kube-apiserver")?;
+        }
+        // Its self-signed serving certificate is made in --cert-dir on first start.
+        let crt = p.l.serving_crt();
+        p.wait("its serving certificate", Some("kube-apiserver"), || crt.is_file())?;
+        kubeconfigs(&p.l)?;
+        p.wait("kube-apiserver /readyz", Some("kube-apiserver"), || p.api_ready())?;
+        for c in ["kube-controller-manager", "kube-scheduler", "kwok"] {
+            if p.running(c).is_none() {
+                p.start(c)?;
+            }
+        }
+        for c in ["kube-controller-manager", "kube-scheduler"] {
+            let port = spec::health_port(c).expect("a health port");
+            p.wait(&format!("{c} /healthz"), Some(c), || p.https_ok(port))?;
+        }
+        p.apply_objects(nodes, volumes, real_node)?;
+        p.release_volumes();
+        p.wait(&format!("{nodes} kwok node(s) Ready"), Some("kwok"), || p.nodes_ready(nodes))?;
+        p.wait("ServiceAccount default/default", Some("kube-controller-manager"), || p.default_sa())?;
+        let node = if real_node { Some(p.node_up()?) } else { None };
+        cx.say(
+            NAME,
+            &format!(
+                "control plane up after {:.1}s ({nodes} fake node(s), {volumes} volumes; logs: {})",
+                t0.elapsed().as_secs_f64(),
+                p.l.logs().display()
+            ),
+        );
+        Ok(p.record(&build.key, node.as_deref(), ""))
+    }
+
+    fn down(&self, cx: &Ctx, purge: bool) -> Result<String> {
+        let l = layout(cx);
+        let _lock = if l.state.is_dir() {
+            Some(process::lock(&l.state.join(".lock"), Duration::from_secs(300), "services up/down kube")?)
+        } else {
+            None
+        };
+        // The real node first: it needs nothing from the control plane to stop.
+        if l.state.join("node").is_dir() {
+            let cfg = node_config(&l, &newest_bin(&cache(cx)), Duration::from_secs(180))?;
+            if cx.euid == 0 {
+                node::down(&node::Ctx::new("node")?, &cfg)?;
+            } else if cx.github {
+                as_root(cx, &l, &cfg.bin, "down")?;
+            } else {
+                cx.need_root("stopping the real node")?;
+            }
+        }
+        let mut stopped = 0;
+        for c in COMPONENTS.iter().rev() {
+            stopped += usize::from(stop_component(&l, c)?);
+        }
+        let cache = cache(cx);
+        for c in COMPONENTS.iter().rev() {
+            stopped += kill_leftovers(cx, &cache, c);
+        }
+        let mut busy = Vec::new();
+        for port in COMPONENTS.iter().flat_map(|c| spec::ports(c)) {
+            if !process::poll_until(Instant::now() + Duration::from_secs(5), || net::holder(*port).is_none()) {
+                busy.push(format!("{port} by {}", net::holder(*port).map(|h| h.describe()).unwrap_or_default()));
+            }
+        }
+        if !busy.is_empty() {
+            bail!("control-plane ports still held after the stop (not started by the xtask?): {}", busy.join(", "));
+        }
+        let mut line = if stopped == 0 { "not running".to_string() } else { format!("stopped {stopped} process(es)") };
+        if purge && l.state.is_dir() {
+            if [Path::new("/"), Path::new("/var"), Path::new("/var/lib")].contains(&l.state.as_path()) {
+                bail!("refusing to remove {}: point XTASK_KUBE_STATE at the cluster's own folder", l.state.display());
+            }
+            std::fs::remove_dir_all(&l.state).with_context(|| format!("cannot remove {}", l.state.display()))?;
+            line += &format!("; removed {} (etcd data, keys, tokens, logs)", l.state.display());
+        }
+        Ok(line + &format!("; binaries kept in {}", cache.display()))
+    }
+
+    fn status(&self, cx: &Ctx) -> Result<String, String> {
+        let l = layout(cx);
+        let gone: Vec<&str> = COMPONENTS
+            .iter()
+            .copied()
+            .filter(|c| process::read_pid_file(&l.run().join(format!("{c}.pid")), c).is_none())
+            .collect();
+        if !gone.is_empty() {
+            return Err(format!("not running: {}", gone.join(", ")));
+        }
+        let apiserver = process::read_pid_file(&l.run().join("kube-apiserver.pid"), "kube-apiserver");
+        let kubectl = apiserver.and_then(|p| process::exe(p.pid)).map(|e| e.with_file_name("kubectl"));
+        let Some(kubectl) = kubectl else { return Ok(format!("running on {}", spec::server())) };
+        let (sh, admin) = (cx.sh, l.admin());
+        let ready = cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=5s get --raw /readyz")
+            .quiet()
+            .ignore_stderr()
+            .read();
+        if ready.map_or(true, |o| o.trim() != "ok") {
+            return Err(format!("running, but {} does not answer /readyz", spec::server()));
+        }
+        let line = format!("ready on {} (kubeconfig {})", spec::server(), admin.display());
+        if !real_node().unwrap_or(true) {
+            return Ok(line + ", no real node");
+        }
+        let bin = kubectl.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let cfg = node_config(&l, &bin, Duration::from_secs(10)).map_err(|e| format!("{e:#}"))?;
+        let ctx = node::Ctx::new("node").map_err(|e| format!("{e:#}"))?;
+        let log = cfg.log_of("kubelet");
+        match node::status(&ctx, &cfg).node {
+            Some(n) if n.ready => Ok(format!("{line}, real node {}", n.line(&log))),
+            Some(n) => Err(format!("the control plane is {line}, but the real node is {}", n.line(&log))),
+            None => Err(format!("the control plane is {line}, but the real node {} is not registered", cfg.name)),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+use super::*;
+
+fn layout() -> Layout {
+    Layout { state: "/var/lib/xtask-kube".into() }
+}
+
+#[test]
+fn each_component_has_its_flags_and_ports() {
+    let l = layout();
+    let etcd = args("etcd", &l);
+    assert!(etcd.contains(&"--data-dir=/var/lib/xtask-kube/etcd".to_string()));
+    assert!(etcd.contains(&"--unsafe-no-fsync".to_string()));
+    let api = args("kube-apiserver", &l);
+    assert!(api.contains(&"--token-auth-file=/var/lib/xtask-kube/pki/tokens.csv".to_string()));
+    assert!(api.contains(&"--endpoint-reconciler-type=none".to_string()));
+    let kcm = args("kube-controller-manager", &l);
+    assert_eq!(kcm[0], "--kubeconfig=/var/lib/xtask-kube/kubeconfigs/controller-manager.kubeconfig");
+    assert_eq!(kcm.last().unwrap(), "--profiling=false");
+    assert!(args("kwok", &l).contains(&"--config=/var/lib/xtask-kube/kwok.yaml".to_string()));
+    assert_eq!(ports("etcd"), [2379, 2380]);
+    assert_eq!(ports("kwok"), [] as [u16; 0]);
+}
+
+#[test]
+fn identity_follows_binary_flags_and_kwok_stages() {
+    let l = layout();
+    let bin = Path::new("/cache/abc/bin");
+    let a = identity(bin, "etcd", &args("etcd", &l), "s1");
+    assert_eq!(a.len(), 16);
+    assert_eq!(identity(bin, "etcd", &args("etcd", &l), "s2"), a, "stages are kwok's alone");
+    assert_ne!(identity(Path::new("/cache/def/bin"), "etcd", &args("etcd", &l), "s1"), a);
+    let k = identity(bin, "kwok", &args("kwok", &l), "s1");
+    assert_ne!(identity(bin, "kwok", &args("kwok", &l), "s2"), k);
+    // As the shell script computed it: the binary, each flag, a line each.
+    assert_eq!(identity(bin, "x", &["--a".into()], "s"), short_sum(b"/cache/abc/bin/x\n--a\n"));
+}
+
+#[test]
+fn kubeconfigs_tokens_and_objects() {
+    let kc = kubeconfig("Q0E=", "xtask-admin", "t0k");
+    assert!(kc.contains("    server: https://127.0.0.1:6443\n    certificate-authority-data: Q0E=\n"));
+    assert!(kc.contains("- name: xtask-admin\n  user:\n    token: t0k\n"));
+    let tokens = token_line("a1", "xtask-admin", "system:masters") + &token_line("b2", "system:kube-scheduler", "");
+    assert_eq!(
+        tokens,
+        "a1,xtask-admin,xtask-admin,\"system:masters\"\nb2,system:kube-scheduler,system:kube-scheduler\n"
+    );
+    assert_eq!(token_of(&tokens, "system:kube-scheduler").as_deref(), Some("b2"));
+    assert_eq!(token_of(&tokens, "nobody"), None);
+    let objs = objects(2, 10, Path::new("/v"), false);
+    assert_eq!(objs.matches("kind: Node").count(), 2);
+    assert!(objs.contains("spec:\n  taints: []\n"));
+    let tainted = objects(1, 1, Path::new("/v"), true);
+    assert!(tainted.contains("  taints: [{key: xtask.dev/fake-node, value: \"true\", effect: NoSchedule}]\n"));
+    let parsed = crate::kube::objects(&tainted).unwrap();
+    assert_eq!(parsed[0].value["spec"]["taints"][0]["key"], "xtask.dev/fake-node");
+    assert_eq!(parsed[1].kind, "PersistentVolume");
+    assert!(objs.contains("name: kwok-node-1\n"));
+    assert!(objs.contains("  name: xtask-local-pv-1\n") && objs.contains("    path: /v/pv-10\n"));
+    assert_eq!(kwok_config(&["a: 1\n".into(), "b: 2\n".into()]), "---\na: 1\n---\nb: 2\n");
+}
+
+#[test]
+fn fake_nodes_are_read_with_readiness_and_taint() {
+    let list = serde_json::json!({"items": [
+        {"metadata": {"name": "kwok-node-0"}, "spec": {"taints": [{"key": "xtask.dev/fake-node", "value": "true", "effect": "NoSchedule"}]},
+         "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+        {"metadata": {"name": "kwok-node-1"}, "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}},
+    ]});
+    assert_eq!(fake_nodes(&list), [("kwok-node-0".to_string(), true, true), ("kwok-node-1".to_string(), false, false)]);
+    assert_eq!(fake_nodes(&serde_json::Value::Null), []);
+}

@@ -1,0 +1,246 @@
+//! The daemons services start and stop: started in a session of their own
+//! (they outlive the xtask, and Ctrl-C in its terminal does not reach them),
+//! output appended to a log, known by pid *and* start time (a recycled pid is
+//! not ours), stopped as a process group (TERM, then KILL after a grace).
+//! Also: waiting with a deadline, file locks, commands with a time limit.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use xshell::{cmd, Cmd, Shell};
+
+const POLL: Duration = Duration::from_millis(250);
+
+/// A process by pid and start time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proc {
+    pub name: String,
+    pub pid: u32,
+    /// Clock ticks after boot (`/proc/PID/stat` field 22).
+    pub start: u64,
+}
+
+/// `/proc/PID/stat`: the state letter and the start time. The command name
+/// (in parentheses) may hold spaces and parentheses, so fields count from the last `)`.
+pub fn parse_stat(text: &str) -> Option<(char, u64)> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some((fields.first()?.chars().next()?, fields.get(19)?.parse().ok()?))
+}
+
+fn stat(pid: u32) -> Option<(char, u64)> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The live process `pid`, named `name` (None when there is none; a zombie is none).
+pub fn proc_of(name: &str, pid: u32) -> Option<Proc> {
+    match stat(pid)? {
+        ('Z' | 'X', _) => None,
+        (_, start) => Some(Proc { name: name.to_string(), pid, start }),
+    }
+}
+
+/// Does `p` still run (same pid, same start, not a zombie)?
+pub fn is_running(p: &Proc) -> bool {
+    proc_of(&p.name, p.pid).is_some_and(|now| now.start == p.start)
+}
+
+/// The program `pid` runs (None when it is gone or this user may not see it).
+pub fn exe(pid: u32) -> Option<PathBuf> {
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let text = link.to_string_lossy();
+    Some(PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text)))
+}
+
+/// Every process whose program `matches`.
+pub fn find(matches: &dyn Fn(&Path) -> bool) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut pids: Vec<u32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|pid| exe(*pid).is_some_and(|e| matches(&e)))
+        .filter(|pid| proc_of("", *pid).is_some())
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Start `program` as a daemon: its own session, stdin from /dev/null,
+/// output appended to `log` after a line saying when it started.
+pub fn spawn(
+    sh: &Shell,
+    name: &str,
+    program: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    log: &Path,
+) -> Result<Proc> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    writeln!(out, "=== {} xtask starts {name}", crate::clock::rfc3339(crate::clock::now() as i64))?;
+    let cmd = env.iter().fold(cmd!(sh, "{program} {args...}"), |c, (k, v)| c.env(k, v));
+    let mut command: Command = cmd.into();
+    command.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
+    // SAFETY: setsid(2) and umask(2) are async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // What a daemon creates does not depend on the caller's umask.
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    let child = command.spawn().with_context(|| format!("cannot start {}", program.display()))?;
+    // Not waited for: it outlives us. If it dies first it stays a zombie, which counts as gone.
+    let pid = child.id();
+    proc_of(name, pid).with_context(|| format!("{name} (pid {pid}) exited at once: see {}", log.display()))
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+    unsafe {
+        if libc::kill(-(pid as i32), sig) != 0 {
+            libc::kill(pid as i32, sig);
+        }
+    }
+}
+
+/// Stop `p` and its process group: TERM, then KILL after `grace`.
+pub fn stop(p: &Proc, grace: Duration) -> Result<()> {
+    if !is_running(p) {
+        return Ok(());
+    }
+    signal(p.pid, libc::SIGTERM);
+    if poll_until(Instant::now() + grace, || !is_running(p)) {
+        return Ok(());
+    }
+    signal(p.pid, libc::SIGKILL);
+    if poll_until(Instant::now() + Duration::from_secs(5), || !is_running(p)) {
+        return Ok(());
+    }
+    bail!("could not stop {} (pid {}): stop it by hand (kill -9 {})", p.name, p.pid, p.pid)
+}
+
+/// Poll `done` every 250 ms until it holds (true) or `deadline` passes (false).
+pub fn poll_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Wait for `what` until `deadline`, watching the process that should bring
+/// it: its exit or the deadline is an error with the last lines of its log.
+pub fn wait_for(
+    what: &str,
+    deadline: Instant,
+    watch: Option<(&Proc, &Path)>,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
+    let mut died = false;
+    let ok = poll_until(deadline, || {
+        if ready() {
+            return true;
+        }
+        died = watch.is_some_and(|(p, _)| !is_running(p));
+        died
+    }) && !died;
+    if ok {
+        return Ok(());
+    }
+    let (why, log) = match watch {
+        Some((p, log)) if died => (format!("{} (pid {}) exited while waiting for {what}", p.name, p.pid), Some(log)),
+        Some((_, log)) => (format!("timed out waiting for {what}"), Some(log)),
+        None => (format!("timed out waiting for {what}"), None),
+    };
+    match log {
+        Some(log) => bail!("{why}; its log ends:\n{}\n(whole log: {})", tail(log, 15), log.display()),
+        None => bail!("{why}"),
+    }
+}
+
+/// The last `n` lines of a file, indented.
+pub fn tail(file: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// A command's output, or None when it ran longer than `limit` (it is killed).
+pub fn output_within(cmd: Cmd, limit: Duration) -> Result<Option<Output>> {
+    let mut command: Command = cmd.into();
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let deadline = Instant::now() + limit;
+    let done = poll_until(deadline, || matches!(child.try_wait(), Ok(Some(_)) | Err(_)));
+    if !done {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Ok(None);
+    }
+    Ok(Some(child.wait_with_output()?))
+}
+
+/// An exclusive lock on a file, held until dropped (the kernel drops it if we die).
+pub struct Lock(#[allow(dead_code)] File);
+
+/// Take the lock at `path`, waiting up to `wait` for whoever holds it.
+pub fn lock(path: &Path, wait: Duration, what: &str) -> Result<Lock> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock(2) on a descriptor this function owns.
+    let try_lock = || unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 };
+    if try_lock() {
+        return Ok(Lock(f));
+    }
+    println!("waiting for another run that holds {} ({what})", path.display());
+    if poll_until(Instant::now() + wait, try_lock) {
+        return Ok(Lock(f));
+    }
+    bail!("another run has held {} for {}s ({what}): wait for it to end, or stop it", path.display(), wait.as_secs())
+}
+
+/// A pid file: `PID START`, written when the xtask started the process.
+pub fn read_pid_file(path: &Path, name: &str) -> Option<Proc> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut words = text.split_whitespace();
+    let pid: u32 = words.next()?.parse().ok()?;
+    match words.next().and_then(|s| s.parse().ok()) {
+        Some(start) => Some(Proc { name: name.into(), pid, start }).filter(is_running),
+        // Written by the shell scripts before the xtask: a pid alone.
+        None => proc_of(name, pid),
+    }
+}
+
+pub fn write_pid_file(path: &Path, p: &Proc) -> Result<()> {
+    crate::fsutil::write_atomic(path, format!("{} {}\n", p.pid, p.start).as_bytes())
+}
+
+#[cfg(test)]
+#[path = "process_tests.rs"]
+mod tests;

@@ -1,0 +1,152 @@
+//! `cargo xtask services up|down|status|key [NAME...]`: what the pipeline
+//! and its tests need running on this machine (`services`), brought up in
+//! order with what each needs, recorded in `target/xtask/services.json`
+//! (and on GitHub in `$GITHUB_ENV`) for every later command.
+
+use crate::cli::ServicesCommand;
+use crate::error::UsageError;
+use crate::github::{self, on_github};
+use crate::services::state::{self, Record, State, FILE};
+use crate::services::{self, kube, kube_build, Ctx, Dirs};
+use anyhow::Result;
+use std::path::Path;
+use std::time::Instant;
+use xshell::Shell;
+
+pub fn run(root: &Path, action: &ServicesCommand) -> Result<i32> {
+    let sh = Shell::new()?;
+    let dirs = Dirs::here();
+    let base = Base { root, sh: &sh, dirs: &dirs, github: on_github(), euid: services::euid() };
+    match action {
+        ServicesCommand::Up { names } => up(&base, names),
+        ServicesCommand::Down { names, purge } => down(&base, names, *purge),
+        ServicesCommand::Status { names, json } => status(&base, names, *json),
+        ServicesCommand::Key { name } => key(&base, name),
+    }
+}
+
+struct Base<'a> {
+    root: &'a Path,
+    sh: &'a Shell,
+    dirs: &'a Dirs,
+    github: bool,
+    euid: u32,
+}
+
+impl<'a> Base<'a> {
+    fn cx(&'a self, recorded: Option<&'a Record>) -> Ctx<'a> {
+        Ctx { sh: self.sh, root: self.root, dirs: self.dirs, github: self.github, euid: self.euid, recorded }
+    }
+}
+
+/// The services named (all when none), with what they need when `closed`.
+fn chosen(asked: &[String], closed: bool) -> Result<Vec<&'static str>> {
+    let known = services::names();
+    let needs =
+        |n: &str| if closed { services::get(n).map(|s| s.needs().to_vec()).unwrap_or_default() } else { Vec::new() };
+    services::select(asked, &known, &needs).map_err(UsageError::new)
+}
+
+fn up(b: &Base, asked: &[String]) -> Result<i32> {
+    let wanted = chosen(asked, true)?;
+    let before = state::load(b.root).unwrap_or_default();
+    // Records of other services that no longer run are dropped, not carried along.
+    let mut now = State {
+        services: before
+            .services
+            .iter()
+            .filter(|(_, r)| r.gone().is_none())
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect(),
+        ..State::default()
+    };
+    let t0 = Instant::now();
+    for name in wanted {
+        let service = services::get(name).expect("selected services exist");
+        let recorded = before.services.get(name);
+        if let Some(p) = recorded.and_then(Record::gone) {
+            println!("[{name}] {FILE} records {} pid {}, which is gone: checking it afresh", p.name, p.pid);
+        }
+        let t = Instant::now();
+        now.services.remove(name);
+        let record = service.up(&b.cx(recorded))?;
+        let line = format!("{name:<12} up  {} ({:.1}s)", record.summary, t.elapsed().as_secs_f64());
+        println!("{line}");
+        now.services.insert(name.to_string(), record);
+        // Saved after each service: a failure further on keeps what is up on record.
+        state::save(b.root, &now)?;
+    }
+    let (live, _) = state::live(&now);
+    github::set_env(&state::missing_vars(&live, &|_| false))?;
+    println!("services up in {:.1}s, recorded in {FILE}", t0.elapsed().as_secs_f64());
+    Ok(0)
+}
+
+fn down(b: &Base, asked: &[String], purge: bool) -> Result<i32> {
+    let mut wanted = chosen(asked, false)?;
+    wanted.reverse();
+    let mut now = state::load(b.root).unwrap_or_default();
+    for name in wanted {
+        let service = services::get(name).expect("selected services exist");
+        let line = service.down(&b.cx(now.services.get(name)), purge)?;
+        println!("{name:<12} {line}");
+        if now.services.remove(name).is_some() {
+            state::save(b.root, &now)?;
+        }
+    }
+    Ok(0)
+}
+
+fn status(b: &Base, asked: &[String], json: bool) -> Result<i32> {
+    let wanted = chosen(asked, false)?;
+    let recorded = state::load(b.root).unwrap_or_default();
+    let mut rows = Vec::new();
+    let mut all_up = true;
+    for name in wanted {
+        let service = services::get(name).expect("selected services exist");
+        let r = recorded.services.get(name);
+        let (up, detail) = match service.status(&b.cx(r)) {
+            Ok(line) => (true, line),
+            Err(why) => (false, why),
+        };
+        all_up &= up;
+        let record = match r {
+            None => "not recorded".to_string(),
+            Some(r) => match r.gone() {
+                Some(p) => format!("recorded, stale: {} pid {} is gone", p.name, p.pid),
+                None => "recorded".to_string(),
+            },
+        };
+        rows.push((name, up, detail, record));
+    }
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(n, up, d, r)| serde_json::json!({"name": n, "up": up, "detail": d, "record": r}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for (name, up, detail, record) in &rows {
+            println!("{name:<12} {:<4} {detail} ({record})", if *up { "up" } else { "down" });
+        }
+        if !all_up {
+            println!("`cargo xtask services up` brings them up");
+        }
+    }
+    Ok(if all_up { 0 } else { 1 })
+}
+
+/// `services key kube`: the control plane build's cache key and folder, for actions/cache.
+fn key(b: &Base, name: &str) -> Result<i32> {
+    if name != "kube" {
+        return Err(UsageError::new(format!(
+            "`{name}` has no build to cache: only `kube` has (the control plane's binaries)"
+        )));
+    }
+    let plan = kube_build::plan(b.sh, b.root, &kube::cache(&b.cx(None)))?;
+    let key = format!("xtask-kube-{}-{}-{}", std::env::consts::OS, std::env::consts::ARCH, plan.key);
+    let path = plan.out().display().to_string();
+    println!("key={key}\npath={path}");
+    github::set_outputs(&[("key".into(), key), ("path".into(), path)])?;
+    Ok(0)
+}

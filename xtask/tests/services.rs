@@ -1,0 +1,197 @@
+//! `cargo xtask services` against this machine, without touching what runs
+//! here: the registry cases use a registry of their own (a free port, a
+//! temp folder for its password and storage) in a fixture repo, whose
+//! `target/xtask/services.json` is the record under test.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{Repo, Run};
+
+/// A fixture repo anyone may read (a non-root run must find its root).
+fn open_repo() -> Repo {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = Repo::new();
+    for dir in [repo.root().to_path_buf(), repo.path("components")] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    repo
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The services command on `repo` with a registry of its own at `port`.
+fn services(repo: &Repo, port: u16, args: &[&str]) -> Run {
+    let mut cmd = repo.command(&[&["services"], args].concat());
+    cmd.env("XTASK_REGISTRY_ADDR", format!("127.0.0.1:{port}")).env("XTASK_REGISTRY_DIR", repo.path("registry"));
+    support::run(cmd)
+}
+
+fn one_line_error(run: &Run) -> &str {
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    run.stderr.trim()
+}
+
+fn recorded_pid(repo: &Repo, service: &str) -> u32 {
+    let state: serde_json::Value = serde_json::from_str(&repo.read("target/xtask/services.json")).unwrap();
+    state["services"][service]["processes"][0]["pid"].as_u64().unwrap() as u32
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+/// Stops the fixture's own registry however the test ends.
+struct Down<'a>(&'a Repo, u16);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        services(self.0, self.1, &["down", "registry"]);
+    }
+}
+
+#[test]
+fn a_stale_record_is_detected_not_trusted_and_the_service_started_again_then_down_twice_is_fine() {
+    let repo = open_repo();
+    repo.write("Cargo.toml", "[workspace]\n");
+    let port = free_port();
+    let _down = Down(&repo, port);
+    let run = services(&repo, port, &["up", "registry"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(&format!("registry     up  127.0.0.1:{port}, user xtask")), "{}", run.stdout);
+    assert!(run.stdout.ends_with("recorded in target/xtask/services.json\n"), "{}", run.stdout);
+    let first = recorded_pid(&repo, "registry");
+    // Up again: found running, kept.
+    let run = services(&repo, port, &["up", "registry"]);
+    assert!(run.stdout.contains("(already running)"), "{}", run.stdout);
+    assert_eq!(recorded_pid(&repo, "registry"), first);
+
+    // Killed hard: the record now names a process that is gone.
+    // SAFETY: kill(2) of the registry this test started.
+    unsafe { libc::kill(first as i32, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(first) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = services(&repo, port, &["status", "registry"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains(&format!(
+            "registry     down nothing answers on 127.0.0.1:{port} (recorded, stale: registry pid {first} is gone)"
+        )),
+        "{}",
+        run.stdout
+    );
+    // Any other command names it and does not use it.
+    let run = repo.run(&["components"]);
+    assert!(run.stderr.contains(&format!("records registry (registry pid {first} is gone), which no longer runs: `cargo xtask services up` starts them again")), "{}", run.stderr);
+    let run = repo.run(&["test", "xtask", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stdout.contains(&format!("127.0.0.1:{port}")),
+        "a stale record gives the tests nothing: {}",
+        run.stdout
+    );
+
+    let run = services(&repo, port, &["up", "registry"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!("records registry pid {first}, which is gone: checking it afresh")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(&format!("starting docker-registry on 127.0.0.1:{port}")), "{}", run.stdout);
+    let second = recorded_pid(&repo, "registry");
+    assert!(second != first && alive(second));
+    let run = repo.run(&["test", "xtask", "--dry-run"]);
+    assert!(run.stdout.contains(&format!("XTASK_TEST_REGISTRY=127.0.0.1:{port} ")), "{}", run.stdout);
+
+    let run = services(&repo, port, &["down", "registry"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, format!("registry     stopped the registry on 127.0.0.1:{port}\n").as_str())
+    );
+    assert!(!alive(second));
+    assert!(!repo.read("target/xtask/services.json").contains("\"registry\""), "down drops the record");
+    let run = services(&repo, port, &["down", "registry"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "registry     not running\n"));
+}
+
+#[test]
+fn a_port_held_by_something_else_is_named() {
+    let repo = open_repo();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let run = services(&repo, port, &["up", "registry"]);
+    let err = one_line_error(&run);
+    let me = std::fs::read_link("/proc/self/exe").unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "error: 127.0.0.1:{port} is held by {} (pid {}), not the xtask's registry: stop it, or set XTASK_REGISTRY_ADDR to a free address",
+            me.display(),
+            std::process::id()
+        )
+    );
+    drop(listener);
+}
+
+#[test]
+fn up_without_root_or_without_docker_is_one_line_naming_the_fix() {
+    let repo = open_repo();
+    // As another user: the engine refuses it, or starting what is missing needs root.
+    let xtask = env!("CARGO_BIN_EXE_xtask");
+    // SAFETY: geteuid(2) cannot fail.
+    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", xtask]);
+        c
+    } else {
+        Command::new(xtask)
+    };
+    cmd.args(["--root", repo.root().to_str().unwrap(), "services", "up"]).env("HOME", repo.root());
+    let run = support::run(cmd);
+    let err = one_line_error(&run);
+    assert!(err.contains("as root"), "{err}");
+
+    // No Docker, and nothing to install it with.
+    let empty = tempfile::tempdir().unwrap();
+    let mut cmd = repo.command(&["services", "up", "docker"]);
+    cmd.env("PATH", empty.path());
+    let run = support::run(cmd);
+    assert_eq!(
+        one_line_error(&run),
+        "error: docker, dockerd are not installed and there is no apt-get to install docker.io: install them, then run `cargo xtask services up` again"
+    );
+    assert!(!repo.path("target/xtask/services.json").exists(), "nothing recorded");
+}
+
+#[test]
+fn unknown_services_and_keys_list_what_there_is() {
+    let repo = open_repo();
+    for args in [&["up", "kubernetes"][..], &["down", "kubernetes"], &["status", "kubernetes"]] {
+        let run = services(&repo, 1, args);
+        assert_eq!(
+            one_line_error(&run),
+            "error: unknown service `kubernetes`: the services are docker, registry, base-images, kube",
+            "{args:?}"
+        );
+    }
+    let run = services(&repo, 1, &["key", "registry"]);
+    assert!(one_line_error(&run).contains("only `kube` has"));
+    // The control plane's key: the pins' hash, and where the build goes.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(["--root", root.to_str().unwrap(), "services", "key", "kube"]).env_remove("GITHUB_OUTPUT");
+    let run = support::run(cmd);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("key=xtask-kube-linux-") && lines[0].len() > 30, "{}", run.stdout);
+    assert!(lines[1].starts_with("path=") && lines[1].ends_with(&lines[0][lines[0].len() - 16..]), "{}", run.stdout);
+}
