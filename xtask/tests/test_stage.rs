@@ -254,3 +254,24 @@ fn the_xtask_is_selected_by_the_name_the_summary_gives_it() {
     assert_eq!(code, Some(2));
     assert!(err.contains("the xtask has no image"), "{err}");
 }
+
+/// doctor reports every service `services up` starts, the registry and the
+/// base images included, up or down with the command that starts it.
+#[test]
+fn doctor_reports_the_registry_and_the_base_images() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(&root)
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for service in ["docker", "registry", "base-images", "kube"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{service} ")))
+            .unwrap_or_else(|| panic!("no {service} line:\n{stdout}"));
+        assert!(line.contains(" up ") || line.contains(&format!("cargo xtask services up {service}")), "{line}");
+    }
+}

@@ -112,6 +112,7 @@ pub fn run(root: &Path) -> Result<i32> {
     {
         println!("note: the Docker engine is not answering; the image stage needs it: cargo xtask services up docker");
     }
+    services(root, &sh);
     cluster(&sh);
     real_node(&sh);
     println!("\nPython tools pinned in {PINS} (installed into target/venvs on demand):");
@@ -132,6 +133,30 @@ pub fn run(root: &Path) -> Result<i32> {
     }
     println!("\nall required tools found");
     Ok(0)
+}
+
+/// What `services up` starts, each up or down with the fix: the engine, the
+/// registry, the base images and the cluster (the image stage and the
+/// deploy tests need every one).
+fn services(root: &Path, sh: &Shell) {
+    let dirs = crate::services::Dirs::here();
+    let recorded = crate::services::state::load(root).unwrap_or_default();
+    println!("services (cargo xtask services up starts them):");
+    for service in crate::services::all() {
+        let name = service.name();
+        let cx = crate::services::Ctx {
+            sh,
+            root,
+            dirs: &dirs,
+            github: crate::github::on_github(),
+            euid: crate::services::euid(),
+            recorded: recorded.services.get(name),
+        };
+        match service.status(&cx) {
+            Ok(line) => println!("  {name:<12} up    {line}"),
+            Err(why) => println!("  {name:<12} DOWN  {why}: cargo xtask services up {name}"),
+        }
+    }
 }
 
 /// The cluster the manifests stage dry-runs against (and deploys will use):
