@@ -335,7 +335,8 @@ fn the_record_says_what_was_applied() {
         (Some(head.as_str()), Some(old.as_str()))
     );
     assert_eq!(r["forced"], true);
-    assert_eq!(r["uncommitted"], serde_json::json!([]));
+    // The pins live in this workspace (`manifests update`), not in git: the record says so.
+    assert_eq!(r["uncommitted"], serde_json::json!(["target/xtask/overlays/staging/kustomization.yaml"]));
     // The CI path: this commit's images built and pinned by `manifests update` (uncommitted), then deploy.
     let digest = f.built('b', None);
     f.ok(&["manifests", "update", "staging"]);
@@ -344,10 +345,16 @@ fn the_record_says_what_was_applied() {
     assert_eq!(r["images"][0]["built_from"], head.as_str());
     assert!(r["images"][0]["reference"].as_str().unwrap().ends_with(&digest), "{r}");
     assert_eq!(r["forced"], false);
-    assert_eq!(r["uncommitted"], serde_json::json!(["deploy/overlays/staging/kustomization.yaml"]));
+    assert_eq!(r["uncommitted"], serde_json::json!(["target/xtask/overlays/staging/kustomization.yaml"]));
     let text = f.ok(&["status", "staging"]).stdout;
-    assert!(text.contains(&format!("images built from {}; forced", &old[..12])), "{text}");
-    assert!(text.contains("uncommitted: deploy/overlays/staging/kustomization.yaml; running now"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "images built from {}; uncommitted: target/xtask/overlays/staging/kustomization.yaml; forced",
+            &old[..12]
+        )),
+        "{text}"
+    );
+    assert!(text.contains("uncommitted: target/xtask/overlays/staging/kustomization.yaml; running now"), "{text}");
 }
 
 /// Item 9: a token the API server refuses is said as such, naming the user.

@@ -132,7 +132,7 @@ pub fn our_image_names(ws: &Workspace) -> Result<Vec<String>> {
 
 /// The render's inputs (`deploy/`, the components' `k8s/`) that differ from
 /// HEAD: what a deploy applies that git does not hold.
-pub fn uncommitted(root: &Path) -> Vec<String> {
+pub fn uncommitted(root: &Path, env: &str) -> Vec<String> {
     let sh = match Shell::new() {
         Ok(sh) => sh,
         Err(_) => return Vec::new(),
@@ -140,7 +140,13 @@ pub fn uncommitted(root: &Path) -> Vec<String> {
     sh.change_dir(root);
     let specs = ["deploy", ":(glob)components/*/k8s/**"];
     let out = cmd!(sh, "git status --porcelain --untracked-files=all -- {specs...}").quiet().ignore_stderr().read();
-    out.unwrap_or_default().lines().filter(|l| l.len() > 3).map(|l| l[3..].trim_matches('"').to_string()).collect()
+    let mut files: Vec<String> =
+        out.unwrap_or_default().lines().filter(|l| l.len() > 3).map(|l| l[3..].trim_matches('"').to_string()).collect();
+    // This workspace's pins (`manifests update`) are outside git by design, and differ from it.
+    if render::pinned(root, env) {
+        files.push(render::pinned_file(env));
+    }
+    files
 }
 
 /// What a deploy would run after the dry run, as commands.

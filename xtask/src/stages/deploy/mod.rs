@@ -51,7 +51,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     for p in &let_through {
         eprintln!("{}: {p}", if forced { "warning (--force)" } else { "note" });
     }
-    let uncommitted = steps::uncommitted(root);
+    let uncommitted = steps::uncommitted(root, &env);
     if !uncommitted.is_empty() {
         eprintln!("note: the render differs from the commit in {}: the release records it", uncommitted.join(", "));
     }
