@@ -38,11 +38,24 @@ fn stat(pid: u32) -> Option<(char, u64)> {
 }
 
 /// The live process `pid`, named `name` (None when there is none; a zombie is none).
+/// A zombie leader whose other threads still run counts as live: a Go daemon's
+/// main thread exits first, and its sockets close only with the last thread.
 pub fn proc_of(name: &str, pid: u32) -> Option<Proc> {
     match stat(pid)? {
-        ('Z' | 'X', _) => None,
+        ('Z' | 'X', _) if !threads_alive(pid) => None,
         (_, start) => Some(Proc { name: name.to_string(), pid, start }),
     }
+}
+
+/// Does any thread of `pid` still run (is not a zombie)?
+fn threads_alive(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|text| parse_stat(&text))
+            .is_some_and(|(state, _)| !matches!(state, 'Z' | 'X'))
+    })
 }
 
 /// Does `p` still run (same pid, same start, not a zombie)?
