@@ -91,7 +91,10 @@ fn production_deploys_a_confirmed_release_with_its_100gi_shared_volume_and_undep
         "deploying to production needs --confirm (or a GitHub job bound to the `production` environment)",
     );
     git(root, &["tag", "-d", "v1.0.0"]);
-    refused(&xtask(root, &cluster, &["deploy", "production", "--confirm"]), "production is deployed only from a release");
+    refused(
+        &xtask(root, &cluster, &["deploy", "production", "--confirm"]),
+        "production is deployed only from a release",
+    );
     git(root, &["tag", "v1.0.0"]);
     assert!(!cluster.has_namespace(&ns), "a refused deploy applies nothing");
 
@@ -110,7 +113,10 @@ fn production_deploys_a_confirmed_release_with_its_100gi_shared_volume_and_undep
     );
     let deadline = Instant::now() + Duration::from_secs(90);
     while cluster.kubectl(&["get", "pv", &volume]).status.success() {
-        assert!(Instant::now() < deadline, "volume {volume} is still there: see the provisioner's log (/var/lib/xtask-kube/logs/provisioner.log)");
+        assert!(
+            Instant::now() < deadline,
+            "volume {volume} is still there: see the provisioner's log (/var/lib/xtask-kube/logs/provisioner.log)"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }

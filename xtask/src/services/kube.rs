@@ -291,7 +291,12 @@ fn dirs(l: &Layout) -> node_proc::Dirs {
 }
 
 fn provisioner_config(l: &Layout, kubectl: PathBuf) -> kube_provisioner::Config {
-    kube_provisioner::Config { kubectl, kubeconfig: l.admin(), state: l.state.clone(), volumes: l.volumes().join("dynamic") }
+    kube_provisioner::Config {
+        kubectl,
+        kubeconfig: l.admin(),
+        state: l.state.clone(),
+        volumes: l.volumes().join("dynamic"),
+    }
 }
 
 /// The real node's configuration: the cluster's state and binaries, the

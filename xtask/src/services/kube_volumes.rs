@@ -70,7 +70,10 @@ pub fn plan(items: &[Value], root: &Path) -> Vec<Action> {
         let (ns, name, uid) = (s(c, "/metadata/namespace"), s(c, "/metadata/name"), s(c, "/metadata/uid"));
         let pv_name = format!("pvc-{uid}");
         let pending = s(c, "/status/phase") == "Pending" && s(c, "/spec/volumeName").is_empty();
-        if !pending || uid.is_empty() || c["metadata"]["deletionTimestamp"].is_string() || volumes.contains(&pv_name.as_str())
+        if !pending
+            || uid.is_empty()
+            || c["metadata"]["deletionTimestamp"].is_string()
+            || volumes.contains(&pv_name.as_str())
         {
             continue;
         }
@@ -128,7 +131,13 @@ pub fn describe(a: &Action) -> String {
             "provisioning {} for {claim}: {} {} at {}",
             s(pv, "/metadata/name"),
             s(pv, "/spec/capacity/storage"),
-            pv["spec"]["accessModes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+            pv["spec"]["accessModes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
             dir.display()
         ),
         Action::Delete { pv, dir } => match dir {

@@ -60,13 +60,17 @@ fn production_s_claim_gets_a_volume_of_its_own_size_and_access_mode() {
     assert_eq!(pv["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"], PROVISIONER);
     assert_eq!(
         describe(&actions[0]),
-        format!("provisioning pvc-uid-mlops-data for mlops-production/mlops-data: 100Gi ReadWriteMany at {}", dir.display())
+        format!(
+            "provisioning pvc-uid-mlops-data for mlops-production/mlops-data: 100Gi ReadWriteMany at {}",
+            dir.display()
+        )
     );
 }
 
 #[test]
 fn a_class_of_ours_keeps_its_own_reclaim_policy_and_name() {
-    let items = [class("keep", PROVISIONER, Some("Retain")), claim("a", "c", "keep", "1Gi", &["ReadWriteOnce"], "Pending")];
+    let items =
+        [class("keep", PROVISIONER, Some("Retain")), claim("a", "c", "keep", "1Gi", &["ReadWriteOnce"], "Pending")];
     let Some(Action::Create { pv, .. }) = plan(&items, &root()).pop() else { panic!() };
     assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
     assert_eq!(pv["spec"]["storageClassName"], "keep");
