@@ -541,7 +541,8 @@ impl Service for ControlPlane {
                 cx.need_root("stopping the real node")?;
             }
         }
-        let mut stopped = usize::from(kube_provisioner::down(&dirs(&l))?);
+        let provisioner = provisioner_config(&l, PathBuf::new());
+        let mut stopped = usize::from(kube_provisioner::down(&provisioner, &dirs(&l), &|m| cx.say(NAME, m))?);
         for c in COMPONENTS.iter().rev() {
             stopped += usize::from(stop_component(&l, c)?);
         }

@@ -24,7 +24,7 @@ use xshell::{cmd, Shell};
 pub const NAME: &str = "provisioner";
 /// The provisioner's behaviour version: a running one of another version is
 /// restarted, one of the same is kept whichever checkout asks.
-pub const REV: &str = "1";
+pub const REV: &str = "2";
 /// A pass at least this often.
 const RESYNC: Duration = Duration::from_secs(10);
 
@@ -84,11 +84,14 @@ pub fn up(cfg: &Config, dirs: &Dirs, deadline: Instant, say: &dyn Fn(&str)) -> R
             return Ok(());
         }
         say(&format!("restarting the volume provisioner (pid {pid}): no pass for a minute"));
+    } else if let Some(pid) = node_proc::pid_of(dirs, NAME) {
+        say(&format!("restarting the volume provisioner (pid {pid}): another version or configuration"));
     }
     for dir in [cfg.home(), cfg.volumes.clone()] {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     node_proc::stop(dirs, NAME)?;
+    kill_leftovers(cfg, say);
     // A copy of this program: the running one keeps its file, a checkout can go.
     let me = std::env::current_exe().context("cannot find the xtask's own program")?;
     let tmp = cfg.home().join(format!(".xtask.{}", std::process::id()));
@@ -104,9 +107,21 @@ pub fn up(cfg: &Config, dirs: &Dirs, deadline: Instant, say: &dyn Fn(&str)) -> R
     node_proc::wait_for(dirs, NAME, "its first pass", deadline, || fresh(&cfg.heartbeat(), started))
 }
 
+/// Provisioners of ours without a pid file (our copy of the program): two would race.
+fn kill_leftovers(cfg: &Config, say: &dyn Fn(&str)) -> usize {
+    let program = cfg.program();
+    let pids = node_proc::find(|exe, _| exe == program);
+    for pid in &pids {
+        say(&format!("killing a leftover volume provisioner (pid {pid}, no pid file)"));
+        node_proc::kill_group(*pid, Duration::from_secs(5));
+    }
+    pids.len()
+}
+
 /// Stop it (the StorageClass stays: claims keep their class).
-pub fn down(dirs: &Dirs) -> Result<bool> {
-    node_proc::stop(dirs, NAME)
+pub fn down(cfg: &Config, dirs: &Dirs, say: &dyn Fn(&str)) -> Result<bool> {
+    let stopped = node_proc::stop(dirs, NAME)?;
+    Ok(kill_leftovers(cfg, say) > 0 || stopped)
 }
 
 /// Its pid when it runs and passed in the last minute.
@@ -138,6 +153,7 @@ pub fn run(a: &ProvisionerArgs) -> Result<i32> {
     let (tx, rx) = mpsc::channel::<bool>();
     let mut watching = false;
     let mut refused = BTreeSet::new();
+    let mut soon = false;
     loop {
         if !watching {
             watching = watch(&k, tx.clone()).is_ok();
@@ -146,11 +162,20 @@ pub fn run(a: &ProvisionerArgs) -> Result<i32> {
             Ok(()) => crate::fsutil::write_atomic(&a.heartbeat, crate::clock::now().to_string().as_bytes())?,
             Err(e) => println!("{} pass failed: {e:#}", stamp()),
         }
-        // After an event, a second pass soon: a deleted claim's volume turns Released a moment later.
-        let mut wait = RESYNC;
-        while let Ok(alive) = rx.recv_timeout(wait) {
+        // A pass after a change is followed by another soon: a deleted claim's
+        // volume turns Released only once the binder has seen the deletion.
+        let wait = if std::mem::take(&mut soon) { Duration::from_secs(2) } else { RESYNC };
+        if let Ok(alive) = rx.recv_timeout(wait) {
             watching &= alive;
-            wait = Duration::from_secs(1);
+            soon = true;
+            // The rest of a burst (a namespace's claims) in the same pass, bounded.
+            let end = Instant::now() + Duration::from_millis(200);
+            while let Some(left) = end.checked_duration_since(Instant::now()) {
+                match rx.recv_timeout(left) {
+                    Ok(alive) => watching &= alive,
+                    Err(_) => break,
+                }
+            }
         }
     }
 }
