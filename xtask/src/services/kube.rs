@@ -293,7 +293,9 @@ fn dirs(l: &Layout) -> node_proc::Dirs {
 fn provisioner_config(l: &Layout, kubectl: PathBuf) -> kube_provisioner::Config {
     kube_provisioner::Config {
         kubectl,
-        kubeconfig: l.admin(),
+        admin: l.admin(),
+        kubeconfig: l.kubeconfig_of("provisioner"),
+        ca: l.serving_crt(),
         state: l.state.clone(),
         volumes: l.volumes().join("dynamic"),
     }

@@ -12,6 +12,7 @@ use super::kube_volumes::{self as volumes, Action};
 use super::node_proc::{self, Dirs, Proc};
 use crate::cli::ProvisionerArgs;
 use anyhow::{Context, Result};
+use base64::Engine as _;
 use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
@@ -31,7 +32,12 @@ const RESYNC: Duration = Duration::from_secs(10);
 /// The provisioner as `services up kube` runs it.
 pub struct Config {
     pub kubectl: PathBuf,
+    /// The admin's, to set up the class and the provisioner's identity.
+    pub admin: PathBuf,
+    /// The provisioner's own (written here, 0600).
     pub kubeconfig: PathBuf,
+    /// The apiserver's serving certificate (trusted by that kubeconfig).
+    pub ca: PathBuf,
     /// The cluster's state folder: the program's copy and its heartbeat live in `provisioner/`.
     pub state: PathBuf,
     /// Where the volumes' folders go.
@@ -62,22 +68,28 @@ impl Config {
                 format!("--heartbeat={}", p(&self.heartbeat())),
                 format!("--rev={REV}"),
             ],
-            inputs: Vec::new(),
+            // A new token (a cluster made anew) restarts it.
+            inputs: vec![self.kubeconfig.clone()],
         }
     }
 }
 
-/// The default StorageClass applied, the provisioner running (started when
-/// it is not, or runs another version) and through its first pass.
+/// The default StorageClass and the provisioner's identity applied, the
+/// provisioner running (started when it is not, or runs another version)
+/// and through its first pass.
 pub fn up(cfg: &Config, dirs: &Dirs, deadline: Instant, say: &dyn Fn(&str)) -> Result<()> {
     let sh = Shell::new()?;
-    let (kubectl, kubeconfig) = (&cfg.kubectl, &cfg.kubeconfig);
-    cmd!(sh, "{kubectl} --kubeconfig {kubeconfig} --request-timeout=10s apply -f -")
-        .stdin(volumes::storage_class())
+    let (kubectl, admin) = (&cfg.kubectl, &cfg.admin);
+    cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=10s apply -f -")
+        .stdin(volumes::objects())
         .quiet()
         .ignore_stdout()
         .run()
         .with_context(|| format!("could not create the default StorageClass {}", volumes::CLASS))?;
+    let token = token(&sh, cfg, deadline)?;
+    let ca = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(&cfg.ca).with_context(|| format!("cannot read {}", cfg.ca.display()))?);
+    node_proc::put(&cfg.kubeconfig, &super::kube_spec::kubeconfig(&ca, volumes::IDENTITY, &token))?;
     let p = cfg.proc();
     if let Some(pid) = p.running(dirs) {
         if fresh(&cfg.heartbeat(), SystemTime::now() - RESYNC * 6) {
@@ -105,6 +117,32 @@ pub fn up(cfg: &Config, dirs: &Dirs, deadline: Instant, say: &dyn Fn(&str)) -> R
         dirs.log(NAME).display()
     ));
     node_proc::wait_for(dirs, NAME, "its first pass", deadline, || fresh(&cfg.heartbeat(), started))
+}
+
+/// The long-lived token of the provisioner's ServiceAccount (filled by the token controller).
+fn token(sh: &Shell, cfg: &Config, deadline: Instant) -> Result<String> {
+    let (kubectl, admin) = (&cfg.kubectl, &cfg.admin);
+    let secret = format!("{}-token", volumes::IDENTITY);
+    let path = "jsonpath={.data.token}";
+    loop {
+        let b64 = cmd!(
+            sh,
+            "{kubectl} --kubeconfig {admin} --request-timeout=10s -n kube-system get secret {secret} -o {path}"
+        )
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
+        let token = base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap_or_default();
+        if !token.is_empty() {
+            return String::from_utf8(token).context("a ServiceAccount token is not text");
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no token in Secret kube-system/{secret}: is kube-controller-manager running? (cargo xtask services status kube)"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 /// Provisioners of ours without a pid file (our copy of the program): two would race.

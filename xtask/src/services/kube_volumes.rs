@@ -20,8 +20,64 @@ pub const CLASS: &str = "xtask-hostpath";
 pub const PROVISIONER: &str = "xtask.dev/hostpath";
 const PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
 
-/// The default StorageClass: a claim without `storageClassName` gets it
-/// (the DefaultStorageClass admission plugin), bound at once (one node).
+/// The provisioner's identity: a ServiceAccount in kube-system with a
+/// long-lived token Secret, allowed only what a provisioner does.
+pub const IDENTITY: &str = "xtask-provisioner";
+
+/// The default StorageClass (a claim without `storageClassName` gets it, by
+/// the DefaultStorageClass admission plugin; bound at once: one node), and
+/// the provisioner's identity and role.
+pub fn objects() -> String {
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: xtask:provisioner
+rules:
+- apiGroups: [\"\"]
+  resources: [persistentvolumeclaims]
+  verbs: [get, list, watch]
+- apiGroups: [\"\"]
+  resources: [persistentvolumes]
+  verbs: [get, list, watch, create, delete]
+- apiGroups: [storage.k8s.io]
+  resources: [storageclasses]
+  verbs: [get, list, watch]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {IDENTITY}
+  namespace: kube-system
+---
+apiVersion: v1
+kind: Secret
+type: kubernetes.io/service-account-token
+metadata:
+  name: {IDENTITY}-token
+  namespace: kube-system
+  annotations:
+    kubernetes.io/service-account.name: {IDENTITY}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {IDENTITY}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: xtask:provisioner
+subjects:
+- kind: ServiceAccount
+  name: {IDENTITY}
+  namespace: kube-system
+---
+{}",
+        storage_class()
+    )
+}
+
+/// The default StorageClass.
 pub fn storage_class() -> String {
     format!(
         "apiVersion: storage.k8s.io/v1

@@ -154,3 +154,16 @@ fn the_storage_class_is_the_default_and_names_the_provisioner() {
     assert_eq!(class["reclaimPolicy"], "Delete");
     assert_eq!(class["volumeBindingMode"], "Immediate");
 }
+
+#[test]
+fn the_provisioner_may_do_what_a_provisioner_does_and_no_more() {
+    let text = objects();
+    assert!(text.ends_with(&storage_class()), "{text}");
+    let rules = &text[text.find("rules:").unwrap()..text.find("---").unwrap()];
+    assert_eq!(
+        rules.lines().filter(|l| l.trim_start().starts_with("verbs:")).collect::<Vec<_>>(),
+        ["  verbs: [get, list, watch]", "  verbs: [get, list, watch, create, delete]", "  verbs: [get, list, watch]"]
+    );
+    assert!(!text.contains('*'), "{text}");
+    assert!(text.contains(&format!("name: {IDENTITY}-token\n")), "{text}");
+}
