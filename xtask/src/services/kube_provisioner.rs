@@ -25,7 +25,7 @@ use xshell::{cmd, Shell};
 pub const NAME: &str = "provisioner";
 /// The provisioner's behaviour version: a running one of another version is
 /// restarted, one of the same is kept whichever checkout asks.
-pub const REV: &str = "2";
+pub const REV: &str = "3";
 /// A pass at least this often.
 const RESYNC: Duration = Duration::from_secs(10);
 
@@ -226,6 +226,15 @@ fn stamp() -> String {
 fn watch(k: &Kube, tx: mpsc::Sender<bool>) -> Result<()> {
     let (sh, kubectl, kubeconfig) = (&k.sh, &k.kubectl, &k.kubeconfig);
     let mut command: Command = cmd!(sh, "{kubectl} --kubeconfig {kubeconfig} get pvc -A --watch-only -o name").into();
+    // SAFETY: prctl(2) is async-signal-safe. The watch dies with us, even by kill -9.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child =
         command.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().context("cannot start kubectl get --watch")?;
     let out = child.stdout.take().expect("piped");
