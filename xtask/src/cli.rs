@@ -341,6 +341,27 @@ pub enum ServicesCommand {
         #[arg(value_name = "NAME")]
         name: String,
     },
+    /// The local cluster's volume provisioner as a daemon (`services up kube` starts it; docs/cluster.md).
+    #[command(hide = true)]
+    Provisioner(ProvisionerArgs),
+}
+
+/// What the volume provisioner daemon is told by `services up kube`.
+#[derive(Args, Debug, Clone)]
+pub struct ProvisionerArgs {
+    #[arg(long)]
+    pub kubectl: PathBuf,
+    #[arg(long)]
+    pub kubeconfig: PathBuf,
+    /// The folder the volumes' folders go in.
+    #[arg(long)]
+    pub volumes: PathBuf,
+    /// The file each pass touches.
+    #[arg(long)]
+    pub heartbeat: PathBuf,
+    /// Its behaviour version (part of its identity only).
+    #[arg(long)]
+    pub rev: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -61,6 +61,10 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<i32> {
+    // The volume provisioner is a daemon of the cluster, not of a checkout: it needs no root.
+    if let Command::Services { action: cli::ServicesCommand::Provisioner(a) } = &cli.command {
+        return services::kube_provisioner::run(a);
+    }
     let root = find_root(cli.root.as_deref())?;
     // What `services up` recorded fills in the variables the caller did not set.
     if !matches!(cli.command, Command::Services { .. }) {
