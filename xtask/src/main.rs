@@ -3,6 +3,7 @@
 
 mod affected;
 mod cache;
+mod canary;
 mod checks;
 mod cli;
 mod clock;

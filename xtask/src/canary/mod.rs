@@ -1,0 +1,204 @@
+//! Canary releases (docs/ci-cd.md, "Canary releases"): an environment whose
+//! overlay declares `strategy = "canary"` (`strategy`) takes a release in
+//! steps. Everything but the canary components rolls as usual; each canary
+//! component gets a `NAME-canary` Deployment of the new template beside its
+//! stable pods, both behind its Service (`cluster`); a load Job drives
+//! bounded traffic through the Service; each pod's metrics are read through
+//! the API server (`metrics`) and each window judged (`judge`). Then promote
+//! (the stable Deployment takes the new template, the canary goes), abort
+//! (the canary goes, stable untouched) or pause (the canary stays for
+//! `cargo xtask canary ENV promote|abort`). Ctrl-C or a lost lock removes
+//! the canary. The release record holds the steps and the verdicts.
+
+pub mod cluster;
+pub mod judge;
+pub mod metrics;
+pub mod run;
+pub mod strategy;
+
+use crate::canary::run::{Canarying, End};
+use crate::canary::strategy::Canary;
+use crate::kube::cluster::Session;
+use crate::kube::deploy::Attempt;
+use crate::kube::release::{self, CanaryRecord, Outcome, Release};
+use crate::kube::steps;
+use crate::kube::wait::{self as verify, Ending};
+use crate::kube::want::wanted;
+use crate::kube::{self, smoke, Object};
+use crate::manifests::checks::Check;
+use anyhow::Result;
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The canary component's Deployment and the Service that selects its pods.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub component: String,
+    pub deployment: Value,
+    pub service: Option<Value>,
+}
+
+fn component_of(o: &Object) -> String {
+    o.value["metadata"]["labels"][cluster::NAME_LABEL].as_str().unwrap_or(&o.name).to_string()
+}
+
+/// Does the Service select the Deployment's pods?
+fn selects(service: &Value, deployment: &Value) -> bool {
+    let Some(sel) = service["spec"]["selector"].as_object().filter(|s| !s.is_empty()) else { return false };
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    sel.iter().all(|(k, v)| &labels[k] == v)
+}
+
+/// Every Deployment of the render as a part (with its Service, if one selects it).
+pub fn parts(objects: &[Object]) -> Vec<Part> {
+    objects
+        .iter()
+        .filter(|o| o.kind == "Deployment")
+        .map(|d| Part {
+            component: component_of(d),
+            deployment: d.value.clone(),
+            service: objects.iter().find(|s| s.kind == "Service" && selects(&s.value, &d.value)).map(|s| s.value.clone()),
+        })
+        .collect()
+}
+
+/// The render's parts as the strategy checks see them.
+pub fn targets(parts: &[Part]) -> Vec<strategy::Target> {
+    parts
+        .iter()
+        .map(|p| strategy::Target {
+            component: p.component.clone(),
+            replicas: Some(p.deployment["spec"]["replicas"].as_u64().unwrap_or(1) as u32),
+            has_service: p.service.is_some(),
+        })
+        .collect()
+}
+
+/// The image the load Job runs: the platform's client image when the render
+/// has one (its smoke check runs it), else the first canary component's.
+pub fn load_image(all: &[Object], parts: &[&Part]) -> Option<String> {
+    let image_of = |v: &Value| -> Option<String> {
+        let spec = if v["kind"] == "Job" { &v["spec"]["template"]["spec"] } else { &v["spec"]["template"]["spec"] };
+        spec["containers"][0]["image"].as_str().map(String::from)
+    };
+    all.iter()
+        .filter(|o| o.kind == "Job" && component_of(o) == "client")
+        .find_map(|o| image_of(&o.value))
+        .or_else(|| parts.first().and_then(|p| image_of(&p.deployment)))
+}
+
+/// Delete every canary Deployment of the namespace (and the load Job): what
+/// abort, Ctrl-C and a lost lock leave behind is the stable pods alone.
+pub fn remove(s: &Session) -> Result<Vec<String>> {
+    let mut gone = Vec::new();
+    for d in s.get("deployments", Some(&format!("{}=canary", cluster::TRACK)))? {
+        let name = d["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        s.delete("deployment", &name)?;
+        gone.push(name);
+    }
+    let ns = s.namespace.clone();
+    let load = format!("{}={}", cluster::NAME_LABEL, cluster::LOAD_JOB);
+    s.run(&["delete", "jobs", "-l", &load, "-n", &ns, "--ignore-not-found", "--cascade=background", "--wait=false"], None)?;
+    Ok(gone)
+}
+
+/// Put the rest of the release back to what `current` applied (the canary
+/// components' stable Deployments were never changed): after an abort the
+/// environment runs the previous release, all of it.
+pub fn restore(s: &Session, env: &str, current: &Release, timeout: Duration) -> Result<()> {
+    let secret = s
+        .get_one("secret", &release::secret_name(current.revision))?
+        .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", current.revision))?;
+    let text = release::manifests_of(&secret)?;
+    let objects = kube::objects(&text).map_err(|e| anyhow::anyhow!("release {} does not parse: {}", current.revision, e.message))?;
+    s.apply(None, Some(&text), false)?;
+    match verify::wait(s, &wanted(&objects), Instant::now() + timeout)? {
+        Ending::Ready => {}
+        other => eprintln!("warning: revision {} did not settle again: {}", current.revision, verify::describe(&other).join("; ")),
+    }
+    steps::prune(s, env, &objects)
+}
+
+/// A release through the canary, under the lock, recorded as it goes:
+/// `succeeded` once promoted and verified, `aborted` (exit 1, 130 on Ctrl-C)
+/// with the previous release serving, or `pending` with the canary paused.
+pub struct Deploy<'a> {
+    pub s: &'a Session,
+    pub env: &'a str,
+    pub c: &'a Canary,
+    pub parts: Vec<Part>,
+    pub objects: &'a [Object],
+    pub file: &'a Path,
+    pub text: &'a str,
+    pub history: &'a [Release],
+    pub checks: &'a [Check],
+    pub load_image: String,
+    pub timeout: Duration,
+}
+
+impl Deploy<'_> {
+    pub fn run(self, mut rel: Release, current: &Release) -> Result<i32> {
+        let Deploy { s, env, c, parts, objects, file, text, history, checks, load_image, timeout } = self;
+        let run = Canarying { s, env, c, parts, objects, file, load_image, timeout };
+        let mut record = CanaryRecord { steps: run.steps(), state: "analysing".into(), verdicts: Vec::new() };
+        rel.canary = Some(record.clone());
+        steps::record(s, &rel, text)?;
+        let end = run.run(&mut record);
+        let abort = |rel: &mut Release, record: &mut CanaryRecord, why: String| -> Result<()> {
+            record.state = "aborted".into();
+            rel.outcome = Outcome::Aborted;
+            rel.description = why;
+            rel.canary = Some(record.clone());
+            restore(s, env, current, timeout)?;
+            steps::record(s, rel, text)
+        };
+        let end = match end {
+            Ok(end) => end,
+            Err(e) => {
+                abort(&mut rel, &mut record, format!("canary stopped by an error: {e:#}"))?;
+                return Err(e.context(format!("the canary is removed; {env} serves revision {} again", current.revision)));
+            }
+        };
+        match end {
+            End::Promoted(ending) => {
+                record.state = "promoted".into();
+                rel.canary = Some(record);
+                let ending = smoke::after(s, ending, checks)?;
+                Attempt { s, env, history, rel, text, objects, timeout }.finish(ending)
+            }
+            End::RolloutFailed(ending) => {
+                record.state = "not started: the rest of the release did not roll out".into();
+                rel.canary = Some(record);
+                Attempt { s, env, history, rel, text, objects, timeout }.finish(ending)
+            }
+            End::Aborted(why) => {
+                abort(&mut rel, &mut record, format!("canary aborted: {why}"))?;
+                eprintln!(
+                    "deploy {env}: canary aborted ({why}); revision {} is recorded aborted and {env} keeps serving revision {}",
+                    rel.revision, current.revision
+                );
+                Ok(1)
+            }
+            End::Stopped(why) => {
+                abort(&mut rel, &mut record, format!("canary stopped: {why}"))?;
+                eprintln!(
+                    "deploy {env}: {why}: the canary is removed, {env} serves revision {} as before, revision {} is recorded aborted; the lock is released",
+                    current.revision, rel.revision
+                );
+                Ok(if crate::exec::interrupted() { 130 } else { 1 })
+            }
+            End::Paused => {
+                record.state = "paused".into();
+                rel.canary = Some(record);
+                rel.description = "canary paused: too little traffic reached it to judge".into();
+                steps::record(s, &rel, text)?;
+                eprintln!(
+                    "deploy {env}: canary paused (a verdict without enough traffic is never a promotion): the canary keeps running beside revision {}; decide with `cargo xtask canary {env} promote` or `cargo xtask canary {env} abort`",
+                    current.revision
+                );
+                Ok(1)
+            }
+        }
+    }
+}
