@@ -51,3 +51,10 @@ fn a_window_is_the_growth_and_a_restart_counts_from_zero() {
     assert_eq!(window(&before, &restarted), restarted);
     assert_eq!(sum([&w, &w]).requests, 20.0);
 }
+
+#[test]
+fn integer_values_and_a_root_route_count() {
+    let c = counts("http_requests_total{method=\"GET\",route=\"/\",status=\"200\"} 91\nhttp_request_duration_seconds_bucket{le=\"0.001\",method=\"GET\",route=\"/\"} 17\n");
+    assert_eq!(c.requests, 91.0);
+    assert_eq!(c.buckets[&Bound(0.001)], 17.0);
+}

@@ -187,6 +187,12 @@ impl Canarying<'_> {
         let analysed = self.analyse(record, interval);
         for p in &self.parts {
             let job = format!("{}-{}", cluster::LOAD_JOB, p.component);
+            // What the load saw from its side (its last lines), or why it did not run.
+            let said = s.run(&["logs", &format!("job/{job}"), "-n", &ns, "--tail=3"], None);
+            let said = said.unwrap_or_else(|e| format!("(no log: {e:#})"));
+            for line in said.lines().filter(|l| !l.trim().is_empty()) {
+                println!("  load     {}: {line}", p.component);
+            }
             let _ = s.run(&["delete", "job", &job, "-n", &ns, "--ignore-not-found", "--cascade=background", "--wait=false"], None);
         }
         let decision = match analysed? {

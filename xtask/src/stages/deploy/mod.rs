@@ -41,11 +41,11 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
 
     println!("deploy {env}: render and validate");
     let (rendered, all) = render::render(root, &Shell::new()?, &kube::kubectl()?, &env)?;
-    steps::validate(ws, &env, &all)?;
     // The smoke checks are not part of the release: verify runs them.
     let checks::Split { text, objects, checks } =
         checks::split(&rendered).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let checks = if args.no_smoke { Vec::new() } else { checks };
+    // The strategy against the render before the findings: a canary that cannot run is the first thing to fix.
     let canary = match &strategy {
         Strategy::Rolling => None,
         Strategy::Canary(c) => {
@@ -56,6 +56,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
             Some((c, parts))
         }
     };
+    steps::validate(ws, &env, &all)?;
     // The images the render runs, each with the commit the report says it was built from.
     let applied = provenance::applied(&steps::images_of(&objects), &built, &steps::our_image_names(ws)?);
     let let_through = provenance::judge(&env, guard, &facts.commit, &applied, args.force).map_err(UsageError::new)?;
