@@ -100,6 +100,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Status(args) => stages::status::run(&discover(&root)?, &args),
         Command::Logs(args) => stages::logs::run(&discover(&root)?, &args),
         Command::Rollback(args) => stages::rollback::run(&discover(&root)?, &args),
+        Command::Canary(args) => stages::canary::run(&discover(&root)?, &args),
         Command::Perf(args) => {
             let ws = discover(&root)?;
             exec::install_interrupt_handler()?;

@@ -188,6 +188,10 @@ impl Fx {
     }
 
     fn run(&self, args: &[&str]) -> Run {
+        support::run(self.command(args))
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = self.repo.command(args);
         for var in ["KUBECONFIG", "KUBECONFIG_B64", "CI", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"] {
             cmd.env_remove(var);
@@ -198,7 +202,40 @@ impl Fx {
             // Nowhere to connect: bad input must be refused before any cluster is needed.
             None => cmd.env("KUBECONFIG", "/nonexistent/kubeconfig"),
         };
-        support::run(cmd)
+        cmd
+    }
+
+    /// Start a deploy, and once its analyses run, do `meanwhile`; its run.
+    fn deploy_and(&self, meanwhile: impl FnOnce(u32)) -> Run {
+        use std::io::{BufRead, Read};
+        let mut child = self
+            .command(&["deploy", "live", "--no-smoke"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let errs = std::thread::spawn(move || {
+            let mut s = String::new();
+            err.read_to_string(&mut s).unwrap();
+            s
+        });
+        let mut out = String::new();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut meanwhile = Some(meanwhile);
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            out.push_str(&line);
+            out.push('\n');
+            if line.contains("canary step 3") {
+                (meanwhile.take().unwrap())(child.id());
+            }
+        }
+        let code = child.wait().unwrap().code().unwrap_or(-1);
+        let run = Run { code, stdout: out, stderr: errs.join().unwrap() };
+        eprintln!("--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
+        assert!(meanwhile.is_none(), "the analyses never started");
+        run
     }
 
     fn c(&self) -> &Cluster {
@@ -301,4 +338,64 @@ fn a_same_release_is_promoted_and_a_slower_one_aborted_while_stable_keeps_servin
     assert_eq!(h[1], (2, "succeeded".to_string(), "promoted".to_string()), "{h:?}");
     let run = f.run(&["status", "live"]);
     assert!(run.stdout.contains("canary aborted"), "{}", run.stdout);
+}
+
+#[test]
+#[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
+fn a_canary_without_enough_traffic_pauses_and_a_person_decides_and_ctrl_c_or_a_lost_lock_remove_it() {
+    let starved = ROLLOUT.replace("min_requests = 20", "min_requests = 5000");
+    let (f, _guard) = Fx::new("pause", Some(cluster()), &starved, true);
+    f.release(2, 1, 0);
+    assert_eq!(f.run(&["deploy", "live", "--no-smoke"]).code, 0);
+
+    // Too little traffic: never a promotion; the canary stays for a decision.
+    f.release(2, 2, 0);
+    let run = f.run(&["deploy", "live", "--no-smoke"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("web, analysis 2: no data"), "{}", run.stdout);
+    assert!(run.stderr.contains("canary paused"), "{}", run.stderr);
+    assert_eq!(f.live(), ("1".to_string(), 1));
+    let run = f.run(&["canary", "live", "status"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("canary of revision 2: paused (pending)"), "{}", run.stdout);
+    assert!(run.stdout.contains("running: web-canary, 1 of 3 pods"), "{}", run.stdout);
+    let run = f.run(&["canary", "live", "abort"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(f.live(), ("1".to_string(), 0));
+    assert_eq!(f.history().last().unwrap(), &(2, "aborted".to_string(), "aborted by hand".to_string()));
+    let run = f.run(&["canary", "live", "abort"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("no canary is paused: the newest release, revision 2, is aborted"), "{}", run.stderr);
+
+    f.release(2, 3, 0);
+    assert_eq!(f.run(&["deploy", "live", "--no-smoke"]).code, 1);
+    let run = f.run(&["canary", "live", "promote"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(f.live(), ("3".to_string(), 0));
+    assert_eq!(f.history().last().unwrap(), &(3, "succeeded".to_string(), "promoted by hand".to_string()));
+
+    // Ctrl-C in the middle: the canary goes, stable untouched, the lock released, the release aborted.
+    f.release(2, 4, 0);
+    let run = f.deploy_and(|pid| {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        assert!(Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap().success());
+    });
+    assert_eq!(run.code, 130, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("interrupted (Ctrl-C): the canary is removed"), "{}", run.stderr);
+    assert_eq!(f.live(), ("3".to_string(), 0));
+    assert_eq!(f.history().last().unwrap(), &(4, "aborted".to_string(), "aborted".to_string()));
+    let lease = f.c().kubectl(&["get", "lease", "mlops-deploy-lock", "-n", &f.namespace]);
+    assert!(!lease.status.success(), "the lock is still held");
+
+    // Another deploy takes the lock in the middle: the same, and the lock stays the other's.
+    f.release(2, 5, 0);
+    let (c, ns) = (f.c(), f.namespace.clone());
+    let run = f.deploy_and(|_| {
+        let patch = r#"{"spec":{"holderIdentity":"someone else"}}"#;
+        c.text(&["patch", "lease", "mlops-deploy-lock", "-n", &ns, "--type=merge", "-p", patch]);
+    });
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("the environment's lock was taken by another deploy: the canary is removed"), "{}", run.stderr);
+    assert_eq!(f.live(), ("3".to_string(), 0));
+    assert_eq!(f.history().last().unwrap(), &(5, "aborted".to_string(), "aborted".to_string()));
 }

@@ -202,3 +202,100 @@ impl Deploy<'_> {
         }
     }
 }
+
+/// What `status` says of the newest release that went through a canary: its
+/// state, steps and verdict tables, and the canary pods running now with the
+/// real split.
+pub fn status_lines(s: &Session, history: &[Release]) -> Result<Vec<String>> {
+    let Some(r) = history.iter().filter(|r| r.canary.is_some()).max_by_key(|r| r.revision) else { return Ok(Vec::new()) };
+    let c = r.canary.as_ref().expect("filtered");
+    let mut out = vec![format!("canary of revision {}: {} ({})", r.revision, c.state, r.outcome.label())];
+    out.extend(c.steps.iter().map(|l| format!("  {l}")));
+    for v in &c.verdicts {
+        out.extend(v.lines().filter(|l| !l.starts_with("|---")).map(|l| format!("  {l}")));
+    }
+    let live = s.get("deployments", Some(&format!("{}=canary", cluster::TRACK)))?;
+    for d in &live {
+        let name = d["metadata"]["name"].as_str().unwrap_or_default();
+        let component = d["spec"]["template"]["metadata"]["labels"][cluster::NAME_LABEL].as_str().unwrap_or_default();
+        let pods = ready_of(s, component)?;
+        let canary = pods.iter().filter(|p| p.canary).count() as u32;
+        out.push(format!(
+            "  running: {name}, {}",
+            strategy::split_words(canary, pods.len() as u32).replace(" expected", " (ready pods)")
+        ));
+    }
+    Ok(out)
+}
+
+fn ready_of(s: &Session, component: &str) -> Result<Vec<cluster::Pod>> {
+    Ok(cluster::ready_pods(&s.get("pods", Some(&format!("{}={component}", cluster::NAME_LABEL)))?))
+}
+
+/// The release whose canary is paused: the newest record, pending, its canary `paused`.
+pub fn paused(history: &[Release]) -> Result<&Release, String> {
+    let newest = history.iter().max_by_key(|r| r.revision);
+    match newest {
+        Some(r) if r.outcome == Outcome::Pending && r.canary.as_ref().is_some_and(|c| c.state == "paused") => Ok(r),
+        Some(r) => Err(format!(
+            "no canary is paused: the newest release, revision {}, is {}{}; `cargo xtask canary ENV status` shows the last canary",
+            r.revision,
+            r.outcome.label(),
+            r.canary.as_ref().map(|c| format!(" (canary {})", c.state)).unwrap_or_default()
+        )),
+        None => Err("no canary is paused: nothing was ever deployed here".into()),
+    }
+}
+
+/// Promote a paused canary: its release's manifests applied in full (the
+/// stable Deployments take the new template), verified, the canary removed,
+/// the release recorded `succeeded` (or rolled back as any failed deploy).
+pub fn promote_paused(s: &Session, env: &str, history: &[Release], mut rel: Release, timeout: Duration) -> Result<i32> {
+    let secret = s
+        .get_one("secret", &release::secret_name(rel.revision))?
+        .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", rel.revision))?;
+    let text = release::manifests_of(&secret)?;
+    let objects = kube::objects(&text).map_err(|e| anyhow::anyhow!("release {} does not parse: {}", rel.revision, e.message))?;
+    println!("canary {env}: promote revision {} by hand", rel.revision);
+    s.apply(None, Some(&text), false)?;
+    let ending = verify::wait(s, &wanted(&objects), Instant::now() + timeout)?;
+    if matches!(ending, Ending::Ready) {
+        for gone in remove(s)? {
+            println!("  removed  canary {gone}");
+        }
+    }
+    if let Some(c) = rel.canary.as_mut() {
+        c.state = "promoted by hand".into();
+    }
+    rel.description = String::new();
+    let earlier: Vec<Release> = history.iter().filter(|r| r.revision < rel.revision).cloned().collect();
+    Attempt { s, env, history: &earlier, rel, text: &text, objects: &objects, timeout }.finish(ending)
+}
+
+/// Abort a paused canary: the canary removed, the previous release put back
+/// in full, the release recorded `aborted`.
+pub fn abort_paused(s: &Session, env: &str, history: &[Release], mut rel: Release, timeout: Duration) -> Result<i32> {
+    let earlier: Vec<Release> = history.iter().filter(|r| r.revision < rel.revision).cloned().collect();
+    for gone in remove(s)? {
+        println!("  removed  canary {gone}");
+    }
+    if let Some(current) = release::current(&earlier) {
+        restore(s, env, current, timeout)?;
+    }
+    let secret = s
+        .get_one("secret", &release::secret_name(rel.revision))?
+        .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", rel.revision))?;
+    let text = release::manifests_of(&secret)?;
+    if let Some(c) = rel.canary.as_mut() {
+        c.state = "aborted by hand".into();
+    }
+    rel.outcome = Outcome::Aborted;
+    rel.description = "canary aborted by hand".into();
+    steps::record(s, &rel, &text)?;
+    println!(
+        "canary {env}: aborted revision {}; {env} serves revision {}",
+        rel.revision,
+        release::current(&earlier).map_or("none".into(), |c| c.revision.to_string())
+    );
+    Ok(0)
+}

@@ -15,6 +15,7 @@ use crate::kube::deploy;
 use crate::kube::health::{self, Trouble};
 use crate::kube::release::{self, Outcome, Release};
 use crate::kube::rollout::{self, Observed, State};
+use crate::canary;
 use crate::kube::running::{self, Recorded};
 use crate::kube::wait::observe;
 use crate::kube::want;
@@ -168,5 +169,10 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
     }
     println!();
     print!("{}", release::history_table(&releases));
+    let canary = canary::status_lines(&s, &releases)?;
+    if !canary.is_empty() {
+        println!();
+        canary.iter().for_each(|l| println!("{l}"));
+    }
     Ok(0)
 }
