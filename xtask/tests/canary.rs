@@ -399,3 +399,29 @@ fn a_canary_without_enough_traffic_pauses_and_a_person_decides_and_ctrl_c_or_a_l
     assert_eq!(f.live(), ("3".to_string(), 0));
     assert_eq!(f.history().last().unwrap(), &(5, "aborted".to_string(), "aborted".to_string()));
 }
+
+/// The judge's false alarms on identical versions (an A/A run): every one of
+/// `XTASK_CANARY_AA_RUNS` (default 3) releases of the same server must be
+/// promoted. Each analysis's verdict is printed, so a longer run measures
+/// the rate (docs/ci-cd.md, "Canary releases").
+#[test]
+#[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
+fn identical_releases_are_promoted_a_a() {
+    let runs: u32 = std::env::var("XTASK_CANARY_AA_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let (f, _guard) = Fx::new("aa", Some(cluster()), ROLLOUT, true);
+    f.release(2, 1, 0);
+    assert_eq!(f.run(&["deploy", "live", "--no-smoke"]).code, 0);
+    let (mut analyses, mut failed, mut aborted) = (0, 0, 0);
+    for n in 0..runs {
+        f.release(2, n + 2, 0);
+        let run = f.run(&["deploy", "live", "--no-smoke"]);
+        for line in run.stdout.lines().filter(|l| l.contains(", analysis ")) {
+            analyses += 1;
+            failed += usize::from(line.ends_with("FAIL"));
+            println!("A/A release {}: {}", n + 2, line.trim());
+        }
+        aborted += usize::from(run.code != 0);
+    }
+    println!("A/A: {runs} releases, {analyses} analyses, {failed} failed, {aborted} not promoted");
+    assert_eq!((failed, aborted), (0, 0), "false alarms on identical versions");
+}

@@ -182,8 +182,9 @@ impl Deploy<'_> {
             }
             End::Stopped(why) => {
                 abort(&mut rel, &mut record, format!("canary stopped: {why}"))?;
+                let lock = if steps::lock_lost() { "the lock stays with the other deploy" } else { "the lock is released" };
                 eprintln!(
-                    "deploy {env}: {why}: the canary is removed, {env} serves revision {} as before, revision {} is recorded aborted; the lock is released",
+                    "deploy {env}: {why}: the canary is removed, {env} serves revision {} as before, revision {} is recorded aborted; {lock}",
                     current.revision, rel.revision
                 );
                 Ok(if crate::exec::interrupted() { 130 } else { 1 })
