@@ -78,8 +78,9 @@ fn image() -> &'static str {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         };
-        let secret = std::fs::read_to_string(&password)
-            .unwrap_or_else(|e| panic!("no registry password at {password} ({e}): run `cargo xtask services up registry`"));
+        let secret = std::fs::read_to_string(&password).unwrap_or_else(|e| {
+            panic!("no registry password at {password} ({e}): run `cargo xtask services up registry`")
+        });
         docker(&["tag", &base, &target], None);
         docker(&["login", &registry, "--username", &user, "--password-stdin"], Some(secret.trim().to_string()));
         docker(&["push", &target], None);
@@ -90,7 +91,8 @@ fn image() -> &'static str {
             .unwrap();
         let digests = String::from_utf8_lossy(&out.stdout).into_owned();
         let repo = target.rsplit_once(':').unwrap().0;
-        let digest = digests.lines().find_map(|l| l.strip_prefix(&format!("{repo}@"))).expect("a digest after the push");
+        let digest =
+            digests.lines().find_map(|l| l.strip_prefix(&format!("{repo}@"))).expect("a digest after the push");
         format!("{target}@{digest}")
     })
 }
@@ -157,7 +159,10 @@ impl Fx {
             &format!("deploy/overlays/{env}/kustomization.yaml"),
             &format!("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {namespace}\nresources:\n  - ../../base\n  - namespace.yaml\nlabels:\n  - pairs:\n      mlops.dev/environment: {env}\n      app.kubernetes.io/managed-by: xtask\n    includeTemplates: true\n"),
         );
-        repo.write(&format!("deploy/overlays/{env}/namespace.yaml"), &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"));
+        repo.write(
+            &format!("deploy/overlays/{env}/namespace.yaml"),
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"),
+        );
         repo.write(&format!("deploy/overlays/{env}/xtask.toml"), "guard = \"any\"\n");
         repo.write(&format!("deploy/overlays/{env}/rollout.toml"), rollout);
         let guard = cleanup(cluster.as_ref(), &namespace);
@@ -261,8 +266,10 @@ impl Fx {
     /// web's stable Deployment's release annotation, and the canary Deployments left.
     fn live(&self) -> (String, usize) {
         let d = self.c().json(&["get", "deployment", "web", "-n", &self.namespace, "-o", "json"]);
-        let release = d["spec"]["template"]["metadata"]["annotations"]["fixture.dev/release"].as_str().unwrap().to_string();
-        let canaries = self.c().json(&["get", "deployments", "-n", &self.namespace, "-l", "mlops.dev/track=canary", "-o", "json"]);
+        let release =
+            d["spec"]["template"]["metadata"]["annotations"]["fixture.dev/release"].as_str().unwrap().to_string();
+        let canaries =
+            self.c().json(&["get", "deployments", "-n", &self.namespace, "-l", "mlops.dev/track=canary", "-o", "json"]);
         (release, canaries["items"].as_array().unwrap().len())
     }
 }
@@ -285,7 +292,11 @@ fn a_malformed_strategy_file_is_refused_with_file_and_line() {
 fn thresholds_out_of_range_are_refused() {
     let run = bad(&ROLLOUT.replace("failure_threshold = 1", "confidence = 1.2\nfailure_threshold = 1"), 3, true);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("rollout.toml:8: confidence = 1.2 is out of range: give a value between 0.5 and 1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("rollout.toml:8: confidence = 1.2 is out of range: give a value between 0.5 and 1"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -315,7 +326,11 @@ fn a_same_release_is_promoted_and_a_slower_one_aborted_while_stable_keeps_servin
     f.release(2, 2, 0);
     let run = f.run(&["deploy", "live", "--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("canary   web: 1 canary pod(s) beside 2 stable: 1 of 3 pods = 33% of the traffic expected"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("canary   web: 1 canary pod(s) beside 2 stable: 1 of 3 pods = 33% of the traffic expected"),
+        "{}",
+        run.stdout
+    );
 
     // The same server, another release: promoted with its verdict table.
     let run = f.run(&["deploy", "live", "--no-smoke"]);
@@ -395,7 +410,11 @@ fn a_canary_without_enough_traffic_pauses_and_a_person_decides_and_ctrl_c_or_a_l
         c.text(&["patch", "lease", "mlops-deploy-lock", "-n", &ns, "--type=merge", "-p", patch]);
     });
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("the environment's lock was taken by another deploy: the canary is removed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the environment's lock was taken by another deploy: the canary is removed"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(f.live(), ("3".to_string(), 0));
     assert_eq!(f.history().last().unwrap(), &(5, "aborted".to_string(), "aborted".to_string()));
 }

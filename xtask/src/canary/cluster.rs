@@ -164,9 +164,9 @@ pub fn pods(s: &Session, service: &Value) -> Result<Vec<Pod>> {
 /// One pod's metrics through the API server's pod proxy.
 pub fn scrape(s: &Session, pod: &Pod) -> Result<Counts> {
     let path = format!("/api/v1/namespaces/{}/pods/{}:{}/proxy/metrics", s.namespace, pod.name, pod.port);
-    let text = s
-        .run(&["get", "--raw", &path, "--request-timeout=10s"], None)
-        .with_context(|| format!("cannot read the metrics of pod {} (GET /metrics through the API server)", pod.name))?;
+    let text = s.run(&["get", "--raw", &path, "--request-timeout=10s"], None).with_context(|| {
+        format!("cannot read the metrics of pod {} (GET /metrics through the API server)", pod.name)
+    })?;
     Ok(metrics::counts(&text))
 }
 
@@ -189,3 +189,7 @@ pub fn tracks(pods: &[Pod], before: &BTreeMap<String, Counts>, after: &BTreeMap<
     };
     (window(false), window(true))
 }
+
+#[cfg(test)]
+#[path = "cluster_tests.rs"]
+mod tests;

@@ -160,7 +160,8 @@ pub fn decide(done: &[Analysis], c: &Canary) -> Decision {
 
 /// The verdict table, as printed and in the step summary (markdown).
 pub fn table(component: &str, n: usize, a: &Analysis) -> String {
-    let mut out = format!("| {component} analysis {n} | stable | canary | p-value / ratio | result |\n|---|---|---|---|---|\n");
+    let mut out =
+        format!("| {component} analysis {n} | stable | canary | p-value / ratio | result |\n|---|---|---|---|---|\n");
     for r in &a.rows {
         out.push_str(&format!("| {} | {} | {} | {} | {} |\n", r.metric, r.stable, r.canary, r.test, r.call.label()));
     }

@@ -3,7 +3,8 @@ use crate::canary::metrics::{Bound, Counts};
 use crate::canary::strategy::{parse, Strategy};
 
 fn c() -> Canary {
-    let Strategy::Canary(c) = parse("x", Some("strategy = \"canary\"\n[canary]\ncomponents = [\"storage\"]\n")).unwrap()
+    let Strategy::Canary(c) =
+        parse("x", Some("strategy = \"canary\"\n[canary]\ncomponents = [\"storage\"]\n")).unwrap()
     else {
         panic!()
     };
@@ -77,7 +78,7 @@ fn decisions_abort_pause_promote() {
     let pass = Analysis { rows: vec![], call: Call::Pass };
     let fail = Analysis { rows: vec![], call: Call::Fail };
     let none = Analysis { rows: vec![], call: Call::NoData };
-    assert_eq!(decide(&[pass.clone()], &c), Decision::Continue);
+    assert_eq!(decide(std::slice::from_ref(&pass), &c), Decision::Continue);
     assert_eq!(decide(&[pass.clone(), fail.clone()], &c), Decision::Abort);
     assert_eq!(decide(&[pass.clone(), none.clone(), pass.clone()], &c), Decision::Pause);
     assert_eq!(decide(&[pass.clone(), pass.clone(), pass.clone()], &c), Decision::Promote);
@@ -86,6 +87,28 @@ fn decisions_abort_pause_promote() {
 #[test]
 fn the_table_is_markdown_with_every_row() {
     let t = table("storage", 2, &judge(&window(300, 0, 5.0), &window(100, 0, 5.0), &c()));
-    assert!(t.starts_with("| storage analysis 2 | stable | canary | p-value / ratio | result |\n|---|---|---|---|---|\n"));
+    assert!(
+        t.starts_with("| storage analysis 2 | stable | canary | p-value / ratio | result |\n|---|---|---|---|---|\n")
+    );
     assert_eq!(t.lines().count(), 5);
+}
+
+#[test]
+fn recorded_storage_windows_judged_against_themselves_and_a_slower_copy() {
+    let real = crate::canary::metrics::counts(include_str!("testdata/storage-metrics.txt"));
+    let mut c = c();
+    c.min_requests = 20;
+    assert_eq!(judge(&real, &real, &c).call, Call::Pass);
+    // The same requests each 100 ms slower: every one lands in the 0.1–0.25 s bucket.
+    let mut slow = Counts {
+        requests: real.requests,
+        errors: 0.0,
+        seconds: real.seconds + real.requests * 0.1,
+        ..Counts::default()
+    };
+    for b in real.buckets.keys() {
+        slow.buckets.insert(*b, if b.0 >= 0.25 { real.requests } else { 0.0 });
+    }
+    let a = judge(&real, &slow, &c);
+    assert_eq!(a.rows[2].call, Call::Fail, "{a:?}");
 }

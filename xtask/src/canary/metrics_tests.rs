@@ -58,3 +58,17 @@ fn integer_values_and_a_root_route_count() {
     assert_eq!(c.requests, 91.0);
     assert_eq!(c.buckets[&Bound(0.001)], 17.0);
 }
+
+/// Recorded from the storage image (two forked workers, the client library's
+/// multiprocess mode): a probe, 30 listings, 30 reads of a missing dataset and
+/// a refused write.
+const RECORDED: &str = include_str!("testdata/storage-metrics.txt");
+
+#[test]
+fn a_recorded_storage_scrape_reads_as_61_requests_without_the_probe() {
+    let c = counts(RECORDED);
+    assert_eq!((c.requests, c.errors), (61.0, 0.0));
+    assert_eq!(c.buckets[&Bound(f64::INFINITY)], 61.0);
+    assert_eq!(latencies(&c).len(), 61);
+    assert!((c.seconds - (0.09160412499841186 + 0.1281937059993652 + 0.008293904000311159)).abs() < 1e-9);
+}

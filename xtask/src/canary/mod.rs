@@ -58,7 +58,10 @@ pub fn parts(objects: &[Object]) -> Vec<Part> {
         .map(|d| Part {
             component: component_of(d),
             deployment: d.value.clone(),
-            service: objects.iter().find(|s| s.kind == "Service" && selects(&s.value, &d.value)).map(|s| s.value.clone()),
+            service: objects
+                .iter()
+                .find(|s| s.kind == "Service" && selects(&s.value, &d.value))
+                .map(|s| s.value.clone()),
         })
         .collect()
 }
@@ -78,10 +81,8 @@ pub fn targets(parts: &[Part]) -> Vec<strategy::Target> {
 /// The image the load Job runs: the platform's client image when the render
 /// has one (its smoke check runs it), else the first canary component's.
 pub fn load_image(all: &[Object], parts: &[&Part]) -> Option<String> {
-    let image_of = |v: &Value| -> Option<String> {
-        let spec = if v["kind"] == "Job" { &v["spec"]["template"]["spec"] } else { &v["spec"]["template"]["spec"] };
-        spec["containers"][0]["image"].as_str().map(String::from)
-    };
+    // A Job's and a Deployment's pod template sit at the same place.
+    let image_of = |v: &Value| v["spec"]["template"]["spec"]["containers"][0]["image"].as_str().map(String::from);
     all.iter()
         .filter(|o| o.kind == "Job" && component_of(o) == "client")
         .find_map(|o| image_of(&o.value))
@@ -99,7 +100,10 @@ pub fn remove(s: &Session) -> Result<Vec<String>> {
     }
     let ns = s.namespace.clone();
     let load = format!("{}={}", cluster::NAME_LABEL, cluster::LOAD_JOB);
-    s.run(&["delete", "jobs", "-l", &load, "-n", &ns, "--ignore-not-found", "--cascade=background", "--wait=false"], None)?;
+    s.run(
+        &["delete", "jobs", "-l", &load, "-n", &ns, "--ignore-not-found", "--cascade=background", "--wait=false"],
+        None,
+    )?;
     Ok(gone)
 }
 
@@ -111,11 +115,16 @@ pub fn restore(s: &Session, env: &str, current: &Release, timeout: Duration) -> 
         .get_one("secret", &release::secret_name(current.revision))?
         .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", current.revision))?;
     let text = release::manifests_of(&secret)?;
-    let objects = kube::objects(&text).map_err(|e| anyhow::anyhow!("release {} does not parse: {}", current.revision, e.message))?;
+    let objects = kube::objects(&text)
+        .map_err(|e| anyhow::anyhow!("release {} does not parse: {}", current.revision, e.message))?;
     s.apply(None, Some(&text), false)?;
     match verify::wait(s, &wanted(&objects), Instant::now() + timeout)? {
         Ending::Ready => {}
-        other => eprintln!("warning: revision {} did not settle again: {}", current.revision, verify::describe(&other).join("; ")),
+        other => eprintln!(
+            "warning: revision {} did not settle again: {}",
+            current.revision,
+            verify::describe(&other).join("; ")
+        ),
     }
     steps::prune(s, env, &objects)
 }
@@ -157,7 +166,9 @@ impl Deploy<'_> {
             Ok(end) => end,
             Err(e) => {
                 abort(&mut rel, &mut record, format!("canary stopped by an error: {e:#}"))?;
-                return Err(e.context(format!("the canary is removed; {env} serves revision {} again", current.revision)));
+                return Err(
+                    e.context(format!("the canary is removed; {env} serves revision {} again", current.revision))
+                );
             }
         };
         match end {
@@ -182,7 +193,8 @@ impl Deploy<'_> {
             }
             End::Stopped(why) => {
                 abort(&mut rel, &mut record, format!("canary stopped: {why}"))?;
-                let lock = if steps::lock_lost() { "the lock stays with the other deploy" } else { "the lock is released" };
+                let lock =
+                    if steps::lock_lost() { "the lock stays with the other deploy" } else { "the lock is released" };
                 eprintln!(
                     "deploy {env}: {why}: the canary is removed, {env} serves revision {} as before, revision {} is recorded aborted; {lock}",
                     current.revision, rel.revision
@@ -208,7 +220,9 @@ impl Deploy<'_> {
 /// state, steps and verdict tables, and the canary pods running now with the
 /// real split.
 pub fn status_lines(s: &Session, history: &[Release]) -> Result<Vec<String>> {
-    let Some(r) = history.iter().filter(|r| r.canary.is_some()).max_by_key(|r| r.revision) else { return Ok(Vec::new()) };
+    let Some(r) = history.iter().filter(|r| r.canary.is_some()).max_by_key(|r| r.revision) else {
+        return Ok(Vec::new());
+    };
     let c = r.canary.as_ref().expect("filtered");
     let mut out = vec![format!("canary of revision {}: {} ({})", r.revision, c.state, r.outcome.label())];
     out.extend(c.steps.iter().map(|l| format!("  {l}")));
@@ -256,7 +270,8 @@ pub fn promote_paused(s: &Session, env: &str, history: &[Release], mut rel: Rele
         .get_one("secret", &release::secret_name(rel.revision))?
         .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", rel.revision))?;
     let text = release::manifests_of(&secret)?;
-    let objects = kube::objects(&text).map_err(|e| anyhow::anyhow!("release {} does not parse: {}", rel.revision, e.message))?;
+    let objects =
+        kube::objects(&text).map_err(|e| anyhow::anyhow!("release {} does not parse: {}", rel.revision, e.message))?;
     println!("canary {env}: promote revision {} by hand", rel.revision);
     s.apply(None, Some(&text), false)?;
     let ending = verify::wait(s, &wanted(&objects), Instant::now() + timeout)?;

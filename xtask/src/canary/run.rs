@@ -121,8 +121,11 @@ impl Canarying<'_> {
     /// Run the canary to its end; `record` is filled as it goes.
     pub fn run(&self, record: &mut CanaryRecord) -> Result<End> {
         let s = self.s;
-        let stable_names: Vec<String> =
-            self.parts.iter().map(|p| p.deployment["metadata"]["name"].as_str().unwrap_or_default().to_string()).collect();
+        let stable_names: Vec<String> = self
+            .parts
+            .iter()
+            .map(|p| p.deployment["metadata"]["name"].as_str().unwrap_or_default().to_string())
+            .collect();
         // 1. Everything but the canary components' Deployments rolls as usual.
         let others: Vec<Object> = self
             .objects
@@ -131,7 +134,8 @@ impl Canarying<'_> {
             .cloned()
             .collect();
         println!("deploy {}: canary step 1: apply the release except {}", self.env, stable_names.join(", "));
-        let list = json!({"apiVersion": "v1", "kind": "List", "items": others.iter().map(|o| &o.value).collect::<Vec<_>>()});
+        let list =
+            json!({"apiVersion": "v1", "kind": "List", "items": others.iter().map(|o| &o.value).collect::<Vec<_>>()});
         s.apply(None, Some(&list.to_string()), false)?;
         let ending = verify::wait(s, &wanted(&others), Instant::now() + self.timeout)?;
         match ending {
@@ -144,14 +148,20 @@ impl Canarying<'_> {
         let mut guard = Guard { s, keep: false };
         let canaries: Vec<Object> =
             self.parts.iter().map(|p| object(cluster::canary_deployment(&p.deployment, self.c.replicas))).collect();
-        println!("deploy {}: canary step 2: start {}", self.env, canaries.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", "));
-        let list = json!({"apiVersion": "v1", "kind": "List", "items": canaries.iter().map(|o| &o.value).collect::<Vec<_>>()});
+        println!(
+            "deploy {}: canary step 2: start {}",
+            self.env,
+            canaries.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        let list =
+            json!({"apiVersion": "v1", "kind": "List", "items": canaries.iter().map(|o| &o.value).collect::<Vec<_>>()});
         s.apply(None, Some(&list.to_string()), false)?;
         match verify::wait(s, &wanted(&canaries), Instant::now() + self.timeout)? {
             Ending::Ready => {}
             Ending::Interrupted => return Ok(End::Stopped("interrupted (Ctrl-C)".into())),
             failed => {
-                let why = verify::describe(&failed).first().cloned().unwrap_or_else(|| "it did not become ready".into());
+                let why =
+                    verify::describe(&failed).first().cloned().unwrap_or_else(|| "it did not become ready".into());
                 return Ok(End::Aborted(format!("the canary did not come up: {why}")));
             }
         }
@@ -182,7 +192,12 @@ impl Canarying<'_> {
         }
         println!(
             "deploy {}: canary step 3: {} analyses of {} under {} req/s (load Job {}-COMPONENT, image {})",
-            self.env, self.c.analyses, self.c.interval, self.c.load_rate, cluster::LOAD_JOB, self.load_image
+            self.env,
+            self.c.analyses,
+            self.c.interval,
+            self.c.load_rate,
+            cluster::LOAD_JOB,
+            self.load_image
         );
         let analysed = self.analyse(record, interval);
         for p in &self.parts {
@@ -193,7 +208,10 @@ impl Canarying<'_> {
             for line in said.lines().filter(|l| !l.trim().is_empty()) {
                 println!("  load     {}: {line}", p.component);
             }
-            let _ = s.run(&["delete", "job", &job, "-n", &ns, "--ignore-not-found", "--cascade=background", "--wait=false"], None);
+            let _ = s.run(
+                &["delete", "job", &job, "-n", &ns, "--ignore-not-found", "--cascade=background", "--wait=false"],
+                None,
+            );
         }
         let decision = match analysed? {
             Ok(d) => d,

@@ -134,13 +134,22 @@ fn check(shown: &str, text: &str, c: Canary) -> Result<Canary, String> {
         return bad("components", "is empty: name the components judged by canary (e.g. [\"storage\"])");
     }
     if !(c.confidence > 0.5 && c.confidence < 1.0) {
-        return bad("confidence", &format!("= {} is out of range: give a value between 0.5 and 1 (0.98 is Kayenta's)", c.confidence));
+        return bad(
+            "confidence",
+            &format!("= {} is out of range: give a value between 0.5 and 1 (0.98 is Kayenta's)", c.confidence),
+        );
     }
     if !(c.tolerance > 0.0 && c.tolerance <= 10.0) {
-        return bad("tolerance", &format!("= {} is out of range: give a fraction above 0 and at most 10 (0.25 = 25% slower)", c.tolerance));
+        return bad(
+            "tolerance",
+            &format!("= {} is out of range: give a fraction above 0 and at most 10 (0.25 = 25% slower)", c.tolerance),
+        );
     }
     if !(0.0..1.0).contains(&c.error_tolerance) {
-        return bad("error_tolerance", &format!("= {} is out of range: give a fraction from 0 below 1 (0.01 = one point)", c.error_tolerance));
+        return bad(
+            "error_tolerance",
+            &format!("= {} is out of range: give a fraction from 0 below 1 (0.01 = one point)", c.error_tolerance),
+        );
     }
     match crate::kube::wait::parse_duration(&c.interval) {
         Ok(d) if d >= Duration::from_secs(5) && d <= Duration::from_secs(3600) => {}

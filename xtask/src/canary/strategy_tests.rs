@@ -14,7 +14,9 @@ fn no_file_and_rolling_mean_rolling() {
 
 #[test]
 fn production_overlay_declares_a_storage_canary() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/overlays/production/rollout.toml")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/overlays/production/rollout.toml"))
+            .unwrap();
     let Strategy::Canary(c) = parse(SHOWN, Some(&text)).unwrap() else { panic!("production is not canary") };
     assert_eq!(c.components, ["storage"]);
     assert_eq!((c.replicas, c.analyses, c.failure_threshold), (1, 3, 1));
@@ -33,7 +35,8 @@ fn defaults_fill_what_is_not_said() {
 
 #[test]
 fn malformed_file_names_file_and_line() {
-    let e = parse(SHOWN, Some("strategy = \"canary\"\n[canary]\ncomponents = [\"storage\"\nreplicas = 1\n")).unwrap_err();
+    let e =
+        parse(SHOWN, Some("strategy = \"canary\"\n[canary]\ncomponents = [\"storage\"\nreplicas = 1\n")).unwrap_err();
     assert!(e.starts_with(&format!("{SHOWN}:4:")), "{e}");
     let e = parse(SHOWN, Some(&canary("replica = 2\n"))).unwrap_err();
     assert!(e.starts_with(&format!("{SHOWN}:5:")) && e.contains("unknown field `replica`"), "{e}");

@@ -7,6 +7,7 @@
 
 mod all;
 
+use crate::canary;
 use crate::cli::StatusArgs;
 use crate::component::Workspace;
 use crate::kube;
@@ -15,7 +16,6 @@ use crate::kube::deploy;
 use crate::kube::health::{self, Trouble};
 use crate::kube::release::{self, Outcome, Release};
 use crate::kube::rollout::{self, Observed, State};
-use crate::canary;
 use crate::kube::running::{self, Recorded};
 use crate::kube::wait::observe;
 use crate::kube::want;
