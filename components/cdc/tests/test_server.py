@@ -167,7 +167,9 @@ def test_metrics_count_requests_by_route_and_status(server: CdcServer) -> None:
     after = _scrape(server)
 
     def delta(name: str, route: str, status: str | None = None) -> float:
-        return _metric(after, name, route, status) - _metric(before, name, route, status)
+        return _metric(after, name, route, status) - _metric(
+            before, name, route, status
+        )
 
     assert delta("http_requests_total", "/healthz", "200") == 1
     assert delta("http_requests_total", "/events", "405") == 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 from mlops_storage import metrics as _shared
 
 PATH = _shared.PATH
-CONTENT_TYPE = _shared.CONTENT_TYPE_LATEST
+CONTENT_TYPE = _shared.CONTENT_TYPE
 ROUTES = frozenset({"/healthz", "/events"})
 
 

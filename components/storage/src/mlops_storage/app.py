@@ -673,7 +673,9 @@ def create_app(store: Store, settings: Settings | None = None) -> RequestContext
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
-    return RequestContext(Metrics(api))
+    # Counted inside FastAPI, where the router names the route template.
+    api.add_middleware(Metrics)
+    return RequestContext(api)
 
 
 def _allowed_methods(api: FastAPI, request: Request) -> str:

@@ -31,9 +31,13 @@ if not os.environ.get(_DIR_ENV):
     _made = tempfile.mkdtemp(prefix="mlops-metrics-")
     os.environ[_DIR_ENV] = _made
     _owner = os.getpid()
-    atexit.register(
-        lambda: os.getpid() == _owner and shutil.rmtree(_made, ignore_errors=True)
-    )
+
+    def _remove_dir() -> None:
+        # Forked workers inherit the hook: only the process that made it removes it.
+        if os.getpid() == _owner:
+            shutil.rmtree(_made, ignore_errors=True)
+
+    atexit.register(_remove_dir)
 
 from prometheus_client import (  # noqa: E402 (after the directory is chosen)
     CONTENT_TYPE_LATEST,
@@ -52,6 +56,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Where the metrics are served; not counted itself.
 PATH = "/metrics"
+#: The exposition's media type.
+CONTENT_TYPE = str(CONTENT_TYPE_LATEST)
 #: Latency buckets (seconds): fine below 100 ms, where the service answers.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -75,7 +81,7 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
 def exposition() -> bytes:
     """Every process's metrics summed, in the Prometheus text format."""
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return bytes(generate_latest(registry))
 
 
@@ -96,7 +102,7 @@ class Metrics:
                     "type": "http.response.start",
                     "status": 200,
                     "headers": [
-                        (b"content-type", CONTENT_TYPE_LATEST.encode()),
+                        (b"content-type", CONTENT_TYPE.encode()),
                         (b"content-length", str(len(body)).encode()),
                     ],
                 }
