@@ -170,20 +170,31 @@ pub fn scrape(s: &Session, pod: &Pod) -> Result<Counts> {
     Ok(metrics::counts(&text))
 }
 
-/// Every pod's counters now, by pod name.
-pub fn scrape_all(s: &Session, pods: &[Pod]) -> Result<BTreeMap<String, Counts>> {
-    pods.iter().map(|p| Ok((p.name.clone(), scrape(s, p)?))).collect()
+/// Every pod's counters now, by pod name. A pod that cannot be read (it
+/// just went away, say) is left out with a warning: its side has less data,
+/// and too little data is a pause, never a pass.
+pub fn scrape_all(s: &Session, pods: &[Pod]) -> BTreeMap<String, Counts> {
+    let mut out = BTreeMap::new();
+    for p in pods {
+        match scrape(s, p) {
+            Ok(c) => {
+                out.insert(p.name.clone(), c);
+            }
+            Err(e) => eprintln!("warning: {e:#}"),
+        }
+    }
+    out
 }
 
 /// The windows of two rounds of scrapes, summed by track: (stable, canary).
-/// A pod new since the first round counts from zero.
+/// A pod not read in both rounds (new, or unreadable once) sits this window
+/// out: its counters since it started are not this window's traffic.
 pub fn tracks(pods: &[Pod], before: &BTreeMap<String, Counts>, after: &BTreeMap<String, Counts>) -> (Counts, Counts) {
-    let zero = Counts::default();
     let window = |canary: bool| {
         let ws: Vec<Counts> = pods
             .iter()
             .filter(|p| p.canary == canary)
-            .filter_map(|p| Some(metrics::window(before.get(&p.name).unwrap_or(&zero), after.get(&p.name)?)))
+            .filter_map(|p| Some(metrics::window(before.get(&p.name)?, after.get(&p.name)?)))
             .collect();
         metrics::sum(&ws)
     };

@@ -64,8 +64,11 @@ fn only_ready_pods_count_and_tracks_add_up_per_side() {
     ]);
     assert_eq!(pods.iter().map(|p| (p.name.as_str(), p.canary)).collect::<Vec<_>>(), [("a", false), ("c", true)]);
     let at = |n: f64| Counts { requests: n, ..Counts::default() };
-    let before: BTreeMap<String, Counts> = [("a".to_string(), at(10.0))].into();
+    let before: BTreeMap<String, Counts> = [("a".to_string(), at(10.0)), ("c".to_string(), at(2.0))].into();
     let after: BTreeMap<String, Counts> = [("a".to_string(), at(50.0)), ("c".to_string(), at(12.0))].into();
     let (s, c) = tracks(&pods, &before, &after);
-    assert_eq!((s.requests, c.requests), (40.0, 12.0));
+    assert_eq!((s.requests, c.requests), (40.0, 10.0));
+    // A pod read only once (new, or unreadable the first time) sits the window out.
+    let (s, c) = tracks(&pods, &[("a".to_string(), at(10.0))].into(), &after);
+    assert_eq!((s.requests, c.requests), (40.0, 0.0));
 }

@@ -251,7 +251,7 @@ impl Canarying<'_> {
         let mut before = Vec::new();
         for svc in &services {
             let pods = cluster::pods(s, svc)?;
-            before.push(cluster::scrape_all(s, &pods)?);
+            before.push(cluster::scrape_all(s, &pods));
         }
         let mut done: Vec<Analysis> = Vec::new();
         let mut next = Instant::now() + interval;
@@ -264,7 +264,7 @@ impl Canarying<'_> {
             let mut worst: Option<Analysis> = None;
             for (i, (p, svc)) in self.parts.iter().zip(&services).enumerate() {
                 let pods = cluster::pods(s, svc)?;
-                let after = cluster::scrape_all(s, &pods)?;
+                let after = cluster::scrape_all(s, &pods);
                 let (stable, canary) = cluster::tracks(&pods, &before[i], &after);
                 before[i] = after;
                 let a = judge::judge(&stable, &canary, self.c);
