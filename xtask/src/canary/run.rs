@@ -112,6 +112,12 @@ pub fn text_table(component: &str, n: usize, a: &Analysis) -> String {
     out
 }
 
+/// The step summary's section: the steps, then every verdict table.
+pub fn summary(env: &str, record: &CanaryRecord) -> String {
+    let steps: String = record.steps.iter().map(|l| format!("- `{l}`\n")).collect();
+    format!("### canary {env}\n\n{steps}\n{}\n", record.verdicts.join("\n"))
+}
+
 impl Canarying<'_> {
     pub fn steps(&self) -> Vec<String> {
         let targets = super::targets(&self.parts);
@@ -218,8 +224,7 @@ impl Canarying<'_> {
             Err(why) => return Ok(End::Stopped(why)),
         };
         if github::on_github() {
-            let md = format!("### canary {}\n\n{}\n", self.env, record.verdicts.join("\n"));
-            github::append_summary(&md)?;
+            github::append_summary(&summary(self.env, record))?;
         }
         match decision {
             Decision::Abort => {
@@ -287,3 +292,7 @@ impl Canarying<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;
