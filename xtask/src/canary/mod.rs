@@ -273,13 +273,12 @@ pub fn promote_paused(s: &Session, env: &str, history: &[Release], mut rel: Rele
     let objects =
         kube::objects(&text).map_err(|e| anyhow::anyhow!("release {} does not parse: {}", rel.revision, e.message))?;
     println!("canary {env}: promote revision {} by hand", rel.revision);
+    // The canary goes first: its room is the rolling update's surge.
+    for gone in remove(s)? {
+        println!("  removed  canary {gone}");
+    }
     s.apply(None, Some(&text), false)?;
     let ending = verify::wait(s, &wanted(&objects), Instant::now() + timeout)?;
-    if matches!(ending, Ending::Ready) {
-        for gone in remove(s)? {
-            println!("  removed  canary {gone}");
-        }
-    }
     if let Some(c) = rel.canary.as_mut() {
         c.state = "promoted by hand".into();
     }

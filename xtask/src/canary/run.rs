@@ -239,11 +239,13 @@ impl Canarying<'_> {
                 Ok(End::Paused)
             }
             Decision::Continue | Decision::Promote => {
-                // 4. Promote: the stable Deployments take the new template, then the canary goes.
+                // 4. Promote: the canary goes first (its room is the rolling
+                // update's surge on a small node), then the stable Deployments
+                // take the new template, rolling as usual (never all pods at once).
                 println!("deploy {}: canary step 4: promote", self.env);
+                drop(guard);
                 s.apply(Some(self.file), None, false)?;
                 let ending = verify::wait(s, &wanted(self.objects), Instant::now() + self.timeout)?;
-                drop(guard);
                 Ok(End::Promoted(ending))
             }
         }

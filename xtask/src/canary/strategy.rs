@@ -237,7 +237,7 @@ pub fn steps(c: &Canary, targets: &[Target]) -> Vec<String> {
         "decide   {} failed analysis(es) abort; any inconclusive one pauses (cargo xtask canary ENV promote|abort); all passed promote",
         c.failure_threshold
     ));
-    out.push("promote  the stable Deployment takes the new template, the canary goes".into());
+    out.push("promote  the canary goes, the stable Deployment takes the new template (a rolling update)".into());
     out
 }
 
