@@ -444,3 +444,25 @@ fn identical_releases_are_promoted_a_a() {
     println!("A/A: {runs} releases, {analyses} analyses, {failed} failed, {aborted} not promoted");
     assert_eq!((failed, aborted), (0, 0), "false alarms on identical versions");
 }
+
+/// `manifests validate` checks each environment's strategy against its real
+/// render: production's cdc runs one replica, so a canary for it is refused.
+#[test]
+fn production_s_render_is_checked_against_its_strategy() {
+    let copy = support::copy_of_the_monorepo();
+    let file = copy.path().join("deploy/overlays/production/rollout.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("components = [\"storage\"]", "components = [\"storage\", \"cdc\"]")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(["manifests", "validate", "production"]).current_dir(copy.path()).env_remove("KUBECONFIG");
+    if let Some(k) = support::service_var("XTASK_KUBECTL") {
+        cmd.env("XTASK_KUBECTL", k);
+    }
+    let run = support::run(cmd);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("deploy/overlays/production/rollout.toml: canary for cdc, which runs 1 replica in total"),
+        "{}",
+        run.stderr
+    );
+}

@@ -66,6 +66,20 @@ pub fn parts(objects: &[Object]) -> Vec<Part> {
         .collect()
 }
 
+/// `env`'s strategy read and checked against its render: for a canary, the
+/// parts that take part. Bad input (file and line, or the component and the fix) as one line.
+pub fn plan(root: &Path, env: &str, objects: &[Object]) -> Result<Option<(Canary, Vec<Part>)>, String> {
+    match strategy::read(root, env)? {
+        strategy::Strategy::Rolling => Ok(None),
+        strategy::Strategy::Canary(c) => {
+            let all = parts(objects);
+            strategy::check_targets(&strategy::file_of(env), env, &c, &targets(&all))?;
+            let mine = all.into_iter().filter(|p| c.components.contains(&p.component)).collect();
+            Ok(Some((c, mine)))
+        }
+    }
+}
+
 /// The render's parts as the strategy checks see them.
 pub fn targets(parts: &[Part]) -> Vec<strategy::Target> {
     parts

@@ -11,7 +11,7 @@
 //! the images the render runs (`kube::provenance`): outside development they
 //! must be this commit's builds, in production exactly the release's digests.
 
-use crate::canary::{self, strategy::Strategy};
+use crate::canary;
 use crate::cli::DeployArgs;
 use crate::component::Workspace;
 use crate::error::UsageError;
@@ -36,7 +36,8 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let built = steps::images_report(root)?;
     let facts = steps::facts(root, &built, args.confirm)?;
     guards::check(&env, guard, &facts).map_err(UsageError::new)?;
-    let strategy = canary::strategy::read(root, &env).map_err(UsageError::new)?;
+    // A malformed strategy file is bad input before anything else runs.
+    canary::strategy::read(root, &env).map_err(UsageError::new)?;
     exec::install_interrupt_handler()?;
 
     println!("deploy {env}: render and validate");
@@ -46,16 +47,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         checks::split(&rendered).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let checks = if args.no_smoke { Vec::new() } else { checks };
     // The strategy against the render before the findings: a canary that cannot run is the first thing to fix.
-    let canary = match &strategy {
-        Strategy::Rolling => None,
-        Strategy::Canary(c) => {
-            let parts = canary::parts(&objects);
-            let shown = canary::strategy::file_of(&env);
-            canary::strategy::check_targets(&shown, &env, c, &canary::targets(&parts)).map_err(UsageError::new)?;
-            let parts: Vec<canary::Part> = parts.into_iter().filter(|p| c.components.contains(&p.component)).collect();
-            Some((c, parts))
-        }
-    };
+    let canary = canary::plan(root, &env, &objects).map_err(UsageError::new)?;
     steps::validate(ws, &env, &all)?;
     // The images the render runs, each with the commit the report says it was built from.
     let applied = provenance::applied(&steps::images_of(&objects), &built, &steps::our_image_names(ws)?);
