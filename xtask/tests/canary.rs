@@ -384,10 +384,15 @@ fn a_canary_without_enough_traffic_pauses_and_a_person_decides_and_ctrl_c_or_a_l
 
     f.release(2, 3, 0);
     assert_eq!(f.run(&["deploy", "live", "--no-smoke"]).code, 1);
+    // A new release while one is paused supersedes it.
+    let run = f.run(&["deploy", "live", "--no-smoke"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("revision 3's paused canary is superseded"), "{}", run.stdout);
+    assert_eq!(f.history()[2], (3, "aborted".to_string(), "superseded".to_string()));
     let run = f.run(&["canary", "live", "promote"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(f.live(), ("3".to_string(), 0));
-    assert_eq!(f.history().last().unwrap(), &(3, "succeeded".to_string(), "promoted by hand".to_string()));
+    assert_eq!(f.history().last().unwrap(), &(4, "succeeded".to_string(), "promoted by hand".to_string()));
 
     // Ctrl-C in the middle: the canary goes, stable untouched, the lock released, the release aborted.
     f.release(2, 4, 0);
@@ -398,7 +403,7 @@ fn a_canary_without_enough_traffic_pauses_and_a_person_decides_and_ctrl_c_or_a_l
     assert_eq!(run.code, 130, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains("interrupted (Ctrl-C): the canary is removed"), "{}", run.stderr);
     assert_eq!(f.live(), ("3".to_string(), 0));
-    assert_eq!(f.history().last().unwrap(), &(4, "aborted".to_string(), "aborted".to_string()));
+    assert_eq!(f.history().last().unwrap(), &(5, "aborted".to_string(), "aborted".to_string()));
     let lease = f.c().kubectl(&["get", "lease", "mlops-deploy-lock", "-n", &f.namespace]);
     assert!(!lease.status.success(), "the lock is still held");
 
@@ -416,7 +421,7 @@ fn a_canary_without_enough_traffic_pauses_and_a_person_decides_and_ctrl_c_or_a_l
         run.stderr
     );
     assert_eq!(f.live(), ("3".to_string(), 0));
-    assert_eq!(f.history().last().unwrap(), &(5, "aborted".to_string(), "aborted".to_string()));
+    assert_eq!(f.history().last().unwrap(), &(6, "aborted".to_string(), "aborted".to_string()));
 }
 
 /// The judge's false alarms on identical versions (an A/A run): every one of

@@ -163,6 +163,19 @@ pub struct Deploy<'a> {
 impl Deploy<'_> {
     pub fn run(self, mut rel: Release, current: &Release) -> Result<i32> {
         let Deploy { s, env, c, parts, objects, file, text, history, checks, load_image, timeout } = self;
+        // A canary left paused is replaced by this one: its release never ran as a whole.
+        if let Ok(old) = paused(history) {
+            if let Some(secret) = s.get_one("secret", &release::secret_name(old.revision))? {
+                let mut old = old.clone();
+                old.outcome = Outcome::Aborted;
+                old.description = format!("paused canary superseded by revision {}", rel.revision);
+                if let Some(c) = old.canary.as_mut() {
+                    c.state = "superseded".into();
+                }
+                steps::record(s, &old, &release::manifests_of(&secret)?)?;
+                println!("deploy {env}: revision {}'s paused canary is superseded (recorded aborted)", old.revision);
+            }
+        }
         let run = Canarying { s, env, c, parts, objects, file, load_image, timeout };
         let mut record = CanaryRecord { steps: run.steps(), state: "analysing".into(), verdicts: Vec::new() };
         rel.canary = Some(record.clone());
