@@ -3,6 +3,7 @@
 
 mod affected;
 mod cache;
+mod canary;
 mod checks;
 mod cli;
 mod clock;
@@ -103,6 +104,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Status(args) => stages::status::run(&discover(&root)?, &args),
         Command::Logs(args) => stages::logs::run(&discover(&root)?, &args),
         Command::Rollback(args) => stages::rollback::run(&discover(&root)?, &args),
+        Command::Canary(args) => stages::canary::run(&discover(&root)?, &args),
         Command::Perf(args) => {
             let ws = discover(&root)?;
             exec::install_interrupt_handler()?;

@@ -151,6 +151,7 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
             undone_by: None,
             uncommitted: Vec::new(),
             forced: false,
+            canary: None,
         };
         steps::record(&s, &record, "")?;
         println!(
