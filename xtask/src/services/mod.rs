@@ -12,6 +12,9 @@
 //! in [`all`], and, when a command needs it, its name in [`needed_by`].
 
 pub mod base_images;
+pub mod buildx;
+pub mod buildx_build;
+pub mod buildx_builder;
 pub mod coredns;
 pub mod docker;
 pub mod kube;
@@ -53,7 +56,7 @@ pub trait Service: Sync {
 
 /// Every service, in start order (a service comes after those it needs).
 pub fn all() -> Vec<&'static dyn Service> {
-    vec![&docker::Docker, &registry::Registry, &base_images::BaseImages, &kube::ControlPlane]
+    vec![&docker::Docker, &registry::Registry, &base_images::BaseImages, &buildx::Buildx, &kube::ControlPlane]
 }
 
 pub fn names() -> Vec<&'static str> {
