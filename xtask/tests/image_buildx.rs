@@ -1,4 +1,4 @@
-//! The image stage through buildx and the `docker-container` builder that
+//! The image stage through buildx and the BuildKit builder that
 //! `cargo xtask services up buildx` makes (BuildKit built here, the loopback
 //! registry as its hub mirror): reproducible images, the exported cache, a
 //! builder that is gone or wedged, a buildx too old for the flags.
@@ -177,7 +177,7 @@ fn a_builder_that_is_gone_or_wedged_is_recreated_and_said_once() {
     let config = own_builder(&name);
     let cache = tempfile::tempdir().unwrap();
     let repo = git_repo(&[("good", GOOD)]);
-    let container = format!("buildx_buildkit_{name}0");
+    let container = format!("{name}-buildkit");
     let said = |run: &support::Run| run.stdout.matches(&format!("the builder {name} is gone or wedged")).count();
     // Gone: never made (as after `docker rm -f` of its container).
     let run = build(&repo, config.path(), cache.path(), &["good"]);
@@ -192,6 +192,7 @@ fn a_builder_that_is_gone_or_wedged_is_recreated_and_said_once() {
     let _ =
         Command::new("docker").args(["buildx", "rm", "--force", &name]).env("DOCKER_CONFIG", config.path()).output();
     docker(&["rm", "-f", "-v", &container]);
+    docker(&["volume", "rm", &format!("{container}-state")]);
     let sha = git(repo.root(), &["rev-parse", "HEAD"]);
     docker(&["rmi", &format!("local/good:{sha}"), &format!("local/good:{}", &sha[..7])]);
 }

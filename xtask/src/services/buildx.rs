@@ -3,9 +3,9 @@
 //! BuildKit image made from buildkitd, Debian's runc package and the local
 //! base image (nothing pulled), the base images pushed to the loopback
 //! registry (BuildKit pulls its bases from a registry: that one is its hub
-//! mirror), and a `docker-container` builder (`buildx_builder`) on the host's
-//! network, so it reaches 127.0.0.1. On GitHub `docker/setup-buildx-action`
-//! provides all of it; this only checks it is there.
+//! mirror), and the builder (`buildx_builder`: a BuildKit container on the
+//! host's network, so it reaches 127.0.0.1). On GitHub
+//! `docker/setup-buildx-action` provides all of it; this only checks it is there.
 
 use crate::services::state::Record;
 use crate::services::{base_images, buildx_build, buildx_builder as builder, process, registry, Ctx, Service};
@@ -53,7 +53,10 @@ fn runc_deb(cx: &Ctx, dir: &Path) -> Result<PathBuf> {
     }
     let _dir = sh.push_dir(&debs);
     let pkg = format!("runc={candidate}");
-    cmd!(sh, "apt-get download {pkg}").quiet().ignore_stdout().run().context("apt-get download runc failed")?;
+    let out = cmd!(sh, "apt-get download {pkg}").quiet().ignore_status().output()?;
+    if !out.status.success() {
+        bail!("apt-get download {pkg} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
     found(candidate).context("apt-get download runc left no runc_*.deb")
 }
 
@@ -87,12 +90,14 @@ fn ensure_image(cx: &Ctx, build: &buildx_build::Plan, bin: &Path) -> Result<Stri
         std::fs::copy(&runc, ctx.join("runc.deb"))?;
         std::fs::copy(build.pins.join("buildkit/Dockerfile"), ctx.join("Dockerfile"))?;
         let arg = format!("BASE_IMAGE={base}");
-        cmd!(sh, "docker build --quiet --build-arg {arg} --tag {tag} {ctx}")
+        let out = cmd!(sh, "docker build --quiet --build-arg {arg} --tag {tag} {ctx}")
             .quiet()
-            .ignore_stdout()
+            .ignore_status()
             .env("DOCKER_BUILDKIT", "0")
-            .run()
-            .context("building the BuildKit image failed")?;
+            .output()?;
+        if !out.status.success() {
+            bail!("building the BuildKit image failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
         Ok(())
     })();
     let _ = std::fs::remove_dir_all(&ctx);
@@ -164,12 +169,11 @@ impl Service for Buildx {
         builder::write_spec(&dir, &spec)?;
         builder::ensure(sh, &dir, &|line| cx.say(NAME, line))?;
         let v = &build.versions;
-        let processes =
-            builder::pid(sh, builder::NAME).and_then(|p| process::proc_of("buildkitd", p)).into_iter().collect();
+        let processes = builder::pid(sh, &spec).and_then(|p| process::proc_of("buildkitd", p)).into_iter().collect();
         let layers = cache(cx).join("layers");
         Ok(Record {
             summary: format!(
-                "builder {} (docker-container, buildx {}, BuildKit {}, image {image}), config {}",
+                "builder {} (BuildKit container, buildx {}, BuildKit {}, image {image}), config {}",
                 builder::NAME,
                 v.buildx,
                 v.buildkit,
@@ -192,7 +196,7 @@ impl Service for Buildx {
         let dir = config_dir(cx);
         let mut line = match builder::read_spec(&dir) {
             Some(spec) => {
-                builder::remove(cx.sh, &dir, &spec.name);
+                builder::remove(cx.sh, &dir, &spec);
                 format!("removed the builder {}", spec.name)
             }
             None => "no builder".to_string(),
