@@ -150,12 +150,14 @@ fn two_cold_builds_of_storage_at_one_commit_are_the_same_image_and_the_cache_is_
     };
     let first = build(&repo, &config, cache.path(), &["storage", "--no-cache"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
-    assert!(
-        first.stdout.contains("docker buildx build --output type=docker,rewrite-timestamp=true"),
-        "{}",
-        first.stdout
-    );
-    assert!(first.stdout.contains(&format!("--cache-to type=local,dest={}/storage,mode=max", cache.path().display())));
+    assert!(first.stdout.contains("image builder: docker buildx, cache type=local"), "{}", first.stdout);
+    // The command line the report records: buildx, timestamps rewritten, the cache exported.
+    let report = std::fs::read_to_string(repo.path("target/xtask/report.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let command = report["tasks"][0]["command"].as_str().unwrap_or_default().to_string();
+    assert!(command.contains("docker buildx build --output type=docker,rewrite-timestamp=true"), "{command}");
+    let cache_to = format!("--cache-to type=local,dest={}/storage,mode=max", cache.path().display());
+    assert!(command.contains(&cache_to), "{command}");
     assert!(cache.path().join("storage/index.json").is_file(), "the cache was exported");
     let one = id();
     // As on a fresh checkout: contexts made anew, and nothing reused.

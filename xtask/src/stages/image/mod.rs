@@ -97,6 +97,12 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
         cache_use: &cache_use,
     };
     let tasks = plan::plan(ws, &components, &request);
+    if run.exec.dry_run && !run.exec.json {
+        // As shell comments: the printed plan stays a script.
+        for line in said.borrow().iter() {
+            println!("# {line}");
+        }
+    }
     let py = python::interpreter(&sh)?;
     if build && !py.version.starts_with("3.11.") {
         return Err(UsageError::new(format!(
