@@ -21,3 +21,23 @@ fn the_docker_config_carries_basic_credentials() {
     // base64("xtask:pw")
     assert_eq!(json["auths"]["127.0.0.1:5000"]["auth"], "eHRhc2s6cHc=");
 }
+
+#[test]
+fn the_buildkit_container_is_privileged_less_sys_resource_on_the_hosts_network() {
+    let spec = Spec {
+        name: "xtask".into(),
+        image: "local/buildkit:v1-abc".into(),
+        buildkitd_config: "/s/buildkitd.toml".into(),
+    };
+    assert_eq!(spec.container(), "xtask-buildkit");
+    assert_eq!(spec.endpoint(), "unix:///s/xtask-run/buildkitd.sock");
+    let args = run_args(&spec).join(" ");
+    for part in [
+        "run --detach --name xtask-buildkit --network=host --cap-add=ALL --cap-drop=SYS_RESOURCE",
+        "--volume=/s/xtask-run:/run/buildkit --volume=/s/buildkitd.toml:/etc/buildkit/buildkitd.toml:ro",
+        "--volume=xtask-buildkit-state:/var/lib/buildkit local/buildkit:v1-abc --addr unix:///run/buildkit/buildkitd.sock",
+    ] {
+        assert!(args.contains(part), "{part}: {args}");
+    }
+    assert!(!args.contains("--privileged"), "{args}");
+}
