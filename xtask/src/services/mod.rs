@@ -170,7 +170,7 @@ pub fn select<'a>(
 /// real; a build needs the engine and the base images. A deploy talks to the
 /// cluster its credentials name, which no service provides.
 pub fn needed_by(args: &[&str]) -> Vec<&'static str> {
-    const TESTS: &[&str] = &["docker", "registry", "base-images", "kube"];
+    const TESTS: &[&str] = &["docker", "registry", "base-images", "buildx", "kube"];
     const BUILD: &[&str] = &["docker", "base-images"];
     let words: Vec<&str> = args.iter().copied().take_while(|a| *a != "--").collect();
     let positional: Vec<&str> = words.iter().skip(1).copied().filter(|a| !a.starts_with('-')).collect();
