@@ -198,3 +198,31 @@ fn a_builder_that_is_gone_or_wedged_is_recreated_and_said_once() {
     let sha = git(repo.root(), &["rev-parse", "HEAD"]);
     docker(&["rmi", &format!("local/good:{sha}"), &format!("local/good:{}", &sha[..7])]);
 }
+
+#[test]
+#[ignore = "needs the local cluster's services (buildx): cargo xtask test runs it when services are up"]
+fn a_corrupt_or_full_cache_warns_and_the_build_goes_on() {
+    let config = buildx_config();
+    let cache = tempfile::tempdir().unwrap();
+    let repo = git_repo(&[("good", GOOD)]);
+    std::fs::create_dir_all(cache.path().join("good")).unwrap();
+    std::fs::write(cache.path().join("good/index.json"), "{half a file").unwrap();
+    let run = build(&repo, &config, cache.path(), &["good"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.matches("warning: the build cache of good is corrupt").count(), 1, "{}", run.stdout);
+    let index = std::fs::read_to_string(cache.path().join("good/index.json")).unwrap();
+    assert!(serde_json::from_str::<serde_json::Value>(&index).is_ok(), "exported afresh: {index}");
+    // A full disk: the build reads the cache but does not write it.
+    let before = index;
+    let mut cmd = repo.command(&["image", "build", "good", "--no-cache"]);
+    cmd.env("XTASK_BUILDX_CONFIG", &config)
+        .env("XTASK_BUILDX_CACHE_DIR", cache.path())
+        .env("XTASK_BASE_IMAGE", "local/python:3.11-bookworm")
+        .env("XTASK_BUILDX_CACHE_MIN_FREE_MB", u64::MAX.to_string());
+    let run = support::run(cmd);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.matches("building without exporting the cache").count(), 1, "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(cache.path().join("good/index.json")).unwrap(), before);
+    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    docker(&["rmi", &format!("local/good:{sha}"), &format!("local/good:{}", &sha[..7])]);
+}
