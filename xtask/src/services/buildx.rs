@@ -111,7 +111,7 @@ fn write_config(cx: &Ctx, dir: &Path, bin: &Path, addr: &str) -> Result<PathBuf>
     let pw_file = registry::password_file(cx);
     let pw = std::fs::read_to_string(&pw_file).with_context(|| format!("cannot read {}", pw_file.display()))?;
     let config = dir.join("config.json");
-    // Keep the current-builder setting buildx wrote there: only the credentials are ours.
+    // buildx keeps its builders under buildx/, not here: rewriting the credentials keeps them.
     crate::fsutil::write_atomic(&config, builder::docker_config(addr, registry::USER, pw.trim()).as_bytes())?;
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))?;
     let plugin = dir.join("cli-plugins/docker-buildx");

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use xshell::{cmd, Shell};
 
+/// The builder's name (its container `xtask-buildkit`, its state volume `xtask-buildkit-state`).
 pub const NAME: &str = "xtask";
-// (the BuildKit container is `xtask-buildkit`, its state volume `xtask-buildkit-state`)
 /// The oldest buildx whose flags the image stage uses (`rewrite-timestamp` came in 0.13).
 pub const MIN_BUILDX: (u32, u32) = (0, 13);
 const SPEC: &str = "builder.json";
