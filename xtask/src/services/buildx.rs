@@ -20,7 +20,7 @@ pub struct Buildx;
 const NAME: &str = "buildx";
 const IMAGE: &str = "local/buildkit";
 /// BuildKit's state (its layer cache) stays under this; its GC trims above it.
-const KEEP_GB: u32 = 10;
+const KEEP_GB: u32 = 4;
 
 /// The binaries and the BuildKit image's builds: `<cache>/xtask-buildx`.
 pub fn cache(cx: &Ctx) -> PathBuf {
