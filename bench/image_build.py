@@ -109,6 +109,10 @@ def buildx_timings(component: str) -> None:
     finally:
         module.write_text(original)
         subprocess.run(["docker", "buildx", "rm", "--force", spec["name"]], env=docker_env, capture_output=True)
+        container = f"{spec['name']}-buildkit"
+        subprocess.run(["docker", "rm", "--force", "--volumes", container], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", f"{container}-state"], capture_output=True)
+        shutil.rmtree(Path(spec["buildkitd_config"]).parent / f"{spec['name']}-run", ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     print(f"buildx, {component} (cache exported: {'yes' if exported else 'NO'}):")
     print(f"  cold (--no-cache, empty exported cache) {cold_wall:7.1f}s")

@@ -195,6 +195,8 @@ fn a_builder_that_is_gone_or_wedged_is_recreated_and_said_once() {
         Command::new("docker").args(["buildx", "rm", "--force", &name]).env("DOCKER_CONFIG", config.path()).output();
     docker(&["rm", "-f", "-v", &container]);
     docker(&["volume", "rm", &format!("{container}-state")]);
+    // Its socket's folder sits beside the real builder's configuration.
+    let _ = std::fs::remove_dir_all(buildx_config().join(format!("{name}-run")));
     let sha = git(repo.root(), &["rev-parse", "HEAD"]);
     docker(&["rmi", &format!("local/good:{sha}"), &format!("local/good:{}", &sha[..7])]);
 }

@@ -171,6 +171,7 @@ pub fn remove(sh: &Shell, config: &Path, spec: &Spec) {
     let _ = cmd!(sh, "docker volume rm {volume}").quiet().ignore_stdout().ignore_stderr().run();
     let name = &spec.name;
     let _ = process::output_within(buildx(sh, config, &["rm", "--force", name]), boot());
+    let _ = std::fs::remove_dir_all(spec.socket_dir());
 }
 
 /// Start the BuildKit container, register it with buildx as the config's current builder, and wait for it.
