@@ -344,7 +344,7 @@ pub struct UndeployArgs {
 pub enum ServicesCommand {
     /// Bring services up (all when none is named, with what they need), check them, and record them in target/xtask/services.json.
     Up {
-        /// docker, registry, base-images, kube.
+        /// docker, registry, base-images, buildx, kube.
         #[arg(value_name = "NAME")]
         names: Vec<String>,
     },

@@ -267,7 +267,7 @@ fn doctor_reports_the_registry_and_the_base_images() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for service in ["docker", "registry", "base-images", "kube"] {
+    for service in ["docker", "registry", "base-images", "buildx", "kube"] {
         let line = stdout
             .lines()
             .find(|l| l.trim_start().starts_with(&format!("{service} ")))

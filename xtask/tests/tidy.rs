@@ -162,7 +162,7 @@ fn deploy_names_no_loopback_registry() {
 }
 
 /// Shell scripts are code without tests: `.ci/` holds a short entry script
-/// that calls the xtask, and the control plane's pins as data.
+/// that calls the xtask, and the control plane's and buildx's pins as data.
 #[test]
 fn ci_holds_a_short_entry_script_and_the_pins_as_data() {
     use std::os::unix::fs::PermissionsExt;
@@ -176,7 +176,10 @@ fn ci_holds_a_short_entry_script_and_the_pins_as_data() {
         if !entry.file_type().is_file() || rel == "run" {
             continue;
         }
-        assert!(rel.starts_with("kube/"), ".ci/{rel}: only the entry script and the pins (.ci/kube/) live in .ci");
+        assert!(
+            rel.starts_with("kube/") || rel.starts_with("buildx/"),
+            ".ci/{rel}: only the entry script and the pins (.ci/kube/, .ci/buildx/) live in .ci"
+        );
         let executable = entry.metadata().unwrap().permissions().mode() & 0o111 != 0;
         let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
         assert!(
@@ -211,7 +214,7 @@ fn a_job_planted_without_its_services_step_fails_the_workflows_rule() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let finding = stdout.lines().find(|l| l.starts_with(".github/workflows/run-tests.yml:")).unwrap_or_default();
     assert!(
-        finding.ends_with("services `cargo xtask test` needs docker, registry, base-images, kube running, which job `full-suite` does not start before it: add a step `run: cargo xtask services up` before this one"),
+        finding.ends_with("services `cargo xtask test` needs docker, registry, base-images, buildx, kube running, which job `full-suite` does not start before it: add a step `run: cargo xtask services up` before this one"),
         "{stdout}"
     );
     assert!(stdout.ends_with(&format!("{} workflow(s) checked, 1 finding(s)\n", workflows().len())), "{stdout}");

@@ -1,8 +1,9 @@
 //! Container images: the tag policy (`tags`), registries and their
 //! credentials (`registry`), build contexts (`context`), what must hold before
-//! a run (`checks`), the images report (`report`) and the build and push plan
-//! with its review (`plan`).
+//! a run (`checks`), the images report (`report`), the builder and its cache
+//! (`buildx`) and the build and push plan with its review (`plan`).
 
+pub mod buildx;
 pub mod checks;
 pub mod context;
 pub mod plan;

@@ -6,6 +6,7 @@ use crate::clock;
 use crate::component::{Component, Workspace};
 use crate::error::UsageError;
 use crate::exec::Outcome;
+use crate::images::buildx::{self, Buildx, Use};
 use crate::images::context as image_context;
 use crate::images::registry::{self, Problem, Target};
 use crate::images::tags::{self, Source, TagSet};
@@ -13,7 +14,7 @@ use crate::images::{is_push, pushed_digest};
 use crate::plan::{ExitPolicy, Task};
 use crate::report::Row;
 use anyhow::Result;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use xshell::{cmd, Shell};
 
 /// What one run builds and pushes.
@@ -30,8 +31,10 @@ pub struct Request<'a> {
     /// `created` label and BuildKit's timestamps take it, so a rebuild of the
     /// same commit is the same image.
     pub epoch: i64,
-    /// GitHub Actions: build with buildx and its `type=gha` cache.
-    pub github: bool,
+    /// Build with buildx (its cache per component) instead of plain `docker build`.
+    pub buildx: Option<&'a Buildx>,
+    /// What each component's local cache allows (absent: everything).
+    pub cache_use: &'a BTreeMap<String, Use>,
 }
 
 /// Build tasks (each needing its context), each followed by its push tasks.
@@ -58,20 +61,17 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
         };
         let mut previous = None;
         if r.build {
-            let mut args: Vec<String> = if r.github {
-                let scope = format!("scope={}", c.name);
-                vec![
-                    "buildx".into(),
-                    "build".into(),
-                    "--load".into(),
-                    "--cache-from".into(),
-                    format!("type=gha,{scope}"),
-                ]
-                .into_iter()
-                .chain(["--cache-to".into(), format!("type=gha,mode=max,{scope}")])
-                .collect()
-            } else {
-                vec!["build".into()]
+            let mut args: Vec<String> = match r.buildx {
+                // Loaded into the engine; layer times set to SOURCE_DATE_EPOCH, so a rebuild is the same image.
+                Some(bx) => {
+                    let use_ = r.cache_use.get(&c.name).copied().unwrap_or(Use { from: true, to: true });
+                    ["buildx", "build", "--output", "type=docker,rewrite-timestamp=true"]
+                        .map(String::from)
+                        .into_iter()
+                        .chain(buildx::cache_args(&bx.cache, &c.name, use_))
+                        .collect()
+                }
+                None => vec!["build".into()],
             };
             args.extend(["--file".into(), format!("{ctx_rel}/Dockerfile")]);
             if r.no_cache {
@@ -101,8 +101,13 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
             args.extend(["--iidfile".into(), format!("{ctx_rel}/image-id"), ctx_rel.clone()]);
             let id = format!("build:{}", c.name);
             let mut build = task(id.clone(), args, vec![format!("context:{}", c.name)], None);
-            // BuildKit (buildx) dates the image config and its history by it; the legacy builder ignores it.
+            // BuildKit (buildx) dates the image config, its history and (rewrite-timestamp) its
+            // files by it; the legacy builder ignores it.
             build.env.push(("SOURCE_DATE_EPOCH".into(), r.epoch.to_string()));
+            // Here the builder lives in a Docker config of its own (plugin, credentials, builder).
+            if let Some(config) = r.buildx.and_then(|b| b.config.as_ref()) {
+                build.env.push(("DOCKER_CONFIG".into(), config.display().to_string()));
+            }
             tasks.push(build);
             previous = Some(id);
         }

@@ -21,6 +21,9 @@ fn target(prefix: &str) -> Target {
     Target { host: prefix.split('/').next().unwrap().into(), prefix: prefix.into(), credentials: None }
 }
 
+static GHA: Buildx = Buildx { config: None, cache: crate::images::buildx::Cache::Gha };
+static NO_LIMITS: std::sync::LazyLock<BTreeMap<String, Use>> = std::sync::LazyLock::new(BTreeMap::new);
+
 fn request<'a>(tags: &'a TagSet, targets: &'a [Target], push: bool, github: bool) -> Request<'a> {
     Request {
         build: true,
@@ -31,7 +34,8 @@ fn request<'a>(tags: &'a TagSet, targets: &'a [Target], push: bool, github: bool
         base_image: Some("local/python"),
         source_url: Some("https://github.com/o/r"),
         epoch: 1_767_323_045,
-        github,
+        buildx: github.then_some(&GHA),
+        cache_use: &NO_LIMITS,
     }
 }
 
@@ -84,7 +88,7 @@ fn a_components_own_base_image_wins_and_github_uses_the_gha_cache_per_component(
     let tasks = plan(&ws, &comps, &request(&tags, &targets, true, true));
     let build = tasks[0].command_line(&ws.root);
     assert!(build.starts_with(
-        "SOURCE_DATE_EPOCH=1767323045 docker buildx build --load --cache-from type=gha,scope=spark --cache-to type=gha,mode=max,scope=spark"
+        "SOURCE_DATE_EPOCH=1767323045 docker buildx build --output type=docker,rewrite-timestamp=true --cache-from type=gha,scope=spark --cache-to type=gha,mode=max,scope=spark"
     ));
     assert!(build.contains("--build-arg BASE_IMAGE=local/jre"));
     assert!(build.contains("--tag ghcr.io/o/spark:latest") && build.contains("--tag docker.io/me/spark:1.2.3"));
@@ -186,7 +190,28 @@ fn image(id: &str, repos: &[&str], pushed: &[(&str, &str, &str)]) -> Image {
             .iter()
             .map(|(r, t, d)| Pushed { repository: r.to_string(), tag: t.to_string(), digest: d.to_string() })
             .collect(),
+        reproducible: None,
     }
+}
+
+#[test]
+fn a_rebuild_of_a_clean_commit_says_whether_it_was_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = report::update(dir.path(), vec![("storage".into(), image("sha256:1", &["r/s"], &[]))], true).unwrap();
+    assert!(first.is_empty(), "{first:?}");
+    let same = report::update(dir.path(), vec![("storage".into(), image("sha256:1", &["r/s"], &[]))], true).unwrap();
+    assert_eq!(same, ["storage: reproducible: this rebuild of abc is the same image (sha256:1)"]);
+    assert_eq!(report::read(dir.path()).unwrap().components["storage"].reproducible, Some(true));
+    let other = report::update(dir.path(), vec![("storage".into(), image("sha256:2", &["r/s"], &[]))], true).unwrap();
+    assert_eq!(other, ["storage: NOT reproducible: this rebuild of abc is sha256:2, the earlier build was sha256:1"]);
+    assert_eq!(report::read(dir.path()).unwrap().components["storage"].reproducible, Some(false));
+    // A push alone builds nothing: it says nothing about it.
+    assert!(report::update(dir.path(), vec![("storage".into(), image("sha256:2", &["q/s"], &[]))], false)
+        .unwrap()
+        .is_empty());
+    // Another commit, or a dirty tree, is no rebuild.
+    let dirty = Image { dirty: true, ..image("sha256:3", &["r/s"], &[]) };
+    assert_eq!(report::reproducible(Some(&image("sha256:3", &[], &[])), &dirty), None);
 }
 
 #[test]

@@ -50,6 +50,10 @@ pub struct Image {
     pub dirty: bool,
     /// Every reference pushed, with the digest the registry gave it.
     pub pushed: Vec<Pushed>,
+    /// Whether the last build of this commit (clean) gave the same image id
+    /// as the one before it; null until a commit is built twice.
+    #[serde(default)]
+    pub reproducible: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +70,7 @@ pub struct Pushed {
 /// another image.
 pub fn merge(old: Option<Image>, new: Image) -> Image {
     let Some(old) = old.filter(|o| o.image_id == new.image_id) else { return new };
+    let reproducible = new.reproducible.or(old.reproducible);
     let union = |a: Vec<String>, b: Vec<String>| {
         let mut out = a;
         for x in b {
@@ -81,7 +86,13 @@ pub fn merge(old: Option<Image>, new: Image) -> Image {
         .filter(|p| !new.pushed.iter().any(|n| n.repository == p.repository && n.tag == p.tag))
         .collect();
     pushed.extend(new.pushed);
-    Image { repositories: union(old.repositories, new.repositories), tags: union(old.tags, new.tags), pushed, ..new }
+    Image {
+        repositories: union(old.repositories, new.repositories),
+        tags: union(old.tags, new.tags),
+        pushed,
+        reproducible,
+        ..new
+    }
 }
 
 /// The report as it is on disk: none yet is empty; one this version cannot
@@ -138,22 +149,47 @@ pub fn records(
             reference: reference.map(String::from),
             dirty: tags.dirty,
             pushed,
+            reproducible: None,
         };
         out.push((c.name.clone(), image));
     }
     out
 }
 
-/// Merge this run's images into `target/xtask/images.json`; a note when the old file could not be read.
-pub fn update(root: &Path, new: Vec<(String, Image)>) -> Result<Option<String>> {
-    let (mut images, note) = match read(root) {
-        Ok(images) => (images, None),
-        Err(why) => (Images::default(), Some(format!("{PATH} could not be read ({why}): started it afresh"))),
+/// A rebuild of a clean commit against the record of its earlier build: the
+/// same image id or not; None when it is not a rebuild of the same clean commit.
+pub fn reproducible(old: Option<&Image>, new: &Image) -> Option<bool> {
+    let old = old.filter(|o| o.commit == new.commit && !o.dirty && !new.dirty)?;
+    Some(old.image_id == new.image_id)
+}
+
+/// Merge this run's images into `target/xtask/images.json` (`built`: this
+/// run built them, so a rebuild of the same commit tells whether it was
+/// reproducible, a line per component); notes to print, first one when the
+/// old file could not be read.
+pub fn update(root: &Path, new: Vec<(String, Image)>, built: bool) -> Result<Vec<String>> {
+    let (mut images, mut notes) = match read(root) {
+        Ok(images) => (images, Vec::new()),
+        Err(why) => (Images::default(), vec![format!("{PATH} could not be read ({why}): started it afresh")]),
     };
-    for (name, image) in new {
+    for (name, mut image) in new {
         let old = images.components.remove(&name);
+        if built {
+            image.reproducible = reproducible(old.as_ref(), &image);
+            match (image.reproducible, &old) {
+                (Some(true), _) => notes.push(format!(
+                    "{name}: reproducible: this rebuild of {} is the same image ({})",
+                    image.commit, image.image_id
+                )),
+                (Some(false), Some(o)) => notes.push(format!(
+                    "{name}: NOT reproducible: this rebuild of {} is {}, the earlier build was {}",
+                    image.commit, image.image_id, o.image_id
+                )),
+                _ => {}
+            }
+        }
         images.components.insert(name, merge(old, image));
     }
     write(root, &images)?;
-    Ok(note)
+    Ok(notes)
 }

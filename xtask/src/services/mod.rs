@@ -12,6 +12,9 @@
 //! in [`all`], and, when a command needs it, its name in [`needed_by`].
 
 pub mod base_images;
+pub mod buildx;
+pub mod buildx_build;
+pub mod buildx_builder;
 pub mod coredns;
 pub mod docker;
 pub mod kube;
@@ -55,7 +58,7 @@ pub trait Service: Sync {
 
 /// Every service, in start order (a service comes after those it needs).
 pub fn all() -> Vec<&'static dyn Service> {
-    vec![&docker::Docker, &registry::Registry, &base_images::BaseImages, &kube::ControlPlane]
+    vec![&docker::Docker, &registry::Registry, &base_images::BaseImages, &buildx::Buildx, &kube::ControlPlane]
 }
 
 pub fn names() -> Vec<&'static str> {
@@ -169,7 +172,7 @@ pub fn select<'a>(
 /// real; a build needs the engine and the base images. A deploy talks to the
 /// cluster its credentials name, which no service provides.
 pub fn needed_by(args: &[&str]) -> Vec<&'static str> {
-    const TESTS: &[&str] = &["docker", "registry", "base-images", "kube"];
+    const TESTS: &[&str] = &["docker", "registry", "base-images", "buildx", "kube"];
     const BUILD: &[&str] = &["docker", "base-images"];
     let words: Vec<&str> = args.iter().copied().take_while(|a| *a != "--").collect();
     let positional: Vec<&str> = words.iter().skip(1).copied().filter(|a| !a.starts_with('-')).collect();

@@ -50,6 +50,11 @@ fn files(cx: &Ctx) -> Files {
     }
 }
 
+/// The registry's password file (its user is [`USER`]).
+pub fn password_file(cx: &Ctx) -> PathBuf {
+    files(cx).password
+}
+
 pub fn addr() -> String {
     std::env::var("XTASK_REGISTRY_ADDR").ok().filter(|a| !a.is_empty()).unwrap_or_else(|| DEFAULT_ADDR.into())
 }

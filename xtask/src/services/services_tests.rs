@@ -32,7 +32,7 @@ fn the_real_services_need_only_services_before_them() {
 
 #[test]
 fn which_command_needs_which_service() {
-    let tests = ["docker", "registry", "base-images", "kube"];
+    let tests = ["docker", "registry", "base-images", "buildx", "kube"];
     let cases: &[(&[&str], &[&str])] = &[
         (&["test"], &tests),
         (&["test", "--affected"], &tests),

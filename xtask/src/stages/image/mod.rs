@@ -7,6 +7,7 @@ use crate::component::{Component, Workspace};
 use crate::error::UsageError;
 use crate::exec::{Prepare, Printer};
 use crate::github::on_github;
+use crate::images::buildx::{self, Buildx, Cache};
 use crate::images::plan::{self, Request};
 use crate::images::{checks, context, registry, report, tags};
 use crate::python;
@@ -58,6 +59,31 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
         // Only a web address without credentials in it.
         Some(url.trim().to_string()).filter(|u| u.contains("://") && !u.contains('@'))
     });
+    // The builder: buildx (made to answer) or plain docker build, said once; its cache's state per component.
+    let said = std::cell::RefCell::new(Vec::new());
+    let (bx, fallback) = if build {
+        let say = |l: &str| said.borrow_mut().push(l.to_string());
+        buildx::decide(&sh, on_github(), &env, !run.exec.dry_run, &say)?
+    } else {
+        (None, None)
+    };
+    let mut cache_use = BTreeMap::new();
+    if let (Some(Buildx { cache: Cache::Local(dir), .. }), false) = (&bx, run.exec.dry_run) {
+        for c in &components {
+            let (use_, warning) = buildx::local_use(dir, &c.name);
+            said.borrow_mut().extend(warning.map(|w| format!("warning: {w}")));
+            cache_use.insert(c.name.clone(), use_);
+        }
+    }
+    said.borrow_mut().extend(fallback.map(|f| format!("note: {f}")));
+    if let Some(b) = &bx {
+        let cache = match &b.cache {
+            Cache::Gha => "type=gha".to_string(),
+            Cache::Local(dir) => format!("type=local under {}", dir.display()),
+        };
+        said.borrow_mut()
+            .push(format!("image builder: docker buildx, cache {cache} (one per component, exported mode=max)"));
+    }
     let request = Request {
         build,
         push,
@@ -67,9 +93,16 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
         base_image: base.as_deref(),
         source_url: source_url.as_deref(),
         epoch: co.epoch,
-        github: on_github(),
+        buildx: bx.as_ref(),
+        cache_use: &cache_use,
     };
     let tasks = plan::plan(ws, &components, &request);
+    if run.exec.dry_run && !run.exec.json {
+        // As shell comments: the printed plan stays a script.
+        for line in said.borrow().iter() {
+            println!("# {line}");
+        }
+    }
     let py = python::interpreter(&sh)?;
     if build && !py.version.starts_with("3.11.") {
         return Err(UsageError::new(format!(
@@ -97,6 +130,9 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
             }
         }
         let printer = Printer::new(on_github(), run.exec.json);
+        for line in said.borrow().iter() {
+            printer.line(line);
+        }
         printer.line(&format!("image tags: {} (revision {})", tags.tags.join(", "), tags.revision));
     }
     let root = ws.root.clone();
@@ -114,9 +150,9 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
             }
         }
         let new = report::records(&components, &targets, &tags, co.reference.as_deref(), &ids, rows);
-        match report::update(&root, new) {
-            Ok(note) => {
-                if let Some(note) = note {
+        match report::update(&root, new, build) {
+            Ok(notes) => {
+                for note in notes {
                     out.line(&format!("note: {note}"));
                 }
                 out.line(&format!("wrote {}", report::PATH));

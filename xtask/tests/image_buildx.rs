@@ -1,0 +1,230 @@
+//! The image stage through buildx and the BuildKit builder that
+//! `cargo xtask services up buildx` makes (BuildKit built here, the loopback
+//! registry as its hub mirror): reproducible images, the exported cache, a
+//! builder that is gone or wedged, a buildx too old for the flags.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::Repo;
+
+/// The builder's config folder `services up buildx` recorded; a clear failure when there is none.
+fn buildx_config() -> PathBuf {
+    let dir = support::service_var("XTASK_BUILDX_CONFIG").unwrap_or_else(|| {
+        panic!("no buildx builder: run `cargo xtask services up buildx` (it records XTASK_BUILDX_CONFIG)")
+    });
+    PathBuf::from(dir)
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+fn git(root: &Path, args: &[&str]) -> String {
+    support::git(root, args).trim().to_string()
+}
+
+fn git_repo(components: &[(&str, &str)]) -> Repo {
+    let repo = Repo::new();
+    repo.write(".gitignore", "/target/\nbuild/\n*.egg-info/\n__pycache__/\n");
+    for (name, dockerfile) in components {
+        repo.passing(name);
+        repo.write(&format!("components/{name}/Dockerfile"), dockerfile);
+    }
+    git(repo.root(), &["init", "-q"]);
+    git(repo.root(), &["add", "-A"]);
+    git(repo.root(), &["commit", "-qm", "fixture"]);
+    repo
+}
+
+const GOOD: &str = "ARG BASE_IMAGE=local/python:3.11-bookworm\nFROM ${BASE_IMAGE}\nCOPY wheels/ /tmp/wheels/\nRUN ls /tmp/wheels/app\n";
+
+/// A config folder of its own for a test builder `name`: the plugin,
+/// credentials and buildkitd's file of the real one, a spec naming `name`.
+fn own_builder(name: &str) -> tempfile::TempDir {
+    let real = buildx_config();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("cli-plugins")).unwrap();
+    std::os::unix::fs::symlink(
+        std::fs::read_link(real.join("cli-plugins/docker-buildx")).unwrap(),
+        dir.path().join("cli-plugins/docker-buildx"),
+    )
+    .unwrap();
+    std::fs::copy(real.join("config.json"), dir.path().join("config.json")).unwrap();
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(real.join("builder.json")).unwrap()).unwrap();
+    spec["name"] = name.into();
+    std::fs::write(dir.path().join("builder.json"), spec.to_string()).unwrap();
+    dir
+}
+
+fn build(repo: &Repo, config: &Path, cache: &Path, args: &[&str]) -> support::Run {
+    let mut cmd = repo.command(&[&["image", "build"], args].concat());
+    cmd.env("XTASK_BUILDX_CONFIG", config)
+        .env("XTASK_BUILDX_CACHE_DIR", cache)
+        .env("XTASK_BASE_IMAGE", "local/python:3.11-bookworm");
+    support::run(cmd)
+}
+
+#[test]
+fn a_buildx_too_old_for_the_flags_is_one_line_with_its_version_and_the_fix() {
+    let repo = git_repo(&[("good", GOOD)]);
+    let config = tempfile::tempdir().unwrap();
+    let plugin = config.path().join("cli-plugins/docker-buildx");
+    std::fs::create_dir_all(plugin.parent().unwrap()).unwrap();
+    // A Docker CLI plugin as the CLI finds it: its metadata, then `buildx version`.
+    std::fs::write(
+        &plugin,
+        "#!/bin/sh\nif [ \"$1\" = docker-cli-plugin-metadata ]; then\n  echo '{\"SchemaVersion\":\"0.1.0\",\"Vendor\":\"test\",\"Version\":\"v0.12.1\"}'\n  exit 0\nfi\necho 'github.com/docker/buildx v0.12.1 0123abc'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = build(&repo, config.path(), &config.path().join("layers"), &["good"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    for part in ["buildx v0.12.1 is older than v0.13", "rewrite-timestamp", "cargo xtask services up buildx"] {
+        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+    assert!(!repo.path("target/xtask/images.json").exists(), "nothing is recorded");
+}
+
+#[test]
+fn without_buildx_the_stage_says_so_once_and_builds_with_docker_build() {
+    let repo = git_repo(&[("good", GOOD)]);
+    let mut cmd = repo.command(&["image", "build", "good", "--dry-run"]);
+    cmd.env("XTASK_BASE_IMAGE", "local/python:3.11-bookworm");
+    let run = support::run(cmd);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let said = run.stdout.matches("buildx is not set up here (`cargo xtask services up buildx` makes it)").count();
+    assert_eq!(said, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("docker build --file") && !run.stdout.contains("docker buildx build"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// The monorepo's components and tools, copied and committed (the storage image needs its sources).
+fn copy_of_the_monorepo() -> tempfile::TempDir {
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    for top in ["components", "tools"] {
+        let entries = walkdir::WalkDir::new(real.join(top)).into_iter().filter_entry(|e| {
+            let n = e.file_name().to_string_lossy();
+            !(n == "build"
+                || n == "__pycache__"
+                || n.ends_with(".egg-info")
+                || n.starts_with(".pytest")
+                || n == ".mypy_cache")
+        });
+        for e in entries {
+            let e = e.unwrap();
+            let to = dir.path().join(e.path().strip_prefix(&real).unwrap());
+            if e.file_type().is_dir() {
+                std::fs::create_dir_all(&to).unwrap();
+            } else {
+                std::fs::copy(e.path(), &to).unwrap();
+            }
+        }
+    }
+    std::fs::copy(real.join(".gitignore"), dir.path().join(".gitignore")).unwrap();
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-qm", "fixture"]);
+    dir
+}
+
+#[test]
+#[ignore = "needs the local cluster's services (buildx): cargo xtask test runs it when services are up"]
+fn two_cold_builds_of_storage_at_one_commit_are_the_same_image_and_the_cache_is_exported() {
+    let config = buildx_config();
+    let dir = copy_of_the_monorepo();
+    let repo = Repo { dir };
+    let cache = tempfile::tempdir().unwrap();
+    let id = || {
+        let text = std::fs::read_to_string(repo.path("target/xtask/images.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        json["components"]["storage"].clone()
+    };
+    let first = build(&repo, &config, cache.path(), &["storage", "--no-cache"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stdout.contains("image builder: docker buildx, cache type=local"), "{}", first.stdout);
+    // The command line the report records: buildx, timestamps rewritten, the cache exported.
+    let report = std::fs::read_to_string(repo.path("target/xtask/report.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let command = report["tasks"][0]["command"].as_str().unwrap_or_default().to_string();
+    assert!(command.contains("docker buildx build --output type=docker,rewrite-timestamp=true"), "{command}");
+    let cache_to = format!("--cache-to type=local,dest={}/storage,mode=max", cache.path().display());
+    assert!(command.contains(&cache_to), "{command}");
+    assert!(cache.path().join("storage/index.json").is_file(), "the cache was exported");
+    let one = id();
+    // As on a fresh checkout: contexts made anew, and nothing reused.
+    std::fs::remove_dir_all(repo.path("target/xtask/image")).unwrap();
+    let second = build(&repo, &config, cache.path(), &["storage", "--no-cache"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let two = id();
+    assert_eq!(two["image_id"], one["image_id"], "two cold builds of one commit gave two images");
+    assert_eq!(two["reproducible"], true);
+    assert!(second.stdout.contains("storage: reproducible: this rebuild of"), "{}", second.stdout);
+    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    docker(&["rmi", &format!("local/storage:{sha}"), &format!("local/storage:{}", &sha[..7])]);
+}
+
+#[test]
+#[ignore = "needs the local cluster's services (buildx): cargo xtask test runs it when services are up"]
+fn a_builder_that_is_gone_or_wedged_is_recreated_and_said_once() {
+    let name = format!("xtask-test-{}", std::process::id());
+    let config = own_builder(&name);
+    let cache = tempfile::tempdir().unwrap();
+    let repo = git_repo(&[("good", GOOD)]);
+    let container = format!("{name}-buildkit");
+    let said = |run: &support::Run| run.stdout.matches(&format!("the builder {name} is gone or wedged")).count();
+    // Gone: never made (as after `docker rm -f` of its container).
+    let run = build(&repo, config.path(), cache.path(), &["good"]);
+    assert_eq!((run.code, said(&run)), (0, 1), "{}", run.stdout);
+    // Wedged: its container frozen.
+    assert!(docker(&["pause", &container]).status.success());
+    let run = build(&repo, config.path(), cache.path(), &["good"]);
+    assert_eq!((run.code, said(&run)), (0, 1), "{}", run.stdout);
+    // Answering: nothing said.
+    let run = build(&repo, config.path(), cache.path(), &["good"]);
+    assert_eq!((run.code, said(&run)), (0, 0), "{}", run.stdout);
+    let _ =
+        Command::new("docker").args(["buildx", "rm", "--force", &name]).env("DOCKER_CONFIG", config.path()).output();
+    docker(&["rm", "-f", "-v", &container]);
+    docker(&["volume", "rm", &format!("{container}-state")]);
+    // Its socket's folder sits beside the real builder's configuration.
+    let _ = std::fs::remove_dir_all(buildx_config().join(format!("{name}-run")));
+    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    docker(&["rmi", &format!("local/good:{sha}"), &format!("local/good:{}", &sha[..7])]);
+}
+
+#[test]
+#[ignore = "needs the local cluster's services (buildx): cargo xtask test runs it when services are up"]
+fn a_corrupt_or_full_cache_warns_and_the_build_goes_on() {
+    let config = buildx_config();
+    let cache = tempfile::tempdir().unwrap();
+    let repo = git_repo(&[("good", GOOD)]);
+    std::fs::create_dir_all(cache.path().join("good")).unwrap();
+    std::fs::write(cache.path().join("good/index.json"), "{half a file").unwrap();
+    let run = build(&repo, &config, cache.path(), &["good"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.matches("warning: the build cache of good is corrupt").count(), 1, "{}", run.stdout);
+    let index = std::fs::read_to_string(cache.path().join("good/index.json")).unwrap();
+    assert!(serde_json::from_str::<serde_json::Value>(&index).is_ok(), "exported afresh: {index}");
+    // A full disk: the build reads the cache but does not write it.
+    let before = index;
+    let mut cmd = repo.command(&["image", "build", "good", "--no-cache"]);
+    cmd.env("XTASK_BUILDX_CONFIG", &config)
+        .env("XTASK_BUILDX_CACHE_DIR", cache.path())
+        .env("XTASK_BASE_IMAGE", "local/python:3.11-bookworm")
+        .env("XTASK_BUILDX_CACHE_MIN_FREE_MB", u64::MAX.to_string());
+    let run = support::run(cmd);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.matches("building without exporting the cache").count(), 1, "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(cache.path().join("good/index.json")).unwrap(), before);
+    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    docker(&["rmi", &format!("local/good:{sha}"), &format!("local/good:{}", &sha[..7])]);
+}
