@@ -19,6 +19,7 @@ fn rel(revision: u64, outcome: Outcome) -> Release {
         undone_by: None,
         uncommitted: Vec::new(),
         forced: false,
+        traceparent: None,
     }
 }
 

@@ -150,6 +150,7 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
             undone_by: None,
             uncommitted: Vec::new(),
             forced: false,
+            traceparent: crate::telemetry::traceparent(),
         };
         steps::record(&s, &record, "")?;
         println!(
