@@ -25,6 +25,7 @@ mod node_files;
 mod node_proc;
 mod node_state;
 mod node_sweep;
+pub mod otelcol;
 pub mod packages;
 pub mod process;
 pub mod registry;
@@ -53,7 +54,7 @@ pub trait Service: Sync {
 
 /// Every service, in start order (a service comes after those it needs).
 pub fn all() -> Vec<&'static dyn Service> {
-    vec![&docker::Docker, &registry::Registry, &base_images::BaseImages, &kube::ControlPlane]
+    vec![&docker::Docker, &registry::Registry, &base_images::BaseImages, &kube::ControlPlane, &otelcol::Otelcol]
 }
 
 pub fn names() -> Vec<&'static str> {

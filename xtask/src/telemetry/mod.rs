@@ -281,3 +281,7 @@ pub fn finish(code: i32) {
     let Some(config) = otlp::Config::from_env() else { return };
     otlp::export_or_warn(&run.root, &config, &spans, run.nested);
 }
+
+#[cfg(test)]
+#[path = "telemetry_tests.rs"]
+mod tests;
