@@ -130,12 +130,13 @@ impl Collector {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        let c = Collector { child, grpc, http, file, _dir: dir };
+        let mut c = Collector { child, grpc, http, file, _dir: dir };
         let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", http)).is_err()
             || std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err()
         {
-            assert!(Instant::now() < deadline, "the collector did not listen: {}", c.log());
+            let exited = c.child.try_wait().unwrap();
+            assert!(exited.is_none() && Instant::now() < deadline, "the collector did not listen: {}", c.log());
             std::thread::sleep(Duration::from_millis(100));
         }
         Some(c)
