@@ -67,7 +67,8 @@ pub fn inherited(
 }
 
 fn github_run() -> Option<(String, String, String)> {
-    if !crate::github::on_github() {
+    // GitHub's own variable (not `github::on_github`: the executor imports this module, and github imports it).
+    if std::env::var("GITHUB_ACTIONS").map_or(true, |v| v != "true") {
         return None;
     }
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
