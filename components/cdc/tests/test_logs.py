@@ -119,9 +119,11 @@ def test_serve_logs_json_lines_with_request_ids(tmp_path: Path) -> None:
         ("PUT", "/events", "", 501),
     ]
     assert access[1]["request_id"] == "batch-7"
-    # A request with a traceparent logs its trace and its own span; the others neither.
+    # A request with a traceparent logs its trace and its own span; no other does.
     assert access[0]["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
-    assert len(access[0]["span_id"]) == 16 and access[0]["span_id"] != "00f067aa0ba902b7"
+    assert (
+        len(access[0]["span_id"]) == 16 and access[0]["span_id"] != "00f067aa0ba902b7"
+    )
     assert all("trace_id" not in e for e in access[1:])
     # The id is echoed: the client's when sane, else the new one.
     assert ok.headers["X-Request-ID"] == "batch-7"

@@ -46,8 +46,13 @@ def test_a_traced_request_logs_its_trace_and_span(tmp_path: Path, spawn: Spawn) 
     root = tmp_path / "store"
     root.mkdir()
     service = spawn("--root", str(root), env={"OTEL_EXPORTER_OTLP_ENDPOINT": ""})
-    assert request(f"{service.url}/nope", headers={"traceparent": TRACEPARENT}).status == 404
-    assert request(f"{service.url}/nope", headers={"traceparent": "garbage"}).status == 404
+    assert (
+        request(f"{service.url}/nope", headers={"traceparent": TRACEPARENT}).status
+        == 404
+    )
+    assert (
+        request(f"{service.url}/nope", headers={"traceparent": "garbage"}).status == 404
+    )
     assert request(f"{service.url}/nope").status == 404
     service.proc.send_signal(signal.SIGTERM)
     assert service.proc.wait(timeout=30) == 0
@@ -73,7 +78,10 @@ def collector(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     binary = os.environ.get("XTASK_OTELCOL", "")
     if not os.path.isfile(binary):
         if os.environ.get("CI") == "true":
-            pytest.fail("XTASK_OTELCOL names no collector: run `cargo xtask services up otelcol`")
+            pytest.fail(
+                "XTASK_OTELCOL names no collector: "
+                "run `cargo xtask services up otelcol`"
+            )
         pytest.skip("no collector built (`cargo xtask services up otelcol`)")
     port = _free_port()
     out = tmp_path / "collector.jsonl"
@@ -134,7 +142,10 @@ def test_a_traced_request_reaches_a_real_collector(
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         },
     )
-    assert request(f"{service.url}/healthz", headers={"traceparent": TRACEPARENT}).status == 200
+    assert (
+        request(f"{service.url}/healthz", headers={"traceparent": TRACEPARENT}).status
+        == 200
+    )
     deadline = time.monotonic() + 30
     while not (spans := [s for s in _spans(out) if s.get("traceId") == TRACE]):
         assert time.monotonic() < deadline, "no span reached the collector"

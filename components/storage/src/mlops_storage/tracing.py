@@ -14,6 +14,7 @@ built in; ``grpc`` needs ``opentelemetry-exporter-otlp-proto-grpc`` installed.
 from __future__ import annotations
 
 import contextvars
+import importlib
 import logging
 import os
 import re
@@ -23,12 +24,14 @@ from typing import Any
 
 LOG = logging.getLogger("mlops_storage.tracing")
 
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_TRACEPARENT = re.compile(
+    r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?"
+)
 
 
 @dataclass
 class Request:
-    """A request's span: its ids, and the SDK's span and context token when exporting."""
+    """A request's span: its ids; the SDK's span and context token when exporting."""
 
     trace_id: str
     span_id: str
@@ -42,10 +45,15 @@ _current: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
     "mlops_request_trace", default=None
 )
 _tracer: Any = None
+#: The exporter package of each OTLP protocol (gRPC's is not installed by default).
+_EXPORTERS = {
+    "grpc": "opentelemetry.exporter.otlp.proto.grpc",
+    "http/protobuf": "opentelemetry.exporter.otlp.proto.http",
+}
 
 
 def parse(value: str | None) -> tuple[str, str] | None:
-    """``(trace_id, parent_span_id)`` from a ``traceparent``; None when it is not valid W3C."""
+    """``(trace_id, parent_span_id)`` of a ``traceparent``; None unless valid W3C."""
     match = _TRACEPARENT.fullmatch((value or "").strip())
     if match is None:
         return None
@@ -58,13 +66,13 @@ def parse(value: str | None) -> tuple[str, str] | None:
 
 
 def fields() -> dict[str, str]:
-    """The current request's ``trace_id`` and ``span_id`` (empty outside a traced request)."""
+    """The current request's ``trace_id`` and ``span_id`` (empty outside one)."""
     req = _current.get()
     return {"trace_id": req.trace_id, "span_id": req.span_id} if req else {}
 
 
 def start_request(name: str, traceparent: str | None) -> Request | None:
-    """Enter a request's span when it carries a valid ``traceparent``; None otherwise."""
+    """Enter a request's span when it carries a valid ``traceparent``; else None."""
     parent = parse(traceparent)
     if parent is None:
         return None
@@ -72,9 +80,13 @@ def start_request(name: str, traceparent: str | None) -> Request | None:
     req = Request(trace_id, secrets.token_hex(8), parent_id)
     if _tracer is not None:
         from opentelemetry import context, trace
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+        from opentelemetry.trace.propagation.tracecontext import (
+            TraceContextTextMapPropagator,
+        )
 
-        extracted = TraceContextTextMapPropagator().extract({"traceparent": traceparent or ""})
+        extracted = TraceContextTextMapPropagator().extract(
+            {"traceparent": traceparent or ""}
+        )
         span = _tracer.start_span(name, context=extracted, kind=trace.SpanKind.SERVER)
         req.span_id = format(span.get_span_context().span_id, "016x")
         req.otel_span = span
@@ -105,7 +117,7 @@ class _NotOurs(logging.Filter):
 
 
 def configure_export(default_service: str = "mlops") -> bool:
-    """Export spans and logs over OTLP when an endpoint is configured; whether it is on."""
+    """Export spans and logs over OTLP when an endpoint is set; whether it is on."""
     global _tracer
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
@@ -120,23 +132,16 @@ def configure_export(default_service: str = "mlops") -> bool:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        if protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        elif protocol == "http/protobuf":
-            from opentelemetry.exporter.otlp.proto.http._log_exporter import (  # type: ignore[assignment]
-                OTLPLogExporter,
-            )
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-                OTLPSpanExporter,
-            )
-        else:
+        package = _EXPORTERS.get(protocol)
+        if package is None:
             LOG.warning(
                 "OTLP export is off: OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported "
                 "(set grpc or http/protobuf)",
                 protocol,
             )
             return False
+        spans = importlib.import_module(f"{package}.trace_exporter").OTLPSpanExporter
+        logs = importlib.import_module(f"{package}._log_exporter").OTLPLogExporter
     except ImportError as exc:
         LOG.warning("OTLP export is off: %s (install the OpenTelemetry exporter)", exc)
         return False
@@ -145,13 +150,13 @@ def configure_export(default_service: str = "mlops") -> bool:
         {"service.name": os.environ.get("OTEL_SERVICE_NAME") or default_service}
     )
     tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    tracer_provider.add_span_processor(BatchSpanProcessor(spans()))
     logger_provider = LoggerProvider(resource=resource)
-    logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(logs()))
     handler = LoggingHandler(level=logging.NOTSET, logger_provider=logger_provider)
     handler.addFilter(_NotOurs())
     logging.getLogger().addHandler(handler)
     _tracer = tracer_provider.get_tracer("mlops")
-    # The endpoint is not logged: a URL in the first lines reads as the service's own address.
+    # No endpoint in the line: a URL in the first lines reads as the service's own.
     LOG.info("exporting spans and logs over OTLP (%s)", protocol)
     return True
