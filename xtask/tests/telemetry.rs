@@ -316,3 +316,42 @@ fn a_collector_that_rejects_or_is_not_there_costs_one_warning() {
     assert_eq!(r.stderr.matches(WARNING).count(), 1, "{}", r.stderr);
     assert!(t0.elapsed() < Duration::from_secs(5), "a refused connection fails fast");
 }
+
+/// `ci`'s stages are child processes: the whole run is one trace, ci's run
+/// span → the stage's task span → the stage process's run span → its tasks;
+/// with the collector gone the same run passes and says so once.
+#[test]
+fn a_ci_run_is_one_trace_across_its_stage_processes() {
+    let Some(c) = Collector::start() else { return };
+    let repo = traced_repo();
+    let endpoint = format!("http://127.0.0.1:{}", c.http);
+    let mut cmd = repo.command(&["ci", "--only", "test"]);
+    cmd.env_remove("KUBECONFIG").env("HOME", repo.root()).env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
+    let r = run(cmd);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains(WARNING), "{}", r.stderr);
+    let spans = c.spans(4);
+    let named = |n: &str| spans.iter().find(|s| s["name"] == n).unwrap_or_else(|| panic!("no span {n}: {spans:?}"));
+    let (ci, stage, nested, task) = (named("xtask ci"), named("test"), named("xtask test"), named("test:alpha"));
+    assert!(ci.get("parentSpanId").is_none_or(|p| p == ""), "{ci}");
+    assert_eq!(stage["parentSpanId"], ci["spanId"]);
+    assert_eq!(nested["parentSpanId"], stage["spanId"]);
+    assert_eq!(task["parentSpanId"], nested["spanId"]);
+    for s in [stage, nested, task] {
+        assert_eq!(s["traceId"], ci["traceId"]);
+    }
+    assert_eq!(attr(nested, "cicd.pipeline.name"), Some("xtask ci"));
+    assert_eq!(attr(nested, "cicd.pipeline.run.id"), attr(ci, "cicd.pipeline.run.id"));
+    assert_eq!(attr(stage, "cicd.pipeline.task.run.result"), Some("success"));
+    assert_eq!(attr(ci, "cicd.pipeline.result"), Some("success"));
+    drop(c);
+
+    let closed = free_port();
+    let mut cmd = repo.command(&["ci", "--only", "test"]);
+    cmd.env_remove("KUBECONFIG")
+        .env("HOME", repo.root())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{closed}"));
+    let r = run(cmd);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.matches(WARNING).count(), 1, "{}", r.stderr);
+}

@@ -31,6 +31,9 @@ struct Run {
     ctx: Context,
     /// The span that started this process (a parent xtask's task, or the caller's), if any.
     parent: Option<String>,
+    /// `xtask <command>`: the span's name.
+    command: String,
+    /// The pipeline's name (`cicd.pipeline.name`): the first process's command, inherited.
     name: String,
     run_id: String,
     /// Started by another xtask (`ci`'s stages): the parent reports the collector's state.
@@ -104,9 +107,11 @@ pub fn init(root: &Path, command: &str) {
         let _ = std::fs::remove_file(&events);
         otlp::clear_down_mark(root);
     }
-    let run = Run { ctx, parent, name, run_id, nested, start: SystemTime::now(), events, root: root.to_path_buf() };
+    let command = format!("xtask {command}");
+    let run =
+        Run { ctx, parent, command, name, run_id, nested, start: SystemTime::now(), events, root: root.to_path_buf() };
     OPEN.lock().unwrap().push(run.ctx.span_id.clone());
-    let start = run.event("run.start", &format!("xtask {command}"), &run.ctx.span_id, run.parent.clone());
+    let start = run.event("run.start", &run.command, &run.ctx.span_id, run.parent.clone());
     events::append(&run.events, &start);
     let _ = RUN.set(run);
 }
@@ -269,7 +274,7 @@ fn first_line(s: &str) -> String {
 pub fn finish(code: i32) {
     let Some(run) = RUN.get() else { return };
     let outcome = Outcome::of_exit(code);
-    let mut e = run.event("run.end", &run.name, &run.ctx.span_id, run.parent.clone());
+    let mut e = run.event("run.end", &run.command, &run.ctx.span_id, run.parent.clone());
     e.start = run.start;
     e.attr("cicd.pipeline.result", outcome.as_str());
     if outcome != Outcome::Success {
