@@ -315,6 +315,11 @@ fn a_collector_that_rejects_or_is_not_there_costs_one_warning() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stderr.matches(WARNING).count(), 1, "{}", r.stderr);
     assert!(t0.elapsed() < Duration::from_secs(5), "a refused connection fails fast");
+
+    let r = xtask(&repo, &["components"], &[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://127.0.0.1:4318")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr.matches(WARNING).count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("only http:// endpoints are supported"), "{}", r.stderr);
 }
 
 /// `ci`'s stages are child processes: the whole run is one trace, ci's run
