@@ -77,11 +77,8 @@ def collector(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A real collector: OTLP/HTTP in, a file out; skipped where none is built."""
     binary = os.environ.get("XTASK_OTELCOL", "")
     if not os.path.isfile(binary):
-        if os.environ.get("CI") == "true":
-            pytest.fail(
-                "XTASK_OTELCOL names no collector: "
-                "run `cargo xtask services up otelcol`"
-            )
+        # A skip even with CI=true: GitHub's per-component test jobs start no
+        # services; the xtask's own collector tests are the ones CI requires.
         pytest.skip("no collector built (`cargo xtask services up otelcol`)")
     port = _free_port()
     out = tmp_path / "collector.jsonl"
