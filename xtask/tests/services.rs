@@ -179,7 +179,7 @@ fn unknown_services_and_keys_list_what_there_is() {
         let run = services(&repo, 1, args);
         assert_eq!(
             one_line_error(&run),
-            "error: unknown service `kubernetes`: the services are docker, registry, base-images, kube",
+            "error: unknown service `kubernetes`: the services are docker, registry, base-images, kube, otelcol",
             "{args:?}"
         );
     }

@@ -86,16 +86,14 @@ pub fn rfc3339_millis(t: SystemTime) -> String {
     format!("{}.{:03}Z", whole.trim_end_matches('Z'), d.subsec_millis())
 }
 
-/// Append one event; the file is telemetry, so a failure to write is a note, never the run's failure.
+/// Append one event. Best effort and silent: a file this user cannot write
+/// (a root-owned `target/`) must not add lines to a command's one-line errors.
 pub fn append(path: &Path, e: &Event) {
     let mut line = e.to_json().to_string();
     line.push('\n');
-    let written = path
+    let _ = path
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(path))
         .and_then(|mut f| f.write_all(line.as_bytes()));
-    if let Err(err) = written {
-        eprintln!("note: cannot write {}: {err}", path.display());
-    }
 }
