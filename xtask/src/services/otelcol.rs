@@ -82,6 +82,12 @@ fn plan(cx: &Ctx) -> Result<Plan> {
     Ok(Plan { key: key(&files, go_version.trim()), pins, version, cache: cache(cx), go })
 }
 
+/// `services key otelcol`: the build's key and its folder, for actions/cache.
+pub fn cache_entry(cx: &Ctx) -> Result<(String, PathBuf)> {
+    let p = plan(cx)?;
+    Ok((p.key.clone(), p.cache.join(&p.key)))
+}
+
 /// The binary, built first when the cache lacks it.
 fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
     if p.bin().is_file() {
