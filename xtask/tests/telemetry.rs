@@ -230,8 +230,15 @@ fn exports_to_the_collector(protocol: &str) {
     // The same spans as the events file says, and each as a log record in its span's context.
     let ev = events(&repo);
     assert_eq!(find(&ev, "run.start")[0]["span_id"], run["spanId"]);
-    let logs = c.log_records();
-    assert!(logs.iter().any(|l| l["spanId"] == task["spanId"] && l["traceId"] == task["traceId"]), "{logs:?}");
+    // Logs go after the spans, and the file exporter writes every 100 ms: wait for them too.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let in_span = |l: &Value| l["spanId"] == task["spanId"] && l["traceId"] == task["traceId"];
+    let mut logs = c.log_records();
+    while !logs.iter().any(in_span) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        logs = c.log_records();
+    }
+    assert!(logs.iter().any(in_span), "{logs:?}");
 }
 
 #[test]
