@@ -239,6 +239,10 @@ pub struct LogsArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Only what one trace did: the lines logged with this trace id (32 hex digits, or a whole traceparent), after the pods a deploy in it annotated.
+    #[arg(long, value_name = "ID")]
+    pub trace: Option<String>,
+
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }

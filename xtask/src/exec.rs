@@ -8,6 +8,7 @@ use crate::findings::Verdict;
 use crate::fsutil::write_atomic;
 use crate::plan::{ExitPolicy, Task};
 pub use crate::printer::Printer;
+use crate::telemetry;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fs::File;
@@ -336,8 +337,11 @@ fn run_task(
     cache: Option<(&Session, &Lookup)>,
 ) -> Finished {
     let (start, out) = (Instant::now(), &opts.out);
+    let mut span = telemetry::Span::task(&task.id);
     if let Some(entry) = cache.and_then(|(_, l)| l.hit.as_ref()) {
         if let Some(done) = replay(root, task, entry, out, opts.verbose, t0.elapsed().as_secs_f64()) {
+            span.attr("xtask.task.cached", "true");
+            span.end(telemetry::Outcome::Success, None);
             return done;
         }
     }
@@ -345,7 +349,7 @@ fn run_task(
     let log_path = log_path(root, task);
     out.line(&format!("started  {}", task.id));
     let mut output_start = 0;
-    let outcome = match attempt(task, prep, log_path.clone()) {
+    let outcome = match attempt(task, prep, log_path.clone(), &span) {
         Ok((code, from)) => {
             output_start = from;
             match opts.review {
@@ -370,6 +374,8 @@ fn run_task(
         out.block(&title, &text);
     }
     let start = start.duration_since(t0).as_secs_f64();
+    let (result, error) = span_result(&outcome);
+    span.end(result, error.as_deref());
     let done = Finished { task: task.clone(), outcome, seconds, start, log: log_path, output_start, cached: false };
     if let (Some((session, lookup)), true) = (cache, done.outcome.is_ok()) {
         // A cache that cannot be written costs speed, not correctness.
@@ -380,8 +386,24 @@ fn run_task(
     done
 }
 
+/// A task's outcome in the CI/CD conventions' words, and its `error.type`.
+fn span_result(outcome: &Outcome) -> (telemetry::Outcome, Option<String>) {
+    match outcome {
+        Outcome::Passed => (telemetry::Outcome::Success, None),
+        Outcome::Failed(why) => (telemetry::Outcome::Failure, Some(why.clone())),
+        Outcome::Error(why) => (telemetry::Outcome::Error, Some(why.lines().next().unwrap_or("").to_string())),
+        Outcome::NotRun(_) => (telemetry::Outcome::Skip, None),
+        Outcome::Interrupted => (telemetry::Outcome::Cancellation, Some("interrupted".into())),
+    }
+}
+
 /// Prepare and run one task: its exit code, and where its command's output starts in the log.
-fn attempt(task: &Task, prep: Option<&dyn Prepare>, log_path: PathBuf) -> Result<(Option<i32>, u64)> {
+fn attempt(
+    task: &Task,
+    prep: Option<&dyn Prepare>,
+    log_path: PathBuf,
+    span: &telemetry::Span,
+) -> Result<(Option<i32>, u64)> {
     let mut log = Log::create(log_path)?;
     if let Some(artifact) = &task.artifact {
         if let Err(e) = std::fs::remove_file(artifact) {
@@ -404,7 +426,10 @@ fn attempt(task: &Task, prep: Option<&dyn Prepare>, log_path: PathBuf) -> Result
     sh.change_dir(&task.cwd);
     let (program, args) = (&task.program, &task.args);
     let cmd = task.env.iter().fold(cmd!(sh, "{program} {args...}"), |c, (k, v)| c.env(k, v));
-    let status = run_logged(cmd.into(), &mut log)?;
+    let mut cmd: Command = cmd.into();
+    // The task's own span is its program's parent in the trace.
+    span.propagate(&mut cmd);
+    let status = run_logged(cmd, &mut log)?;
     Ok((status.code(), output_start))
 }
 

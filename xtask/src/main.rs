@@ -28,12 +28,13 @@ mod runner;
 mod services;
 mod stages;
 mod stats;
+mod telemetry;
 mod testing;
 mod workflows;
 
 use anyhow::{Context, Result};
 use checks::Check;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use cli::{Cli, Command, ImageCommand};
 use component::Workspace;
 use error::UsageError;
@@ -45,8 +46,10 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
-    let code = match run(cli) {
+    let matches = Cli::command().get_matches();
+    let command = matches.subcommand_name().unwrap_or("xtask").to_string();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let code = match run(cli, &command) {
         Ok(code) => code,
         // A failure after Ctrl-C (a tool killed by the terminal's signal) is the interrupt's.
         Err(e) if exec::interrupted() => {
@@ -58,15 +61,18 @@ fn main() {
             error::exit_code(&e)
         }
     };
+    telemetry::finish(code);
     std::process::exit(code);
 }
 
-fn run(cli: Cli) -> Result<i32> {
+fn run(cli: Cli, command: &str) -> Result<i32> {
     // The volume provisioner is a daemon of the cluster, not of a checkout: it needs no root.
     if let Command::Services { action: cli::ServicesCommand::Provisioner(a) } = &cli.command {
         return services::kube_provisioner::run(a);
     }
     let root = find_root(cli.root.as_deref())?;
+    // Before any thread starts: the trace context every child process inherits.
+    telemetry::init(&root, command);
     // What `services up` recorded fills in the variables the caller did not set.
     if !matches!(cli.command, Command::Services { .. }) {
         services::state::apply_to_env(&root);

@@ -128,4 +128,7 @@ fn logs_names_unknown_environments_components_and_durations_before_any_cluster()
     let run = repo.run(&["logs", "development", "alpha", "--since", "soon"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("`soon` is not a duration"), "{}", run.stderr);
+    let run = repo.run(&["logs", "development", "--trace", "not-a-trace"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is not a trace id: give its 32 hex digits"), "{}", run.stderr);
 }

@@ -58,6 +58,50 @@ fn deploy_records_a_release_then_a_crash_loop_fails_fast_and_rolls_back() {
 
 #[test]
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
+fn a_deploy_leaves_its_trace_on_the_objects_the_pods_and_the_release() {
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let cluster = cluster();
+    let f = Fixture::new("trace", Some(cluster));
+    let mut cmd = f.command(&["deploy", "development", "--timeout", "120s"]);
+    cmd.env("TRACEPARENT", format!("00-{TRACE}-00f067aa0ba902b7-01"));
+    let run = support::run(cmd);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let trace_of = |v: &serde_json::Value| {
+        v["metadata"]["annotations"]["xtask.dev/traceparent"].as_str().map(|t| t.split('-').nth(1).unwrap().to_string())
+    };
+    let c = f.cluster.as_ref().unwrap();
+    let d = c.json(&["get", "deployment", "web", "-n", &f.namespace, "-o", "json"]);
+    assert_eq!(trace_of(&d).as_deref(), Some(TRACE), "{d}");
+    let pods = c.json(&["get", "pods", "-n", &f.namespace, "-o", "json"]);
+    let pods = pods["items"].as_array().unwrap();
+    assert!(!pods.is_empty() && pods.iter().all(|p| trace_of(p).as_deref() == Some(TRACE)), "{pods:?}");
+    let secret = c.json(&["get", "secret", "mlops-release.v1", "-n", &f.namespace, "-o", "json"]);
+    assert_eq!(trace_of(&secret).as_deref(), Some(TRACE));
+    let record: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD.decode(secret["data"]["release.json"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert!(record["traceparent"].as_str().unwrap().starts_with(&format!("00-{TRACE}-")), "{record}");
+    // Each deploy step is a span of the run, with the environment named.
+    let events = f.repo.read("target/xtask/events.jsonl");
+    let steps: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "step.end")
+        .collect();
+    let names: Vec<&str> = steps.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["render", "apply", "verify", "smoke", "record"], "{events}");
+    assert!(steps.iter().all(|e| e["deployment.environment.name"] == "development" && e["trace_id"] == TRACE));
+    // The annotation is not the apply's: a dry run still sees nothing to change.
+    let run = f.run(&["deploy", "development", "--dry-run"]);
+    assert!(run.stdout.contains("no changes against the cluster"), "{}", run.stdout);
+    let run = f.run(&["logs", "development", "--trace", TRACE]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("trace {TRACE}: pods its deploy annotated: web-")), "{}", run.stderr);
+}
+
+#[test]
+#[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_never_ready_build_hits_its_progress_deadline_and_prune_removes_what_is_gone() {
     let cluster = cluster();
     let f = Fixture::new("never", Some(cluster));

@@ -179,12 +179,14 @@ fn unknown_services_and_keys_list_what_there_is() {
         let run = services(&repo, 1, args);
         assert_eq!(
             one_line_error(&run),
-            "error: unknown service `kubernetes`: the services are docker, registry, base-images, buildx, kube",
+            "error: unknown service `kubernetes`: the services are docker, registry, base-images, buildx, kube, otelcol",
             "{args:?}"
         );
     }
     let run = services(&repo, 1, &["key", "registry"]);
-    assert!(one_line_error(&run).contains("only `kube` has"));
+    assert!(
+        one_line_error(&run).contains("only `kube` (the control plane's binaries) and `otelcol` (the collector) have")
+    );
     // The control plane's key: the pins' hash, and where the build goes.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));

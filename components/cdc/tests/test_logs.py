@@ -92,7 +92,8 @@ def test_serve_logs_json_lines_with_request_ids(tmp_path: Path) -> None:
         wrong = call(url, "POST", "/events?table=x", body, Authorization=TOKEN + "x")
         assert wrong.status == 401
         assert call(url, "PUT", "/events").status == 501
-        assert call(url, "GET", "/healthz").status == 200
+        traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        assert call(url, "GET", "/healthz", traceparent=traceparent).status == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
@@ -118,6 +119,12 @@ def test_serve_logs_json_lines_with_request_ids(tmp_path: Path) -> None:
         ("PUT", "/events", "", 501),
     ]
     assert access[1]["request_id"] == "batch-7"
+    # A request with a traceparent logs its trace and its own span; no other does.
+    assert access[0]["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert (
+        len(access[0]["span_id"]) == 16 and access[0]["span_id"] != "00f067aa0ba902b7"
+    )
+    assert all("trace_id" not in e for e in access[1:])
     # The id is echoed: the client's when sane, else the new one.
     assert ok.headers["X-Request-ID"] == "batch-7"
     assert refused.headers["X-Request-ID"] == access[2]["request_id"]

@@ -144,6 +144,7 @@ pub fn roll_back(
         undone_by: None,
         forced,
         canary: None,
+        traceparent: crate::telemetry::traceparent(),
         ..target.clone()
     };
     steps::record(s, &rel, &text)?;

@@ -90,6 +90,40 @@ pub fn as_json(l: &Line) -> Value {
     out
 }
 
+/// The trace id `--trace` names: 32 lower-case hex digits, or a W3C
+/// `traceparent` (its trace id); anything else is refused with the fix.
+pub fn trace_id(given: &str) -> Result<String, String> {
+    let g = given.trim().to_ascii_lowercase();
+    let id = match g.split('-').collect::<Vec<_>>().as_slice() {
+        [_, trace, _, _, ..] => trace.to_string(),
+        _ => g.clone(),
+    };
+    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0') {
+        Ok(id)
+    } else {
+        Err(format!(
+            "--trace {given:?} is not a trace id: give its 32 hex digits (events.jsonl's trace_id) or a traceparent"
+        ))
+    }
+}
+
+/// Whether a log line was written inside the trace (its JSON `trace_id`).
+pub fn in_trace(l: &Line, trace: &str) -> bool {
+    fields(&l.text).is_some_and(|f| f.get("trace_id").and_then(Value::as_str) == Some(trace))
+}
+
+/// The pods whose trace annotation (`xtask.dev/traceparent`) is in the trace: what its deploy started or ran.
+pub fn annotated(pods: &[Value], trace: &str) -> Vec<String> {
+    pods.iter()
+        .filter(|p| {
+            p["metadata"]["annotations"][crate::kube::release::TRACE_ANNOTATION]
+                .as_str()
+                .is_some_and(|tp| tp.split('-').nth(1) == Some(trace))
+        })
+        .filter_map(|p| p["metadata"]["name"].as_str().map(String::from))
+        .collect()
+}
+
 fn plain(v: &Value) -> String {
     match v {
         Value::String(s) if !s.contains(' ') && !s.is_empty() => s.clone(),

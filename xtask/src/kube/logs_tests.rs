@@ -35,3 +35,24 @@ fn json_lines_show_as_fields() {
     assert_eq!(as_json(&plain)["message"], "started");
     assert_eq!(parse("no timestamp here", "p", "c"), None);
 }
+
+#[test]
+fn a_trace_is_named_by_its_id_or_a_traceparent_and_selects_its_lines_and_pods() {
+    let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    assert_eq!(trace_id(id).unwrap(), id);
+    assert_eq!(trace_id(&format!("00-{id}-00f067aa0ba902b7-01")).unwrap(), id);
+    assert_eq!(trace_id(&id.to_uppercase()).unwrap(), id);
+    for bad in ["", "abc", "00000000000000000000000000000000", "zz-zz-zz-zz"] {
+        assert!(trace_id(bad).unwrap_err().contains("is not a trace id"), "{bad}");
+    }
+    let line = |text: &str| parse(&format!("2026-12-01T10:00:00Z {text}"), "storage-1", "storage").unwrap();
+    assert!(in_trace(&line(&format!(r#"{{"message":"request","trace_id":"{id}","span_id":"1111111111111111"}}"#)), id));
+    assert!(!in_trace(&line(r#"{"message":"request"}"#), id));
+    assert!(!in_trace(&line(id), id), "a plain line mentioning the id is not in the trace");
+    let pods = serde_json::json!([
+        {"metadata": {"name": "storage-1", "annotations": {"xtask.dev/traceparent": format!("00-{id}-00f067aa0ba902b7-01")}}},
+        {"metadata": {"name": "cdc-1", "annotations": {"xtask.dev/traceparent": "00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}},
+        {"metadata": {"name": "old-1"}}
+    ]);
+    assert_eq!(annotated(pods.as_array().unwrap(), id), ["storage-1"]);
+}

@@ -23,6 +23,8 @@ pub const KEEP: usize = 10;
 pub const LABEL_RELEASE: &str = "mlops.dev/release";
 pub const LABEL_ENV: &str = "mlops.dev/environment";
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "xtask");
+/// The annotation holding a deploy's trace context (`telemetry::ANNOTATION`, spelled here: kube is pure).
+pub const TRACE_ANNOTATION: &str = "xtask.dev/traceparent";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -97,6 +99,11 @@ pub struct Release {
     /// The canary this release went through (canary environments only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryRecord>,
+    /// The W3C `traceparent` of the pipeline run that made this revision: its
+    /// pods and objects carry it too (`xtask.dev/traceparent`), so a pod leads
+    /// to its release and run, and back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// A release's canary as recorded: its steps, where it stands, the verdict tables.
@@ -125,6 +132,10 @@ pub fn to_secret(r: &Release, namespace: &str, manifests: &str) -> Result<Value>
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(manifests.as_bytes())?;
     let b64 = base64::engine::general_purpose::STANDARD;
+    let annotations = match &r.traceparent {
+        Some(tp) => json!({ TRACE_ANNOTATION: tp }),
+        None => json!({}),
+    };
     Ok(json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -132,6 +143,7 @@ pub fn to_secret(r: &Release, namespace: &str, manifests: &str) -> Result<Value>
         "metadata": {
             "name": secret_name(r.revision),
             "namespace": namespace,
+            "annotations": annotations,
             "labels": {
                 MANAGED_BY.0: MANAGED_BY.1,
                 LABEL_RELEASE: "true",

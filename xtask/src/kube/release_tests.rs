@@ -20,6 +20,7 @@ fn rel(revision: u64, outcome: Outcome) -> Release {
         uncommitted: Vec::new(),
         forced: false,
         canary: None,
+        traceparent: None,
     }
 }
 

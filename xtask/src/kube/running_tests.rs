@@ -24,6 +24,7 @@ fn record(revision: u64, outcome: Outcome, image: &str, replicas: u64) -> Record
             uncommitted: Vec::new(),
             forced: false,
             canary: None,
+            traceparent: None,
         },
         manifests: render(image, replicas),
     }

@@ -27,6 +27,27 @@ pub fn now_rfc3339() -> String {
     clock::rfc3339(now() as i64)
 }
 
+/// Write the run's trace context as `xtask.dev/traceparent` on what was
+/// applied (`file`), or with no file on the namespace's pods: a pod leads to
+/// its release and pipeline run. kubectl annotate's own field manager, so the
+/// next apply neither owns nor removes it and a dry run's diff stays clean.
+/// Telemetry never fails a deploy: a refusal is a warning.
+pub fn annotate_trace(s: &Session, file: Option<&Path>) {
+    let Some(tp) = crate::telemetry::traceparent() else { return };
+    let value = format!("{}={tp}", release::TRACE_ANNOTATION);
+    let ns = s.namespace.clone();
+    let target = match file {
+        Some(f) => vec!["-f".to_string(), f.display().to_string()],
+        None => vec!["pods".into(), "--all".into(), "-n".into(), ns],
+    };
+    let mut args = vec!["annotate", "--overwrite"];
+    args.extend(target.iter().map(String::as_str));
+    args.push(&value);
+    if let Err(e) = s.run(&args, None) {
+        eprintln!("warning: cannot annotate with the trace context ({e:#}); the deploy is unaffected");
+    }
+}
+
 /// Who deploys: the GitHub actor in CI, else user@host.
 pub fn who() -> String {
     if let Ok(actor) = std::env::var("GITHUB_ACTOR") {

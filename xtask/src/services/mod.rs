@@ -30,6 +30,7 @@ mod node_files;
 mod node_proc;
 mod node_state;
 mod node_sweep;
+pub mod otelcol;
 pub mod packages;
 pub mod process;
 pub mod registry;
@@ -58,7 +59,7 @@ pub trait Service: Sync {
 
 /// Every service, in start order (a service comes after those it needs).
 pub fn all() -> Vec<&'static dyn Service> {
-    vec![&docker::Docker, &registry::Registry, &base_images::BaseImages, &buildx::Buildx, &kube::ControlPlane]
+    vec![&docker::Docker, &registry::Registry, &base_images::BaseImages, &buildx::Buildx, &kube::ControlPlane, &otelcol::Otelcol]
 }
 
 pub fn names() -> Vec<&'static str> {

@@ -59,7 +59,9 @@ pub fn services_not_started(file: &str, text: &str) -> Vec<Finding> {
             // Name the fewest: a service brings what it needs.
             let fewest: Vec<&str> =
                 missing.iter().copied().filter(|m| !missing.iter().any(|o| o != m && needs(o).contains(m))).collect();
-            let start = if started.is_empty() && missing.len() == known.len() {
+            // Plain `services up` (every service) when the full suite's are all missing.
+            let full_suite = services::needed_by(&["test"]);
+            let start = if started.is_empty() && full_suite.iter().all(|n| missing.contains(n)) {
                 "cargo xtask services up".to_string()
             } else {
                 format!("cargo xtask services up {}", fewest.join(" "))

@@ -72,7 +72,11 @@ impl Repo {
         cmd.args(args).current_dir(self.root());
         // The caller's CI settings (GitHub, registries, base images) must not leak into fixtures.
         for (var, _) in std::env::vars() {
-            if ["GITHUB_", "XTASK_", "DOCKER_HUB_", "RUNNER_"].iter().any(|p| var.starts_with(p)) {
+            // A trace or collector of the caller's too: each test sets its own.
+            if ["GITHUB_", "XTASK_", "DOCKER_HUB_", "RUNNER_", "OTEL_", "TRACEPARENT"]
+                .iter()
+                .any(|p| var.starts_with(p))
+            {
                 cmd.env_remove(var);
             }
         }

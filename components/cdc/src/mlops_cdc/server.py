@@ -44,7 +44,7 @@ from mlops_cdc.apply import (
     KeyMismatchError,
     validate_table_name,
 )
-from mlops_storage import ConcurrentWriteError, SchemaError, StorageError, auth
+from mlops_storage import ConcurrentWriteError, SchemaError, StorageError, auth, tracing
 from mlops_storage.auth import TokenSource
 from mlops_storage.middleware import CLIENT_CLOSED, accept_request_id
 
@@ -99,6 +99,7 @@ class CdcRequestHandler(BaseHTTPRequestHandler):
     _started: float | None = None
     _status = 0
     _sent = 0
+    _trace: tracing.Request | None = None
 
     @property
     def cdc(self) -> CdcServer:
@@ -128,12 +129,16 @@ class CdcRequestHandler(BaseHTTPRequestHandler):
         finally:
             if self._started is not None or self._status:
                 self._log_access()
+            tracing.end_request(self._trace, self._status or CLIENT_CLOSED)
+            self._trace = None
 
     def parse_request(self) -> bool:
         self._started = time.perf_counter()
         if not super().parse_request():
             return False
         self.request_id = accept_request_id(self.headers.get("X-Request-ID"))
+        name = f"{self.command} {urlsplit(self.path).path}"
+        self._trace = tracing.start_request(name, self.headers.get("traceparent"))
         return True
 
     def send_response(self, code: int, message: str | None = None) -> None:

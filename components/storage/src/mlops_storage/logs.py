@@ -2,7 +2,8 @@
 
 Every record becomes ``{"ts", "level", "logger", "message", ...}``; fields
 passed as ``extra={"fields": {...}}`` are merged in (the access log uses this
-for method, path, status, duration and request id).
+for method, path, status, duration and request id). Inside a request that
+carried a ``traceparent``, ``trace_id`` and ``span_id`` too (``tracing``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 from typing import Any, TextIO
+
+from mlops_storage import tracing
 
 ACCESS_LOGGER = "mlops_storage.access"
 
@@ -28,6 +31,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        entry.update(tracing.fields())
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -53,3 +57,4 @@ def configure(level: str = "INFO", stream: TextIO | None = None) -> None:
     uvicorn_access = logging.getLogger("uvicorn.access")
     uvicorn_access.handlers.clear()
     uvicorn_access.propagate = False
+    tracing.configure_export()

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from mlops_storage import tracing
 from mlops_storage.logs import ACCESS_LOGGER
 
 Scope = MutableMapping[str, Any]
@@ -65,6 +66,8 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         rid = accept_request_id(_header(scope, b"x-request-id"))
+        name = f"{scope.get('method', '')} {scope.get('path', '')}"
+        trace = tracing.start_request(name, _header(scope, b"traceparent"))
         state = scope.setdefault("state", {})
         state[_STATE_KEY] = rid
         started = time.perf_counter()
@@ -122,6 +125,7 @@ class RequestContext:
                     extra={"fields": {"request_id": rid}},
                 )
             access_log.info("request", extra={"fields": fields})
+            tracing.end_request(trace, status or CLIENT_CLOSED)
 
 
 async def _internal_error(send: Send) -> None:

@@ -13,6 +13,7 @@ use crate::pipeline::outcome::{self, Ran, StageResult};
 use crate::pipeline::plan::NO_CREDENTIALS;
 use crate::pipeline::trigger::{Pipeline, Stage};
 use crate::report::{self, Counts};
+use crate::telemetry;
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -41,14 +42,16 @@ pub fn execute(root: &Path, exe: &Path, p: &Pipeline, stages: &[&Stage], credent
         } else {
             None
         };
+        let span = telemetry::Span::task(stage.name).enter();
         if let Some(result) = skip {
+            span.end(telemetry::Outcome::Skip, None);
             ran.push(Ran { stage, result, start, seconds: 0.0, report: None });
             continue;
         }
         println!("\n==> {}: {}", stage.name, stage.command());
         let report_file = root.join("target/xtask/report.json");
         let _ = std::fs::remove_file(&report_file);
-        let (code, lines) = child(root, exe, &stage.args)?;
+        let (code, lines) = child(root, exe, &stage.args, &span)?;
         let seconds = t0.elapsed().as_secs_f64() - start;
         let report = std::fs::read_to_string(&report_file).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
         if report.is_some() {
@@ -65,6 +68,11 @@ pub fn execute(root: &Path, exe: &Path, p: &Pipeline, stages: &[&Stage], credent
             outputs.extend(stage_outputs(root, stage, &lines));
         }
         println!("==> {}: {} in {seconds:.1}s", stage.name, result.label());
+        match &result {
+            StageResult::Passed => span.end(telemetry::Outcome::Success, None),
+            StageResult::Interrupted => span.end(telemetry::Outcome::Cancellation, Some("interrupted")),
+            other => span.end(telemetry::Outcome::Failure, Some(&format!("stage {}", other.label()))),
+        }
         ran.push(Ran { stage, result, start, seconds, report });
     }
     github::set_outputs(&outputs)?;
@@ -85,11 +93,12 @@ pub fn execute(root: &Path, exe: &Path, p: &Pipeline, stages: &[&Stage], credent
 /// Run `xtask ARGS` from the root, its stdout streamed line by line (and
 /// kept, for the values later steps read), stderr as it is. An interrupt
 /// reaches a child on the terminal by itself; otherwise it is passed on.
-fn child(root: &Path, exe: &Path, args: &[String]) -> Result<(Option<i32>, Vec<String>)> {
+fn child(root: &Path, exe: &Path, args: &[String], span: &telemetry::Span) -> Result<(Option<i32>, Vec<String>)> {
     let sh = Shell::new()?;
     sh.change_dir(root);
     let mut command: std::process::Command = cmd!(sh, "{exe} {args...}").into();
     command.stdout(Stdio::piped());
+    span.propagate(&mut command);
     let mut child = command.spawn().with_context(|| format!("cannot start {}", exe.display()))?;
     let stdout = child.stdout.take().context("the child's output")?;
     let reader = std::thread::spawn(move || {

@@ -23,6 +23,7 @@ use crate::kube::steps::{self, Lock};
 use crate::kube::wait as verify;
 use crate::kube::{self, guards, provenance, smoke, token};
 use crate::manifests::{checks, render};
+use crate::telemetry;
 use anyhow::Result;
 use std::time::Instant;
 use xshell::Shell;
@@ -41,7 +42,8 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     exec::install_interrupt_handler()?;
 
     println!("deploy {env}: render and validate");
-    let (rendered, all) = render::render(root, &Shell::new()?, &kube::kubectl()?, &env)?;
+    let (rendered, all) =
+        telemetry::step("render", &env, || render::render(root, &Shell::new()?, &kube::kubectl()?, &env))?;
     // The smoke checks are not part of the release: verify runs them.
     let checks::Split { text, objects, checks } =
         checks::split(&rendered).map_err(|e| anyhow::anyhow!("{}", e.message))?;
@@ -108,6 +110,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
             uncommitted: uncommitted.clone(),
             forced,
             canary: None,
+            traceparent: telemetry::traceparent(),
         };
         // Recorded before anything changes: an interrupted deploy stays "pending", never "succeeded".
         steps::record(&s, &rel, &text)?;
@@ -143,13 +146,54 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
             }
         }
         println!("deploy {env}: apply revision {} ({} objects)", rel.revision, objects.len());
-        s.apply(Some(&file), None, false)?;
+        telemetry::step("apply", &env, || {
+            s.apply(Some(&file), None, false)?;
+            steps::annotate_trace(&s, Some(&file));
+            Ok(())
+        })?;
         println!("deploy {env}: verify (deadline {}s)", timeout.as_secs());
-        let ending = verify::wait(&s, &verify::wanted(&objects), Instant::now() + timeout)?;
-        let ending = smoke::after(&s, ending, &checks)?;
+        let ending = telemetry::step("verify", &env, || {
+            verify::wait(&s, &verify::wanted(&objects), Instant::now() + timeout)
+                .and_then(|e| ready_or_err(e, "the rollout did not become ready"))
+        });
+        let ending = match ending {
+            Ok(e) => telemetry::step("smoke", &env, || {
+                smoke::after(&s, e, &checks).and_then(|e| ready_or_err(e, "a smoke check did not pass"))
+            }),
+            not_ready => not_ready,
+        };
+        let ending = match ending {
+            Ok(e) => e,
+            Err(e) => match e.downcast::<NotReady>() {
+                Ok(NotReady(ending, _)) => ending,
+                Err(e) => return Err(e),
+            },
+        };
+        if matches!(ending, verify::Ending::Ready) {
+            steps::annotate_trace(&s, None);
+        }
         let attempt = Attempt { s: &s, env: &env, history: &history, rel, text: &text, objects: &objects, timeout };
-        attempt.finish(ending)
+        telemetry::step("record", &env, || attempt.finish(ending))
     })?;
     steps::prune_history(&s, &env)?;
     Ok(code)
+}
+
+/// A rollout or smoke check that ended other than ready: the step's failure
+/// in the trace, the ending handed on to `Attempt::finish`.
+#[derive(Debug)]
+struct NotReady(verify::Ending, &'static str);
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.1)
+    }
+}
+impl std::error::Error for NotReady {}
+
+fn ready_or_err(e: verify::Ending, why: &'static str) -> Result<verify::Ending> {
+    match e {
+        verify::Ending::Ready => Ok(e),
+        other => Err(NotReady(other, why).into()),
+    }
 }

@@ -1,7 +1,8 @@
-//! `cargo xtask logs ENV [COMPONENT] [--since D] [--follow] [--json]`: the
-//! environment's pods' logs as one stream. Each pod's containers are read with
-//! `kubectl logs --timestamps` and merged in time order (`kube::logs`); JSON
-//! lines show as fields. `--follow` streams every container at once, each
+//! `cargo xtask logs ENV [COMPONENT] [--since D] [--follow] [--json] [--trace ID]`:
+//! the environment's pods' logs as one stream. Each pod's containers are read
+//! with `kubectl logs --timestamps` and merged in time order (`kube::logs`);
+//! JSON lines show as fields. `--trace` keeps the lines logged inside one
+//! trace and first names the pods its deploy annotated. `--follow` streams every container at once, each
 //! line printed as it comes (in arrival order), until Ctrl-C.
 
 use crate::cli::LogsArgs;
@@ -31,6 +32,7 @@ pub fn run(ws: &Workspace, args: &LogsArgs) -> Result<i32> {
     if let Some(since) = &args.since {
         kube::wait::parse_duration(since).map_err(UsageError::new)?;
     }
+    let trace = args.trace.as_deref().map(logs::trace_id).transpose().map_err(UsageError::new)?;
     exec::install_interrupt_handler()?;
     let (_, objects) = render::render(&ws.root, &Shell::new()?, &kube::kubectl()?, &env)?;
     let s = connect(&args.cluster, &env, &objects)?;
@@ -42,8 +44,14 @@ pub fn run(ws: &Workspace, args: &LogsArgs) -> Result<i32> {
         eprintln!("{env}: no pods{what} in namespace {}", s.namespace);
         return Ok(0);
     }
+    if let Some(t) = &trace {
+        let deployed = logs::annotated(&pods, t);
+        let list = if deployed.is_empty() { "none".to_string() } else { deployed.join(", ") };
+        eprintln!("trace {t}: pods its deploy annotated: {list}");
+    }
+    let keep = |l: &Line| trace.as_deref().is_none_or(|t| logs::in_trace(l, t));
     if args.follow {
-        return follow(&s, &streams, args);
+        return follow(&s, &streams, args, &keep);
     }
     let mut outputs = Vec::new();
     for (pod, container) in &streams {
@@ -54,8 +62,8 @@ pub fn run(ws: &Workspace, args: &LogsArgs) -> Result<i32> {
         });
         outputs.push((pod.clone(), container.clone(), text));
     }
-    for l in logs::merge(&outputs) {
-        print(&l, args.json);
+    for l in logs::merge(&outputs).iter().filter(|l| keep(l)) {
+        print(l, args.json);
     }
     Ok(0)
 }
@@ -95,7 +103,7 @@ fn print(l: &Line, json: bool) {
 }
 
 /// Every container streamed at once, lines printed as they arrive, until Ctrl-C.
-fn follow(s: &Session, streams: &[(String, String)], args: &LogsArgs) -> Result<i32> {
+fn follow(s: &Session, streams: &[(String, String)], args: &LogsArgs, keep: &dyn Fn(&Line) -> bool) -> Result<i32> {
     let (tx, rx) = mpsc::channel::<Line>();
     let mut children = Vec::new();
     for (pod, container) in streams {
@@ -123,7 +131,8 @@ fn follow(s: &Session, streams: &[(String, String)], args: &LogsArgs) -> Result<
             break 130;
         }
         match rx.recv_timeout(std::time::Duration::from_millis(200)) {
-            Ok(l) => print(&l, args.json),
+            Ok(l) if keep(&l) => print(&l, args.json),
+            Ok(_) => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break 0,
         }

@@ -138,16 +138,22 @@ fn status(b: &Base, asked: &[String], json: bool) -> Result<i32> {
     Ok(if all_up { 0 } else { 1 })
 }
 
-/// `services key kube`: the control plane build's cache key and folder, for actions/cache.
+/// `services key kube|otelcol`: a build's cache key and folder, for actions/cache.
 fn key(b: &Base, name: &str) -> Result<i32> {
-    if name != "kube" {
-        return Err(UsageError::new(format!(
-            "`{name}` has no build to cache: only `kube` has (the control plane's binaries)"
-        )));
-    }
-    let plan = kube_build::plan(b.sh, b.root, &kube::cache(&b.cx(None)))?;
-    let key = format!("xtask-kube-{}-{}-{}", std::env::consts::OS, std::env::consts::ARCH, plan.key);
-    let path = plan.out().display().to_string();
+    let (key, path) = match name {
+        "kube" => {
+            let plan = kube_build::plan(b.sh, b.root, &kube::cache(&b.cx(None)))?;
+            (plan.key.clone(), plan.out())
+        }
+        "otelcol" => services::otelcol::cache_entry(&b.cx(None))?,
+        _ => {
+            return Err(UsageError::new(format!(
+                "`{name}` has no build to cache: only `kube` (the control plane's binaries) and `otelcol` (the collector) have"
+            )))
+        }
+    };
+    let key = format!("xtask-{name}-{}-{}-{key}", std::env::consts::OS, std::env::consts::ARCH);
+    let path = path.display().to_string();
     println!("key={key}\npath={path}");
     github::set_outputs(&[("key".into(), key), ("path".into(), path)])?;
     Ok(0)

@@ -152,6 +152,7 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
             uncommitted: Vec::new(),
             forced: false,
             canary: None,
+            traceparent: crate::telemetry::traceparent(),
         };
         steps::record(&s, &record, "")?;
         println!(
