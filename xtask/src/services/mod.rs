@@ -59,7 +59,14 @@ pub trait Service: Sync {
 
 /// Every service, in start order (a service comes after those it needs).
 pub fn all() -> Vec<&'static dyn Service> {
-    vec![&docker::Docker, &registry::Registry, &base_images::BaseImages, &buildx::Buildx, &kube::ControlPlane, &otelcol::Otelcol]
+    vec![
+        &docker::Docker,
+        &registry::Registry,
+        &base_images::BaseImages,
+        &buildx::Buildx,
+        &kube::ControlPlane,
+        &otelcol::Otelcol,
+    ]
 }
 
 pub fn names() -> Vec<&'static str> {
