@@ -101,16 +101,14 @@ struct Collector {
 }
 
 impl Collector {
-    /// None (the test skips) without a built collector, unless CI=true makes that a failure.
-    fn start() -> Option<Collector> {
-        let Some(bin) = std::env::var_os("XTASK_OTELCOL").map(PathBuf::from).filter(|p| p.is_file()) else {
-            assert!(
-                std::env::var("CI").map_or(true, |v| v != "true"),
-                "XTASK_OTELCOL names no collector: run `cargo xtask services up otelcol`"
-            );
-            eprintln!("skipped: no collector built (`cargo xtask services up otelcol` records XTASK_OTELCOL)");
-            return None;
-        };
+    /// The collector `services up otelcol` built. The tests that start one are
+    /// `#[ignore]`d (plain `cargo test` counts them as skipped; `cargo xtask test`
+    /// includes them), so a missing collector is a failure that says how to build it.
+    fn start() -> Collector {
+        let bin =
+            support::service_var("XTASK_OTELCOL").map(PathBuf::from).filter(|p| p.is_file()).unwrap_or_else(|| {
+                panic!("no collector built: run `cargo xtask services up otelcol` (it records XTASK_OTELCOL)")
+            });
         let dir = tempfile::tempdir().unwrap();
         let (grpc, http) = (free_port(), free_port());
         let file = dir.path().join("out.jsonl");
@@ -139,7 +137,7 @@ impl Collector {
             assert!(exited.is_none() && Instant::now() < deadline, "the collector did not listen: {}", c.log());
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(c)
+        c
     }
 
     fn log(&self) -> String {
@@ -197,7 +195,7 @@ fn attr<'a>(span: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 fn exports_to_the_collector(protocol: &str) {
-    let Some(c) = Collector::start() else { return };
+    let c = Collector::start();
     let repo = traced_repo();
     let endpoint = match protocol {
         "grpc" => format!("http://127.0.0.1:{}", c.grpc),
@@ -242,11 +240,13 @@ fn exports_to_the_collector(protocol: &str) {
 }
 
 #[test]
+#[ignore = "needs the OpenTelemetry Collector: cargo xtask services up otelcol"]
 fn spans_and_logs_reach_a_real_collector_over_http_protobuf() {
     exports_to_the_collector("http/protobuf");
 }
 
 #[test]
+#[ignore = "needs the OpenTelemetry Collector: cargo xtask services up otelcol"]
 fn spans_and_logs_reach_a_real_collector_over_grpc() {
     exports_to_the_collector("grpc");
 }
@@ -333,8 +333,9 @@ fn a_collector_that_rejects_or_is_not_there_costs_one_warning() {
 /// span → the stage's task span → the stage process's run span → its tasks;
 /// with the collector gone the same run passes and says so once.
 #[test]
+#[ignore = "needs the OpenTelemetry Collector: cargo xtask services up otelcol"]
 fn a_ci_run_is_one_trace_across_its_stage_processes() {
-    let Some(c) = Collector::start() else { return };
+    let c = Collector::start();
     let repo = traced_repo();
     let endpoint = format!("http://127.0.0.1:{}", c.http);
     let mut cmd = repo.command(&["ci", "--only", "test"]);
