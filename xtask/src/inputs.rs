@@ -47,6 +47,8 @@ pub fn covers(spec: &str, path: &str) -> bool {
 #[derive(Debug, Default, Clone)]
 pub struct Tree {
     files: BTreeMap<String, String>,
+    /// Every listed path (for inputs that are file names, not contents).
+    names: Vec<String>,
 }
 
 impl Tree {
@@ -58,13 +60,24 @@ impl Tree {
             .filter(|p| specs.iter().any(|s| covers(s, p)))
             .filter_map(|p| Some((p.clone(), file_hash(&root.join(p))?)))
             .collect();
-        Tree { files }
+        Tree { files, names: listed.to_vec() }
     }
 
     /// A tree from known hashes (tests).
     #[cfg(test)]
     pub fn from_hashes(files: BTreeMap<String, String>) -> Tree {
-        Tree { files }
+        let names = files.keys().cloned().collect();
+        Tree { files, names }
+    }
+
+    /// blake3 of the names of the listed files under `spec` (not their contents).
+    pub fn names_hash(&self, spec: &str) -> String {
+        let mut h = blake3::Hasher::new();
+        for name in self.names.iter().filter(|p| covers(spec, p)) {
+            h.update(name.as_bytes());
+            h.update(b"\n");
+        }
+        h.finalize().to_hex().to_string()
     }
 
     /// The files under `spec`, with their hashes.

@@ -27,6 +27,7 @@ mod runner;
 mod services;
 mod stages;
 mod stats;
+mod suites;
 mod testing;
 mod workflows;
 

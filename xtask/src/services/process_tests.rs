@@ -68,7 +68,8 @@ fn a_zombie_leader_with_running_threads_is_still_running() {
                   threading.Thread(target=lambda: time.sleep(1.5)).start()\n\
                   ctypes.CDLL(None).pthread_exit(None)\n";
     let p = spawn(&sh, "leaver", &py, &["-c".into(), script.into()], &[], &dir.path().join("l.log")).unwrap();
-    let leader_gone = poll_until(Instant::now() + Duration::from_secs(5), || stat(p.pid).is_some_and(|(s, _)| s == 'Z'));
+    let leader_gone =
+        poll_until(Instant::now() + Duration::from_secs(5), || stat(p.pid).is_some_and(|(s, _)| s == 'Z'));
     assert!(leader_gone, "the main thread should have left");
     assert!(is_running(&p), "its other thread still runs");
     assert!(poll_until(Instant::now() + Duration::from_secs(10), || !is_running(&p)), "gone once the last thread ends");
