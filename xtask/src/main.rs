@@ -46,7 +46,12 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    let code = match run(cli) {
+    std::process::exit(exit_code(run(cli)));
+}
+
+/// A command's result as the program's exit code, its error said on stderr.
+fn exit_code(result: Result<i32>) -> i32 {
+    match result {
         Ok(code) => code,
         // A failure after Ctrl-C (a tool killed by the terminal's signal) is the interrupt's.
         Err(e) if exec::interrupted() => {
@@ -57,8 +62,21 @@ fn main() {
             eprintln!("error: {e:#}");
             error::exit_code(&e)
         }
-    };
-    std::process::exit(code);
+    }
+}
+
+/// One of `ci`'s stages in this process: its command line parsed and run as
+/// if typed at `root` (so `ci` imports no other stage), its exit code as
+/// the program's would be.
+fn in_process(root: &Path, argv: &[String]) -> i32 {
+    let words = ["xtask".to_string(), "--root".into(), root.display().to_string()];
+    match Cli::try_parse_from(words.into_iter().chain(argv.iter().cloned())) {
+        Ok(cli) => exit_code(run(cli)),
+        Err(e) => {
+            let _ = e.print();
+            e.exit_code()
+        }
+    }
 }
 
 fn run(cli: Cli) -> Result<i32> {
@@ -111,7 +129,9 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Ci(args) => {
             let ws = discover(&root)?;
             exec::install_interrupt_handler()?;
-            stages::ci::run(&ws, &args)
+            // Its stages run here, one after another: git's view is read once for all.
+            inputs::share_listing();
+            stages::ci::run(&ws, &args, &|argv: &[String]| in_process(&root, argv))
         }
         Command::Workflows { json } => stages::workflows::run(&root, json),
         Command::Cache { action } => stages::cache::run(&discover(&root)?, action),

@@ -157,7 +157,7 @@ fn without_cluster_credentials_the_plan_stops_before_deploy_and_says_so_once() {
 }
 
 #[test]
-fn stages_run_as_children_quality_failing_does_not_stop_the_tests_and_the_count_comes_last() {
+fn stages_run_one_after_another_quality_failing_does_not_stop_the_tests_and_the_count_comes_last() {
     let repo = two_components();
     // A lint defect: quality fails, the tests still run and their count closes the log.
     repo.write("components/beta/src/beta_pkg/unused.py", "import os\n");
