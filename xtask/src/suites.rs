@@ -18,7 +18,14 @@ pub enum Part {
     Definitions,
     /// Everything its image is built from (the component folders of its closure).
     Images,
+    /// The images this workspace pins for development (`manifests update`,
+    /// outside git): the pins' content; with no pins yet, the suite builds
+    /// them from this checkout, so then the image inputs.
+    Pinned,
 }
+
+/// The environment whose workspace pins [`Part::Pinned`] reads.
+pub const PINNED_ENV: &str = "development";
 
 /// One `test:xtask:<name>` task.
 pub struct Suite {
@@ -43,13 +50,14 @@ pub const SOURCES: &[&str] =
 /// The suites, the slowest first (the runner starts tasks in plan order).
 /// A new test file goes into the suite whose inputs it reads.
 pub const SUITES: &[Suite] = &[
-    // Builds this checkout's images and deploys them to the local cluster.
+    // Deploys the images the workspace pins (built from this checkout when
+    // there are none yet) to the local cluster.
     Suite {
         name: "smoke",
         files: &["smoke_checks"],
         reads: &["deploy/", "tools/", ".gitignore"],
         names: &[],
-        components: &[Part::Definitions, Part::Images],
+        components: &[Part::Definitions, Part::Pinned],
         services: true,
     },
     // Builds every real image (and fixture images), pushes, pulls and runs them.
@@ -148,8 +156,9 @@ pub fn check(files: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The files a suite's key covers: the sources, its own test files, what it reads.
-pub fn files(ws: &Workspace, suite: &Suite) -> Vec<String> {
+/// The files a suite's key covers: the sources, its own test files, what it
+/// reads. `pinned`: whether the workspace pins images already.
+pub fn files(ws: &Workspace, suite: &Suite, pinned: bool) -> Vec<String> {
     let mut out: Vec<String> = SOURCES.iter().map(|s| s.to_string()).collect();
     out.extend(suite.files.iter().map(|f| format!("xtask/tests/{f}.rs")));
     out.extend(suite.reads.iter().map(|r| r.to_string()));
@@ -157,6 +166,8 @@ pub fn files(ws: &Workspace, suite: &Suite) -> Vec<String> {
     for part in suite.components {
         match part {
             Part::Images => out.extend(crate::images::plan::image_inputs(ws, &all)),
+            Part::Pinned if !pinned => out.extend(crate::images::plan::image_inputs(ws, &all)),
+            Part::Pinned => {}
             Part::Definitions => {
                 for c in &all {
                     let dir = c.path.display();
@@ -169,6 +180,11 @@ pub fn files(ws: &Workspace, suite: &Suite) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The workspace's development pins, as a key value: their hash, or None when there are none.
+pub fn pins(root: &Path) -> Option<String> {
+    crate::inputs::file_hash(&root.join(crate::manifests::render::pinned_file(PINNED_ENV)))
 }
 
 /// cargo's arguments for a suite: its targets, present in the checkout.
