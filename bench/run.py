@@ -123,18 +123,19 @@ def test_binaries() -> list[tuple[str, str]]:
     return found
 
 
-def suites_of() -> dict[str, str]:
-    """Test target -> suite, from the plan itself (`cargo xtask test xtask --dry-run`)."""
-    out = subprocess.run(["cargo", "xtask", "test", "xtask", "--dry-run"], cwd=ROOT, env=env(),
-                         capture_output=True, text=True, check=True).stdout
-    suite_names = ["smoke", "images", "cluster", "fixtures", "unit", "tidy"]
-    lines = [l for l in out.splitlines() if "cargo test" in l]
+def suites_of(tasks: list[dict]) -> dict[str, str]:
+    """Test target -> suite, from the test stage's `test:xtask:<suite>` tasks (their `--test` arguments)."""
     found = {}
-    for name, line in zip(suite_names, lines):
-        if "--bins" in line:
-            found["xtask"] = name
-        for t in re.findall(r"--test (\w+)", line):
-            found[t] = name
+    for t in tasks:
+        task_id, args = t["task"]["id"], t["task"]["args"]
+        if not task_id.startswith("test:xtask:"):
+            continue
+        suite = task_id.removeprefix("test:xtask:")
+        if "--bins" in args:
+            found["xtask"] = suite
+        for i, a in enumerate(args[:-1]):
+            if a == "--test":
+                found[args[i + 1]] = suite
     return found
 
 
@@ -286,7 +287,7 @@ def main() -> None:
     verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {cores} cores (a shared machine: figures are noisy)")
     if "per_test" in results:
-        suite = suites_of()
+        suite = suites_of(stages["test"])
         rows = sorted(results["per_test"], key=lambda r: -r["seconds"])
         totals: dict[str, float] = {}
         for r in rows:

@@ -60,13 +60,22 @@ pub const SUITES: &[Suite] = &[
         components: &[Part::Definitions, Part::Pinned],
         services: true,
     },
-    // Builds every real image (and fixture images), pushes, pulls and runs them.
+    // Builds every real image with the README's push command, pulls and runs them.
     Suite {
         name: "images",
-        files: &["image_stage"],
+        files: &["real_images"],
         reads: &["tools/", ".gitignore", "README.md"],
         names: &[],
         components: &[Part::Images],
+        services: true,
+    },
+    // The image stage on fixture components: the engine, the registry, the base images.
+    Suite {
+        name: "image-fixtures",
+        files: &["image_stage"],
+        reads: &[".gitignore"],
+        names: &[],
+        components: &[],
         services: true,
     },
     // Deploys fixture images and the real manifests to the local cluster and its node.

@@ -50,7 +50,7 @@ fn with_tests(ws: &Workspace, files: &[&str]) {
 #[test]
 fn plan_adds_one_task_per_xtask_suite_first_keyed_by_what_it_reads() {
     let (_dir, ws) = workspace();
-    with_tests(&ws, &["tidy", "floors", "image_stage"]);
+    with_tests(&ws, &["tidy", "floors", "real_images"]);
     let cargo = Path::new("/usr/bin/cargo");
     let comps = ws.select(&[]).unwrap();
     let tasks = plan(&ws, &comps, Some(cargo), &[]).unwrap();
@@ -63,7 +63,7 @@ fn plan_adds_one_task_per_xtask_suite_first_keyed_by_what_it_reads() {
     assert_eq!(
         lines,
         [
-            "/usr/bin/cargo test -p xtask --quiet --test image_stage",
+            "/usr/bin/cargo test -p xtask --quiet --test real_images",
             "/usr/bin/cargo test -p xtask --quiet --bins",
             "/usr/bin/cargo test -p xtask --quiet --test floors --test tidy",
         ]
