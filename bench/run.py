@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark of the task cache on the real components, against Turborepo, in one run.
 
-Measures the pull-request plan, `cargo xtask ci --event pull_request` (tests
-and quality, run in ci's own process), as one whole process through
-`cargo xtask`:
+Measures the pull-request plan's tests and quality, `cargo xtask ci --event
+pull_request --only test,quality` (run in ci's own process), as one whole
+process through `cargo xtask`:
 
   cold        empty task cache, warm environments
   no change   the same again: everything replayed from the cache
@@ -85,15 +85,24 @@ def xtask(*args: str, check: bool = True, direct: bool = False) -> float:
     return elapsed
 
 
+FAILED: set[str] = set()
+
+
 def plan(direct: bool = False) -> tuple[float, list[str], dict[str, float]]:
-    """The pull-request plan. Wall time, the tasks that ran, and every task's seconds."""
-    total = xtask("ci", "--event", "pull_request", direct=direct)
+    """The pull-request plan. Wall time, the tasks that ran, and every task's seconds.
+    A task that fails (a cluster test on a loaded shared machine) is noted, not fatal:
+    it is never cached, so it re-runs in every later run, and the summary says so."""
+    # Test and quality: what the Turborepo tree mirrors (the perf gate compares against
+    # main, so on a branch it would measure the branch, not the cache).
+    total = xtask("ci", "--event", "pull_request", "--only", "test,quality", direct=direct, check=False)
     ran, seconds = [], {}
     for stage in ("test", "quality"):
         for t in json.loads((ROOT / f"target/xtask/ci/{stage}.json").read_text())["tasks"]:
             seconds[t["task"]["id"]] = t["seconds"]
             if not t["cached"]:
                 ran.append(t["task"]["id"])
+            if t["outcome"]["result"] != "passed":
+                FAILED.add(t["task"]["id"])
     return total, ran, seconds
 
 
@@ -286,6 +295,9 @@ def main() -> None:
     print()
     verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {cores} cores (a shared machine: figures are noisy)")
+    if FAILED:
+        print(f"tasks that did not pass in some run (never cached, so re-run each time): {', '.join(sorted(FAILED))}")
+    results["failed"] = sorted(FAILED)
     if "per_test" in results:
         suite = suites_of(stages["test"])
         rows = sorted(results["per_test"], key=lambda r: -r["seconds"])
