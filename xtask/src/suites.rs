@@ -50,12 +50,13 @@ pub const SOURCES: &[&str] =
 /// The suites, the slowest first (the runner starts tasks in plan order).
 /// A new test file goes into the suite whose inputs it reads.
 pub const SUITES: &[Suite] = &[
-    // Deploys the images the workspace pins (built from this checkout when
-    // there are none yet) to the local cluster.
+    // Deploys fixture images, the real manifests and the images the
+    // workspace pins to the local cluster and its node. One task: its test
+    // binaries take turns on the one shared cluster, as before the split.
     Suite {
-        name: "smoke",
-        files: &["smoke_checks"],
-        reads: &["deploy/", "tools/", ".gitignore"],
+        name: "cluster",
+        files: &["deploy_stage", "manifests_cluster", "real_node", "release_stage", "smoke_checks", "verify_status"],
+        reads: &["deploy/", "tools/", ".gitignore", ".ci/kube/"],
         names: &[],
         components: &[Part::Definitions, Part::Pinned],
         services: true,
@@ -76,15 +77,6 @@ pub const SUITES: &[Suite] = &[
         reads: &[".gitignore"],
         names: &[],
         components: &[],
-        services: true,
-    },
-    // Deploys fixture images and the real manifests to the local cluster and its node.
-    Suite {
-        name: "cluster",
-        files: &["deploy_stage", "manifests_cluster", "real_node", "release_stage", "verify_status"],
-        reads: &["deploy/", "tools/", ".gitignore", ".ci/kube/"],
-        names: &[],
-        components: &[Part::Definitions],
         services: true,
     },
     // Fixture monorepos made in temp folders, plus the real repo's definitions.
