@@ -62,6 +62,9 @@ EDGES = {"storage": {}, "cdc": {"dependencies": ["storage"]}, "spark": {"depende
 def env() -> dict[str, str]:
     # No cluster (its dry run is never cached) and no GitHub: the plan as a laptop runs it.
     e = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_") and k not in ("KUBECONFIG", "KUBECONFIG_B64")}
+    # Set but empty: the services record does not fill it in, so the manifests' server
+    # dry run (never cached) stays out; the cluster tests read XTASK_TEST_KUBECONFIG.
+    e["KUBECONFIG"] = ""
     # The xtask's image tests need the loopback registry that `cargo xtask services up` starts.
     if PASSWORD_FILE.exists():
         e.setdefault("XTASK_TEST_REGISTRY", "127.0.0.1:5000")
