@@ -63,6 +63,8 @@ pub enum Command {
     Status(StatusArgs),
     /// An environment's pods' logs merged in time order (JSON lines as fields); --follow streams them.
     Logs(LogsArgs),
+    /// A canary held by an inconclusive verdict: `status` shows it, `promote` or `abort` decides.
+    Canary(CanaryArgs),
     /// Put an earlier release of an environment back (the newest one before the current that still stands, or --to).
     Rollback(RollbackArgs),
     /// Delete what an environment's releases applied and free their volumes; the namespace and the history stay.
@@ -256,6 +258,32 @@ pub struct StatusArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct CanaryArgs {
+    #[arg(value_name = "ENV")]
+    pub env: String,
+
+    #[arg(value_enum, value_name = "ACTION")]
+    pub action: CanaryAction,
+
+    /// One deadline for a promotion to verify, e.g. 90s, 5m.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CanaryAction {
+    /// The newest canary: its state, steps, verdicts and the pods running now.
+    Status,
+    /// The paused canary's release takes over: the stable Deployments take its template, the canary goes.
+    Promote,
+    /// The paused canary goes; the previous release keeps serving; the release is recorded aborted.
+    Abort,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct RollbackArgs {
     #[arg(value_name = "ENV")]
     pub env: String,
@@ -341,6 +369,27 @@ pub enum ServicesCommand {
         #[arg(value_name = "NAME")]
         name: String,
     },
+    /// The local cluster's volume provisioner as a daemon (`services up kube` starts it; docs/cluster.md).
+    #[command(hide = true)]
+    Provisioner(ProvisionerArgs),
+}
+
+/// What the volume provisioner daemon is told by `services up kube`.
+#[derive(Args, Debug, Clone)]
+pub struct ProvisionerArgs {
+    #[arg(long)]
+    pub kubectl: PathBuf,
+    #[arg(long)]
+    pub kubeconfig: PathBuf,
+    /// The folder the volumes' folders go in.
+    #[arg(long)]
+    pub volumes: PathBuf,
+    /// The file each pass touches.
+    #[arg(long)]
+    pub heartbeat: PathBuf,
+    /// Its behaviour version (part of its identity only).
+    #[arg(long)]
+    pub rev: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,6 +3,7 @@
 
 mod affected;
 mod cache;
+mod canary;
 mod checks;
 mod cli;
 mod clock;
@@ -80,6 +81,10 @@ fn in_process(root: &Path, argv: &[String]) -> i32 {
 }
 
 fn run(cli: Cli) -> Result<i32> {
+    // The volume provisioner is a daemon of the cluster, not of a checkout: it needs no root.
+    if let Command::Services { action: cli::ServicesCommand::Provisioner(a) } = &cli.command {
+        return services::kube_provisioner::run(a);
+    }
     let root = find_root(cli.root.as_deref())?;
     // What `services up` recorded fills in the variables the caller did not set.
     if !matches!(cli.command, Command::Services { .. }) {
@@ -118,6 +123,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Status(args) => stages::status::run(&discover(&root)?, &args),
         Command::Logs(args) => stages::logs::run(&discover(&root)?, &args),
         Command::Rollback(args) => stages::rollback::run(&discover(&root)?, &args),
+        Command::Canary(args) => stages::canary::run(&discover(&root)?, &args),
         Command::Perf(args) => {
             let ws = discover(&root)?;
             exec::install_interrupt_handler()?;

@@ -47,7 +47,9 @@ spec:
 }
 
 const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\ndata:\n  LEVEL: info\n";
-const CLAIM: &str = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: web-data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests: {storage: 1Gi}\n";
+/// Two claims: one the cluster's default class provisions (reclaim policy
+/// Delete), one that asks for no class and binds a pre-made volume (Retain).
+const CLAIM: &str = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: web-data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests: {storage: 1Gi}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: web-kept\nspec:\n  storageClassName: \"\"\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests: {storage: 1Gi}\n";
 const REGISTRY: &str = "127.0.0.1:5000/fx/web";
 
 struct Fixture {
@@ -394,8 +396,10 @@ fn a_refused_token_names_the_user_and_the_fix_not_an_unreachable_cluster() {
     }
 }
 
-/// `undeploy`: what the releases applied is deleted, the claim's volume is
-/// Available again (not left Released), the history stays; production needs --confirm.
+/// `undeploy`: what the releases applied is deleted; a claim's volume kept
+/// by its policy (Retain) is Available again (not left Released), one the
+/// cluster provisioned (Delete) is deleted by it; the history stays;
+/// production needs --confirm.
 #[test]
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn undeploy_deletes_what_the_releases_applied_and_frees_the_volumes() {
@@ -405,34 +409,46 @@ fn undeploy_deletes_what_the_releases_applied_and_frees_the_volumes() {
     f.built('a', None);
     f.ok(&["manifests", "update", "development"]);
     f.ok(&["deploy", "development", "--timeout", "120s"]);
-    // The claim binds one of the local volumes.
+    // web-data gets a volume of its own, web-kept binds one of the pre-made volumes.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let volume = loop {
-        let pvc = c.json(&["get", "pvc", "web-data", "-n", &ns, "-o", "json"]);
+    let bound = |claim: &str| loop {
+        let pvc = c.json(&["get", "pvc", claim, "-n", &ns, "-o", "json"]);
         if pvc["status"]["phase"] == "Bound" {
             break pvc["spec"]["volumeName"].as_str().unwrap().to_string();
         }
         assert!(
             Instant::now() < deadline,
-            "the claim never bound (no volume Available? `bash .ci/kube-up` hands Released ones back): {pvc}"
+            "the claim never bound (the provisioner down, or no pre-made volume Available? `cargo xtask services up`): {pvc}"
         );
         std::thread::sleep(Duration::from_millis(300));
     };
+    let (provisioned, volume) = (bound("web-data"), bound("web-kept"));
     let run = f.ok(&["undeploy", "development"]);
-    for what in ["Deployment/web", "ConfigMap/web-settings", "PersistentVolumeClaim/web-data"] {
+    for what in
+        ["Deployment/web", "ConfigMap/web-settings", "PersistentVolumeClaim/web-data", "PersistentVolumeClaim/web-kept"]
+    {
         assert!(run.stdout.contains(&format!("  delete   {what}")), "{}", run.stdout);
     }
     assert!(run.stdout.contains(&format!("volume   {volume}: Available again")), "{}", run.stdout);
+    // Said as the volume was found once the claim was gone: still there, or deleted already.
+    let reclaimed = format!("volume   {provisioned}: the cluster reclaims it (reclaim policy Delete)");
+    let deleted = format!("volume   {provisioned}: deleted by the cluster already (with its claim)");
+    assert!(run.stdout.contains(&reclaimed) || run.stdout.contains(&deleted), "{}", run.stdout);
     let delete_order: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("  delete")).collect();
     assert!(delete_order.first().unwrap().contains("Deployment/web"), "{}", run.stdout);
-    assert!(delete_order.last().unwrap().contains("PersistentVolumeClaim/web-data"), "{}", run.stdout);
-    for kind in ["deployment/web", "configmap/web-settings", "pvc/web-data"] {
+    assert!(delete_order.last().unwrap().contains("PersistentVolumeClaim/web-"), "{}", run.stdout);
+    for kind in ["deployment/web", "configmap/web-settings", "pvc/web-data", "pvc/web-kept"] {
         let out = c.kubectl(&["get", kind, "-n", &ns, "--ignore-not-found", "-o", "name"]);
         assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty(), "{kind} is still there");
     }
     let pv = c.json(&["get", "pv", &volume, "-o", "json"]);
     assert_eq!(pv["status"]["phase"], "Available", "{pv}");
     assert!(pv["spec"]["claimRef"].is_null(), "{pv}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.kubectl(&["get", "pv", &provisioned]).status.success() {
+        assert!(Instant::now() < deadline, "the provisioned volume {provisioned} was not deleted");
+        std::thread::sleep(Duration::from_millis(300));
+    }
     // The namespace and the history stay; the lock is released.
     assert!(c.has_namespace(&ns));
     assert_eq!(f.outcomes("development"), [(1, "succeeded".into()), (2, "undeployed".into())]);

@@ -9,101 +9,12 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use support::deploy::{cleanup, outcomes};
-use support::{cluster, git, Cluster, Run};
+use support::platform::{commit, namespace, on_the_real_node, xtask, Build};
+use support::{cluster, Cluster};
 
-/// The real monorepo's development pins: the images of this checkout, built
-/// and pushed to the recorded registry and pinned in the workspace
-/// (`target/xtask/overlays/development`) unless an earlier run did.
-fn real_pins() -> String {
-    // Both tests need them: built once per run, whichever test comes first.
-    static PINS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PINS.get_or_init(build_real_pins).clone()
-}
-
-fn build_real_pins() -> String {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let pinned = real.join("target/xtask/overlays/development/kustomization.yaml");
-    if !pinned.is_file() {
-        for args in [&["image", "build", "--push", "--allow-dirty"][..], &["manifests", "update", "development"][..]] {
-            let out = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("--root").arg(&real).args(args).output().unwrap();
-            assert!(
-                out.status.success(),
-                "xtask {args:?}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-    std::fs::read_to_string(pinned).unwrap()
-}
-
-/// A copy of the monorepo whose development overlay deploys into `ns`, with
-/// an images report of the images it pins, committed.
 fn platform(ns: &str) -> tempfile::TempDir {
-    let copy = support::copy_of_the_monorepo();
-    let root = copy.path();
-    let overlay = root.join("deploy/overlays/development");
-    let mut components = serde_json::Map::new();
-    let text = real_pins();
-    let mut current: Option<(String, String, String)> = None;
-    for line in text.lines().map(str::trim) {
-        if let Some(name) = line.strip_prefix("- name: ghcr.io/mlops-platform/") {
-            current = Some((name.to_string(), String::new(), String::new()));
-        } else if let (Some(c), Some(v)) = (current.as_mut(), line.strip_prefix("newName: ")) {
-            c.1 = v.to_string();
-        } else if let (Some(c), Some(v)) = (current.as_mut(), line.strip_prefix("newTag: ")) {
-            c.2 = v.to_string();
-        } else if let (Some((name, repo, tag)), Some(digest)) = (current.take(), line.strip_prefix("digest: ")) {
-            components.insert(
-                name,
-                serde_json::json!({"repositories": [repo], "tags": [tag], "version": null, "commit": tag,
-                    "ref": "refs/heads/main", "dirty": false, "image_id": "sha256:id",
-                    "pushed": [{"repository": repo, "tag": tag, "digest": digest}]}),
-            );
-        }
-    }
-    assert_eq!(components.len(), 4, "the development overlay pins every component: {text}");
-    // The copy pins them in its own overlay (a fixture: the real one names images only).
-    let images = &text[text.find("\nimages:").expect("the pins have an images: block")..];
-    let committed = std::fs::read_to_string(overlay.join("kustomization.yaml")).unwrap();
-    std::fs::write(overlay.join("kustomization.yaml"), format!("{committed}{images}")).unwrap();
-    for file in ["kustomization.yaml", "namespace.yaml"] {
-        let text = std::fs::read_to_string(overlay.join(file)).unwrap();
-        std::fs::write(overlay.join(file), text.replace("mlops-development", ns)).unwrap();
-    }
-    std::fs::create_dir_all(root.join("target/xtask")).unwrap();
-    let report = serde_json::json!({"format": 1, "components": components});
-    std::fs::write(root.join("target/xtask/images.json"), report.to_string()).unwrap();
-    git(root, &["init", "-q"]);
-    commit(root);
-    copy
-}
-
-fn commit(root: &Path) {
-    git(root, &["add", "-A"]);
-    git(root, &["commit", "-qm", "build", "--allow-empty"]);
-}
-
-fn xtask(root: &Path, cluster: &Cluster, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.arg("--root")
-        .arg(root)
-        .args(args)
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .env("XTASK_KUBECTL", &cluster.kubectl);
-    for (var, _) in std::env::vars() {
-        if var.starts_with("GITHUB_") || var.starts_with("XTASK_STORAGE_TOKEN") {
-            cmd.env_remove(var);
-        }
-    }
-    support::run(cmd)
-}
-
-fn namespace(test: &str) -> String {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 100_000;
-    format!("fx-{test}-{t}")
+    support::platform::platform("development", ns, Build::Main)
 }
 
 /// The storage image the overlay pins (the fixture checks run in it: it has python).
@@ -160,27 +71,6 @@ fn remove_check(root: &Path, name: &str) {
     let text = std::fs::read_to_string(&file).unwrap().replace(&format!("  - {name}.yaml\n"), "");
     std::fs::write(file, text).unwrap();
     commit(root);
-}
-
-/// The platform's pods run on the real node (a disk-pressure taint or an
-/// untainted fake node would send them to kwok, which runs nothing).
-fn on_the_real_node(cluster: &Cluster, ns: &str) {
-    let nodes = cluster.text(&[
-        "get",
-        "pods",
-        "-n",
-        ns,
-        "-l",
-        "app.kubernetes.io/name=storage",
-        "-o",
-        "jsonpath={.items[*].spec.nodeName}",
-    ]);
-    let real =
-        cluster.text(&["get", "nodes", "-l", "xtask.dev/real-node=true", "-o", "jsonpath={.items[*].metadata.name}"]);
-    assert!(
-        !real.trim().is_empty() && nodes.split_whitespace().all(|n| n == real.trim()),
-        "storage runs on `{nodes}`, not on the real node `{real}`: look at the nodes' taints (kubectl describe node) and restart the node (bash .ci/kube-up)"
-    );
 }
 
 fn no_jobs_left(cluster: &Cluster, ns: &str) {

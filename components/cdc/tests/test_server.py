@@ -135,3 +135,44 @@ def test_concurrent_requests(server: CdcServer, store: Store) -> None:
         thread.join()
     assert statuses == [200] * 4
     assert store.datasets() == ["t0", "t1", "t2", "t3"]
+
+
+def _metric(text: str, name: str, route: str, status: str | None = None) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and f'route="{route}"' in line:
+            if status is None or f'status="{status}"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _scrape(server: CdcServer) -> str:
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(str(host), int(port), timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type", "").startswith("text/plain")
+        return response.read().decode()
+    finally:
+        conn.close()
+
+
+def test_metrics_count_requests_by_route_and_status(server: CdcServer) -> None:
+    before = _scrape(server)
+    assert request(server, "GET", "/healthz")[0] == 200
+    assert request(server, "GET", "/events")[0] == 405
+    assert request(server, "GET", "/nope/1")[0] == 404
+    after = _scrape(server)
+
+    def delta(name: str, route: str, status: str | None = None) -> float:
+        return _metric(after, name, route, status) - _metric(
+            before, name, route, status
+        )
+
+    assert delta("http_requests_total", "/healthz", "200") == 1
+    assert delta("http_requests_total", "/events", "405") == 1
+    assert delta("http_requests_total", "other", "404") == 1
+    assert delta("http_request_duration_seconds_count", "/events") == 1
+    assert 'route="/metrics"' not in after

@@ -143,6 +143,7 @@ pub fn roll_back(
         source_revision: Some(target.source()),
         undone_by: None,
         forced,
+        canary: None,
         ..target.clone()
     };
     steps::record(s, &rel, &text)?;

@@ -36,6 +36,9 @@ pub enum Outcome {
     RolledBack,
     /// `undeploy` deleted what the releases applied; nothing of ours runs.
     Undeployed,
+    /// Its canary was judged worse (or interrupted, or aborted by hand): the
+    /// canary went, the stable pods kept serving the previous release.
+    Aborted,
 }
 
 impl Outcome {
@@ -46,6 +49,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::RolledBack => "rolled-back",
             Outcome::Undeployed => "undeployed",
+            Outcome::Aborted => "aborted",
         }
     }
 }
@@ -90,6 +94,19 @@ pub struct Release {
     /// Deployed with `--force` past a refusal (pins not of this commit, a failed revision).
     #[serde(default)]
     pub forced: bool,
+    /// The canary this release went through (canary environments only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryRecord>,
+}
+
+/// A release's canary as recorded: its steps, where it stands, the verdict tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryRecord {
+    pub steps: Vec<String>,
+    /// analysing, paused, promoted or aborted.
+    pub state: String,
+    /// The analyses' verdict tables (markdown), oldest first.
+    pub verdicts: Vec<String>,
 }
 
 impl Release {
@@ -207,6 +224,10 @@ pub fn rollback_target(history: &[Release], to: Option<u64>, force: bool) -> Res
             Outcome::Undeployed => {
                 return Err(format!("revision {rev} is an undeploy, not a release: name a deployed revision"))
             }
+            Outcome::Aborted => Some(format!(
+                "revision {rev} was aborted as a canary{}: {VERIFIED}",
+                if target.description.is_empty() { String::new() } else { format!(" ({})", target.description) }
+            )),
             Outcome::Failed => Some(format!(
                 "revision {rev} failed its verify{}: {VERIFIED}",
                 if target.description.is_empty() { String::new() } else { format!(" ({})", target.description) }

@@ -19,6 +19,7 @@ fn rel(revision: u64, outcome: Outcome) -> Release {
         undone_by: None,
         uncommitted: Vec::new(),
         forced: false,
+        canary: None,
     }
 }
 
@@ -158,7 +159,7 @@ fn records_of_the_old_meaning_of_rolled_back_read_as_running_rollbacks() {
     assert_eq!(read.outcome, Outcome::Succeeded);
     // An old record without the new fields still reads.
     let mut json: serde_json::Value = serde_json::to_value(rel(1, Outcome::Succeeded)).unwrap();
-    for k in ["undone_by", "uncommitted", "forced"] {
+    for k in ["undone_by", "uncommitted", "forced", "canary"] {
         json.as_object_mut().unwrap().remove(k);
     }
     json["images"][0].as_object_mut().unwrap().remove("built_from");

@@ -16,9 +16,11 @@ pub struct Recorded {
     pub manifests: String,
 }
 
-/// The newest release whose workloads the cluster runs as recorded.
+/// The newest release whose workloads the cluster runs as recorded. An
+/// aborted canary release never ran as a whole (its stable Deployments never
+/// took its template), so it is never what runs.
 pub fn running<'a>(recorded: &'a [Recorded], observed: &Observed) -> Option<&'a Recorded> {
-    let mut newest_first: Vec<&Recorded> = recorded.iter().collect();
+    let mut newest_first: Vec<&Recorded> = recorded.iter().filter(|r| r.release.outcome != Outcome::Aborted).collect();
     newest_first.sort_by_key(|r| std::cmp::Reverse(r.release.revision));
     newest_first.into_iter().find(|r| {
         let Ok(objects) = kube::objects(&r.manifests) else { return false };

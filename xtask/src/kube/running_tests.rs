@@ -23,6 +23,7 @@ fn record(revision: u64, outcome: Outcome, image: &str, replicas: u64) -> Record
             undone_by: None,
             uncommitted: Vec::new(),
             forced: false,
+            canary: None,
         },
         manifests: render(image, replicas),
     }

@@ -35,28 +35,24 @@ pub enum Verdict {
     Interrupted,
 }
 
-/// A Job's state from its conditions (`Complete` / `Failed`, status True).
+/// A Job's state from its conditions (`Complete`, `Failed` or `FailureTarget`, status True).
 pub fn job_state(job: &Value) -> JobState {
     let conditions = job["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    for c in &conditions {
-        if c["status"] != "True" {
-            continue;
-        }
-        match c["type"].as_str() {
-            Some("Complete") => return JobState::Passed,
-            Some("Failed") => {
-                let reason = c["reason"].as_str().unwrap_or("Failed");
-                let message = c["message"].as_str().unwrap_or_default();
-                let why = match reason {
-                    "DeadlineExceeded" => format!("{reason}: it ran into its activeDeadlineSeconds"),
-                    _ => reason.to_string(),
-                };
-                return JobState::Failed(if message.is_empty() { why } else { format!("{why} ({message})") });
-            }
-            _ => {}
-        }
+    let holds = |kind: &str| conditions.iter().find(|c| c["status"] == "True" && c["type"] == kind);
+    if holds("Complete").is_some() {
+        return JobState::Passed;
     }
-    JobState::Running
+    // Since Kubernetes 1.31 the Job controller says FailureTarget as soon as it
+    // decides, and Failed only once its pods are gone (a container that ignores
+    // SIGTERM takes its whole grace period): the verdict is the first to come.
+    let Some(c) = holds("Failed").or_else(|| holds("FailureTarget")) else { return JobState::Running };
+    let reason = c["reason"].as_str().unwrap_or("Failed");
+    let message = c["message"].as_str().unwrap_or_default();
+    let why = match reason {
+        "DeadlineExceeded" => format!("{reason}: it ran into its activeDeadlineSeconds"),
+        _ => reason.to_string(),
+    };
+    JobState::Failed(if message.is_empty() { why } else { format!("{why} ({message})") })
 }
 
 /// A pod that cannot start: its container and waiting reason with the message.

@@ -30,6 +30,17 @@ fn a_job_is_judged_by_its_true_conditions() {
         job_state(&deadline),
         JobState::Failed("DeadlineExceeded: it ran into its activeDeadlineSeconds".into())
     );
+    // Captured from the local cluster (1.34): the decision, before its pod has terminated.
+    let decided = json!({"status": {"active": 1, "conditions": [{"lastProbeTime": "2026-12-02T02:27:03Z",
+        "lastTransitionTime": "2026-12-02T02:27:03Z", "message": "Job was active longer than specified deadline",
+        "reason": "DeadlineExceeded", "status": "True", "type": "FailureTarget"}]}});
+    assert_eq!(
+        job_state(&decided),
+        JobState::Failed(
+            "DeadlineExceeded: it ran into its activeDeadlineSeconds (Job was active longer than specified deadline)"
+                .into()
+        )
+    );
     let not_yet = json!({"status": {"conditions": [{"type": "Failed", "status": "False"}]}});
     assert_eq!(job_state(&not_yet), JobState::Running);
 }

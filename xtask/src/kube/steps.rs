@@ -232,6 +232,17 @@ pub fn prune(s: &Session, env: &str, objects: &[Object]) -> Result<()> {
     Ok(())
 }
 
+const TAKEN: &str = "another deploy took the lock";
+
+/// Set when a renewal finds another holder: work under the lock (a canary's
+/// analyses) stops, undoes what it started and ends.
+static LOCK_LOST: AtomicBool = AtomicBool::new(false);
+
+/// Has the lock been taken from us while we held it?
+pub fn lock_lost() -> bool {
+    LOCK_LOST.load(Ordering::SeqCst)
+}
+
 /// The environment's lock, held while a closure runs and renewed meanwhile.
 pub struct Lock<'a> {
     s: &'a Session,
@@ -274,6 +285,9 @@ impl<'a> Lock<'a> {
                         last = std::time::Instant::now();
                         if let Err(e) = self.renew() {
                             eprintln!("warning: cannot renew the lock: {e:#}");
+                            if e.to_string().contains(TAKEN) {
+                                LOCK_LOST.store(true, Ordering::SeqCst);
+                            }
                         }
                     }
                 }
@@ -287,7 +301,7 @@ impl<'a> Lock<'a> {
     fn renew(&self) -> Result<()> {
         let current: Option<Value> = self.s.get_one("lease", lease::NAME)?;
         let ours = current.as_ref().is_some_and(|l| l["spec"]["holderIdentity"] == self.me.as_str());
-        anyhow::ensure!(ours, "another deploy took the lock");
+        anyhow::ensure!(ours, "{TAKEN}");
         self.s.replace(&lease::held_by(&self.me, &self.s.namespace, now(), current.as_ref())).map(|_| ())
     }
 }

@@ -62,13 +62,15 @@ pub enum Fate {
     HandBack,
     /// The cluster deletes or recycles it (policy Delete, Recycle).
     Cluster(String),
-    /// Not ours to touch: bound to another claim now, or gone.
+    /// Not ours to touch: bound to another claim now.
     Leave(String),
+    /// Deleted already: its policy was Delete and the cluster was quick.
+    Gone,
 }
 
 /// The fate of volume `pv` (as read; `None`: it is gone) once `claim` is deleted.
 pub fn fate(pv: Option<&Value>, claim: &Claim) -> Fate {
-    let Some(pv) = pv else { return Fate::Leave("it is gone".into()) };
+    let Some(pv) = pv else { return Fate::Gone };
     let bound = &pv["spec"]["claimRef"];
     if !bound.is_null() && bound["uid"].as_str() != Some(claim.uid.as_str()) {
         return Fate::Leave("it is bound to another claim now".into());

@@ -48,7 +48,7 @@ fn a_retained_volume_is_handed_back_others_are_left_to_the_cluster_or_their_new_
     assert_eq!(fate(Some(&pv("Retain", None)), c), Fate::HandBack);
     assert_eq!(fate(Some(&pv("Delete", Some("u-1"))), c), Fate::Cluster("Delete".into()));
     assert_eq!(fate(Some(&pv("Retain", Some("u-2"))), c), Fate::Leave("it is bound to another claim now".into()));
-    assert_eq!(fate(None, c), Fate::Leave("it is gone".into()));
+    assert_eq!(fate(None, c), Fate::Gone);
     let patch: Value = serde_json::from_str(&hand_back(c)).unwrap();
     assert_eq!(patch[0]["op"], "test");
     assert_eq!(patch[0]["value"], "u-1");

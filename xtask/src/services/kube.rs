@@ -12,7 +12,7 @@ use crate::fsutil::write_atomic;
 use crate::services::kube_spec::{self as spec, Layout, COMPONENTS};
 use crate::services::process::{self, Proc};
 use crate::services::state::Record;
-use crate::services::{kube_build, net, node, packages, Ctx, Service};
+use crate::services::{kube_build, kube_provisioner, net, node, node_proc, packages, Ctx, Service};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use std::os::unix::fs::PermissionsExt;
@@ -233,6 +233,13 @@ impl Plane<'_> {
         Ok(())
     }
 
+    /// The default StorageClass and its provisioner (dynamic volumes).
+    fn provisioner_up(&self) -> Result<()> {
+        let cfg = provisioner_config(&self.l, self.kubectl());
+        let cx = self.cx;
+        kube_provisioner::up(&cfg, &dirs(&self.l), self.deadline, &|m| cx.say(NAME, m))
+    }
+
     /// The real node: started in this process as root; on GitHub, whose
     /// runner user has passwordless sudo, by this program under `sudo -n`.
     fn node_up(&self) -> Result<String> {
@@ -276,6 +283,21 @@ impl Plane<'_> {
             processes: COMPONENTS.iter().filter_map(|c| self.process(c)).collect(),
             identity: key.to_string(),
         }
+    }
+}
+
+fn dirs(l: &Layout) -> node_proc::Dirs {
+    node_proc::Dirs { run: l.run(), logs: l.logs() }
+}
+
+fn provisioner_config(l: &Layout, kubectl: PathBuf) -> kube_provisioner::Config {
+    kube_provisioner::Config {
+        kubectl,
+        admin: l.admin(),
+        kubeconfig: l.kubeconfig_of("provisioner"),
+        ca: l.serving_crt(),
+        state: l.state.clone(),
+        volumes: l.volumes().join("dynamic"),
     }
 }
 
@@ -461,6 +483,7 @@ impl Service for ControlPlane {
                 p.apply_objects(nodes, volumes, real_node)?;
                 p.release_volumes();
             }
+            p.provisioner_up()?;
             let node = if real_node { Some(p.node_up()?) } else { None };
             return Ok(p.record(&build.key, node.as_deref(), " (already running)"));
         }
@@ -487,6 +510,7 @@ impl Service for ControlPlane {
         }
         p.apply_objects(nodes, volumes, real_node)?;
         p.release_volumes();
+        p.provisioner_up()?;
         p.wait(&format!("{nodes} kwok node(s) Ready"), Some("kwok"), || p.nodes_ready(nodes))?;
         p.wait("ServiceAccount default/default", Some("kube-controller-manager"), || p.default_sa())?;
         let node = if real_node { Some(p.node_up()?) } else { None };
@@ -519,7 +543,8 @@ impl Service for ControlPlane {
                 cx.need_root("stopping the real node")?;
             }
         }
-        let mut stopped = 0;
+        let provisioner = provisioner_config(&l, PathBuf::new());
+        let mut stopped = usize::from(kube_provisioner::down(&provisioner, &dirs(&l), &|m| cx.say(NAME, m))?);
         for c in COMPONENTS.iter().rev() {
             stopped += usize::from(stop_component(&l, c)?);
         }
@@ -569,6 +594,13 @@ impl Service for ControlPlane {
             return Err(format!("running, but {} does not answer /readyz", spec::server()));
         }
         let line = format!("ready on {} (kubeconfig {})", spec::server(), admin.display());
+        let heartbeat = provisioner_config(&l, kubectl.clone()).heartbeat();
+        if kube_provisioner::status(&dirs(&l), &heartbeat).is_none() {
+            return Err(format!(
+                "the control plane is {line}, but its volume provisioner does not run (log {}): cargo xtask services up",
+                dirs(&l).log(kube_provisioner::NAME).display()
+            ));
+        }
         if !real_node().unwrap_or(true) {
             return Ok(line + ", no real node");
         }

@@ -259,8 +259,9 @@ pub fn token_of(tokens: &str, user: &str) -> Option<String> {
 /// tolerate it (tests of simulated states) go there.
 pub const FAKE_TAINT: &str = "[{key: xtask.dev/fake-node, value: \"true\", effect: NoSchedule}]";
 
-/// The fake nodes kwok runs (tainted while a real node runs) and the volumes
-/// claims bind to (no storage class).
+/// The fake nodes kwok runs (tainted while a real node runs) and the
+/// pre-made volumes claims that ask for no class (`storageClassName: ""`)
+/// bind to; the default class's claims get volumes of their own (`kube_volumes`).
 pub fn objects(nodes: u32, volumes: u32, dir: &Path, tainted: bool) -> String {
     let taints = if tainted { FAKE_TAINT } else { "[]" };
     let mut out = String::new();

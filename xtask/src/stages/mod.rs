@@ -3,6 +3,7 @@
 //! `ci` runs the others as child processes of this binary.
 
 pub mod cache;
+pub mod canary;
 pub mod ci;
 pub mod components;
 pub mod deploy;

@@ -12,6 +12,9 @@
     fails, 503 when concurrent writers kept the version number busy.
 ``GET /healthz``
     200 ``{"status": "ok"}``.
+``GET /metrics``
+    Prometheus metrics (:mod:`mlops_cdc.metrics`): requests by route and
+    status, a latency histogram.
 
 Logs are storage's (``mlops_storage.logs``): one access line per request from
 ``mlops_cdc.access`` with storage's fields (method, path, query, status,
@@ -34,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
+from mlops_cdc import metrics
 from mlops_cdc.apply import (
     CdcError,
     ChangeApplier,
@@ -170,6 +174,9 @@ class CdcRequestHandler(BaseHTTPRequestHandler):
         }
         level = logging.DEBUG if parts.path == "/healthz" else logging.INFO
         ACCESS_LOG.log(level, "request", extra={"fields": fields})
+        status = self._status or CLIENT_CLOSED
+        seconds = time.perf_counter() - started
+        metrics.observe(self.command or "", parts.path, status, seconds)
 
     def _send_json(
         self, status: HTTPStatus, body: Any, headers: dict[str, str] | None = None
@@ -212,6 +219,14 @@ class CdcRequestHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/healthz":
             self._send_json(HTTPStatus.OK, {"status": "ok"})
+        elif path == metrics.PATH:
+            body = metrics.exposition()
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", metrics.CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self._sent += len(body)
         elif path == "/events":
             self._error(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /events?table=NAME")
         else:

@@ -43,6 +43,7 @@ from mlops_storage.errors import (
     VersionConflict,
     VersionNotFound,
 )
+from mlops_storage.metrics import Metrics
 from mlops_storage.middleware import RequestContext, request_id
 from mlops_storage.settings import Settings
 from mlops_storage.store import Store, validate_name
@@ -672,6 +673,8 @@ def create_app(store: Store, settings: Settings | None = None) -> RequestContext
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
+    # Counted inside FastAPI, where the router names the route template.
+    api.add_middleware(Metrics)
     return RequestContext(api)
 
 

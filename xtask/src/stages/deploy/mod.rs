@@ -11,6 +11,7 @@
 //! the images the render runs (`kube::provenance`): outside development they
 //! must be this commit's builds, in production exactly the release's digests.
 
+use crate::canary;
 use crate::cli::DeployArgs;
 use crate::component::Workspace;
 use crate::error::UsageError;
@@ -35,15 +36,19 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let built = steps::images_report(root)?;
     let facts = steps::facts(root, &built, args.confirm)?;
     guards::check(&env, guard, &facts).map_err(UsageError::new)?;
+    // A malformed strategy file is bad input before anything else runs.
+    canary::strategy::read(root, &env).map_err(UsageError::new)?;
     exec::install_interrupt_handler()?;
 
     println!("deploy {env}: render and validate");
     let (rendered, all) = render::render(root, &Shell::new()?, &kube::kubectl()?, &env)?;
-    steps::validate(ws, &env, &all)?;
     // The smoke checks are not part of the release: verify runs them.
     let checks::Split { text, objects, checks } =
         checks::split(&rendered).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let checks = if args.no_smoke { Vec::new() } else { checks };
+    // The strategy against the render before the findings: a canary that cannot run is the first thing to fix.
+    let canary = canary::plan(root, &env, &objects).map_err(UsageError::new)?;
+    steps::validate(ws, &env, &all)?;
     // The images the render runs, each with the commit the report says it was built from.
     let applied = provenance::applied(&steps::images_of(&objects), &built, &steps::our_image_names(ws)?);
     let let_through = provenance::judge(&env, guard, &facts.commit, &applied, args.force).map_err(UsageError::new)?;
@@ -71,6 +76,12 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         for line in steps::planned_commands(&s, &file) {
             println!("would run: {line}");
         }
+        if let Some((c, parts)) = &canary {
+            println!("rollout strategy: canary ({}); once a release runs, the steps:", canary::strategy::file_of(&env));
+            for line in canary::strategy::steps(c, &canary::targets(parts)) {
+                println!("  {line}");
+            }
+        }
         return Ok(0);
     }
 
@@ -96,6 +107,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
             undone_by: None,
             uncommitted: uncommitted.clone(),
             forced,
+            canary: None,
         };
         // Recorded before anything changes: an interrupted deploy stays "pending", never "succeeded".
         steps::record(&s, &rel, &text)?;
@@ -105,6 +117,30 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
                 rel.revision
             );
             return Ok(130);
+        }
+        if let Some((c, parts)) = &canary {
+            match release::current(&history) {
+                Some(current) => {
+                    println!("deploy {env}: revision {} through a canary beside revision {}", rel.revision, current.revision);
+                    let load_image = canary::load_image(&all, &parts.iter().collect::<Vec<_>>())
+                        .ok_or_else(|| anyhow::anyhow!("no image to run the canary's load Job from"))?;
+                    let d = canary::Deploy {
+                        s: &s,
+                        env: &env,
+                        c,
+                        parts: parts.clone(),
+                        objects: &objects,
+                        file: &file,
+                        text: &text,
+                        history: &history,
+                        checks: &checks,
+                        load_image,
+                        timeout,
+                    };
+                    return d.run(rel, current);
+                }
+                None => println!("deploy {env}: no release runs yet, so no canary: this first one rolls out as usual"),
+            }
         }
         println!("deploy {env}: apply revision {} ({} objects)", rel.revision, objects.len());
         s.apply(Some(&file), None, false)?;

@@ -5,6 +5,7 @@
 use crate::checks;
 use crate::cli::ValidateArgs;
 use crate::component::Workspace;
+use crate::error::UsageError;
 use crate::exec::Printer;
 use crate::github::on_github;
 use crate::kube::{self, Cluster};
@@ -45,7 +46,9 @@ pub fn run(ws: &Workspace, args: &ValidateArgs) -> Result<i32> {
     if !args.exec.dry_run {
         // Rendered up front: an overlay kustomize cannot render is bad input (exit 2), not a failed task.
         for env in &envs {
-            let (text, _) = render::render(root, &sh, &kubectl, env)?;
+            let (text, objects) = render::render(root, &sh, &kubectl, env)?;
+            // The rollout strategy must fit what the overlay renders (a canary's components).
+            crate::canary::plan(root, env, &objects).map_err(UsageError::new)?;
             render::write_rendered(root, env, &text)?;
             validation.rendered.lock().unwrap_or_else(|p| p.into_inner()).insert(env.clone());
         }

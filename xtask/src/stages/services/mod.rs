@@ -22,6 +22,8 @@ pub fn run(root: &Path, action: &ServicesCommand) -> Result<i32> {
         ServicesCommand::Down { names, purge } => down(&base, names, *purge),
         ServicesCommand::Status { names, json } => status(&base, names, *json),
         ServicesCommand::Key { name } => key(&base, name),
+        // main runs it before looking for a root.
+        ServicesCommand::Provisioner(a) => services::kube_provisioner::run(a),
     }
 }
 

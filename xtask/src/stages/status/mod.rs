@@ -7,6 +7,7 @@
 
 mod all;
 
+use crate::canary;
 use crate::cli::StatusArgs;
 use crate::component::Workspace;
 use crate::kube;
@@ -168,5 +169,10 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
     }
     println!();
     print!("{}", release::history_table(&releases));
+    let canary = canary::status_lines(&s, &releases)?;
+    if !canary.is_empty() {
+        println!();
+        canary.iter().for_each(|l| println!("{l}"));
+    }
     Ok(0)
 }

@@ -75,6 +75,7 @@ fn free_volumes(s: &Session, claims: &[Claim], deadline: Instant) -> Result<Vec<
             }
             Fate::Cluster(policy) => println!("  volume   {volume}: the cluster reclaims it (reclaim policy {policy})"),
             Fate::Leave(why) => println!("  volume   {volume}: left as it is ({why})"),
+            Fate::Gone => println!("  volume   {volume}: deleted by the cluster already (with its claim)"),
         }
     }
     Ok(left)
@@ -150,6 +151,7 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
             undone_by: None,
             uncommitted: Vec::new(),
             forced: false,
+            canary: None,
         };
         steps::record(&s, &record, "")?;
         println!(

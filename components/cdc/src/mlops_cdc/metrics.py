@@ -1,0 +1,31 @@
+"""Prometheus metrics of cdc's HTTP front end, for the canary judge.
+
+The same families as storage's (``mlops_storage.metrics``, whose multiprocess
+store this reuses): ``http_requests_total{method,route,status}`` and the
+``http_request_duration_seconds`` histogram, served on ``GET /metrics``. The
+routes are cdc's own paths; any other path counts as ``other``.
+"""
+
+from __future__ import annotations
+
+from mlops_storage import metrics as _shared
+
+PATH = _shared.PATH
+CONTENT_TYPE = _shared.CONTENT_TYPE
+ROUTES = frozenset({"/healthz", "/events"})
+
+
+def route(path: str) -> str:
+    """The route label of a request path (bounded: unknown paths are ``other``)."""
+    return path if path in ROUTES else "other"
+
+
+def observe(method: str, path: str, status: int, seconds: float) -> None:
+    """Count one request (not ``/metrics`` itself) and its duration."""
+    if path != PATH:
+        _shared.observe(method, route(path), status, seconds)
+
+
+def exposition() -> bytes:
+    """The metrics in the Prometheus text format."""
+    return _shared.exposition()

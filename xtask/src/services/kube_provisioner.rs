@@ -1,0 +1,293 @@
+//! The local cluster's volume provisioner (`kube_volumes` decides, this
+//! runs it): a host process started by `services up kube` beside the control
+//! plane, kept like the node's processes (pid file, identity, log). It is
+//! this program itself (`xtask services provisioner`), copied into the
+//! cluster's state so it does not depend on a checkout's `target/`.
+//!
+//! Each pass lists classes, volumes and claims in one call and acts; a
+//! `kubectl get pvc --watch` wakes it when a claim changes, and it passes
+//! again every few seconds anyway (a released volume, a missed event).
+
+use super::kube_volumes::{self as volumes, Action};
+use super::node_proc::{self, Dirs, Proc};
+use crate::cli::ProvisionerArgs;
+use anyhow::{Context, Result};
+use base64::Engine as _;
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+use xshell::{cmd, Shell};
+
+pub const NAME: &str = "provisioner";
+/// The provisioner's behaviour version: a running one of another version is
+/// restarted, one of the same is kept whichever checkout asks.
+pub const REV: &str = "3";
+/// A pass at least this often.
+const RESYNC: Duration = Duration::from_secs(10);
+
+/// The provisioner as `services up kube` runs it.
+pub struct Config {
+    pub kubectl: PathBuf,
+    /// The admin's, to set up the class and the provisioner's identity.
+    pub admin: PathBuf,
+    /// The provisioner's own (written here, 0600).
+    pub kubeconfig: PathBuf,
+    /// The apiserver's serving certificate (trusted by that kubeconfig).
+    pub ca: PathBuf,
+    /// The cluster's state folder: the program's copy and its heartbeat live in `provisioner/`.
+    pub state: PathBuf,
+    /// Where the volumes' folders go.
+    pub volumes: PathBuf,
+}
+
+impl Config {
+    fn home(&self) -> PathBuf {
+        self.state.join(NAME)
+    }
+    fn program(&self) -> PathBuf {
+        self.home().join("xtask")
+    }
+    pub fn heartbeat(&self) -> PathBuf {
+        self.home().join("heartbeat")
+    }
+    fn proc(&self) -> Proc {
+        let p = |p: &Path| p.display().to_string();
+        Proc {
+            name: NAME,
+            program: self.program(),
+            args: vec![
+                "services".into(),
+                "provisioner".into(),
+                format!("--kubectl={}", p(&self.kubectl)),
+                format!("--kubeconfig={}", p(&self.kubeconfig)),
+                format!("--volumes={}", p(&self.volumes)),
+                format!("--heartbeat={}", p(&self.heartbeat())),
+                format!("--rev={REV}"),
+            ],
+            // A new token (a cluster made anew) restarts it.
+            inputs: vec![self.kubeconfig.clone()],
+        }
+    }
+}
+
+/// The default StorageClass and the provisioner's identity applied, the
+/// provisioner running (started when it is not, or runs another version)
+/// and through its first pass.
+pub fn up(cfg: &Config, dirs: &Dirs, deadline: Instant, say: &dyn Fn(&str)) -> Result<()> {
+    let sh = Shell::new()?;
+    let (kubectl, admin) = (&cfg.kubectl, &cfg.admin);
+    cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=10s apply -f -")
+        .stdin(volumes::objects())
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("could not create the default StorageClass {}", volumes::CLASS))?;
+    let token = token(&sh, cfg, deadline)?;
+    let ca = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(&cfg.ca).with_context(|| format!("cannot read {}", cfg.ca.display()))?);
+    node_proc::put(&cfg.kubeconfig, &super::kube_spec::kubeconfig(&ca, volumes::IDENTITY, &token))?;
+    let p = cfg.proc();
+    if let Some(pid) = p.running(dirs) {
+        if fresh(&cfg.heartbeat(), SystemTime::now() - RESYNC * 6) {
+            return Ok(());
+        }
+        say(&format!("restarting the volume provisioner (pid {pid}): no pass for a minute"));
+    } else if let Some(pid) = node_proc::pid_of(dirs, NAME) {
+        say(&format!("restarting the volume provisioner (pid {pid}): another version or configuration"));
+    }
+    for dir in [cfg.home(), cfg.volumes.clone()] {
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    node_proc::stop(dirs, NAME)?;
+    kill_leftovers(cfg, say);
+    // A copy of this program: the running one keeps its file, a checkout can go.
+    let me = std::env::current_exe().context("cannot find the xtask's own program")?;
+    let tmp = cfg.home().join(format!(".xtask.{}", std::process::id()));
+    std::fs::copy(&me, &tmp).with_context(|| format!("cannot copy {} to {}", me.display(), tmp.display()))?;
+    std::fs::rename(&tmp, cfg.program())?;
+    let started = SystemTime::now();
+    let pid = p.start(dirs)?;
+    say(&format!(
+        "starting the volume provisioner (pid {pid}, default StorageClass {}; log: {})",
+        volumes::CLASS,
+        dirs.log(NAME).display()
+    ));
+    node_proc::wait_for(dirs, NAME, "its first pass", deadline, || fresh(&cfg.heartbeat(), started))
+}
+
+/// The long-lived token of the provisioner's ServiceAccount (filled by the token controller).
+fn token(sh: &Shell, cfg: &Config, deadline: Instant) -> Result<String> {
+    let (kubectl, admin) = (&cfg.kubectl, &cfg.admin);
+    let secret = format!("{}-token", volumes::IDENTITY);
+    let path = "jsonpath={.data.token}";
+    loop {
+        let b64 = cmd!(
+            sh,
+            "{kubectl} --kubeconfig {admin} --request-timeout=10s -n kube-system get secret {secret} -o {path}"
+        )
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
+        let token = base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap_or_default();
+        if !token.is_empty() {
+            return String::from_utf8(token).context("a ServiceAccount token is not text");
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no token in Secret kube-system/{secret}: is kube-controller-manager running? (cargo xtask services status kube)"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Provisioners of ours without a pid file (our copy of the program): two would race.
+fn kill_leftovers(cfg: &Config, say: &dyn Fn(&str)) -> usize {
+    let program = cfg.program();
+    let pids = node_proc::find(|exe, _| exe == program);
+    for pid in &pids {
+        say(&format!("killing a leftover volume provisioner (pid {pid}, no pid file)"));
+        node_proc::kill_group(*pid, Duration::from_secs(5));
+    }
+    pids.len()
+}
+
+/// Stop it (the StorageClass stays: claims keep their class).
+pub fn down(cfg: &Config, dirs: &Dirs, say: &dyn Fn(&str)) -> Result<bool> {
+    let stopped = node_proc::stop(dirs, NAME)?;
+    Ok(kill_leftovers(cfg, say) > 0 || stopped)
+}
+
+/// Its pid when it runs and passed in the last minute.
+pub fn status(dirs: &Dirs, heartbeat: &Path) -> Option<u32> {
+    node_proc::pid_of(dirs, NAME).filter(|_| fresh(heartbeat, SystemTime::now() - RESYNC * 6))
+}
+
+fn fresh(heartbeat: &Path, since: SystemTime) -> bool {
+    std::fs::metadata(heartbeat).and_then(|m| m.modified()).is_ok_and(|t| t >= since)
+}
+
+/// kubectl as the provisioner runs it.
+struct Kube {
+    sh: Shell,
+    kubectl: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Kube {
+    fn cmd(&self, args: &[&str]) -> xshell::Cmd<'_> {
+        let (sh, kubectl, kubeconfig) = (&self.sh, &self.kubectl, &self.kubeconfig);
+        cmd!(sh, "{kubectl} --kubeconfig {kubeconfig} --request-timeout=20s {args...}").quiet()
+    }
+}
+
+/// The daemon: pass, wait for a claim to change (or RESYNC), pass again.
+pub fn run(a: &ProvisionerArgs) -> Result<i32> {
+    let k = Kube { sh: Shell::new()?, kubectl: a.kubectl.clone(), kubeconfig: a.kubeconfig.clone() };
+    let (tx, rx) = mpsc::channel::<bool>();
+    let mut watching = false;
+    let mut refused = BTreeSet::new();
+    let mut soon = false;
+    loop {
+        if !watching {
+            watching = watch(&k, tx.clone()).is_ok();
+        }
+        match pass(&k, &a.volumes, &mut refused) {
+            Ok(()) => crate::fsutil::write_atomic(&a.heartbeat, crate::clock::now().to_string().as_bytes())?,
+            Err(e) => println!("{} pass failed: {e:#}", stamp()),
+        }
+        // A pass after a change is followed by another soon: a deleted claim's
+        // volume turns Released only once the binder has seen the deletion.
+        let wait = if std::mem::take(&mut soon) { Duration::from_secs(2) } else { RESYNC };
+        if let Ok(alive) = rx.recv_timeout(wait) {
+            watching &= alive;
+            soon = true;
+            // The rest of a burst (a namespace's claims) in the same pass, bounded.
+            let end = Instant::now() + Duration::from_millis(200);
+            while let Some(left) = end.checked_duration_since(Instant::now()) {
+                match rx.recv_timeout(left) {
+                    Ok(alive) => watching &= alive,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
+
+fn stamp() -> String {
+    crate::clock::rfc3339(crate::clock::now() as i64)
+}
+
+/// `kubectl get pvc -A --watch-only`: one message per change, `false` when it ends.
+fn watch(k: &Kube, tx: mpsc::Sender<bool>) -> Result<()> {
+    let (sh, kubectl, kubeconfig) = (&k.sh, &k.kubectl, &k.kubeconfig);
+    let mut command: Command = cmd!(sh, "{kubectl} --kubeconfig {kubeconfig} get pvc -A --watch-only -o name").into();
+    // SAFETY: prctl(2) is async-signal-safe. The watch dies with us, even by kill -9.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child =
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().context("cannot start kubectl get --watch")?;
+    let out = child.stdout.take().expect("piped");
+    std::thread::spawn(move || {
+        for _ in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(true).is_err() {
+                return;
+            }
+        }
+        let _ = child.wait();
+        let _ = tx.send(false);
+    });
+    Ok(())
+}
+
+/// One pass: list, decide, act; each action's outcome in the log.
+fn pass(k: &Kube, root: &Path, refused: &mut BTreeSet<String>) -> Result<()> {
+    let text = k.cmd(&["get", "storageclass,pv,pvc", "-A", "-o", "json"]).read().context("kubectl get failed")?;
+    let list: serde_json::Value = serde_json::from_str(&text).context("kubectl get printed no JSON list")?;
+    let items = list["items"].as_array().map(Vec::as_slice).unwrap_or_default();
+    for action in volumes::plan(items, root) {
+        if let Action::Refuse { claim, .. } = &action {
+            // Said once per claim, not every pass.
+            if refused.insert(claim.clone()) {
+                println!("{} {}", stamp(), volumes::describe(&action));
+            }
+            continue;
+        }
+        println!("{} {}", stamp(), volumes::describe(&action));
+        if let Err(e) = act(k, &action) {
+            println!("{} failed: {e:#}", stamp());
+        }
+    }
+    Ok(())
+}
+
+fn act(k: &Kube, action: &Action) -> Result<()> {
+    match action {
+        Action::Create { pv, dir, .. } => {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            // Pods run as non-root and no kubelet chowns a hostPath volume.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))?;
+            let out = k.cmd(&["create", "-f", "-"]).stdin(pv.to_string()).ignore_status().output()?;
+            let err = String::from_utf8_lossy(&out.stderr);
+            anyhow::ensure!(out.status.success() || err.contains("AlreadyExists"), "kubectl create: {}", err.trim());
+        }
+        Action::Delete { pv, dir } => {
+            k.cmd(&["delete", "pv", pv, "--wait=false", "--ignore-not-found"]).ignore_stdout().run()?;
+            if let Some(dir) = dir.as_ref().filter(|d| d.exists()) {
+                std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+            }
+        }
+        Action::Refuse { .. } => {}
+    }
+    Ok(())
+}
