@@ -55,7 +55,16 @@ pub const SUITES: &[Suite] = &[
     // binaries take turns on the one shared cluster, as before the split.
     Suite {
         name: "cluster",
-        files: &["deploy_stage", "manifests_cluster", "real_node", "release_stage", "smoke_checks", "verify_status"],
+        files: &[
+            "canary",
+            "deploy_stage",
+            "environments",
+            "manifests_cluster",
+            "real_node",
+            "release_stage",
+            "smoke_checks",
+            "verify_status",
+        ],
         reads: &["deploy/", "tools/", ".gitignore", ".ci/kube/"],
         names: &[],
         components: &[Part::Definitions, Part::Pinned],
