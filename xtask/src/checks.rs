@@ -39,7 +39,7 @@ fn cache_spec(ws: &Workspace, c: &Component, check: Check, fix: bool) -> Option<
         files.extend(ws.test_closure(c).iter().map(|d| format!("{}/", d.path.display())));
     }
     files.push("tools/".into());
-    Some(CacheSpec { files, env: vec!["XTASK_SAFETY_DB".into()], values: Vec::new() })
+    Some(CacheSpec { files, env: vec!["XTASK_SAFETY_DB".into()], values: Vec::new(), names: Vec::new() })
 }
 
 /// The linters' shared environment; safety has its own (it pins old packaging).
@@ -194,6 +194,7 @@ pub fn plan(ws: &Workspace, components: &[&Component], checks: &[Check], fix: bo
                 files: RUST_FILES.iter().map(|f| f.to_string()).collect(),
                 env: vec!["RUSTFLAGS".into()],
                 values: Vec::new(),
+                names: Vec::new(),
             }),
         };
         if checks.contains(&Check::Format) {

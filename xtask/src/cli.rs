@@ -400,7 +400,7 @@ pub struct ProvisionerArgs {
 pub enum CacheCommand {
     /// Name the inputs that changed since the task's last recorded success, e.g. `cache why test:storage`.
     Why {
-        /// A task id as the summary shows it, e.g. test:storage, lint:client, test:xtask.
+        /// A task id as the summary shows it, e.g. test:storage, lint:client, test:xtask:unit.
         task: String,
     },
     /// Remove every recorded success.

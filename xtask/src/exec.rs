@@ -25,8 +25,16 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Ctrl-C (or SIGTERM) asks running tasks to stop; the executor ends their
 /// process groups and reports them as interrupted.
+/// Once per process: `ci` runs its stages in-process, and each installs it.
 pub fn install_interrupt_handler() -> Result<()> {
-    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")
+    static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if !*installed {
+        ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
+            .context("cannot install the Ctrl-C handler")?;
+        *installed = true;
+    }
+    Ok(())
 }
 
 pub fn interrupted() -> bool {

@@ -5,12 +5,32 @@
 
 use anyhow::Result;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 use xshell::{cmd, Shell};
+
+/// Listings kept for the rest of the process, once [`share_listing`] is called.
+static SHARED: OnceLock<Mutex<BTreeMap<PathBuf, Vec<String>>>> = OnceLock::new();
+
+/// From now on this process lists each root once: `ci` runs its stages
+/// in-process, and between them only `target/` (ignored by git) is written.
+pub fn share_listing() {
+    SHARED.get_or_init(Default::default);
+}
 
 /// Repo-relative paths (with `/`) of every file git considers part of the
 /// tree; `Err(why)` when the folder is no git work tree (or git is missing).
 pub fn list(root: &Path) -> Result<Vec<String>, String> {
+    let Some(shared) = SHARED.get() else { return list_now(root) };
+    if let Some(files) = shared.lock().unwrap_or_else(|e| e.into_inner()).get(root) {
+        return Ok(files.clone());
+    }
+    let files = list_now(root)?;
+    shared.lock().unwrap_or_else(|e| e.into_inner()).insert(root.to_path_buf(), files.clone());
+    Ok(files)
+}
+
+fn list_now(root: &Path) -> Result<Vec<String>, String> {
     if which::which("git").is_err() {
         return Err("git is not on PATH".into());
     }
@@ -47,6 +67,8 @@ pub fn covers(spec: &str, path: &str) -> bool {
 #[derive(Debug, Default, Clone)]
 pub struct Tree {
     files: BTreeMap<String, String>,
+    /// Every listed path (for inputs that are file names, not contents).
+    names: Vec<String>,
 }
 
 impl Tree {
@@ -58,13 +80,24 @@ impl Tree {
             .filter(|p| specs.iter().any(|s| covers(s, p)))
             .filter_map(|p| Some((p.clone(), file_hash(&root.join(p))?)))
             .collect();
-        Tree { files }
+        Tree { files, names: listed.to_vec() }
     }
 
     /// A tree from known hashes (tests).
     #[cfg(test)]
     pub fn from_hashes(files: BTreeMap<String, String>) -> Tree {
-        Tree { files }
+        let names = files.keys().cloned().collect();
+        Tree { files, names }
+    }
+
+    /// blake3 of the names of the listed files under `spec` (not their contents).
+    pub fn names_hash(&self, spec: &str) -> String {
+        let mut h = blake3::Hasher::new();
+        for name in self.names.iter().filter(|p| covers(spec, p)) {
+            h.update(name.as_bytes());
+            h.update(b"\n");
+        }
+        h.finalize().to_hex().to_string()
     }
 
     /// The files under `spec`, with their hashes.

@@ -28,13 +28,14 @@ mod runner;
 mod services;
 mod stages;
 mod stats;
+mod suites;
 mod telemetry;
 mod testing;
 mod workflows;
 
 use anyhow::{Context, Result};
 use checks::Check;
-use clap::{CommandFactory, FromArgMatches};
+use clap::{CommandFactory, FromArgMatches, Parser};
 use cli::{Cli, Command, ImageCommand};
 use component::Workspace;
 use error::UsageError;
@@ -49,7 +50,14 @@ fn main() {
     let matches = Cli::command().get_matches();
     let command = matches.subcommand_name().unwrap_or("xtask").to_string();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let code = match run(cli, &command) {
+    let code = exit_code(run(cli, Some(&command)));
+    telemetry::finish(code);
+    std::process::exit(code);
+}
+
+/// A command's result as the program's exit code, its error said on stderr.
+fn exit_code(result: Result<i32>) -> i32 {
+    match result {
         Ok(code) => code,
         // A failure after Ctrl-C (a tool killed by the terminal's signal) is the interrupt's.
         Err(e) if exec::interrupted() => {
@@ -60,19 +68,35 @@ fn main() {
             eprintln!("error: {e:#}");
             error::exit_code(&e)
         }
-    };
-    telemetry::finish(code);
-    std::process::exit(code);
+    }
 }
 
-fn run(cli: Cli, command: &str) -> Result<i32> {
+/// One of `ci`'s stages in this process: its command line parsed and run as
+/// if typed at `root` (so `ci` imports no other stage), its exit code as
+/// the program's would be. Its spans nest under `ci`'s stage span (no run of its own).
+fn in_process(root: &Path, argv: &[String]) -> i32 {
+    let words = ["xtask".to_string(), "--root".into(), root.display().to_string()];
+    match Cli::try_parse_from(words.into_iter().chain(argv.iter().cloned())) {
+        Ok(cli) => exit_code(run(cli, None)),
+        Err(e) => {
+            let _ = e.print();
+            e.exit_code()
+        }
+    }
+}
+
+/// Run a command; `command` names a process's own run (its trace context
+/// starts here), None a `ci` stage run in-process.
+fn run(cli: Cli, command: Option<&str>) -> Result<i32> {
     // The volume provisioner is a daemon of the cluster, not of a checkout: it needs no root.
     if let Command::Services { action: cli::ServicesCommand::Provisioner(a) } = &cli.command {
         return services::kube_provisioner::run(a);
     }
     let root = find_root(cli.root.as_deref())?;
     // Before any thread starts: the trace context every child process inherits.
-    telemetry::init(&root, command);
+    if let Some(command) = command {
+        telemetry::init(&root, command);
+    }
     // What `services up` recorded fills in the variables the caller did not set.
     if !matches!(cli.command, Command::Services { .. }) {
         services::state::apply_to_env(&root);
@@ -122,7 +146,9 @@ fn run(cli: Cli, command: &str) -> Result<i32> {
         Command::Ci(args) => {
             let ws = discover(&root)?;
             exec::install_interrupt_handler()?;
-            stages::ci::run(&ws, &args)
+            // Its stages run here, one after another: git's view is read once for all.
+            inputs::share_listing();
+            stages::ci::run(&ws, &args, &|argv: &[String]| in_process(&root, argv))
         }
         Command::Workflows { json } => stages::workflows::run(&root, json),
         Command::Cache { action } => stages::cache::run(&discover(&root)?, action),

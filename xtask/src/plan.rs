@@ -41,6 +41,10 @@ pub struct CacheSpec {
     pub env: Vec<String>,
     /// Other named inputs known when planning, e.g. a base image's id.
     pub values: Vec<(String, String)>,
+    /// Folders (or [`WHOLE_TREE`]) whose file *names* the result depends on,
+    /// not their contents: a docs check that every path it names exists.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 /// In [`CacheSpec::files`]: every file of the tree.

@@ -4,9 +4,12 @@
 
 use crate::component::{Component, Workspace};
 use crate::exec::{Finished, Outcome};
-use crate::plan::{relative, CacheSpec, ExitPolicy, Task, WHOLE_TREE};
+use crate::plan::{relative, CacheSpec, ExitPolicy, Task};
 use crate::python::EnvSpec;
 use crate::report::Counts;
+use crate::runner::RUST;
+use crate::suites;
+use anyhow::Result;
 
 use std::path::{Path, PathBuf};
 
@@ -48,37 +51,66 @@ pub fn include_cluster_tests(recorded_cluster: bool, kubeconfig: Option<&str>, c
     recorded_cluster || kubeconfig.is_some_and(|k| !k.is_empty()) || ci == Some("true")
 }
 
-/// `cargo test`'s task: the services' variables in its environment (shown by
-/// `--dry-run`), the cluster tests included as the record says, and the
-/// services' identities in its key. `var` reads the environment.
-pub fn cargo_test(root: &Path, cargo: &Path, var: &dyn Fn(&str) -> Option<String>) -> Task {
+/// The xtask's own tests, one task per suite of [`crate::suites::SUITES`]
+/// (`test:xtask:<suite>`), the slowest first: the services' variables in
+/// their environment (shown by `--dry-run`), the cluster tests included as
+/// the record says, and each keyed by what the suite reads (the services'
+/// identities only where it uses them). Fails naming a test file in no
+/// suite. `var` reads the environment.
+pub fn cargo_tests(
+    root: &Path,
+    ws: &Workspace,
+    cargo: &Path,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Task>> {
     let var = |k: &str| var(k).filter(|v| !v.is_empty());
     let state = crate::services::state::load(root).unwrap_or_default();
     let (live, _) = crate::services::state::live(&state);
-    let mut args: Vec<String> = ["test", "--workspace", "--quiet"].map(String::from).to_vec();
-    if include_cluster_tests(live.contains_key("kube"), var("XTASK_TEST_KUBECONFIG").as_deref(), var("CI").as_deref()) {
-        args.extend(["--".into(), "--include-ignored".into()]);
+    let present = suites::test_files(root)?;
+    suites::check(&present)?;
+    let ignored =
+        include_cluster_tests(live.contains_key("kube"), var("XTASK_TEST_KUBECONFIG").as_deref(), var("CI").as_deref());
+    let env: Vec<(String, String)> = SERVICE_TEST_ENV.iter().filter_map(|k| Some((k.to_string(), var(k)?))).collect();
+    let pins = suites::pins(root);
+    let mut tasks = Vec::new();
+    for suite in suites::SUITES {
+        let targets = suites::targets(suite, &present);
+        if targets.is_empty() {
+            continue;
+        }
+        let mut args: Vec<String> = ["test", "-p", "xtask", "--quiet"].map(String::from).to_vec();
+        args.extend(targets);
+        if ignored {
+            args.extend(["--".into(), "--include-ignored".into()]);
+        }
+        let mut values = Vec::new();
+        if suite.services {
+            values.push(("services".into(), crate::services::state::fingerprint(&live)));
+        }
+        if suite.components.contains(&suites::Part::Pinned) {
+            values.push(("pins".into(), pins.clone().unwrap_or_else(|| "none".into())));
+        }
+        tasks.push(Task {
+            id: format!("test:{RUST}:{}", suite.name),
+            stage: "test",
+            component: RUST.into(),
+            program: cargo.to_path_buf(),
+            args,
+            env: if suite.services { env.clone() } else { Vec::new() },
+            cwd: root.to_path_buf(),
+            needs: Vec::new(),
+            after: None,
+            artifact: None,
+            exit: ExitPolicy::Cargo,
+            cache: Some(CacheSpec {
+                files: suites::files(ws, suite, pins.is_some()),
+                env: CARGO_TEST_ENV.iter().map(|v| v.to_string()).collect(),
+                values,
+                names: suite.names.iter().map(|n| n.to_string()).collect(),
+            }),
+        });
     }
-    Task {
-        id: "test:xtask".into(),
-        stage: "test",
-        component: "xtask".into(),
-        program: cargo.to_path_buf(),
-        args,
-        env: SERVICE_TEST_ENV.iter().filter_map(|k| Some((k.to_string(), var(k)?))).collect(),
-        cwd: root.to_path_buf(),
-        needs: Vec::new(),
-        after: None,
-        artifact: None,
-        exit: ExitPolicy::Cargo,
-        // The xtask's tests read the docs, the CI files and the bench
-        // scripts, and build images of the real components: all of it.
-        cache: Some(CacheSpec {
-            files: vec![WHOLE_TREE.into()],
-            env: CARGO_TEST_ENV.iter().map(|v| v.to_string()).collect(),
-            values: vec![("services".into(), crate::services::state::fingerprint(&live))],
-        }),
-    }
+    Ok(tasks)
 }
 
 /// A component's test inputs: its files, those of every component its
@@ -87,56 +119,59 @@ pub fn cache_spec(ws: &Workspace, c: &Component) -> CacheSpec {
     let mut files = vec![format!("{}/", c.path.display())];
     files.extend(ws.test_closure(c).iter().map(|d| format!("{}/", d.path.display())));
     files.push("tools/".into());
-    CacheSpec { files, env: PYTEST_ENV.iter().map(|v| v.to_string()).collect(), values: Vec::new() }
+    CacheSpec { files, env: PYTEST_ENV.iter().map(|v| v.to_string()).collect(), values: Vec::new(), names: Vec::new() }
 }
 
 pub fn junit_path(root: &Path, component: &str) -> PathBuf {
     root.join("target/test-results").join(format!("{component}.xml"))
 }
 
-/// One pytest task per component (with `pytest_args` appended), plus `cargo
-/// test` when `cargo` is given.
-pub fn plan(ws: &Workspace, components: &[&Component], cargo: Option<&Path>, pytest_args: &[String]) -> Vec<Task> {
+/// The xtask's suites when `cargo` is given (first: they are the long
+/// pole), then one pytest task per component (with `pytest_args` appended).
+pub fn plan(
+    ws: &Workspace,
+    components: &[&Component],
+    cargo: Option<&Path>,
+    pytest_args: &[String],
+) -> Result<Vec<Task>> {
     let root = &ws.root;
-    let mut tasks: Vec<Task> = components
-        .iter()
-        .map(|c| {
-            let cwd = root.join(&c.path);
-            let junit = junit_path(root, &c.name);
-            let tests_dir = root.join(&c.tests);
-            // Without its tests folder pytest searches the component itself,
-            // finds nothing and says so (exit 5), rather than a path error.
-            let tests = match tests_dir.strip_prefix(&cwd) {
-                _ if !tests_dir.is_dir() => None,
-                Ok(inside) => Some(inside.display().to_string()),
-                Err(_) => Some(relative(root, &cwd, &tests_dir)),
-            };
-            Task {
-                id: format!("test:{}", c.name),
-                stage: "test",
-                component: c.name.clone(),
-                program: EnvSpec::for_tests(ws, c).python(),
-                args: ["-m", "pytest"]
-                    .into_iter()
-                    .map(String::from)
-                    .chain(tests)
-                    .chain(["-ra".into(), format!("--junitxml={}", relative(root, &cwd, &junit))])
-                    .chain(pytest_args.iter().cloned())
-                    .collect(),
-                env: Vec::new(),
-                cwd,
-                needs: vec![c.name.clone()],
-                after: None,
-                artifact: Some(junit),
-                exit: ExitPolicy::Pytest,
-                cache: Some(cache_spec(ws, c)),
-            }
-        })
-        .collect();
-    if let Some(cargo) = cargo {
-        tasks.push(cargo_test(root, cargo, &|k| std::env::var(k).ok()));
-    }
-    tasks
+    let mut tasks = match cargo {
+        Some(cargo) => cargo_tests(root, ws, cargo, &|k| std::env::var(k).ok())?,
+        None => Vec::new(),
+    };
+    tasks.extend(components.iter().map(|c| {
+        let cwd = root.join(&c.path);
+        let junit = junit_path(root, &c.name);
+        let tests_dir = root.join(&c.tests);
+        // Without its tests folder pytest searches the component itself,
+        // finds nothing and says so (exit 5), rather than a path error.
+        let tests = match tests_dir.strip_prefix(&cwd) {
+            _ if !tests_dir.is_dir() => None,
+            Ok(inside) => Some(inside.display().to_string()),
+            Err(_) => Some(relative(root, &cwd, &tests_dir)),
+        };
+        Task {
+            id: format!("test:{}", c.name),
+            stage: "test",
+            component: c.name.clone(),
+            program: EnvSpec::for_tests(ws, c).python(),
+            args: ["-m", "pytest"]
+                .into_iter()
+                .map(String::from)
+                .chain(tests)
+                .chain(["-ra".into(), format!("--junitxml={}", relative(root, &cwd, &junit))])
+                .chain(pytest_args.iter().cloned())
+                .collect(),
+            env: Vec::new(),
+            cwd,
+            needs: vec![c.name.clone()],
+            after: None,
+            artifact: Some(junit),
+            exit: ExitPolicy::Pytest,
+            cache: Some(cache_spec(ws, c)),
+        }
+    }));
+    Ok(tasks)
 }
 
 /// Counts from the JUnit file (pytest) or from cargo's `test result:` lines.

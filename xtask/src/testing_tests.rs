@@ -23,7 +23,7 @@ fn workspace() -> (tempfile::TempDir, Workspace) {
 fn plan_runs_pytest_in_each_components_venv_with_junit_output() {
     let (_dir, ws) = workspace();
     let comps = ws.select(&[]).unwrap();
-    let tasks = plan(&ws, &comps, None, &[]);
+    let tasks = plan(&ws, &comps, None, &[]).unwrap();
     let lines: Vec<String> = tasks.iter().map(|t| t.command_line(&ws.root)).collect();
     assert_eq!(
         lines,
@@ -34,38 +34,85 @@ fn plan_runs_pytest_in_each_components_venv_with_junit_output() {
     );
     assert_eq!(tasks[0].needs, ["cdc"]);
     fs::remove_dir(ws.root.join("components/cdc/checks")).unwrap();
-    let without = plan(&ws, &comps[..1], None, &[]);
+    let without = plan(&ws, &comps[..1], None, &[]).unwrap();
     assert_eq!(without[0].args[..3], ["-m", "pytest", "-ra"], "no tests folder: pytest finds none and says so");
     assert_eq!(tasks[1].artifact.as_deref(), Some(ws.root.join("target/test-results/storage.xml").as_path()));
 }
 
+/// A workspace with the xtask's test files as named.
+fn with_tests(ws: &Workspace, files: &[&str]) {
+    fs::create_dir_all(ws.root.join("xtask/tests")).unwrap();
+    for f in files {
+        fs::write(ws.root.join(format!("xtask/tests/{f}.rs")), "").unwrap();
+    }
+}
+
 #[test]
-fn plan_adds_cargo_test_when_given() {
+fn plan_adds_one_task_per_xtask_suite_first_keyed_by_what_it_reads() {
     let (_dir, ws) = workspace();
-    let tasks = plan(&ws, &[], Some(Path::new("/usr/bin/cargo")), &[]);
-    assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].id, "test:xtask");
+    with_tests(&ws, &["tidy", "floors", "real_images"]);
     let cargo = Path::new("/usr/bin/cargo");
-    let task = cargo_test(&ws.root, cargo, &|_| None);
-    assert_eq!(task.command_line(&ws.root), "/usr/bin/cargo test --workspace --quiet");
-    assert_eq!(task.cache.unwrap().values, [("services".to_string(), String::new())]);
+    let comps = ws.select(&[]).unwrap();
+    let tasks = plan(&ws, &comps, Some(cargo), &[]).unwrap();
+    let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    // Suites whose files are absent are left out; the unit tests always run.
+    assert_eq!(ids, ["test:xtask:images", "test:xtask:unit", "test:xtask:tidy", "test:cdc", "test:storage"]);
+    // With no service variables set (the environment here may have some).
+    let tasks = cargo_tests(&ws.root, &ws, cargo, &|_| None).unwrap();
+    let lines: Vec<String> = tasks.iter().map(|t| t.command_line(&ws.root)).collect();
+    assert_eq!(
+        lines,
+        [
+            "/usr/bin/cargo test -p xtask --quiet --test real_images",
+            "/usr/bin/cargo test -p xtask --quiet --bins",
+            "/usr/bin/cargo test -p xtask --quiet --test floors --test tidy",
+        ]
+    );
+    let spec = |i: usize| tasks[i].cache.clone().unwrap();
+    // Images: every component's image inputs and the services; tidy: the docs and the tree's names, no component.
+    assert!(spec(0).files.contains(&"components/storage/".to_string()), "{:?}", spec(0).files);
+    assert_eq!(spec(0).values, [("services".to_string(), String::new())]);
+    assert!(spec(2).files.contains(&"docs/".to_string()) && spec(2).names == [""]);
+    for i in 1..3 {
+        assert!(!spec(i).files.iter().any(|f| f.starts_with("components/")), "{:?}", spec(i).files);
+        assert!(spec(i).values.is_empty() && spec(i).files.contains(&"xtask/src/".to_string()));
+    }
+}
+
+#[test]
+fn a_test_file_in_no_suite_or_in_two_fails_the_plan_naming_the_fix() {
+    let (_dir, ws) = workspace();
+    with_tests(&ws, &["tidy", "canary_stage"]);
+    let err = plan(&ws, &[], Some(Path::new("/usr/bin/cargo")), &[]).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "xtask/tests/canary_stage.rs is in no test:xtask suite: add it to the suite whose inputs it reads in SUITES (xtask/src/suites.rs)"
+    );
+    assert!(crate::suites::check(&["tidy".into()]).is_ok());
 }
 
 #[test]
 fn the_services_record_gives_cargo_test_its_variables_the_cluster_tests_and_its_key() {
     use crate::services::state::{save, Record, State};
     let (_dir, ws) = workspace();
+    with_tests(&ws, &["tidy", "deploy_stage"]);
     let me = crate::services::process::proc_of("me", std::process::id()).unwrap();
     let kube = Record { identity: "f33d".into(), processes: vec![me], ..Record::default() };
     save(&ws.root, &State { format: 1, services: [("kube".to_string(), kube)].into() }).unwrap();
     // As `apply_to_env` leaves them: the record's variables in the environment.
     let var = |k: &str| (k == "XTASK_TEST_KUBECONFIG").then(|| "/var/lib/xtask-kube/kubeconfig".to_string());
-    let task = cargo_test(&ws.root, Path::new("/usr/bin/cargo"), &var);
+    let tasks = cargo_tests(&ws.root, &ws, Path::new("/usr/bin/cargo"), &var).unwrap();
     assert_eq!(
-        task.command_line(&ws.root),
-        "XTASK_TEST_KUBECONFIG=/var/lib/xtask-kube/kubeconfig /usr/bin/cargo test --workspace --quiet -- --include-ignored"
+        tasks[0].command_line(&ws.root),
+        "XTASK_TEST_KUBECONFIG=/var/lib/xtask-kube/kubeconfig /usr/bin/cargo test -p xtask --quiet --test deploy_stage -- --include-ignored"
     );
-    assert_eq!(task.cache.unwrap().values, [("services".to_string(), "kube=f33d".to_string())]);
+    // The cluster suite deploys the workspace's pins (none here: it would build them).
+    let values = [("services".to_string(), "kube=f33d".to_string()), ("pins".to_string(), "none".to_string())];
+    assert_eq!(tasks[0].cache.clone().unwrap().values, values);
+    // The tidy suite uses no service: neither their variables nor their identities.
+    let tidy = tasks.iter().find(|t| t.id == "test:xtask:tidy").unwrap();
+    assert!(tidy.env.is_empty() && tidy.cache.clone().unwrap().values.is_empty());
+    assert!(tidy.args.ends_with(&["--".into(), "--include-ignored".into()]));
 }
 
 #[test]
@@ -100,7 +147,7 @@ fn cargo_counts_sum_result_lines() {
 fn pytest_arguments_follow_the_stage_own() {
     let (_dir, ws) = workspace();
     let comps = ws.select(&["storage".into()]).unwrap();
-    let tasks = plan(&ws, &comps, None, &["-k".into(), "round trip".into()]);
+    let tasks = plan(&ws, &comps, None, &["-k".into(), "round trip".into()]).unwrap();
     assert_eq!(
         tasks[0].command_line(&ws.root),
         "(cd components/storage && ../../target/venvs/storage/bin/python -m pytest tests -ra --junitxml=../../target/test-results/storage.xml -k 'round trip')"

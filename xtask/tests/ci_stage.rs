@@ -1,5 +1,5 @@
 //! `cargo xtask ci` on fixture monorepos: plans compared with expected files,
-//! GitHub's event read from its variables, stages run as child processes,
+//! GitHub's event read from its variables, stages run in ci's own process,
 //! and the workflow checks of the quality stage.
 
 mod support;
@@ -157,15 +157,34 @@ fn without_cluster_credentials_the_plan_stops_before_deploy_and_says_so_once() {
 }
 
 #[test]
-fn stages_run_as_children_quality_failing_does_not_stop_the_tests_and_the_count_comes_last() {
+fn stages_run_in_one_process_reading_git_once_quality_failing_does_not_stop_the_tests() {
     let repo = two_components();
     // A lint defect: quality fails, the tests still run and their count closes the log.
     repo.write("components/beta/src/beta_pkg/unused.py", "import os\n");
+    git(repo.root(), &["init", "-q", "-b", "main"]);
+    // git as found on PATH, behind a wrapper that notes each call.
+    let real =
+        String::from_utf8(std::process::Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout)
+            .unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls");
+    let wrapper = bin.path().join("git");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n", calls.display(), real.trim()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
     let summary = repo.path("step-summary");
     let mut cmd = ci(&repo, &[]);
     cmd.env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", &summary).env("XTASK_SAFETY_DB", "offline");
+    cmd.env("PATH", path);
     let r = run(cmd);
     assert_eq!(r.code, 1);
+    // Both stages ran in ci's process, which listed the tree once for both task caches.
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(calls.lines().filter(|l| l.starts_with("ls-files")).count(), 1, "{calls}");
     assert!(r.stdout.contains("\n==> test: cargo xtask test\n"), "{}", r.stdout);
     assert!(r.stdout.contains("\n==> quality: cargo xtask quality\n"), "{}", r.stdout);
     assert!(r.stdout.contains("  test     passed "), "{}", r.stdout);

@@ -219,3 +219,28 @@ fn a_job_planted_without_its_services_step_fails_the_workflows_rule() {
     );
     assert!(stdout.ends_with(&format!("{} workflow(s) checked, 1 finding(s)\n", workflows().len())), "{stdout}");
 }
+
+/// Every `xtask/tests/*.rs` file runs in exactly one `test:xtask:<suite>`
+/// task (the table in xtask/src/suites.rs): a new test file in none fails the
+/// plan, naming itself, rather than never running.
+#[test]
+fn every_test_file_is_in_exactly_one_xtask_suite() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(&root)
+        .args(["test", "xtask", "--dry-run"])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{plan}{}", String::from_utf8_lossy(&out.stderr));
+    let named: Vec<&str> =
+        plan.lines().flat_map(|l| l.split(" --test ").skip(1)).filter_map(|t| t.split_whitespace().next()).collect();
+    for e in std::fs::read_dir(root.join("xtask/tests")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".rs") else { continue };
+        let runs = named.iter().filter(|n| **n == stem).count();
+        assert_eq!(runs, 1, "xtask/tests/{name} runs in {runs} test:xtask tasks:\n{plan}");
+    }
+    assert!(plan.lines().any(|l| l.contains("cargo test -p xtask --quiet --bins")), "the unit tests: {plan}");
+}

@@ -38,6 +38,9 @@ pub fn inputs(
             out.insert(format!("file:{path}"), hash.clone());
         }
     }
+    for names in &spec.names {
+        out.insert(format!("names:{names}"), tree.names_hash(names));
+    }
     for var in &spec.env {
         let value = env(var).map_or_else(|| "unset".to_string(), |v| blake3::hash(v.as_bytes()).to_hex().to_string());
         out.insert(format!("env:{var}"), value);

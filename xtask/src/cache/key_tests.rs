@@ -20,6 +20,7 @@ fn task(root: &Path, files: &[&str], env: &[&str]) -> Task {
             files: files.iter().map(|f| f.to_string()).collect(),
             env: env.iter().map(|e| e.to_string()).collect(),
             values: Vec::new(),
+            names: Vec::new(),
         }),
     }
 }
@@ -131,4 +132,18 @@ fn declared_inputs_cover_folders_files_and_everything() {
     assert!(!covers("Cargo.toml", "Cargo.toml.bak"));
     assert!(covers("xtask", "xtask/src/main.rs"));
     assert!(covers(WHOLE_TREE, "anything/at/all"));
+}
+
+#[test]
+fn a_names_input_changes_with_a_file_added_or_removed_not_with_its_contents() {
+    let root = Path::new("/r");
+    let mut t = task(root, &["README.md"], &[]);
+    t.cache.as_mut().unwrap().names = vec![WHOLE_TREE.into()];
+    let base = key_of(root, &t, &tree(FILES), &[], &[]);
+    let mut edited: Vec<(&str, &str)> = FILES.to_vec();
+    edited[2].1 = "h-c2";
+    assert_eq!(key_of(root, &t, &tree(&edited), &[], &[]), base, "a component's contents are not read");
+    edited.push(("components/client/src/new.py", "h-n"));
+    assert_ne!(key_of(root, &t, &tree(&edited), &[], &[]), base, "a new path is");
+    assert_ne!(key_of(root, &t, &tree(&FILES[1..]), &[], &[]), base, "so is a removed one");
 }

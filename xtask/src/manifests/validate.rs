@@ -60,7 +60,7 @@ pub fn plan(
         let pins = std::fs::read(ws.root.join(render::pinned_file(env)))
             .map_or_else(|_| "none".to_string(), |text| blake3::hash(&text).to_hex().to_string());
         let values = vec![("kubernetes".into(), version.to_string()), ("pins".into(), pins)];
-        let inputs = CacheSpec { files: files.clone(), env: Vec::new(), values };
+        let inputs = CacheSpec { files: files.clone(), env: Vec::new(), values, names: Vec::new() };
         let rendered = render::rendered_file(env);
         let task = |check: &str, program: PathBuf, args: Vec<String>, needs: Vec<String>, tool| Task {
             id: format!("manifests-{check}:{env}"),

@@ -209,6 +209,7 @@ pub fn tasks(root: &Path, xtask: &Path) -> Option<Vec<Task>> {
             files: [".github/", "tools/", "xtask/"].map(String::from).to_vec(),
             env: Vec::new(),
             values: Vec::new(),
+            names: Vec::new(),
         }),
     };
     let mut args: Vec<String> = ["-format", "{{json .}}", "-no-color"].map(String::from).to_vec();

@@ -35,14 +35,14 @@ fn planned(ws: &Workspace, id: &str) -> Result<(Task, Envs)> {
     let cargo = ws.root.join("Cargo.toml").is_file().then(|| which::which("cargo").ok()).flatten();
     let (tasks, envs) = if id.starts_with("test:") {
         let specs = all.iter().map(|c| EnvSpec::for_tests(ws, c)).collect();
-        (test::plan(ws, &all, cargo.as_deref(), &[]), specs)
+        (test::plan(ws, &all, cargo.as_deref(), &[])?, specs)
     } else {
         let plan = quality::plan(ws, &all, &Check::ALL, false, cargo.as_deref());
         (plan.tasks, plan.envs)
     };
     let task = tasks.into_iter().find(|t| t.id == id).ok_or_else(|| {
         UsageError::new(format!(
-            "no task `{id}`: name one as the summary table does, e.g. test:storage, lint:client or test:xtask"
+            "no task `{id}`: name one as the summary table does, e.g. test:storage, lint:client or test:xtask:unit"
         ))
     })?;
     Ok((task, Envs::new(&ws.root, envs)))

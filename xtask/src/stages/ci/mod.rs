@@ -2,7 +2,7 @@
 //! `--ref`, `--environment`), decide the stages (`pipeline::trigger`, pure), then
 //! refuse at once what the deploy would refuse (`pipeline::preflight`: the
 //! guard, the release tag, --confirm), then print the stages (`--plan`) or
-//! run them (`run.rs`). With no GitHub variables and no flags it is the
+//! run them (`run.rs`, through the dispatcher main hands it: no stage imports another). With no GitHub variables and no flags it is the
 //! pull-request plan: tests and quality.
 
 mod run;
@@ -76,8 +76,8 @@ fn checkout(root: &Path, reference: &str) -> Checkout {
     }
 }
 
-/// `cargo xtask ci`.
-pub fn run(ws: &Workspace, args: &CiArgs) -> Result<i32> {
+/// `cargo xtask ci`. `stage` runs a stage's command line in this process (main's dispatcher).
+pub fn run(ws: &Workspace, args: &CiArgs, stage: &run::InProcess<'_>) -> Result<i32> {
     let root = &ws.root;
     let event = event(root, args)?;
     let pipeline = trigger::decide(&event, &environments(root)?).map_err(UsageError::new)?;
@@ -117,5 +117,5 @@ pub fn run(ws: &Workspace, args: &CiArgs) -> Result<i32> {
     // Running, the missing credentials are said once, where the plan stops.
     print!("{}", plan_text(&pipeline, &stages, &components, true));
     let exe = std::env::current_exe().context("cannot find the xtask's own program")?;
-    run::execute(root, &exe, &pipeline, &stages, has_credentials())
+    run::execute(root, &exe, stage, &pipeline, &stages, has_credentials())
 }

@@ -1,5 +1,8 @@
-//! Running a ci plan: each stage is one `cargo xtask …` child process of this
-//! same binary, its output streamed as it comes. A stage that does not pass
+//! Running a ci plan: each stage is its `cargo xtask …` command line, run in
+//! this process through main's dispatcher (no second start, no second walk
+//! of git), or, for the stages that talk to a cluster (whose output later
+//! steps read), as a child process of this same binary, its output streamed
+//! as it comes. A stage that does not pass
 //! stops the stages that need it, never the independent ones (quality and the
 //! tests both run and report). Each stage's report is kept as
 //! `target/xtask/ci/<stage>.json` (every stage overwrites report.json), and the
@@ -22,7 +25,17 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use xshell::{cmd, Shell};
 
-pub fn execute(root: &Path, exe: &Path, p: &Pipeline, stages: &[&Stage], credentials: bool) -> Result<i32> {
+/// Runs a stage's command line (words after `xtask`) in this process; returns its exit code.
+pub type InProcess<'a> = dyn Fn(&[String]) -> i32 + 'a;
+
+pub fn execute(
+    root: &Path,
+    exe: &Path,
+    in_process: &InProcess<'_>,
+    p: &Pipeline,
+    stages: &[&Stage],
+    credentials: bool,
+) -> Result<i32> {
     let t0 = Instant::now();
     let keep = root.join("target/xtask/ci");
     std::fs::create_dir_all(&keep).with_context(|| format!("cannot create {}", keep.display()))?;
@@ -51,7 +64,13 @@ pub fn execute(root: &Path, exe: &Path, p: &Pipeline, stages: &[&Stage], credent
         println!("\n==> {}: {}", stage.name, stage.command());
         let report_file = root.join("target/xtask/report.json");
         let _ = std::fs::remove_file(&report_file);
-        let (code, lines) = child(root, exe, &stage.args, &span)?;
+        let (code, lines) = if stage.needs_cluster() {
+            child(root, exe, &stage.args, &span)?
+        } else {
+            let code = in_process(&stage.args);
+            let _ = std::io::stdout().flush();
+            (Some(code), Vec::new())
+        };
         let seconds = t0.elapsed().as_secs_f64() - start;
         let report = std::fs::read_to_string(&report_file).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
         if report.is_some() {

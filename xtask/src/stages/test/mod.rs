@@ -17,7 +17,7 @@ pub fn run(ws: &Workspace, args: &RunArgs, pytest_args: &[String]) -> Result<i32
     // The xtask's tests read files outside components/ (docs, CI, its own sources).
     let include = affected.is_none_or(|a| a.outside);
     let cargo = if pytest_args.is_empty() { runner::rust_workspace(ws, args, include)? } else { None };
-    let tasks = plan(ws, &components, cargo.as_deref(), pytest_args);
+    let tasks = plan(ws, &components, cargo.as_deref(), pytest_args)?;
     let envs = if components.is_empty() {
         None
     } else {

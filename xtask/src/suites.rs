@@ -1,0 +1,225 @@
+//! The xtask's own tests, split into tasks by what they exercise, each keyed
+//! by what it really reads: a change in one component re-runs only the
+//! suites that build or deploy it, a docs change only `tidy`, and every suite
+//! re-runs when the xtask itself changes (its binary is what they test).
+//! Every `xtask/tests/*.rs` file is in exactly one suite of [`SUITES`];
+//! planning fails, naming the file, when one is in none.
+
+use crate::component::Workspace;
+use crate::error::UsageError;
+use crate::plan::WHOLE_TREE;
+use anyhow::Result;
+use std::path::Path;
+
+/// What a suite reads of every component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// How it is described and deployed: `pyproject.toml`, `Dockerfile`, `k8s/`.
+    Definitions,
+    /// Everything its image is built from (the component folders of its closure).
+    Images,
+    /// The images this workspace pins for development (`manifests update`,
+    /// outside git): the pins' content; with no pins yet, the suite builds
+    /// them from this checkout, so then the image inputs.
+    Pinned,
+}
+
+/// The environment whose workspace pins [`Part::Pinned`] reads.
+pub const PINNED_ENV: &str = "development";
+
+/// One `test:xtask:<name>` task.
+pub struct Suite {
+    pub name: &'static str,
+    /// Integration test files, `xtask/tests/<file>.rs`; none: the binary's unit tests.
+    pub files: &'static [&'static str],
+    /// Repo files and folders it reads besides the xtask's own sources.
+    pub reads: &'static [&'static str],
+    /// Whose names (not contents) it reads: a docs check that every path it names exists.
+    pub names: &'static [&'static str],
+    /// What it reads of every component.
+    pub components: &'static [Part],
+    /// Whether it uses the running services (engine, registry, cluster):
+    /// their identities are then part of its key.
+    pub services: bool,
+}
+
+/// What every suite reads: the xtask's sources, its build and the tests' shared support.
+pub const SOURCES: &[&str] =
+    &["Cargo.toml", "Cargo.lock", ".cargo/", "xtask/Cargo.toml", "xtask/src/", "xtask/tests/support/"];
+
+/// The suites, the slowest first (the runner starts tasks in plan order).
+/// A new test file goes into the suite whose inputs it reads.
+pub const SUITES: &[Suite] = &[
+    // Deploys fixture images, the real manifests and the images the
+    // workspace pins to the local cluster and its node. One task: its test
+    // binaries take turns on the one shared cluster, as before the split.
+    Suite {
+        name: "cluster",
+        files: &[
+            "canary",
+            "deploy_stage",
+            "environments",
+            "manifests_cluster",
+            "real_node",
+            "release_stage",
+            "smoke_checks",
+            "verify_status",
+        ],
+        reads: &["deploy/", "tools/", ".gitignore", ".ci/kube/"],
+        names: &[],
+        components: &[Part::Definitions, Part::Pinned],
+        services: true,
+    },
+    // Builds every real image with the README's push command, pulls and runs
+    // them; builds storage through the buildx builder twice (reproducible).
+    Suite {
+        name: "images",
+        files: &["image_buildx", "real_images"],
+        reads: &["tools/", ".gitignore", "README.md"],
+        names: &[],
+        components: &[Part::Images],
+        services: true,
+    },
+    // The image stage on fixture components: the engine, the registry, the base images.
+    Suite {
+        name: "image-fixtures",
+        files: &["image_stage"],
+        reads: &[".gitignore"],
+        names: &[],
+        components: &[],
+        services: true,
+    },
+    // Fixture monorepos made in temp folders, plus the real repo's definitions.
+    Suite {
+        name: "fixtures",
+        files: &[
+            "affected",
+            "bad_input",
+            "cache",
+            "ci_stage",
+            "manifests_stage",
+            "perf_stage",
+            "quality_stage",
+            "services",
+            "test_stage",
+        ],
+        reads: &["xtask/tests/fixtures/", "tools/", ".gitignore", ".ci/kube/", "deploy/"],
+        names: &[],
+        components: &[Part::Definitions],
+        services: false,
+    },
+    // Spans exported to real collectors (`services up otelcol` built it) and read back.
+    Suite {
+        name: "telemetry",
+        files: &["telemetry"],
+        reads: &[".gitignore", ".ci/otelcol/"],
+        names: &[],
+        components: &[],
+        services: true,
+    },
+    Suite {
+        name: "unit",
+        files: &[],
+        reads: &["xtask/tests/fixtures/", "tools/safety-db/", ".ci/kube/", ".ci/buildx/", ".ci/otelcol/"],
+        names: &[],
+        components: &[],
+        services: false,
+    },
+    // The docs, workflows, CI script and benchmarks agree with the code.
+    Suite {
+        name: "tidy",
+        files: &["floors", "tidy"],
+        reads: &["README.md", "docs/", ".github/", ".ci/", "bench/", "deploy/"],
+        names: &[WHOLE_TREE],
+        components: &[],
+        services: false,
+    },
+];
+
+/// The test files (`xtask/tests/*.rs`, stems, sorted) under `root`; none when it has no such folder.
+pub fn test_files(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("xtask/tests");
+    let Ok(read) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for e in read {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".rs") {
+            out.push(stem.to_string());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every test file in exactly one suite: the files in none, or in two, named with the fix.
+pub fn check(files: &[String]) -> Result<()> {
+    let mut homeless = Vec::new();
+    for f in files {
+        let homes: Vec<&str> = SUITES.iter().filter(|s| s.files.contains(&f.as_str())).map(|s| s.name).collect();
+        match homes.len() {
+            1 => {}
+            0 => homeless.push(format!("xtask/tests/{f}.rs")),
+            _ => {
+                return Err(UsageError::new(format!(
+                    "xtask/tests/{f}.rs is in the suites {}: keep it in one in SUITES (xtask/src/suites.rs)",
+                    homes.join(" and ")
+                )))
+            }
+        }
+    }
+    if !homeless.is_empty() {
+        return Err(UsageError::new(format!(
+            "{} in no test:xtask suite: add it to the suite whose inputs it reads in SUITES (xtask/src/suites.rs)",
+            homeless.join(", ") + if homeless.len() == 1 { " is" } else { " are" }
+        )));
+    }
+    Ok(())
+}
+
+/// The files a suite's key covers: the sources, its own test files, what it
+/// reads. `pinned`: whether the workspace pins images already.
+pub fn files(ws: &Workspace, suite: &Suite, pinned: bool) -> Vec<String> {
+    let mut out: Vec<String> = SOURCES.iter().map(|s| s.to_string()).collect();
+    out.extend(suite.files.iter().map(|f| format!("xtask/tests/{f}.rs")));
+    out.extend(suite.reads.iter().map(|r| r.to_string()));
+    let all: Vec<&crate::component::Component> = ws.components.iter().collect();
+    for part in suite.components {
+        match part {
+            Part::Images => out.extend(crate::images::plan::image_inputs(ws, &all)),
+            Part::Pinned if !pinned => out.extend(crate::images::plan::image_inputs(ws, &all)),
+            Part::Pinned => {}
+            Part::Definitions => {
+                for c in &all {
+                    let dir = c.path.display();
+                    out.extend([format!("{dir}/pyproject.toml"), format!("{dir}/k8s/")]);
+                    out.extend(c.dockerfile.as_ref().map(|d| d.display().to_string()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The workspace's development pins, as a key value: their hash, or None when there are none.
+pub fn pins(root: &Path) -> Option<String> {
+    crate::inputs::file_hash(&root.join(crate::manifests::render::pinned_file(PINNED_ENV)))
+}
+
+/// cargo's arguments for a suite: its targets, present in the checkout.
+pub fn targets(suite: &Suite, present: &[String]) -> Vec<String> {
+    if suite.files.is_empty() {
+        return vec!["--bins".into()];
+    }
+    suite
+        .files
+        .iter()
+        .filter(|f| present.iter().any(|p| p == *f))
+        .flat_map(|f| ["--test".into(), f.to_string()])
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "suites_tests.rs"]
+mod tests;

@@ -1,0 +1,230 @@
+//! This checkout's real images against a real Docker engine and a real
+//! registry with htpasswd auth on loopback (`cargo xtask services up` starts
+//! both): the README's push command builds and pushes every image, they pull
+//! back by digest and run. Apart from image_stage.rs (fixture images), as it
+//! alone reads the components' sources: a change in one re-runs only this.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Registry {
+    host: String,
+    user: String,
+    password_file: PathBuf,
+}
+
+fn var_or(name: &str, default: &str) -> String {
+    support::service_var(name).unwrap_or_else(|| default.to_string())
+}
+
+/// The engine and the registry `cargo xtask services up` starts; a clear failure when they are not there.
+fn engine_and_registry() -> Registry {
+    let info = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+    assert!(
+        info.is_ok_and(|o| o.status.success()),
+        "no Docker engine answers: start it with `cargo xtask services up docker` (CI does)"
+    );
+    let r = Registry {
+        host: var_or("XTASK_TEST_REGISTRY", "127.0.0.1:5000"),
+        user: var_or("XTASK_TEST_REGISTRY_USER", "xtask"),
+        password_file: var_or("XTASK_TEST_REGISTRY_PASSWORD_FILE", "/var/lib/xtask-registry/password").into(),
+    };
+    assert!(
+        r.password_file.is_file(),
+        "no registry credentials at {}: run `cargo xtask services up registry`",
+        r.password_file.display()
+    );
+    r
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+/// A unique suffix, so runs never see each other's images.
+fn unique() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}-{}", std::process::id(), t % 1_000_000_000)
+}
+
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The monorepo's components and tools, copied into a temp dir and committed:
+/// the test writes its contexts and reports there, not into the checkout.
+fn copy_of_the_monorepo() -> tempfile::TempDir {
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    for top in ["components", "tools"] {
+        let entries = walkdir::WalkDir::new(real.join(top)).into_iter().filter_entry(|e| {
+            let n = e.file_name().to_string_lossy();
+            !(n == "build"
+                || n == "__pycache__"
+                || n.ends_with(".egg-info")
+                || n.starts_with(".pytest")
+                || n == ".mypy_cache")
+        });
+        for e in entries {
+            let e = e.unwrap();
+            let to = dir.path().join(e.path().strip_prefix(&real).unwrap());
+            if e.file_type().is_dir() {
+                std::fs::create_dir_all(&to).unwrap();
+            } else {
+                std::fs::copy(e.path(), &to).unwrap();
+            }
+        }
+    }
+    std::fs::copy(real.join(".gitignore"), dir.path().join(".gitignore")).unwrap();
+    commit(dir.path());
+    dir
+}
+
+fn commit(root: &Path) {
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "fixture"],
+    ] {
+        let out = Command::new("git").args(args).current_dir(root).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// The README's push command as written: the variables before `cargo xtask`, and its arguments.
+fn readme_push_command() -> (Vec<(String, String)>, Vec<String>) {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let line = readme.lines().find(|l| l.contains("cargo xtask image build --push")).expect("the README shows a push");
+    let words: Vec<&str> = line.split(" #").next().unwrap().split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "cargo").unwrap();
+    assert_eq!(words[at + 1], "xtask", "{line}");
+    let env = words[..at]
+        .iter()
+        .map(|w| w.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).expect("only VAR=value before cargo"))
+        .collect();
+    (env, words[at + 2..].iter().map(|w| w.to_string()).collect())
+}
+
+/// The xtask against `root`, with nothing of the caller's CI settings (base images, registries) but `env`.
+fn xtask_in(root: &Path, args: &[String], env: &[(String, String)], docker_config: &Path) -> support::Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    for (var, _) in std::env::vars() {
+        if ["GITHUB_", "XTASK_", "DOCKER_HUB_", "RUNNER_"].iter().any(|p| var.starts_with(p)) {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.args(["--root", root.to_str().unwrap()])
+        .args(args)
+        .envs(env.iter().cloned())
+        .env("DOCKER_CONFIG", docker_config);
+    support::run(cmd)
+}
+
+fn images_json(root: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(root.join("target/xtask/images.json")).unwrap();
+    let images: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(images["format"], 1, "{text}");
+    images
+}
+
+#[test]
+fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
+    let reg = engine_and_registry();
+    let root = copy_of_the_monorepo();
+    let docker_config = tempfile::tempdir().unwrap();
+    let password = std::fs::read_to_string(&reg.password_file).unwrap().trim().to_string();
+    // The README's push command runs as written after `cargo xtask services up`.
+    let (env, args) = readme_push_command();
+    let ns = args[args.iter().position(|a| a == "--registry").unwrap() + 1].clone();
+    let run = xtask_in(root.path(), &args, &env, docker_config.path());
+    assert_eq!(run.code, 0);
+    assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password), "the password leaked");
+
+    let images = images_json(root.path());
+    assert!(!std::fs::read_to_string(root.path().join("target/xtask/report.json")).unwrap().contains(&password));
+    let entry = |component: &str| images["components"][component].clone();
+    let sha = entry("storage")["commit"].as_str().unwrap().to_string();
+    let digest_of = |component: &str| -> String {
+        let e = entry(component);
+        // A clean checkout of a branch: the full and the short commit, both pushed.
+        assert_eq!(e["tags"], serde_json::json!([sha.clone(), sha[..7].to_string()]));
+        assert_eq!(e["repositories"], serde_json::json!([format!("{ns}/{component}")]));
+        assert!(e["image_id"].as_str().unwrap().starts_with("sha256:"));
+        assert!(e["ref"].as_str().unwrap().starts_with("refs/heads/"));
+        assert_eq!(e["pushed"].as_array().unwrap().len(), 2);
+        assert_eq!(e["pushed"][1]["tag"], sha[..7]);
+        e["pushed"][0]["digest"].as_str().unwrap_or_else(|| panic!("{component} has no digest")).to_string()
+    };
+    for c in ["cdc", "client", "spark", "storage"] {
+        assert!(digest_of(c).starts_with("sha256:"));
+    }
+    let labels = docker(&["inspect", "--format", "{{json .Config.Labels}}", &format!("{ns}/storage:{sha}")]);
+    let labels = String::from_utf8_lossy(&labels.stdout);
+    assert!(labels.contains(&format!("\"org.opencontainers.image.revision\":\"{sha}\"")), "{labels}");
+    assert!(labels.contains("\"org.opencontainers.image.title\":\"storage\""), "{labels}");
+
+    // `image push` alone pushes what was built, with the same tags, and the report keeps the image id.
+    let push: Vec<String> = ["image", "push", "client", "--registry", &ns].map(String::from).to_vec();
+    let run = xtask_in(root.path(), &push, &env, docker_config.path());
+    assert_eq!(run.code, 0);
+    let short = format!("  push:client:{} ", &sha[..7]);
+    assert!(run.stdout.lines().any(|l| l.starts_with(&short) && l.contains(" passed")), "{}", run.stdout);
+    let after = images_json(root.path());
+    assert_eq!(after["components"]["client"]["image_id"], images["components"]["client"]["image_id"]);
+    assert_eq!(after["components"]["client"]["pushed"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        after["components"]["storage"], images["components"]["storage"],
+        "a push of client keeps storage's record"
+    );
+
+    // Pull storage back by digest (the local tags removed first), then serve /healthz.
+    let storage = format!("{ns}/storage@{}", digest_of("storage"));
+    docker(&["rmi", &format!("{ns}/storage:{sha}"), &format!("{ns}/storage:{}", &sha[..7])]);
+    // The xtask logged out after pushing; the test logs in to pull.
+    let mut login = Command::new("docker")
+        .env("DOCKER_CONFIG", docker_config.path())
+        .args(["login", &reg.host, "--username", &reg.user, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    login.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+    assert!(login.wait().unwrap().success(), "docker login for the pull");
+    let pull =
+        Command::new("docker").env("DOCKER_CONFIG", docker_config.path()).args(["pull", &storage]).output().unwrap();
+    assert!(pull.status.success(), "pull by digest: {}", String::from_utf8_lossy(&pull.stderr));
+    let name = format!("xtask-test-storage-{}", unique());
+    let started = docker(&["run", "-d", "--rm", "--name", &name, "-p", "127.0.0.1::8080", &storage]);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let port_line = String::from_utf8(docker(&["port", &name, "8080"]).stdout).unwrap();
+    let port: u16 = port_line.lines().next().unwrap().rsplit(':').next().unwrap().trim().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut status = None;
+    while Instant::now() < deadline && status != Some(200) {
+        status = http_status(port, "/healthz");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    docker(&["rm", "-f", &name]);
+    assert_eq!(status, Some(200), "storage's /healthz");
+
+    let client = format!("{ns}/client:{sha}");
+    let help = docker(&["run", "--rm", &client, "--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("datasets"));
+
+    // Leave no images behind.
+    docker(&["rmi", &storage]);
+    for c in ["cdc", "client", "spark"] {
+        docker(&["rmi", &format!("{ns}/{c}:{sha}"), &format!("{ns}/{c}:{}", &sha[..7])]);
+    }
+}
