@@ -139,7 +139,12 @@ fn copy_of_the_monorepo() -> tempfile::TempDir {
 #[test]
 #[ignore = "needs the local cluster's services (buildx): cargo xtask test runs it when services are up"]
 fn two_cold_builds_of_storage_at_one_commit_are_the_same_image_and_the_cache_is_exported() {
-    let config = buildx_config();
+    // A builder of its own: BuildKit shares a step under way between builds, so
+    // a build of the same layer at another commit (the smoke tests build this
+    // checkout beside it) could hand over its own source date.
+    let name = format!("xtask-repro-{}", std::process::id());
+    let own = own_builder(&name);
+    let config = own.path().to_path_buf();
     let dir = copy_of_the_monorepo();
     let repo = Repo { dir };
     let cache = tempfile::tempdir().unwrap();
@@ -170,6 +175,17 @@ fn two_cold_builds_of_storage_at_one_commit_are_the_same_image_and_the_cache_is_
     assert!(second.stdout.contains("storage: reproducible: this rebuild of"), "{}", second.stdout);
     let sha = git(repo.root(), &["rev-parse", "HEAD"]);
     docker(&["rmi", &format!("local/storage:{sha}"), &format!("local/storage:{}", &sha[..7])]);
+    remove_builder(&name, &config);
+}
+
+/// Remove a test's own builder: its container, state volume and socket folder.
+fn remove_builder(name: &str, config: &Path) {
+    let _ = Command::new("docker").args(["buildx", "rm", "--force", name]).env("DOCKER_CONFIG", config).output();
+    let container = format!("{name}-buildkit");
+    docker(&["rm", "-f", "-v", &container]);
+    docker(&["volume", "rm", &format!("{container}-state")]);
+    // Its socket's folder sits beside the real builder's configuration.
+    let _ = std::fs::remove_dir_all(buildx_config().join(format!("{name}-run")));
 }
 
 #[test]
@@ -191,12 +207,7 @@ fn a_builder_that_is_gone_or_wedged_is_recreated_and_said_once() {
     // Answering: nothing said.
     let run = build(&repo, config.path(), cache.path(), &["good"]);
     assert_eq!((run.code, said(&run)), (0, 0), "{}", run.stdout);
-    let _ =
-        Command::new("docker").args(["buildx", "rm", "--force", &name]).env("DOCKER_CONFIG", config.path()).output();
-    docker(&["rm", "-f", "-v", &container]);
-    docker(&["volume", "rm", &format!("{container}-state")]);
-    // Its socket's folder sits beside the real builder's configuration.
-    let _ = std::fs::remove_dir_all(buildx_config().join(format!("{name}-run")));
+    remove_builder(&name, config.path());
     let sha = git(repo.root(), &["rev-parse", "HEAD"]);
     docker(&["rmi", &format!("local/good:{sha}"), &format!("local/good:{}", &sha[..7])]);
 }

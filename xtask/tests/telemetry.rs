@@ -334,7 +334,7 @@ fn a_collector_that_rejects_or_is_not_there_costs_one_warning() {
 /// with the collector gone the same run passes and says so once.
 #[test]
 #[ignore = "needs the OpenTelemetry Collector: cargo xtask services up otelcol"]
-fn a_ci_run_is_one_trace_across_its_stage_processes() {
+fn a_ci_run_is_one_trace_across_its_stages() {
     let c = Collector::start();
     let repo = traced_repo();
     let endpoint = format!("http://127.0.0.1:{}", c.http);
@@ -343,18 +343,18 @@ fn a_ci_run_is_one_trace_across_its_stage_processes() {
     let r = run(cmd);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(!r.stderr.contains(WARNING), "{}", r.stderr);
-    let spans = c.spans(4);
+    // `ci` runs the test stage in its own process: the stage's tasks are children of its stage span.
+    let spans = c.spans(3);
     let named = |n: &str| spans.iter().find(|s| s["name"] == n).unwrap_or_else(|| panic!("no span {n}: {spans:?}"));
-    let (ci, stage, nested, task) = (named("xtask ci"), named("test"), named("xtask test"), named("test:alpha"));
+    let (ci, stage, task) = (named("xtask ci"), named("test"), named("test:alpha"));
     assert!(ci.get("parentSpanId").is_none_or(|p| p == ""), "{ci}");
     assert_eq!(stage["parentSpanId"], ci["spanId"]);
-    assert_eq!(nested["parentSpanId"], stage["spanId"]);
-    assert_eq!(task["parentSpanId"], nested["spanId"]);
-    for s in [stage, nested, task] {
+    assert_eq!(task["parentSpanId"], stage["spanId"]);
+    for s in [stage, task] {
         assert_eq!(s["traceId"], ci["traceId"]);
     }
-    assert_eq!(attr(nested, "cicd.pipeline.name"), Some("xtask ci"));
-    assert_eq!(attr(nested, "cicd.pipeline.run.id"), attr(ci, "cicd.pipeline.run.id"));
+    assert_eq!(attr(task, "cicd.pipeline.name"), Some("xtask ci"));
+    assert_eq!(attr(task, "cicd.pipeline.run.id"), attr(ci, "cicd.pipeline.run.id"));
     assert_eq!(attr(stage, "cicd.pipeline.task.run.result"), Some("success"));
     assert_eq!(attr(ci, "cicd.pipeline.result"), Some("success"));
     drop(c);
