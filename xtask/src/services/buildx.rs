@@ -36,6 +36,8 @@ pub struct Layout {
     pub privileged: bool,
     /// Who owns buildkitd's socket: whoever runs `services up` (a runner's user is not root).
     pub owner: (u32, u32),
+    /// runc's package from the base image's Debian sources (a runner's host is Ubuntu).
+    pub runc_from_base: bool,
 }
 
 impl Layout {
@@ -47,6 +49,7 @@ impl Layout {
             config: var("XTASK_BUILDX_STATE").unwrap_or_else(|| dirs.state.join("xtask-buildx")),
             privileged: github,
             owner,
+            runc_from_base: github,
         }
     }
 
@@ -77,23 +80,46 @@ pub fn cache_entry(cx: &Ctx) -> Result<(String, PathBuf)> {
     Ok((build.key.clone(), build.out()))
 }
 
-/// The distribution's runc package (Debian's here, Ubuntu's on a runner),
-/// downloaded once per version into `dir`. A runner's package lists may be
-/// stale: there they are refreshed through its passwordless `sudo -n`, once.
-fn runc_deb(cx: &Ctx, dir: &Path) -> Result<PathBuf> {
-    match download_runc(cx, dir) {
-        Err(e) if cx.github && cx.euid != 0 => {
-            cx.say(NAME, &format!("{e:#}: refreshing the package lists (sudo -n apt-get update)"));
-            let sh = cx.sh;
-            cmd!(sh, "sudo -n apt-get update -qq")
-                .quiet()
-                .ignore_stdout()
-                .run()
-                .context("sudo -n apt-get update failed: check the runner's apt sources")?;
-            download_runc(cx, dir)
-        }
-        other => other,
+/// Debian's runc package for the BuildKit image, downloaded once per
+/// version into `<cache>/debs`: here from the host's apt (a Debian machine);
+/// on a runner from the base image's own Debian sources, in a container of
+/// it, since the host's (Ubuntu's) runc needs a newer libc than bookworm's.
+fn runc_deb(cx: &Ctx, l: &Layout) -> Result<PathBuf> {
+    if !l.runc_from_base {
+        return download_runc(cx, &l.cache);
     }
+    let debs = l.cache.join("debs-base");
+    std::fs::create_dir_all(&debs).with_context(|| format!("cannot create {}", debs.display()))?;
+    if let Some(p) = runc_in(&debs) {
+        return Ok(p);
+    }
+    let sh = cx.sh;
+    let (volume, owner, base) = (
+        format!("--volume={}:/out", debs.display()),
+        format!("--env=OWNER={}:{}", l.owner.0, l.owner.1),
+        base_images::PYTHON,
+    );
+    // apt inside the container runs as its root: the file is handed to the runner's user.
+    let script = "apt-get update -qq && apt-get download -qq runc && chown \"$OWNER\" runc_*.deb";
+    let out = cmd!(sh, "docker run --rm --network=host {volume} --workdir=/out {owner} {base} sh -c {script}")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "downloading Debian's runc in {base} failed: {}",
+            String::from_utf8_lossy(&out.stderr).lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim()
+        );
+    }
+    runc_in(&debs).context("apt-get download runc in the base image left no runc_*.deb")
+}
+
+/// A downloaded runc package in `dir`, if any.
+fn runc_in(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| {
+        let n = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        n.starts_with("runc_") && n.ends_with(".deb")
+    })
 }
 
 fn download_runc(cx: &Ctx, dir: &Path) -> Result<PathBuf> {
@@ -132,17 +158,17 @@ fn image_tag(build: &buildx_build::Plan, runc: &Path, base_id: &str) -> String {
 }
 
 /// Build the BuildKit image unless the engine has it.
-fn ensure_image(cx: &Ctx, build: &buildx_build::Plan, bin: &Path) -> Result<String> {
+fn ensure_image(cx: &Ctx, l: &Layout, build: &buildx_build::Plan, bin: &Path) -> Result<String> {
     let sh = cx.sh;
     let format = "{{.Id}}";
     let base = base_images::PYTHON;
     let base_id = cmd!(sh, "docker image inspect --format {format} {base}").quiet().read()?;
-    let runc = runc_deb(cx, &build.cache)?;
+    let runc = runc_deb(cx, l)?;
     let tag = image_tag(build, &runc, base_id.trim());
     if cmd!(sh, "docker image inspect {tag}").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
         return Ok(tag);
     }
-    cx.say(NAME, &format!("building the BuildKit image {tag} (buildkitd, the distribution's runc, on {base})"));
+    cx.say(NAME, &format!("building the BuildKit image {tag} (buildkitd, Debian's runc, on {base})"));
     let ctx = build.cache.join(format!(".image-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&ctx);
     std::fs::create_dir_all(&ctx)?;
@@ -216,7 +242,7 @@ impl Service for Buildx {
         let l = Layout::here(cx);
         let build = buildx_build::plan(sh, cx.root, &l.cache)?;
         let bin = buildx_build::ensure(cx, &build)?;
-        let image = ensure_image(cx, &build, &bin)?;
+        let image = ensure_image(cx, &l, &build, &bin)?;
         let addr = registry::addr();
         let toml = write_config(cx, &l, &bin, &addr)?;
         push_bases(cx, &l.config, &addr)?;
