@@ -186,16 +186,27 @@ fn unknown_services_and_keys_list_what_there_is() {
         );
     }
     let run = services(&repo, 1, &["key", "registry"]);
-    assert!(
-        one_line_error(&run).contains("only `kube` (the control plane's binaries) and `otelcol` (the collector) have")
-    );
-    // The control plane's key: the pins' hash, and where the build goes.
+    assert!(one_line_error(&run).contains(
+        "only `kube` (the control plane's binaries), `otelcol` (the collector) and `buildx` (buildx and BuildKit) have"
+    ));
+    // The control plane's (and buildx's) key: the pins' hash, and where the build goes.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.args(["--root", root.to_str().unwrap(), "services", "key", "kube"]).env_remove("GITHUB_OUTPUT");
-    let run = support::run(cmd);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert!(lines[0].starts_with("key=xtask-kube-linux-") && lines[0].len() > 30, "{}", run.stdout);
-    assert!(lines[1].starts_with("path=") && lines[1].ends_with(&lines[0][lines[0].len() - 16..]), "{}", run.stdout);
+    for name in ["kube", "buildx"] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(["--root", root.to_str().unwrap(), "services", "key", name]).env_remove("GITHUB_OUTPUT");
+        let run = support::run(cmd);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        let prefix = format!("key=xtask-{name}-linux-");
+        assert!(
+            lines[0].starts_with(&prefix) && lines[0].len() == prefix.len() + std::env::consts::ARCH.len() + 1 + 16,
+            "{}",
+            run.stdout
+        );
+        assert!(
+            lines[1].starts_with("path=") && lines[1].ends_with(&lines[0][lines[0].len() - 16..]),
+            "{}",
+            run.stdout
+        );
+    }
 }

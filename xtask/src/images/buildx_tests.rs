@@ -55,3 +55,18 @@ fn a_full_disk_reads_the_cache_but_does_not_export_it() {
     assert_eq!(use_, Use { from: false, to: false });
     assert!(warning.unwrap().contains("building without exporting the cache"));
 }
+
+#[test]
+fn on_github_the_stage_keeps_the_runners_builder_whatever_the_local_one_records() {
+    // The full suite's job records XTASK_BUILDX_CONFIG (the image tests' builder);
+    // the image stage there must still take setup-buildx-action's, with type=gha.
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path().display().to_string();
+    let env = move |k: &str| (k == "XTASK_BUILDX_CONFIG" || k == "XTASK_BUILDX_CACHE_DIR").then(|| dir.clone());
+    let sh = Shell::new().unwrap();
+    let (got, said) = decide(&sh, true, &env, true, &|_| {}).unwrap();
+    match got {
+        Some(b) => assert_eq!((b.config, b.cache), (None, Cache::Gha)),
+        None => assert!(said.unwrap().contains("add a docker/setup-buildx-action step")),
+    }
+}

@@ -4,11 +4,14 @@
 //! base image (nothing pulled), the base images pushed to the loopback
 //! registry (BuildKit pulls its bases from a registry: that one is its hub
 //! mirror), and the builder (`buildx_builder`: a BuildKit container on the
-//! host's network, so it reaches 127.0.0.1). On GitHub
-//! `docker/setup-buildx-action` provides all of it; this only checks it is there.
+//! host's network, so it reaches 127.0.0.1). On GitHub the same, as the
+//! runner's user in its own folders (`Layout`), so that the full suite's
+//! builder tests have it; the image stage there keeps
+//! `docker/setup-buildx-action`'s builder (this one lives in a Docker config
+//! of its own and never becomes the runner's current builder).
 
 use crate::services::state::Record;
-use crate::services::{base_images, buildx_build, buildx_builder as builder, process, registry, Ctx, Service};
+use crate::services::{base_images, buildx_build, buildx_builder as builder, process, registry, Ctx, Dirs, Service};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::os::unix::fs::PermissionsExt;
@@ -22,18 +25,104 @@ const IMAGE: &str = "local/buildkit";
 /// BuildKit's state (its layer cache) stays under this; its GC trims above it.
 const KEEP_GB: u32 = 4;
 
-/// The binaries and the BuildKit image's builds: `<cache>/xtask-buildx`.
-pub fn cache(cx: &Ctx) -> PathBuf {
-    cx.dirs.cache_dir("XTASK_BUILDX_CACHE", "xtask-buildx")
+/// Where the builder's files go and how its container runs on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The binaries, the runc package, the exported layer cache: `<cache>/xtask-buildx`.
+    pub cache: PathBuf,
+    /// The builder's own Docker config (credentials, plugin, builder): `<state>/xtask-buildx`.
+    pub config: PathBuf,
+    /// The container as setup-buildx-action runs it (GitHub), else the flags this machine allows.
+    pub privileged: bool,
+    /// Who owns buildkitd's socket: whoever runs `services up` (a runner's user is not root).
+    pub owner: (u32, u32),
+    /// runc's package from the base image's Debian sources (a runner's host is Ubuntu).
+    pub runc_from_base: bool,
 }
 
-/// The builder's own Docker config (credentials, plugin, builder): `<state>/xtask-buildx`.
-pub fn config_dir(cx: &Ctx) -> PathBuf {
-    cx.dirs.state_dir("XTASK_BUILDX_STATE", "xtask-buildx")
+impl Layout {
+    /// `XTASK_BUILDX_CACHE`/`XTASK_BUILDX_STATE` override the folders `dirs` gives.
+    pub fn decide(dirs: &Dirs, github: bool, owner: (u32, u32), env: &dyn Fn(&str) -> Option<String>) -> Layout {
+        let var = |k: &str| env(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Layout {
+            cache: var("XTASK_BUILDX_CACHE").unwrap_or_else(|| dirs.cache.join("xtask-buildx")),
+            config: var("XTASK_BUILDX_STATE").unwrap_or_else(|| dirs.state.join("xtask-buildx")),
+            privileged: github,
+            owner,
+            runc_from_base: github,
+        }
+    }
+
+    pub fn here(cx: &Ctx) -> Layout {
+        // SAFETY: getegid(2) has no preconditions and cannot fail.
+        let gid = unsafe { libc::getegid() };
+        Layout::decide(cx.dirs, cx.github, (cx.euid, gid), &|k| std::env::var(k).ok())
+    }
+
+    /// The exported `type=local` caches.
+    pub fn layers(&self) -> PathBuf {
+        self.cache.join("layers")
+    }
+
+    /// What later commands and tests read (on GitHub also through `$GITHUB_ENV`).
+    pub fn env(&self) -> std::collections::BTreeMap<String, String> {
+        [
+            ("XTASK_BUILDX_CONFIG".to_string(), self.config.display().to_string()),
+            ("XTASK_BUILDX_CACHE_DIR".to_string(), self.layers().display().to_string()),
+        ]
+        .into()
+    }
 }
 
-/// Debian's runc package, downloaded once per version into `dir`.
-fn runc_deb(cx: &Ctx, dir: &Path) -> Result<PathBuf> {
+/// `services key buildx`: the binaries' build key and folder, for actions/cache.
+pub fn cache_entry(cx: &Ctx) -> Result<(String, PathBuf)> {
+    let build = buildx_build::plan(cx.sh, cx.root, &Layout::here(cx).cache)?;
+    Ok((build.key.clone(), build.out()))
+}
+
+/// Debian's runc package for the BuildKit image, downloaded once per
+/// version into `<cache>/debs`: here from the host's apt (a Debian machine);
+/// on a runner from the base image's own Debian sources, in a container of
+/// it, since the host's (Ubuntu's) runc needs a newer libc than bookworm's.
+fn runc_deb(cx: &Ctx, l: &Layout) -> Result<PathBuf> {
+    if !l.runc_from_base {
+        return download_runc(cx, &l.cache);
+    }
+    let debs = l.cache.join("debs-base");
+    std::fs::create_dir_all(&debs).with_context(|| format!("cannot create {}", debs.display()))?;
+    if let Some(p) = runc_in(&debs) {
+        return Ok(p);
+    }
+    let sh = cx.sh;
+    let (volume, owner, base) = (
+        format!("--volume={}:/out", debs.display()),
+        format!("--env=OWNER={}:{}", l.owner.0, l.owner.1),
+        base_images::PYTHON,
+    );
+    // apt inside the container runs as its root: the file is handed to the runner's user.
+    let script = "apt-get update -qq && apt-get download -qq runc && chown \"$OWNER\" runc_*.deb";
+    let out = cmd!(sh, "docker run --rm --network=host {volume} --workdir=/out {owner} {base} sh -c {script}")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "downloading Debian's runc in {base} failed: {}",
+            String::from_utf8_lossy(&out.stderr).lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim()
+        );
+    }
+    runc_in(&debs).context("apt-get download runc in the base image left no runc_*.deb")
+}
+
+/// A downloaded runc package in `dir`, if any.
+fn runc_in(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| {
+        let n = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        n.starts_with("runc_") && n.ends_with(".deb")
+    })
+}
+
+fn download_runc(cx: &Ctx, dir: &Path) -> Result<PathBuf> {
     let sh = cx.sh;
     let version = cmd!(sh, "apt-cache policy runc").quiet().read().unwrap_or_default();
     let candidate = version.lines().find_map(|l| l.trim().strip_prefix("Candidate:")).map(str::trim).unwrap_or("");
@@ -69,12 +158,12 @@ fn image_tag(build: &buildx_build::Plan, runc: &Path, base_id: &str) -> String {
 }
 
 /// Build the BuildKit image unless the engine has it.
-fn ensure_image(cx: &Ctx, build: &buildx_build::Plan, bin: &Path) -> Result<String> {
+fn ensure_image(cx: &Ctx, l: &Layout, build: &buildx_build::Plan, bin: &Path) -> Result<String> {
     let sh = cx.sh;
     let format = "{{.Id}}";
     let base = base_images::PYTHON;
     let base_id = cmd!(sh, "docker image inspect --format {format} {base}").quiet().read()?;
-    let runc = runc_deb(cx, &build.cache)?;
+    let runc = runc_deb(cx, l)?;
     let tag = image_tag(build, &runc, base_id.trim());
     if cmd!(sh, "docker image inspect {tag}").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
         return Ok(tag);
@@ -105,7 +194,8 @@ fn ensure_image(cx: &Ctx, build: &buildx_build::Plan, bin: &Path) -> Result<Stri
 }
 
 /// The builder's Docker config: credentials for the loopback registry, the plugin, buildkitd's file.
-fn write_config(cx: &Ctx, dir: &Path, bin: &Path, addr: &str) -> Result<PathBuf> {
+fn write_config(cx: &Ctx, l: &Layout, bin: &Path, addr: &str) -> Result<PathBuf> {
+    let dir = &l.config;
     std::fs::create_dir_all(dir.join("cli-plugins")).with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     let pw_file = registry::password_file(cx);
@@ -118,7 +208,7 @@ fn write_config(cx: &Ctx, dir: &Path, bin: &Path, addr: &str) -> Result<PathBuf>
     let _ = std::fs::remove_file(&plugin);
     std::os::unix::fs::symlink(bin.join("docker-buildx"), &plugin)?;
     let toml = dir.join("buildkitd.toml");
-    crate::fsutil::write_atomic(&toml, builder::buildkitd_toml(addr, KEEP_GB).as_bytes())?;
+    crate::fsutil::write_atomic(&toml, builder::buildkitd_toml(addr, KEEP_GB, l.owner).as_bytes())?;
     Ok(toml)
 }
 
@@ -149,74 +239,65 @@ impl Service for Buildx {
 
     fn up(&self, cx: &Ctx) -> Result<Record> {
         let sh = cx.sh;
-        if cx.github {
-            // setup-buildx-action installs the plugin and makes its builder current;
-            // without it the image stage falls back to `docker build` (and says so).
-            let summary = match builder::version(sh, None) {
-                Ok(v) => format!("buildx {v}, docker/setup-buildx-action's builder"),
-                Err(e) => e.unwrap_or_else(|| "docker buildx is missing: add a docker/setup-buildx-action step".into()),
-            };
-            return Ok(Record { summary, ..Record::default() });
-        }
-        let build = buildx_build::plan(sh, cx.root, &cache(cx))?;
+        let l = Layout::here(cx);
+        let build = buildx_build::plan(sh, cx.root, &l.cache)?;
         let bin = buildx_build::ensure(cx, &build)?;
-        let image = ensure_image(cx, &build, &bin)?;
+        let image = ensure_image(cx, &l, &build, &bin)?;
         let addr = registry::addr();
-        let dir = config_dir(cx);
-        let toml = write_config(cx, &dir, &bin, &addr)?;
-        push_bases(cx, &dir, &addr)?;
-        let spec = builder::Spec { name: builder::NAME.into(), image: image.clone(), buildkitd_config: toml };
-        builder::write_spec(&dir, &spec)?;
-        builder::ensure(sh, &dir, &|line| cx.say(NAME, line))?;
+        let toml = write_config(cx, &l, &bin, &addr)?;
+        push_bases(cx, &l.config, &addr)?;
+        let spec = builder::Spec {
+            name: builder::NAME.into(),
+            image: image.clone(),
+            buildkitd_config: toml,
+            privileged: l.privileged,
+        };
+        // A builder made with other run flags (or none) is recreated from this spec.
+        if let Some(old) = builder::read_spec(&l.config).filter(|old| old.privileged != spec.privileged) {
+            builder::remove(sh, &l.config, &old);
+        }
+        builder::write_spec(&l.config, &spec)?;
+        builder::ensure(sh, &l.config, &|line| cx.say(NAME, line))?;
         let v = &build.versions;
         let processes = builder::pid(sh, &spec).and_then(|p| process::proc_of("buildkitd", p)).into_iter().collect();
-        let layers = cache(cx).join("layers");
         Ok(Record {
             summary: format!(
-                "builder {} (BuildKit container, buildx {}, BuildKit {}, image {image}), config {}",
+                "builder {} (BuildKit container{}, buildx {}, BuildKit {}, image {image}), config {}",
                 builder::NAME,
+                if l.privileged { " run as setup-buildx-action's driver runs it" } else { "" },
                 v.buildx,
                 v.buildkit,
-                dir.display()
+                l.config.display()
             ),
-            env: [
-                ("XTASK_BUILDX_CONFIG".to_string(), dir.display().to_string()),
-                ("XTASK_BUILDX_CACHE_DIR".to_string(), layers.display().to_string()),
-            ]
-            .into(),
+            env: l.env(),
             processes,
             identity: format!("{} {image}", build.key),
         })
     }
 
     fn down(&self, cx: &Ctx, purge: bool) -> Result<String> {
-        if cx.github {
-            return Ok("nothing to stop (docker/setup-buildx-action's builder)".into());
-        }
-        let dir = config_dir(cx);
-        let mut line = match builder::read_spec(&dir) {
+        let l = Layout::here(cx);
+        let mut line = match builder::read_spec(&l.config) {
             Some(spec) => {
-                builder::remove(cx.sh, &dir, &spec);
+                builder::remove(cx.sh, &l.config, &spec);
                 format!("removed the builder {}", spec.name)
             }
             None => "no builder".to_string(),
         };
         if purge {
-            let layers = cache(cx).join("layers");
-            let _ = std::fs::remove_dir_all(&layers);
-            line += &format!("; removed the exported layer cache {}", layers.display());
+            let _ = std::fs::remove_dir_all(l.layers());
+            line += &format!("; removed the exported layer cache {}", l.layers().display());
         }
         Ok(line)
     }
 
     fn status(&self, cx: &Ctx) -> Result<String, String> {
-        if cx.github {
-            return builder::version(cx.sh, None)
-                .map(|v| format!("buildx {v}"))
-                .map_err(|e| e.unwrap_or("docker buildx is missing".into()));
-        }
-        let dir = config_dir(cx);
+        let dir = Layout::here(cx).config;
         let spec = builder::read_spec(&dir).ok_or("no builder made yet")?;
         builder::check(cx.sh, &dir, &spec.name).map(|_| format!("builder {} running {}", spec.name, spec.image))
     }
 }
+
+#[cfg(test)]
+#[path = "buildx_tests.rs"]
+mod tests;

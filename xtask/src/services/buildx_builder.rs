@@ -7,7 +7,12 @@
 //! CAP_SYS_RESOURCE: "unable to apply caps"). So here the xtask runs the same
 //! kind of BuildKit container itself, with every capability but that one and
 //! the host's cgroups and network, and buildx reaches it through its `remote`
-//! driver on a unix socket. The folder holds what recreating it takes
+//! driver on a unix socket. On a GitHub runner, where privileged containers
+//! start and cgroups are v2 with namespaces as delegation boundaries (the
+//! host's cgroups mounted into a private cgroup namespace cannot take
+//! runc's processes), it runs as that driver does there: privileged, its
+//! own cgroup namespace, BuildKit's `BUILDKIT_SETUP_CGROUPV2_ROOT` nesting.
+//! The folder holds what recreating it takes
 //! (`builder.json`): a builder that is gone or wedged is recreated, by
 //! `services up` and by the image stage alike.
 
@@ -38,6 +43,9 @@ pub struct Spec {
     pub image: String,
     /// buildkitd's configuration file.
     pub buildkitd_config: PathBuf,
+    /// Run as `docker/setup-buildx-action`'s `docker-container` driver does (GitHub).
+    #[serde(default)]
+    pub privileged: bool,
 }
 
 impl Spec {
@@ -57,23 +65,28 @@ impl Spec {
     }
 }
 
-/// `docker run` of the BuildKit container: privileged less CAP_SYS_RESOURCE,
-/// the host's network (the loopback registry) and cgroups (runc makes its own).
+/// `docker run` of the BuildKit container, on the host's network (the
+/// loopback registry). Here: privileged less CAP_SYS_RESOURCE, with the
+/// host's cgroups (runc makes its own). `privileged` (GitHub): as
+/// setup-buildx-action's driver runs it, buildkitd nesting its own cgroup v2.
 pub fn run_args(spec: &Spec) -> Vec<String> {
     let (sock, toml) = (spec.socket_dir().display().to_string(), spec.buildkitd_config.display().to_string());
     let mut args: Vec<String> = ["run", "--detach", "--name"].map(String::from).to_vec();
     args.push(spec.container());
-    for a in [
-        "--network=host",
-        "--cap-add=ALL",
-        "--cap-drop=SYS_RESOURCE",
-        "--security-opt=seccomp=unconfined",
-        "--security-opt=apparmor=unconfined",
-        "--security-opt=systempaths=unconfined",
-        "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    ] {
-        args.push(a.into());
-    }
+    let flags: &[&str] = if spec.privileged {
+        &["--network=host", "--privileged", "--init", "--env=BUILDKIT_SETUP_CGROUPV2_ROOT=1"]
+    } else {
+        &[
+            "--network=host",
+            "--cap-add=ALL",
+            "--cap-drop=SYS_RESOURCE",
+            "--security-opt=seccomp=unconfined",
+            "--security-opt=apparmor=unconfined",
+            "--security-opt=systempaths=unconfined",
+            "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        ]
+    };
+    args.extend(flags.iter().map(|a| a.to_string()));
     args.push(format!("--volume={sock}:/run/buildkit"));
     args.push(format!("--volume={toml}:/etc/buildkit/buildkitd.toml:ro"));
     args.push(format!("--volume={}-state:/var/lib/buildkit", spec.container()));
@@ -84,10 +97,13 @@ pub fn run_args(spec: &Spec) -> Vec<String> {
 
 /// buildkitd's configuration: the loopback registry over plain HTTP, and as
 /// the hub's mirror, so `FROM local/python:…` finds the base images pushed
-/// there; garbage collection keeps its state bounded.
-pub fn buildkitd_toml(registry: &str, keep_gb: u32) -> String {
+/// there; garbage collection keeps its state bounded; its socket belongs to
+/// `owner` (uid, gid: who runs `services up`, a GitHub runner's user too).
+pub fn buildkitd_toml(registry: &str, keep_gb: u32, owner: (u32, u32)) -> String {
+    let (uid, gid) = owner;
     format!(
-        "[worker.oci]\n  enabled = true\n  gc = true\n  maxUsedSpace = \"{keep_gb}GB\"\n[worker.containerd]\n  enabled = false\n\
+        "[grpc]\n  uid = {uid}\n  gid = {gid}\n\
+         [worker.oci]\n  enabled = true\n  gc = true\n  maxUsedSpace = \"{keep_gb}GB\"\n[worker.containerd]\n  enabled = false\n\
          [registry.\"docker.io\"]\n  mirrors = [\"{registry}\"]\n[registry.\"{registry}\"]\n  http = true\n"
     )
 }

@@ -138,7 +138,7 @@ fn status(b: &Base, asked: &[String], json: bool) -> Result<i32> {
     Ok(if all_up { 0 } else { 1 })
 }
 
-/// `services key kube|otelcol`: a build's cache key and folder, for actions/cache.
+/// `services key kube|otelcol|buildx`: a build's cache key and folder, for actions/cache.
 fn key(b: &Base, name: &str) -> Result<i32> {
     let (key, path) = match name {
         "kube" => {
@@ -146,9 +146,10 @@ fn key(b: &Base, name: &str) -> Result<i32> {
             (plan.key.clone(), plan.out())
         }
         "otelcol" => services::otelcol::cache_entry(&b.cx(None))?,
+        "buildx" => services::buildx::cache_entry(&b.cx(None))?,
         _ => {
             return Err(UsageError::new(format!(
-                "`{name}` has no build to cache: only `kube` (the control plane's binaries) and `otelcol` (the collector) have"
+                "`{name}` has no build to cache: only `kube` (the control plane's binaries), `otelcol` (the collector) and `buildx` (buildx and BuildKit) have"
             )))
         }
     };
