@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from http_testing import request
 from mlops_storage import Store
@@ -45,3 +46,14 @@ def test_requests_counted_by_route_template_and_status(
     assert delta("http_request_duration_seconds_count", route=route) == 3
     assert delta("http_request_duration_seconds_bucket", route=route, le="+Inf") == 3
     assert "/metrics" not in text
+
+
+def test_the_time_is_what_the_client_waits(tmp_path: Path) -> None:
+    """Metrics wrap the request context (access log, ids, traces): every layer."""
+    from mlops_storage.app import create_app
+    from mlops_storage.metrics import Metrics
+    from mlops_storage.middleware import RequestContext
+
+    app = create_app(Store(tmp_path))
+    assert isinstance(app, Metrics)
+    assert isinstance(app.app, RequestContext)

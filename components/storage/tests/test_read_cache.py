@@ -165,7 +165,8 @@ def test_the_service_encodes_a_version_once(store: Store) -> None:
 
     store.write("ds", pa.table({"x": [1]}))
     server = make_server(store, "127.0.0.1", 0)
-    inner = server.app.app
+    # Metrics, then the request context, then FastAPI.
+    inner = getattr(getattr(server.app, "app", None), "app", None)
     assert isinstance(inner, FastAPI)
     bodies: BodyCache = inner.state.bodies
     thread = threading.Thread(target=server.serve_forever, daemon=True)

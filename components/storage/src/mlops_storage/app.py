@@ -330,7 +330,7 @@ def _write(
 # ------------------------------------------------------------------ the app
 
 
-def create_app(store: Store, settings: Settings | None = None) -> RequestContext:
+def create_app(store: Store, settings: Settings | None = None) -> Metrics:
     """The ASGI application serving ``store``: FastAPI inside the request log."""
     settings = settings or Settings()
     api = FastAPI(
@@ -673,9 +673,9 @@ def create_app(store: Store, settings: Settings | None = None) -> RequestContext
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
-    # Counted inside FastAPI, where the router names the route template.
-    api.add_middleware(Metrics)
-    return RequestContext(api)
+    # Outermost, so a request's time is what its client waits, every layer
+    # included; the router names the route template in the shared scope.
+    return Metrics(RequestContext(api))
 
 
 def _allowed_methods(api: FastAPI, request: Request) -> str:
@@ -705,9 +705,10 @@ def _encoded_bad_name(request: Request) -> str | None:
     return None
 
 
-def openapi_document(app: RequestContext) -> dict[str, Any]:
+def openapi_document(app: Metrics) -> dict[str, Any]:
     """The OpenAPI document of an application made by :func:`create_app`."""
-    inner = app.app
+    context = app.app
+    inner = context.app if isinstance(context, RequestContext) else None
     if not isinstance(inner, FastAPI):
         raise TypeError("not an application made by create_app")
     return inner.openapi()
