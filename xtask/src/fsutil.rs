@@ -26,3 +26,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     result.with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// The xtask's own program, to run it again. `ci` runs stages in its own
+/// process, and the test stage's `cargo test -p xtask` may relink the binary
+/// meanwhile: Linux then names the old one "PATH (deleted)", and the program
+/// at PATH is the same checkout's build.
+pub fn own_program() -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe().context("cannot find the xtask's own program")?;
+    Ok(relinked(&exe))
+}
+
+fn relinked(exe: &Path) -> std::path::PathBuf {
+    let text = exe.to_string_lossy();
+    match text.strip_suffix(" (deleted)").map(std::path::PathBuf::from) {
+        Some(path) if path.is_file() => path,
+        _ => exe.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_relinked_under_us_is_found_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("xtask");
+        let deleted = std::path::PathBuf::from(format!("{} (deleted)", path.display()));
+        assert_eq!(relinked(&deleted), deleted, "nothing at the path: the name as it is");
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(relinked(&deleted), path);
+        assert_eq!(relinked(&path), path);
+    }
+}

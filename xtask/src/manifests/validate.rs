@@ -108,7 +108,7 @@ pub fn for_quality(ws: &Workspace) -> Result<Option<Validation>> {
         return Ok(None);
     }
     let envs = render::environments(&ws.root)?;
-    let xtask = std::env::current_exe().context("cannot find the xtask's own program")?;
+    let xtask = crate::fsutil::own_program()?;
     let cluster = Cluster::configured(None)?;
     Ok(Some(plan(ws, &envs, &xtask, &kube::kubectl()?, cluster, "1.34")))
 }

@@ -321,7 +321,7 @@ fn newest_bin(cache: &Path) -> PathBuf {
 
 /// `cargo xtask node ACTION` as root through `sudo -n`, told where the cluster is.
 fn as_root(cx: &Ctx, l: &Layout, bin: &Path, action: &str) -> Result<()> {
-    let exe = std::env::current_exe().context("cannot find the xtask's own program")?;
+    let exe = crate::fsutil::own_program()?;
     let state = format!("XTASK_KUBE_STATE={}", l.state.display());
     let (sh, root) = (cx.sh, cx.root);
     cmd!(sh, "sudo -n env {state} {exe} --root {root} node {action} --bin {bin}")

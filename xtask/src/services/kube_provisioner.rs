@@ -105,7 +105,7 @@ pub fn up(cfg: &Config, dirs: &Dirs, deadline: Instant, say: &dyn Fn(&str)) -> R
     node_proc::stop(dirs, NAME)?;
     kill_leftovers(cfg, say);
     // A copy of this program: the running one keeps its file, a checkout can go.
-    let me = std::env::current_exe().context("cannot find the xtask's own program")?;
+    let me = crate::fsutil::own_program()?;
     let tmp = cfg.home().join(format!(".xtask.{}", std::process::id()));
     std::fs::copy(&me, &tmp).with_context(|| format!("cannot copy {} to {}", me.display(), tmp.display()))?;
     std::fs::rename(&tmp, cfg.program())?;

@@ -15,7 +15,7 @@ use crate::manifests::render as manifests_render;
 use crate::pipeline::plan::{has_credentials, plan_json, plan_outputs, plan_text};
 use crate::pipeline::preflight::{self, Checkout};
 use crate::pipeline::trigger::{self, Event, Stage};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::Path;
 use xshell::{cmd, Shell};
 
@@ -116,6 +116,6 @@ pub fn run(ws: &Workspace, args: &CiArgs, stage: &run::InProcess<'_>) -> Result<
     }
     // Running, the missing credentials are said once, where the plan stops.
     print!("{}", plan_text(&pipeline, &stages, &components, true));
-    let exe = std::env::current_exe().context("cannot find the xtask's own program")?;
+    let exe = crate::fsutil::own_program()?;
     run::execute(root, &exe, stage, &pipeline, &stages, has_credentials())
 }

@@ -15,7 +15,7 @@ use crate::plan::Task;
 use crate::python::Envs;
 use crate::report::Row;
 use crate::runner::{self, Stage};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use xshell::Shell;
 
 /// `cargo xtask manifests validate`.
@@ -41,7 +41,7 @@ pub fn run(ws: &Workspace, args: &ValidateArgs) -> Result<i32> {
         None => out.line("no cluster configured (--kubeconfig or KUBECONFIG): the objects are validated offline only"),
         _ => {}
     }
-    let xtask = std::env::current_exe().context("cannot find the xtask's own program")?;
+    let xtask = crate::fsutil::own_program()?;
     let validation = plan(ws, &envs, &xtask, &kubectl, cluster, &args.kubernetes_version);
     if !args.exec.dry_run {
         // Rendered up front: an overlay kustomize cannot render is bad input (exit 2), not a failed task.

@@ -13,7 +13,7 @@ use crate::python::Envs;
 use crate::report::Row;
 use crate::runner::{self, Stage};
 use crate::workflows;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::PathBuf;
 
 /// `cargo xtask lint|fmt|imports|typecheck|security|audit|quality`.
@@ -31,7 +31,7 @@ pub fn run(ws: &Workspace, args: &RunArgs, checks: &[Check], fix: bool) -> Resul
         plan.envs.extend(m.envs.iter().cloned());
     }
     if everything {
-        let xtask = std::env::current_exe().context("cannot find the xtask's own program")?;
+        let xtask = crate::fsutil::own_program()?;
         plan.tasks.extend(workflows::tasks(&ws.root, &xtask).unwrap_or_default());
     }
     let envs = if plan.envs.is_empty() { None } else { Some(Envs::new(&ws.root, plan.envs)) };
