@@ -122,13 +122,26 @@ fn runc_in(dir: &Path) -> Option<PathBuf> {
     })
 }
 
+/// The version `apt-cache policy` would install; None when apt knows none.
+fn candidate_of(policy: &str) -> Option<String> {
+    let c = policy.lines().find_map(|l| l.trim().strip_prefix("Candidate:")).map(str::trim)?;
+    (!c.is_empty() && c != "(none)").then(|| c.to_string())
+}
+
 fn download_runc(cx: &Ctx, dir: &Path) -> Result<PathBuf> {
     let sh = cx.sh;
-    let version = cmd!(sh, "apt-cache policy runc").quiet().read().unwrap_or_default();
-    let candidate = version.lines().find_map(|l| l.trim().strip_prefix("Candidate:")).map(str::trim).unwrap_or("");
-    if candidate.is_empty() || candidate == "(none)" {
-        bail!("apt knows no runc package: run `apt-get update`, then services up again");
+    let policy = || candidate_of(&cmd!(sh, "apt-cache policy runc").quiet().read().unwrap_or_default());
+    let mut candidate = policy();
+    // A fresh machine's apt has no package lists until someone updates them.
+    if candidate.is_none() && cx.euid == 0 {
+        cx.say(NAME, "apt knows no runc yet: apt-get update");
+        let _ = cmd!(sh, "apt-get update -qq").env("DEBIAN_FRONTEND", "noninteractive").quiet().ignore_stdout().run();
+        candidate = policy();
     }
+    let Some(candidate) = candidate else {
+        bail!("apt knows no runc package: run `apt-get update`, then services up again");
+    };
+    let candidate = candidate.as_str();
     let debs = dir.join("debs");
     std::fs::create_dir_all(&debs)?;
     let found = |v: &str| {

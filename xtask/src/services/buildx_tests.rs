@@ -35,3 +35,11 @@ fn here_as_root_the_builder_is_machine_wide_and_variables_move_it() {
     let l = Layout::decide(&Dirs::decide(0, &none), true, (0, 0), &moved);
     assert_eq!((l.cache.as_path(), l.config.as_path()), (Path::new("/c"), Path::new("/s")));
 }
+
+#[test]
+fn the_runc_to_download_is_apts_candidate_and_none_without_package_lists() {
+    let known = "runc:\n  Installed: (none)\n  Candidate: 1.1.5+ds1-1+deb12u1\n  Version table:\n";
+    assert_eq!(candidate_of(known).as_deref(), Some("1.1.5+ds1-1+deb12u1"));
+    assert_eq!(candidate_of("runc:\n  Installed: (none)\n  Candidate: (none)\n"), None);
+    assert_eq!(candidate_of(""), None, "apt-cache knows nothing of runc on a fresh machine");
+}
