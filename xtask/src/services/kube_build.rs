@@ -10,12 +10,11 @@
 //! interrupted build leaves nothing half-made, a second caller waits.
 
 use crate::error::UsageError;
-use crate::services::{kube_pause, process, Ctx};
-use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
+use crate::services::go_build::{self, CacheBuild};
+use crate::services::{kube_pause, Ctx};
+use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use xshell::{cmd, Shell};
 
 pub const PINS: &str = ".ci/kube";
@@ -47,14 +46,6 @@ const PIN_FILES: [&str; 11] = [
     "pause/main.go",
 ];
 const TAGS: &str = "selinux,notest";
-/// Parallel compile jobs (`XTASK_KUBE_BUILD_JOBS`): 2 keeps a 2-core machine usable and memory sane.
-fn jobs() -> String {
-    std::env::var("XTASK_KUBE_BUILD_JOBS")
-        .ok()
-        .filter(|j| j.parse::<u32>().is_ok_and(|n| n > 0))
-        .unwrap_or_else(|| "2".into())
-}
-
 /// One `go build` of the pins: its module folder, packages and stamp.
 struct Build {
     name: &'static str,
@@ -94,19 +85,7 @@ pub struct Versions {
     pub coredns: String,
 }
 
-/// A module's pinned version in a go.mod: a one-line `require`, a line of a
-/// `require` block, or the target of a `replace`.
-pub fn pin(go_mod: &str, module: &str) -> Option<String> {
-    go_mod.lines().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        match f.as_slice() {
-            ["require", m, v, ..] if *m == module => Some(v.to_string()),
-            [m, v, ..] if *m == module && v.starts_with('v') => Some(v.to_string()),
-            [m, "=>", _, v, ..] if *m == module => Some(v.to_string()),
-            _ => None,
-        }
-    })
-}
+pub use go_build::pin;
 
 /// The versions, checked: Kubernetes v1.X.Y with every staging module at v0.X.Y.
 pub fn versions(main: &str, etcd: &str, kwok: &str, coredns: &str) -> Result<Versions, String> {
@@ -161,15 +140,15 @@ fn coredns_ldflags(v: &Versions) -> String {
 /// sandbox image's name and Go's version; 16 hex digits of their sha256 (the
 /// shell script's key, so its cache stays valid).
 pub fn key(pin_files: &[(&str, String)], v: &Versions, go_version: &str) -> String {
-    let mut text = String::new();
-    for (name, content) in pin_files {
-        text += &format!("== {name}\n{content}");
-    }
-    text += &format!("== flags\nCGO_ENABLED=0 -trimpath -tags {TAGS}\n");
-    text += &format!("{}\n{}\n{}\n", k8s_ldflags(v), etcd_ldflags(v), kwok_ldflags(v));
-    text += &format!("{}\n{}\n{go_version}\n", BINARIES.join(" "), kube_pause::IMAGE);
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_string()
+    let rest = format!(
+        "== flags\nCGO_ENABLED=0 -trimpath -tags {TAGS}\n{}\n{}\n{}\n{}\n{}\n{go_version}\n",
+        k8s_ldflags(v),
+        etcd_ldflags(v),
+        kwok_ldflags(v),
+        BINARIES.join(" "),
+        kube_pause::IMAGE
+    );
+    go_build::key(pin_files, &rest)
 }
 
 /// What a build is: the pins read, their versions, its key and where it goes.
@@ -200,111 +179,49 @@ impl Plan {
 
 /// Read the pins of `root` and Go's version; the build's key and place.
 pub fn plan(sh: &Shell, root: &Path, cache: &Path) -> Result<Plan> {
-    let go = which::which("go").map_err(|_| {
-        UsageError::new("go is not on PATH: install Go (>= 1.25); the control plane is built from the pins with it")
-    })?;
-    let pins = root.join(PINS);
-    let mut files = Vec::new();
-    for f in PIN_FILES {
-        let text = std::fs::read_to_string(pins.join(f))
-            .map_err(|e| UsageError::new(format!("cannot read {PINS}/{f} ({e}): restore it from git")))?;
-        files.push((f, text));
-    }
-    let versions = versions(&files[0].1, &files[2].1, &files[4].1, &files[6].1).map_err(UsageError::new)?;
-    let go_version = cmd!(sh, "{go} env GOVERSION")
-        .quiet()
-        .read()
-        .context("`go env GOVERSION` failed: check the Go installation")?;
-    Ok(Plan { key: key(&files, &versions, go_version.trim()), pins, versions, cache: cache.to_path_buf(), go })
+    let pins = go_build::read(sh, root, PINS, &PIN_FILES, "the control plane is built from the pins with it")?;
+    let f = &pins.files;
+    let versions = versions(&f[0].1, &f[2].1, &f[4].1, &f[6].1).map_err(UsageError::new)?;
+    let key = key(f, &versions, &pins.go_version);
+    Ok(Plan { key, pins: pins.dir, versions, cache: cache.to_path_buf(), go: pins.go })
 }
 
 /// The binaries' folder, building them first when the cache lacks them.
 pub fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
     let v = &p.versions;
     let what = format!("Kubernetes {}, etcd {}, kwok {}, CoreDNS {}", v.kubernetes, v.etcd, v.kwok, v.coredns);
-    if p.complete() {
-        return Ok(p.bin());
-    }
-    std::fs::create_dir_all(&p.cache).with_context(|| format!("cannot create {}", p.cache.display()))?;
-    let _lock = process::lock(&p.cache.join(".lock"), Duration::from_secs(40 * 60), "a control-plane build")?;
-    if p.complete() {
-        cx.say("kube", &format!("built by the other run: {}", p.bin().display()));
-        return Ok(p.bin());
-    }
-    // Leftovers of interrupted builds: we hold the lock, nobody uses them.
-    for e in std::fs::read_dir(&p.cache).into_iter().flatten().flatten() {
-        if e.file_name().to_string_lossy().starts_with(".tmp-") {
-            let _ = std::fs::remove_dir_all(e.path());
+    let build = CacheBuild { who: "kube", what: &what, cache: &p.cache, key: &p.key, complete: &|| p.complete() };
+    let gocache = go_build::gocache(cx.dirs);
+    build.ensure(cx, |tmp| {
+        let bin = tmp.join("bin");
+        std::fs::create_dir_all(&bin)?;
+        for b in BUILDS {
+            // One package: the binary's path; several: a folder (the trailing slash tells go).
+            let out = match b.packages {
+                [_] => bin.join(b.name).display().to_string(),
+                _ => format!("{}/", bin.display()),
+            };
+            let mut args: Vec<String> =
+                vec!["-trimpath".into(), "-tags".into(), TAGS.into(), "-ldflags".into(), (b.stamp)(v), "-o".into(), out];
+            args.extend(b.packages.iter().map(|p| p.to_string()));
+            let t = Instant::now();
+            cx.say("kube", &format!("building {} ...", b.name));
+            let log = tmp.join(format!("{}.log", b.name));
+            go_build::go_build(&p.go, &p.pins.join(b.dir), &args, &gocache, &log, &p.cache)?;
+            cx.say("kube", &format!("built {} in {:.0}s", b.name, t.elapsed().as_secs_f64()));
         }
-    }
-    let _ = std::fs::remove_dir_all(p.out());
-    let tmp = p.cache.join(format!(".tmp-{}-{}", p.key, std::process::id()));
-    let _cleanup = Remove(tmp.clone());
-    std::fs::create_dir_all(tmp.join("bin"))?;
-    std::fs::create_dir_all(tmp.join("log"))?;
-    let gocache = std::env::var_os("XTASK_KUBE_GOCACHE").map(PathBuf::from).unwrap_or_else(|| p.cache.join("gocache"));
-    cx.say("kube", &format!("building {what} (key {}; Go build cache {})", p.key, gocache.display()));
-    let t0 = Instant::now();
-    for b in BUILDS {
-        // One package: the binary's path; several: a folder (the trailing slash tells go).
-        let out_arg = match b.packages {
-            [_] => tmp.join("bin").join(b.name).display().to_string(),
-            _ => format!("{}/", tmp.join("bin").display()),
-        };
-        let log = tmp.join("log").join(format!("{}.log", b.name));
-        let t = Instant::now();
-        cx.say("kube", &format!("building {} ...", b.name));
-        let (go, ldflags, packages) = (&p.go, (b.stamp)(v), b.packages);
-        let sh = Shell::new()?;
-        sh.change_dir(p.pins.join(b.dir));
-        let c = cmd!(sh, "{go} build -trimpath -tags {TAGS} -ldflags {ldflags} -o {out_arg} {packages...}")
-            .env("GOCACHE", &gocache)
-            .env("CGO_ENABLED", "0")
-            .env("GOFLAGS", format!("-mod=readonly -buildvcs=false -p={}", jobs()))
-            .env("GOWORK", "off")
-            // The proxy may offer a newer toolchain when a pin needs one; go.mod is never bumped.
-            .env("GOTOOLCHAIN", std::env::var("GOTOOLCHAIN").unwrap_or_else(|_| "auto".into()));
-        if !run_logged(c.into(), &log)? {
-            let kept = p.cache.join("last-build-log");
-            let _ = std::fs::remove_dir_all(&kept);
-            let _ = std::fs::rename(tmp.join("log"), &kept);
-            let kept_log = kept.join(format!("{}.log", b.name));
-            bail!(
-                "building {} failed; its log ends:\n{}\n(whole log: {}); check the pins in {PINS}/{}/go.mod and that the Go module proxy is reachable",
-                b.name,
-                process::tail(&kept_log, 20),
-                kept_log.display(),
-                b.dir
-            );
-        }
-        cx.say("kube", &format!("built {} in {:.0}s", b.name, t.elapsed().as_secs_f64()));
-    }
-    check_stamps(&tmp.join("bin"), v)?;
-    let pause = kube_pause::pack(&p.go, &tmp)?;
-    let seconds = t0.elapsed().as_secs();
-    let info = format!(
-        "key={}\nkubernetes={}\netcd={}\nkwok={}\ncoredns={}\npause_image={} {pause}\nflags=CGO_ENABLED=0 -trimpath -tags {TAGS} -ldflags '-s -w -X ...'\nbuild_seconds={seconds}\nbuilt={}\n",
-        p.key,
-        v.kubernetes,
-        v.etcd,
-        v.kwok,
-        v.coredns,
-        kube_pause::IMAGE,
-        crate::clock::rfc3339(crate::clock::now() as i64)
-    );
-    std::fs::write(tmp.join("BUILD-INFO"), info)?;
-    let _ = std::fs::remove_dir_all(tmp.join("log"));
-    // Atomic: the key's folder is either absent or complete.
-    std::fs::rename(&tmp, p.out()).with_context(|| format!("cannot move the build into {}", p.out().display()))?;
-    cx.say("kube", &format!("build took {}m{}s: {}", seconds / 60, seconds % 60, p.bin().display()));
+        check_stamps(&bin, v)?;
+        let pause = kube_pause::pack(&p.go, tmp)?;
+        Ok(format!(
+            "kubernetes={}\netcd={}\nkwok={}\ncoredns={}\npause_image={} {pause}\nflags=CGO_ENABLED=0 -trimpath -tags {TAGS} -ldflags '-s -w -X ...'\n",
+            v.kubernetes,
+            v.etcd,
+            v.kwok,
+            v.coredns,
+            kube_pause::IMAGE,
+        ))
+    })?;
     Ok(p.bin())
-}
-
-/// Run a command with its output into `log`; whether it succeeded.
-fn run_logged(mut c: Command, log: &Path) -> Result<bool> {
-    let f = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    let status = c.stdin(Stdio::null()).stdout(f.try_clone()?).stderr(f).status()?;
-    Ok(status.success())
 }
 
 /// The versions stamped into the binaries are the pins' (checked before anything is published).
@@ -340,15 +257,6 @@ fn check_stamps(bin: &Path, v: &Versions) -> Result<()> {
         bail!("coredns does not report {}: {got}", v.coredns);
     }
     Ok(())
-}
-
-/// Removes a folder when dropped (an interrupted build's temporary one).
-struct Remove(PathBuf);
-
-impl Drop for Remove {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[cfg(test)]

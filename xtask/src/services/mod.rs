@@ -17,6 +17,7 @@ pub mod buildx_build;
 pub mod buildx_builder;
 pub mod coredns;
 pub mod docker;
+pub mod go_build;
 pub mod kube;
 pub mod kube_build;
 pub mod kube_pause;

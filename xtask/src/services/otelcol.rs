@@ -8,14 +8,11 @@
 //! plane's (`kube_build`).
 
 use crate::error::UsageError;
+use crate::services::go_build::{self, CacheBuild};
 use crate::services::state::Record;
-use crate::services::{process, Ctx, Service};
-use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
+use crate::services::{Ctx, Service};
+use anyhow::Result;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-use xshell::cmd;
 
 pub const PINS: &str = ".ci/otelcol";
 const PIN_FILES: [&str; 3] = ["go.mod", "go.sum", "main.go"];
@@ -27,21 +24,12 @@ pub struct Otelcol;
 
 /// The cache key: the pin files (name and text), the flags and Go's version; 16 hex digits of their sha256.
 pub fn key(pin_files: &[(&str, String)], go_version: &str) -> String {
-    let mut text = String::new();
-    for (name, content) in pin_files {
-        text += &format!("== {name}\n{content}");
-    }
-    text += &format!("== flags\n{FLAGS}\n{go_version}\n");
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_string()
+    go_build::key(pin_files, &format!("== flags\n{FLAGS}\n{go_version}\n"))
 }
 
 /// The collector's version as its pins name it (the contrib file exporter's).
 pub fn version(go_mod: &str) -> Option<String> {
-    crate::services::kube_build::pin(
-        go_mod,
-        "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter",
-    )
+    go_build::pin(go_mod, "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter")
 }
 
 fn cache(cx: &Ctx) -> PathBuf {
@@ -63,23 +51,10 @@ impl Plan {
 }
 
 fn plan(cx: &Ctx) -> Result<Plan> {
-    let go = which::which("go").map_err(|_| {
-        UsageError::new("go is not on PATH: install Go (>= 1.25); the collector is built from its pins with it")
-    })?;
-    let pins = cx.root.join(PINS);
-    let mut files = Vec::new();
-    for f in PIN_FILES {
-        let text = std::fs::read_to_string(pins.join(f))
-            .map_err(|e| UsageError::new(format!("cannot read {PINS}/{f} ({e}): restore it from git")))?;
-        files.push((f, text));
-    }
-    let version = version(&files[0].1)
+    let pins = go_build::read(cx.sh, cx.root, PINS, &PIN_FILES, "the collector is built from its pins with it")?;
+    let version = version(&pins.files[0].1)
         .ok_or_else(|| UsageError::new(format!("cannot read the file exporter's pin from {PINS}/go.mod")))?;
-    let go_version = cmd!(cx.sh, "{go} env GOVERSION")
-        .quiet()
-        .read()
-        .context("`go env GOVERSION` failed: check the Go installation")?;
-    Ok(Plan { key: key(&files, go_version.trim()), pins, version, cache: cache(cx), go })
+    Ok(Plan { key: key(&pins.files, &pins.go_version), pins: pins.dir, version, cache: cache(cx), go: pins.go })
 }
 
 /// `services key otelcol`: the build's key and its folder, for actions/cache.
@@ -90,50 +65,15 @@ pub fn cache_entry(cx: &Ctx) -> Result<(String, PathBuf)> {
 
 /// The binary, built first when the cache lacks it.
 fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
-    if p.bin().is_file() {
-        return Ok(p.bin());
-    }
-    std::fs::create_dir_all(&p.cache).with_context(|| format!("cannot create {}", p.cache.display()))?;
-    let _lock = process::lock(&p.cache.join(".lock"), Duration::from_secs(30 * 60), "a collector build")?;
-    if p.bin().is_file() {
-        return Ok(p.bin());
-    }
-    let tmp = p.cache.join(format!(".tmp-{}-{}", p.key, std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
-    let gocache =
-        std::env::var_os("XTASK_OTELCOL_GOCACHE").map(PathBuf::from).unwrap_or_else(|| p.cache.join("gocache"));
-    cx.say("otelcol", &format!("building the collector {} (key {}) ...", p.version, p.key));
-    let t0 = Instant::now();
-    let (go, out, log) = (&p.go, tmp.join("otelcol"), tmp.join("build.log"));
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(&p.pins);
-    let ldflags = "-ldflags=-s -w";
-    // Niced: the build takes minutes of both cores; whatever else runs keeps going.
-    let c = cmd!(sh, "nice -n 10 {go} build -trimpath {ldflags} -o {out} .")
-        .env("GOCACHE", &gocache)
-        .env("CGO_ENABLED", "0")
-        .env("GOFLAGS", "-mod=readonly -buildvcs=false -p=2")
-        .env("GOWORK", "off");
-    let f = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-    let mut c: std::process::Command = c.into();
-    let ok = c.stdin(Stdio::null()).stdout(f.try_clone()?).stderr(f).status()?.success();
-    if !ok {
-        let kept = p.cache.join("last-build.log");
-        let _ = std::fs::rename(&log, &kept);
-        let _ = std::fs::remove_dir_all(&tmp);
-        bail!(
-            "building the collector failed; its log ends:\n{}\n(whole log: {}); check the pins in {PINS}/go.mod and that the Go module proxy is reachable",
-            process::tail(&kept, 20),
-            kept.display()
-        );
-    }
-    let seconds = t0.elapsed().as_secs();
-    std::fs::write(tmp.join("BUILD-INFO"), format!("key={}\nversion={}\nbuild_seconds={seconds}\n", p.key, p.version))?;
-    let _ = std::fs::remove_file(&log);
-    std::fs::rename(&tmp, p.cache.join(&p.key))
-        .with_context(|| format!("cannot move the build into {}", p.cache.display()))?;
-    cx.say("otelcol", &format!("build took {}m{}s: {}", seconds / 60, seconds % 60, p.bin().display()));
+    let what = format!("the collector {}", p.version);
+    let build =
+        CacheBuild { who: "otelcol", what: &what, cache: &p.cache, key: &p.key, complete: &|| p.bin().is_file() };
+    build.ensure(cx, |tmp| {
+        let args =
+            ["-trimpath", "-ldflags=-s -w", "-o", &tmp.join("otelcol").display().to_string(), "."].map(String::from);
+        go_build::go_build(&p.go, &p.pins, &args, &go_build::gocache(cx.dirs), &tmp.join("build.log"), &p.cache)?;
+        Ok(format!("version={}\n", p.version))
+    })?;
     Ok(p.bin())
 }
 

@@ -1,0 +1,187 @@
+//! What the three Go pin builds share (the control plane's `kube_build`,
+//! `buildx_build` and the collector's `otelcol`): reading the pins, the
+//! key, one Go build cache for all three (a package compiled for one is
+//! reused by the others: the standard library, gRPC, protobuf, x/net …),
+//! one `go build` with its log, and building into `<cache>/<key>` through a
+//! temporary folder renamed into place under a lock, so an interrupted build
+//! leaves nothing half-made and a second caller waits.
+
+use crate::error::UsageError;
+use crate::services::{process, Ctx, Dirs};
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use xshell::{cmd, Shell};
+
+/// A set of pins read from the checkout, and the Go that builds them.
+pub struct Pins {
+    /// The pins' folder, `<root>/<rel>`.
+    pub dir: PathBuf,
+    /// Every pin file (name and text), in the key's order.
+    pub files: Vec<(&'static str, String)>,
+    pub go: PathBuf,
+    pub go_version: String,
+}
+
+/// Read `files` of `rel` under `root` and find Go; `purpose` ends the
+/// missing-Go line ("the collector is built from its pins with it").
+pub fn read(sh: &Shell, root: &Path, rel: &str, files: &[&'static str], purpose: &str) -> Result<Pins> {
+    let go = which::which("go")
+        .map_err(|_| UsageError::new(format!("go is not on PATH: install Go (>= 1.26); {purpose}")))?;
+    let dir = root.join(rel);
+    let mut read = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(dir.join(f))
+            .map_err(|e| UsageError::new(format!("cannot read {rel}/{f} ({e}): restore it from git")))?;
+        read.push((*f, text));
+    }
+    let go_version = cmd!(sh, "{go} env GOVERSION")
+        .quiet()
+        .read()
+        .context("`go env GOVERSION` failed: check the Go installation")?
+        .trim()
+        .to_string();
+    Ok(Pins { dir, files: read, go, go_version })
+}
+
+/// A module's pinned version in a go.mod: a one-line `require`, a line of a
+/// `require` block, or the target of a `replace`.
+pub fn pin(go_mod: &str, module: &str) -> Option<String> {
+    go_mod.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        match f.as_slice() {
+            ["require", m, v, ..] if *m == module => Some(v.to_string()),
+            [m, v, ..] if *m == module && v.starts_with('v') => Some(v.to_string()),
+            [m, "=>", _, v, ..] if *m == module => Some(v.to_string()),
+            _ => None,
+        }
+    })
+}
+
+/// 16 hex digits of the sha256 of the pin files (name and text) followed by
+/// `rest`: the flags, binaries and Go version each build adds.
+pub fn key(files: &[(&str, String)], rest: &str) -> String {
+    let mut text = String::new();
+    for (name, content) in files {
+        text += &format!("== {name}\n{content}");
+    }
+    text += rest;
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_string()
+}
+
+/// The Go build cache the builds share: `<cache>/xtask-go` (`XTASK_GOCACHE`).
+pub fn gocache(dirs: &Dirs) -> PathBuf {
+    dirs.cache_dir("XTASK_GOCACHE", "xtask-go")
+}
+
+/// Parallel compile jobs (`XTASK_GO_BUILD_JOBS`): 2 keeps a 2-core machine usable and memory sane.
+fn jobs() -> String {
+    std::env::var("XTASK_GO_BUILD_JOBS")
+        .ok()
+        .filter(|j| j.parse::<u32>().is_ok_and(|n| n > 0))
+        .unwrap_or_else(|| "2".into())
+}
+
+/// One `go build ARGS` in `dir`, niced (minutes of both cores on a shared
+/// machine), its output in `log`; on failure the log is kept beside the
+/// cache as `last-build.log` and the error shows its end.
+pub fn go_build(go: &Path, dir: &Path, args: &[String], gocache: &Path, log: &Path, cache: &Path) -> Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(dir);
+    let c = cmd!(sh, "nice -n 10 {go} build {args...}")
+        .env("GOCACHE", gocache)
+        .env("CGO_ENABLED", "0")
+        .env("GOFLAGS", format!("-mod=readonly -buildvcs=false -p={}", jobs()))
+        .env("GOWORK", "off")
+        // The proxy may offer a newer toolchain when a pin needs one; go.mod is never bumped.
+        .env("GOTOOLCHAIN", std::env::var("GOTOOLCHAIN").unwrap_or_else(|_| "auto".into()));
+    let f = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let ok = Command::from(c).stdin(Stdio::null()).stdout(f.try_clone()?).stderr(f).status()?.success();
+    if !ok {
+        let kept = cache.join("last-build.log");
+        let _ = std::fs::copy(log, &kept);
+        bail!(
+            "`go build` in {} failed; its log ends:\n{}\n(whole log: {}); check the pins there and that the Go module proxy is reachable",
+            dir.display(),
+            process::tail(&kept, 20),
+            kept.display()
+        );
+    }
+    let _ = std::fs::remove_file(log);
+    Ok(())
+}
+
+/// One build into the cache.
+pub struct CacheBuild<'a> {
+    /// The service saying what happens.
+    pub who: &'static str,
+    /// What is built, for the lock's and progress lines.
+    pub what: &'a str,
+    pub cache: &'a Path,
+    pub key: &'a str,
+    /// Whether `<cache>/<key>` holds a whole build.
+    pub complete: &'a dyn Fn() -> bool,
+}
+
+impl CacheBuild<'_> {
+    pub fn out(&self) -> PathBuf {
+        self.cache.join(self.key)
+    }
+
+    /// `<cache>/<key>`, made by `build` (given the temporary folder, it
+    /// returns the lines of `BUILD-INFO`) when it is not complete yet.
+    pub fn ensure(&self, cx: &Ctx, build: impl FnOnce(&Path) -> Result<String>) -> Result<PathBuf> {
+        if (self.complete)() {
+            return Ok(self.out());
+        }
+        std::fs::create_dir_all(self.cache).with_context(|| format!("cannot create {}", self.cache.display()))?;
+        let _lock = process::lock(&self.cache.join(".lock"), Duration::from_secs(40 * 60), self.what)?;
+        if (self.complete)() {
+            cx.say(self.who, &format!("built by the other run: {}", self.out().display()));
+            return Ok(self.out());
+        }
+        // Leftovers of interrupted builds: we hold the lock, nobody uses them.
+        for e in std::fs::read_dir(self.cache).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.out());
+        let tmp = self.cache.join(format!(".tmp-{}-{}", self.key, std::process::id()));
+        let _cleanup = Remove(tmp.clone());
+        std::fs::create_dir_all(&tmp)?;
+        cx.say(
+            self.who,
+            &format!("building {} (key {}; Go build cache {})", self.what, self.key, gocache(cx.dirs).display()),
+        );
+        let t0 = Instant::now();
+        let info = build(&tmp)?;
+        let seconds = t0.elapsed().as_secs();
+        let built = crate::clock::rfc3339(crate::clock::now() as i64);
+        std::fs::write(
+            tmp.join("BUILD-INFO"),
+            format!("key={}\n{info}build_seconds={seconds}\nbuilt={built}\n", self.key),
+        )?;
+        // Atomic: the key's folder is either absent or complete.
+        std::fs::rename(&tmp, self.out())
+            .with_context(|| format!("cannot move the build into {}", self.out().display()))?;
+        cx.say(self.who, &format!("build took {}m{}s: {}", seconds / 60, seconds % 60, self.out().display()));
+        Ok(self.out())
+    }
+}
+
+/// Removes a folder when dropped (an interrupted build's temporary one).
+struct Remove(PathBuf);
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+#[path = "go_build_tests.rs"]
+mod tests;
