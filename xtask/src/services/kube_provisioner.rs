@@ -86,7 +86,8 @@ pub fn up(cfg: &Config, dirs: &Dirs, deadline: Instant, say: &dyn Fn(&str)) -> R
         .ignore_stdout()
         .run()
         .with_context(|| format!("could not create the default StorageClass {}", volumes::CLASS))?;
-    let token = token(&sh, cfg, deadline)?;
+    let hint = "cargo xtask services status kube";
+    let token = node_proc::token_of(&sh, &cfg.kubectl, &cfg.admin, volumes::IDENTITY, deadline, hint)?;
     let ca = base64::engine::general_purpose::STANDARD
         .encode(std::fs::read(&cfg.ca).with_context(|| format!("cannot read {}", cfg.ca.display()))?);
     node_proc::put(&cfg.kubeconfig, &super::kube_spec::kubeconfig(&ca, volumes::IDENTITY, &token))?;
@@ -117,32 +118,6 @@ pub fn up(cfg: &Config, dirs: &Dirs, deadline: Instant, say: &dyn Fn(&str)) -> R
         dirs.log(NAME).display()
     ));
     node_proc::wait_for(dirs, NAME, "its first pass", deadline, || fresh(&cfg.heartbeat(), started))
-}
-
-/// The long-lived token of the provisioner's ServiceAccount (filled by the token controller).
-fn token(sh: &Shell, cfg: &Config, deadline: Instant) -> Result<String> {
-    let (kubectl, admin) = (&cfg.kubectl, &cfg.admin);
-    let secret = format!("{}-token", volumes::IDENTITY);
-    let path = "jsonpath={.data.token}";
-    loop {
-        let b64 = cmd!(
-            sh,
-            "{kubectl} --kubeconfig {admin} --request-timeout=10s -n kube-system get secret {secret} -o {path}"
-        )
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .unwrap_or_default();
-        let token = base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap_or_default();
-        if !token.is_empty() {
-            return String::from_utf8(token).context("a ServiceAccount token is not text");
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "no token in Secret kube-system/{secret}: is kube-controller-manager running? (cargo xtask services status kube)"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 /// Provisioners of ours without a pid file (our copy of the program): two would race.

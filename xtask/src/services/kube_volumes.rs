@@ -43,36 +43,9 @@ rules:
 - apiGroups: [storage.k8s.io]
   resources: [storageclasses]
   verbs: [get, list, watch]
----
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: {IDENTITY}
-  namespace: kube-system
----
-apiVersion: v1
-kind: Secret
-type: kubernetes.io/service-account-token
-metadata:
-  name: {IDENTITY}-token
-  namespace: kube-system
-  annotations:
-    kubernetes.io/service-account.name: {IDENTITY}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: {IDENTITY}
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: xtask:provisioner
-subjects:
-- kind: ServiceAccount
-  name: {IDENTITY}
-  namespace: kube-system
----
+{}---
 {}",
+        crate::services::node_files::service_account(IDENTITY, "xtask:provisioner"),
         storage_class()
     )
 }

@@ -154,7 +154,8 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
         .context("no apiserver certificate: is the control plane up?")?;
     let ca = base64::engine::general_purpose::STANDARD.encode(ca);
     for (who, _) in files::IDENTITIES {
-        let token = token_of(ctx, cfg, who, deadline)?;
+        let hint = format!("its log: {}", cfg.log_of("kube-controller-manager").display());
+        let token = node_proc::token_of(&ctx.sh, &cfg.kubectl(), &cfg.admin(), who, deadline, &hint)?;
         put(&cfg.kubeconfig_of(who), &files::kubeconfig(API, &ca, who, &token))?;
     }
 
@@ -256,36 +257,6 @@ fn import_pause(ctx: &Ctx, cfg: &Config, name: &str) -> Result<()> {
         .with_context(|| format!("could not import the sandbox image {} into the node's containerd", tar.display()))?;
     ctx.say(&format!("imported the sandbox image {name} ({digest})"));
     Ok(())
-}
-
-/// The long-lived token of WHO's ServiceAccount (filled by the token controller).
-fn token_of(ctx: &Ctx, cfg: &Config, who: &str, deadline: Instant) -> Result<String> {
-    let sh = &ctx.sh;
-    let (kubectl, admin) = (cfg.kubectl(), cfg.admin());
-    let secret = format!("{who}-token");
-    let path = "jsonpath={.data.token}";
-    loop {
-        let b64 = cmd!(
-            sh,
-            "{kubectl} --kubeconfig {admin} --request-timeout=10s -n kube-system get secret {secret} -o {path}"
-        )
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .unwrap_or_default();
-        if let Ok(token) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
-            if !token.is_empty() {
-                return String::from_utf8(token).context("a ServiceAccount token is not text");
-            }
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "no token in Secret kube-system/{secret}: is kube-controller-manager running? (its log: {})",
-                cfg.log_of("kube-controller-manager").display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 fn node_json(ctx: &Ctx, cfg: &Config) -> Option<Value> {

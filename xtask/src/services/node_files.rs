@@ -20,27 +20,12 @@ pub const NODE_LABEL: &str = "xtask.dev/real-node";
 pub const IDENTITIES: [(&str, &str); 3] =
     [("xtask-node", "system:node"), ("xtask-kube-proxy", "system:node-proxier"), ("xtask-coredns", "xtask:coredns")];
 
-/// The ServiceAccounts, their token Secrets, their bindings, and CoreDNS's ClusterRole.
-/// Node identity without touching the apiserver's flags: no client certificates,
-/// no token file entry, only objects (applied on every `up`).
-pub fn rbac_yaml() -> String {
-    let mut out = String::from(
-        "apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: xtask:coredns
-rules:
-- apiGroups: [\"\"]
-  resources: [endpoints, services, pods, namespaces]
-  verbs: [list, watch]
-- apiGroups: [discovery.k8s.io]
-  resources: [endpointslices]
-  verbs: [list, watch]
-",
-    );
-    for (name, role) in IDENTITIES {
-        out.push_str(&format!(
-            "---
+/// A ServiceAccount in kube-system with a long-lived token Secret
+/// `<name>-token`, bound to the ClusterRole `role`: an identity for a process
+/// on the host, made of objects only.
+pub fn service_account(name: &str, role: &str) -> String {
+    format!(
+        "---
 apiVersion: v1
 kind: ServiceAccount
 metadata:
@@ -69,7 +54,29 @@ subjects:
   name: {name}
   namespace: kube-system
 "
-        ));
+    )
+}
+
+/// The ServiceAccounts, their token Secrets, their bindings, and CoreDNS's ClusterRole.
+/// Node identity without touching the apiserver's flags: no client certificates,
+/// no token file entry, only objects (applied on every `up`).
+pub fn rbac_yaml() -> String {
+    let mut out = String::from(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: xtask:coredns
+rules:
+- apiGroups: [\"\"]
+  resources: [endpoints, services, pods, namespaces]
+  verbs: [list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+",
+    );
+    for (name, role) in IDENTITIES {
+        out.push_str(&service_account(name, role));
     }
     out
 }

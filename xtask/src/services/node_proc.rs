@@ -284,3 +284,30 @@ pub fn http_ok(addr: &str, path: &str) -> bool {
 #[cfg(test)]
 #[path = "node_proc_tests.rs"]
 mod tests;
+
+/// The long-lived token of WHO's ServiceAccount in kube-system (its Secret
+/// `<who>-token`, filled by the token controller), waiting for it until
+/// `deadline`; `hint` says where to look when it never comes.
+pub fn token_of(sh: &Shell, kubectl: &Path, admin: &Path, who: &str, deadline: Instant, hint: &str) -> Result<String> {
+    use base64::Engine;
+    let secret = format!("{who}-token");
+    let path = "jsonpath={.data.token}";
+    loop {
+        let b64 = xshell::cmd!(
+            sh,
+            "{kubectl} --kubeconfig {admin} --request-timeout=10s -n kube-system get secret {secret} -o {path}"
+        )
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
+        let token = base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap_or_default();
+        if !token.is_empty() {
+            return String::from_utf8(token).context("a ServiceAccount token is not text");
+        }
+        if Instant::now() >= deadline {
+            bail!("no token in Secret kube-system/{secret}: is kube-controller-manager running? ({hint})");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
