@@ -9,47 +9,8 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use support::{cluster, Cluster};
-
-fn var_or(name: &str, default: &str) -> String {
-    support::service_var(name).unwrap_or_else(|| default.to_string())
-}
-
-/// An image with python3 in the local registry, pushed once per test run from
-/// the local base image (`cargo xtask services up base-images`); the node pulls it with the
-/// registry's credentials from its containerd configuration.
-fn image() -> &'static str {
-    static IMAGE: OnceLock<String> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let registry = var_or("XTASK_TEST_REGISTRY", "127.0.0.1:5000");
-        let user = var_or("XTASK_TEST_REGISTRY_USER", "xtask");
-        let password = var_or("XTASK_TEST_REGISTRY_PASSWORD_FILE", "/var/lib/xtask-registry/password");
-        let base = var_or("XTASK_BASE_IMAGE", "local/python:3.11-bookworm");
-        let target = format!("{registry}/xtask-node-test/python:3.11-bookworm");
-        let config = tempfile::tempdir().unwrap();
-        let docker = |args: &[&str], stdin: Option<String>| {
-            let mut cmd = Command::new("docker");
-            cmd.arg("--config").arg(config.path()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-            cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-            let mut child = cmd.spawn().expect("docker runs (cargo xtask services up docker)");
-            if let Some(s) = stdin {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-            }
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        let secret = std::fs::read_to_string(&password).unwrap_or_else(|e| {
-            panic!("no registry password at {password} ({e}): run `cargo xtask services up registry`")
-        });
-        docker(&["tag", &base, &target], None);
-        docker(&["login", &registry, "--username", &user, "--password-stdin"], Some(secret.trim().to_string()));
-        docker(&["push", &target], None);
-        target
-    })
-}
 
 /// A namespace of a test's own, deleted when the test ends however it ends.
 struct Namespace<'a>(&'a Cluster, String);
@@ -104,7 +65,7 @@ spec:
         requests: {{cpu: 10m, memory: 32Mi}}
         limits: {{cpu: 200m, memory: 128Mi}}
 ",
-        image = image()
+        image = support::python_image::pushed()
     )
 }
 

@@ -4,6 +4,7 @@
 
 pub mod deploy;
 pub mod platform;
+pub mod python_image;
 
 use std::fs;
 use std::path::{Path, PathBuf};
