@@ -10,7 +10,9 @@
 //!   `error_tolerance` above stable's;
 //! - latency: each request at its histogram bucket, Mann–Whitney U; it fails
 //!   when significant and the canary's mean (exact, from the histogram's sum)
-//!   is more than `tolerance` above stable's.
+//!   is more than `tolerance` above stable's and more than
+//!   `latency_margin_ms` above it (Kayenta's effect size: 0.3 against 0.6 ms
+//!   is a busy node, not a slower release).
 //!
 //! A significant but small difference passes (the tolerance band), a large
 //! but noisy one is not called without evidence.
@@ -107,7 +109,7 @@ pub fn judge(stable: &Counts, canary: &Counts, c: &Canary) -> Analysis {
     let p = stats::mann_whitney(&lc, &ls).map_or(1.0, |r| r.p);
     let call = if !enough || ls.is_empty() || lc.is_empty() || !ratio.is_finite() {
         Call::NoData
-    } else if p < alpha && ratio > 1.0 + c.tolerance {
+    } else if p < alpha && ratio > 1.0 + c.tolerance && (mc - ms_) * 1000.0 > c.latency_margin_ms {
         Call::Fail
     } else {
         Call::Pass
@@ -116,7 +118,12 @@ pub fn judge(stable: &Counts, canary: &Counts, c: &Canary) -> Analysis {
         metric: "latency (mean)".into(),
         stable: ms(ms_),
         canary: ms(mc),
-        test: format!("p {p:.3}, ratio {ratio:.2} (tolerance {:.2})", 1.0 + c.tolerance),
+        test: format!(
+            "p {p:.3}, ratio {ratio:.2} (tolerance {:.2}), {:+.1} ms (margin {} ms)",
+            1.0 + c.tolerance,
+            (mc - ms_) * 1000.0,
+            c.latency_margin_ms
+        ),
         call,
     });
 

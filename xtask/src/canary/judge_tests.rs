@@ -73,6 +73,20 @@ fn a_small_certain_slowdown_within_tolerance_passes() {
 }
 
 #[test]
+fn a_sub_millisecond_slowdown_is_noise_however_certain() {
+    // Recorded on a loaded node (A/A, the same release): 0.3 ms against 0.6 ms, p 0.004.
+    let (stable, mut canary) = (window(3000, 0, 0.3), window(1000, 0, 2.0));
+    canary.seconds = 1000.0 * 0.0006;
+    let mut c = c();
+    let a = judge(&stable, &canary, &c);
+    assert_eq!(a.rows[2].call, Call::Pass, "{a:?}");
+    assert!(a.rows[2].test.ends_with("+0.3 ms (margin 5 ms)"), "{}", a.rows[2].test);
+    // With no margin the same windows fail: the margin is what passes them.
+    c.latency_margin_ms = 0.0;
+    assert_eq!(judge(&stable, &canary, &c).rows[2].call, Call::Fail);
+}
+
+#[test]
 fn decisions_abort_pause_promote() {
     let c = c();
     let pass = Analysis { rows: vec![], call: Call::Pass };

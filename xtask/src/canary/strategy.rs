@@ -40,6 +40,11 @@ pub struct Canary {
     /// How much slower (mean latency) the canary may be, as a fraction.
     #[serde(default = "tolerance")]
     pub tolerance: f64,
+    /// The smallest rise of the mean latency that counts, in milliseconds:
+    /// below it a significant difference is a busy node's noise, not a slower
+    /// release (sub-millisecond means differ by a ratio of 2 under load).
+    #[serde(default = "latency_margin_ms")]
+    pub latency_margin_ms: f64,
     /// How many points the canary's 5xx rate may exceed stable's (0.01 = 1 point).
     #[serde(default = "error_tolerance")]
     pub error_tolerance: f64,
@@ -65,6 +70,9 @@ fn confidence() -> f64 {
 }
 fn tolerance() -> f64 {
     0.25
+}
+fn latency_margin_ms() -> f64 {
+    5.0
 }
 fn error_tolerance() -> f64 {
     0.01
@@ -143,6 +151,12 @@ fn check(shown: &str, text: &str, c: Canary) -> Result<Canary, String> {
         return bad(
             "tolerance",
             &format!("= {} is out of range: give a fraction above 0 and at most 10 (0.25 = 25% slower)", c.tolerance),
+        );
+    }
+    if !(0.0..=10_000.0).contains(&c.latency_margin_ms) {
+        return bad(
+            "latency_margin_ms",
+            &format!("= {} is out of range: give 0 to 10000 milliseconds (5 = 5 ms)", c.latency_margin_ms),
         );
     }
     if !(0.0..1.0).contains(&c.error_tolerance) {

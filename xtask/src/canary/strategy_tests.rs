@@ -54,6 +54,7 @@ fn thresholds_out_of_range_are_refused_with_their_line() {
         ("tolerance = 0", "tolerance"),
         ("tolerance = -0.1", "tolerance"),
         ("error_tolerance = 1.0", "error_tolerance"),
+        ("latency_margin_ms = -1", "latency_margin_ms"),
         ("interval = \"1s\"", "interval"),
         ("interval = \"soon\"", "interval"),
         ("replicas = 0", "replicas"),
