@@ -24,7 +24,7 @@ fn a_file_in_two_suites_is_named_with_both() {
 fn only_suites_that_build_or_deploy_components_read_their_sources() {
     for s in SUITES {
         let builds = s.components.iter().any(|p| matches!(p, Part::Images | Part::Pinned));
-        assert_eq!(builds, ["cluster", "images"].contains(&s.name), "{}", s.name);
+        assert_eq!(builds, ["node", "images"].contains(&s.name), "{}", s.name);
         assert!(!s.reads.iter().any(|r| r.starts_with("components/")), "{}: components come from `components`", s.name);
     }
     let tidy = SUITES.iter().find(|s| s.name == "tidy").unwrap();
@@ -41,14 +41,14 @@ fn targets_name_the_present_files_or_the_binary() {
 }
 
 #[test]
-fn the_cluster_suite_reads_the_pins_or_without_them_what_it_builds_them_from() {
+fn the_node_suite_reads_the_pins_or_without_them_what_it_builds_them_from() {
     let dir = tempfile::tempdir().unwrap();
     let c = dir.path().join("components/app");
     std::fs::create_dir_all(&c).unwrap();
     std::fs::write(c.join("pyproject.toml"), "[project]\nname = \"app\"\n").unwrap();
     std::fs::write(c.join("Dockerfile"), "FROM scratch\n").unwrap();
     let ws = Workspace::discover(dir.path()).unwrap();
-    let smoke = SUITES.iter().find(|s| s.name == "cluster").unwrap();
+    let smoke = SUITES.iter().find(|s| s.name == "node").unwrap();
     assert!(files(&ws, smoke, false).contains(&"components/app/".to_string()));
     let pinned = files(&ws, smoke, true);
     assert!(!pinned.contains(&"components/app/".to_string()), "{pinned:?}");
