@@ -1,5 +1,5 @@
-//! Running a render's smoke checks (`manifests::checks`) after a rollout: each
-//! Job created, polled to its end or its deadline (the Job's
+//! Running a render's smoke checks (`manifests::checks`) after a rollout, all
+//! at once: each Job created, polled to its end or its deadline (the Job's
 //! `activeDeadlineSeconds`, plus a grace for the xtask's own), its pod's log
 //! printed (and put in the GitHub step summary), the Job deleted on every exit
 //! path (Ctrl-C included). The exit code is the verdict. The verdicts over the
@@ -101,7 +101,9 @@ pub fn after(s: &Session, ending: Ending, checks: &[Check]) -> Result<Ending> {
     })
 }
 
-/// Run every check, one after another: the failed ones' lines; an interrupt stops them.
+/// Run every check at once (each is a Job of its own writing data of its own,
+/// so a verify takes its slowest check, not their sum), their lines printed in
+/// the given order as each is known: the failed ones' lines; an interrupt stops them.
 pub fn run_all(s: &Session, checks: &[Check]) -> Result<Outcome> {
     let mut out = Outcome::default();
     if checks.is_empty() {
@@ -109,22 +111,31 @@ pub fn run_all(s: &Session, checks: &[Check]) -> Result<Outcome> {
     }
     println!("smoke checks: {}", checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
     let mut summary = String::from("### smoke checks\n\n");
-    for check in checks {
-        let start = Instant::now();
-        let (verdict, log) = run_one(s, check)?;
-        let l = line(check, &verdict, start.elapsed());
-        println!("{l}");
-        print_log(check, &log);
-        summary.push_str(&format!("**{}**\n\n```\n{}\n```\n\n", l.trim(), log.trim_end()));
-        match verdict {
-            Verdict::Passed => {}
-            Verdict::Interrupted => {
-                out.interrupted = true;
-                break;
+    std::thread::scope(|scope| -> Result<()> {
+        let running: Vec<_> = checks
+            .iter()
+            .map(|check| {
+                scope.spawn(move || {
+                    let start = Instant::now();
+                    run_one(s, check).map(|(verdict, log)| (verdict, log, start.elapsed()))
+                })
+            })
+            .collect();
+        for (check, thread) in checks.iter().zip(running) {
+            let (verdict, log, took) =
+                thread.join().map_err(|_| anyhow::anyhow!("smoke check {}: its thread panicked", check.name))??;
+            let l = line(check, &verdict, took);
+            println!("{l}");
+            print_log(check, &log);
+            summary.push_str(&format!("**{}**\n\n```\n{}\n```\n\n", l.trim(), log.trim_end()));
+            match verdict {
+                Verdict::Passed => {}
+                Verdict::Interrupted => out.interrupted = true,
+                _ => out.failed.push(l.trim().trim_start_matches("FAILED").trim().to_string()),
             }
-            _ => out.failed.push(l.trim().trim_start_matches("FAILED").trim().to_string()),
         }
-    }
+        Ok(())
+    })?;
     if github::on_github() {
         github::append_summary(&summary)?;
     }
