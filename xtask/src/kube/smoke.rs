@@ -1,5 +1,5 @@
-//! Running a render's smoke checks (`manifests::checks`) after a rollout: each
-//! Job created, polled to its end or its deadline (the Job's
+//! Running a render's smoke checks (`manifests::checks`) after a rollout, all
+//! at once: each Job created, polled to its end or its deadline (the Job's
 //! `activeDeadlineSeconds`, plus a grace for the xtask's own), its pod's log
 //! printed (and put in the GitHub step summary), the Job deleted on every exit
 //! path (Ctrl-C included). The exit code is the verdict. The verdicts over the
@@ -101,7 +101,10 @@ pub fn after(s: &Session, ending: Ending, checks: &[Check]) -> Result<Ending> {
     })
 }
 
-/// Run every check, one after another: the failed ones' lines; an interrupt stops them.
+/// Run every check at once (each is a Job of its own writing data of its own,
+/// so the checks take as long as the slowest, not their sum), their lines
+/// printed in the given order as each is known: the failed ones' lines; an
+/// interrupt stops them.
 pub fn run_all(s: &Session, checks: &[Check]) -> Result<Outcome> {
     let mut out = Outcome::default();
     if checks.is_empty() {
@@ -109,26 +112,69 @@ pub fn run_all(s: &Session, checks: &[Check]) -> Result<Outcome> {
     }
     println!("smoke checks: {}", checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
     let mut summary = String::from("### smoke checks\n\n");
+    let mut jobs = Vec::new();
     for check in checks {
-        let start = Instant::now();
-        let (verdict, log) = run_one(s, check)?;
-        let l = line(check, &verdict, start.elapsed());
-        println!("{l}");
-        print_log(check, &log);
-        summary.push_str(&format!("**{}**\n\n```\n{}\n```\n\n", l.trim(), log.trim_end()));
-        match verdict {
-            Verdict::Passed => {}
-            Verdict::Interrupted => {
-                out.interrupted = true;
-                break;
+        jobs.push(Some(start(s, check)?));
+    }
+    let began = Instant::now();
+    // One `get` of the Jobs and one of their pods per poll, however many checks run.
+    let selector = format!("job-name in ({})", checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(","));
+    let mut ended: Vec<Option<(Verdict, String, Duration)>> = vec![None; checks.len()];
+    let mut printed = 0;
+    while printed < checks.len() {
+        let stop = crate::exec::interrupted();
+        let (all_jobs, pods) =
+            if stop { (Vec::new(), Vec::new()) } else { (s.get("jobs", None)?, s.get("pods", Some(&selector))?) };
+        for (i, check) in checks.iter().enumerate() {
+            if ended[i].is_some() {
+                continue;
             }
-            _ => out.failed.push(l.trim().trim_start_matches("FAILED").trim().to_string()),
+            let Some(verdict) =
+                (if stop { Some(Verdict::Interrupted) } else { judge(check, &all_jobs, &pods, began.elapsed()) })
+            else {
+                continue;
+            };
+            let log = logs(s, &format!("job-name={}", check.name));
+            jobs[i] = None; // its Job deleted now: a hanging check's pod stops at once
+            ended[i] = Some((verdict, log, began.elapsed()));
+        }
+        while let Some(Some((verdict, log, took))) = ended.get(printed) {
+            let check = &checks[printed];
+            let l = line(check, verdict, *took);
+            println!("{l}");
+            print_log(check, log);
+            summary.push_str(&format!("**{}**\n\n```\n{}\n```\n\n", l.trim(), log.trim_end()));
+            match verdict {
+                Verdict::Passed => {}
+                Verdict::Interrupted => out.interrupted = true,
+                _ => out.failed.push(l.trim().trim_start_matches("FAILED").trim().to_string()),
+            }
+            printed += 1;
+        }
+        if printed < checks.len() {
+            std::thread::sleep(Duration::from_millis(1000));
         }
     }
     if github::on_github() {
         github::append_summary(&summary)?;
     }
     Ok(out)
+}
+
+/// A running check's verdict from this poll's Jobs and pods, None while it runs
+/// within its deadline (the Job's own plus [`GRACE`]).
+fn judge(check: &Check, jobs: &[Value], pods: &[Value], took: Duration) -> Option<Verdict> {
+    let job = jobs.iter().find(|j| j["metadata"]["name"] == check.name.as_str()).unwrap_or(&Value::Null);
+    match job_state(job) {
+        JobState::Passed => return Some(Verdict::Passed),
+        JobState::Failed(why) => return Some(Verdict::Failed(why)),
+        JobState::Running => {}
+    }
+    let own = pods.iter().filter(|p| p["metadata"]["labels"]["job-name"] == check.name.as_str());
+    if let Some(why) = own.filter_map(stuck).next() {
+        return Some(Verdict::Failed(why));
+    }
+    (took >= check.deadline + GRACE).then_some(Verdict::TimedOut)
 }
 
 /// What the checks came to.
@@ -167,36 +213,16 @@ impl Drop for Created<'_> {
     }
 }
 
-fn run_one(s: &Session, check: &Check) -> Result<(Verdict, String)> {
-    // A leftover of an interrupted run would make create fail.
+/// Create a check's Job (a leftover of an interrupted run deleted first, or
+/// create would fail); it is deleted when the guard drops.
+fn start<'a>(s: &'a Session, check: &Check) -> Result<Created<'a>> {
     let ns = s.namespace.clone();
     s.run(
         &["delete", "job", &check.name, "-n", &ns, "--ignore-not-found", "--cascade=foreground", "--wait=true"],
         None,
     )?;
     s.create(&check.job)?;
-    let _job = Created { s, name: check.name.clone() };
-    let deadline = Instant::now() + check.deadline + GRACE;
-    let selector = format!("job-name={}", check.name);
-    let verdict = loop {
-        if crate::exec::interrupted() {
-            break Verdict::Interrupted;
-        }
-        let job = s.get_one("job", &check.name)?.unwrap_or(Value::Null);
-        match job_state(&job) {
-            JobState::Passed => break Verdict::Passed,
-            JobState::Failed(why) => break Verdict::Failed(why),
-            JobState::Running => {}
-        }
-        if let Some(why) = s.get("pods", Some(&selector))?.iter().find_map(stuck) {
-            break Verdict::Failed(why);
-        }
-        if Instant::now() >= deadline {
-            break Verdict::TimedOut;
-        }
-        std::thread::sleep(Duration::from_millis(1000));
-    };
-    Ok((verdict, logs(s, &selector)))
+    Ok(Created { s, name: check.name.clone() })
 }
 
 /// Every pod's log of a check (the newest pod last); what could not be read says so.

@@ -69,3 +69,32 @@ fn each_verdict_names_the_check() {
         "  FAILED   storage (check storage-smoke): timed out after 90s (its deadline is 60s)"
     );
 }
+
+#[test]
+fn each_check_is_judged_by_its_own_job_and_pods_in_one_poll_of_all() {
+    let c = check(60);
+    let job = |name: &str, kind: &str| json!({"metadata": {"name": name}, "status": {"conditions": [{"type": kind, "status": "True", "reason": "BackoffLimitExceeded"}]}});
+    let pull = |job: &str| {
+        json!({"metadata": {"labels": {"job-name": job}}, "status": {"containerStatuses": [{"name": "check",
+            "state": {"waiting": {"reason": "ErrImagePull"}}}]}})
+    };
+    let soon = Duration::from_secs(1);
+    // Another check's verdict and stuck pod are not this one's.
+    let others = [job("cdc-smoke", "Failed")];
+    assert_eq!(judge(&c, &others, &[pull("cdc-smoke")], soon), None);
+    assert_eq!(
+        judge(&c, &[job("cdc-smoke", "Failed"), job("storage-smoke", "Complete")], &[], soon),
+        Some(Verdict::Passed)
+    );
+    assert_eq!(
+        judge(&c, &others, &[pull("storage-smoke")], soon),
+        Some(Verdict::Failed("container check: ErrImagePull".into()))
+    );
+    assert_eq!(
+        judge(&c, &[job("storage-smoke", "Failed")], &[], soon),
+        Some(Verdict::Failed("BackoffLimitExceeded".into()))
+    );
+    // Not created yet or running: its deadline plus the grace, then timed out.
+    assert_eq!(judge(&c, &[], &[], Duration::from_secs(60) + GRACE - soon), None);
+    assert_eq!(judge(&c, &[], &[], Duration::from_secs(60) + GRACE), Some(Verdict::TimedOut));
+}

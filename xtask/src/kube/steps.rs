@@ -178,7 +178,7 @@ pub fn planned_commands(s: &Session, file: &Path) -> Vec<String> {
         format!("{k} create -f - -n {ns}   # lease {} (the environment's lock)", lease::NAME),
         format!("{k} apply --server-side --force-conflicts --field-manager=xtask -f -   # release record, pending"),
         format!("{k} apply --server-side --force-conflicts --field-manager=xtask -f {}", file.display()),
-        format!("{k} get deployments,replicasets,cronjobs,pods -n {ns} -o json   # until rolled out, failed or the deadline"),
+        format!("{k} get deployments,replicasets,cronjobs,pods,events -n {ns} -o json   # until rolled out, failed or the deadline"),
         format!("{k} apply --server-side --force-conflicts --field-manager=xtask -f -   # release record, outcome"),
         format!("{k} delete KIND NAME -n {ns}   # objects of this environment the render no longer has"),
     ]

@@ -47,19 +47,19 @@ pub fn expected(objects: &[Object]) -> BTreeMap<(String, String), Vec<String>> {
     wanted(objects).into_iter().map(|(k, w)| (k, w.images)).collect()
 }
 
-/// One look at the namespace.
+/// One look at the namespace: one kubectl call (the wait polls every second).
 pub fn observe(s: &Session) -> Result<Observed> {
     let mut o = Observed::default();
-    for item in s.get("deployments,replicasets,cronjobs,pods", None)? {
+    for item in s.get("deployments,replicasets,cronjobs,pods,events", None)? {
         match item["kind"].as_str() {
             Some("Deployment") => o.deployments.push(item),
             Some("ReplicaSet") => o.replicasets.push(item),
             Some("CronJob") => o.cronjobs.push(item),
             Some("Pod") => o.pods.push(item),
+            Some("Event") => o.events.push(item),
             _ => {}
         }
     }
-    o.events = s.get("events", None)?;
     Ok(o)
 }
 
