@@ -355,7 +355,12 @@ fn a_canary_without_enough_traffic_pauses_and_a_person_decides_and_ctrl_c_or_a_l
     // Ctrl-C in the middle: the canary goes, stable untouched, the lock released, the release aborted.
     f.release(2, 4, 0);
     let run = f.deploy_and(|pid| {
-        std::thread::sleep(std::time::Duration::from_secs(2));
+        // In the middle of the analyses: once the load Job runs (its removal is checked too).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !f.c().kubectl(&["get", "job", "canary-load-web", "-n", &f.namespace]).status.success() {
+            assert!(std::time::Instant::now() < deadline, "no load Job within 60 s of the analyses' start");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
         assert!(Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap().success());
     });
     assert_eq!(run.code, 130, "{}\n{}", run.stdout, run.stderr);
@@ -364,6 +369,11 @@ fn a_canary_without_enough_traffic_pauses_and_a_person_decides_and_ctrl_c_or_a_l
     assert_eq!(f.history().last().unwrap(), &(5, "aborted".to_string(), "aborted".to_string()));
     let lease = f.c().kubectl(&["get", "lease", "mlops-deploy-lock", "-n", &f.namespace]);
     assert!(!lease.status.success(), "the lock is still held");
+    let gone = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while f.c().kubectl(&["get", "job", "canary-load-web", "-n", &f.namespace]).status.success() {
+        assert!(std::time::Instant::now() < gone, "the load Job is left behind");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 
     // Another deploy takes the lock in the middle: the same, and the lock stays the other's.
     f.release(2, 5, 0);
