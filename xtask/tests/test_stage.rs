@@ -241,7 +241,7 @@ fn the_xtask_is_selected_by_the_name_the_summary_gives_it() {
     assert_eq!(code, Some(0), "{err}");
     // One task per suite of the xtask's tests, and nothing else.
     let lines: Vec<&str> = plan.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(lines.len(), 7, "{plan}");
+    assert_eq!(lines.len(), 8, "{plan}");
     assert!(lines.iter().all(|l| l.contains("cargo test -p xtask --quiet")), "{plan}");
     let (code, plan, err) = xtask(&["test", "xtask", "storage", "--dry-run"]);
     assert_eq!(code, Some(0), "{err}");
