@@ -74,13 +74,26 @@ def env() -> dict[str, str]:
 
 
 LAST_OUTPUT = [""]
+TOOLCHAIN_CARGO = [""]
+
+
+def toolchain_cargo() -> str:
+    """The cargo `cargo xtask` runs under (rustup's proxy resolves to it), as cargo names itself in CARGO."""
+    found = subprocess.run(["rustup", "which", "cargo"], capture_output=True, text=True) if shutil.which("rustup") else None
+    return found.stdout.strip() if found and found.returncode == 0 else (shutil.which("cargo") or "cargo")
 
 
 def xtask(*args: str, check: bool = True, direct: bool = False) -> float:
-    """Run `cargo xtask ARGS` as a user does (or the built binary, `direct`); return its wall time."""
+    """Run `cargo xtask ARGS` as a user does (or the built binary, `direct`); return its wall time.
+    Direct, CARGO is set as cargo sets it: the Rust tasks' keys name the toolchain by it,
+    and without it every Rust task would miss the cache."""
     program = [str(ROOT / "target/debug/xtask")] if direct else ["cargo", "xtask"]
+    e = env()
+    if direct:
+        e["CARGO"] = TOOLCHAIN_CARGO[0] or toolchain_cargo()
+        TOOLCHAIN_CARGO[0] = e["CARGO"]
     start = time.perf_counter()
-    done = subprocess.run([*program, *args], cwd=ROOT, env=env(), capture_output=True, text=True)
+    done = subprocess.run([*program, *args], cwd=ROOT, env=e, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     LAST_OUTPUT[0] = done.stdout
     if check and done.returncode != 0:
