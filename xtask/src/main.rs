@@ -90,7 +90,7 @@ fn in_process(root: &Path, argv: &[String]) -> i32 {
 fn run(cli: Cli, command: Option<&str>) -> Result<i32> {
     // The volume provisioner is a daemon of the cluster, not of a checkout: it needs no root.
     if let Command::Services { action: cli::ServicesCommand::Provisioner(a) } = &cli.command {
-        return services::kube_provisioner::run(a);
+        return services::kube::provisioner::run(a);
     }
     let root = find_root(cli.root.as_deref())?;
     // Before any thread starts: the trace context every child process inherits.

@@ -7,7 +7,7 @@
 //! read but not written; the build goes on either way, with a warning.
 
 use crate::error::UsageError;
-use crate::services::buildx_builder as builder;
+use crate::services::buildx::builder;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use xshell::Shell;

@@ -1,9 +1,9 @@
 //! The `buildx` service: the image stage's builder, as on GitHub. Here:
-//! buildx and buildkitd built from their Go modules (`buildx_build`), a
+//! buildx and buildkitd built from their Go modules (`buildx::build`), a
 //! BuildKit image made from buildkitd, Debian's runc package and the local
 //! base image (nothing pulled), the base images pushed to the loopback
 //! registry (BuildKit pulls its bases from a registry: that one is its hub
-//! mirror), and the builder (`buildx_builder`: a BuildKit container on the
+//! mirror), and the builder (`buildx::builder`: a BuildKit container on the
 //! host's network, so it reaches 127.0.0.1). On GitHub the same, as the
 //! runner's user in its own folders (`Layout`), so that the full suite's
 //! builder tests have it; the image stage there keeps
@@ -11,7 +11,10 @@
 //! of its own and never becomes the runner's current builder).
 
 use crate::services::state::Record;
-use crate::services::{base_images, buildx_build, buildx_builder as builder, process, registry, Ctx, Dirs, Service};
+pub mod build;
+pub mod builder;
+
+use crate::services::{base_images, process, registry, Ctx, Dirs, Service};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::os::unix::fs::PermissionsExt;
@@ -76,7 +79,7 @@ impl Layout {
 
 /// `services key buildx`: the binaries' build key and folder, for actions/cache.
 pub fn cache_entry(cx: &Ctx) -> Result<(String, PathBuf)> {
-    let build = buildx_build::plan(cx.sh, cx.root, &Layout::here(cx).cache)?;
+    let build = build::plan(cx.sh, cx.root, &Layout::here(cx).cache)?;
     Ok((build.key.clone(), build.out()))
 }
 
@@ -163,7 +166,7 @@ fn download_runc(cx: &Ctx, dir: &Path) -> Result<PathBuf> {
 }
 
 /// The BuildKit image's tag: BuildKit's version and a hash of the binaries' key, the runc package and the base.
-fn image_tag(build: &buildx_build::Plan, runc: &Path, base_id: &str) -> String {
+fn image_tag(build: &build::Plan, runc: &Path, base_id: &str) -> String {
     let text = format!("{}\n{}\n{base_id}\n", build.key, runc.file_name().unwrap_or_default().to_string_lossy());
     let d = Sha256::digest(text.as_bytes());
     let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
@@ -171,7 +174,7 @@ fn image_tag(build: &buildx_build::Plan, runc: &Path, base_id: &str) -> String {
 }
 
 /// Build the BuildKit image unless the engine has it.
-fn ensure_image(cx: &Ctx, l: &Layout, build: &buildx_build::Plan, bin: &Path) -> Result<String> {
+fn ensure_image(cx: &Ctx, l: &Layout, build: &build::Plan, bin: &Path) -> Result<String> {
     let sh = cx.sh;
     let format = "{{.Id}}";
     let base = base_images::PYTHON;
@@ -253,8 +256,8 @@ impl Service for Buildx {
     fn up(&self, cx: &Ctx) -> Result<Record> {
         let sh = cx.sh;
         let l = Layout::here(cx);
-        let build = buildx_build::plan(sh, cx.root, &l.cache)?;
-        let bin = buildx_build::ensure(cx, &build)?;
+        let build = build::plan(sh, cx.root, &l.cache)?;
+        let bin = build::ensure(cx, &build)?;
         let image = ensure_image(cx, &l, &build, &bin)?;
         let addr = registry::addr();
         let toml = write_config(cx, &l, &bin, &addr)?;

@@ -1,5 +1,5 @@
-//! What the three Go pin builds share (the control plane's `kube_build`,
-//! `buildx_build` and the collector's `otelcol`): reading the pins, the
+//! What the three Go pin builds share (the control plane's `kube::build`,
+//! `buildx::build` and the collector's `otelcol`): reading the pins, the
 //! key, one Go build cache for all three (a package compiled for one is
 //! reused by the others: the standard library, gRPC, protobuf, x/net …),
 //! one `go build` with its log, and building into `<cache>/<key>` through a

@@ -1,20 +1,27 @@
 //! A real Kubernetes cluster on 127.0.0.1 for tests and local deploys
 //! (docs/cluster.md): etcd, kube-apiserver, kube-controller-manager,
 //! kube-scheduler and kwok (fake kubelets), built from the pins by
-//! `kube_build`, with fake nodes, hostPath volumes, and the real worker node
+//! `kube::build`, with fake nodes, hostPath volumes, and the real worker node
 //! (`node`) where the environments' pods run (`XTASK_KUBE_NODE=0`: none, every pod simulated). Each process is known
-//! by its pid file and identity (`kube_spec`): a live one with the same
+//! by its pid file and identity (`kube::spec`): a live one with the same
 //! identity is kept, a dead or changed one started again, a leftover of ours
 //! without a pid file killed, a stranger on one of its ports named.
 
 use crate::error::UsageError;
 use crate::fsutil::write_atomic;
-use crate::services::kube_spec::{self as spec, Layout, COMPONENTS};
+pub mod build;
+pub mod pause;
+pub mod provisioner;
+pub mod spec;
+pub mod volumes;
+
+use crate::services::node::proc as node_proc;
 use crate::services::process::{self, Proc};
 use crate::services::state::Record;
-use crate::services::{kube_build, kube_provisioner, net, node, node_proc, packages, Ctx, Service};
+use crate::services::{net, node, packages, Ctx, Service};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
+use spec::{Layout, COMPONENTS};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -237,7 +244,7 @@ impl Plane<'_> {
     fn provisioner_up(&self) -> Result<()> {
         let cfg = provisioner_config(&self.l, self.kubectl());
         let cx = self.cx;
-        kube_provisioner::up(&cfg, &dirs(&self.l), self.deadline, &|m| cx.say(NAME, m))
+        provisioner::up(&cfg, &dirs(&self.l), self.deadline, &|m| cx.say(NAME, m))
     }
 
     /// The real node: started in this process as root; on GitHub, whose
@@ -290,8 +297,8 @@ fn dirs(l: &Layout) -> node_proc::Dirs {
     node_proc::Dirs { run: l.run(), logs: l.logs() }
 }
 
-fn provisioner_config(l: &Layout, kubectl: PathBuf) -> kube_provisioner::Config {
-    kube_provisioner::Config {
+fn provisioner_config(l: &Layout, kubectl: PathBuf) -> provisioner::Config {
+    provisioner::Config {
         kubectl,
         admin: l.admin(),
         kubeconfig: l.kubeconfig_of("provisioner"),
@@ -465,8 +472,8 @@ impl Service for ControlPlane {
         // up and down never run at the same time.
         let _lock = process::lock(&l.state.join(".lock"), Duration::from_secs(300), "services up/down kube")?;
         let cache = cache(cx);
-        let build = kube_build::plan(cx.sh, cx.root, &cache)?;
-        let bin = kube_build::ensure(cx, &build)?;
+        let build = build::plan(cx.sh, cx.root, &cache)?;
+        let bin = build::ensure(cx, &build)?;
         // The start's deadline and time count from here: a fresh machine's build takes minutes.
         let t0 = Instant::now();
         keys(cx.sh, &l)?;
@@ -545,7 +552,7 @@ impl Service for ControlPlane {
             }
         }
         let provisioner = provisioner_config(&l, PathBuf::new());
-        let mut stopped = usize::from(kube_provisioner::down(&provisioner, &dirs(&l), &|m| cx.say(NAME, m))?);
+        let mut stopped = usize::from(provisioner::down(&provisioner, &dirs(&l), &|m| cx.say(NAME, m))?);
         for c in COMPONENTS.iter().rev() {
             stopped += usize::from(stop_component(&l, c)?);
         }
@@ -596,10 +603,10 @@ impl Service for ControlPlane {
         }
         let line = format!("ready on {} (kubeconfig {})", spec::server(), admin.display());
         let heartbeat = provisioner_config(&l, kubectl.clone()).heartbeat();
-        if kube_provisioner::status(&dirs(&l), &heartbeat).is_none() {
+        if provisioner::status(&dirs(&l), &heartbeat).is_none() {
             return Err(format!(
                 "the control plane is {line}, but its volume provisioner does not run (log {}): cargo xtask services up",
-                dirs(&l).log(kube_provisioner::NAME).display()
+                dirs(&l).log(provisioner::NAME).display()
             ));
         }
         if !real_node().unwrap_or(true) {

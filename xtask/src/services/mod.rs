@@ -5,32 +5,19 @@
 //! and says in one line what it is. `state` records what runs in
 //! `target/xtask/services.json`, which every command reads at start.
 //!
-//! The local cluster's real worker node (`node`, its helpers `node_*`, and
-//! its DNS, `coredns`) is the cluster's part that runs pods for real.
+//! The local cluster's real worker node (`node`, its helpers in `node/`, and
+//! its DNS, `node::coredns`) is the cluster's part that runs pods for real.
 //!
 //! Adding a service: a module with a type implementing [`Service`], one line
 //! in [`all`], and, when a command needs it, its name in [`needed_by`].
 
 pub mod base_images;
 pub mod buildx;
-pub mod buildx_build;
-pub mod buildx_builder;
-pub mod coredns;
 pub mod docker;
 pub mod go_build;
 pub mod kube;
-pub mod kube_build;
-pub mod kube_pause;
-pub mod kube_provisioner;
-pub mod kube_spec;
-pub mod kube_volumes;
 pub mod net;
 pub mod node;
-mod node_config;
-mod node_files;
-mod node_proc;
-mod node_state;
-mod node_sweep;
 pub mod otelcol;
 pub mod packages;
 pub mod process;

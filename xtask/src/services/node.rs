@@ -5,29 +5,34 @@
 //! image we build. Named after the machine's hostname (the apiserver reaches
 //! the kubelet through it). `up` is idempotent and repairs what a `kill -9`
 //! broke; `down` leaves no process, chain, bridge, namespace, mount or cgroup
-//! behind and restores the sysctls the kubelet changed (`node_sweep.rs`).
+//! behind and restores the sysctls the kubelet changed (`node/sweep.rs`).
 //!
 //! Entry points: `up`, `down`, `status` over [`Config`]; `cargo xtask node`
 //! and the `kube` service (`cargo xtask services up|down kube`) call them
 //! (docs/cluster.md).
 
-use super::coredns;
-use super::node_files::{self as files, ContainerdPaths, KubeletSettings, RegistryAuth};
-use super::node_proc::{self, put, Dirs, Proc};
-use super::node_sweep;
+pub mod config;
+pub mod coredns;
+pub mod files;
+pub mod proc;
+pub mod readiness;
+pub mod sweep;
+
 use crate::error::UsageError;
 use anyhow::{bail, Context, Result};
 use base64::Engine;
+use files::{ContainerdPaths, KubeletSettings, RegistryAuth};
+use proc::{self as node_proc, put, Dirs, Proc};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use xshell::cmd;
 
-pub use super::node_config::{state_dir, Config};
-use super::node_config::{API, PACKAGES};
-pub use super::node_files::NODE_LABEL;
-pub use super::node_proc::Ctx;
-pub use super::node_state::{real_nodes, taint_args, NodeState};
+pub use config::{state_dir, Config};
+use config::{API, PACKAGES};
+pub use files::NODE_LABEL;
+pub use proc::Ctx;
+pub use readiness::{real_nodes, taint_args, NodeState};
 
 /// What must hold before anything starts; each problem names its fix.
 fn preflight(cfg: &Config) -> Result<()> {
@@ -100,7 +105,7 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
     }
     // The kubelet changes these at start: keep what they were, once, for `down`.
     if !cfg.sysctls_saved().exists() {
-        put(&cfg.sysctls_saved(), &node_sweep::read_sysctls())?;
+        put(&cfg.sysctls_saved(), &sweep::read_sysctls())?;
     }
 
     // containerd
@@ -394,7 +399,7 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
     step(
         "removing the kubepods cgroups",
         (|| {
-            let removed = node_sweep::remove_kubepods_cgroups()?;
+            let removed = sweep::remove_kubepods_cgroups()?;
             if removed > 0 {
                 ctx.say(&format!("removed {removed} kubepods cgroup(s)"));
             }
@@ -410,7 +415,7 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
             if proxy.is_file() {
                 let _ = cmd!(sh, "{proxy} --cleanup").quiet().ignore_stdout().ignore_stderr().ignore_status().run();
             }
-            for swept in node_sweep::sweep_iptables(sh)? {
+            for swept in sweep::sweep_iptables(sh)? {
                 ctx.say(&format!("removed KUBE-*/CNI-* chains ({swept})"));
             }
             Ok(())
@@ -421,7 +426,7 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
         (|| {
             let roots = cfg.mount_roots();
             let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
-            let unmounted = node_sweep::unmount_under(&roots)?;
+            let unmounted = sweep::unmount_under(&roots)?;
             if unmounted > 0 {
                 ctx.say(&format!("unmounted {unmounted} mount(s) under {}", cfg.dir().display()));
             }
@@ -435,10 +440,10 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
     step(
         "removing the pod network",
         (|| {
-            for port in node_sweep::bridge_ports(sh, files::BRIDGE) {
-                node_sweep::delete_link(sh, &port)?;
+            for port in sweep::bridge_ports(sh, files::BRIDGE) {
+                sweep::delete_link(sh, &port)?;
             }
-            if node_sweep::delete_link(sh, files::BRIDGE)? {
+            if sweep::delete_link(sh, files::BRIDGE)? {
                 ctx.say(&format!("removed the bridge {}", files::BRIDGE));
             }
             // addresses handed out (the next start's pods are new ones)
@@ -457,7 +462,7 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
         "restoring sysctls",
         (|| {
             if let Ok(saved) = std::fs::read_to_string(cfg.sysctls_saved()) {
-                let restored = node_sweep::restore_sysctls(&saved)?;
+                let restored = sweep::restore_sysctls(&saved)?;
                 if !restored.is_empty() {
                     ctx.say(&format!("restored {}", restored.join(", ")));
                 }

@@ -5,7 +5,7 @@
 //! own instance on its own ports. `up` builds (or finds) the binary and
 //! records it as `XTASK_OTELCOL` for later commands and tests. A build goes
 //! to a temporary folder renamed into place, under a lock, like the control
-//! plane's (`kube_build`).
+//! plane's (`kube::build`).
 
 use crate::error::UsageError;
 use crate::services::go_build::{self, CacheBuild};

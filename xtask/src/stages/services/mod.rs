@@ -7,7 +7,7 @@ use crate::cli::ServicesCommand;
 use crate::error::UsageError;
 use crate::github::{self, on_github};
 use crate::services::state::{self, Record, State, FILE};
-use crate::services::{self, kube, kube_build, Ctx, Dirs};
+use crate::services::{self, kube, Ctx, Dirs};
 use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;
@@ -23,7 +23,7 @@ pub fn run(root: &Path, action: &ServicesCommand) -> Result<i32> {
         ServicesCommand::Status { names, json } => status(&base, names, *json),
         ServicesCommand::Key { name } => key(&base, name),
         // main runs it before looking for a root.
-        ServicesCommand::Provisioner(a) => services::kube_provisioner::run(a),
+        ServicesCommand::Provisioner(a) => services::kube::provisioner::run(a),
     }
 }
 
@@ -142,7 +142,7 @@ fn status(b: &Base, asked: &[String], json: bool) -> Result<i32> {
 fn key(b: &Base, name: &str) -> Result<i32> {
     let (key, path) = match name {
         "kube" => {
-            let plan = kube_build::plan(b.sh, b.root, &kube::cache(&b.cx(None)))?;
+            let plan = kube::build::plan(b.sh, b.root, &kube::cache(&b.cx(None)))?;
             (plan.key.clone(), plan.out())
         }
         "otelcol" => services::otelcol::cache_entry(&b.cx(None))?,

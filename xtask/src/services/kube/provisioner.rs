@@ -1,4 +1,4 @@
-//! The local cluster's volume provisioner (`kube_volumes` decides, this
+//! The local cluster's volume provisioner (`kube::volumes` decides, this
 //! runs it): a host process started by `services up kube` beside the control
 //! plane, kept like the node's processes (pid file, identity, log). It is
 //! this program itself (`xtask services provisioner`), copied into the
@@ -8,9 +8,9 @@
 //! `kubectl get pvc --watch` wakes it when a claim changes, and it passes
 //! again every few seconds anyway (a released volume, a missed event).
 
-use super::kube_volumes::{self as volumes, Action};
-use super::node_proc::{self, Dirs, Proc};
+use super::volumes::{self, Action};
 use crate::cli::ProvisionerArgs;
+use crate::services::node::proc::{self as node_proc, Dirs, Proc};
 use anyhow::{Context, Result};
 use base64::Engine as _;
 use std::collections::BTreeSet;
@@ -90,7 +90,7 @@ pub fn up(cfg: &Config, dirs: &Dirs, deadline: Instant, say: &dyn Fn(&str)) -> R
     let token = node_proc::token_of(&sh, &cfg.kubectl, &cfg.admin, volumes::IDENTITY, deadline, hint)?;
     let ca = base64::engine::general_purpose::STANDARD
         .encode(std::fs::read(&cfg.ca).with_context(|| format!("cannot read {}", cfg.ca.display()))?);
-    node_proc::put(&cfg.kubeconfig, &super::kube_spec::kubeconfig(&ca, volumes::IDENTITY, &token))?;
+    node_proc::put(&cfg.kubeconfig, &super::spec::kubeconfig(&ca, volumes::IDENTITY, &token))?;
     let p = cfg.proc();
     if let Some(pid) = p.running(dirs) {
         if fresh(&cfg.heartbeat(), SystemTime::now() - RESYNC * 6) {

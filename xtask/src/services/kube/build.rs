@@ -9,9 +9,10 @@
 //! to a temporary folder renamed into place at the end, under a lock: an
 //! interrupted build leaves nothing half-made, a second caller waits.
 
+use super::pause;
 use crate::error::UsageError;
 use crate::services::go_build::{self, CacheBuild};
-use crate::services::{kube_pause, Ctx};
+use crate::services::Ctx;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -146,7 +147,7 @@ pub fn key(pin_files: &[(&str, String)], v: &Versions, go_version: &str) -> Stri
         etcd_ldflags(v),
         kwok_ldflags(v),
         BINARIES.join(" "),
-        kube_pause::IMAGE
+        pause::IMAGE
     );
     go_build::key(pin_files, &rest)
 }
@@ -173,7 +174,7 @@ impl Plan {
     pub fn complete(&self) -> bool {
         self.out().join("BUILD-INFO").is_file()
             && BINARIES.iter().all(|b| self.bin().join(b).is_file())
-            && std::fs::metadata(self.bin().join(kube_pause::ARCHIVE)).is_ok_and(|m| m.len() > 0)
+            && std::fs::metadata(self.bin().join(pause::ARCHIVE)).is_ok_and(|m| m.len() > 0)
     }
 }
 
@@ -211,14 +212,14 @@ pub fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
             cx.say("kube", &format!("built {} in {:.0}s", b.name, t.elapsed().as_secs_f64()));
         }
         check_stamps(&bin, v)?;
-        let pause = kube_pause::pack(&p.go, tmp)?;
+        let pause = pause::pack(&p.go, tmp)?;
         Ok(format!(
             "kubernetes={}\netcd={}\nkwok={}\ncoredns={}\npause_image={} {pause}\nflags=CGO_ENABLED=0 -trimpath -tags {TAGS} -ldflags '-s -w -X ...'\n",
             v.kubernetes,
             v.etcd,
             v.kwok,
             v.coredns,
-            kube_pause::IMAGE,
+            pause::IMAGE,
         ))
     })?;
     Ok(p.bin())
@@ -260,5 +261,5 @@ fn check_stamps(bin: &Path, v: &Versions) -> Result<()> {
 }
 
 #[cfg(test)]
-#[path = "kube_build_tests.rs"]
+#[path = "build_tests.rs"]
 mod tests;

@@ -1,5 +1,5 @@
-//! The real node as the API shows it, as pure functions over its JSON
-//! (tested in `node_state_tests.rs`): Ready or not and why, its kubelet and
+//! The Node's readiness as the API shows it, as pure functions over its JSON
+//! (tested in `readiness_tests.rs`): Ready or not and why, its kubelet and
 //! runtime versions (what `doctor` prints), and the taints `up` must change.
 
 use serde_json::Value;
@@ -97,5 +97,5 @@ pub fn real_nodes(list: &Value) -> Vec<NodeState> {
 }
 
 #[cfg(test)]
-#[path = "node_state_tests.rs"]
+#[path = "readiness_tests.rs"]
 mod tests;

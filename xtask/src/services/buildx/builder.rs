@@ -274,5 +274,5 @@ pub fn pid(sh: &Shell, spec: &Spec) -> Option<u32> {
 }
 
 #[cfg(test)]
-#[path = "buildx_builder_tests.rs"]
+#[path = "builder_tests.rs"]
 mod tests;

@@ -45,7 +45,7 @@ rules:
   verbs: [get, list, watch]
 {}---
 {}",
-        crate::services::node_files::service_account(IDENTITY, "xtask:provisioner"),
+        crate::services::node::files::service_account(IDENTITY, "xtask:provisioner"),
         storage_class()
     )
 }
@@ -178,5 +178,5 @@ pub fn describe(a: &Action) -> String {
 }
 
 #[cfg(test)]
-#[path = "kube_volumes_tests.rs"]
+#[path = "volumes_tests.rs"]
 mod tests;

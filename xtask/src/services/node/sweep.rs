@@ -3,7 +3,7 @@
 //! iptables chains (KUBE-*, CNI-*), the bridge and its veths, and the sysctls
 //! the kubelet changed. The decisions are pure functions over what the kernel
 //! reports (`/proc/self/mountinfo`, `iptables-save`), tested in
-//! `node_sweep_tests.rs`; the rest is thin I/O. Every step is safe to repeat,
+//! `sweep_tests.rs`; the rest is thin I/O. Every step is safe to repeat,
 //! and each one works after a `kill -9` of anything.
 
 use anyhow::{Context, Result};
@@ -281,5 +281,5 @@ pub fn bridge_ports(sh: &Shell, bridge: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-#[path = "node_sweep_tests.rs"]
+#[path = "sweep_tests.rs"]
 mod tests;

@@ -1,4 +1,4 @@
-//! Cluster DNS for the real node: CoreDNS (built by `kube_build` from its
+//! Cluster DNS for the real node: CoreDNS (built by `kube::build` from its
 //! Go module, pinned in `.ci/kube/coredns/`) as a **host process**, listening
 //! only on a link-local address put on the loopback interface, the address the
 //! kubelet's `clusterDNS` hands every pod (NodeLocal DNSCache's pattern; that
@@ -14,7 +14,7 @@
 //! pod's DNS traffic stays on the machine (cluster names are answered, other
 //! names are refused).
 
-use super::node_proc::{self, put, Ctx, Dirs, Proc};
+use super::proc::{self as node_proc, put, Ctx, Dirs, Proc};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -73,7 +73,7 @@ pub fn corefile(kubeconfig: &str) -> String {
     loadbalance
 }}
 ",
-        domain = super::node_files::CLUSTER_DOMAIN
+        domain = super::files::CLUSTER_DOMAIN
     )
 }
 

@@ -75,5 +75,5 @@ pub fn pack(go: &Path, build: &Path) -> Result<String> {
 }
 
 #[cfg(test)]
-#[path = "kube_pause_tests.rs"]
+#[path = "pause_tests.rs"]
 mod tests;

@@ -1,5 +1,5 @@
 //! The real node's configuration files, as pure functions of the layout
-//! (tested in `node_files_tests.rs`): containerd's config and registry hosts,
+//! (tested in `files_tests.rs`): containerd's config and registry hosts,
 //! the CNI network, the kubelet's and kube-proxy's configurations, the
 //! kubeconfigs of the node's identities and the RBAC objects behind them.
 
@@ -321,5 +321,5 @@ conntrack:
 }
 
 #[cfg(test)]
-#[path = "node_files_tests.rs"]
+#[path = "files_tests.rs"]
 mod tests;

@@ -3,8 +3,8 @@
 //! (program, arguments, identity inputs) it runs.
 
 use super::coredns;
-use super::node_files as files;
-use super::node_proc::{Dirs, Proc};
+use super::files;
+use super::proc::{Dirs, Proc};
 use crate::error::UsageError;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! built from the pins in `.ci/buildx` through the Go module proxy, once per
 //! set of pins, into a cache outside the checkout:
 //! `<cache>/xtask-buildx/<key>/bin/`. The key hashes the pin files, the
-//! flags and Go's version. Like the control plane's build (`kube_build`): a
+//! flags and Go's version. Like the control plane's build (`kube::build`): a
 //! temporary folder renamed into place under a lock, so an interrupted build
 //! leaves nothing half-made and a second caller waits.
 
@@ -140,5 +140,5 @@ fn check_stamps(bin: &Path, v: &Versions) -> Result<()> {
 }
 
 #[cfg(test)]
-#[path = "buildx_build_tests.rs"]
+#[path = "build_tests.rs"]
 mod tests;

@@ -282,7 +282,7 @@ pub fn http_ok(addr: &str, path: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "node_proc_tests.rs"]
+#[path = "proc_tests.rs"]
 mod tests;
 
 /// The long-lived token of WHO's ServiceAccount in kube-system (its Secret

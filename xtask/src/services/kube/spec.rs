@@ -261,7 +261,7 @@ pub const FAKE_TAINT: &str = "[{key: xtask.dev/fake-node, value: \"true\", effec
 
 /// The fake nodes kwok runs (tainted while a real node runs) and the
 /// pre-made volumes claims that ask for no class (`storageClassName: ""`)
-/// bind to; the default class's claims get volumes of their own (`kube_volumes`).
+/// bind to; the default class's claims get volumes of their own (`kube::volumes`).
 pub fn objects(nodes: u32, volumes: u32, dir: &Path, tainted: bool) -> String {
     let taints = if tainted { FAKE_TAINT } else { "[]" };
     let mut out = String::new();
@@ -314,5 +314,5 @@ spec:
 }
 
 #[cfg(test)]
-#[path = "kube_spec_tests.rs"]
+#[path = "spec_tests.rs"]
 mod tests;
