@@ -1,9 +1,12 @@
 //! The Docker engine: installed from Debian when missing, started when it
 //! does not answer (`dockerd` in its own session, a few attempts: a hard
 //! kill can leave state that makes the next start exit at once), checked by
-//! `docker info`. `down` stops only an engine the xtask started.
+//! `docker info`. `down` stops only an engine the xtask started. Not a
+//! daemon the keeper decides about: an engine someone else started counts
+//! as up (`docker info` answers); the keeper only starts and stops ours.
 
 use crate::error::UsageError;
+use crate::services::keeper::{self, Spec};
 use crate::services::process::{self, Proc};
 use crate::services::state::Record;
 use crate::services::{packages, Ctx, Service};
@@ -36,8 +39,13 @@ fn info(cx: &Ctx) -> Result<String, String> {
     }
 }
 
-fn own_pid_file(cx: &Ctx) -> PathBuf {
-    cx.dirs.state_dir("XTASK_DOCKER_DIR", "xtask-docker").join("dockerd.pid")
+/// dockerd as the keeper starts it (`program`: where it is; to stop it, its name will do).
+fn spec(cx: &Ctx, program: PathBuf) -> Spec {
+    let dir = cx.dirs.state_dir("XTASK_DOCKER_DIR", "xtask-docker");
+    let log =
+        std::env::var("XTASK_DOCKERD_LOG").map(PathBuf::from).unwrap_or_else(|_| "/var/log/dockerd-ci.log".into());
+    let files = keeper::Files { pid: dir.join("dockerd.pid"), id: dir.join("dockerd.id"), log };
+    Spec { grace: Duration::from_secs(30), ..Spec::new("dockerd", program, Vec::new(), files) }
 }
 
 /// The engine's process, as dockerd's own pid file names it (when readable).
@@ -78,12 +86,12 @@ impl Service for Docker {
         cx.need_root("starting the Docker engine")?;
         let dockerd = which::which("dockerd")
             .map_err(|_| UsageError::new("dockerd is not on PATH: apt-get install docker.io"))?;
-        let log =
-            std::env::var("XTASK_DOCKERD_LOG").map(PathBuf::from).unwrap_or_else(|_| "/var/log/dockerd-ci.log".into());
+        let spec = spec(cx, dockerd);
+        let log = &spec.files.log;
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_secs(60);
         for attempt in 1..=ATTEMPTS {
-            let running = process::find(&|exe| exe.file_name().is_some_and(|n| n == "dockerd"));
+            let running = process::find(&|exe, _| exe.file_name().is_some_and(|n| n == "dockerd"));
             // An engine that is starting up is waited for, not doubled.
             let p = match running.first().and_then(|pid| process::proc_of("dockerd", *pid)) {
                 Some(p) => p,
@@ -91,10 +99,13 @@ impl Service for Docker {
                     for stale in ["/var/run/docker.pid", "/var/run/docker/containerd/containerd.pid"] {
                         let _ = std::fs::remove_file(stale);
                     }
-                    cx.say(NAME, &format!("starting dockerd, attempt {attempt} (log: {})", log.display()));
-                    let p = process::spawn(cx.sh, "dockerd", &dockerd, &[], &[], &log)?;
-                    process::write_pid_file(&own_pid_file(cx), &p)?;
-                    p
+                    cx.say(NAME, &format!("starting dockerd, attempt {attempt}"));
+                    // One that dies at once is tried again, like one that dies later.
+                    match spec.start(&|m| cx.say(NAME, m)) {
+                        Ok(p) => p,
+                        Err(_) if attempt < ATTEMPTS => continue,
+                        Err(e) => return Err(e),
+                    }
                 }
             };
             process::poll_until(deadline, || info(cx).is_ok() || !process::is_running(&p));
@@ -108,17 +119,16 @@ impl Service for Docker {
         }
         Err(anyhow::anyhow!(
             "dockerd did not answer `docker info` within 60s ({ATTEMPTS} attempts); its log ends:\n{}\n(whole log: {})",
-            process::tail(&log, 15),
+            process::tail(log, 15),
             log.display()
         ))
     }
 
     fn down(&self, cx: &Ctx, _purge: bool) -> Result<String> {
-        let ours = process::read_pid_file(&own_pid_file(cx), "dockerd");
-        match (ours, engine_proc()) {
-            (Some(p), _) if process::exe(p.pid).is_some_and(|e| e.ends_with("dockerd")) => {
-                process::stop(&p, Duration::from_secs(30))?;
-                let _ = std::fs::remove_file(own_pid_file(cx));
+        let spec = spec(cx, "dockerd".into());
+        match (spec.ours(), engine_proc()) {
+            (Some(p), _) => {
+                spec.stop(&|_| {})?;
                 Ok(format!("stopped the engine the xtask started (pid {})", p.pid))
             }
             (_, Some(p)) => Ok(format!("left running: the xtask did not start this engine (pid {})", p.pid)),

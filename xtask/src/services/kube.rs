@@ -2,21 +2,23 @@
 //! (docs/cluster.md): etcd, kube-apiserver, kube-controller-manager,
 //! kube-scheduler and kwok (fake kubelets), built from the pins by
 //! `kube::build`, with fake nodes, hostPath volumes, and the real worker node
-//! (`node`) where the environments' pods run (`XTASK_KUBE_NODE=0`: none, every pod simulated). Each process is known
-//! by its pid file and identity (`kube::spec`): a live one with the same
-//! identity is kept, a dead or changed one started again, a leftover of ours
-//! without a pid file killed, a stranger on one of its ports named.
+//! (`node`) where the environments' pods run (`XTASK_KUBE_NODE=0`: none,
+//! every pod simulated). Each process is a `keeper::Spec` (`spec::process`):
+//! a live one with the same identity is kept, a dead or changed one started
+//! again, a leftover of ours without a pid file killed, a stranger on one of
+//! its ports named.
 
-use crate::error::UsageError;
-use crate::fsutil::write_atomic;
 pub mod build;
 pub mod pause;
 pub mod provisioner;
 pub mod spec;
 pub mod volumes;
 
+use crate::error::UsageError;
+use crate::fsutil::write_atomic;
+use crate::services::keeper::{put, Spec};
 use crate::services::node::proc as node_proc;
-use crate::services::process::{self, Proc};
+use crate::services::process;
 use crate::services::state::Record;
 use crate::services::{net, node, packages, Ctx, Service};
 use anyhow::{bail, Context, Result};
@@ -70,7 +72,6 @@ struct Plane<'a> {
     l: Layout,
     bin: PathBuf,
     cache: PathBuf,
-    stages_sum: String,
     deadline: Instant,
 }
 
@@ -90,81 +91,21 @@ impl Plane<'_> {
         cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=10s {args...}").quiet().ignore_stderr()
     }
 
-    fn pid_file(&self, c: &str) -> PathBuf {
-        self.l.run().join(format!("{c}.pid"))
+    fn spec(&self, c: &'static str) -> Spec {
+        spec::process(c, &self.l, &self.bin, &self.cache)
     }
 
-    fn id_file(&self, c: &str) -> PathBuf {
-        self.l.run().join(format!("{c}.id"))
+    fn say(&self, line: &str) {
+        self.cx.say(NAME, line)
     }
 
-    fn identity(&self, c: &str) -> String {
-        spec::identity(&self.bin, c, &spec::args(c, &self.l), &self.stages_sum)
+    /// Keep `c` running as wanted (`healthy`: it answers as it should).
+    fn ensure(&self, c: &'static str, healthy: bool) -> Result<()> {
+        self.spec(c).ensure(healthy, &|m| self.say(m)).map(|_| ())
     }
 
-    /// Our process for `c`, alive and running `c` (whatever its flags).
-    fn process(&self, c: &str) -> Option<Proc> {
-        process::read_pid_file(&self.pid_file(c), c).filter(|p| process::exe(p.pid).is_some_and(|e| e.ends_with(c)))
-    }
-
-    /// Our process for `c` runs the wanted binary with the wanted flags.
-    fn running(&self, c: &str) -> Option<Proc> {
-        let p = self.process(c)?;
-        let same_binary = process::exe(p.pid).is_some_and(|e| e == self.bin.join(c));
-        let id = std::fs::read_to_string(self.id_file(c)).unwrap_or_default();
-        (same_binary && id.trim() == self.identity(c)).then_some(p)
-    }
-
-    fn log(&self, c: &str) -> PathBuf {
-        self.l.logs().join(format!("{c}.log"))
-    }
-
-    fn start(&self, c: &str) -> Result<Proc> {
-        stop_component(&self.l, c)?;
-        kill_leftovers(self.cx, &self.cache, c);
-        self.free_ports(c)?;
-        self.cx.say(NAME, &format!("starting {c} (log: {})", self.log(c).display()));
-        let p = process::spawn(self.sh(), c, &self.bin.join(c), &spec::args(c, &self.l), &[], &self.log(c))?;
-        process::write_pid_file(&self.pid_file(c), &p)?;
-        write_atomic(&self.id_file(c), format!("{}\n", self.identity(c)).as_bytes())?;
-        Ok(p)
-    }
-
-    /// The ports `c` needs are free: a leftover of ours holding one is
-    /// killed, anything else is named.
-    fn free_ports(&self, c: &str) -> Result<()> {
-        for port in spec::ports(c) {
-            let mut stranger = None;
-            let free = process::poll_until(Instant::now() + Duration::from_secs(10), || {
-                let Some(h) = net::holder(*port) else { return true };
-                match h.pid.filter(|_| h.exe.as_ref().is_some_and(|e| e.starts_with(&self.cache))) {
-                    Some(pid) => {
-                        self.cx.say(NAME, &format!("killing a leftover {} holding port {port}", h.describe()));
-                        // SAFETY: kill(2) of a process running one of our cached binaries.
-                        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                        false
-                    }
-                    None => {
-                        stranger = Some(h);
-                        true
-                    }
-                }
-            });
-            if let Some(h) = stranger.or_else(|| (!free).then(|| net::holder(*port)).flatten()) {
-                return Err(UsageError::new(format!(
-                    "port {}:{port} (needed by {c}) is held by {}: stop it, then run `cargo xtask services up` again",
-                    spec::HOST,
-                    h.describe()
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    fn wait(&self, what: &str, watch: Option<&str>, ready: impl FnMut() -> bool) -> Result<()> {
-        let proc = watch.and_then(|c| self.process(c));
-        let log = watch.map(|c| self.log(c)).unwrap_or_default();
-        process::wait_for(what, self.deadline, proc.as_ref().map(|p| (p, log.as_path())), ready)
+    fn wait(&self, what: &str, c: &'static str, ready: impl FnMut() -> bool) -> Result<()> {
+        self.spec(c).wait_for(what, self.deadline, ready)
     }
 
     fn etcd_healthy(&self) -> bool {
@@ -287,7 +228,7 @@ impl Plane<'_> {
                 node.map_or_else(|| "no real node (XTASK_KUBE_NODE=0)".to_string(), |n| format!("real node {n}"))
             ),
             env: env.into_iter().collect(),
-            processes: COMPONENTS.iter().filter_map(|c| self.process(c)).collect(),
+            processes: COMPONENTS.iter().filter_map(|c| self.spec(c).ours()).collect(),
             identity: key.to_string(),
         }
     }
@@ -336,35 +277,6 @@ fn as_root(cx: &Ctx, l: &Layout, bin: &Path, action: &str) -> Result<()> {
         .with_context(|| format!("the real node did not {action} as root (sudo -n): XTASK_KUBE_NODE=0 runs without it"))
 }
 
-/// Stop our process for `c` (its pid file names it and it runs `c`).
-fn stop_component(l: &Layout, c: &str) -> Result<bool> {
-    let pid_file = l.run().join(format!("{c}.pid"));
-    let p = process::read_pid_file(&pid_file, c).filter(|p| process::exe(p.pid).is_some_and(|e| e.ends_with(c)));
-    let stopped = match p {
-        Some(p) => {
-            println!("[{NAME}] stopping {c} (pid {})", p.pid);
-            process::stop(&p, Duration::from_secs(10))?;
-            true
-        }
-        None => false,
-    };
-    let _ = std::fs::remove_file(pid_file);
-    let _ = std::fs::remove_file(l.run().join(format!("{c}.id")));
-    Ok(stopped)
-}
-
-/// Processes running `c` from the binary cache without a pid file (only this service starts those).
-fn kill_leftovers(cx: &Ctx, cache: &Path, c: &str) -> usize {
-    let pids = process::find(&|exe| exe.starts_with(cache) && exe.file_name().is_some_and(|n| n == c));
-    for pid in &pids {
-        cx.say(NAME, &format!("stopping a leftover {c} (pid {pid}, no pid file)"));
-        if let Some(p) = process::proc_of(c, *pid) {
-            let _ = process::stop(&p, Duration::from_secs(5));
-        }
-    }
-    pids.len()
-}
-
 fn random_token() -> Result<String> {
     use std::io::Read;
     let mut bytes = [0u8; 64];
@@ -404,16 +316,6 @@ fn keys(sh: &Shell, l: &Layout) -> Result<()> {
     Ok(())
 }
 
-/// Write `path` (0600) only when its content changes.
-fn put(path: &Path, text: &str) -> Result<()> {
-    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
-        return Ok(());
-    }
-    write_atomic(path, text.as_bytes())?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(())
-}
-
 fn kubeconfigs(l: &Layout) -> Result<()> {
     let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(l.serving_crt())?);
     let tokens = std::fs::read_to_string(l.tokens())?;
@@ -432,8 +334,8 @@ fn kubeconfigs(l: &Layout) -> Result<()> {
     Ok(())
 }
 
-/// kwok's configuration from the stage files, and its sum.
-fn stages(cx: &Ctx, l: &Layout) -> Result<String> {
+/// kwok's configuration from the stage files (an input of its identity).
+fn stages(cx: &Ctx, l: &Layout) -> Result<()> {
     let dir = cx.root.join(STAGES);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| format!("cannot read {STAGES}: restore it from git"))?
@@ -447,8 +349,7 @@ fn stages(cx: &Ctx, l: &Layout) -> Result<String> {
     if !config.contains("kind: Stage") {
         bail!("no kwok stages in {STAGES}: restore them from git");
     }
-    put(&l.kwok_config(), &config)?;
-    Ok(spec::short_sum(config.as_bytes()))
+    put(&l.kwok_config(), &config)
 }
 
 impl Service for ControlPlane {
@@ -477,14 +378,14 @@ impl Service for ControlPlane {
         // The start's deadline and time count from here: a fresh machine's build takes minutes.
         let t0 = Instant::now();
         keys(cx.sh, &l)?;
-        let stages_sum = stages(cx, &l)?;
+        stages(cx, &l)?;
         let deadline = t0 + Duration::from_secs(number("XTASK_KUBE_DEADLINE", 180));
-        let p = Plane { cx, l, bin, cache, stages_sum, deadline };
+        let p = Plane { cx, l, bin, cache, deadline };
         // Volumes: enough for several test runs at once (a deleted claim's volume
         // comes back at the next `services up`).
         let (nodes, volumes) = (number("XTASK_KUBE_NODES", 1), number("XTASK_KUBE_PVS", 32));
 
-        let all_running = COMPONENTS.iter().all(|c| p.running(c).is_some());
+        let all_running = COMPONENTS.iter().all(|c| p.spec(c).running().is_some());
         if all_running && p.l.admin().is_file() && p.api_ready() && p.nodes_ready(nodes) && p.default_sa() {
             // The fake node's taint follows XTASK_KUBE_NODE; volumes made when missing.
             if !p.converged(nodes, volumes, real_node) {
@@ -495,32 +396,27 @@ impl Service for ControlPlane {
             let node = if real_node { Some(p.node_up()?) } else { None };
             return Ok(p.record(&build.key, node.as_deref(), " (already running)"));
         }
-        if p.running("etcd").is_none() || !p.etcd_healthy() {
-            p.start("etcd")?;
-            p.wait("etcd /health", Some("etcd"), || p.etcd_healthy())?;
-        }
-        if p.running("kube-apiserver").is_none() {
-            p.start("kube-apiserver")?;
-        }
+        // An etcd that runs but does not answer is started again.
+        p.ensure("etcd", p.etcd_healthy())?;
+        p.wait("etcd /health", "etcd", || p.etcd_healthy())?;
+        p.ensure("kube-apiserver", true)?;
         // Its self-signed serving certificate is made in --cert-dir on first start.
         let crt = p.l.serving_crt();
-        p.wait("its serving certificate", Some("kube-apiserver"), || crt.is_file())?;
+        p.wait("its serving certificate", "kube-apiserver", || crt.is_file())?;
         kubeconfigs(&p.l)?;
-        p.wait("kube-apiserver /readyz", Some("kube-apiserver"), || p.api_ready())?;
+        p.wait("kube-apiserver /readyz", "kube-apiserver", || p.api_ready())?;
         for c in ["kube-controller-manager", "kube-scheduler", "kwok"] {
-            if p.running(c).is_none() {
-                p.start(c)?;
-            }
+            p.ensure(c, true)?;
         }
         for c in ["kube-controller-manager", "kube-scheduler"] {
             let port = spec::health_port(c).expect("a health port");
-            p.wait(&format!("{c} /healthz"), Some(c), || p.https_ok(port))?;
+            p.wait(&format!("{c} /healthz"), c, || p.https_ok(port))?;
         }
         p.apply_objects(nodes, volumes, real_node)?;
         p.release_volumes();
         p.provisioner_up()?;
-        p.wait(&format!("{nodes} kwok node(s) Ready"), Some("kwok"), || p.nodes_ready(nodes))?;
-        p.wait("ServiceAccount default/default", Some("kube-controller-manager"), || p.default_sa())?;
+        p.wait(&format!("{nodes} kwok node(s) Ready"), "kwok", || p.nodes_ready(nodes))?;
+        p.wait("ServiceAccount default/default", "kube-controller-manager", || p.default_sa())?;
         let node = if real_node { Some(p.node_up()?) } else { None };
         cx.say(
             NAME,
@@ -553,12 +449,10 @@ impl Service for ControlPlane {
         }
         let provisioner = provisioner_config(&l, PathBuf::new());
         let mut stopped = usize::from(provisioner::down(&provisioner, &dirs(&l), &|m| cx.say(NAME, m))?);
-        for c in COMPONENTS.iter().rev() {
-            stopped += usize::from(stop_component(&l, c)?);
-        }
         let cache = cache(cx);
-        for c in COMPONENTS.iter().rev() {
-            stopped += kill_leftovers(cx, &cache, c);
+        let bin = newest_bin(&cache);
+        for &c in COMPONENTS.iter().rev() {
+            stopped += spec::process(c, &l, &bin, &cache).stop(&|m| cx.say(NAME, m))?;
         }
         let mut busy = Vec::new();
         for port in COMPONENTS.iter().flat_map(|c| spec::ports(c)) {
@@ -582,16 +476,14 @@ impl Service for ControlPlane {
 
     fn status(&self, cx: &Ctx) -> Result<String, String> {
         let l = layout(cx);
-        let gone: Vec<&str> = COMPONENTS
-            .iter()
-            .copied()
-            .filter(|c| process::read_pid_file(&l.run().join(format!("{c}.pid")), c).is_none())
-            .collect();
+        let cache = cache(cx);
+        let bin = newest_bin(&cache);
+        let ours = |c| spec::process(c, &l, &bin, &cache).ours();
+        let gone: Vec<&str> = COMPONENTS.iter().copied().filter(|c| ours(c).is_none()).collect();
         if !gone.is_empty() {
             return Err(format!("not running: {}", gone.join(", ")));
         }
-        let apiserver = process::read_pid_file(&l.run().join("kube-apiserver.pid"), "kube-apiserver");
-        let kubectl = apiserver.and_then(|p| process::exe(p.pid)).map(|e| e.with_file_name("kubectl"));
+        let kubectl = ours("kube-apiserver").and_then(|p| process::exe(p.pid)).map(|e| e.with_file_name("kubectl"));
         let Some(kubectl) = kubectl else { return Ok(format!("running on {}", spec::server())) };
         let (sh, admin) = (cx.sh, l.admin());
         let ready = cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=5s get --raw /readyz")

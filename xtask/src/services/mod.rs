@@ -15,6 +15,7 @@ pub mod base_images;
 pub mod buildx;
 pub mod docker;
 pub mod go_build;
+pub mod keeper;
 pub mod kube;
 pub mod net;
 pub mod node;
@@ -130,6 +131,12 @@ impl Dirs {
     pub fn cache_dir(&self, var: &str, name: &str) -> PathBuf {
         std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| self.cache.join(name))
     }
+}
+
+/// 16 hex digits of sha256: the services' cache keys and identities.
+pub fn short_sum(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn euid() -> u32 {

@@ -1,18 +1,17 @@
-//! The daemons services start and stop: started in a session of their own
-//! (they outlive the xtask, and Ctrl-C in its terminal does not reach them),
-//! output appended to a log, known by pid *and* start time (a recycled pid is
-//! not ours), stopped as a process group (TERM, then KILL after a grace).
-//! Also: waiting with a deadline, file locks, commands with a time limit.
+//! Processes as `/proc` shows them: known by pid *and* start time (a
+//! recycled pid is not ours; a zombie leader whose threads still run is
+//! running), found by program and command line, stopped as a process group
+//! (TERM, then KILL after a grace), named in pid files. Also: polling with a
+//! deadline, a log's last lines, file locks, commands with a time limit. The
+//! daemons themselves are started and kept by `keeper`.
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use xshell::{cmd, Cmd, Shell};
+use xshell::Cmd;
 
 const POLL: Duration = Duration::from_millis(250);
 
@@ -70,56 +69,24 @@ pub fn exe(pid: u32) -> Option<PathBuf> {
     Some(PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text)))
 }
 
-/// Every process whose program `matches`.
-pub fn find(matches: &dyn Fn(&Path) -> bool) -> Vec<u32> {
+/// A process's command line, its arguments split (empty when it is gone).
+pub fn cmdline(pid: u32) -> Vec<String> {
+    let bytes = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    bytes.split(|c| *c == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+}
+
+/// Every live process but this one whose program and command line `matches`.
+pub fn find(matches: &dyn Fn(&Path, &[String]) -> bool) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let me = std::process::id();
     let mut pids: Vec<u32> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .filter(|pid| exe(*pid).is_some_and(|e| matches(&e)))
+        .filter(|pid| *pid != me && exe(*pid).is_some_and(|e| matches(&e, &cmdline(*pid))))
         .filter(|pid| proc_of("", *pid).is_some())
         .collect();
     pids.sort_unstable();
     pids
-}
-
-/// Start `program` as a daemon: its own session, stdin from /dev/null,
-/// output appended to `log` after a line saying when it started.
-pub fn spawn(
-    sh: &Shell,
-    name: &str,
-    program: &Path,
-    args: &[String],
-    env: &[(String, String)],
-    log: &Path,
-) -> Result<Proc> {
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut out = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("cannot open {}", log.display()))?;
-    writeln!(out, "=== {} xtask starts {name}", crate::clock::rfc3339(crate::clock::now() as i64))?;
-    let cmd = env.iter().fold(cmd!(sh, "{program} {args...}"), |c, (k, v)| c.env(k, v));
-    let mut command: Command = cmd.into();
-    command.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
-    // SAFETY: setsid(2) and umask(2) are async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // What a daemon creates does not depend on the caller's umask.
-            libc::umask(0o022);
-            Ok(())
-        });
-    }
-    let child = command.spawn().with_context(|| format!("cannot start {}", program.display()))?;
-    // Not waited for: it outlives us. If it dies first it stays a zombie, which counts as gone.
-    let pid = child.id();
-    proc_of(name, pid).with_context(|| format!("{name} (pid {pid}) exited at once: see {}", log.display()))
 }
 
 fn signal(pid: u32, sig: i32) {
@@ -157,36 +124,6 @@ pub fn poll_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
             return false;
         }
         std::thread::sleep(POLL);
-    }
-}
-
-/// Wait for `what` until `deadline`, watching the process that should bring
-/// it: its exit or the deadline is an error with the last lines of its log.
-pub fn wait_for(
-    what: &str,
-    deadline: Instant,
-    watch: Option<(&Proc, &Path)>,
-    mut ready: impl FnMut() -> bool,
-) -> Result<()> {
-    let mut died = false;
-    let ok = poll_until(deadline, || {
-        if ready() {
-            return true;
-        }
-        died = watch.is_some_and(|(p, _)| !is_running(p));
-        died
-    }) && !died;
-    if ok {
-        return Ok(());
-    }
-    let (why, log) = match watch {
-        Some((p, log)) if died => (format!("{} (pid {}) exited while waiting for {what}", p.name, p.pid), Some(log)),
-        Some((_, log)) => (format!("timed out waiting for {what}"), Some(log)),
-        None => (format!("timed out waiting for {what}"), None),
-    };
-    match log {
-        Some(log) => bail!("{why}; its log ends:\n{}\n(whole log: {})", tail(log, 15), log.display()),
-        None => bail!("{why}"),
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use xshell::{cmd, Shell};
 
 #[test]
 fn stat_fields_count_from_the_last_parenthesis() {
@@ -9,39 +10,21 @@ fn stat_fields_count_from_the_last_parenthesis() {
 }
 
 #[test]
-fn a_daemon_runs_in_its_own_session_logs_and_stops_with_its_group() {
+fn a_pid_file_names_a_process_by_pid_and_start_time() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("logs/sleeper.log");
-    let sh = Shell::new().unwrap();
-    let sleep = which::which("sleep").unwrap();
-    let p = spawn(&sh, "sleeper", &sleep, &["300".into()], &[], &log).unwrap();
-    assert!(is_running(&p));
-    // SAFETY: getsid(2) of a child we started.
-    assert_eq!(unsafe { libc::getsid(p.pid as i32) }, p.pid as i32, "its own session");
-    assert_eq!(exe(p.pid).unwrap(), std::fs::canonicalize(&sleep).unwrap());
-    write_pid_file(&dir.path().join("s.pid"), &p).unwrap();
-    assert_eq!(read_pid_file(&dir.path().join("s.pid"), "sleeper"), Some(p.clone()));
-    stop(&p, Duration::from_secs(5)).unwrap();
-    assert!(!is_running(&p), "a zombie counts as gone");
-    assert_eq!(read_pid_file(&dir.path().join("s.pid"), "sleeper"), None);
-    assert!(std::fs::read_to_string(&log).unwrap().contains("xtask starts sleeper"));
-    // A recycled pid (same pid, another start) is not ours.
     let me = proc_of("me", std::process::id()).unwrap();
-    assert!(!is_running(&Proc { start: me.start + 1, ..me }));
-}
-
-#[test]
-fn waiting_names_the_process_that_died_and_its_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("false.log");
-    let sh = Shell::new().unwrap();
-    let sh_exe = which::which("sh").unwrap();
-    let p =
-        spawn(&sh, "quitter", &sh_exe, &["-c".into(), "sleep 0.3; echo bad flag; exit 3".into()], &[], &log).unwrap();
-    let err = wait_for("its port", Instant::now() + Duration::from_secs(10), Some((&p, &log)), || false).unwrap_err();
-    let text = format!("{err:#}");
-    assert!(text.starts_with("quitter (pid "), "{text}");
-    assert!(text.contains("exited while waiting for its port") && text.contains("  bad flag"), "{text}");
+    write_pid_file(&dir.path().join("me.pid"), &me).unwrap();
+    assert_eq!(read_pid_file(&dir.path().join("me.pid"), "me"), Some(me.clone()));
+    // A recycled pid (same pid, another start) is not ours.
+    let recycled = Proc { start: me.start + 1, ..me.clone() };
+    assert!(!is_running(&recycled));
+    write_pid_file(&dir.path().join("old.pid"), &recycled).unwrap();
+    assert_eq!(read_pid_file(&dir.path().join("old.pid"), "me"), None);
+    // The shell scripts' pid files held the pid alone.
+    std::fs::write(dir.path().join("script.pid"), format!("{}\n", me.pid)).unwrap();
+    assert_eq!(read_pid_file(&dir.path().join("script.pid"), "me").map(|p| p.pid), Some(me.pid));
+    assert!(exe(me.pid).is_some() && !cmdline(me.pid).is_empty());
+    assert_eq!(find(&|_, _| true).iter().find(|p| **p == me.pid), None, "find leaves this process out");
 }
 
 #[test]
@@ -61,16 +44,17 @@ fn a_lock_is_exclusive_until_dropped() {
 fn a_zombie_leader_with_running_threads_is_still_running() {
     // The main thread leaves (pthread_exit) while another thread holds on,
     // as a Go daemon's does on TERM: its sockets close only with the last thread.
-    let dir = tempfile::tempdir().unwrap();
     let sh = Shell::new().unwrap();
     let py = which::which("python3").unwrap();
     let script = "import ctypes, threading, time\n\
                   threading.Thread(target=lambda: time.sleep(1.5)).start()\n\
                   ctypes.CDLL(None).pthread_exit(None)\n";
-    let p = spawn(&sh, "leaver", &py, &["-c".into(), script.into()], &[], &dir.path().join("l.log")).unwrap();
+    let mut child = std::process::Command::from(cmd!(sh, "{py} -c {script}")).spawn().unwrap();
+    let p = proc_of("leaver", child.id()).unwrap();
     let leader_gone =
         poll_until(Instant::now() + Duration::from_secs(5), || stat(p.pid).is_some_and(|(s, _)| s == 'Z'));
     assert!(leader_gone, "the main thread should have left");
     assert!(is_running(&p), "its other thread still runs");
     assert!(poll_until(Instant::now() + Duration::from_secs(10), || !is_running(&p)), "gone once the last thread ends");
+    child.wait().unwrap();
 }

@@ -3,12 +3,15 @@
 //! beside its storage (mode 0600, never printed). Debian's `docker-registry`
 //! runs it here; on GitHub, where that package is not at hand, the
 //! `registry:2` image from the hub does. Whatever else holds the port is
-//! named, never taken over; a packaged registry service is stopped.
+//! named, never taken over; a packaged registry service is stopped. Whether
+//! ours runs is what answers on its port (a probe with the stored
+//! credentials), not a pid file; once it must start, the keeper starts it.
 
 use crate::error::UsageError;
 use crate::fsutil::write_atomic;
+use crate::services::keeper::{self, Spec};
 use crate::services::net::{self, port_of};
-use crate::services::process::{self, Proc};
+use crate::services::process::{self, poll_until};
 use crate::services::state::Record;
 use crate::services::{packages, Ctx, Service};
 use anyhow::{Context, Result};
@@ -134,9 +137,10 @@ fn password(f: &Files) -> Result<String> {
     Ok(pw)
 }
 
-fn own_process(f: &Files) -> Option<Proc> {
-    process::read_pid_file(&f.pid, "docker-registry")
-        .filter(|p| process::exe(p.pid).is_some_and(|e| e.ends_with("docker-registry")))
+/// Debian's docker-registry as the keeper runs it (`program`: where it is; to stop it, its name will do).
+fn spec(f: &Files, program: PathBuf) -> Spec {
+    let files = keeper::Files { pid: f.pid.clone(), id: f.dir.join("registry.id"), log: f.log.clone() };
+    Spec::new("docker-registry", program, vec!["serve".into(), f.config.display().to_string()], files)
 }
 
 fn container_exists(cx: &Ctx) -> bool {
@@ -146,12 +150,7 @@ fn container_exists(cx: &Ctx) -> bool {
 
 /// Stop the registry the xtask started (process or container); whether there was one.
 fn stop_ours(cx: &Ctx, f: &Files) -> Result<bool> {
-    let mut stopped = false;
-    if let Some(p) = own_process(f) {
-        process::stop(&p, Duration::from_secs(10))?;
-        stopped = true;
-    }
-    let _ = std::fs::remove_file(&f.pid);
+    let mut stopped = spec(f, "docker-registry".into()).stop(&|_| {})? > 0;
     if cx.github && container_exists(cx) {
         let sh = cx.sh;
         cmd!(sh, "docker rm -f {CONTAINER}").quiet().ignore_stdout().run()?;
@@ -255,19 +254,21 @@ impl Service for Registry {
             None
         } else {
             write_atomic(&f.config, config(&f.dir, &addr).as_bytes())?;
-            cx.say(NAME, &format!("starting docker-registry on {addr} (log: {})", f.log.display()));
+            cx.say(NAME, &format!("starting docker-registry on {addr}"));
             let exe = which::which("docker-registry").context("docker-registry is not on PATH")?;
-            let args = vec!["serve".to_string(), f.config.display().to_string()];
-            let p = process::spawn(cx.sh, "docker-registry", &exe, &args, &[], &f.log)?;
-            process::write_pid_file(&f.pid, &p)?;
-            Some(p)
+            let spec = spec(&f, exe);
+            spec.start(&|m| cx.say(NAME, m))?;
+            Some(spec)
         };
         let t0 = Instant::now();
-        let watch = started.as_ref().map(|p| (p, f.log.as_path()));
+        let deadline = t0 + Duration::from_secs(30);
         let what = format!("401 from http://{addr}/v2/");
-        process::wait_for(&what, t0 + Duration::from_secs(30), watch, || {
-            net::get(&addr, "/v2/", None, PROBE).is_some_and(|r| r.0 == 401)
-        })?;
+        let answers = || net::get(&addr, "/v2/", None, PROBE).is_some_and(|r| r.0 == 401);
+        match started {
+            Some(spec) => spec.wait_for(&what, deadline, answers)?,
+            None if !poll_until(deadline, answers) => anyhow::bail!("timed out waiting for {what}"),
+            None => {}
+        }
         if probe(&addr, &pw) != Answer::Ours {
             anyhow::bail!("the registry on {addr} answers but rejects the stored credentials: run `cargo xtask services down registry --purge`, then up");
         }

@@ -1,9 +1,10 @@
 //! What the local control plane is, as data (pure): each process's flags,
-//! ports and identity, the kubeconfigs, the fake nodes and volumes. The
-//! identity of a process is its binary, its flags and (kwok) its stages:
-//! a live process with the same identity is kept, a changed one restarted.
+//! ports and spec for the keeper, the kubeconfigs, the fake nodes and
+//! volumes. The identity of a process is its binary, its flags and (kwok)
+//! its stages: a live process with the same identity is kept, a changed one
+//! restarted.
 
-use sha2::{Digest, Sha256};
+use crate::services::keeper::{Files, Mark, Spec};
 use std::path::{Path, PathBuf};
 
 pub const HOST: &str = "127.0.0.1";
@@ -190,21 +191,16 @@ pub fn fake_nodes(list: &serde_json::Value) -> Vec<(String, bool, bool)> {
         .collect()
 }
 
-/// 16 hex digits of sha256 (as the shell script printed them).
-pub fn short_sum(text: &[u8]) -> String {
-    Sha256::digest(text).iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_string()
-}
-
-/// A process's identity: its binary, its flags, and kwok's stages.
-pub fn identity(bin: &Path, component: &str, args: &[String], stages_sum: &str) -> String {
-    let mut text = format!("{}\n", bin.join(component).display());
-    for a in args {
-        text += &format!("{a}\n");
+/// `component` as the keeper runs it: the build's binary, its flags, kwok's
+/// stages (its configuration file) as an input, its ports; a leftover is a
+/// binary of its name from the build cache.
+pub fn process(component: &'static str, l: &Layout, bin: &Path, cache: &Path) -> Spec {
+    Spec {
+        inputs: if component == "kwok" { vec![l.kwok_config()] } else { Vec::new() },
+        mark: Mark::Under(cache.to_path_buf()),
+        ports: ports(component).to_vec(),
+        ..Spec::new(component, bin.join(component), args(component, l), Files::under(&l.run(), &l.logs(), component))
     }
-    if component == "kwok" {
-        text += &format!("stages={stages_sum}\n");
-    }
-    short_sum(text.as_bytes())
 }
 
 /// kwok's configuration: every stage file, as one multi-document YAML.

@@ -23,16 +23,25 @@ fn each_component_has_its_flags_and_ports() {
 
 #[test]
 fn identity_follows_binary_flags_and_kwok_stages() {
-    let l = layout();
-    let bin = Path::new("/cache/abc/bin");
-    let a = identity(bin, "etcd", &args("etcd", &l), "s1");
-    assert_eq!(a.len(), 16);
-    assert_eq!(identity(bin, "etcd", &args("etcd", &l), "s2"), a, "stages are kwok's alone");
-    assert_ne!(identity(Path::new("/cache/def/bin"), "etcd", &args("etcd", &l), "s1"), a);
-    let k = identity(bin, "kwok", &args("kwok", &l), "s1");
-    assert_ne!(identity(bin, "kwok", &args("kwok", &l), "s2"), k);
+    let dir = tempfile::tempdir().unwrap();
+    let l = Layout { state: dir.path().to_path_buf() };
+    let (bin, cache) = (Path::new("/cache/abc/bin"), Path::new("/cache"));
+    let etcd = process("etcd", &l, bin, cache);
+    assert_eq!(etcd.program, Path::new("/cache/abc/bin/etcd"));
+    assert_eq!(etcd.files.pid, dir.path().join("run/etcd.pid"));
+    assert_eq!(etcd.files.log, dir.path().join("logs/etcd.log"));
+    assert_eq!((etcd.ports.as_slice(), &etcd.mark), ([2379, 2380].as_slice(), &Mark::Under(cache.into())));
+    let a = etcd.identity();
     // As the shell script computed it: the binary, each flag, a line each.
-    assert_eq!(identity(bin, "x", &["--a".into()], "s"), short_sum(b"/cache/abc/bin/x\n--a\n"));
+    let text = format!("/cache/abc/bin/etcd\n{}\n", args("etcd", &l).join("\n"));
+    assert_eq!(a, crate::services::short_sum(text.as_bytes()));
+    assert_ne!(process("etcd", &l, Path::new("/cache/def/bin"), cache).identity(), a);
+    let kwok = process("kwok", &l, bin, cache);
+    std::fs::write(l.kwok_config(), "s1").unwrap();
+    let k = kwok.identity();
+    std::fs::write(l.kwok_config(), "s2").unwrap();
+    assert_ne!(kwok.identity(), k, "kwok's stages are part of its identity");
+    assert_eq!(process("etcd", &l, bin, cache).identity(), a, "and only of kwok's");
 }
 
 #[test]
