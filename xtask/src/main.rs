@@ -142,7 +142,7 @@ fn run(cli: Cli, command: Option<&str>) -> Result<i32> {
         }
         Command::Undeploy(args) => stages::undeploy::run(&discover(&root)?, &args),
         Command::Doctor => stages::doctor::run(&root),
-        Command::Node { action } => stages::node::run(&action),
+        Command::Node { action } => stages::node::run(&root, &action),
         Command::Ci(args) => {
             let ws = discover(&root)?;
             exec::install_interrupt_handler()?;

@@ -62,6 +62,8 @@ impl Files {
 pub enum Mark {
     /// … lives under this folder (a build cache only we fill).
     Under(PathBuf),
+    /// … has this argument (our own configuration file).
+    Arg(String),
     /// Only its pid file knows it.
     PidFile,
 }
@@ -295,10 +297,11 @@ impl Spec {
     }
 
     /// Whether a program (and its command line) is one of ours by [`Mark`].
-    fn marks(&self, exe: &Path, _args: &[String]) -> bool {
+    fn marks(&self, exe: &Path, args: &[String]) -> bool {
         exe.file_name() == self.program.file_name()
             && match &self.mark {
                 Mark::Under(dir) => exe.starts_with(dir),
+                Mark::Arg(a) => args.contains(a),
                 Mark::PidFile => false,
             }
     }

@@ -8,6 +8,7 @@
 //! again, a leftover of ours without a pid file killed, a stranger on one of
 //! its ports named.
 
+pub mod admin;
 pub mod build;
 pub mod pause;
 pub mod provisioner;
@@ -17,10 +18,10 @@ pub mod volumes;
 use crate::error::UsageError;
 use crate::fsutil::write_atomic;
 use crate::services::keeper::{put, Spec};
-use crate::services::node::proc as node_proc;
 use crate::services::process;
 use crate::services::state::Record;
 use crate::services::{net, node, packages, Ctx, Service};
+use admin::Admin;
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use spec::{Layout, COMPONENTS};
@@ -47,17 +48,6 @@ fn real_node() -> Result<bool> {
     }
 }
 
-/// What the real node needs from Debian: (command or file, package).
-const NODE_PACKAGES: &[(&str, &str)] = &[
-    ("containerd", "containerd"),
-    ("runc", "runc"),
-    ("ctr", "containerd"),
-    ("iptables", "iptables"),
-    ("ip", "iproute2"),
-    ("/usr/lib/cni/bridge", "containernetworking-plugins"),
-    ("/usr/lib/cni/firewall", "containernetworking-plugins"),
-];
-
 fn layout(cx: &Ctx) -> Layout {
     Layout { state: cx.dirs.state_dir("XTASK_KUBE_STATE", "xtask-kube") }
 }
@@ -80,15 +70,13 @@ impl Plane<'_> {
         self.cx.sh
     }
 
-    fn kubectl(&self) -> PathBuf {
-        self.bin.join("kubectl")
+    fn admin(&self) -> Admin {
+        Admin::of(self.bin.join("kubectl"), &self.l)
     }
 
     /// kubectl as the admin, with a short request timeout.
     fn k(&self, args: &[&str]) -> xshell::Cmd<'_> {
-        let (kubectl, admin) = (self.kubectl(), self.l.admin());
-        let sh = self.sh();
-        cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=10s {args...}").quiet().ignore_stderr()
+        self.admin().cmd(self.sh(), Duration::from_secs(10), args).ignore_stderr()
     }
 
     fn spec(&self, c: &'static str) -> Spec {
@@ -183,9 +171,8 @@ impl Plane<'_> {
 
     /// The default StorageClass and its provisioner (dynamic volumes).
     fn provisioner_up(&self) -> Result<()> {
-        let cfg = provisioner_config(&self.l, self.kubectl());
-        let cx = self.cx;
-        provisioner::up(&cfg, &dirs(&self.l), self.deadline, &|m| cx.say(NAME, m))
+        let cfg = provisioner::Config { admin: self.admin(), cluster: self.l.clone() };
+        provisioner::up(&cfg, self.deadline, &|m| self.say(m))
     }
 
     /// The real node: started in this process as root; on GitHub, whose
@@ -193,7 +180,7 @@ impl Plane<'_> {
     fn node_up(&self) -> Result<String> {
         let cfg = node_config(&self.l, &self.bin, self.deadline.saturating_duration_since(Instant::now()))?;
         if self.cx.euid == 0 {
-            node::up(&node::Ctx::new("node")?, &cfg)?;
+            node::up(self.cx, &cfg)?;
         } else if self.cx.github {
             as_root(self.cx, &self.l, &self.bin, "up")?;
         } else {
@@ -214,7 +201,7 @@ impl Plane<'_> {
         let admin = self.l.admin().display().to_string();
         let mut env = vec![
             ("XTASK_TEST_KUBECONFIG".to_string(), admin.clone()),
-            ("XTASK_KUBECTL".to_string(), self.kubectl().display().to_string()),
+            ("XTASK_KUBECTL".to_string(), self.admin().kubectl.display().to_string()),
         ];
         // On GitHub a deploy's cluster is only what the job's secrets name.
         if !self.cx.github {
@@ -234,37 +221,22 @@ impl Plane<'_> {
     }
 }
 
-fn dirs(l: &Layout) -> node_proc::Dirs {
-    node_proc::Dirs { run: l.run(), logs: l.logs() }
-}
-
-fn provisioner_config(l: &Layout, kubectl: PathBuf) -> provisioner::Config {
-    provisioner::Config {
-        kubectl,
-        admin: l.admin(),
-        kubeconfig: l.kubeconfig_of("provisioner"),
-        ca: l.serving_crt(),
-        state: l.state.clone(),
-        volumes: l.volumes().join("dynamic"),
-    }
+fn provisioner(l: &Layout, kubectl: PathBuf) -> provisioner::Config {
+    provisioner::Config { admin: Admin::of(kubectl, l), cluster: l.clone() }
 }
 
 /// The real node's configuration: the cluster's state and binaries, the
 /// registry's credentials when the registry service keeps them.
 fn node_config(l: &Layout, bin: &Path, deadline: Duration) -> Result<node::Config> {
     let mut cfg = node::Config::from_env(Some(bin.to_path_buf()))?;
-    cfg.state = l.state.clone();
+    cfg.cluster = l.clone();
     cfg.deadline = deadline.max(Duration::from_secs(60));
     Ok(cfg)
 }
 
-/// The newest build with a kubelet (for `down`, which builds nothing).
+/// The newest build with a kubelet (for `down` and `status`, which build nothing).
 fn newest_bin(cache: &Path) -> PathBuf {
-    let builds = std::fs::read_dir(cache).into_iter().flatten().flatten().map(|e| e.path().join("bin"));
-    builds
-        .filter(|b| b.join("kubelet").is_file())
-        .max_by_key(|b| b.join("kubelet").metadata().and_then(|m| m.modified()).ok())
-        .unwrap_or_else(|| cache.join("unbuilt/bin"))
+    build::newest_bin(cache).unwrap_or_else(|| cache.join("unbuilt/bin"))
 }
 
 /// `cargo xtask node ACTION` as root through `sudo -n`, told where the cluster is.
@@ -363,7 +335,7 @@ impl Service for ControlPlane {
             packages::ensure(cx, NAME, &[("curl", "curl"), ("openssl", "openssl")])?;
         }
         if real_node {
-            packages::ensure(cx, NAME, NODE_PACKAGES)?;
+            packages::ensure(cx, NAME, node::PACKAGES)?;
         }
         let l = layout(cx);
         for d in [l.pki(), l.serving(), l.kubeconfigs(), l.run(), l.logs(), l.state.join("etcd"), l.volumes()] {
@@ -440,15 +412,14 @@ impl Service for ControlPlane {
         if l.state.join("node").is_dir() {
             let cfg = node_config(&l, &newest_bin(&cache(cx)), Duration::from_secs(180))?;
             if cx.euid == 0 {
-                node::down(&node::Ctx::new("node")?, &cfg)?;
+                node::down(cx, &cfg)?;
             } else if cx.github {
                 as_root(cx, &l, &cfg.bin, "down")?;
             } else {
                 cx.need_root("stopping the real node")?;
             }
         }
-        let provisioner = provisioner_config(&l, PathBuf::new());
-        let mut stopped = usize::from(provisioner::down(&provisioner, &dirs(&l), &|m| cx.say(NAME, m))?);
+        let mut stopped = usize::from(provisioner::down(&provisioner(&l, PathBuf::new()), &|m| cx.say(NAME, m))?);
         let cache = cache(cx);
         let bin = newest_bin(&cache);
         for &c in COMPONENTS.iter().rev() {
@@ -485,20 +456,17 @@ impl Service for ControlPlane {
         }
         let kubectl = ours("kube-apiserver").and_then(|p| process::exe(p.pid)).map(|e| e.with_file_name("kubectl"));
         let Some(kubectl) = kubectl else { return Ok(format!("running on {}", spec::server())) };
-        let (sh, admin) = (cx.sh, l.admin());
-        let ready = cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=5s get --raw /readyz")
-            .quiet()
-            .ignore_stderr()
-            .read();
+        let admin = Admin::of(kubectl.clone(), &l);
+        let ready = admin.cmd(cx.sh, Duration::from_secs(5), &["get", "--raw", "/readyz"]).ignore_stderr().read();
         if ready.map_or(true, |o| o.trim() != "ok") {
             return Err(format!("running, but {} does not answer /readyz", spec::server()));
         }
-        let line = format!("ready on {} (kubeconfig {})", spec::server(), admin.display());
-        let heartbeat = provisioner_config(&l, kubectl.clone()).heartbeat();
-        if provisioner::status(&dirs(&l), &heartbeat).is_none() {
+        let line = format!("ready on {} (kubeconfig {})", spec::server(), admin.kubeconfig.display());
+        let provisioner = provisioner(&l, kubectl.clone());
+        if provisioner::status(&provisioner).is_none() {
             return Err(format!(
                 "the control plane is {line}, but its volume provisioner does not run (log {}): cargo xtask services up",
-                dirs(&l).log(provisioner::NAME).display()
+                provisioner.spec().files.log.display()
             ));
         }
         if !real_node().unwrap_or(true) {
@@ -506,9 +474,8 @@ impl Service for ControlPlane {
         }
         let bin = kubectl.parent().unwrap_or(Path::new("/")).to_path_buf();
         let cfg = node_config(&l, &bin, Duration::from_secs(10)).map_err(|e| format!("{e:#}"))?;
-        let ctx = node::Ctx::new("node").map_err(|e| format!("{e:#}"))?;
         let log = cfg.log_of("kubelet");
-        match node::status(&ctx, &cfg).node {
+        match node::status(cx, &cfg).node {
             Some(n) if n.ready => Ok(format!("{line}, real node {}", n.line(&log))),
             Some(n) => Err(format!("the control plane is {line}, but the real node is {}", n.line(&log))),
             None => Err(format!("the control plane is {line}, but the real node {} is not registered", cfg.name)),

@@ -1,6 +1,6 @@
 //! Ports and plain HTTP on loopback: who listens on a port (from
 //! `/proc/net/tcp*`, no `ss` needed), and a GET that answers with a status
-//! and a body (no curl needed).
+//! and a body, or whether a health endpoint answers 200 (no curl needed).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -84,6 +84,11 @@ pub fn get(addr: &str, path: &str, authorization: Option<&str>, limit: Duration)
     let status = status_of(&text)?;
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Some((status, body))
+}
+
+/// Whether `GET path` on `addr` answers 200 within 2 s (health endpoints).
+pub fn ok(addr: &str, path: &str) -> bool {
+    get(addr, path, None, Duration::from_secs(2)).is_some_and(|(status, _)| status == 200)
 }
 
 /// The port of `host:port`.

@@ -44,3 +44,30 @@ fn a_listener_is_found_with_its_pid_and_program_and_http_is_read() {
     assert_eq!(status_of("SSH-2.0-OpenSSH\r\n"), None);
     assert_eq!(port_of("127.0.0.1:5000"), Some(5000));
 }
+
+#[test]
+fn health_checks_want_a_200() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        for status in ["200 OK", "503 Service Unavailable"] {
+            use std::io::{Read, Write};
+            let (mut s, _) = listener.accept().unwrap();
+            // the whole request, as a real server reads it
+            let mut req = Vec::new();
+            let mut buf = [0u8; 256];
+            while !req.ends_with(b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            // one write, then the connection closes (HTTP/1.0)
+            let _ = s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok").as_bytes());
+        }
+    });
+    assert!(ok(&addr, "/healthz"));
+    assert!(!ok(&addr, "/healthz"));
+    server.join().unwrap();
+    assert!(!ok("127.0.0.1:1", "/healthz"));
+}

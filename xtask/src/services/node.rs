@@ -11,28 +11,33 @@
 //! and the `kube` service (`cargo xtask services up|down kube`) call them
 //! (docs/cluster.md).
 
-pub mod config;
-pub mod coredns;
-pub mod files;
-pub mod proc;
-pub mod readiness;
-pub mod sweep;
+mod config;
+mod coredns;
+mod files;
+mod readiness;
+mod sweep;
 
 use crate::error::UsageError;
+use crate::services::keeper::put;
+use crate::services::kube::spec;
+use crate::services::{net, packages, process, Ctx};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use files::{ContainerdPaths, KubeletSettings, RegistryAuth};
-use proc::{self as node_proc, put, Dirs, Proc};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use xshell::cmd;
 
-pub use config::{state_dir, Config};
-use config::{API, PACKAGES};
+pub use config::{state_dir, Config, PACKAGES};
 pub use files::NODE_LABEL;
-pub use proc::Ctx;
 pub use readiness::{real_nodes, taint_args, NodeState};
+
+const NAME: &str = "node";
+
+fn say(cx: &Ctx, line: &str) {
+    cx.say(NAME, line)
+}
 
 /// What must hold before anything starts; each problem names its fix.
 fn preflight(cfg: &Config) -> Result<()> {
@@ -40,8 +45,7 @@ fn preflight(cfg: &Config) -> Result<()> {
     if unsafe { libc::getuid() } != 0 {
         bail!(UsageError::new("the node needs root (containers, mounts, iptables): run it as root"));
     }
-    let missing: Vec<&str> =
-        PACKAGES.iter().filter(|(_, bin)| !Path::new(bin).exists()).map(|(package, _)| *package).collect();
+    let missing = packages::missing(PACKAGES, &packages::on_path);
     if !missing.is_empty() {
         bail!(UsageError::new(format!(
             "the node needs Debian's {}: apt-get install -y {}",
@@ -82,22 +86,21 @@ fn preflight(cfg: &Config) -> Result<()> {
 
 /// Bring the node up (or check it is): containerd, the sandbox image, the
 /// identities, CoreDNS, the kubelet (until the Node is Ready), kube-proxy.
-pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
+pub fn up(cx: &Ctx, cfg: &Config) -> Result<()> {
     let t0 = Instant::now();
     let deadline = t0 + cfg.deadline;
     preflight(cfg)?;
-    let dirs = cfg.dirs();
     let d = cfg.dir();
-    let procs = [cfg.containerd_proc(), cfg.kubelet_proc(), cfg.kube_proxy_proc()];
+    let specs = [cfg.containerd(), cfg.kubelet(), cfg.kube_proxy()];
     let settled = |n: &Value| NodeState::of(n).ready && taint_args(n, &cfg.taints).is_empty();
-    if procs.iter().all(|p| p.running(&dirs).is_some())
-        && coredns::status(&dirs).is_some()
-        && node_json(ctx, cfg).is_some_and(|n| settled(&n))
+    if specs.iter().all(|p| p.running().is_some())
+        && coredns::status(&cfg.coredns()).is_some()
+        && node_json(cx, cfg).is_some_and(|n| settled(&n))
     {
         // Image garbage collection (disk pressure) can take the sandbox image from a running node.
         let pause = std::fs::read_to_string(cfg.bin.join("pause.name"))?.trim().to_string();
-        import_pause(ctx, cfg, &pause)?;
-        ctx.say(&format!("node {} already up (containerd, coredns, kubelet, kube-proxy)", cfg.name));
+        import_pause(cx, cfg, &pause)?;
+        say(cx, &format!("node {} already up (containerd, coredns, kubelet, kube-proxy)", cfg.name));
         return Ok(());
     }
     for sub in ["containerd/root", "containerd/state", "cni/net.d", "cni/ipam", "kubelet/pki", "pod-logs", "coredns"] {
@@ -137,36 +140,32 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
         put(&h, &files::hosts_toml(&r.host))?;
     }
     put(&d.join("cni/net.d/10-xtask-pods.conflist"), &files::cni_conflist(&s(d.join("cni/ipam"))))?;
-    let containerd = cfg.containerd_proc();
-    ensure(ctx, &containerd, &dirs, || kill_containerd_leftovers(ctx, cfg))?;
+    let containerd = cfg.containerd();
+    containerd.ensure(true, &|m| say(cx, m))?;
     let sock = cfg.socket();
-    node_proc::wait_for(&dirs, "containerd", "its socket", deadline, || {
-        std::os::unix::net::UnixStream::connect(&sock).is_ok() && ctr(ctx, cfg, &["version"]).is_ok()
+    containerd.wait_for("its socket", deadline, || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok() && ctr(cx, cfg, &["version"]).is_ok()
     })?;
-    import_pause(ctx, cfg, &pause)?;
+    import_pause(cx, cfg, &pause)?;
 
     // identities
-    let objects = files::rbac_yaml();
-    let (kubectl, admin) = (cfg.kubectl(), cfg.admin());
-    let sh = &ctx.sh;
-    cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=20s apply -f -")
-        .stdin(objects.as_str())
-        .quiet()
+    let admin = cfg.admin();
+    admin
+        .cmd(cx.sh, Duration::from_secs(20), &["apply", "-f", "-"])
+        .stdin(files::rbac_yaml())
         .ignore_stdout()
         .run()
         .context("could not create the node's ServiceAccounts and bindings (kubectl apply failed): is the control plane up? cargo xtask services up kube")?;
-    let ca = std::fs::read(cfg.state.join("pki/serving/apiserver.crt"))
-        .context("no apiserver certificate: is the control plane up?")?;
+    let ca = std::fs::read(cfg.cluster.serving_crt()).context("no apiserver certificate: is the control plane up?")?;
     let ca = base64::engine::general_purpose::STANDARD.encode(ca);
     for (who, _) in files::IDENTITIES {
         let hint = format!("its log: {}", cfg.log_of("kube-controller-manager").display());
-        let token = node_proc::token_of(&ctx.sh, &cfg.kubectl(), &cfg.admin(), who, deadline, &hint)?;
-        put(&cfg.kubeconfig_of(who), &files::kubeconfig(API, &ca, who, &token))?;
+        let token = admin.token(cx.sh, who, deadline, &hint)?;
+        put(&cfg.kubeconfig_of(who), &spec::kubeconfig(&ca, who, &token))?;
     }
 
     // DNS, then the kubelet and kube-proxy
-    let dns = cfg.coredns();
-    coredns::up(ctx, &dns, &dirs, deadline)?;
+    coredns::up(cx, &cfg.coredns(), deadline)?;
     put(&d.join("resolv.conf"), &format!("nameserver {}\n", coredns::DNS_IP))?;
     let settings = KubeletSettings {
         runtime_socket: &s(cfg.socket()),
@@ -176,111 +175,83 @@ pub fn up(ctx: &Ctx, cfg: &Config) -> Result<()> {
         taints: &cfg.taints,
     };
     put(&d.join("kubelet.yaml"), &files::kubelet_yaml(&settings))?;
-    let kubelet = cfg.kubelet_proc();
-    ensure(ctx, &kubelet, &dirs, || kill_cache_leftovers(ctx, cfg, "kubelet"))?;
-    node_proc::wait_for(&dirs, "kubelet", "/healthz", deadline, || node_proc::http_ok("127.0.0.1:10248", "/healthz"))?;
-    node_proc::wait_for(&dirs, "kubelet", &format!("node {} Ready", cfg.name), deadline, || {
-        node_ready(ctx, cfg) == Some(true)
-    })?;
+    let kubelet = cfg.kubelet();
+    kubelet.ensure(true, &|m| say(cx, m))?;
+    kubelet.wait_for("/healthz", deadline, || net::ok("127.0.0.1:10248", "/healthz"))?;
+    kubelet.wait_for(&format!("node {} Ready", cfg.name), deadline, || node_ready(cx, cfg) == Some(true))?;
     // registerWithTaints applies to a new Node only: an earlier run's taints go here
-    if let Some(node) = node_json(ctx, cfg) {
+    if let Some(node) = node_json(cx, cfg) {
         let changes = taint_args(&node, &cfg.taints);
         if !changes.is_empty() {
-            let (kubectl, admin, name) = (cfg.kubectl(), cfg.admin(), &cfg.name);
-            let sh = &ctx.sh;
-            let said = changes.join(" ");
-            cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=10s taint node {name} {changes...} --overwrite")
-                .quiet()
+            let mut args = vec!["taint", "node", &cfg.name];
+            args.extend(changes.iter().map(String::as_str));
+            args.push("--overwrite");
+            admin
+                .cmd(cx.sh, Duration::from_secs(10), &args)
                 .ignore_stdout()
                 .run()
                 .context("could not set the node's taints")?;
-            ctx.say(&format!("taints of node {}: {said}", cfg.name));
+            say(cx, &format!("taints of node {}: {}", cfg.name, changes.join(" ")));
         }
     }
     put(&d.join("kube-proxy.yaml"), &files::kube_proxy_yaml(&s(cfg.kubeconfig_of("xtask-kube-proxy")), &cfg.name))?;
-    let proxy = cfg.kube_proxy_proc();
-    ensure(ctx, &proxy, &dirs, || kill_cache_leftovers(ctx, cfg, "kube-proxy"))?;
-    node_proc::wait_for(&dirs, "kube-proxy", "/healthz", deadline, || {
-        node_proc::http_ok("127.0.0.1:10256", "/healthz")
-    })?;
+    let proxy = cfg.kube_proxy();
+    proxy.ensure(true, &|m| say(cx, m))?;
+    proxy.wait_for("/healthz", deadline, || net::ok("127.0.0.1:10256", "/healthz"))?;
     let seconds = t0.elapsed().as_secs_f64();
-    ctx.say(&format!(
-        "node {} Ready after {seconds:.1}s: {} (pods {}, DNS {}; logs: {})",
-        cfg.name,
-        runtime_version(ctx, cfg).unwrap_or_else(|| "containerd".into()),
-        files::POD_CIDR,
-        coredns::DNS_IP,
-        dirs.logs.display()
-    ));
-    Ok(())
-}
-
-/// Keep P when it runs as wanted, else clear leftovers and start it.
-fn ensure(ctx: &Ctx, p: &Proc, dirs: &Dirs, leftovers: impl FnOnce()) -> Result<()> {
-    if let Some(pid) = p.running(dirs) {
-        ctx.say(&format!("{} already running (pid {pid})", p.name));
-        return Ok(());
-    }
-    if let Some(pid) = node_proc::pid_of(dirs, p.name) {
-        ctx.say(&format!("restarting {} (pid {pid}): its binary, flags or configuration changed", p.name));
-        node_proc::stop(dirs, p.name)?;
-    }
-    leftovers();
-    let pid = p.start(dirs)?;
-    ctx.say(&format!("starting {} (pid {pid}; log: {})", p.name, dirs.log(p.name).display()));
-    // A process that dies at once (bad flag, busy socket) is reported here, with its log.
-    std::thread::sleep(Duration::from_millis(300));
-    if node_proc::pid_of(dirs, p.name).is_none() {
-        node_proc::forget(dirs, p.name);
-        return Err(node_proc::failure(dirs, p.name, "exited right after it started"));
-    }
+    say(
+        cx,
+        &format!(
+            "node {} Ready after {seconds:.1}s: {} (pods {}, DNS {}; logs: {})",
+            cfg.name,
+            runtime_version(cx, cfg).unwrap_or_else(|| "containerd".into()),
+            files::POD_CIDR,
+            coredns::DNS_IP,
+            cfg.cluster.logs().display()
+        ),
+    );
     Ok(())
 }
 
 /// `ctr` against our containerd, in the CRI's namespace.
-fn ctr(ctx: &Ctx, cfg: &Config, args: &[&str]) -> Result<String> {
-    let sh = &ctx.sh;
+fn ctr(cx: &Ctx, cfg: &Config, args: &[&str]) -> Result<String> {
+    let sh = cx.sh;
     let sock = cfg.socket();
     Ok(cmd!(sh, "ctr --address {sock} --namespace k8s.io {args...}").quiet().ignore_stderr().read()?)
 }
 
 /// Import the sandbox image unless containerd has it at the digest kube-build made.
-fn import_pause(ctx: &Ctx, cfg: &Config, name: &str) -> Result<()> {
+fn import_pause(cx: &Ctx, cfg: &Config, name: &str) -> Result<()> {
     let digest = std::fs::read_to_string(cfg.bin.join("pause.digest"))?.trim().to_string();
     let filter = format!("name=={name}");
-    let listed = ctr(ctx, cfg, &["images", "ls", &filter]).unwrap_or_default();
+    let listed = ctr(cx, cfg, &["images", "ls", &filter]).unwrap_or_default();
     if listed.lines().skip(1).any(|l| l.split_whitespace().nth(2) == Some(digest.as_str())) {
         return Ok(());
     }
     let tar = cfg.bin.join("pause.tar");
-    let sh = &ctx.sh;
+    let sh = cx.sh;
     let sock = cfg.socket();
     cmd!(sh, "ctr --address {sock} --namespace k8s.io images import {tar}")
         .quiet()
         .ignore_stdout()
         .run()
         .with_context(|| format!("could not import the sandbox image {} into the node's containerd", tar.display()))?;
-    ctx.say(&format!("imported the sandbox image {name} ({digest})"));
+    say(cx, &format!("imported the sandbox image {name} ({digest})"));
     Ok(())
 }
 
-fn node_json(ctx: &Ctx, cfg: &Config) -> Option<Value> {
-    let sh = &ctx.sh;
-    let (kubectl, admin, name) = (cfg.kubectl(), cfg.admin(), &cfg.name);
-    let out = cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=5s get node {name} -o json")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()?;
+fn node_json(cx: &Ctx, cfg: &Config) -> Option<Value> {
+    let args = ["get", "node", &cfg.name, "-o", "json"];
+    let out = cfg.admin().cmd(cx.sh, Duration::from_secs(5), &args).ignore_stderr().read().ok()?;
     serde_json::from_str(&out).ok()
 }
 
-fn node_ready(ctx: &Ctx, cfg: &Config) -> Option<bool> {
-    node_json(ctx, cfg).map(|n| NodeState::of(&n).ready)
+fn node_ready(cx: &Ctx, cfg: &Config) -> Option<bool> {
+    node_json(cx, cfg).map(|n| NodeState::of(&n).ready)
 }
 
-fn runtime_version(ctx: &Ctx, cfg: &Config) -> Option<String> {
-    node_json(ctx, cfg).map(|n| NodeState::of(&n).runtime)
+fn runtime_version(cx: &Ctx, cfg: &Config) -> Option<String> {
+    node_json(cx, cfg).map(|n| NodeState::of(&n).runtime)
 }
 
 /// What runs of the node (pid or not, per process), and its Node.
@@ -289,66 +260,47 @@ pub struct Status {
     pub node: Option<NodeState>,
 }
 
-pub fn status(ctx: &Ctx, cfg: &Config) -> Status {
-    let dirs = cfg.dirs();
+pub fn status(cx: &Ctx, cfg: &Config) -> Status {
     let mut processes: Vec<(&'static str, Option<u32>)> = Vec::new();
-    for p in [cfg.containerd_proc(), cfg.kubelet_proc(), cfg.kube_proxy_proc()] {
-        processes.push((p.name, node_proc::pid_of(&dirs, p.name)));
+    for p in [cfg.containerd(), cfg.kubelet(), cfg.kube_proxy()] {
+        processes.push((p.name, p.ours().map(|p| p.pid)));
     }
-    processes.insert(1, ("coredns", coredns::status(&dirs)));
-    Status { processes, node: node_json(ctx, cfg).map(|n| NodeState::of(&n)) }
-}
-
-/// containerd processes of ours without a pid file (our config on their command line).
-fn kill_containerd_leftovers(ctx: &Ctx, cfg: &Config) {
-    let config = cfg.containerd_config().display().to_string();
-    for pid in node_proc::find(|exe, args| exe.ends_with("containerd") && args.contains(&config)) {
-        ctx.say(&format!("killing a leftover containerd (pid {pid}, no pid file)"));
-        node_proc::kill_group(pid, Duration::from_secs(5));
-    }
-}
-
-/// NAME run from kube-build's cache (any key) without a pid file: only we start those.
-fn kill_cache_leftovers(ctx: &Ctx, cfg: &Config, name: &str) {
-    let cache = cfg.bin.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-    for pid in node_proc::find(|exe, _| exe.starts_with(&cache) && exe.file_name().is_some_and(|f| f == name)) {
-        ctx.say(&format!("killing a leftover {name} (pid {pid}, no pid file)"));
-        node_proc::kill_group(pid, Duration::from_secs(5));
-    }
+    processes.insert(1, ("coredns", coredns::status(&cfg.coredns())));
+    Status { processes, node: node_json(cx, cfg).map(|n| NodeState::of(&n)) }
 }
 
 /// The shims of our containerd (their `-address` is our socket).
 fn our_shims(cfg: &Config) -> Vec<u32> {
     let sock = cfg.socket().display().to_string();
-    node_proc::find(|exe, args| {
+    process::find(&|exe, args| {
         exe.file_name().is_some_and(|f| f.to_string_lossy().starts_with("containerd-shim"))
             && args.windows(2).any(|w| w[0] == "-address" && w[1] == sock)
     })
 }
 
 /// Stop the pods' containers through containerd: TERM, a grace period, KILL, delete.
-fn stop_containers(ctx: &Ctx, cfg: &Config) -> usize {
-    let Ok(list) = ctr(ctx, cfg, &["tasks", "ls"]) else { return 0 };
+fn stop_containers(cx: &Ctx, cfg: &Config) -> usize {
+    let Ok(list) = ctr(cx, cfg, &["tasks", "ls"]) else { return 0 };
     let running: Vec<String> =
         list.lines().skip(1).filter_map(|l| l.split_whitespace().next().map(String::from)).collect();
     for id in &running {
-        let _ = ctr(ctx, cfg, &["tasks", "kill", "--signal", "SIGTERM", id]);
+        let _ = ctr(cx, cfg, &["tasks", "kill", "--signal", "SIGTERM", id]);
     }
     let end = Instant::now() + Duration::from_secs(10);
     while Instant::now() < end {
-        let list = ctr(ctx, cfg, &["tasks", "ls"]).unwrap_or_default();
+        let list = ctr(cx, cfg, &["tasks", "ls"]).unwrap_or_default();
         if list.lines().skip(1).all(|l| l.split_whitespace().nth(2) == Some("STOPPED")) {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     for id in &running {
-        let _ = ctr(ctx, cfg, &["tasks", "kill", "--all", "--signal", "SIGKILL", id]);
-        let _ = ctr(ctx, cfg, &["tasks", "delete", "--force", id]);
+        let _ = ctr(cx, cfg, &["tasks", "kill", "--all", "--signal", "SIGKILL", id]);
+        let _ = ctr(cx, cfg, &["tasks", "delete", "--force", id]);
     }
-    let containers = ctr(ctx, cfg, &["containers", "ls", "-q"]).unwrap_or_default();
+    let containers = ctr(cx, cfg, &["containers", "ls", "-q"]).unwrap_or_default();
     for id in containers.lines().filter(|l| !l.trim().is_empty()) {
-        let _ = ctr(ctx, cfg, &["containers", "delete", id.trim()]);
+        let _ = ctr(cx, cfg, &["containers", "delete", id.trim()]);
     }
     running.len()
 }
@@ -356,42 +308,30 @@ fn stop_containers(ctx: &Ctx, cfg: &Config) -> usize {
 /// Stop the node and remove every trace of it from the machine. Keeps its
 /// files (images stay pulled, identities stay) and the Node object. Every step
 /// runs even when an earlier one failed; the failures are reported together.
-pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
-    let dirs = cfg.dirs();
-    let sh = &ctx.sh;
+pub fn down(cx: &Ctx, cfg: &Config) -> Result<()> {
+    let sh = cx.sh;
     let mut failed: Vec<String> = Vec::new();
     let mut step = |what: &str, r: Result<()>| {
         if let Err(e) = r {
             failed.push(format!("{what}: {e:#}"));
         }
     };
-    for name in ["kube-proxy", "kubelet"] {
-        step(
-            &format!("stopping {name}"),
-            (|| {
-                if node_proc::stop(&dirs, name)? {
-                    ctx.say(&format!("stopped {name}"));
-                }
-                kill_cache_leftovers(ctx, cfg, name);
-                Ok(())
-            })(),
-        );
+    for p in [cfg.kube_proxy(), cfg.kubelet()] {
+        step(&format!("stopping {}", p.name), p.stop(&|m| say(cx, m)).map(|_| ()));
     }
     step(
         "stopping containerd",
         (|| {
-            if node_proc::pid_of(&dirs, "containerd").is_some() {
-                let n = stop_containers(ctx, cfg);
+            let containerd = cfg.containerd();
+            if containerd.ours().is_some() {
+                let n = stop_containers(cx, cfg);
                 if n > 0 {
-                    ctx.say(&format!("stopped {n} container(s)"));
+                    say(cx, &format!("stopped {n} container(s)"));
                 }
             }
-            if node_proc::stop(&dirs, "containerd")? {
-                ctx.say("stopped containerd");
-            }
-            kill_containerd_leftovers(ctx, cfg);
-            for pid in our_shims(cfg) {
-                node_proc::kill_group(pid, Duration::from_secs(2));
+            containerd.stop(&|m| say(cx, m))?;
+            for p in our_shims(cfg).into_iter().filter_map(|pid| process::proc_of("containerd-shim", pid)) {
+                let _ = process::stop(&p, Duration::from_secs(2));
             }
             Ok(())
         })(),
@@ -401,12 +341,12 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
         (|| {
             let removed = sweep::remove_kubepods_cgroups()?;
             if removed > 0 {
-                ctx.say(&format!("removed {removed} kubepods cgroup(s)"));
+                say(cx, &format!("removed {removed} kubepods cgroup(s)"));
             }
             Ok(())
         })(),
     );
-    step("stopping coredns", coredns::down(ctx, &cfg.coredns(), &dirs));
+    step("stopping coredns", coredns::down(cx, &cfg.coredns()));
     step(
         "removing iptables chains",
         (|| {
@@ -416,7 +356,7 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
                 let _ = cmd!(sh, "{proxy} --cleanup").quiet().ignore_stdout().ignore_stderr().ignore_status().run();
             }
             for swept in sweep::sweep_iptables(sh)? {
-                ctx.say(&format!("removed KUBE-*/CNI-* chains ({swept})"));
+                say(cx, &format!("removed KUBE-*/CNI-* chains ({swept})"));
             }
             Ok(())
         })(),
@@ -428,7 +368,7 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
             let roots: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
             let unmounted = sweep::unmount_under(&roots)?;
             if unmounted > 0 {
-                ctx.say(&format!("unmounted {unmounted} mount(s) under {}", cfg.dir().display()));
+                say(cx, &format!("unmounted {unmounted} mount(s) under {}", cfg.dir().display()));
             }
             let netns = cfg.dir().join("containerd/state/io.containerd.grpc.v1.cri/netns");
             if netns.is_dir() {
@@ -444,7 +384,7 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
                 sweep::delete_link(sh, &port)?;
             }
             if sweep::delete_link(sh, files::BRIDGE)? {
-                ctx.say(&format!("removed the bridge {}", files::BRIDGE));
+                say(cx, &format!("removed the bridge {}", files::BRIDGE));
             }
             // addresses handed out (the next start's pods are new ones)
             let _ = std::fs::remove_dir_all(cfg.dir().join("cni/ipam"));
@@ -464,7 +404,7 @@ pub fn down(ctx: &Ctx, cfg: &Config) -> Result<()> {
             if let Ok(saved) = std::fs::read_to_string(cfg.sysctls_saved()) {
                 let restored = sweep::restore_sysctls(&saved)?;
                 if !restored.is_empty() {
-                    ctx.say(&format!("restored {}", restored.join(", ")));
+                    say(cx, &format!("restored {}", restored.join(", ")));
                 }
                 std::fs::remove_file(cfg.sysctls_saved())?;
             }

@@ -18,7 +18,7 @@ pub fn missing<'a>(wanted: &[(&str, &'a str)], have: &dyn Fn(&str) -> bool) -> V
 }
 
 /// A command on PATH, or a file when it is named by its path.
-fn on_path(command: &str) -> bool {
+pub fn on_path(command: &str) -> bool {
     if command.starts_with('/') {
         return Path::new(command).exists();
     }

@@ -225,6 +225,17 @@ pub fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
     Ok(p.bin())
 }
 
+/// The most recent build in `cache` that has a kubelet: for `down` and
+/// `status`, which build nothing (and doctor, which calls them).
+pub fn newest_bin(cache: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(cache)
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|b| b.join("kubelet").is_file())
+        .max_by_key(|b| b.join("kubelet").metadata().and_then(|m| m.modified()).ok())
+}
+
 /// The versions stamped into the binaries are the pins' (checked before anything is published).
 fn check_stamps(bin: &Path, v: &Versions) -> Result<()> {
     let sh = Shell::new()?;

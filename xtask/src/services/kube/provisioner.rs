@@ -1,6 +1,7 @@
 //! The local cluster's volume provisioner (`kube::volumes` decides, this
 //! runs it): a host process started by `services up kube` beside the control
-//! plane, kept like the node's processes (pid file, identity, log). It is
+//! plane, kept by the keeper like the node's processes (pid file, identity,
+//! log; restarted when it has not passed for a minute). It is
 //! this program itself (`xtask services provisioner`), copied into the
 //! cluster's state so it does not depend on a checkout's `target/`.
 //!
@@ -8,9 +9,11 @@
 //! `kubectl get pvc --watch` wakes it when a claim changes, and it passes
 //! again every few seconds anyway (a released volume, a missed event).
 
+use super::admin::Admin;
+use super::spec::{self, Layout};
 use super::volumes::{self, Action};
 use crate::cli::ProvisionerArgs;
-use crate::services::node::proc::{self as node_proc, Dirs, Proc};
+use crate::services::keeper::{put, Decision, Files, Mark, Spec};
 use anyhow::{Context, Result};
 use base64::Engine as _;
 use std::collections::BTreeSet;
@@ -31,115 +34,94 @@ const RESYNC: Duration = Duration::from_secs(10);
 
 /// The provisioner as `services up kube` runs it.
 pub struct Config {
-    pub kubectl: PathBuf,
-    /// The admin's, to set up the class and the provisioner's identity.
-    pub admin: PathBuf,
-    /// The provisioner's own (written here, 0600).
-    pub kubeconfig: PathBuf,
-    /// The apiserver's serving certificate (trusted by that kubeconfig).
-    pub ca: PathBuf,
-    /// The cluster's state folder: the program's copy and its heartbeat live in `provisioner/`.
-    pub state: PathBuf,
-    /// Where the volumes' folders go.
-    pub volumes: PathBuf,
+    /// The admin's kubectl, to set up the class and the provisioner's identity.
+    pub admin: Admin,
+    /// The cluster's state: the program's copy and its heartbeat live in `provisioner/`.
+    pub cluster: Layout,
 }
 
 impl Config {
     fn home(&self) -> PathBuf {
-        self.state.join(NAME)
+        self.cluster.state.join(NAME)
     }
     fn program(&self) -> PathBuf {
         self.home().join("xtask")
     }
+    /// Its own kubeconfig (written here, 0600).
+    fn kubeconfig(&self) -> PathBuf {
+        self.cluster.kubeconfig_of(NAME)
+    }
+    /// Where the volumes' folders go.
+    fn volumes(&self) -> PathBuf {
+        self.cluster.volumes().join("dynamic")
+    }
     pub fn heartbeat(&self) -> PathBuf {
         self.home().join("heartbeat")
     }
-    fn proc(&self) -> Proc {
+    /// Its pid file, identity and log beside the control plane's; a leftover is our copy of the program.
+    pub fn spec(&self) -> Spec {
         let p = |p: &Path| p.display().to_string();
-        Proc {
-            name: NAME,
-            program: self.program(),
-            args: vec![
-                "services".into(),
-                "provisioner".into(),
-                format!("--kubectl={}", p(&self.kubectl)),
-                format!("--kubeconfig={}", p(&self.kubeconfig)),
-                format!("--volumes={}", p(&self.volumes)),
-                format!("--heartbeat={}", p(&self.heartbeat())),
-                format!("--rev={REV}"),
-            ],
+        let args = vec![
+            "services".into(),
+            "provisioner".into(),
+            format!("--kubectl={}", p(&self.admin.kubectl)),
+            format!("--kubeconfig={}", p(&self.kubeconfig())),
+            format!("--volumes={}", p(&self.volumes())),
+            format!("--heartbeat={}", p(&self.heartbeat())),
+            format!("--rev={REV}"),
+        ];
+        Spec {
             // A new token (a cluster made anew) restarts it.
-            inputs: vec![self.kubeconfig.clone()],
+            inputs: vec![self.kubeconfig()],
+            mark: Mark::Under(self.home()),
+            ..Spec::new(NAME, self.program(), args, Files::under(&self.cluster.run(), &self.cluster.logs(), NAME))
         }
     }
 }
 
 /// The default StorageClass and the provisioner's identity applied, the
-/// provisioner running (started when it is not, or runs another version)
-/// and through its first pass.
-pub fn up(cfg: &Config, dirs: &Dirs, deadline: Instant, say: &dyn Fn(&str)) -> Result<()> {
+/// provisioner running (started when it is not, runs another version, or
+/// has not passed for a minute) and through its first pass.
+pub fn up(cfg: &Config, deadline: Instant, say: &dyn Fn(&str)) -> Result<()> {
     let sh = Shell::new()?;
-    let (kubectl, admin) = (&cfg.kubectl, &cfg.admin);
-    cmd!(sh, "{kubectl} --kubeconfig {admin} --request-timeout=10s apply -f -")
+    cfg.admin
+        .cmd(&sh, Duration::from_secs(10), &["apply", "-f", "-"])
         .stdin(volumes::objects())
-        .quiet()
         .ignore_stdout()
         .run()
         .with_context(|| format!("could not create the default StorageClass {}", volumes::CLASS))?;
-    let hint = "cargo xtask services status kube";
-    let token = node_proc::token_of(&sh, &cfg.kubectl, &cfg.admin, volumes::IDENTITY, deadline, hint)?;
+    let token = cfg.admin.token(&sh, volumes::IDENTITY, deadline, "cargo xtask services status kube")?;
+    let ca = cfg.cluster.serving_crt();
     let ca = base64::engine::general_purpose::STANDARD
-        .encode(std::fs::read(&cfg.ca).with_context(|| format!("cannot read {}", cfg.ca.display()))?);
-    node_proc::put(&cfg.kubeconfig, &super::spec::kubeconfig(&ca, volumes::IDENTITY, &token))?;
-    let p = cfg.proc();
-    if let Some(pid) = p.running(dirs) {
-        if fresh(&cfg.heartbeat(), SystemTime::now() - RESYNC * 6) {
-            return Ok(());
-        }
-        say(&format!("restarting the volume provisioner (pid {pid}): no pass for a minute"));
-    } else if let Some(pid) = node_proc::pid_of(dirs, NAME) {
-        say(&format!("restarting the volume provisioner (pid {pid}): another version or configuration"));
+        .encode(std::fs::read(&ca).with_context(|| format!("cannot read {}", ca.display()))?);
+    put(&cfg.kubeconfig(), &spec::kubeconfig(&ca, volumes::IDENTITY, &token))?;
+    let p = cfg.spec();
+    let look = p.look(fresh(&cfg.heartbeat(), SystemTime::now() - RESYNC * 6));
+    if look.decision == Decision::Keep {
+        return Ok(());
     }
-    for dir in [cfg.home(), cfg.volumes.clone()] {
+    for dir in [cfg.home(), cfg.volumes()] {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    node_proc::stop(dirs, NAME)?;
-    kill_leftovers(cfg, say);
     // A copy of this program: the running one keeps its file, a checkout can go.
     let me = crate::fsutil::own_program()?;
     let tmp = cfg.home().join(format!(".xtask.{}", std::process::id()));
     std::fs::copy(&me, &tmp).with_context(|| format!("cannot copy {} to {}", me.display(), tmp.display()))?;
     std::fs::rename(&tmp, cfg.program())?;
     let started = SystemTime::now();
-    let pid = p.start(dirs)?;
-    say(&format!(
-        "starting the volume provisioner (pid {pid}, default StorageClass {}; log: {})",
-        volumes::CLASS,
-        dirs.log(NAME).display()
-    ));
-    node_proc::wait_for(dirs, NAME, "its first pass", deadline, || fresh(&cfg.heartbeat(), started))
-}
-
-/// Provisioners of ours without a pid file (our copy of the program): two would race.
-fn kill_leftovers(cfg: &Config, say: &dyn Fn(&str)) -> usize {
-    let program = cfg.program();
-    let pids = node_proc::find(|exe, _| exe == program);
-    for pid in &pids {
-        say(&format!("killing a leftover volume provisioner (pid {pid}, no pid file)"));
-        node_proc::kill_group(*pid, Duration::from_secs(5));
-    }
-    pids.len()
+    p.act(look, say)?;
+    say(&format!("the volume provisioner serves the default StorageClass {}", volumes::CLASS));
+    p.wait_for("its first pass", deadline, || fresh(&cfg.heartbeat(), started))
 }
 
 /// Stop it (the StorageClass stays: claims keep their class).
-pub fn down(cfg: &Config, dirs: &Dirs, say: &dyn Fn(&str)) -> Result<bool> {
-    let stopped = node_proc::stop(dirs, NAME)?;
-    Ok(kill_leftovers(cfg, say) > 0 || stopped)
+pub fn down(cfg: &Config, say: &dyn Fn(&str)) -> Result<bool> {
+    Ok(cfg.spec().stop(say)? > 0)
 }
 
 /// Its pid when it runs and passed in the last minute.
-pub fn status(dirs: &Dirs, heartbeat: &Path) -> Option<u32> {
-    node_proc::pid_of(dirs, NAME).filter(|_| fresh(heartbeat, SystemTime::now() - RESYNC * 6))
+pub fn status(cfg: &Config) -> Option<u32> {
+    cfg.spec().ours().map(|p| p.pid).filter(|_| fresh(&cfg.heartbeat(), SystemTime::now() - RESYNC * 6))
 }
 
 fn fresh(heartbeat: &Path, since: SystemTime) -> bool {

@@ -234,6 +234,43 @@ current-context: xtask
     )
 }
 
+/// A ServiceAccount in kube-system with a long-lived token Secret
+/// `<name>-token`, bound to the ClusterRole `role`: an identity for a process
+/// on the host, made of objects only.
+pub fn service_account(name: &str, role: &str) -> String {
+    format!(
+        "---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {name}
+  namespace: kube-system
+---
+apiVersion: v1
+kind: Secret
+type: kubernetes.io/service-account-token
+metadata:
+  name: {name}-token
+  namespace: kube-system
+  annotations:
+    kubernetes.io/service-account.name: {name}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {name}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: {role}
+subjects:
+- kind: ServiceAccount
+  name: {name}
+  namespace: kube-system
+"
+    )
+}
+
 /// A token file line: `token,user,uid[,"groups"]`.
 pub fn token_line(token: &str, user: &str, groups: &str) -> String {
     if groups.is_empty() {

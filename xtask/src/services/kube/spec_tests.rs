@@ -49,6 +49,7 @@ fn kubeconfigs_tokens_and_objects() {
     let kc = kubeconfig("Q0E=", "xtask-admin", "t0k");
     assert!(kc.contains("    server: https://127.0.0.1:6443\n    certificate-authority-data: Q0E=\n"));
     assert!(kc.contains("- name: xtask-admin\n  user:\n    token: t0k\n"));
+    assert!(kc.ends_with("current-context: xtask\n"));
     let tokens = token_line("a1", "xtask-admin", "system:masters") + &token_line("b2", "system:kube-scheduler", "");
     assert_eq!(
         tokens,

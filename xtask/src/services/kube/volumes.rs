@@ -45,7 +45,7 @@ rules:
   verbs: [get, list, watch]
 {}---
 {}",
-        crate::services::node::files::service_account(IDENTITY, "xtask:provisioner"),
+        super::spec::service_account(IDENTITY, "xtask:provisioner"),
         storage_class()
     )
 }

@@ -1,11 +1,13 @@
 //! The real node's configuration: where its files, sockets, logs and
-//! binaries are (from the environment, or as the `kube` service sets them), and the processes
-//! (program, arguments, identity inputs) it runs.
+//! binaries are (from the environment, or as the `kube` service sets them),
+//! the Debian packages it needs, and its processes as the keeper runs them.
 
 use super::coredns;
 use super::files;
-use super::proc::{Dirs, Proc};
 use crate::error::UsageError;
+use crate::services::keeper::{Files, Mark, Spec};
+use crate::services::kube::admin::Admin;
+use crate::services::kube::{build, spec::Layout};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,15 +19,15 @@ pub fn state_dir() -> PathBuf {
     )
 }
 
-/// The apiserver of the local cluster (the `kube` service).
-pub(super) const API: &str = "https://127.0.0.1:6443";
-/// Debian packages the node needs: the binary each provides.
-pub(super) const PACKAGES: [(&str, &str); 5] = [
-    ("containerd", "/usr/bin/containerd"),
-    ("runc", "/usr/sbin/runc"),
-    ("containernetworking-plugins", "/usr/lib/cni/bridge"),
-    ("iptables", "/usr/sbin/iptables"),
-    ("iproute2", "/usr/sbin/ip"),
+/// What the node needs from Debian: (command or file, package).
+pub const PACKAGES: &[(&str, &str)] = &[
+    ("containerd", "containerd"),
+    ("runc", "runc"),
+    ("ctr", "containerd"),
+    ("iptables", "iptables"),
+    ("ip", "iproute2"),
+    ("/usr/lib/cni/bridge", "containernetworking-plugins"),
+    ("/usr/lib/cni/firewall", "containernetworking-plugins"),
 ];
 
 /// Where a registry's credentials come from (the `registry` service).
@@ -40,7 +42,7 @@ pub struct Registry {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The cluster's state (`XTASK_KUBE_STATE`); the node keeps its files in `node/`.
-    pub state: PathBuf,
+    pub cluster: Layout,
     /// kube-build's binaries: kubelet, kube-proxy, coredns, kubectl, pause.tar.
     pub bin: PathBuf,
     /// Debian's containerd.
@@ -64,7 +66,7 @@ impl Config {
         // never built any); `up` says what is missing in its preflight.
         let bin = bin
             .or_else(|| var("XTASK_KUBE_BIN").map(PathBuf::from))
-            .or_else(|| newest_bin(&cache))
+            .or_else(|| build::newest_bin(&cache))
             .unwrap_or_else(|| cache.join("unbuilt/bin"));
         let deadline = match var("XTASK_KUBE_DEADLINE") {
             Some(s) => Duration::from_secs(
@@ -81,7 +83,7 @@ impl Config {
             password_file,
         });
         Ok(Config {
-            state: state_dir(),
+            cluster: Layout { state: state_dir() },
             bin,
             containerd: PathBuf::from(var("XTASK_CONTAINERD").unwrap_or("/usr/bin/containerd".into())),
             name: hostname()?,
@@ -94,16 +96,19 @@ impl Config {
     }
 
     pub(super) fn dir(&self) -> PathBuf {
-        self.state.join("node")
+        self.cluster.state.join("node")
     }
-    pub(super) fn dirs(&self) -> Dirs {
-        Dirs { run: self.state.join("run"), logs: self.state.join("logs") }
+    /// kubectl (the build's) as the cluster's admin.
+    pub(super) fn admin(&self) -> Admin {
+        Admin::of(self.bin.join("kubectl"), &self.cluster)
     }
-    pub(super) fn admin(&self) -> PathBuf {
-        self.state.join("kubeconfig")
+    /// A process's pid file and identity in the cluster's `run/`, its log in `logs/`.
+    pub(super) fn files(&self, name: &str) -> Files {
+        Files::under(&self.cluster.run(), &self.cluster.logs(), name)
     }
-    pub(super) fn kubectl(&self) -> PathBuf {
-        self.bin.join("kubectl")
+    /// A binary of `name` from the build cache (any key) runs ours: only we start those.
+    fn cached(&self) -> Mark {
+        Mark::Under(self.bin.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default())
     }
     pub fn socket(&self) -> PathBuf {
         self.dir().join("containerd/containerd.sock")
@@ -126,7 +131,7 @@ impl Config {
         vec![self.dir()]
     }
     pub fn log_of(&self, name: &str) -> PathBuf {
-        self.dirs().log(name)
+        self.files(name).log
     }
 
     pub(super) fn coredns(&self) -> coredns::Config {
@@ -134,57 +139,49 @@ impl Config {
             binary: self.bin.join("coredns"),
             dir: self.dir().join("coredns"),
             kubeconfig: self.kubeconfig_of("xtask-coredns"),
+            files: self.files("coredns"),
         }
     }
 
-    pub(super) fn containerd_proc(&self) -> Proc {
+    /// Our containerd: known without a pid file by its config on its command line.
+    pub(super) fn containerd(&self) -> Spec {
+        let config = self.containerd_config().display().to_string();
         let mut inputs = vec![self.containerd_config()];
         inputs.extend(self.hosts_toml());
-        Proc {
-            name: "containerd",
-            program: self.containerd.clone(),
-            args: vec!["--config".into(), self.containerd_config().display().to_string()],
+        let args = vec!["--config".into(), config.clone()];
+        Spec {
             inputs,
+            mark: Mark::Arg(config),
+            ..Spec::new("containerd", self.containerd.clone(), args, self.files("containerd"))
         }
     }
 
-    pub(super) fn kubelet_proc(&self) -> Proc {
+    pub(super) fn kubelet(&self) -> Spec {
         let d = self.dir();
-        Proc {
-            name: "kubelet",
-            program: self.bin.join("kubelet"),
-            args: vec![
-                format!("--config={}", d.join("kubelet.yaml").display()),
-                format!("--kubeconfig={}", self.kubeconfig_of("xtask-node").display()),
-                format!("--root-dir={}", d.join("kubelet").display()),
-                format!("--cert-dir={}", d.join("kubelet/pki").display()),
-                format!("--hostname-override={}", self.name),
-                format!("--node-labels={}=true", files::NODE_LABEL),
-            ],
+        let args = vec![
+            format!("--config={}", d.join("kubelet.yaml").display()),
+            format!("--kubeconfig={}", self.kubeconfig_of("xtask-node").display()),
+            format!("--root-dir={}", d.join("kubelet").display()),
+            format!("--cert-dir={}", d.join("kubelet/pki").display()),
+            format!("--hostname-override={}", self.name),
+            format!("--node-labels={}=true", files::NODE_LABEL),
+        ];
+        Spec {
             inputs: vec![d.join("kubelet.yaml"), self.kubeconfig_of("xtask-node")],
+            mark: self.cached(),
+            ..Spec::new("kubelet", self.bin.join("kubelet"), args, self.files("kubelet"))
         }
     }
 
-    pub(super) fn kube_proxy_proc(&self) -> Proc {
+    pub(super) fn kube_proxy(&self) -> Spec {
         let d = self.dir();
-        Proc {
-            name: "kube-proxy",
-            program: self.bin.join("kube-proxy"),
-            args: vec![format!("--config={}", d.join("kube-proxy.yaml").display())],
+        let args = vec![format!("--config={}", d.join("kube-proxy.yaml").display())];
+        Spec {
             inputs: vec![d.join("kube-proxy.yaml"), self.kubeconfig_of("xtask-kube-proxy")],
+            mark: self.cached(),
+            ..Spec::new("kube-proxy", self.bin.join("kube-proxy"), args, self.files("kube-proxy"))
         }
     }
-}
-
-/// The most recent kube-build output that has a kubelet (for `down` and
-/// `status`, which kube-down and doctor call without building anything).
-fn newest_bin(cache: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(cache)
-        .ok()?
-        .flatten()
-        .map(|e| e.path().join("bin"))
-        .filter(|b| b.join("kubelet").is_file())
-        .max_by_key(|b| b.join("kubelet").metadata().and_then(|m| m.modified()).ok())
 }
 
 /// The machine's hostname, which must resolve (the apiserver dials the kubelet by it).

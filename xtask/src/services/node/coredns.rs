@@ -14,7 +14,8 @@
 //! pod's DNS traffic stays on the machine (cluster names are answered, other
 //! names are refused).
 
-use super::proc::{self as node_proc, put, Ctx, Dirs, Proc};
+use crate::services::keeper::{self, put, Mark, Spec};
+use crate::services::{net, Ctx};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -36,6 +37,8 @@ pub struct Config {
     pub dir: PathBuf,
     /// Its identity's kubeconfig (ServiceAccount `xtask-coredns`).
     pub kubeconfig: PathBuf,
+    /// Its pid file, identity and log.
+    pub files: keeper::Files,
 }
 
 impl Config {
@@ -43,12 +46,14 @@ impl Config {
         self.dir.join("Corefile")
     }
 
-    fn proc(&self) -> Proc {
-        Proc {
-            name: "coredns",
-            program: self.binary.clone(),
-            args: vec!["-conf".into(), self.corefile_path().display().to_string()],
+    /// Known without a pid file by our Corefile on its command line.
+    fn spec(&self) -> Spec {
+        let corefile = self.corefile_path().display().to_string();
+        let args = vec!["-conf".into(), corefile.clone()];
+        Spec {
             inputs: vec![self.corefile_path(), self.kubeconfig.clone()],
+            mark: Mark::Arg(corefile),
+            ..Spec::new("coredns", self.binary.clone(), args, self.files.clone())
         }
     }
 }
@@ -77,72 +82,40 @@ pub fn corefile(kubeconfig: &str) -> String {
     )
 }
 
-fn has_address(ctx: &Ctx) -> bool {
-    let sh = &ctx.sh;
+fn has_address(cx: &Ctx) -> bool {
+    let sh = cx.sh;
     let addrs = cmd!(sh, "ip -o -4 addr show dev {LINK}").quiet().read().unwrap_or_default();
     addrs.contains(&format!(" {DNS_IP}/32 "))
 }
 
-/// The DNS address on the loopback interface (added when missing).
-fn ensure_address(ctx: &Ctx) -> Result<()> {
-    if !has_address(ctx) {
-        let sh = &ctx.sh;
-        let cidr = format!("{DNS_IP}/32");
+/// Start CoreDNS unless it runs as wanted (the DNS address on the loopback
+/// interface, added when missing), then wait for /health and /ready.
+pub fn up(cx: &Ctx, cfg: &Config, deadline: Instant) -> Result<()> {
+    if !has_address(cx) {
+        let (sh, cidr) = (cx.sh, format!("{DNS_IP}/32"));
         cmd!(sh, "ip addr add {cidr} dev {LINK}").quiet().run().context("cannot add the cluster DNS address")?;
     }
-    Ok(())
-}
-
-/// Start CoreDNS unless it runs as wanted, then wait for /health and /ready.
-pub fn up(ctx: &Ctx, cfg: &Config, dirs: &Dirs, deadline: Instant) -> Result<()> {
-    ensure_address(ctx)?;
     std::fs::create_dir_all(&cfg.dir).with_context(|| format!("cannot create {}", cfg.dir.display()))?;
     put(&cfg.corefile_path(), &corefile(&cfg.kubeconfig.display().to_string()))?;
-    let p = cfg.proc();
-    match p.running(dirs) {
-        Some(pid) => ctx.say(&format!("coredns already running (pid {pid})")),
-        None => {
-            if let Some(pid) = node_proc::pid_of(dirs, "coredns") {
-                ctx.say(&format!("restarting coredns (pid {pid}): its binary or configuration changed"));
-                node_proc::stop(dirs, "coredns")?;
-            }
-            kill_leftovers(ctx, cfg);
-            let pid = p.start(dirs)?;
-            ctx.say(&format!("starting coredns (pid {pid}, {DNS_IP}:53; log: {})", dirs.log("coredns").display()));
-        }
-    }
-    node_proc::wait_for(dirs, "coredns", "/health and /ready", deadline, || {
-        node_proc::http_ok(HEALTH, "/health") && node_proc::http_ok(READY, "/ready")
-    })
-}
-
-/// CoreDNS processes of ours without a pid file (our Corefile on their command line).
-fn kill_leftovers(ctx: &Ctx, cfg: &Config) {
-    let corefile = cfg.corefile_path().display().to_string();
-    for pid in node_proc::find(|exe, args| exe.ends_with("coredns") && args.contains(&corefile)) {
-        ctx.say(&format!("killing a leftover coredns (pid {pid}, no pid file)"));
-        node_proc::kill_group(pid, std::time::Duration::from_secs(5));
-    }
+    let spec = cfg.spec();
+    spec.ensure(true, &|m| cx.say("node", m))?;
+    spec.wait_for("/health and /ready", deadline, || net::ok(HEALTH, "/health") && net::ok(READY, "/ready"))
 }
 
 /// Stop CoreDNS and remove its address.
-pub fn down(ctx: &Ctx, cfg: &Config, dirs: &Dirs) -> Result<()> {
-    if node_proc::stop(dirs, "coredns")? {
-        ctx.say("stopped coredns");
-    }
-    kill_leftovers(ctx, cfg);
-    if has_address(ctx) {
-        let sh = &ctx.sh;
-        let cidr = format!("{DNS_IP}/32");
+pub fn down(cx: &Ctx, cfg: &Config) -> Result<()> {
+    cfg.spec().stop(&|m| cx.say("node", m))?;
+    if has_address(cx) {
+        let (sh, cidr) = (cx.sh, format!("{DNS_IP}/32"));
         cmd!(sh, "ip addr del {cidr} dev {LINK}").quiet().run().context("cannot remove the cluster DNS address")?;
-        ctx.say(&format!("removed {DNS_IP} from {LINK}"));
+        cx.say("node", &format!("removed {DNS_IP} from {LINK}"));
     }
     Ok(())
 }
 
 /// Its pid when running and healthy.
-pub fn status(dirs: &Dirs) -> Option<u32> {
-    node_proc::pid_of(dirs, "coredns").filter(|_| node_proc::http_ok(HEALTH, "/health"))
+pub fn status(cfg: &Config) -> Option<u32> {
+    cfg.spec().ours().map(|p| p.pid).filter(|_| net::ok(HEALTH, "/health"))
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! The real node's configuration files, as pure functions of the layout
 //! (tested in `files_tests.rs`): containerd's config and registry hosts,
-//! the CNI network, the kubelet's and kube-proxy's configurations, the
-//! kubeconfigs of the node's identities and the RBAC objects behind them.
+//! the CNI network, the kubelet's and kube-proxy's configurations, and the
+//! RBAC objects behind the node's identities.
+
+use crate::services::kube::spec::service_account;
 
 /// Pods of the real node get addresses from here; kwok's fake pods use 10.244.0.0/16,
 /// so a fake address never equals a real one.
@@ -19,43 +21,6 @@ pub const NODE_LABEL: &str = "xtask.dev/real-node";
 /// each with a long-lived token Secret `<name>-token`): name and ClusterRole.
 pub const IDENTITIES: [(&str, &str); 3] =
     [("xtask-node", "system:node"), ("xtask-kube-proxy", "system:node-proxier"), ("xtask-coredns", "xtask:coredns")];
-
-/// A ServiceAccount in kube-system with a long-lived token Secret
-/// `<name>-token`, bound to the ClusterRole `role`: an identity for a process
-/// on the host, made of objects only.
-pub fn service_account(name: &str, role: &str) -> String {
-    format!(
-        "---
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: {name}
-  namespace: kube-system
----
-apiVersion: v1
-kind: Secret
-type: kubernetes.io/service-account-token
-metadata:
-  name: {name}-token
-  namespace: kube-system
-  annotations:
-    kubernetes.io/service-account.name: {name}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: {name}
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: {role}
-subjects:
-- kind: ServiceAccount
-  name: {name}
-  namespace: kube-system
-"
-    )
-}
 
 /// The ServiceAccounts, their token Secrets, their bindings, and CoreDNS's ClusterRole.
 /// Node identity without touching the apiserver's flags: no client certificates,
@@ -79,30 +44,6 @@ rules:
         out.push_str(&service_account(name, role));
     }
     out
-}
-
-/// A kubeconfig for one identity (token auth, the apiserver's CA embedded).
-pub fn kubeconfig(server: &str, ca_base64: &str, user: &str, token: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: xtask
-  cluster:
-    server: {server}
-    certificate-authority-data: {ca_base64}
-users:
-- name: {user}
-  user:
-    token: {token}
-contexts:
-- name: xtask
-  context:
-    cluster: xtask
-    user: {user}
-current-context: xtask
-"
-    )
 }
 
 /// A TOML basic string.

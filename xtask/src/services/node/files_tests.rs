@@ -123,12 +123,3 @@ fn each_identity_has_an_account_a_token_and_its_role() {
     assert!(IDENTITIES.contains(&("xtask-node", "system:node")));
     assert!(IDENTITIES.contains(&("xtask-kube-proxy", "system:node-proxier")));
 }
-
-#[test]
-fn a_kubeconfig_embeds_the_ca_and_the_token() {
-    let v = yaml(&kubeconfig("https://127.0.0.1:6443", "Q0E=", "xtask-node", "tok"));
-    assert_eq!(v["clusters"][0]["cluster"]["server"], "https://127.0.0.1:6443");
-    assert_eq!(v["clusters"][0]["cluster"]["certificate-authority-data"], "Q0E=");
-    assert_eq!(v["users"][0]["user"]["token"], "tok");
-    assert_eq!(v["current-context"], "xtask");
-}

@@ -3,11 +3,16 @@
 //! it with the control plane.
 
 use crate::cli::NodeCommand;
-use crate::services::node::{self, Config, Ctx};
+use crate::github::on_github;
+use crate::services::node::{self, Config};
+use crate::services::{euid, Ctx, Dirs};
 use anyhow::Result;
+use std::path::Path;
+use xshell::Shell;
 
-pub fn run(action: &NodeCommand) -> Result<i32> {
-    let ctx = Ctx::new("node")?;
+pub fn run(root: &Path, action: &NodeCommand) -> Result<i32> {
+    let (sh, dirs) = (Shell::new()?, Dirs::here());
+    let ctx = Ctx { sh: &sh, root, dirs: &dirs, github: on_github(), euid: euid(), recorded: None };
     match action {
         NodeCommand::Up(a) => {
             node::up(&ctx, &Config::from_env(a.bin.clone())?)?;
@@ -16,7 +21,7 @@ pub fn run(action: &NodeCommand) -> Result<i32> {
         NodeCommand::Down(a) => {
             let cfg = Config::from_env(a.bin.clone())?;
             node::down(&ctx, &cfg)?;
-            ctx.say(&format!("node {} stopped; nothing of it is left running", cfg.name));
+            ctx.say("node", &format!("node {} stopped; nothing of it is left running", cfg.name));
             Ok(0)
         }
         NodeCommand::Status(a) => {
