@@ -46,6 +46,42 @@ pub fn read(sh: &Shell, root: &Path, rel: &str, files: &[&'static str], purpose:
     Ok(Pins { dir, files: read, go, go_version })
 }
 
+impl Pins {
+    /// The build of these pins: their `versions` and `key`, into `<cache>/<key>`.
+    pub fn plan<V>(self, versions: V, key: String, cache: &Path) -> Plan<V> {
+        Plan { pins: self.dir, versions, key, cache: cache.to_path_buf(), go: self.go }
+    }
+}
+
+/// What a build is: the pins read, their versions, its key and where it goes.
+pub struct Plan<V> {
+    pub pins: PathBuf,
+    pub versions: V,
+    pub key: String,
+    pub cache: PathBuf,
+    pub go: PathBuf,
+}
+
+impl<V> Plan<V> {
+    pub fn out(&self) -> PathBuf {
+        self.cache.join(&self.key)
+    }
+
+    pub fn bin(&self) -> PathBuf {
+        self.out().join("bin")
+    }
+
+    /// Built already: the record and each of `binaries` in `bin/`.
+    pub fn has(&self, binaries: &[&str]) -> bool {
+        self.out().join("BUILD-INFO").is_file() && binaries.iter().all(|b| self.bin().join(b).is_file())
+    }
+
+    /// Its build into the cache, done when `complete` says so.
+    pub fn build<'a>(&'a self, who: &'static str, what: &'a str, complete: &'a dyn Fn() -> bool) -> CacheBuild<'a> {
+        CacheBuild { who, what, cache: &self.cache, key: &self.key, complete }
+    }
+}
+
 /// A module's pinned version in a go.mod: a one-line `require`, a line of a
 /// `require` block, or the target of a `replace`.
 pub fn pin(go_mod: &str, module: &str) -> Option<String> {

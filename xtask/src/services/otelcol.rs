@@ -8,7 +8,7 @@
 //! plane's (`kube::build`).
 
 use crate::error::UsageError;
-use crate::services::go_build::{self, CacheBuild};
+use crate::services::go_build;
 use crate::services::state::Record;
 use crate::services::{Ctx, Service};
 use anyhow::Result;
@@ -36,25 +36,20 @@ fn cache(cx: &Ctx) -> PathBuf {
     cx.dirs.cache_dir("XTASK_OTELCOL_CACHE", "xtask-otelcol")
 }
 
-struct Plan {
-    pins: PathBuf,
-    key: String,
-    version: String,
-    cache: PathBuf,
-    go: PathBuf,
-}
+/// The build (its versions: the collector's version).
+type Plan = go_build::Plan<String>;
 
-impl Plan {
-    fn bin(&self) -> PathBuf {
-        self.cache.join(&self.key).join("otelcol")
-    }
+/// The collector's binary (in the build's folder, not `bin/`).
+fn binary(p: &Plan) -> PathBuf {
+    p.out().join("otelcol")
 }
 
 fn plan(cx: &Ctx) -> Result<Plan> {
     let pins = go_build::read(cx.sh, cx.root, PINS, &PIN_FILES, "the collector is built from its pins with it")?;
     let version = version(&pins.files[0].1)
         .ok_or_else(|| UsageError::new(format!("cannot read the file exporter's pin from {PINS}/go.mod")))?;
-    Ok(Plan { key: key(&pins.files, &pins.go_version), pins: pins.dir, version, cache: cache(cx), go: pins.go })
+    let key = key(&pins.files, &pins.go_version);
+    Ok(pins.plan(version, key, &cache(cx)))
 }
 
 /// `services key otelcol`: the build's key and its folder, for actions/cache.
@@ -65,16 +60,16 @@ pub fn cache_entry(cx: &Ctx) -> Result<(String, PathBuf)> {
 
 /// The binary, built first when the cache lacks it.
 fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
-    let what = format!("the collector {}", p.version);
-    let build =
-        CacheBuild { who: "otelcol", what: &what, cache: &p.cache, key: &p.key, complete: &|| p.bin().is_file() };
+    let what = format!("the collector {}", p.versions);
+    let done = || binary(p).is_file();
+    let build = p.build("otelcol", &what, &done);
     build.ensure(cx, |tmp| {
         let args =
             ["-trimpath", "-ldflags=-s -w", "-o", &tmp.join("otelcol").display().to_string(), "."].map(String::from);
         go_build::go_build(&p.go, &p.pins, &args, &go_build::gocache(cx.dirs), &tmp.join("build.log"), &p.cache)?;
-        Ok(format!("version={}\n", p.version))
+        Ok(format!("version={}\n", p.versions))
     })?;
-    Ok(p.bin())
+    Ok(binary(p))
 }
 
 impl Service for Otelcol {
@@ -88,10 +83,10 @@ impl Service for Otelcol {
         let mut env = std::collections::BTreeMap::new();
         env.insert(VAR.to_string(), bin.display().to_string());
         Ok(Record {
-            summary: format!("collector {} built at {} (each test starts its own)", p.version, bin.display()),
+            summary: format!("collector {} built at {} (each test starts its own)", p.versions, bin.display()),
             env,
             processes: Vec::new(),
-            identity: format!("otelcol {} {}", p.version, p.key),
+            identity: format!("otelcol {} {}", p.versions, p.key),
         })
     }
 
@@ -101,10 +96,10 @@ impl Service for Otelcol {
 
     fn status(&self, cx: &Ctx) -> Result<String, String> {
         let p = plan(cx).map_err(|e| format!("{e:#}"))?;
-        if p.bin().is_file() {
-            Ok(format!("collector {} built: {}", p.version, p.bin().display()))
+        if binary(&p).is_file() {
+            Ok(format!("collector {} built: {}", p.versions, binary(&p).display()))
         } else {
-            Err(format!("the collector {} is not built: run `cargo xtask services up otelcol`", p.version))
+            Err(format!("the collector {} is not built: run `cargo xtask services up otelcol`", p.versions))
         }
     }
 }

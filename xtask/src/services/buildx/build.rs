@@ -7,7 +7,7 @@
 //! leaves nothing half-made and a second caller waits.
 
 use crate::error::UsageError;
-use crate::services::go_build::{self, pin, CacheBuild};
+use crate::services::go_build::{self, pin};
 use crate::services::Ctx;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -52,42 +52,23 @@ pub fn key(pin_files: &[(&str, String)], v: &Versions, go_version: &str) -> Stri
     go_build::key(pin_files, &rest)
 }
 
-/// What a build is: the pins read, their versions, its key and where it goes.
-pub struct Plan {
-    pub pins: PathBuf,
-    pub versions: Versions,
-    pub key: String,
-    pub cache: PathBuf,
-    go: PathBuf,
-}
-
-impl Plan {
-    pub fn out(&self) -> PathBuf {
-        self.cache.join(&self.key)
-    }
-
-    pub fn bin(&self) -> PathBuf {
-        self.out().join("bin")
-    }
-
-    pub fn complete(&self) -> bool {
-        self.out().join("BUILD-INFO").is_file() && BINARIES.iter().all(|b| self.bin().join(b).is_file())
-    }
-}
+/// The build of these pins (`go_build::Plan`, with these versions).
+pub type Plan = go_build::Plan<Versions>;
 
 /// Read the pins of `root` and Go's version; the build's key and place.
 pub fn plan(sh: &Shell, root: &Path, cache: &Path) -> Result<Plan> {
     let pins = go_build::read(sh, root, PINS, &PIN_FILES, "buildx and BuildKit are built from the pins with it")?;
     let versions = versions(&pins.files[0].1, &pins.files[2].1).map_err(UsageError::new)?;
     let key = key(&pins.files, &versions, &pins.go_version);
-    Ok(Plan { key, pins: pins.dir, versions, cache: cache.to_path_buf(), go: pins.go })
+    Ok(pins.plan(versions, key, cache))
 }
 
 /// The binaries' folder, building them first when the cache lacks them.
 pub fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
     let v = &p.versions;
     let what = format!("buildx {} and BuildKit {}", v.buildx, v.buildkit);
-    let build = CacheBuild { who: "buildx", what: &what, cache: &p.cache, key: &p.key, complete: &|| p.complete() };
+    let done = || p.has(BINARIES);
+    let build = p.build("buildx", &what, &done);
     let gocache = go_build::gocache(cx.dirs);
     build.ensure(cx, |tmp| {
         let bin = tmp.join("bin");

@@ -11,7 +11,7 @@
 
 use super::pause;
 use crate::error::UsageError;
-use crate::services::go_build::{self, CacheBuild};
+use crate::services::go_build;
 use crate::services::Ctx;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -152,30 +152,12 @@ pub fn key(pin_files: &[(&str, String)], v: &Versions, go_version: &str) -> Stri
     go_build::key(pin_files, &rest)
 }
 
-/// What a build is: the pins read, their versions, its key and where it goes.
-pub struct Plan {
-    pub pins: PathBuf,
-    pub versions: Versions,
-    pub key: String,
-    pub cache: PathBuf,
-    pub go: PathBuf,
-}
+/// The build of these pins (`go_build::Plan`, with these versions).
+pub type Plan = go_build::Plan<Versions>;
 
-impl Plan {
-    pub fn out(&self) -> PathBuf {
-        self.cache.join(&self.key)
-    }
-
-    pub fn bin(&self) -> PathBuf {
-        self.out().join("bin")
-    }
-
-    /// Built already: the record and every binary there.
-    pub fn complete(&self) -> bool {
-        self.out().join("BUILD-INFO").is_file()
-            && BINARIES.iter().all(|b| self.bin().join(b).is_file())
-            && std::fs::metadata(self.bin().join(pause::ARCHIVE)).is_ok_and(|m| m.len() > 0)
-    }
+/// Built already: the record, every binary and the sandbox image there.
+fn complete(p: &Plan) -> bool {
+    p.has(BINARIES) && std::fs::metadata(p.bin().join(pause::ARCHIVE)).is_ok_and(|m| m.len() > 0)
 }
 
 /// Read the pins of `root` and Go's version; the build's key and place.
@@ -184,14 +166,15 @@ pub fn plan(sh: &Shell, root: &Path, cache: &Path) -> Result<Plan> {
     let f = &pins.files;
     let versions = versions(&f[0].1, &f[2].1, &f[4].1, &f[6].1).map_err(UsageError::new)?;
     let key = key(f, &versions, &pins.go_version);
-    Ok(Plan { key, pins: pins.dir, versions, cache: cache.to_path_buf(), go: pins.go })
+    Ok(pins.plan(versions, key, cache))
 }
 
 /// The binaries' folder, building them first when the cache lacks them.
 pub fn ensure(cx: &Ctx, p: &Plan) -> Result<PathBuf> {
     let v = &p.versions;
     let what = format!("Kubernetes {}, etcd {}, kwok {}, CoreDNS {}", v.kubernetes, v.etcd, v.kwok, v.coredns);
-    let build = CacheBuild { who: "kube", what: &what, cache: &p.cache, key: &p.key, complete: &|| p.complete() };
+    let done = || complete(p);
+    let build = p.build("kube", &what, &done);
     let gocache = go_build::gocache(cx.dirs);
     build.ensure(cx, |tmp| {
         let bin = tmp.join("bin");
