@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use xshell::{cmd, Cmd, Shell};
 
-/// The cluster's kubectl with the admin's kubeconfig.
+/// The cluster's kubectl with a kubeconfig: the admin's (`of`), or a
+/// ServiceAccount's (the provisioner's own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
     pub kubectl: PathBuf,
@@ -24,7 +25,8 @@ impl Admin {
         Admin { kubectl, kubeconfig: l.admin() }
     }
 
-    /// `kubectl ARGS` as the admin, each request bounded by `timeout`; quiet.
+    /// `kubectl ARGS` with its kubeconfig, each request bounded by `timeout`
+    /// (zero: none, for a watch); quiet.
     pub fn cmd<'a>(&self, sh: &'a Shell, timeout: Duration, args: &[&str]) -> Cmd<'a> {
         let (kubectl, kubeconfig) = (&self.kubectl, &self.kubeconfig);
         let timeout = format!("--request-timeout={}s", timeout.as_secs());

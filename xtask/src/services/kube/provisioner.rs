@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 pub const NAME: &str = "provisioner";
 /// The provisioner's behaviour version: a running one of another version is
@@ -128,23 +128,22 @@ fn fresh(heartbeat: &Path, since: SystemTime) -> bool {
     std::fs::metadata(heartbeat).and_then(|m| m.modified()).is_ok_and(|t| t >= since)
 }
 
-/// kubectl as the provisioner runs it.
+/// kubectl as the provisioner runs it: its own kubeconfig, 20 s a request.
 struct Kube {
     sh: Shell,
-    kubectl: PathBuf,
-    kubeconfig: PathBuf,
+    kubectl: Admin,
 }
 
 impl Kube {
     fn cmd(&self, args: &[&str]) -> xshell::Cmd<'_> {
-        let (sh, kubectl, kubeconfig) = (&self.sh, &self.kubectl, &self.kubeconfig);
-        cmd!(sh, "{kubectl} --kubeconfig {kubeconfig} --request-timeout=20s {args...}").quiet()
+        self.kubectl.cmd(&self.sh, Duration::from_secs(20), args)
     }
 }
 
 /// The daemon: pass, wait for a claim to change (or RESYNC), pass again.
 pub fn run(a: &ProvisionerArgs) -> Result<i32> {
-    let k = Kube { sh: Shell::new()?, kubectl: a.kubectl.clone(), kubeconfig: a.kubeconfig.clone() };
+    let kubectl = Admin { kubectl: a.kubectl.clone(), kubeconfig: a.kubeconfig.clone() };
+    let k = Kube { sh: Shell::new()?, kubectl };
     let (tx, rx) = mpsc::channel::<bool>();
     let mut watching = false;
     let mut refused = BTreeSet::new();
@@ -181,8 +180,9 @@ fn stamp() -> String {
 
 /// `kubectl get pvc -A --watch-only`: one message per change, `false` when it ends.
 fn watch(k: &Kube, tx: mpsc::Sender<bool>) -> Result<()> {
-    let (sh, kubectl, kubeconfig) = (&k.sh, &k.kubectl, &k.kubeconfig);
-    let mut command: Command = cmd!(sh, "{kubectl} --kubeconfig {kubeconfig} get pvc -A --watch-only -o name").into();
+    // No request timeout (0): a watch lasts.
+    let args = ["get", "pvc", "-A", "--watch-only", "-o", "name"];
+    let mut command: Command = k.kubectl.cmd(&k.sh, Duration::ZERO, &args).into();
     // SAFETY: prctl(2) is async-signal-safe. The watch dies with us, even by kill -9.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut command, || {
