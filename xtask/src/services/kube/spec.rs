@@ -234,6 +234,18 @@ current-context: xtask
     )
 }
 
+/// A ClusterRole `name` allowing each rule's (API group, resources, verbs);
+/// the core group is "".
+pub fn cluster_role(name: &str, rules: &[(&str, &str, &str)]) -> String {
+    let mut out =
+        format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {name}\nrules:\n");
+    for (group, resources, verbs) in rules {
+        let group = if group.is_empty() { "\"\"" } else { group };
+        out += &format!("- apiGroups: [{group}]\n  resources: [{resources}]\n  verbs: [{verbs}]\n");
+    }
+    out
+}
+
 /// A ServiceAccount in kube-system with a long-lived token Secret
 /// `<name>-token`, bound to the ClusterRole `role`: an identity for a process
 /// on the host, made of objects only.

@@ -80,3 +80,13 @@ fn fake_nodes_are_read_with_readiness_and_taint() {
     assert_eq!(fake_nodes(&list), [("kwok-node-0".to_string(), true, true), ("kwok-node-1".to_string(), false, false)]);
     assert_eq!(fake_nodes(&serde_json::Value::Null), []);
 }
+
+#[test]
+fn a_cluster_role_has_a_rule_each_the_core_group_quoted() {
+    let text = cluster_role("xtask:r", &[("", "pods", "get"), ("apps", "deployments, replicasets", "list, watch")]);
+    assert!(
+        text.starts_with("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: xtask:r\n")
+    );
+    assert!(text.contains("- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get]\n"));
+    assert!(text.ends_with("- apiGroups: [apps]\n  resources: [deployments, replicasets]\n  verbs: [list, watch]\n"));
+}

@@ -11,6 +11,7 @@
 //! `ReadWriteMany`) and writes under /tmp with mode 0750 (the platform's
 //! pods run as uid 10001).
 
+use super::spec;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,26 +29,13 @@ pub const IDENTITY: &str = "xtask-provisioner";
 /// the DefaultStorageClass admission plugin; bound at once: one node), and
 /// the provisioner's identity and role.
 pub fn objects() -> String {
-    format!(
-        "apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: xtask:provisioner
-rules:
-- apiGroups: [\"\"]
-  resources: [persistentvolumeclaims]
-  verbs: [get, list, watch]
-- apiGroups: [\"\"]
-  resources: [persistentvolumes]
-  verbs: [get, list, watch, create, delete]
-- apiGroups: [storage.k8s.io]
-  resources: [storageclasses]
-  verbs: [get, list, watch]
-{}---
-{}",
-        super::spec::service_account(IDENTITY, "xtask:provisioner"),
-        storage_class()
-    )
+    let rules = [
+        ("", "persistentvolumeclaims", "get, list, watch"),
+        ("", "persistentvolumes", "get, list, watch, create, delete"),
+        ("storage.k8s.io", "storageclasses", "get, list, watch"),
+    ];
+    let role = "xtask:provisioner";
+    format!("{}{}---\n{}", spec::cluster_role(role, &rules), spec::service_account(IDENTITY, role), storage_class())
 }
 
 /// The default StorageClass.

@@ -3,7 +3,7 @@
 //! the CNI network, the kubelet's and kube-proxy's configurations, and the
 //! RBAC objects behind the node's identities.
 
-use crate::services::kube::spec::service_account;
+use crate::services::kube::spec::{cluster_role, service_account};
 
 /// Pods of the real node get addresses from here; kwok's fake pods use 10.244.0.0/16,
 /// so a fake address never equals a real one.
@@ -26,20 +26,11 @@ pub const IDENTITIES: [(&str, &str); 3] =
 /// Node identity without touching the apiserver's flags: no client certificates,
 /// no token file entry, only objects (applied on every `up`).
 pub fn rbac_yaml() -> String {
-    let mut out = String::from(
-        "apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: xtask:coredns
-rules:
-- apiGroups: [\"\"]
-  resources: [endpoints, services, pods, namespaces]
-  verbs: [list, watch]
-- apiGroups: [discovery.k8s.io]
-  resources: [endpointslices]
-  verbs: [list, watch]
-",
-    );
+    let rules = [
+        ("", "endpoints, services, pods, namespaces", "list, watch"),
+        ("discovery.k8s.io", "endpointslices", "list, watch"),
+    ];
+    let mut out = cluster_role("xtask:coredns", &rules);
     for (name, role) in IDENTITIES {
         out.push_str(&service_account(name, role));
     }
