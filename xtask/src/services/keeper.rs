@@ -17,11 +17,13 @@
 //! known by pid *and* start time (a recycled pid is not ours); a zombie
 //! leader whose threads still run counts as running (`process::proc_of`).
 //!
-//! Not decided here, though started through [`Spec::start`]: the Docker
-//! engine (we may find one running that someone else started: `docker info`
-//! decides) and the registry (a probe with its credentials decides). Not
-//! processes we keep at all: BuildKit (a container, `buildx/builder.rs`) and
-//! the collector (each test starts its own).
+//! Not decided by [`Spec::look`], though started through [`Spec::start`]:
+//! the Docker engine (we may find one running that someone else started:
+//! `docker info` decides) and the registry (a probe with its credentials
+//! decides). BuildKit is a container, not a host process: Docker starts it,
+//! and `buildx::builder::ensure` decides by [`decide`] (its container, its
+//! image, buildx reaching it). The collector runs as no daemon at all: the
+//! service builds it, each telemetry test starts its own.
 
 use crate::error::UsageError;
 use crate::services::process::{self, Proc};

@@ -17,6 +17,7 @@
 //! `services up` and by the image stage alike.
 
 use crate::fsutil::write_atomic;
+use crate::services::keeper::{decide, Decision, Found, Why};
 use crate::services::process;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -238,19 +239,29 @@ fn container_image(sh: &Shell, spec: &Spec) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// The builder answers: as it was, or recreated from its spec when gone or
-/// wedged (said once, through `say`). Err when there is no spec to recreate from.
+/// The builder answers: as it was, or recreated from its spec when gone,
+/// wedged or running another image (said once, through `say`), decided as the
+/// keeper decides a host process (`keeper::decide`: the container is ours, its
+/// image the wanted one, buildx reaches it). Err when there is no spec to recreate from.
 pub fn ensure(sh: &Shell, config: &Path, say: &dyn Fn(&str)) -> Result<()> {
     let spec = read_spec(config)
         .with_context(|| format!("{} has no {SPEC}: run `cargo xtask services up buildx`", config.display()))?;
     let state = check(sh, config, &spec.name);
-    let wrong_image = state.is_ok() && container_image(sh, &spec).is_some_and(|i| i != spec.image);
-    match state {
-        Ok(_) if !wrong_image => return Ok(()),
-        Ok(_) => {
-            say(&format!("the builder {} runs another BuildKit image: recreating it with {}", spec.name, spec.image))
+    // Ours: its container is there, or buildx reaches it (an inspect that failed once is no reason to recreate).
+    let image = container_image(sh, &spec);
+    let same = image.as_deref().is_none_or(|i| i == spec.image);
+    let found = Found { ours: image.is_some() || state.is_ok(), same, healthy: state.is_ok() };
+    let name = &spec.name;
+    match (decide(found), state) {
+        (Decision::Keep, _) => return Ok(()),
+        (Decision::Restart(Why::Changed), _) => {
+            say(&format!("the builder {name} runs another BuildKit image: recreating it with {}", spec.image))
         }
-        Err(why) => say(&format!("the builder {} is gone or wedged ({why}): recreating it", spec.name)),
+        // Start or Restart(Unhealthy): it does not answer.
+        (_, state) => {
+            let why = state.err().unwrap_or_default();
+            say(&format!("the builder {name} is gone or wedged ({why}): recreating it"))
+        }
     }
     remove(sh, config, &spec);
     create(sh, config, &spec)?;
