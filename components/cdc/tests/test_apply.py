@@ -1,14 +1,21 @@
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
 import pyarrow as pa
 import pytest
 from cdc_testing import create, delete, event, jsonl, lines, read, update
-from mlops_cdc import HIGH_WATER_KEY, ChangeApplier, KeyMismatchError
+from mlops_cdc import ChangeApplier, KeyMismatchError
 from mlops_cdc.apply import CdcError
 from mlops_storage import Store
+
+
+def mark(store: Store, name: str, partition: str = "offset:") -> list[int]:
+    """The table's high-water position of one source partition."""
+    positions = json.loads(store.metadata(name)["cdc.positions"])
+    return list(positions[partition]["mark"])
 
 
 def rows(store: Store, name: str, version: int | None = None) -> list[dict[str, Any]]:
@@ -34,7 +41,7 @@ def test_inserts_create_first_version(applier: ChangeApplier, store: Store) -> N
     assert schema.names == ["id", "name", "age"]
     assert schema.field("id").type == pa.int64()
     meta = store.metadata("users")
-    assert meta[HIGH_WATER_KEY] == "11"
+    assert mark(store, "users") == [11]
     assert meta["cdc.key"] == "id"
     assert meta["cdc.applied"] == "2"
 
@@ -90,7 +97,7 @@ def test_delete_of_unknown_key_is_a_no_op(applier: ChangeApplier, store: Store) 
     result = applier.apply_events("users", [delete(2, id=99)])
     assert (result.applied, result.dead_letters, result.version) == (1, [], 2)
     assert rows(store, "users") == [{"id": 1, "name": "ada"}]
-    assert store.metadata("users")[HIGH_WATER_KEY] == "2"
+    assert mark(store, "users") == [2]
 
 
 def test_delete_with_key_only_before_image(
@@ -173,7 +180,7 @@ def test_overlapping_batch_applies_only_new_offsets(
         ],
     )
     assert (result.applied, result.skipped, result.version) == (2, 1, 2)
-    assert store.metadata("users")[HIGH_WATER_KEY] == "4"
+    assert mark(store, "users") == [4]
     assert [row["name"] for row in rows(store, "users")] == ["a", "b2", "c"]
 
 
@@ -200,7 +207,7 @@ def test_malformed_events_are_dead_lettered_and_the_rest_applied(
         "[1, 2]",  # 7
         event("c", 8, after=None),  # 8
         event("d", 9, before=None),  # 9
-        create(-1, id=10),  # 10
+        event("c", 10, after={"id": 10, "": 1}),  # 10: no name for a column
         update(11, id=1, name="ada l."),  # 11
         create(12, id=12, name=42),  # 12: name is a string column
         create(13, id={"nested": 1}),  # 13
@@ -218,7 +225,7 @@ def test_malformed_events_are_dead_lettered_and_the_rest_applied(
     assert reasons[7] == "event must be a JSON object"
     assert reasons[8] == "op 'c' requires a 'after' image"
     assert reasons[9] == "op 'd' requires a 'before' image"
-    assert reasons[10] == "offset source.lsn must be a non-negative integer"
+    assert reasons[10].startswith('column name "" is not usable')
     assert reasons[12] == "column 'name': cannot store 42 as string"
     assert reasons[13] == "key column 'id' in after image is not a scalar"
     by_line = {letter.line or 0: letter for letter in result.dead_letters}
@@ -382,7 +389,7 @@ def test_batch_with_only_dead_letters_writes_nothing(
 ) -> None:
     result = applier.apply_lines("users", ["nope\n", "\n"])
     assert (result.applied, result.version, len(result.dead_letters)) == (0, None, 1)
-    assert store.datasets() == []
+    assert store.datasets() == ["users.deadletters"]  # no version of the table
 
 
 def test_invalid_utf8_line_is_dead_lettered(applier: ChangeApplier) -> None:
@@ -422,12 +429,16 @@ def test_result_serialises_to_json(applier: ChangeApplier) -> None:
             {
                 "line": 2,
                 "offset": None,
+                "partition": None,
+                "position": None,
                 "reason": result.dead_letters[0].reason,
                 "raw": "bad",
             }
         ],
+        "dead_letters_total": 1,
         "version": 1,
         "high_water_offset": 1,
+        "high_water": {"offset:": [1]},
     }
 
 

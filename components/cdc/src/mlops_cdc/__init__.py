@@ -10,26 +10,31 @@
 
 from __future__ import annotations
 
-from mlops_cdc.apply import (
-    HIGH_WATER_KEY,
-    ApplyResult,
-    CdcError,
-    ChangeApplier,
-    KeyMismatchError,
-    ReplayResult,
-)
+from mlops_cdc.apply import ApplyResult, ChangeApplier, Correction, ReplayResult
+from mlops_cdc.columns import TableConfig
+from mlops_cdc.errors import BatchTooLarge, CdcError, KeyMismatchError, PositionRefused
 from mlops_cdc.events import ChangeEvent, DeadLetter
+from mlops_cdc.limits import Limits
+from mlops_cdc.positions import Position
 from mlops_cdc.server import CdcServer, make_server
+from mlops_cdc.state import HIGH_WATER_KEY, POSITIONS_KEY
 
 __all__ = [
     "HIGH_WATER_KEY",
+    "POSITIONS_KEY",
     "ApplyResult",
+    "BatchTooLarge",
     "CdcError",
     "CdcServer",
     "ChangeApplier",
     "ChangeEvent",
+    "Correction",
     "DeadLetter",
     "KeyMismatchError",
+    "Limits",
+    "Position",
+    "PositionRefused",
     "ReplayResult",
+    "TableConfig",
     "make_server",
 ]

@@ -2,85 +2,97 @@
 
 One batch becomes at most one new dataset version:
 
-1. Every event is parsed; malformed ones become dead letters.
-2. The valid events are sorted by offset (arrival order breaks ties).
-3. Events at or below the table's high-water offset, which the latest version
-   records in its metadata, were applied by an earlier batch and are skipped;
-   so is a second event with an offset already seen in this batch.
-4. Column types are settled: existing columns keep their type (storage refuses
-   retyping); a new column gets the type Arrow infers from the batch's values.
-   Nested values (objects, arrays) in a new column are stored as JSON text.
-   An event with a value that does not fit its column is dead-lettered.
-5. The remaining events are applied in offset order and the table, with the new
-   high-water offset, is written as one version. With nothing applied, nothing
-   is written.
-
-Offsets below the high-water mark are taken as already applied, so a stream
-must deliver each table's events in offset order across batches (within a
-batch any order is fine).
-
-The read-modify-write of a table is serialised per table within one
-:class:`ChangeApplier`; run a single applier per storage root.
+1. Every line is parsed within bounds; a malformed one becomes a dead letter.
+   A batch holding an implausible position is refused whole (``PositionRefused``,
+   nothing written): :mod:`mlops_cdc.positions`.
+2. The events are sorted by position within each source partition (arrival
+   order breaks ties).
+3. Each is held against its partition's high-water mark (:mod:`mlops_cdc.state`):
+   an event applied before (the same identity: position, op and key, among the
+   partition's latest applied events, the replayed ones, or earlier in the
+   batch) is a duplicate and skipped; an event below the mark that is not one
+   arrived out of order and is a dead letter (replay it); the rest is applied.
+4. Columns are settled (:mod:`mlops_cdc.columns`); an event that does not fit
+   is a dead letter.
+5. The events are applied in order and the table written as one version,
+   conditional on the version read (``expected_version``): if another writer
+   (a second cdc process, a replay, a storage PUT) committed in between, the
+   batch is worked out again on top of that version. So no writer's version is
+   lost and several cdc processes may share a storage root.
+6. The dead letters are stored in ``<table>.deadletters``
+   (:mod:`mlops_cdc.deadstore`) before the answer, so a lost answer loses none.
 
 Dead letters can be corrected and replayed (:meth:`ChangeApplier.replay`)
-although the high-water mark has passed them: the dead-letter record is the
-permission. The offsets replayed below the high-water mark are recorded in the
-table's metadata (``cdc.replayed_offsets``), so a second replay changes
-nothing. A corrected event is not applied when a later change has already
-touched its row (it would overwrite newer data): it is reported as superseded.
+although the mark has passed them: the dead-letter record is the permission.
+The identities replayed below the mark are recorded (``cdc.replayed``), so a
+second replay changes nothing. A corrected event is not applied when a later
+change has already touched its row (it would overwrite newer data): it is
+reported as superseded.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from mlops_cdc.events import (
-    ChangeEvent,
-    DeadLetter,
-    Key,
-    parse_line,
-    parse_object,
+from mlops_cdc import deadstore
+from mlops_cdc.columns import Columns, TableConfig, coerce
+from mlops_cdc.errors import BatchTooLarge, CdcError, KeyMismatchError, PositionRefused
+from mlops_cdc.events import ChangeEvent, DeadLetter, Key, parse_line, parse_object
+from mlops_cdc.history import History
+from mlops_cdc.limits import Limits
+from mlops_cdc.positions import Position, identity, too_far
+from mlops_cdc.state import (
+    HIGH_WATER_KEY,
+    KEY_COLUMNS_KEY,
+    OFFSET_FIELD_KEY,
+    POSITIONS_KEY,
+    REPLAY_MARK_KEY,
+    REPLAYED_KEY,
+    Mark,
+    TableState,
+    load,
 )
-from mlops_storage import DatasetNotFound, Store
+from mlops_storage import ConcurrentWriteError, Store, VersionConflict
 
-HIGH_WATER_KEY = "cdc.high_water_offset"
-REPLAYED_KEY = "cdc.replayed_offsets"
-REPLAY_MARK_KEY = "cdc.replay"
-KEY_COLUMNS_KEY = "cdc.key"
-OFFSET_FIELD_KEY = "cdc.offset_field"
+__all__ = [
+    "HIGH_WATER_KEY",
+    "ApplyResult",
+    "BatchTooLarge",
+    "CdcError",
+    "ChangeApplier",
+    "Correction",
+    "KeyMismatchError",
+    "PositionRefused",
+    "ReplayResult",
+    "parse_key_columns",
+    "validate_table_name",
+]
 
-DEFAULT_OFFSET_FIELD = "source.lsn"
-
-_TABLE_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,200}")
-_ARROW_ERRORS = (
-    pa.ArrowInvalid,
-    pa.ArrowTypeError,
-    TypeError,
-    ValueError,
-    OverflowError,
-)
-
-
-class CdcError(Exception):
-    """The batch cannot be applied to the table at all (nothing was written)."""
-
-
-class KeyMismatchError(CdcError):
-    """The table exists with other key columns than the ones requested."""
+#: Longest table name: its dead-letter dataset's name must fit storage's 200.
+MAX_TABLE_NAME = 200 - len(deadstore.SUFFIX)
+_TABLE_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def validate_table_name(name: str) -> str:
-    """Return ``name`` if it is usable as a dataset name, else raise CdcError."""
-    if not _TABLE_NAME_RE.fullmatch(name) or set(name) == {"."}:
+    """Return ``name`` if it is usable as a table, else raise CdcError."""
+    if (
+        not _TABLE_NAME_RE.fullmatch(name)
+        or set(name) == {"."}
+        or len(name) > MAX_TABLE_NAME
+    ):
         raise CdcError(
-            f"invalid table name {name!r}: use 1-200 characters from "
+            f"invalid table name {name!r}: use 1-{MAX_TABLE_NAME} characters from "
             "A-Z a-z 0-9 _ . - (and not only dots)"
+        )
+    if name.endswith(deadstore.SUFFIX):
+        raise CdcError(
+            f"invalid table name {name!r}: names ending in {deadstore.SUFFIX} hold "
+            "the dead letters of a table"
         )
     return name
 
@@ -106,20 +118,28 @@ class ApplyResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     #: The version written, or None when the batch had nothing new.
     version: int | None = None
-    #: The table's high-water offset after the batch (None: nothing applied yet).
+    #: The marks after the batch, per partition.
+    high_water: dict[str, list[int]] = field(default_factory=dict)
+    #: The largest offset of any mark (None: nothing applied yet); kept for
+    #: clients of the single mark of older versions.
     high_water_offset: int | None = None
-    #: The table's latest version after the batch (not serialised: dead-letter
-    #: records keep it, so a replay knows which later versions to check).
+    #: The table's latest version after the batch (dead-letter records keep it,
+    #: so a replay knows which later versions to check).
     table_version: int | None = field(default=None, compare=False)
+    #: How many dead letters were new to ``<table>.deadletters``.
+    stored: int = field(default=0, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, max_dead_letters: int | None = None) -> dict[str, Any]:
+        shown = self.dead_letters[:max_dead_letters]
         return {
             "table": self.table,
             "applied": self.applied,
             "skipped": self.skipped,
-            "dead_letters": [letter.to_dict() for letter in self.dead_letters],
+            "dead_letters": [letter.to_dict() for letter in shown],
+            "dead_letters_total": len(self.dead_letters),
             "version": self.version,
             "high_water_offset": self.high_water_offset,
+            "high_water": self.high_water,
         }
 
 
@@ -129,103 +149,105 @@ class ReplayResult(ApplyResult):
 
     #: Corrected events not applied because a later change touched their row.
     superseded: list[DeadLetter] = field(default_factory=list)
+    #: Ids of stored dead letters now applied (or replayed before).
+    replayed_ids: list[str] = field(default_factory=list, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        result = super().to_dict()
+    def to_dict(self, max_dead_letters: int | None = None) -> dict[str, Any]:
+        result = super().to_dict(max_dead_letters)
         result["superseded"] = [letter.to_dict() for letter in self.superseded]
         return result
 
 
+@dataclass(frozen=True)
+class Correction:
+    """A dead letter to replay: the corrected event and what its record says."""
+
+    item: ChangeEvent | DeadLetter
+    #: The position recorded with the dead letter (a correction must keep it).
+    position: Position | None = None
+    #: The offset recorded by older dead-letter files, which have no position.
+    offset: int | None = None
+    #: The table's version right after the batch that rejected the event.
+    table_version: int | None = None
+    #: The id of the stored dead letter (``mlops-cdc replay --stored``).
+    id: str | None = None
+
+
 @dataclass
-class _TableState:
-    rows: dict[Key, dict[str, Any]]
-    fields: dict[str, pa.Field]
-    high_water: int | None
-    version: int | None
-    replayed: set[int] = field(default_factory=set)
+class _Outcome:
+    """One attempt's answer and what it writes (None: nothing)."""
+
+    result: ApplyResult
+    data: pa.Table | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    #: The identities of the events applied.
+    accepted: list[str] = field(default_factory=list)
 
 
-def format_offsets(offsets: Iterable[int]) -> str:
-    """``{1, 2, 3, 7}`` -> ``"1-3,7"``."""
-    ordered = sorted(set(offsets))
-    parts: list[str] = []
-    index = 0
-    while index < len(ordered):
-        end = index
-        while end + 1 < len(ordered) and ordered[end + 1] == ordered[end] + 1:
-            end += 1
-        first, last = ordered[index], ordered[end]
-        parts.append(str(first) if first == last else f"{first}-{last}")
-        index = end + 1
-    return ",".join(parts)
+def _by_position(event: ChangeEvent) -> tuple[str, tuple[int, ...]]:
+    return (event.position.partition, event.position.values)
 
 
-def parse_offsets(text: str) -> set[int]:
-    """``"1-3,7"`` -> ``{1, 2, 3, 7}``; ValueError when malformed."""
-    offsets: set[int] = set()
-    for part in filter(None, (piece.strip() for piece in text.split(","))):
-        first, dash, last = part.partition("-")
-        low = int(first)
-        high = int(last) if dash else low
-        if low < 0 or high < low:
-            raise ValueError(f"bad offset range {part!r}")
-        offsets.update(range(low, high + 1))
-    return offsets
+def _apply_one(rows: dict[Key, dict[str, Any]], event: ChangeEvent) -> None:
+    if event.op == "t":
+        rows.clear()
+    elif event.op == "d":
+        rows.pop(event.key, None)
+    else:
+        if event.old_key is not None:
+            rows.pop(event.old_key, None)
+        rows[event.key] = dict(event.row)
 
 
-def _coerce(value: Any, dtype: pa.DataType) -> Any:
-    """Nested JSON values go into string columns as JSON text."""
-    if isinstance(value, (dict, list)) and pa.types.is_string(dtype):
-        return json.dumps(value, sort_keys=True)
-    return value
-
-
-def _infer_type(values: Sequence[Any]) -> pa.DataType | None:
-    """Arrow type for a new column from its non-null values (None: no fit)."""
-    if any(isinstance(value, (dict, list)) for value in values):
-        return pa.string()
-    try:
-        return pa.array(values).type
-    except _ARROW_ERRORS:
-        pass
-    # Mixed types: the first value that Arrow can represent decides.
-    for value in values:
-        try:
-            return pa.array([value]).type
-        except _ARROW_ERRORS:
-            continue
-    return None
-
-
-def _fits(value: Any, dtype: pa.DataType) -> bool:
-    try:
-        pa.array([_coerce(value, dtype)], type=dtype)
-    except _ARROW_ERRORS:
-        return False
-    return True
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _build(
+    state: TableState, key_columns: tuple[str, ...], types: Mapping[str, pa.DataType]
+) -> pa.Table | None:
+    if any(column not in types for column in key_columns):
+        return None
+    order = list(state.fields) or list(key_columns)
+    order += [column for column in types if column not in order]
+    fields = [state.fields.get(name) or pa.field(name, types[name]) for name in order]
+    rows = list(state.rows.values())
+    arrays = [
+        pa.array(
+            [coerce(row.get(schema_field.name), schema_field.type) for row in rows],
+            type=schema_field.type,
+        )
+        for schema_field in fields
+    ]
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 class ChangeApplier:
-    """Applies change-event batches to tables of one :class:`Store`."""
+    """Applies change-event batches to tables of one :class:`Store`.
+
+    ``offset_field`` None: each event's position is chosen as
+    :mod:`mlops_cdc.positions` says; a dotted path: that field, always.
+    ``tables``: per-table configs (``"*"``: the default one).
+    """
+
+    #: Conditional writes tried before giving up (ConcurrentWriteError).
+    attempts = 32
 
     def __init__(
         self,
         store: Store,
         key: str | Sequence[str] = ("id",),
-        offset_field: str = DEFAULT_OFFSET_FIELD,
+        offset_field: str | None = None,
+        *,
+        limits: Limits | None = None,
+        tables: Mapping[str, TableConfig] | None = None,
     ) -> None:
         self.store = store
         self.key_columns = parse_key_columns(key)
-        path = tuple(offset_field.split("."))
-        if not all(path):
-            raise CdcError(f"invalid offset field {offset_field!r}")
         self.offset_field = offset_field
-        self._offset_path = path
+        self.offset_path: tuple[str, ...] | None = None
+        if offset_field is not None:
+            self.offset_path = tuple(offset_field.split("."))
+            if not all(self.offset_path):
+                raise CdcError(f"invalid offset field {offset_field!r}")
+        self.limits = limits or Limits()
+        self.tables = dict(tables or {})
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -237,6 +259,7 @@ class ChangeApplier:
         lines: Iterable[str | bytes],
         *,
         key: str | Sequence[str] | None = None,
+        request_id: str | None = None,
     ) -> ApplyResult:
         """Apply JSON lines (one event per line; blank lines are ignored)."""
         key_columns = self._key_for(key)
@@ -245,12 +268,19 @@ class ChangeApplier:
             item = parse_line(
                 text,
                 key_columns=key_columns,
-                offset_path=self._offset_path,
+                offset_path=self.offset_path,
                 line=number,
+                limits=self.limits,
             )
-            if item is not None:
-                parsed.append(item)
-        return self._apply(table, key_columns, parsed)
+            if item is None:
+                continue
+            if number > self.limits.max_lines:
+                raise BatchTooLarge(
+                    f"the batch has more than {self.limits.max_lines} lines "
+                    "(--max-lines): send it in smaller batches"
+                )
+            parsed.append(item)
+        return self._apply(table, key_columns, parsed, request_id)
 
     def apply_events(
         self,
@@ -262,78 +292,100 @@ class ChangeApplier:
         """Apply already decoded events (dead letters carry no line number)."""
         key_columns = self._key_for(key)
         parsed = [
-            parse_object(event, key_columns=key_columns, offset_path=self._offset_path)
+            parse_object(event, key_columns=key_columns, offset_path=self.offset_path)
             for event in events
         ]
-        return self._apply(table, key_columns, parsed)
+        return self._apply(table, key_columns, parsed, None)
 
     def replay(
         self,
         table: str,
-        items: Iterable[tuple[int | None, int | None, ChangeEvent | DeadLetter]],
+        corrections: Iterable[Correction],
         *,
         key: str | Sequence[str] | None = None,
         force: bool = False,
     ) -> ReplayResult:
-        """Apply corrected dead letters, even below the high-water mark.
+        """Apply corrected dead letters, even below their partition's mark.
 
-        ``items`` holds, for each dead letter, its recorded offset (None if the
-        original event had none), the table's version right after the batch that
-        rejected it (None if unknown) and the corrected event, parsed (a
-        DeadLetter when the correction is still invalid). A correction must
-        keep the recorded offset. Offsets replayed before are skipped, so
-        replaying twice changes nothing the second time. A corrected event
-        whose row a later change has touched is reported as superseded and not
-        applied, unless ``force``. Everything applied becomes one version.
+        A correction must keep the recorded position. Events replayed (or
+        applied) before are skipped, so replaying twice changes nothing the
+        second time. A corrected event whose row a later change has touched is
+        reported as superseded and not applied, unless ``force``. Everything
+        applied becomes one version; the stored dead letters replayed are
+        marked so.
         """
         validate_table_name(table)
         key_columns = self._key_for(key)
         dead: list[DeadLetter] = []
         events: list[ChangeEvent] = []
-        since: dict[int, int | None] = {}
-        for recorded, table_version, item in items:
+        since: dict[str, int | None] = {}
+        ids: dict[str, list[str]] = {}
+        for correction in corrections:
+            item = correction.item
             if isinstance(item, DeadLetter):
                 dead.append(item)
-            elif recorded is not None and item.offset != recorded:
+                continue
+            moved = (
+                item.position != correction.position
+                if correction.position is not None
+                else correction.offset is not None
+                and item.position.offset != correction.offset
+            )
+            if moved:
+                was = correction.position or correction.offset
                 dead.append(
                     item.dead(
-                        f"the corrected event has offset {item.offset} but the dead "
-                        f"letter was at {recorded}: a correction must keep its offset"
+                        f"the corrected event is at {item.position.to_dict()} but the "
+                        f"dead letter was at {was}: a correction must keep its offset"
                     )
                 )
-            else:
-                events.append(item)
-                since[item.offset] = table_version
-        events.sort(key=lambda event: event.offset)
-        with self._lock(table):
-            state = self._load(table, key_columns)
-            result = ReplayResult(table=table, high_water_offset=state.high_water)
-            history = _History(self.store, table, key_columns)
-            todo: list[ChangeEvent] = []
+                continue
+            events.append(item)
+            ident = identity(item.position, item.op, item.key)
+            since.setdefault(ident, correction.table_version)
+            if correction.id is not None:
+                ids.setdefault(ident, []).append(correction.id)
+        events.sort(key=_by_position)
+        result = ReplayResult(table=table)  # the last attempt's, the one written
+
+        def attempt(state: TableState) -> _Outcome:
+            nonlocal result
+            result = ReplayResult(table=table, dead_letters=list(dead))
+            history = History(self.store, table, key_columns)
+            todo: list[tuple[ChangeEvent, str]] = []
+            seen: set[str] = set()
+            windows: dict[str, set[str]] = {}
             for event in events:
-                if event.offset in state.replayed or any(
-                    done.offset == event.offset for done in todo
-                ):
-                    result.skipped += 1
-                    continue
-                passed = (
-                    state.high_water is not None and event.offset <= state.high_water
+                ident = identity(event.position, event.op, event.key)
+                mark = state.marks.get(event.position.partition)
+                window = windows.setdefault(
+                    event.position.partition, set(mark.recent) if mark else set()
                 )
-                if passed and not force:
-                    reason = history.superseded(event, since.get(event.offset))
+                if ident in state.replayed or ident in seen or ident in window:
+                    result.skipped += 1
+                    result.replayed_ids.extend(ids.get(ident, []))
+                    continue
+                below = mark is not None and event.position.values <= mark.values
+                if below and not force:
+                    reason = history.superseded(event, since.get(ident))
                     if reason is not None:
                         result.superseded.append(event.dead(reason))
                         continue
-                todo.append(event)
-            self._commit(
-                table,
-                key_columns,
-                state,
-                result,
-                todo,
-                dead,
-                replayed=[event.offset for event in todo],
+                seen.add(ident)
+                todo.append((event, ident))
+            outcome = self._outcome(
+                table, key_columns, state, result, todo, replay=True
             )
+            for ident in outcome.accepted:
+                result.replayed_ids.extend(ids.get(ident, []))
+            return outcome
+
+        with self._lock(table):
+            self._write(table, key_columns, attempt)
+            if result.replayed_ids:
+                deadstore.mark_replayed(
+                    self.store, table, result.replayed_ids, result.table_version or 0
+                )
             return result
 
     # ------------------------------------------------------------- internals
@@ -345,51 +397,38 @@ class ChangeApplier:
         with self._locks_guard:
             return self._locks.setdefault(table, threading.Lock())
 
-    def _load(self, table: str, key_columns: tuple[str, ...]) -> _TableState:
-        try:
-            versions = self.store.versions(table)
-        except DatasetNotFound:
-            return _TableState(rows={}, fields={}, high_water=None, version=None)
-        latest = versions[-1]
-        meta = self.store.metadata(table, latest)
-        recorded = meta.get(KEY_COLUMNS_KEY)
-        if recorded is not None and parse_key_columns(recorded) != key_columns:
-            raise KeyMismatchError(
-                f"table {table!r} is keyed by ({recorded}), not "
-                f"({','.join(key_columns)})"
-            )
-        high_water: int | None = None
-        if HIGH_WATER_KEY in meta:
-            try:
-                high_water = int(meta[HIGH_WATER_KEY])
-            except ValueError:
-                raise CdcError(
-                    f"table {table!r} version {latest} has a malformed "
-                    f"{HIGH_WATER_KEY} {meta[HIGH_WATER_KEY]!r}"
-                ) from None
-        replayed: set[int] = set()
-        if meta.get(REPLAYED_KEY):
-            try:
-                replayed = parse_offsets(meta[REPLAYED_KEY])
-            except ValueError:
-                raise CdcError(
-                    f"table {table!r} version {latest} has a malformed "
-                    f"{REPLAYED_KEY} {meta[REPLAYED_KEY]!r}"
-                ) from None
-        data = self.store.read(table, latest)
-        missing = [column for column in key_columns if column not in data.schema.names]
-        if missing:
-            raise CdcError(f"table {table!r} has no key column {missing[0]!r}")
-        rows: dict[Key, dict[str, Any]] = {}
-        for row in data.to_pylist():
-            rows[tuple(row[column] for column in key_columns)] = row
-        fields = {schema_field.name: schema_field for schema_field in data.schema}
-        return _TableState(
-            rows=rows,
-            fields=fields,
-            high_water=high_water,
-            version=latest,
-            replayed=replayed,
+    def _config(self, table: str) -> TableConfig:
+        return self.tables.get(table) or self.tables.get("*") or TableConfig()
+
+    def _write(
+        self,
+        table: str,
+        key_columns: tuple[str, ...],
+        attempt: Callable[[TableState], _Outcome],
+    ) -> _Outcome:
+        """Run ``attempt`` on the latest version and write its outcome on top of
+        exactly that version; on a conflict, again on the newer one."""
+        for number in range(self.attempts):
+            state = load(self.store, table, key_columns)
+            outcome = attempt(state)
+            result = outcome.result
+            if outcome.data is not None:
+                try:
+                    result.version = self.store.write(
+                        table,
+                        outcome.data,
+                        metadata=outcome.metadata,
+                        expected_version=state.version,
+                    )
+                except VersionConflict:
+                    deadstore.backoff(number)
+                    continue
+            result.table_version = result.version or state.version or None
+            result.dead_letters.sort(key=lambda d: (d.line is None, d.line or 0))
+            return outcome
+        raise ConcurrentWriteError(
+            f"could not write table {table!r}: other writers committed a version "
+            f"between each of {self.attempts} reads and writes; retry later"
         )
 
     def _apply(
@@ -397,288 +436,166 @@ class ChangeApplier:
         table: str,
         key_columns: tuple[str, ...],
         parsed: list[ChangeEvent | DeadLetter],
+        request_id: str | None,
     ) -> ApplyResult:
         validate_table_name(table)
+        refused = [i for i in parsed if isinstance(i, DeadLetter) and i.refused]
+        if refused:
+            raise PositionRefused(_refusal(refused))
         dead = [item for item in parsed if isinstance(item, DeadLetter)]
         events = sorted(
             (item for item in parsed if isinstance(item, ChangeEvent)),
-            key=lambda event: event.offset,
+            key=_by_position,
         )
-        with self._lock(table):
-            state = self._load(table, key_columns)
-            result = ApplyResult(table=table, high_water_offset=state.high_water)
 
-            todo: list[ChangeEvent] = []
-            seen: set[int] = set()
-            for event in events:
-                already = (
-                    state.high_water is not None and event.offset <= state.high_water
+        def attempt(state: TableState) -> _Outcome:
+            result = ApplyResult(table=table, dead_letters=list(dead))
+            todo = self._plan(state, events, result)
+            return self._outcome(table, key_columns, state, result, todo)
+
+        with self._lock(table):
+            result = self._write(table, key_columns, attempt).result
+            if result.dead_letters:
+                result.stored = deadstore.add(
+                    self.store,
+                    table,
+                    result.dead_letters,
+                    result.table_version,
+                    request_id,
                 )
-                if already or event.offset in seen:
-                    result.skipped += 1
-                    continue
-                seen.add(event.offset)
-                todo.append(event)
-            self._commit(table, key_columns, state, result, todo, dead)
-            result.table_version = result.version or state.version
             return result
 
-    def _commit(
+    def _plan(
+        self, state: TableState, events: list[ChangeEvent], result: ApplyResult
+    ) -> list[tuple[ChangeEvent, str]]:
+        """The events to apply, each with its identity; the rest is counted
+        as skipped or dead-lettered. PositionRefused for an implausible one."""
+        todo: list[tuple[ChangeEvent, str]] = []
+        seen: set[str] = set()
+        windows: dict[str, set[str]] = {}
+        firsts: dict[str, Position] = {}
+        refused: list[DeadLetter] = []
+        partitions = set(state.marks.marks)
+        for event in events:
+            partition = event.position.partition
+            mark = state.marks.get(partition)
+            if partition not in windows:
+                windows[partition] = set(mark.recent) if mark is not None else set()
+            ident = identity(event.position, event.op, event.key)
+            if ident in seen or ident in windows[partition] or ident in state.replayed:
+                result.skipped += 1
+                continue
+            if mark is not None and event.position.values < mark.values:
+                result.dead_letters.append(
+                    event.dead(
+                        f"position {list(event.position.values)} is below the mark "
+                        f"{list(mark.values)} of partition {partition!r} and was not "
+                        "applied before: it arrived out of order (mlops-cdc replay "
+                        "--stored applies it)"
+                    )
+                )
+                continue
+            if partition not in partitions:
+                if len(partitions) >= self.limits.max_partitions:
+                    result.dead_letters.append(
+                        event.dead(
+                            f"the table already has {len(partitions)} source "
+                            f"partitions, its limit (--max-partitions): {partition!r} "
+                            "is one more"
+                        )
+                    )
+                    continue
+                partitions.add(partition)
+            reference = state.marks.position(partition)
+            if reference is None:
+                reference = firsts.setdefault(partition, event.position)
+            why = too_far(event.position, reference, self.limits.max_position_jump)
+            if why is not None:
+                refused.append(event.dead(why))
+                continue
+            seen.add(ident)
+            todo.append((event, ident))
+        if refused:
+            raise PositionRefused(_refusal(refused))
+        return todo
+
+    def _outcome(
         self,
         table: str,
         key_columns: tuple[str, ...],
-        state: _TableState,
+        state: TableState,
         result: ApplyResult,
-        todo: list[ChangeEvent],
-        dead: list[DeadLetter],
+        todo: list[tuple[ChangeEvent, str]],
         *,
-        replayed: Iterable[int] = (),
-    ) -> None:
-        """Check types, apply ``todo`` in offset order and write one version.
-
-        ``replayed``: offsets below the high-water mark applied by a replay.
-        Nothing is written when nothing is applied. Runs under the table lock.
-        """
-        types = self._settle_types(state, key_columns, todo)
-        suspect = self._suspect_columns(key_columns, types, todo)
-        accepted: list[ChangeEvent] = []
-        for event in todo:
-            reason = self._misfit(event, key_columns, types, suspect)
-            if reason is None:
-                accepted.append(event)
-            else:
-                dead.append(event.dead(reason))
-        result.dead_letters = sorted(
-            dead, key=lambda letter: (letter.line is None, letter.line or 0)
+        replay: bool = False,
+    ) -> _Outcome:
+        """Check columns, apply ``todo`` in order, and the version to write."""
+        result.high_water = state.marks.as_dict()
+        result.high_water_offset = state.marks.highest_offset()
+        columns = Columns(
+            table,
+            state.fields,
+            key_columns,
+            self._config(table),
+            self.limits.max_columns,
         )
+        columns.settle(event for event, _ in todo)
+        accepted: list[tuple[ChangeEvent, str]] = []
+        for event, ident in todo:
+            reason = columns.misfit(event)
+            if reason is None:
+                accepted.append((event, ident))
+            else:
+                result.dead_letters.append(event.dead(reason))
         if not accepted:
-            return
+            return _Outcome(result)
+        columns.keep_only(event for event, _ in accepted)
 
-        for event in accepted:
-            self._apply_one(state.rows, event, key_columns)
+        replayed = set(state.replayed)
+        by_partition: dict[str, list[tuple[ChangeEvent, str]]] = {}
+        for event, ident in accepted:
+            _apply_one(state.rows, event)
+            by_partition.setdefault(event.position.partition, []).append((event, ident))
+        for partition, items in by_partition.items():
+            mark = state.marks.get(partition)
+            if replay and mark is not None:
+                replayed.update(i for e, i in items if e.position.values <= mark.values)
+            mark = mark or Mark(items[0][0].position.values)
+            mark.advance(
+                max(e.position.values for e, _ in items), [i for _, i in items]
+            )
+            state.marks.marks[partition] = mark
         result.applied = len(accepted)
-        high_water = max(event.offset for event in accepted)
-        if state.high_water is not None:
-            high_water = max(high_water, state.high_water)
-        result.high_water_offset = high_water
+        result.high_water = state.marks.as_dict()
+        result.high_water_offset = state.marks.highest_offset()
 
-        data = self._build(state, key_columns, types)
+        data = _build(state, key_columns, columns.types)
         if data is None:
             # A new table whose key types are still unknown (e.g. only a
             # truncate was seen) has nothing to store yet.
-            return
-        applied = {event.offset for event in accepted}
-        replayed_now = {offset for offset in replayed if offset in applied}
+            return _Outcome(result)
         metadata = {
-            HIGH_WATER_KEY: str(high_water),
+            POSITIONS_KEY: state.marks.to_metadata(),
             KEY_COLUMNS_KEY: ",".join(key_columns),
-            OFFSET_FIELD_KEY: self.offset_field,
+            OFFSET_FIELD_KEY: self.offset_field or "auto",
             "cdc.applied": str(result.applied),
             "cdc.skipped": str(result.skipped),
             "cdc.dead_letters": str(len(result.dead_letters)),
-            "cdc.base_version": str(state.version or 0),
+            "cdc.base_version": str(state.version),
         }
-        every_replayed = state.replayed | replayed_now
-        if every_replayed:
-            metadata[REPLAYED_KEY] = format_offsets(every_replayed)
-        if isinstance(result, ReplayResult):
+        if replayed:
+            metadata[REPLAYED_KEY] = ",".join(sorted(replayed))
+        if replay:
             metadata[REPLAY_MARK_KEY] = "true"
-        result.version = self.store.write(table, data, metadata=metadata)
-
-    @staticmethod
-    def _values(
-        event: ChangeEvent, key_columns: tuple[str, ...]
-    ) -> Iterable[tuple[str, Any]]:
-        """Every (column, value) the event would store or look up."""
-        yield from event.row.items()
-        if event.op == "d":
-            yield from zip(key_columns, event.key)
-        if event.old_key is not None:
-            yield from zip(key_columns, event.old_key)
-
-    def _settle_types(
-        self,
-        state: _TableState,
-        key_columns: tuple[str, ...],
-        todo: list[ChangeEvent],
-    ) -> dict[str, pa.DataType]:
-        types = {name: schema_field.type for name, schema_field in state.fields.items()}
-        candidates: dict[str, list[Any]] = {}
-        if not state.fields:
-            for column in key_columns:  # key columns lead a new table
-                candidates[column] = []
-        for event in todo:
-            for column, value in self._values(event, key_columns):
-                if column not in types and value is not None:
-                    candidates.setdefault(column, []).append(value)
-        for column, values in candidates.items():
-            inferred = _infer_type(values) if values else None
-            if inferred is not None:
-                types[column] = inferred
-        return types
-
-    def _suspect_columns(
-        self,
-        key_columns: tuple[str, ...],
-        types: Mapping[str, pa.DataType],
-        todo: list[ChangeEvent],
-    ) -> set[str]:
-        """Columns where some value does not convert (checked a column at a time)."""
-        values: dict[str, list[Any]] = {}
-        for event in todo:
-            for column, value in self._values(event, key_columns):
-                if value is not None and column in types:
-                    values.setdefault(column, []).append(_coerce(value, types[column]))
-        suspect = set()
-        for column, column_values in values.items():
-            try:
-                pa.array(column_values, type=types[column])
-            except _ARROW_ERRORS:
-                suspect.add(column)
-        return suspect
-
-    def _misfit(
-        self,
-        event: ChangeEvent,
-        key_columns: tuple[str, ...],
-        types: Mapping[str, pa.DataType],
-        suspect: set[str],
-    ) -> str | None:
-        for column, value in self._values(event, key_columns):
-            if value is None:
-                continue
-            dtype = types.get(column)
-            if dtype is None:
-                return f"column {column!r}: cannot store {_short(value)}"
-            if column in suspect and not _fits(value, dtype):
-                return f"column {column!r}: cannot store {_short(value)} as {dtype}"
-        return None
-
-    @staticmethod
-    def _apply_one(
-        rows: dict[Key, dict[str, Any]],
-        event: ChangeEvent,
-        key_columns: tuple[str, ...],
-    ) -> None:
-        if event.op == "t":
-            rows.clear()
-        elif event.op == "d":
-            rows.pop(event.key, None)
-        else:
-            if event.old_key is not None:
-                rows.pop(event.old_key, None)
-            rows[event.key] = dict(event.row)
-
-    @staticmethod
-    def _build(
-        state: _TableState,
-        key_columns: tuple[str, ...],
-        types: Mapping[str, pa.DataType],
-    ) -> pa.Table | None:
-        if any(column not in types for column in key_columns):
-            return None
-        order = list(state.fields)
-        if not order:
-            order = list(key_columns)
-        order += [column for column in types if column not in order]
-        fields = [
-            state.fields.get(name) or pa.field(name, types[name]) for name in order
-        ]
-        rows = list(state.rows.values())
-        arrays = [
-            pa.array(
-                [
-                    _coerce(row.get(schema_field.name), schema_field.type)
-                    for row in rows
-                ],
-                type=schema_field.type,
-            )
-            for schema_field in fields
-        ]
-        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+        return _Outcome(result, data, metadata, [ident for _, ident in accepted])
 
 
-def _comparable(row: Mapping[str, Any] | None) -> str | None:
-    """A row as text, ignoring null columns (a column added later is null)."""
-    if row is None:
-        return None
-    return json.dumps(
-        {name: value for name, value in row.items() if value is not None},
-        sort_keys=True,
-        default=str,
+def _refusal(letters: list[DeadLetter]) -> str:
+    shown = "; ".join(
+        f"line {letter.line}: {letter.reason}" if letter.line else letter.reason
+        for letter in letters[:5]
     )
-
-
-class _History:
-    """The versions of a table, to tell whether a row changed after an offset."""
-
-    def __init__(self, store: Store, table: str, key_columns: tuple[str, ...]) -> None:
-        self.store = store
-        self.table = table
-        self.key_columns = key_columns
-        self._meta: dict[int, dict[str, str]] | None = None
-        self._rows: dict[int, dict[Key, str | None]] = {}
-
-    def _metadata(self) -> dict[int, dict[str, str]]:
-        if self._meta is None:
-            try:
-                versions = self.store.versions(self.table)
-            except DatasetNotFound:
-                versions = []
-            self._meta = {v: self.store.metadata(self.table, v) for v in versions}
-        return self._meta
-
-    def _row(self, version: int, key: Key) -> str | None:
-        if version == 0:
-            return None
-        if version not in self._rows:
-            rows: dict[Key, str | None] = {}
-            for row in self.store.read(self.table, version).to_pylist():
-                rows[tuple(row.get(c) for c in self.key_columns)] = _comparable(row)
-            self._rows[version] = rows
-        return self._rows[version].get(key)
-
-    def superseded(self, event: ChangeEvent, since: int | None) -> str | None:
-        """Why ``event`` must not be replayed, or None.
-
-        ``since`` is the table's version right after the batch that rejected
-        the event: the versions after it hold only later changes. If one of
-        them (other than a replay) changed the event's row, applying the event
-        would overwrite newer data. (A later change in the very batch that
-        rejected the event cannot be told apart and is not detected.) Without
-        ``since``, the check starts at the last version whose high-water mark
-        is below the offset: stricter, it may also flag earlier changes of the
-        event's own batch.
-        """
-        meta = self._metadata()
-        versions = sorted(meta)
-        if since is None:
-            since = 0
-            for version in versions:
-                try:
-                    reached = int(meta[version].get(HIGH_WATER_KEY, "-1"))
-                except ValueError:
-                    reached = -1
-                if reached < event.offset:
-                    since = version
-        chain = [version for version in versions if version >= since]
-        if since == 0:
-            chain.insert(0, 0)  # the table before its first version: empty
-        keys = [event.key] + ([event.old_key] if event.old_key is not None else [])
-        for before, after in zip(chain, chain[1:]):
-            if meta[after].get(REPLAY_MARK_KEY) == "true":
-                continue
-            if event.op == "t":
-                changed = True
-            else:
-                changed = any(
-                    self._row(before, key) != self._row(after, key) for key in keys
-                )
-            if changed:
-                what = "the table" if event.op == "t" else f"the row {list(event.key)}"
-                return (
-                    f"superseded: {what} changed in version {after}, after offset "
-                    f"{event.offset}; not applied, as it would overwrite newer data "
-                    "(replay with --force to apply it anyway)"
-                )
-        return None
+    more = f" (and {len(letters) - 5} more)" if len(letters) > 5 else ""
+    return (
+        f"implausible event positions, batch refused (nothing applied): {shown}{more}"
+    )

@@ -1,18 +1,21 @@
 """Dead-letter files: where rejected events wait to be corrected and replayed.
 
 A dead-letter file is JSON lines, one record per rejected event, as
-``mlops-cdc apply --dead-letter-file`` appends them::
+``mlops-cdc apply --dead-letter-file`` appends them and ``mlops-cdc
+deadletters`` lists the stored ones::
 
-    {"table": "users", "line": 3, "offset": 42, "reason": "...", "raw": "{...}",
-     "table_version": 7}
+    {"table": "users", "line": 3, "offset": 42, "partition": "offset:",
+     "position": [42], "reason": "...", "raw": "{...}", "table_version": 7}
 
 (``table_version``: the table's version right after the batch that rejected
-the event; a replay checks the versions after it for newer changes.)
+the event; a replay checks the versions after it for newer changes. ``id``,
+in listed records: the stored dead letter a replay marks as replayed.)
 
 To correct an event, edit its ``raw`` text, or add an ``"event"`` object that
-replaces it (easier than editing JSON inside a string); keep its offset. The
-JSON answer of ``apply`` and of ``POST /events`` (an object with ``table`` and
-``dead_letters``) is accepted as a dead-letter file too.
+replaces it (easier than editing JSON inside a string); keep its position.
+The JSON answer of ``apply`` and of ``POST /events`` (an object with ``table``
+and ``dead_letters``) is accepted as a dead-letter file too (an answer shows
+at most 2000 characters of each event: the stored record has them all).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_cdc.apply import Correction
 from mlops_cdc.events import ChangeEvent, DeadLetter, parse_line, parse_object
+from mlops_cdc.positions import Position
 
 
 class DeadLetterFileError(ValueError):
@@ -43,9 +48,25 @@ class DeadLetterRecord:
     #: The corrected event: a decoded ``event`` object, else the ``raw`` text.
     event: Any = None
     raw: str | None = None
+    #: Where the rejected event was in its stream (None: unknown).
+    recorded: Position | None = None
+    #: The stored dead letter's id (records listed by ``mlops-cdc deadletters``).
+    id: str | None = None
+
+    def correction(
+        self, key_columns: Sequence[str], offset_path: Sequence[str] | None
+    ) -> Correction:
+        """The record as the applier replays it."""
+        return Correction(
+            item=self.parse(key_columns, offset_path),
+            position=self.recorded,
+            offset=self.offset,
+            table_version=self.table_version,
+            id=self.id,
+        )
 
     def parse(
-        self, key_columns: Sequence[str], offset_path: Sequence[str]
+        self, key_columns: Sequence[str], offset_path: Sequence[str] | None
     ) -> ChangeEvent | DeadLetter:
         """The corrected event, or a dead letter if it is still invalid."""
         if self.event is not None:
@@ -69,9 +90,14 @@ class DeadLetterRecord:
 def records_for(
     table: str, letters: Iterable[DeadLetter], table_version: int | None = None
 ) -> list[dict[str, Any]]:
-    """Dead letters of ``table`` as dead-letter file records."""
+    """Dead letters of ``table`` as dead-letter file records (whole texts)."""
     return [
-        {"table": table, **letter.to_dict(), "table_version": table_version}
+        {
+            "table": table,
+            **letter.to_dict(),
+            "raw": letter.full_text,
+            "table_version": table_version,
+        }
         for letter in letters
     ]
 
@@ -113,6 +139,10 @@ def _record(
     record_table = obj.get("table", table)
     if record_table is not None and not isinstance(record_table, str):
         raise DeadLetterFileError(f"record {position}: invalid table {record_table!r}")
+    recorded = _recorded(obj, position)
+    ident = obj.get("id")
+    if ident is not None and not isinstance(ident, str):
+        raise DeadLetterFileError(f"record {position}: invalid id {ident!r}")
     event = obj.get("event")
     raw = obj.get("raw")
     if event is None and not isinstance(raw, str):
@@ -126,7 +156,27 @@ def _record(
         table_version=version if version is not None else table_version,
         event=event,
         raw=raw,
+        recorded=recorded,
+        id=ident,
     )
+
+
+def _recorded(obj: dict[str, Any], position: int) -> Position | None:
+    partition, values = obj.get("partition"), obj.get("position")
+    if partition is None and values is None:
+        return None
+    if (
+        not isinstance(partition, str)
+        or not isinstance(values, list)
+        or not values
+        or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values
+        )
+    ):
+        raise DeadLetterFileError(
+            f"record {position}: invalid partition/position {partition!r} {values!r}"
+        )
+    return Position(partition, tuple(values))
 
 
 def read(text: str) -> list[DeadLetterRecord]:

@@ -1,4 +1,4 @@
-"""Parsing and validation of Debezium change events.
+"""Parsing and validation of Debezium change events, one line at a time.
 
 An event is a JSON object in Debezium's envelope format::
 
@@ -22,25 +22,34 @@ Supported operations:
 ``t`` (truncate)
     Remove every row.
 
-Every event needs a non-negative integer offset (by default ``source.lsn``)
-giving its position in the change stream. Anything that does not meet these
-rules becomes a :class:`DeadLetter` with the reason.
+Every event needs a position (:mod:`mlops_cdc.positions`). A line is parsed
+within bounds (``Limits.max_line_bytes``, ``Limits.max_depth``), so no line
+can fail its batch: anything that does not meet these rules becomes a
+:class:`DeadLetter` with the reason; one whose position is implausible is
+marked ``refused`` (the applier refuses its whole batch).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_cdc.limits import Limits
+from mlops_cdc.positions import Position, PositionError, extract
+
 #: Operations understood by the applier.
 OPS = frozenset({"c", "r", "u", "d", "t"})
 
-#: How much of a rejected event's text a dead letter keeps.
+#: How much of a rejected event's text an answer shows (the store keeps it all).
 RAW_LIMIT = 2000
 
 Key = tuple[Any, ...]
+
+# A JSON string (skipped whole: brackets inside it do not nest) or a bracket.
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 @dataclass(frozen=True)
@@ -48,14 +57,29 @@ class DeadLetter:
     """An event that could not be applied, and why."""
 
     reason: str
+    #: The event's text as an answer shows it (cut at RAW_LIMIT characters).
     raw: str
     line: int | None = None
-    offset: int | None = None
+    position: Position | None = None
+    #: The whole text (what the dead-letter store keeps, to replay it).
+    text: str | None = field(default=None, compare=False, repr=False)
+    #: The position is implausible: the batch is refused, not dead-lettered.
+    refused: bool = field(default=False, compare=False)
+
+    @property
+    def offset(self) -> int | None:
+        return None if self.position is None else self.position.offset
+
+    @property
+    def full_text(self) -> str:
+        return self.raw if self.text is None else self.text
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "line": self.line,
             "offset": self.offset,
+            "partition": None if self.position is None else self.position.partition,
+            "position": None if self.position is None else list(self.position.values),
             "reason": self.reason,
             "raw": self.raw,
         }
@@ -66,7 +90,7 @@ class ChangeEvent:
     """A structurally valid change event, ready to apply."""
 
     op: str
-    offset: int
+    position: Position
     raw: str
     line: int | None = None
     #: Key of the row written (c/r/u) or removed (d); empty for truncate.
@@ -75,20 +99,32 @@ class ChangeEvent:
     old_key: Key | None = None
     #: The ``after`` image (c/r/u); empty for d/t.
     row: Mapping[str, Any] = field(default_factory=dict)
+    text: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def offset(self) -> int:
+        return self.position.offset
 
     def dead(self, reason: str) -> DeadLetter:
         return DeadLetter(
-            reason=reason, raw=self.raw, line=self.line, offset=self.offset
+            reason=reason,
+            raw=self.raw,
+            line=self.line,
+            position=self.position,
+            text=self.text,
         )
 
 
 class EventError(ValueError):
     """Raised internally for a malformed event; becomes a dead letter."""
 
-    def __init__(self, reason: str, offset: int | None = None) -> None:
+    def __init__(
+        self, reason: str, position: Position | None = None, refused: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.offset = offset
+        self.position = position
+        self.refused = refused
 
 
 def truncate_raw(text: str) -> str:
@@ -97,27 +133,20 @@ def truncate_raw(text: str) -> str:
     return text[:RAW_LIMIT] + "...[truncated]"
 
 
-def _lookup(obj: Mapping[str, Any], path: Sequence[str]) -> Any:
-    current: Any = obj
-    for part in path:
-        if not isinstance(current, Mapping) or part not in current:
-            return None
-        current = current[part]
-    return current
-
-
-def _offset(envelope: Mapping[str, Any], path: Sequence[str]) -> int:
-    dotted = ".".join(path)
-    value = _lookup(envelope, path)
-    if value is None:
-        raise EventError(f"missing offset {dotted}")
-    if isinstance(value, bool):
-        raise EventError(f"offset {dotted} must be a non-negative integer")
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or value < 0:
-        raise EventError(f"offset {dotted} must be a non-negative integer")
-    return value
+def too_deep(text: str, limit: int) -> bool:
+    """Whether the JSON text nests arrays/objects deeper than ``limit``."""
+    if text.count("[") + text.count("{") <= limit:
+        return False  # the common case, at C speed
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+    return False
 
 
 def _key(image: Mapping[str, Any], key_columns: Sequence[str], which: str) -> Key:
@@ -141,86 +170,123 @@ def _image(envelope: Mapping[str, Any], name: str, op: str) -> Mapping[str, Any]
     return image
 
 
-def parse_event(
+def _parse(
     event: Any,
-    *,
     key_columns: Sequence[str],
-    offset_path: Sequence[str],
+    offset_path: Sequence[str] | None,
     raw: str,
-    line: int | None = None,
+    line: int | None,
+    text: str | None,
 ) -> ChangeEvent:
-    """Validate one decoded event; raise :class:`EventError` if malformed."""
     if not isinstance(event, Mapping):
         raise EventError("event must be a JSON object")
+    outer = event
     if "op" not in event and isinstance(event.get("payload"), Mapping):
         event = event["payload"]
-    offset: int | None = None
-    offset_error: EventError | None = None
+    position: Position | None = None
+    position_error: PositionError | None = None
     try:
-        offset = _offset(event, offset_path)
-    except EventError as exc:
-        offset_error = exc
+        position = extract(event, outer, offset_path)
+    except PositionError as exc:
+        position_error = exc
     try:
         op = event.get("op")
         if op is None:
             raise EventError("missing op")
         if not isinstance(op, str) or op not in OPS:
-            raise EventError(f"unknown op {op!r} (expected one of c, r, u, d, t)")
-        if offset is None:
-            raise offset_error or EventError("missing offset")
-        if op == "t":
-            return ChangeEvent(op=op, offset=offset, raw=raw, line=line)
-        if op == "d":
-            before = _image(event, "before", op)
-            key = _key(before, key_columns, "before")
-            return ChangeEvent(op=op, offset=offset, raw=raw, line=line, key=key)
-        after = _image(event, "after", op)
-        key = _key(after, key_columns, "after")
+            raise EventError(f"unknown op {op!r} (expected one of c, r, u, d, t)"[:300])
+        if position is None:
+            error = position_error or PositionError("missing offset", refused=False)
+            raise EventError(error.reason, refused=error.refused)
+        key: Key = ()
         old_key: Key | None = None
-        before = event.get("before")
-        if op == "u" and isinstance(before, Mapping):
-            if all(before.get(column) is not None for column in key_columns):
-                previous = _key(before, key_columns, "before")
-                if previous != key:
-                    old_key = previous
+        row: dict[str, Any] = {}
+        if op == "d":
+            key = _key(_image(event, "before", op), key_columns, "before")
+        elif op != "t":
+            after = _image(event, "after", op)
+            key = _key(after, key_columns, "after")
+            row = dict(after)
+            before = event.get("before")
+            if op == "u" and isinstance(before, Mapping):
+                if all(before.get(column) is not None for column in key_columns):
+                    previous = _key(before, key_columns, "before")
+                    if previous != key:
+                        old_key = previous
         return ChangeEvent(
             op=op,
-            offset=offset,
+            position=position,
             raw=raw,
             line=line,
             key=key,
             old_key=old_key,
-            row=dict(after),
+            row=row,
+            text=text,
         )
     except EventError as exc:
-        raise EventError(exc.reason, offset) from None
+        raise EventError(exc.reason, position, exc.refused) from None
 
 
 def parse_line(
     text: str | bytes,
     *,
     key_columns: Sequence[str],
-    offset_path: Sequence[str],
+    offset_path: Sequence[str] | None,
     line: int | None = None,
+    limits: Limits | None = None,
 ) -> ChangeEvent | DeadLetter | None:
-    """Parse one JSON line; None for a blank line."""
+    """Parse one JSON line within the limits; None for a blank line."""
+    limits = limits or Limits()
+    if len(text) > limits.max_line_bytes or (
+        isinstance(text, str)
+        and len(text) * 4 > limits.max_line_bytes
+        and len(text.encode("utf-8", "surrogatepass")) > limits.max_line_bytes
+    ):
+        shown = text[:RAW_LIMIT]
+        if isinstance(shown, bytes):
+            shown = shown.decode("utf-8", errors="replace")
+        return DeadLetter(
+            reason=f"line of {len(text)} bytes is longer than the limit of "
+            f"{limits.max_line_bytes} (--max-line-bytes)",
+            raw=shown + "...[truncated]",
+            line=line,
+        )
     if isinstance(text, bytes):
         data = text
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raw = truncate_raw(data.decode("utf-8", errors="replace"))
-            return DeadLetter(reason=f"not valid UTF-8: {exc}", raw=raw, line=line)
+            whole = data.decode("utf-8", errors="replace")
+            return DeadLetter(
+                reason=f"not valid UTF-8: {exc}",
+                raw=truncate_raw(whole),
+                line=line,
+                text=whole,
+            )
     stripped = text.strip()
     if not stripped:
         return None
     raw = truncate_raw(stripped)
+    if too_deep(stripped, limits.max_depth):
+        return DeadLetter(
+            reason=f"JSON nested deeper than {limits.max_depth} levels",
+            raw=raw,
+            line=line,
+            text=stripped,
+        )
     try:
         decoded = json.loads(stripped)
-    except ValueError as exc:
-        return DeadLetter(reason=f"invalid JSON: {exc}", raw=raw, line=line)
+    except (ValueError, RecursionError) as exc:
+        return DeadLetter(
+            reason=f"invalid JSON: {exc}"[:500], raw=raw, line=line, text=stripped
+        )
     return parse_object(
-        decoded, key_columns=key_columns, offset_path=offset_path, raw=raw, line=line
+        decoded,
+        key_columns=key_columns,
+        offset_path=offset_path,
+        raw=raw,
+        line=line,
+        text=stripped,
     )
 
 
@@ -228,20 +294,27 @@ def parse_object(
     event: Any,
     *,
     key_columns: Sequence[str],
-    offset_path: Sequence[str],
+    offset_path: Sequence[str] | None,
     raw: str | None = None,
     line: int | None = None,
+    text: str | None = None,
 ) -> ChangeEvent | DeadLetter:
     """Validate an already decoded event, turning errors into a dead letter."""
+    if text is None:
+        try:
+            text = json.dumps(event, default=str, sort_keys=True)
+        except (ValueError, RecursionError):
+            text = repr(event)[: RAW_LIMIT * 2]
     if raw is None:
-        raw = truncate_raw(json.dumps(event, default=str, sort_keys=True))
+        raw = truncate_raw(text)
     try:
-        return parse_event(
-            event,
-            key_columns=key_columns,
-            offset_path=offset_path,
+        return _parse(event, key_columns, offset_path, raw, line, text)
+    except EventError as exc:
+        return DeadLetter(
+            reason=exc.reason,
             raw=raw,
             line=line,
+            position=exc.position,
+            text=text,
+            refused=exc.refused,
         )
-    except EventError as exc:
-        return DeadLetter(reason=exc.reason, raw=raw, line=line, offset=exc.offset)
