@@ -63,3 +63,100 @@ def test_no_secret_is_committed() -> None:
         assert "kind: Secret" not in text, path
         # The token itself in the environment would be a token in the repo.
         assert "name: MLOPS_STORAGE_TOKEN\n" not in text, path
+
+
+def test_the_pods_mount_no_service_account_token_and_bound_their_volumes() -> None:
+    """Neither the service nor its smoke Job talks to the Kubernetes API."""
+    for name in ("deployment.yaml", "smoke.yaml"):
+        text = (CDC / name).read_text(encoding="utf-8")
+        assert "      automountServiceAccountToken: false\n" in text, name
+    [tmp] = items(CDC / "deployment.yaml", "- name: tmp")[1:]
+    assert tmp == ["- name: tmp", "emptyDir:", "sizeLimit: 64Mi"]
+
+
+def test_resources_are_the_measured_ones_of_the_readme() -> None:
+    """The Deployment's figures are those the README's "Sizing" measured."""
+    text = (CDC / "deployment.yaml").read_text(encoding="utf-8")
+    readme = (CDC.parent / "README.md").read_text(encoding="utf-8")
+    [resources] = items(CDC / "deployment.yaml", "resources:")
+    assert resources == [
+        "resources:",
+        "requests:",
+        "cpu: 100m",
+        "memory: 256Mi",
+        "limits:",
+        'cpu: "1"',
+        "memory: 1Gi",
+    ]
+    for figure in ("76 MiB", "604 MiB", "1,400-2,200 events/s"):
+        assert figure in readme and figure in text, figure
+
+
+def run_smoke(cdc_url: str, storage_url: str, token: str) -> str:
+    """The smoke Job's script, run here against local services."""
+    import contextlib
+    import io
+
+    lines = (CDC / "smoke.yaml").read_text(encoding="utf-8").splitlines()
+    body = []
+    for line in lines[lines.index("            - |") + 1 :]:
+        if line.strip() and not line.startswith(" " * 14):
+            break  # the block scalar ends
+        body.append(line[14:])
+    script = "\n".join(body)
+    script = script.replace("http://cdc", cdc_url).replace(
+        "http://storage", storage_url
+    )
+    token_file = "/var/run/secrets/mlops/token"
+    real_open = open
+
+    def fake_open(path: str, *args: object, **kwargs: object) -> object:
+        if path == token_file:
+            return io.StringIO(token + "\n")
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(script, {"open": fake_open, "__name__": "smoke"})  # nosec B102
+    return out.getvalue()
+
+
+def test_the_smoke_check_passes_run_after_run(tmp_path: Path) -> None:
+    """Also on a table whose one old mark is a nanosecond clock, as deployed.
+
+    The last deploy three hours ago: a nanosecond clock as the position would
+    now be further ahead of its mark than an event may be (refused, 400).
+    """
+    import threading
+    import time
+
+    import pyarrow as pa
+    from cdc_testing import serving
+    from mlops_cdc import ChangeApplier
+    from mlops_storage import Store
+    from mlops_storage.auth import TokenSource
+    from mlops_storage.server import make_server
+    from mlops_storage.settings import Settings
+
+    token = "smoke-token"
+    root = tmp_path / "store"
+    old = time.time_ns() - 3 * 3600 * 10**9
+    Store(root).write(
+        "xtask-smoke-cdc",
+        pa.table({"id": [1], "offset": [old]}),
+        metadata={"cdc.high_water_offset": str(old), "cdc.key": "id"},
+    )
+    settings = Settings(token=TokenSource(value=token), workers=1)
+    storage = make_server(Store(root), "127.0.0.1", 0, settings)
+    thread = threading.Thread(target=storage.serve_forever, daemon=True)
+    thread.start()
+    try:
+        applier = ChangeApplier(Store(root))
+        with serving(applier, token=TokenSource(value=token)) as cdc:
+            for _ in range(2):
+                printed = run_smoke(cdc.url, storage.url, token)
+                assert "one change event applied through cdc" in printed, printed
+    finally:
+        storage.shutdown()
+        storage.server_close()
+        thread.join(timeout=30)

@@ -53,7 +53,7 @@ class Limits:
     #: Connections served at once; one more is answered 503 and closed.
     max_connections: int = 32
     #: Batches received or applied at once; one more is answered 503.
-    max_batches: int = 4
+    max_batches: int = 2
     #: Dead letters listed in one answer (all of them are stored).
     max_answer_dead_letters: int = 1000
 
