@@ -127,9 +127,7 @@ def add(
         added = len(new)
         if not new:
             return None
-        return pa.concat_tables(
-            [current, _table(new, table_version, request_id)]
-        )
+        return pa.concat_tables([current, _table(new, table_version, request_id)])
 
     _write(store, dataset(table), change)
     return added
@@ -148,7 +146,9 @@ def _table(
         "request_id": [request_id] * count,
         "line": [letter.line for letter in values],
         "partition": [None if p is None else p.partition for p in positions],
-        "position": [None if p is None else json.dumps(list(p.values)) for p in positions],
+        "position": [
+            None if p is None else json.dumps(list(p.values)) for p in positions
+        ],
         "reason": [_text(letter.reason) for letter in values],
         "raw": [_text(letter.full_text) for letter in values],
         "table_version": [table_version or None] * count,
