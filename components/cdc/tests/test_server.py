@@ -178,3 +178,12 @@ def test_metrics_count_requests_by_route_and_status(server: CdcServer) -> None:
     assert delta("http_requests_total", "other", "404") == 1
     assert delta("http_request_duration_seconds_count", "/events") == 1
     assert 'route="/metrics"' not in after
+
+
+def test_metrics_label_unknown_methods_other(server: CdcServer) -> None:
+    """A client's made-up methods add no series: they count as ``other``."""
+    for number in range(3):
+        assert request(server, f"BREW{number}", "/events")[0] == 501
+    after = _scrape(server)
+    assert "BREW" not in after
+    assert 'method="other"' in after

@@ -13,6 +13,9 @@ from mlops_storage import metrics as _shared
 PATH = _shared.PATH
 CONTENT_TYPE = _shared.CONTENT_TYPE
 ROUTES = frozenset({"/healthz", "/events"})
+#: Methods counted by name; any other is ``other``: a client picks the method,
+#: and each new label value is a new series in every process's metrics file.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 
 
 def route(path: str) -> str:
@@ -20,10 +23,15 @@ def route(path: str) -> str:
     return path if path in ROUTES else "other"
 
 
+def method_label(method: str) -> str:
+    """The method label of a request (bounded: unknown methods are ``other``)."""
+    return method if method in METHODS else "other"
+
+
 def observe(method: str, path: str, status: int, seconds: float) -> None:
     """Count one request (not ``/metrics`` itself) and its duration."""
     if path != PATH:
-        _shared.observe(method, route(path), status, seconds)
+        _shared.observe(method_label(method), route(path), status, seconds)
 
 
 def exposition() -> bytes:
