@@ -160,3 +160,12 @@ def test_the_smoke_check_passes_run_after_run(tmp_path: Path) -> None:
         storage.shutdown()
         storage.server_close()
         thread.join(timeout=30)
+
+
+def test_pyarrow_14_0_0_is_not_admitted() -> None:
+    """14.0.0 deserialises arbitrary Python objects from IPC (CVE-2023-47248)."""
+    import tomllib
+
+    project = tomllib.loads((CDC.parent / "pyproject.toml").read_text("utf-8"))
+    [pin] = [d for d in project["project"]["dependencies"] if d.startswith("pyarrow")]
+    assert pin == "pyarrow>=14.0.1", pin
