@@ -169,3 +169,22 @@ def test_pyarrow_14_0_0_is_not_admitted() -> None:
     project = tomllib.loads((CDC.parent / "pyproject.toml").read_text("utf-8"))
     [pin] = [d for d in project["project"]["dependencies"] if d.startswith("pyarrow")]
     assert pin == "pyarrow>=14.0.1", pin
+
+
+def test_every_environment_leaves_room_for_the_bounded_load() -> None:
+    """No overlay limits cdc below the README's measured peak (OOM-killed else)."""
+    readme = (CDC.parent / "README.md").read_text(encoding="utf-8")
+    assert "604 MiB" in readme
+    units = {"Mi": 1, "Gi": 1024}
+    overlays = sorted((COMPONENTS.parent / "deploy" / "overlays").iterdir())
+    assert overlays
+    for overlay in overlays:
+        settings = overlay / "settings.yaml"
+        if not settings.exists():
+            continue
+        for item in items(settings, "- name: cdc"):
+            for line in item:
+                if line.startswith("limits:") and "memory:" in line:
+                    size = line.split("memory:")[1].strip(" }")
+                    mib = int(size[:-2]) * units[size[-2:]]
+                    assert mib >= 604 * 5 // 4, (overlay.name, size)
