@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from mlops_storage import Store
+from mlops_storage import Store, VersionNotFound
 
 CRASH_SCRIPT = textwrap.dedent("""
     import os
@@ -118,3 +118,57 @@ def test_corrupt_manifest_is_reported(store: Store) -> None:
     path.write_text("{not json")
     with pytest.raises(StorageError, match="manifest"):
         store.read("ds")
+
+
+def synced_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every path os.fsync is called on from now on, in order."""
+    import os
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+def test_a_write_syncs_its_directory_entries_before_it_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A version acknowledged (201) must survive a power cut: its manifest's
+    # entry in versions/, and for a new dataset the dataset's own entries.
+    store = Store(tmp_path / "store")
+    synced = synced_paths(monkeypatch)
+    store.write("ds", pa.table({"x": [1]}))
+    dataset = store.root / "ds"
+    for directory in (store.root, dataset, dataset / "data", dataset / "versions"):
+        assert str(directory) in synced, f"{directory} not synced: {synced}"
+    assert synced[-1] == str(dataset / "versions")
+    synced.clear()
+    store.write("ds", pa.table({"x": [2]}))
+    assert synced[-1] == str(dataset / "versions")
+
+
+def test_a_torn_manifest_is_no_version(store: Store) -> None:
+    # What a writer killed between creating a manifest and writing it leaves
+    # (the commit path of file systems without hard links), or a power cut
+    # before its data reached the disk: an empty or zero-filled file.
+    first = pa.table({"x": [1]})
+    store.write("ds", first)
+    versions = store.root / "ds" / "versions"
+    (versions / "0000000002.json").write_bytes(b"")
+    fresh = Store(store.root)
+    assert fresh.latest("ds") == 1
+    assert fresh.read("ds").equals(first)
+    assert fresh.versions("ds") == [1]
+    with pytest.raises(VersionNotFound):
+        fresh.read("ds", 2)
+    # The next write takes the torn number (nobody was ever told about it).
+    assert fresh.write("ds", pa.table({"x": [2]}), expected_version=1) == 2
+    assert fresh.read("ds").column("x").to_pylist() == [2]
+    (versions / "0000000003.json").write_bytes(b"\0" * 300)
+    assert Store(store.root).read("ds", None).column("x").to_pylist() == [2]
+    assert Store(store.root).write("ds", pa.table({"x": [3]})) == 3

@@ -14,6 +14,7 @@ from mlops_storage.errors import (
     RootError,
     SchemaError,
     StorageError,
+    StoreWriteError,
     VersionConflict,
     VersionNotFound,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "SchemaError",
     "StorageError",
     "Store",
+    "StoreWriteError",
     "VersionConflict",
     "VersionNotFound",
     "default_root",

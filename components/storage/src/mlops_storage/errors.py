@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class StorageError(Exception):
     """Base class of every error raised by :mod:`mlops_storage`."""
@@ -55,3 +57,24 @@ class VersionConflict(ConcurrentWriteError):
         self.name = name
         self.expected = expected
         self.current = current
+
+
+class StoreWriteError(StorageError):
+    """The store could not write a version (disk full, I/O or Arrow error);
+    nothing was committed."""
+
+    def __init__(self, name: str, cause: BaseException) -> None:
+        reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        self.full = getattr(cause, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or (
+            "No space left on device" in str(cause)
+        )
+        advice = (
+            "the store's volume is full: free space or grow the volume, then retry"
+            if self.full
+            else "check the store's volume and the service's log, then retry"
+        )
+        super().__init__(
+            f"cannot write a new version of {name!r}: {reason}; nothing was "
+            f"committed; {advice}"
+        )
+        self.name = name

@@ -13,7 +13,9 @@ manifest by hard-linking a fully written and synced temporary file to
 writers racing for the same version number exactly one wins; the loser re-reads
 the latest version and tries the next number. A crash at any point leaves every
 committed version intact (at worst an unreferenced data or temporary file
-remains).
+remains, or, on a file system without hard links, a torn manifest that is no
+version: :mod:`mlops_storage.commit`). Directory entries are synced before
+``write`` returns, so an acknowledged version survives a power cut too.
 
 Writers serialise the commit step (not the data write) on an advisory
 ``flock`` of the ``versions/`` directory, across threads and processes, so
@@ -27,8 +29,6 @@ whose name is unique), and find the latest version from the last one they saw.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import re
@@ -42,11 +42,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from mlops_storage import commit
 from mlops_storage.errors import (
     ConcurrentWriteError,
     DatasetNotFound,
     SchemaError,
     StorageError,
+    StoreWriteError,
     VersionConflict,
     VersionNotFound,
 )
@@ -86,20 +88,6 @@ def validate_name(name: object) -> str:
             "from A-Z a-z 0-9 _ . - (and not only dots)"
         )
     return name
-
-
-def _fsync_dir(path: Path) -> None:
-    """Flush a directory entry to disk where the platform supports it."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _unlink_quietly(path: Path) -> None:
@@ -161,25 +149,14 @@ class _Lru:
 
 
 @contextlib.contextmanager
-def _commit_lock(directory: Path) -> Iterator[int | None]:
-    """Hold an exclusive ``flock`` on ``directory``; yields its fd (None: no lock).
-
-    Only an optimisation (writers queue instead of racing for a number): where
-    the directory cannot be opened or locked, writers proceed unlocked.
-    """
+def _write_errors(name: str) -> Iterator[None]:
+    """File-system and Arrow failures of a write as :class:`StoreWriteError`."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        yield None
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            pass
-        yield fd
-    finally:
-        os.close(fd)  # releases the lock
+        yield
+    except StorageError:
+        raise
+    except (OSError, pa.ArrowException) as exc:
+        raise StoreWriteError(name, exc) from exc
 
 
 class Store:
@@ -211,14 +188,14 @@ class Store:
             return []
         names = []
         for entry in entries:
-            if _NAME_RE.fullmatch(entry.name) and self._list_versions(entry.name):
+            if _NAME_RE.fullmatch(entry.name) and self._committed(entry.name):
                 names.append(entry.name)
         return sorted(names)
 
     def versions(self, name: str) -> list[int]:
         """Committed version numbers of ``name``, ascending."""
         validate_name(name)
-        found = self._list_versions(name)
+        found = [n for n in self._list_versions(name) if self._load(name, n)]
         if not found:
             raise DatasetNotFound(name)
         return found
@@ -280,10 +257,10 @@ class Store:
     def latest(self, name: str) -> int:
         """The latest committed version of ``name``; DatasetNotFound if none."""
         validate_name(name)
-        found = self._latest(name)
+        found = self._committed(name)
         if found is None:
             raise DatasetNotFound(name)
-        return found
+        return found[0]
 
     # ----------------------------------------------------------------- writes
 
@@ -325,11 +302,9 @@ class Store:
             raise SchemaError(f"duplicate column name {duplicates[0]!r}", duplicates[0])
 
         dataset_dir = self.root / name
-        for sub in ("data", "versions", "tmp"):
-            (dataset_dir / sub).mkdir(parents=True, exist_ok=True)
-
         # Fail fast, before writing any data, against the current latest.
-        checked = self._latest(name)
+        found = self._committed(name)
+        checked = found[0] if found else None
         if expected_version is not None and (checked or 0) != expected_version:
             raise VersionConflict(name, expected_version, checked)
         if checked is not None:
@@ -339,20 +314,25 @@ class Store:
         data_path = dataset_dir / data_rel
         committed = False
         try:
-            self._write_data(dataset_dir, data_path, table)
-            attempts = self.commit_attempts if expected_version is None else 1
-            with _commit_lock(dataset_dir / "versions"):
-                version = self._commit(
-                    name,
-                    dataset_dir,
-                    data_rel,
-                    table,
-                    meta,
-                    expected_version,
-                    checked,
-                    attempts,
-                )
-            committed = True
+            with _write_errors(name):
+                commit.make_dirs(self.root, dataset_dir, ("data", "versions", "tmp"))
+                self._write_data(dataset_dir, data_path, table)
+                attempts = self.commit_attempts if expected_version is None else 1
+                with commit.commit_lock(dataset_dir / "versions") as locked:
+                    version = self._commit(
+                        name,
+                        dataset_dir,
+                        data_rel,
+                        table,
+                        meta,
+                        expected_version,
+                        checked,
+                        attempts,
+                        locked,
+                    )
+                committed = True
+                # The new entry reaches the disk before anyone is told.
+                commit.fsync_dir(dataset_dir / "versions")
             return version
         finally:
             if not committed:
@@ -368,16 +348,27 @@ class Store:
         expected_version: int | None,
         checked: int | None,
         attempts: int,
+        locked: bool,
     ) -> int:
-        """Link the manifest of the next version; its number."""
+        """Publish the manifest of the next version; its number."""
         for _ in range(attempts):
-            latest = self._latest(name)
+            top = self._latest(name)
+            while locked and top is not None and self._load(name, top) is None:
+                # Torn by a writer that died (the lock is ours): never a version.
+                commit.remove_torn(self._manifest_path(name, top))
+                self._latest_seen.pop(name, None)
+                top = self._latest(name)
+            found = self._committed(name)
+            latest = found[0] if found else None
             if expected_version is not None and (latest or 0) != expected_version:
                 raise VersionConflict(name, expected_version, latest)
             if latest is not None and latest != checked:
                 check_evolution(self.schema(name, latest), table.schema)
                 checked = latest
-            version = (latest or 0) + 1
+            # Above every manifest file, torn ones left by an unlocked writer too.
+            version = (top or 0) + 1
+            if expected_version is not None and version != expected_version + 1:
+                raise VersionConflict(name, expected_version, latest)
             manifest = {
                 "format": MANIFEST_FORMAT,
                 "name": name,
@@ -440,15 +431,15 @@ class Store:
             os.fsync(fd)
         finally:
             os.close(fd)
-        _fsync_dir(data_path.parent)
+        commit.fsync_dir(data_path.parent)
 
     def _commit_manifest(
         self, dataset_dir: Path, version: int, manifest: Mapping[str, Any]
     ) -> bool:
         """Atomically create ``versions/<version>.json``; False if it exists.
 
-        The file is synced before it is linked; syncing the directory entry is
-        the caller's (``write``, once the commit lock is released).
+        The file is synced before it is published; syncing the directory entry
+        is the caller's (``write``, once the commit lock is released).
         """
         target = dataset_dir / "versions" / f"{version:010d}.json"
         body = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
@@ -457,29 +448,7 @@ class Store:
                 handle.write(body)
                 handle.flush()
                 os.fsync(handle.fileno())
-            try:
-                os.link(tmp, target)
-            except FileExistsError:
-                return False
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                    raise
-                # No hard links on this filesystem: exclusive create instead.
-                if not self._create_exclusive(target, body):
-                    return False
-        return True
-
-    @staticmethod
-    def _create_exclusive(target: Path, body: bytes) -> bool:
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return True
+            return commit.publish(tmp, target, body)
 
     def _list_versions(self, name: str) -> list[int]:
         try:
@@ -521,34 +490,45 @@ class Store:
         self._latest_seen[name] = found[-1]
         return found[-1]
 
-    def _manifest(self, name: str, version: int | None) -> dict[str, Any]:
-        validate_name(name)
-        if version is None:
-            latest = self._latest(name)
-            if latest is None:
-                raise DatasetNotFound(name)
-            version = latest
-        elif isinstance(version, bool) or not isinstance(version, int):
-            raise StorageError(
-                f"version must be an integer, got {type(version).__name__}"
-            )
+    def _committed(self, name: str) -> tuple[int, dict[str, Any]] | None:
+        """The latest committed version and its manifest (torn ones are none)."""
+        top = self._latest(name)
+        if top is None:
+            return None
+        manifest = self._load(name, top)
+        if manifest is not None:
+            return top, manifest
+        for number in reversed(self._list_versions(name)):  # rare: after a crash
+            manifest = self._load(name, number)
+            if manifest is not None:
+                return number, manifest
+        return None
+
+    def _load(self, name: str, version: int) -> dict[str, Any] | None:
+        """The manifest of ``version``; None if absent or torn (no version)."""
         path = self._manifest_path(name, version)
         try:
             info = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
-            available = self.versions(name)  # DatasetNotFound if none
-            raise VersionNotFound(name, version, available) from None
+            return None
         except OSError as exc:
             raise StorageError(
                 f"cannot read manifest of {name!r} version {version}: {exc}"
             ) from exc
+        if info.st_size == 0:
+            return None
         # Committed manifests never change; the stat guards against a hand edit.
         key = (name, version, info.st_ino, info.st_size, info.st_mtime_ns)
         cached: dict[str, Any] | None = self._manifests.get(key)
         if cached is not None:
             return cached
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            raw = path.read_bytes()
+            if commit.is_torn(raw):
+                return None
+            manifest = json.loads(raw.decode("utf-8"))
+        except FileNotFoundError:
+            return None
         except (OSError, ValueError) as exc:
             raise StorageError(
                 f"cannot read manifest of {name!r} version {version}: {exc}"
@@ -556,6 +536,23 @@ class Store:
         if not isinstance(manifest, dict) or manifest.get("version") != version:
             raise StorageError(f"malformed manifest for {name!r} version {version}")
         self._manifests.put(key, manifest)
+        return manifest
+
+    def _manifest(self, name: str, version: int | None) -> dict[str, Any]:
+        validate_name(name)
+        if version is None:
+            found = self._committed(name)
+            if found is None:
+                raise DatasetNotFound(name)
+            return found[1]
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise StorageError(
+                f"version must be an integer, got {type(version).__name__}"
+            )
+        manifest = self._load(name, version)
+        if manifest is None:
+            available = self.versions(name)  # DatasetNotFound if none
+            raise VersionNotFound(name, version, available)
         return manifest
 
     def _data_path(self, name: str, manifest: Mapping[str, Any]) -> Path:
