@@ -66,6 +66,7 @@ def test_rows_latest(seeded: str) -> None:
             "name": "events",
             "version": 2,
             "rows": [{"id": 3, "label": "c", "score": 0.5}],
+            "next_cursor": None,
         },
     )
 
@@ -77,6 +78,7 @@ def test_rows_of_version(seeded: str) -> None:
         "name": "events",
         "version": 1,
         "rows": [{"id": 1, "label": "a"}, {"id": 2, "label": "b"}],
+        "next_cursor": None,
     }
 
 

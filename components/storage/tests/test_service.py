@@ -169,6 +169,11 @@ def test_missing_root_from_the_environment(
         (["--workers", "0"], {}, "argument --workers: invalid count"),
         (["--workers", "many"], {}, "argument --workers"),
         (["--threads", "100000"], {}, "argument --threads"),
+        (["--max-rows", "0"], {}, "argument --max-rows"),
+        (["--max-table-bytes", "big"], {}, "argument --max-table-bytes"),
+        (["--header-timeout", "0"], {}, "argument --header-timeout"),
+        (["--max-connections", "0"], {}, "argument --max-connections"),
+        ([], {"MLOPS_STORAGE_WRITE_MEMORY": "x"}, "$MLOPS_STORAGE_WRITE_MEMORY"),
         ([], {"MLOPS_STORAGE_WORKERS": "-2"}, "$MLOPS_STORAGE_WORKERS"),
         ([], {"MLOPS_STORAGE_THREADS": "x"}, "$MLOPS_STORAGE_THREADS"),
         ([], {"MLOPS_STORAGE_MAX_BODY_BYTES": "x"}, "$MLOPS_STORAGE_MAX_BODY_BYTES"),
@@ -250,15 +255,41 @@ def test_several_workers_serve_one_port_and_stop_on_sigterm(
     assert refused(service.url)
 
 
-def test_a_dead_worker_stops_the_service_with_exit_1(
+def test_a_dead_worker_is_replaced_and_the_others_keep_serving(
     tmp_path: Path, spawn: Spawn
 ) -> None:
+    # A worker killed (the kernel's OOM killer, say) must not take the other
+    # worker's requests down with it.
     root = tmp_path / "store"
     root.mkdir()
     service = spawn("--root", str(root), "--workers", "2")
-    os.kill(worker_pids(service, 2).pop(), signal.SIGKILL)
+    first = worker_pids(service, 2)
+    os.kill(first.pop(), signal.SIGKILL)
+    assert service.wait_for(r"worker \d \(pid \d+\) exited with -9; starting another")
+    replacement = worker_pids(service, 1)
+    assert not replacement & first
+    for _ in range(10):
+        assert request(f"{service.url}/healthz").status == 200
+    assert service.proc.poll() is None
+    service.proc.send_signal(signal.SIGTERM)
+    assert service.proc.wait(timeout=30) == 0
+
+
+def test_workers_that_keep_dying_stop_the_service_with_exit_1(
+    tmp_path: Path, spawn: Spawn
+) -> None:
+    from mlops_storage.server import MAX_RESTARTS
+
+    root = tmp_path / "store"
+    root.mkdir()
+    service = spawn("--root", str(root), "--workers", "2")
+    alive = worker_pids(service, 2)
+    for kill in range(MAX_RESTARTS + 1):
+        os.kill(alive.pop(), signal.SIGKILL)
+        if kill < MAX_RESTARTS:
+            alive |= worker_pids(service, 1)  # its replacement
     assert service.proc.wait(timeout=60) == 1
-    assert any(re.search("worker .* exited", line) for line in service.drain())
+    assert any(re.search("stopping the others", line) for line in service.drain())
 
 
 @pytest.mark.parametrize(
@@ -310,3 +341,38 @@ def test_workers_go_when_the_supervisor_is_killed(tmp_path: Path, spawn: Spawn) 
     while not refused(service.url):  # both workers closed the socket
         assert time.monotonic() < deadline, "workers outlived their supervisor"
     service.drain()  # end of output: no worker holds stderr any more
+
+
+def test_limit_settings_from_flags_then_variables_then_defaults() -> None:
+    from mlops_storage import settings as s
+    from mlops_storage.cli import build_parser, settings_from
+
+    def limits(argv: list[str], env: dict[str, str]) -> tuple[object, ...]:
+        args = build_parser().parse_args(["serve", "--allow-anonymous-writes", *argv])
+        got = settings_from(args, env)
+        return (
+            got.max_rows,
+            got.max_table_bytes,
+            got.write_memory,
+            got.header_timeout,
+            got.max_connections,
+        )
+
+    assert limits([], {}) == (
+        s.DEFAULT_MAX_ROWS,
+        s.DEFAULT_MAX_TABLE,
+        s.DEFAULT_WRITE_MEMORY,
+        s.DEFAULT_HEADER_TIMEOUT,
+        s.DEFAULT_MAX_CONNECTIONS,
+    )
+    env = {
+        s.MAX_ROWS_ENV: "10",
+        s.MAX_TABLE_ENV: "1M",
+        s.WRITE_MEMORY_ENV: "2M",
+        s.HEADER_TIMEOUT_ENV: "3",
+        s.MAX_CONNECTIONS_ENV: "4",
+    }
+    assert limits([], env) == (10, 1024**2, 2 * 1024**2, 3.0, 4)
+    flags = ["--max-rows", "20", "--max-table-bytes", "3M", "--write-memory", "4M"]
+    flags += ["--header-timeout", "5", "--max-connections", "6"]
+    assert limits(flags, env) == (20, 3 * 1024**2, 4 * 1024**2, 5.0, 6)

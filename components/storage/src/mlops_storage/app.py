@@ -5,8 +5,10 @@ Routes::
     GET  /healthz                     {"status": "ok"}
     GET  /datasets                    {"datasets": [...]}
     GET  /datasets/{name}/versions    {"name", "versions": [...], "details": [...]}
-    GET  /datasets/{name}?version=N   {"name", "version", "rows": [...]}
-                                      (Accept: Parquet or CSV for the data itself)
+    GET  /datasets/{name}?version=N&limit=L&cursor=C
+                                      {"name", "version", "rows": [...],
+                                      "next_cursor"} (one page of rows; Accept:
+                                      Parquet or CSV for the whole version)
     PUT  /datasets/{name}[?expected_version=N]
                                       Parquet or CSV body -> 201 {"name", "version",
                                       "num_rows"}
@@ -17,13 +19,12 @@ Every error is ``{"error": "..."}`` (a schema error adds ``"column"``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -32,25 +33,35 @@ import anyio.to_thread
 import pyarrow as pa
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
-from mlops_storage import auth, encoding, formats
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from mlops_storage import auth, budget, encoding, formats, pages
+from mlops_storage.bodies import (
+    ApiError,
+    content_length,
+    discard_body,
+    error_response,
+    read_body,
+)
 from mlops_storage.cache import BodyCache
 from mlops_storage.errors import (
     ConcurrentWriteError,
     DatasetNotFound,
     SchemaError,
     StorageError,
+    StoreWriteError,
     VersionConflict,
     VersionNotFound,
 )
 from mlops_storage.metrics import Metrics
 from mlops_storage.middleware import RequestContext, request_id
-from mlops_storage.settings import Settings
+from mlops_storage.settings import DEFAULT_PAGE_ROWS, MAX_PAGE_ROWS, Settings
 from mlops_storage.store import Store, validate_name
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
+
+__all__ = ["ApiError", "create_app", "error_response", "openapi_document"]
 
 logger = logging.getLogger("mlops_storage.app")
 
@@ -93,7 +104,11 @@ class VersionList(BaseModel):
 class Rows(BaseModel):
     name: str
     version: int = Field(description="the version served")
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]] = Field(description="one page of rows, in order")
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page (same version); null "
+        "after the last page"
+    )
 
 
 class Written(BaseModel):
@@ -114,37 +129,6 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 # ----------------------------------------------------------------- helpers
-
-
-class ApiError(Exception):
-    """An error answer: status, message and optional extra headers."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        column: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.column = column
-        self.headers = headers or {}
-
-
-def error_response(
-    status: int,
-    message: str,
-    *,
-    column: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    payload: dict[str, Any] = {"error": message}
-    if column is not None:
-        payload["column"] = column
-    return JSONResponse(payload, status_code=status, headers=headers)
 
 
 def _name(raw: str) -> str:
@@ -245,76 +229,21 @@ def _dataset_headers(version: int, etag: str, settings: Settings) -> dict[str, s
 # -------------------------------------------------------------- the write
 
 
-async def _chunks(request: Request, timeout: float) -> AsyncIterator[bytes]:
-    """The request body in chunks; ApiError 408 when the client goes silent."""
-    stream = request.stream().__aiter__()
-    while True:
-        try:
-            chunk = await asyncio.wait_for(stream.__anext__(), timeout)
-        except StopAsyncIteration:
-            return
-        except asyncio.TimeoutError:
-            raise ApiError(
-                408,
-                f"request body not received within {timeout:g} s",
-                headers={"Connection": "close"},
-            ) from None
-        yield chunk
-
-
-async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
-    body = bytearray()
-    async for chunk in _chunks(request, timeout):
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(
-                413,
-                f"request body exceeds the limit of {limit} bytes",
-                headers={"Connection": "close"},
-            )
-    return bytes(body)
-
-
-def _content_length(request: Request) -> int | None:
-    raw = request.headers.get("content-length")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if not raw.isascii() or not raw.isdigit():
-        raise ApiError(400, f"invalid Content-Length {raw!r}")
-    return int(raw)
-
-
-async def _discard_body(request: Request, settings: Settings) -> dict[str, str]:
-    """Before refusing a PUT, read its body if it is small and already on the way.
-
-    A client that did not ask ``Expect: 100-continue`` is sending the body
-    regardless; reading it lets the client see the answer instead of a reset
-    connection. Returns extra response headers (``Connection: close`` when the
-    body is left unread).
-    """
-    expect = request.headers.get("expect", "").lower()
-    try:
-        length = _content_length(request)
-    except ApiError:
-        length = None
-    if "100-continue" in expect or length is None or length > settings.max_body_bytes:
-        return {"Connection": "close"}
-    try:
-        async for _ in _chunks(request, settings.body_timeout):
-            pass
-    except (ApiError, ClientDisconnect):
-        return {"Connection": "close"}
-    return {}
+def _table_size(data: bytearray, fmt: str, limits: formats.Limits) -> int:
+    """What the body will decode to, before decoding it (TooLarge past limits)."""
+    if fmt == "parquet":
+        return formats.parquet_size(formats.parquet_file(data), limits)
+    return len(data) * budget.CSV_TABLE_FACTOR
 
 
 def _write(
     store: Store,
     name: str,
-    data: bytes,
+    data: bytearray,
     fmt: str,
     expected: int | None,
     metadata: dict[str, str],
+    limits: formats.Limits,
 ) -> tuple[int, int]:
     schema = None
     if fmt == "csv":  # CSV columns are read as the dataset's types
@@ -322,7 +251,7 @@ def _write(
             schema = store.schema(name)
         except DatasetNotFound:
             pass
-    table = formats.read_table(data, fmt, schema)
+    table = formats.read_table(data, fmt, schema, limits)
     version = store.write(name, table, metadata=metadata, expected_version=expected)
     return version, table.num_rows
 
@@ -347,12 +276,20 @@ def create_app(store: Store, settings: Settings | None = None) -> Metrics:
     )
     bodies = BodyCache(settings.cache_bytes)
     limiters: list[anyio.CapacityLimiter] = []
+    budgets: list[budget.Budget] = []
+    limits = formats.Limits(settings.max_rows, settings.max_table_bytes)
 
     def write_limiter() -> anyio.CapacityLimiter:
         """The write path's thread pool (made in the worker's event loop)."""
         if not limiters:
             limiters.append(anyio.CapacityLimiter(settings.threads))
         return limiters[0]
+
+    def write_memory() -> budget.Budget:
+        """The worker's memory for writes (each forked worker has its own)."""
+        if not budgets:
+            budgets.append(budget.Budget(settings.write_memory))
+        return budgets[0]
 
     api.state.store = store
     api.state.settings = settings
@@ -407,6 +344,8 @@ def create_app(store: Store, settings: Settings | None = None) -> Metrics:
         if isinstance(exc, (DatasetNotFound, VersionNotFound)):
             return ApiError(404, str(exc))
         logger.error("storage error: %s", exc)
+        if isinstance(exc, StoreWriteError):
+            return ApiError(507, str(exc))
         return ApiError(500, str(exc))
 
     @api.get(
@@ -464,9 +403,10 @@ def create_app(store: Store, settings: Settings | None = None) -> Metrics:
         response_model=Rows,
         responses={
             200: {
-                "description": "The rows as JSON; with `Accept: "
-                f"{formats.PARQUET}` the Parquet file, with `Accept: "
-                f"{formats.CSV}` CSV. `X-Dataset-Version` names the version.",
+                "description": "One page of rows as JSON (`limit`, `cursor`); "
+                f"with `Accept: {formats.PARQUET}` the version's Parquet file, "
+                f"with `Accept: {formats.CSV}` the version as CSV (streamed). "
+                "`X-Dataset-Version` names the version.",
                 "content": {
                     formats.PARQUET: {"schema": {"type": "string", "format": "binary"}},
                     formats.CSV: {"schema": {"type": "string"}},
@@ -474,7 +414,7 @@ def create_app(store: Store, settings: Settings | None = None) -> Metrics:
             },
             304: {
                 "description": "Not modified: `If-None-Match` named this "
-                "version's `ETag` (no body)."
+                "representation's `ETag` (no body)."
             },
             **_errors(400, 401, 403, 404, 406),
         },
@@ -487,16 +427,35 @@ def create_app(store: Store, settings: Settings | None = None) -> Metrics:
             int | None,
             Query(ge=1, le=MAX_VERSION, description="version (default: latest)"),
         ] = None,
+        limit: Annotated[
+            int,
+            Query(
+                ge=1,
+                le=MAX_PAGE_ROWS,
+                description="rows per JSON page at most (a page also stops near "
+                f"{pages.PAGE_BYTES // 1024 // 1024} MiB of data)",
+            ),
+        ] = DEFAULT_PAGE_ROWS,
+        cursor: Annotated[
+            str | None,
+            Query(
+                max_length=40,
+                description="where the JSON page starts: the `next_cursor` of "
+                "the previous page (it names its version too)",
+            ),
+        ] = None,
     ) -> Response:
-        """One version of a dataset (default: the latest).
+        """One version of a dataset (default: the latest): a page of its rows
+        as JSON, or the whole version as Parquet or CSV.
 
-        Each answer carries the version's `ETag`; a request whose
-        `If-None-Match` names it is answered 304 without a body.
+        Each answer carries an `ETag`; a request whose `If-None-Match` names
+        it is answered 304 without a body.
         """
         _read_auth(request)
         name = _name(name)
-        if len(request.query_params.getlist("version")) > 1:
-            raise ApiError(400, "give the version parameter at most once")
+        for param in ("version", "limit", "cursor"):
+            if len(request.query_params.getlist(param)) > 1:
+                raise ApiError(400, f"give the {param} parameter at most once")
         kind = negotiate(request.headers.get("accept"))
         if kind is None:
             raise ApiError(
@@ -504,13 +463,25 @@ def create_app(store: Store, settings: Settings | None = None) -> Metrics:
                 "cannot answer in any accepted type: use "
                 f"{formats.JSON}, {formats.PARQUET} or {formats.CSV}",
             )
+        offset = 0
+        if cursor is not None:
+            try:
+                at, offset = pages.parse_cursor(cursor)
+            except pages.BadCursor as exc:
+                raise ApiError(400, str(exc)) from exc
+            if version is not None and version != at:
+                raise ApiError(
+                    400, f"cursor {cursor!r} is of version {at}, not {version}"
+                )
+            version = at
         # Finding the version is a few stat calls (manifests are cached), cheap
-        # enough for the event loop; encoding a body is not (the thread pool).
+        # enough for the event loop; reading rows is not (the thread pool).
         try:
             number, path = store.data_file(name, version)
         except StorageError as exc:
             raise storage_error(exc) from exc
-        etag = entity_tag(number, path.name, kind)
+        page = f"json.{offset}.{limit}"
+        etag = entity_tag(number, path.name, page if kind == "json" else kind)
         headers = _dataset_headers(number, etag, settings)
         if not_modified(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
@@ -519,34 +490,52 @@ def create_app(store: Store, settings: Settings | None = None) -> Metrics:
                 f'attachment; filename="{name}-v{number}.parquet"'
             )
             return FileResponse(path, media_type=formats.PARQUET, headers=headers)
-        key = (kind, name, number, path.name)
         if kind == "csv":
-            body = await bodies.get_or_make(key, lambda: _csv_body(name, number))
+            await anyio.to_thread.run_sync(_check_csv, name, number, path)
             headers["Content-Disposition"] = (
                 f'attachment; filename="{name}-v{number}.csv"'
             )
-            return Response(body, media_type=formats.CSV, headers=headers)
-        body = await bodies.get_or_make(key, lambda: _json_body(name, number))
+            return StreamingResponse(
+                pages.csv_stream(path), media_type=formats.CSV, headers=headers
+            )
+        key = (page, name, number, path.name)
+        body = await bodies.get_or_make(
+            key, lambda: _json_page(name, number, path, offset, limit)
+        )
         return Response(body, media_type=formats.JSON, headers=headers)
 
-    def _table(name: str, number: int) -> pa.Table:
+    def _json_page(
+        name: str, number: int, path: Path, offset: int, limit: int
+    ) -> bytes:
         try:
-            return store.read(name, number)
-        except StorageError as exc:
-            raise storage_error(exc) from exc
+            rows, after = pages.read_page(path, offset, limit)
+        except pages.BadCursor as exc:
+            raise ApiError(400, str(exc)) from exc
+        except (OSError, pa.ArrowException) as exc:
+            raise storage_error(
+                StorageError(f"cannot read data of {name!r} version {number}: {exc}")
+            ) from exc
+        return encoding.dumps(
+            {
+                "name": name,
+                "version": number,
+                "rows": rows.to_pylist(),
+                "next_cursor": None if after is None else pages.cursor(number, after),
+            }
+        )
 
-    def _json_body(name: str, number: int) -> bytes:
-        rows = _table(name, number).to_pylist()
-        return encoding.dumps({"name": name, "version": number, "rows": rows})
-
-    def _csv_body(name: str, number: int) -> bytes:
+    def _check_csv(name: str, number: int, path: Path) -> None:
         try:
-            return formats.write_csv(_table(name, number))
+            pages.check_csv(path)
         except (pa.ArrowException, ValueError) as exc:
             raise ApiError(
                 406,
                 f"dataset {name!r} version {number} cannot be written as CSV "
                 f"({exc}); ask for {formats.PARQUET} or {formats.JSON}",
+            ) from exc
+        except OSError as exc:
+            raise storage_error(
+                StorageError(f"cannot read data of {name!r} version {number}: {exc}")
             ) from exc
 
     @api.put(
@@ -554,7 +543,7 @@ def create_app(store: Store, settings: Settings | None = None) -> Metrics:
         operation_id="writeDataset",
         status_code=201,
         response_model=Written,
-        responses=_errors(400, 401, 403, 408, 409, 413, 415, 503),
+        responses=_errors(400, 401, 403, 408, 409, 413, 415, 503, 507),
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -587,6 +576,9 @@ def create_app(store: Store, settings: Settings | None = None) -> Metrics:
 
         The schema rules of the store apply: a version may add nullable columns
         and reorder columns; dropping or retyping a column is a 400 naming it.
+        A body over the size limit, or holding more rows or decoding to more
+        bytes than an upload may, is a 413 naming the limit; a store that
+        cannot write (its volume full) answers 507.
         """
         try:
             name = _name(name)
@@ -601,7 +593,7 @@ def create_app(store: Store, settings: Settings | None = None) -> Metrics:
                     f"unsupported Content-Type {given or '(none)'!r}: send "
                     f"{formats.PARQUET} or {formats.CSV}",
                 )
-            length = _content_length(request)
+            length = content_length(request)
             if length is not None and length > settings.max_body_bytes:
                 raise ApiError(
                     413,
@@ -609,28 +601,49 @@ def create_app(store: Store, settings: Settings | None = None) -> Metrics:
                     f"{settings.max_body_bytes} bytes",
                 )
         except ApiError as exc:
-            exc.headers.update(await _discard_body(request, settings))
+            exc.headers.update(await discard_body(request, settings))
             raise
+        metadata = {"source": "http", "request_id": request_id(request.scope)}
+        memory = write_memory()
+        wait = settings.body_timeout
+        read = False
         try:
-            data = await _read_body(
-                request, settings.max_body_bytes, settings.body_timeout
-            )
+            # The body's share of the worker's write memory before it is read,
+            # the table's once the body tells its size.
+            async with memory.hold(length or settings.max_body_bytes, wait) as lease:
+                data = await read_body(request, settings.max_body_bytes, wait)
+                read = True
+                # A pool of their own: writes queued on the commit lock never
+                # hold up the reads in the default pool.
+                size = await anyio.to_thread.run_sync(
+                    _table_size, data, fmt, limits, limiter=write_limiter()
+                )
+                await lease.resize(budget.write_need(len(data), size), wait)
+                version, num_rows = await anyio.to_thread.run_sync(
+                    _write,
+                    store,
+                    name,
+                    data,
+                    fmt,
+                    expected_version,
+                    metadata,
+                    limits,
+                    limiter=write_limiter(),
+                )
+        except budget.BudgetTimeout:
+            headers = {"Retry-After": "1"}
+            if not read:
+                headers.update(await discard_body(request, settings))
+            raise ApiError(
+                503,
+                f"the service is busy writing other versions (no memory free "
+                f"for this one within {wait:g} s): retry later",
+                headers=headers,
+            ) from None
         except ClientDisconnect:
             raise ApiError(400, "client disconnected while sending the body") from None
-        metadata = {"source": "http", "request_id": request_id(request.scope)}
-        try:
-            # A pool of their own: writes queued on the commit lock never hold
-            # up the reads' encoding in the default pool.
-            version, num_rows = await anyio.to_thread.run_sync(
-                _write,
-                store,
-                name,
-                data,
-                fmt,
-                expected_version,
-                metadata,
-                limiter=write_limiter(),
-            )
+        except formats.TooLarge as exc:
+            raise ApiError(413, str(exc)) from exc
         except formats.FormatError as exc:
             raise ApiError(400, str(exc), column=exc.column) from exc
         except SchemaError as exc:

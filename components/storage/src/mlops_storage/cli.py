@@ -27,17 +27,29 @@ from mlops_storage.settings import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_CACHE_BYTES,
     DEFAULT_GRACEFUL_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_MAX_BODY,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_ROWS,
+    DEFAULT_MAX_TABLE,
     DEFAULT_THREADS,
     DEFAULT_WORKERS,
+    DEFAULT_WRITE_MEMORY,
     GRACEFUL_TIMEOUT_ENV,
+    HEADER_TIMEOUT_ENV,
     KEEPALIVE_TIMEOUT_ENV,
     MAX_BODY_ENV,
+    MAX_CONNECTIONS_ENV,
+    MAX_ROWS_ENV,
+    MAX_TABLE_ENV,
     THREADS_ENV,
     WORKERS_ENV,
+    WRITE_MEMORY_ENV,
     Settings,
+    parse_connections,
     parse_flag,
+    parse_rows,
     parse_seconds,
     parse_size,
     parse_threads,
@@ -188,6 +200,42 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: ${CACHE_BYTES_ENV}, else {DEFAULT_CACHE_BYTES // 1024 // 1024}M)",
     )
     serve.add_argument(
+        "--max-rows",
+        type=_typed(parse_rows),
+        default=None,
+        help=f"rows one upload may hold (default: ${MAX_ROWS_ENV}, else "
+        f"{DEFAULT_MAX_ROWS})",
+    )
+    serve.add_argument(
+        "--max-table-bytes",
+        type=_typed(parse_size),
+        default=None,
+        help="bytes one upload may take once decoded, e.g. 64M "
+        f"(default: ${MAX_TABLE_ENV}, else {DEFAULT_MAX_TABLE // 1024 // 1024}M)",
+    )
+    serve.add_argument(
+        "--write-memory",
+        type=_typed(parse_size),
+        default=None,
+        help="memory the writes in flight of each worker may take, e.g. 160M "
+        f"(default: ${WRITE_MEMORY_ENV}, else "
+        f"{DEFAULT_WRITE_MEMORY // 1024 // 1024}M)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=_typed(parse_seconds),
+        default=None,
+        help="seconds a client has to send a request's headers "
+        f"(default: ${HEADER_TIMEOUT_ENV}, else {DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_typed(parse_connections),
+        default=None,
+        help="connections each worker serves at once, 503 beyond "
+        f"(default: ${MAX_CONNECTIONS_ENV}, else {DEFAULT_MAX_CONNECTIONS})",
+    )
+    serve.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -256,6 +304,18 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Setti
         or _env(environ, THREADS_ENV, parse_threads, DEFAULT_THREADS),
         cache_bytes=args.cache_bytes
         or _env(environ, CACHE_BYTES_ENV, parse_size, DEFAULT_CACHE_BYTES),
+        max_rows=args.max_rows
+        or _env(environ, MAX_ROWS_ENV, parse_rows, DEFAULT_MAX_ROWS),
+        max_table_bytes=args.max_table_bytes
+        or _env(environ, MAX_TABLE_ENV, parse_size, DEFAULT_MAX_TABLE),
+        write_memory=args.write_memory
+        or _env(environ, WRITE_MEMORY_ENV, parse_size, DEFAULT_WRITE_MEMORY),
+        header_timeout=args.header_timeout
+        or _env(environ, HEADER_TIMEOUT_ENV, parse_seconds, DEFAULT_HEADER_TIMEOUT),
+        max_connections=args.max_connections
+        or _env(
+            environ, MAX_CONNECTIONS_ENV, parse_connections, DEFAULT_MAX_CONNECTIONS
+        ),
     )
 
 
@@ -331,6 +391,11 @@ def serve(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 "workers": settings.workers,
                 "threads": settings.threads,
                 "cache_bytes": settings.cache_bytes,
+                "max_rows": settings.max_rows,
+                "max_table_bytes": settings.max_table_bytes,
+                "write_memory": settings.write_memory,
+                "header_timeout": settings.header_timeout,
+                "max_connections": settings.max_connections,
             }
         },
     )

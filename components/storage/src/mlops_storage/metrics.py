@@ -3,8 +3,9 @@
 ``GET /metrics`` answers the Prometheus text format with two families:
 
 ``http_requests_total{method,route,status}``
-    requests served, by route template (``/datasets/{name}``, never the raw
-    path, so the label set stays small) and status code;
+    requests served, by method (the usual ones; any other is ``other``), route
+    template (``/datasets/{name}``, never the raw path) and status code, so
+    the label set stays small whatever clients send;
 ``http_request_duration_seconds{method,route}``
     a latency histogram.
 
@@ -72,8 +73,14 @@ LATENCY = Histogram(
 )
 
 
+#: Methods counted under their own name; any other (a client may send any
+#: token) is ``other``, so no client can add series to the metrics files.
+METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"})
+
+
 def observe(method: str, route: str, status: int, seconds: float) -> None:
     """Count one request and its duration."""
+    method = method if method in METHODS else "other"
     REQUESTS.labels(method, route, str(status)).inc()
     LATENCY.labels(method, route).observe(seconds)
 

@@ -14,10 +14,16 @@ With ``Settings.workers`` above 1, served from the main thread, the process
 binds the socket, then forks that many workers which all accept on it (the
 kernel spreads the connections); the parent closes its copy and only
 supervises: SIGTERM is passed on to every worker, and a worker that dies
-stops the others (``failed`` is then true, and the command exits 1
+(killed for its memory, say) is replaced while the others keep serving. Only
+workers that keep dying (more than ``MAX_RESTARTS`` in ``RESTART_WINDOW``
+seconds) stop the service (``failed`` is then true, and the command exits 1
 so that Kubernetes restarts the pod). Each worker has its own event loop,
 thread pool of ``Settings.threads`` threads and body cache. Served from any
 other thread (a server embedded in tests or tools), it is one process.
+
+Connections: each worker serves ``Settings.max_connections`` at once (503
+beyond), and a request's headers must arrive within
+``Settings.header_timeout`` (:mod:`mlops_storage.protocol`).
 """
 
 from __future__ import annotations
@@ -30,15 +36,22 @@ import signal
 import socket
 import sys
 import threading
+import time
+from collections import deque
 
 import anyio.to_thread
 import uvicorn
 from mlops_storage.app import create_app
+from mlops_storage.protocol import with_header_timeout
 from mlops_storage.settings import Settings
 from mlops_storage.store import Store
 
 #: Pending connections the kernel queues before the server accepts them.
 BACKLOG = 1024
+#: Dead workers replaced within RESTART_WINDOW seconds before the service
+#: gives up (a worker that cannot live is a fault a restart of the pod shows).
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
 
 log = logging.getLogger("mlops_storage.server")
 
@@ -86,6 +99,9 @@ class StorageServer:
             server_header=False,
             timeout_keep_alive=max(1, round(self.settings.keepalive_timeout)),
             timeout_graceful_shutdown=max(1, round(self.settings.graceful_timeout)),
+            http=with_header_timeout(self.settings.header_timeout),
+            # uvicorn counts the connection asking too: N+1 serves N at once.
+            limit_concurrency=self.settings.max_connections + 1,
         )
         # RequestContext writes the access log, with the request id.
         logging.getLogger("uvicorn.access").propagate = False
@@ -93,6 +109,7 @@ class StorageServer:
         self._running = threading.Event()
         self._stopped = threading.Event()
         self._workers: dict[int, int] = {}  # pid -> worker number
+        self._deaths: deque[float] = deque()  # when workers died unasked
         self._stopping = False
         self._supervising = False
         #: True when a worker process died instead of stopping when told.
@@ -145,10 +162,11 @@ class StorageServer:
                 if self._stopping:
                     break
                 self._fork(number)
-            # The workers hold the socket: once they have all closed it on
-            # SIGTERM, new connections are refused.
-            self.socket.close()
+            # Kept to fork replacements; closed when stopping (request_stop),
+            # so that once the workers have closed theirs, connections are
+            # refused.
             self._wait_for_workers()
+            self.socket.close()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -166,16 +184,35 @@ class StorageServer:
             if number is None:  # pragma: no cover - not one of ours
                 continue
             code = os.waitstatus_to_exitcode(status)
-            if not self._stopping:
+            if self._stopping:
+                continue
+            fields = {"worker": number, "pid": pid, "exit": code}
+            now = time.monotonic()
+            self._deaths.append(now)
+            while self._deaths and self._deaths[0] < now - RESTART_WINDOW:
+                self._deaths.popleft()
+            if len(self._deaths) > MAX_RESTARTS:
                 log.error(
-                    "worker %d (pid %d) exited with %d; stopping the others",
+                    "worker %d (pid %d) exited with %d, the %dth in %g s; "
+                    "stopping the others",
                     number,
                     pid,
                     code,
-                    extra={"fields": {"worker": number, "pid": pid, "exit": code}},
+                    len(self._deaths),
+                    RESTART_WINDOW,
+                    extra={"fields": fields},
                 )
                 self.failed = True
                 self.request_stop()
+                continue
+            log.error(
+                "worker %d (pid %d) exited with %d; starting another",
+                number,
+                pid,
+                code,
+                extra={"fields": fields},
+            )
+            self._fork(number)
 
     def _fork(self, number: int) -> None:
         parent = os.getpid()
@@ -188,6 +225,7 @@ class StorageServer:
         code = 0
         try:
             self._workers.clear()
+            self._supervising = False  # its socket is its own to serve on
             # Until uvicorn takes the signals over (and after, when it raises
             # them again), a stop request just makes it stop.
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -219,6 +257,8 @@ class StorageServer:
         """Ask the server to stop gracefully (safe in a signal handler)."""
         self._server.should_exit = True
         self._stopping = True
+        if self._supervising:
+            self.socket.close()  # the workers' copies go as they stop
         for pid in list(self._workers):
             try:
                 os.kill(pid, signal.SIGTERM)

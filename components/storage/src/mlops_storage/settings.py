@@ -27,15 +27,35 @@ WORKERS_ENV = "MLOPS_STORAGE_WORKERS"
 THREADS_ENV = "MLOPS_STORAGE_THREADS"
 #: Bytes of encoded version bodies each worker keeps in memory.
 CACHE_BYTES_ENV = "MLOPS_STORAGE_CACHE_BYTES"
+#: Rows one upload may hold.
+MAX_ROWS_ENV = "MLOPS_STORAGE_MAX_ROWS"
+#: Bytes one upload may take once decoded (Arrow, uncompressed).
+MAX_TABLE_ENV = "MLOPS_STORAGE_MAX_TABLE_BYTES"
+#: Bytes of memory the writes in flight of one worker may take.
+WRITE_MEMORY_ENV = "MLOPS_STORAGE_WRITE_MEMORY"
+#: Seconds a client has to send a request's line and headers.
+HEADER_TIMEOUT_ENV = "MLOPS_STORAGE_HEADER_TIMEOUT"
+#: Connections (and requests) one worker serves at once; beyond: 503.
+MAX_CONNECTIONS_ENV = "MLOPS_STORAGE_MAX_CONNECTIONS"
 
-DEFAULT_MAX_BODY = 64 * 1024 * 1024
+# The figures that chose these are in the README ("Limits and errors").
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+DEFAULT_MAX_ROWS = 5_000_000
+DEFAULT_MAX_TABLE = 64 * 1024 * 1024
+DEFAULT_WRITE_MEMORY = 160 * 1024 * 1024
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS = 100
+MAX_CONNECTIONS = 100_000
+#: Rows of a JSON page without ``limit``, and the most ``limit`` may ask.
+DEFAULT_PAGE_ROWS = 1000
+MAX_PAGE_ROWS = 10_000
 DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_GRACEFUL_TIMEOUT = 20.0
 DEFAULT_KEEPALIVE_TIMEOUT = 5.0
 # The figures that chose these are in the README ("Sizing").
 DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 8
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
 MAX_WORKERS = 64
 MAX_THREADS = 1024
 
@@ -62,6 +82,19 @@ class Settings:
     threads: int = DEFAULT_THREADS
     #: Encoded bodies of versions each worker keeps (least recently used go).
     cache_bytes: int = DEFAULT_CACHE_BYTES
+    #: Rows one upload may hold (413 beyond).
+    max_rows: int = DEFAULT_MAX_ROWS
+    #: Bytes one upload may take decoded, in Arrow (413 beyond): the footer of
+    #: a Parquet body is checked before it is read.
+    max_table_bytes: int = DEFAULT_MAX_TABLE
+    #: Memory the writes in flight of one worker may take; a write waits for
+    #: its share (503 after ``body_timeout``).
+    write_memory: int = DEFAULT_WRITE_MEMORY
+    #: Seconds from a connection's start (or the end of its last answer and
+    #: the first byte of the next request) to the end of the request's headers.
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    #: Connections and requests one worker serves at once (503 beyond).
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
 def parse_size(text: str) -> int:
@@ -96,6 +129,16 @@ def parse_count(text: str, *, low: int = 1, high: int = MAX_THREADS) -> int:
 def parse_workers(text: str) -> int:
     """A number of worker processes, 1 to ``MAX_WORKERS``."""
     return parse_count(text, high=MAX_WORKERS)
+
+
+def parse_rows(text: str) -> int:
+    """A number of rows, at least 1."""
+    return parse_count(text, high=10**15)
+
+
+def parse_connections(text: str) -> int:
+    """A number of connections, 1 to ``MAX_CONNECTIONS``."""
+    return parse_count(text, high=MAX_CONNECTIONS)
 
 
 def parse_threads(text: str) -> int:

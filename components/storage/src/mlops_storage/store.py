@@ -64,6 +64,9 @@ _MAX_NAME_LENGTH = 200
 _CACHE_ENTRIES = 1024
 #: Versions probed one by one past the last latest seen before listing them all.
 _PROBE_LIMIT = 16
+#: Rows per row group of the data files: a page of rows is decoded from the
+#: row group holding its first row (mlops_storage.pages).
+ROW_GROUP_ROWS = 65536
 
 
 def default_root() -> Path:
@@ -425,7 +428,7 @@ class Store:
         # Written in place: the name is new and no manifest refers to it until
         # the commit, so no reader can see it half written. Arrow writes a path
         # natively, without taking the GIL for each chunk.
-        pq.write_table(table, str(data_path))
+        pq.write_table(table, str(data_path), row_group_size=ROW_GROUP_ROWS)
         fd = os.open(data_path, os.O_RDONLY)
         try:
             os.fsync(fd)
