@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import io
 import socket
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,8 +70,31 @@ def test_decoded_size_over_the_limit_is_413_before_decoding(
     answer = put(url, "bomb", body, token=TOKEN)
     assert answer.status == 413, answer.body
     message = answer.json()["error"]
-    assert "16000000 bytes" in message and "limit is 8000000 bytes" in message
+    # 1,000,000 rows of two 8-byte values, each with its validity bit.
+    assert "decodes to 16250000 bytes" in message
+    assert "limit is 8000000 bytes" in message
     assert str(DEFAULT_MAX_TABLE) not in message
+    still_serves(url, store)
+
+
+def test_a_footer_declaring_far_more_than_the_limit_is_413_before_decoding(
+    serve: Serve, store: Store
+) -> None:
+    # Distinct 1000-character strings compress to almost nothing; the footer
+    # declares their uncompressed size (about 10 MB), past the limit and its
+    # slack, so nothing is decoded.
+    rows = 10_000
+    column = pa.array([f"{i:08d}" + "x" * 992 for i in range(rows)])
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"s": column}), sink, compression="zstd")
+    body = sink.getvalue()
+    assert len(body) < 200_000
+    url = serve(token=AUTH, max_table_bytes=4 * 1024 * 1024)
+    answer = put(url, "bomb", body, token=TOKEN)
+    assert answer.status == 413, answer.body
+    message = answer.json()["error"]
+    assert "the Parquet body declares" in message, message
+    assert "limit is 4194304 bytes" in message
     still_serves(url, store)
 
 
@@ -152,7 +176,13 @@ def test_a_write_waits_for_memory_and_gives_up_with_503(
             b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
             b"Content-Type: text/csv\r\nContent-Length: 1000\r\n\r\nx\n"
         )
-        answer = put(url, "next", b"x\n1\n", token=TOKEN, content_type="text/csv")
+        # The two connections race to the server: until the slow one holds
+        # the memory, the next write fits and commits (poll, with a deadline).
+        deadline = time.monotonic() + 5
+        while True:
+            answer = put(url, "next", b"x\n1\n", token=TOKEN, content_type="text/csv")
+            if answer.status != 201 or time.monotonic() > deadline:
+                break
         assert answer.status == 503, answer.body
         assert answer.headers["retry-after"] == "1"
         assert "busy writing other versions" in answer.json()["error"]
