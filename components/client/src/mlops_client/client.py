@@ -41,6 +41,37 @@ SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 CONTINUE_WAIT = 5.0
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+class _TokenStaysHome(urllib.request.HTTPRedirectHandler):
+    """Follows redirects as urllib does, but a redirect to another scheme,
+    host or port loses ``Authorization``: urllib's own handler forwards every
+    header but the body's, which hands the token to whoever the service (or
+    anyone between) redirects to."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_TokenStaysHome)
+
+
 def read_token_file(path: str | os.PathLike[str]) -> str:
     """The token in a file (surrounding whitespace removed); TokenError if none."""
     try:
@@ -294,9 +325,7 @@ class Client:
         )
         try:
             # B310 is safe here: __init__ only accepts http and https URLs.
-            with urllib.request.urlopen(  # nosec B310
-                request, timeout=self.timeout
-            ) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:  # nosec B310
                 raw = response.read()
                 headers = response.headers
         except urllib.error.HTTPError as exc:
