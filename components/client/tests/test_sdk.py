@@ -36,6 +36,15 @@ def test_fetch_rows_latest(url: str) -> None:
     ]
 
 
+def test_fetch_follows_every_page(url: str, store: Store) -> None:
+    # The service answers JSON a page at a time (at most 10,000 rows).
+    rows = 25_001
+    store.write("big", pa.table({"n": list(range(rows))}))
+    got = Client(url).fetch("big")
+    assert got.version == 1
+    assert [r["n"] for r in got.rows] == list(range(rows))
+
+
 def test_fetch_rows_of_version(url: str) -> None:
     assert Client(url).fetch_rows("events", version=1) == [
         {"id": 1, "label": "a"},

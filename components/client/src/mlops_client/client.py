@@ -37,6 +37,9 @@ MEDIA_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv"}
 #: File name suffixes that tell a format.
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
+#: Rows asked for per JSON page (the service's largest page).
+PAGE_ROWS = 10_000
+
 #: How long an upload waits for "100 Continue" before sending the body anyway.
 CONTINUE_WAIT = 5.0
 
@@ -181,14 +184,31 @@ class Client:
         return [int(version) for version in self._field(body, "versions", list)]
 
     def fetch(self, name: str, version: int | None = None) -> DatasetRows:
-        """Rows of ``version`` (default: latest) with the version actually served."""
+        """Rows of ``version`` (default: latest) with the version actually served.
+
+        The service answers JSON a page at a time; the pages are followed by
+        their cursor (which names the first page's version, so a version
+        written meanwhile never mixes in) up to the last.
+        """
         path = f"/datasets/{self._quote(name)}"
+        query = {"limit": str(PAGE_ROWS)}
         if version is not None:
-            path += "?" + urlencode({"version": str(version)})
-        body = self._get(path)
-        rows = self._field(body, "rows", list)
-        if not all(isinstance(row, dict) for row in rows):
-            raise ServiceError("malformed response from service: rows must be objects")
+            query["version"] = str(version)
+        rows: list[dict[str, Any]] = []
+        while True:
+            body = self._get(path + "?" + urlencode(query))
+            page = self._field(body, "rows", list)
+            if not all(isinstance(row, dict) for row in page):
+                raise ServiceError(
+                    "malformed response from service: rows must be objects"
+                )
+            rows.extend(page)
+            after = body.get("next_cursor")
+            if after is None:
+                break
+            if not isinstance(after, str) or after == query.get("cursor"):
+                raise ServiceError("malformed response from service: bad next_cursor")
+            query = {"limit": str(PAGE_ROWS), "cursor": after}
         return DatasetRows(
             name=str(self._field(body, "name", str)),
             version=int(self._field(body, "version", int)),
