@@ -34,7 +34,8 @@ pub fn canary_deployment(stable: &Value, replicas: u32) -> Value {
 }
 
 /// What the load Job requests of a component: storage's reads of a dataset
-/// it writes once (with the environment's token, when there is one), cdc's
+/// it writes once (every request with the environment's token, when there
+/// is one: staging and production refuse reads without it), cdc's
 /// events endpoint (a GET is refused 405 without writing), else `/`.
 pub fn load_paths(component: &str) -> (Vec<&'static str>, Option<&'static str>) {
     match component {
@@ -48,8 +49,9 @@ const LOAD_SCRIPT: &str = r#"import os, time, urllib.request, urllib.error
 base, rate, seconds = os.environ["LOAD_URL"], float(os.environ["LOAD_RATE"]), float(os.environ["LOAD_SECONDS"])
 paths, put = os.environ["LOAD_PATHS"].split(","), os.environ.get("LOAD_PUT")
 token = "/var/run/secrets/mlops/token"
-if put and os.path.exists(token):
-    req = urllib.request.Request(base + put, data=b"id,n\n1,1\n", method="PUT", headers={"Content-Type": "text/csv", "Authorization": "Bearer " + open(token).read().strip()})
+auth = {"Authorization": "Bearer " + open(token).read().strip()} if os.path.exists(token) else {}
+if put and auth:
+    req = urllib.request.Request(base + put, data=b"id,n\n1,1\n", method="PUT", headers={"Content-Type": "text/csv", **auth})
     try:
         print("PUT", put, urllib.request.urlopen(req, timeout=10).status, flush=True)
     except Exception as e:
@@ -59,7 +61,7 @@ while time.monotonic() - start < seconds:
     path = paths[i % len(paths)]
     i += 1
     try:
-        with urllib.request.urlopen(base + path, timeout=5) as r:
+        with urllib.request.urlopen(urllib.request.Request(base + path, headers=auth), timeout=5) as r:
             r.read()
             code = r.status
     except urllib.error.HTTPError as e:
