@@ -77,7 +77,7 @@ pub fn run_logged(mut cmd: Command, log: &mut Log) -> Result<ExitStatus> {
     let err = log.file.try_clone()?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
     // Tests and builds run third-party code: they get no secrets.
-    for var in crate::images::registry::SECRET_VARS {
+    for var in crate::plan::SECRET_VARS {
         cmd.env_remove(var);
     }
     let program = cmd.get_program().to_string_lossy().into_owned();

@@ -47,6 +47,10 @@ pub struct CacheSpec {
     pub names: Vec<String>,
 }
 
+/// Environment variables that hold secrets (the registries' passwords, the
+/// GitHub token): no task's process inherits them.
+pub const SECRET_VARS: &[&str] = &["GITHUB_TOKEN", "DOCKER_HUB_PASSWORD", "XTASK_REGISTRY_PASSWORD"];
+
 /// In [`CacheSpec::files`]: every file of the tree.
 pub const WHOLE_TREE: &str = "";
 

@@ -131,9 +131,6 @@ pub fn logout(sh: &Shell, t: &Target) {
     let _ = cmd!(sh, "docker logout {host}").quiet().ignore_status().ignore_stdout().ignore_stderr().run();
 }
 
-/// Environment variables that hold secrets: no task's process inherits them.
-pub const SECRET_VARS: &[&str] = &["GITHUB_TOKEN", "DOCKER_HUB_PASSWORD", "XTASK_REGISTRY_PASSWORD"];
-
 #[derive(Debug, PartialEq, Eq)]
 pub enum Problem {
     Auth,

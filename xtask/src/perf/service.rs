@@ -46,7 +46,7 @@ impl Process {
             std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?
         };
         cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
-        for var in crate::images::registry::SECRET_VARS {
+        for var in crate::plan::SECRET_VARS {
             cmd.env_remove(var);
         }
         let program = cmd.get_program().to_string_lossy().into_owned();
