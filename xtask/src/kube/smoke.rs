@@ -1,17 +1,29 @@
-//! Running a render's smoke checks (`manifests::checks`) after a rollout, all
-//! at once: each Job created, polled to its end or its deadline (the Job's
-//! `activeDeadlineSeconds`, plus a grace for the xtask's own), its pod's log
-//! printed (and put in the GitHub step summary), the Job deleted on every exit
-//! path (Ctrl-C included). The exit code is the verdict. The verdicts over the
-//! Job and its pods are pure (`job_state`, `stuck`).
+//! Running a render's smoke checks (split off the render by
+//! `manifests::checks`) after a rollout, all at once: each Job created,
+//! polled to its end or its deadline (the Job's `activeDeadlineSeconds`, plus
+//! a grace for the xtask's own), its pod's log printed (and put in the GitHub
+//! step summary), the Job deleted on every exit path (Ctrl-C included). The
+//! exit code is the verdict. The verdicts over the Job and its pods are pure
+//! (`job_state`, `stuck`).
 
 use crate::github;
 use crate::kube::cluster::Session;
 use crate::kube::wait::Ending;
-use crate::manifests::checks::Check;
 use anyhow::Result;
 use serde_json::Value;
 use std::time::{Duration, Instant};
+
+/// One smoke check: a Job to create, and how long it may take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub name: String,
+    /// Its component (`app.kubernetes.io/name`), else the Job's name.
+    pub component: String,
+    /// The Job as rendered.
+    pub job: Value,
+    /// `activeDeadlineSeconds` (the cluster's timeout), else the manifests' default.
+    pub deadline: Duration,
+}
 
 /// Longer than the Job's own deadline, so the cluster's verdict comes first.
 pub const GRACE: Duration = Duration::from_secs(30);

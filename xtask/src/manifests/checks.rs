@@ -1,28 +1,16 @@
 //! Smoke checks: Jobs a component ships beside its manifests, annotated
 //! `xtask.dev/verify-check: "true"` (in the spirit of Helm's test hooks). A
 //! release does not apply them; `verify` runs them after the rollout with the
-//! render's images. This module splits a render into what is applied and the
-//! checks (pure).
+//! render's images (`kube::smoke`). This module splits a render into what is
+//! applied and the checks (pure).
 
+use crate::kube::smoke::Check;
 use crate::kube::{self, Object};
-use serde_json::Value;
 use std::time::Duration;
 
 pub const ANNOTATION: &str = "xtask.dev/verify-check";
 /// A check without `activeDeadlineSeconds` gets this much.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
-
-/// One smoke check: a Job to create, and how long it may take.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Check {
-    pub name: String,
-    /// Its component (`app.kubernetes.io/name`), else the Job's name.
-    pub component: String,
-    /// The Job as rendered.
-    pub job: Value,
-    /// `activeDeadlineSeconds` (the cluster's timeout), else `DEFAULT_DEADLINE`.
-    pub deadline: Duration,
-}
 
 /// A render split: the text and objects a release applies, and the checks.
 #[derive(Debug, Clone, PartialEq)]
