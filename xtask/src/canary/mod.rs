@@ -25,7 +25,8 @@ use crate::kube::smoke::{self, Check};
 use crate::kube::steps;
 use crate::kube::wait::{self as verify, Ending};
 use crate::kube::want::wanted;
-use crate::kube::{self, Object};
+use crate::kube::Object;
+use crate::manifests::yaml;
 use anyhow::Result;
 use serde_json::Value;
 use std::path::Path;
@@ -129,7 +130,7 @@ pub fn restore(s: &Session, env: &str, current: &Release, timeout: Duration) -> 
         .get_one("secret", &release::secret_name(current.revision))?
         .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", current.revision))?;
     let text = release::manifests_of(&secret)?;
-    let objects = kube::objects(&text)
+    let objects = yaml::objects(&text)
         .map_err(|e| anyhow::anyhow!("release {} does not parse: {}", current.revision, e.message))?;
     s.apply(None, Some(&text), false)?;
     match verify::wait(s, &wanted(&objects), Instant::now() + timeout)? {
@@ -298,7 +299,7 @@ pub fn promote_paused(s: &Session, env: &str, history: &[Release], mut rel: Rele
         .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", rel.revision))?;
     let text = release::manifests_of(&secret)?;
     let objects =
-        kube::objects(&text).map_err(|e| anyhow::anyhow!("release {} does not parse: {}", rel.revision, e.message))?;
+        yaml::objects(&text).map_err(|e| anyhow::anyhow!("release {} does not parse: {}", rel.revision, e.message))?;
     println!("canary {env}: promote revision {} by hand", rel.revision);
     // The canary goes first: its room is the rolling update's surge.
     for gone in remove(s)? {

@@ -12,8 +12,9 @@ use crate::kube::release::{self, Outcome, Release};
 use crate::kube::running::{self, Recorded};
 use crate::kube::steps;
 use crate::kube::wait::{self as verify, Ending};
-use crate::kube::{self, credentials, diagnose, Object};
+use crate::kube::{credentials, diagnose, Object};
 use crate::manifests::render;
+use crate::manifests::yaml;
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -129,7 +130,7 @@ pub fn roll_back(
         .get_one("secret", &release::secret_name(target.revision))?
         .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", target.revision))?;
     let text = release::manifests_of(&secret)?;
-    let objects = kube::objects(&text)
+    let objects = yaml::objects(&text)
         .map_err(|e| anyhow::anyhow!("release {} holds manifests that do not parse: {}", target.revision, e.message))?;
     let mut rel = Release {
         revision,

@@ -4,10 +4,10 @@
 //! runs is the newest release whose recorded manifests the live workloads
 //! match (images, replicas, labels; `want`), whatever its outcome.
 
-use crate::kube;
 use crate::kube::release::{self, Outcome, Release};
 use crate::kube::rollout::{self, Observed};
 use crate::kube::want;
+use crate::manifests::yaml;
 
 /// A release record with the manifests it applied.
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ pub fn running<'a>(recorded: &'a [Recorded], observed: &Observed) -> Option<&'a 
     let mut newest_first: Vec<&Recorded> = recorded.iter().filter(|r| r.release.outcome != Outcome::Aborted).collect();
     newest_first.sort_by_key(|r| std::cmp::Reverse(r.release.revision));
     newest_first.into_iter().find(|r| {
-        let Ok(objects) = kube::objects(&r.manifests) else { return false };
+        let Ok(objects) = yaml::objects(&r.manifests) else { return false };
         let wanted = want::wanted(&objects);
         !wanted.is_empty() && rollout::mismatches(observed, &wanted).is_empty()
     })

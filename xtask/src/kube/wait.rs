@@ -120,7 +120,7 @@ pub fn describe(ending: &Ending) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube;
+    use crate::manifests::yaml;
 
     #[test]
     fn durations() {
@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn expected_workloads_come_from_the_render() {
         let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: storage\nspec:\n  template:\n    spec:\n      containers:\n        - name: s\n          image: r/storage:1@sha256:aa\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: storage\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: spark\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n            - name: spark\n              image: r/spark:1\n";
-        let objects = kube::objects(text).unwrap();
+        let objects = yaml::objects(text).unwrap();
         let e = expected(&objects);
         assert_eq!(e.len(), 2);
         assert_eq!(e[&("Deployment".to_string(), "storage".to_string())], ["r/storage:1@sha256:aa"]);

@@ -1,5 +1,5 @@
 use super::*;
-use crate::kube;
+use crate::manifests::yaml;
 use serde_json::json;
 
 /// The render of the issue: storage at three replicas, labelled by the overlay.
@@ -25,7 +25,7 @@ spec:
 ";
 
 fn rendered() -> Want {
-    let objects = kube::objects(RENDERED).unwrap();
+    let objects = yaml::objects(RENDERED).unwrap();
     Want::of(&objects[0].kind, &objects[0].value).unwrap()
 }
 

@@ -5,7 +5,8 @@
 //! applied and the checks (pure).
 
 use crate::kube::smoke::Check;
-use crate::kube::{self, Object};
+use crate::kube::Object;
+use crate::manifests::yaml;
 use std::time::Duration;
 
 pub const ANNOTATION: &str = "xtask.dev/verify-check";
@@ -28,15 +29,15 @@ pub fn is_check(o: &Object) -> bool {
 /// Split a rendered multi-document text; the applied text keeps every other
 /// document as it was rendered (so it is the release's record, byte for byte
 /// the render when there are no checks).
-pub fn split(text: &str) -> Result<Split, kube::YamlError> {
-    let objects = kube::objects(text)?;
+pub fn split(text: &str) -> Result<Split, yaml::Error> {
+    let objects = yaml::objects(text)?;
     let checks: Vec<Check> = objects.iter().filter(|o| is_check(o)).map(check_of).collect();
     if checks.is_empty() {
         return Ok(Split { text: text.to_string(), objects, checks });
     }
     let mut kept = Vec::new();
-    for (_, doc) in kube::documents(text) {
-        let drop = kube::objects(&doc).map(|os| os.len() == 1 && is_check(&os[0])).unwrap_or(false);
+    for (_, doc) in yaml::documents(text) {
+        let drop = yaml::objects(&doc).map(|os| os.len() == 1 && is_check(&os[0])).unwrap_or(false);
         if !drop && !doc.trim().is_empty() {
             kept.push(doc);
         }

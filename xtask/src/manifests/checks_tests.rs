@@ -13,7 +13,7 @@ fn checks_are_split_off_what_is_applied() {
     let kinds: Vec<String> = s.objects.iter().map(|o| o.id()).collect();
     assert_eq!(kinds, ["Service/storage", "Job/migrate"]);
     assert!(!s.text.contains("storage-smoke"));
-    assert_eq!(kube::objects(&s.text).unwrap().len(), 2);
+    assert_eq!(yaml::objects(&s.text).unwrap().len(), 2);
 }
 
 #[test]

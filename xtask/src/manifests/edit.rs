@@ -4,7 +4,7 @@
 //! diff `manifests update --check` prints. Only the lines that change are
 //! touched, so a second run with the same input changes nothing.
 
-use crate::kube;
+use crate::manifests::yaml;
 use anyhow::{bail, Result};
 
 /// One image as an overlay pins it (kustomize's `images:` entry).
@@ -135,7 +135,7 @@ fn join(lines: &[String]) -> String {
 /// `name` gets its `newName`, `newTag` and `digest` set in place (a digest the
 /// pin does not know is removed); a missing entry is added at the list's end.
 pub fn pin_images(text: &str, pins: &[Pin]) -> Result<String> {
-    kube::parse_yaml(text).map_err(|e| anyhow::anyhow!("line {}: {}", e.line, e.message))?;
+    yaml::parse(text).map_err(|e| anyhow::anyhow!("line {}: {}", e.line, e.message))?;
     let mut lines = lines_of(text);
     for pin in pins {
         let b = match block(&lines, "images")? {
@@ -213,8 +213,8 @@ pub fn pin_images(text: &str, pins: &[Pin]) -> Result<String> {
 
 /// The edit's result, read back as YAML, pins what was asked.
 fn check_pins(text: &str, pins: &[Pin]) -> Result<()> {
-    let doc = kube::parse_yaml(text)
-        .map_err(|e| anyhow::anyhow!("the edit broke the file at line {}: {}", e.line, e.message))?;
+    let doc =
+        yaml::parse(text).map_err(|e| anyhow::anyhow!("the edit broke the file at line {}: {}", e.line, e.message))?;
     for pin in pins {
         let entry = doc["images"].as_array().into_iter().flatten().find(|e| e["name"] == pin.name.as_str());
         let ok = entry.is_some_and(|e| {
@@ -231,7 +231,7 @@ fn check_pins(text: &str, pins: &[Pin]) -> Result<()> {
 
 /// The items of the top-level `resources:` list, unquoted, with their lines.
 pub fn resources(text: &str) -> Result<Vec<(u32, String)>> {
-    kube::parse_yaml(text).map_err(|e| anyhow::anyhow!("line {}: {}", e.line, e.message))?;
+    yaml::parse(text).map_err(|e| anyhow::anyhow!("line {}: {}", e.line, e.message))?;
     let lines = lines_of(text);
     let Some(b) = block(&lines, "resources")? else { return Ok(Vec::new()) };
     Ok((b.start..b.end)

@@ -4,9 +4,10 @@
 //! `images:` entry), else at the rendered file's line.
 
 use crate::findings::{Finding, Severity};
-use crate::kube::{self, Object};
+use crate::kube::Object;
 use crate::manifests::render::{self as render, Deployed, BASE};
 use crate::manifests::rules::{self, ImageRef, Violation};
+use crate::manifests::yaml;
 use anyhow::Result;
 use serde::Deserialize;
 
@@ -36,8 +37,8 @@ impl Sources {
     pub fn new(files: &[(String, String)], env: &str) -> Sources {
         let mut docs = Vec::new();
         for (file, text) in files {
-            for (start, doc) in kube::documents(text) {
-                let Ok(o) = kube::objects(&doc) else { continue };
+            for (start, doc) in yaml::documents(text) {
+                let Ok(o) = yaml::objects(&doc) else { continue };
                 for o in o {
                     docs.push(Doc { file: file.clone(), start, kind: o.kind, name: o.name, text: doc.clone() });
                 }

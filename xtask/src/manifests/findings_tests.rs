@@ -44,7 +44,7 @@ fn rendered() -> Vec<Object> {
     let text = WEB
         .replace("ghcr.io/o/web:latest", "reg/web:abc")
         .replace("metadata:\n  name: web", "metadata:\n  name: web\n  namespace: s");
-    kube::objects(&text).unwrap()
+    yaml::objects(&text).unwrap()
 }
 
 fn at(f: &Finding) -> String {
@@ -66,7 +66,7 @@ fn findings_point_at_the_container_the_object_or_the_overlay_entry() {
     let entry = s.locate(None, "Deployment", "web", Some("web"), Some("reg/web:abc"));
     assert_eq!(entry, ("deploy/overlays/staging/kustomization.yaml".into(), Some(5)));
     // An object no source defines is found in the rendered file.
-    let extra = kube::objects("kind: ConfigMap\nmetadata: {name: x}\n").unwrap();
+    let extra = yaml::objects("kind: ConfigMap\nmetadata: {name: x}\n").unwrap();
     assert_eq!(
         s.locate(Some(&extra[0]), "ConfigMap", "x", None, None),
         ("target/xtask/manifests/staging.yaml".into(), Some(1))

@@ -11,3 +11,4 @@ pub mod pins;
 pub mod render;
 pub mod rules;
 pub mod validate;
+pub mod yaml;

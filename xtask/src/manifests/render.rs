@@ -11,9 +11,10 @@ use crate::kube::guards::{self, Guard, SETTINGS};
 use crate::kube::{self, Object};
 use crate::manifests::edit;
 use crate::manifests::rules;
+use crate::manifests::yaml;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use xshell::Shell;
+use xshell::{cmd, Shell};
 
 pub const OVERLAYS: &str = "deploy/overlays";
 pub const BASE: &str = "deploy/base/kustomization.yaml";
@@ -147,7 +148,7 @@ pub fn component_image(root: &Path, c: &Component) -> Result<Option<String>> {
             continue;
         }
         let rel = path.strip_prefix(root).unwrap_or(path).display().to_string();
-        let objects = kube::objects(&read(root, &rel)?)
+        let objects = yaml::objects(&read(root, &rel)?)
             .map_err(|e| UsageError::new(format!("{rel} line {}: {} (fix the manifest)", e.line, e.message)))?;
         for image in objects.iter().flat_map(rules::images) {
             let name = rules::ImageRef::parse(&image).name;
@@ -163,10 +164,24 @@ pub fn component_image(root: &Path, c: &Component) -> Result<Option<String>> {
 /// `kubectl kustomize` of what `env` renders from (`source`): the text and its objects.
 pub fn render(root: &Path, sh: &Shell, kubectl: &Path, env: &str) -> Result<(String, Vec<Object>)> {
     let dir = source(root, env);
-    let text = kube::kustomize(sh, kubectl, &root.join(&dir), &dir)?;
-    let objects = kube::objects(&text)
+    let text = kustomize(sh, kubectl, &root.join(&dir), &dir)?;
+    let objects = yaml::objects(&text)
         .map_err(|e| anyhow::anyhow!("kustomize printed YAML that does not parse (line {}): {}", e.line, e.message))?;
     Ok((text, objects))
+}
+
+/// `kubectl kustomize DIR`: the objects as YAML, or kustomize's message as bad input.
+fn kustomize(sh: &Shell, kubectl: &Path, dir: &Path, shown: &str) -> Result<String> {
+    let out = cmd!(sh, "{kubectl} kustomize {dir}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("cannot run {}: {}", kubectl.display(), kube::INSTALL))?;
+    if !out.status.success() {
+        let why = kube::error_message(&String::from_utf8_lossy(&out.stderr));
+        return Err(UsageError::new(format!("kustomize cannot render {shown}: {why} (fix the kustomization)")));
+    }
+    String::from_utf8(out.stdout).context("kustomize printed something that is not UTF-8")
 }
 
 /// Write the rendered objects to `target/xtask/manifests/ENV.yaml`, atomically.

@@ -1,5 +1,5 @@
 //! Our rules for the objects an environment deploys, a pure function over
-//! parsed objects (`kube::objects` of the rendered environment):
+//! parsed objects (`manifests::yaml` of the rendered environment):
 //!
 //! | rule | what it asks |
 //! |---|---|

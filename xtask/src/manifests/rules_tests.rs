@@ -1,5 +1,5 @@
 use super::*;
-use crate::kube::objects;
+use crate::manifests::yaml::objects;
 
 const PINNED: &str = "reg:5000/mlops/web:1.2.3@sha256:aaaa";
 

@@ -12,6 +12,7 @@ use crate::findings::Finding;
 use crate::kube::{self, Cluster};
 use crate::manifests::findings::{self as found, Sources};
 use crate::manifests::render::{self as render, OVERLAYS};
+use crate::manifests::yaml;
 use crate::plan::{quote, CacheSpec, ExitPolicy, Task};
 use crate::python::EnvSpec;
 use anyhow::{Context as _, Result};
@@ -213,7 +214,7 @@ impl Prepare for Prep<'_> {
         let cluster = v.cluster.as_ref().context("a dry run needs a cluster")?;
         cluster.check(&sh, &v.kubectl)?;
         let text = render::read(&v.root, &render::rendered_file(env))?;
-        let objects = kube::objects(&text).map_err(|e| anyhow::anyhow!("line {}: {}", e.line, e.message))?;
+        let objects = yaml::objects(&text).map_err(|e| anyhow::anyhow!("line {}: {}", e.line, e.message))?;
         let (list, moved) = dry_run_list(&objects, &cluster.namespaces(&sh, &v.kubectl)?);
         for ns in moved {
             log.note(&format!("namespace {ns} does not exist yet: its objects are dry-run in {STAND_IN_NAMESPACE}"));
@@ -252,7 +253,7 @@ pub fn parse(root: &Path, task: &Task, output: &str) -> Option<Result<Vec<Findin
     }
     Some((|| {
         let text = render::read(root, &render::rendered_file(env))?;
-        let objects = kube::objects(&text).map_err(|e| anyhow::anyhow!("line {}: {}", e.line, e.message))?;
+        let objects = yaml::objects(&text).map_err(|e| anyhow::anyhow!("line {}: {}", e.line, e.message))?;
         // Only a task that ran reaches here, so discovering the workspace again is rare.
         let sources = sources(&Workspace::discover(root)?, env)?;
         Ok(match check {

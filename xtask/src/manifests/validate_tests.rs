@@ -33,7 +33,7 @@ fn each_environment_gets_schema_and_rules_and_a_dry_run_only_with_a_cluster() {
 #[test]
 fn objects_of_a_missing_namespace_are_dry_run_in_a_stand_in() {
     let text = "kind: Namespace\nmetadata: {name: mlops-dev}\n---\nkind: Service\nmetadata: {name: a, namespace: mlops-dev}\n---\nkind: Service\nmetadata: {name: b, namespace: kept}\n---\nkind: ClusterRole\nmetadata: {name: c}\n";
-    let objects = kube::objects(text).unwrap();
+    let objects = yaml::objects(text).unwrap();
     let (list, moved) = dry_run_list(&objects, &["default".into(), "kept".into()]);
     assert_eq!(moved, ["mlops-dev"]);
     assert_eq!(list["kind"], "List");

@@ -13,6 +13,7 @@ use crate::kube;
 use crate::manifests::findings as manifests_findings;
 use crate::manifests::render::{self as render, BASE};
 use crate::manifests::rules;
+use crate::manifests::yaml;
 use anyhow::Result;
 use std::path::Path;
 use xshell::Shell;
@@ -65,7 +66,7 @@ fn rules_command(ws: &Workspace, env: &str, rendered: Option<&Path>, json: bool)
         Some(file) => {
             let shown = file.display().to_string();
             let text = render::read(root, &shown)?;
-            kube::objects(&text).map_err(|e| {
+            yaml::objects(&text).map_err(|e| {
                 crate::error::UsageError::new(format!("{shown} line {}: {} (render it afresh)", e.line, e.message))
             })?
         }

@@ -83,7 +83,7 @@ resources:
 /// The pins as the committed overlay's render names the images: an image it
 /// renames itself (a committed pin) is matched by its new name.
 fn over(committed: &str, pins: &[Pin]) -> Vec<Pin> {
-    let doc = crate::kube::parse_yaml(committed).unwrap_or(serde_json::Value::Null);
+    let doc = crate::manifests::yaml::parse(committed).unwrap_or(serde_json::Value::Null);
     let renamed = |name: &str| {
         doc["images"].as_array().into_iter().flatten().find(|e| e["name"] == name).and_then(|e| e["newName"].as_str())
     };
@@ -108,7 +108,7 @@ pub fn run(ws: &Workspace, args: &UpdateArgs) -> Result<i32> {
     let new_base = manifests_edit::add_resources(&base, &resources).map_err(|e| render::malformed(BASE, &e))?;
     let committed_file = render::overlay_file(&env);
     let committed = render::read(root, &committed_file)?;
-    crate::kube::parse_yaml(&committed)
+    crate::manifests::yaml::parse(&committed)
         .map_err(|e| render::malformed(&committed_file, &anyhow::anyhow!("line {}: {}", e.line, e.message)))?;
     let file = render::pinned_file(&env);
     let old = std::fs::read_to_string(root.join(&file)).unwrap_or_default();

@@ -16,6 +16,7 @@ use crate::kube::teardown::{self, Claim, Fate};
 use crate::kube::wait as verify;
 use crate::kube::{self, guards};
 use crate::manifests::render;
+use crate::manifests::yaml;
 use anyhow::Result;
 use std::time::{Duration, Instant};
 use xshell::Shell;
@@ -26,7 +27,7 @@ fn kinds(s: &Session, history: &[Release]) -> Result<String> {
     let newest = history.iter().filter(|r| r.outcome != Outcome::Undeployed).max_by_key(|r| r.revision);
     if let Some(secret) = newest.map(|r| s.get_one("secret", &release::secret_name(r.revision))).transpose()?.flatten()
     {
-        let objects = kube::objects(&release::manifests_of(&secret)?).unwrap_or_default();
+        let objects = yaml::objects(&release::manifests_of(&secret)?).unwrap_or_default();
         for o in objects.iter().filter(|o| o.kind != "Namespace" && o.namespace.is_some()) {
             if !kinds.iter().any(|k| k.eq_ignore_ascii_case(&o.kind)) {
                 kinds.push(o.kind.clone());
