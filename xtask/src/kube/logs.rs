@@ -116,7 +116,7 @@ pub fn in_trace(l: &Line, trace: &str) -> bool {
 pub fn annotated(pods: &[Value], trace: &str) -> Vec<String> {
     pods.iter()
         .filter(|p| {
-            p["metadata"]["annotations"][crate::kube::release::TRACE_ANNOTATION]
+            p["metadata"]["annotations"][crate::telemetry::TRACE_ANNOTATION]
                 .as_str()
                 .is_some_and(|tp| tp.split('-').nth(1) == Some(trace))
         })

@@ -12,6 +12,7 @@
 //! original deploy), `succeeded` when it verifies. So pressing `rollback`
 //! again goes one release further back, never to what already runs.
 
+use crate::telemetry::TRACE_ANNOTATION;
 use anyhow::{Context, Result};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -23,8 +24,6 @@ pub const KEEP: usize = 10;
 pub const LABEL_RELEASE: &str = "mlops.dev/release";
 pub const LABEL_ENV: &str = "mlops.dev/environment";
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "xtask");
-/// The annotation holding a deploy's trace context (`telemetry::ANNOTATION`, spelled here: kube is pure).
-pub const TRACE_ANNOTATION: &str = "xtask.dev/traceparent";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

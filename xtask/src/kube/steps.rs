@@ -34,7 +34,7 @@ pub fn now_rfc3339() -> String {
 /// Telemetry never fails a deploy: a refusal is a warning.
 pub fn annotate_trace(s: &Session, file: Option<&Path>) {
     let Some(tp) = crate::telemetry::traceparent() else { return };
-    let value = format!("{}={tp}", release::TRACE_ANNOTATION);
+    let value = format!("{}={tp}", crate::telemetry::TRACE_ANNOTATION);
     let ns = s.namespace.clone();
     let target = match file {
         Some(f) => vec!["-f".to_string(), f.display().to_string()],

@@ -24,6 +24,9 @@ use std::time::SystemTime;
 const RUN_ID_VAR: &str = "XTASK_PIPELINE_RUN_ID";
 const NAME_VAR: &str = "XTASK_PIPELINE_NAME";
 pub const TRACEPARENT: &str = "TRACEPARENT";
+/// The annotation a deploy writes its run's trace context in, on what it
+/// applied, its pods and its release record: a pod leads to its run.
+pub const TRACE_ANNOTATION: &str = "xtask.dev/traceparent";
 
 /// This process's place in the pipeline's trace.
 struct Run {
