@@ -29,6 +29,11 @@ pub fn rfc3339(secs: i64) -> String {
     format!("{}T{:02}:{:02}:{:02}Z", utc_date(secs), t / 3600, t % 3600 / 60, t % 60)
 }
 
+/// Now, as release records write it.
+pub fn now_rfc3339() -> String {
+    rfc3339(now() as i64)
+}
+
 /// `2026-11-27T05:00:00Z` or with fractional seconds (`.123456Z`) → Unix seconds.
 pub fn parse_rfc3339(s: &str) -> Option<u64> {
     let (date, time) = s.strip_suffix('Z')?.split_once('T')?;

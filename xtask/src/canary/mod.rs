@@ -20,6 +20,7 @@ use crate::canary::run::{Canarying, End};
 use crate::canary::strategy::Canary;
 use crate::kube::cluster::Session;
 use crate::kube::deploy::Attempt;
+use crate::kube::lock;
 use crate::kube::release::{self, CanaryRecord, Outcome, Release};
 use crate::kube::smoke::{self, Check};
 use crate::kube::steps;
@@ -221,8 +222,7 @@ impl Deploy<'_> {
             }
             End::Stopped(why) => {
                 abort(&mut rel, &mut record, format!("canary stopped: {why}"))?;
-                let lock =
-                    if steps::lock_lost() { "the lock stays with the other deploy" } else { "the lock is released" };
+                let lock = if lock::lost() { "the lock stays with the other deploy" } else { "the lock is released" };
                 eprintln!(
                     "deploy {env}: {why}: the canary is removed, {env} serves revision {} as before, revision {} is recorded aborted; {lock}",
                     current.revision, rel.revision

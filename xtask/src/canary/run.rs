@@ -8,8 +8,8 @@ use crate::canary::strategy::{self, Canary};
 use crate::canary::{cluster, Part};
 use crate::github;
 use crate::kube::cluster::Session;
+use crate::kube::lock;
 use crate::kube::release::CanaryRecord;
-use crate::kube::steps;
 use crate::kube::wait::{self as verify, Ending};
 use crate::kube::want::wanted;
 use crate::kube::Object;
@@ -48,7 +48,7 @@ pub enum End {
 fn stop_reason() -> Option<String> {
     if crate::exec::interrupted() {
         Some("interrupted (Ctrl-C)".into())
-    } else if steps::lock_lost() {
+    } else if lock::lost() {
         Some("the environment's lock was taken by another deploy".into())
     } else {
         None

@@ -5,9 +5,11 @@
 //! `release`, `rollout` and `lease`.
 
 use crate::cli::ClusterArgs;
+use crate::clock;
 use crate::error::UsageError;
 use crate::github::on_github;
 use crate::kube::cluster::Session;
+use crate::kube::lock;
 use crate::kube::release::{self, Outcome, Release};
 use crate::kube::running::{self, Recorded};
 use crate::kube::steps;
@@ -135,8 +137,8 @@ pub fn roll_back(
     let mut rel = Release {
         revision,
         outcome: Outcome::Pending,
-        deployed_by: steps::who(),
-        deployed_at: steps::now_rfc3339(),
+        deployed_by: lock::who(),
+        deployed_at: clock::now_rfc3339(),
         description: match target.source() {
             src if src == target.revision => format!("rollback to revision {src}"),
             src => format!("rollback to revision {} (revision {src}'s manifests)", target.revision),

@@ -10,6 +10,7 @@ pub mod diagnose;
 pub mod guards;
 pub mod health;
 pub mod lease;
+pub mod lock;
 pub mod logs;
 pub mod provenance;
 pub mod release;

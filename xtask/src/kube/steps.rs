@@ -1,31 +1,23 @@
 //! The deploy's steps that talk to git, the images report and the cluster:
-//! the facts the guards judge, validation, the lock, release records and
+//! the facts the guards judge, validation, release records and
 //! pruning. The decisions they feed are pure (`guards`, `lease`, `release`).
 
-use crate::clock::{self, now};
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::kube::cluster::Session;
 use crate::kube::guards::Facts;
-use crate::kube::lease::{self, Decision};
+use crate::kube::lease;
 use crate::kube::release::{self, Release};
 use crate::kube::Object;
 use crate::manifests::pins::{self as update, Built, REPORT};
 use crate::manifests::render::{self as render, BASE};
 use crate::manifests::{findings as manifests_findings, validate as manifests_validate};
 use anyhow::{Context, Result};
-use serde_json::Value;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 use xshell::{cmd, Shell};
 
 /// Kinds a render may hold that prune and undeploy look at (with our labels only).
 pub const PRUNABLE: &str = "deployments,services,cronjobs,configmaps,secrets,persistentvolumeclaims,serviceaccounts";
-
-pub fn now_rfc3339() -> String {
-    clock::rfc3339(now() as i64)
-}
 
 /// Write the run's trace context as `xtask.dev/traceparent` on what was
 /// applied (`file`), or with no file on the namespace's pods: a pod leads to
@@ -45,30 +37,6 @@ pub fn annotate_trace(s: &Session, file: Option<&Path>) {
     args.push(&value);
     if let Err(e) = s.run(&args, None) {
         eprintln!("warning: cannot annotate with the trace context ({e:#}); the deploy is unaffected");
-    }
-}
-
-/// Who deploys: the GitHub actor in CI, else user@host.
-pub fn who() -> String {
-    if let Ok(actor) = std::env::var("GITHUB_ACTOR") {
-        return format!("{actor} (GitHub Actions)");
-    }
-    // SAFETY: getuid(2) has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| format!("uid {uid}"));
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-    if host.is_empty() {
-        user
-    } else {
-        format!("{user}@{host}")
-    }
-}
-
-/// The lock holder's identity: who, and which run.
-pub fn holder() -> String {
-    match std::env::var("GITHUB_RUN_ID") {
-        Ok(run) => format!("{} run {run}", who()),
-        Err(_) => format!("{} pid {}", who(), std::process::id()),
     }
 }
 
@@ -251,94 +219,4 @@ pub fn prune(s: &Session, env: &str, objects: &[Object]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-const TAKEN: &str = "another deploy took the lock";
-
-/// Set when a renewal finds another holder: work under the lock (a canary's
-/// analyses) stops, undoes what it started and ends.
-static LOCK_LOST: AtomicBool = AtomicBool::new(false);
-
-/// Has the lock been taken from us while we held it?
-pub fn lock_lost() -> bool {
-    LOCK_LOST.load(Ordering::SeqCst)
-}
-
-/// The environment's lock, held while a closure runs and renewed meanwhile.
-pub struct Lock<'a> {
-    s: &'a Session,
-    me: String,
-}
-
-impl<'a> Lock<'a> {
-    /// Take the lease, or fail naming who holds it.
-    pub fn take(s: &'a Session, me: &str) -> Result<Lock<'a>> {
-        for _ in 0..3 {
-            let current = s.get_one("lease", lease::NAME)?;
-            match lease::decide(current.as_ref(), me, now()) {
-                Decision::Held { holder, remaining_s } => anyhow::bail!(
-                    "{} is locked by another deploy ({holder}); its lease ends in {remaining_s}s unless renewed: wait for it to finish, then retry",
-                    s.namespace
-                ),
-                Decision::Take => {
-                    let mine = lease::held_by(me, &s.namespace, now(), current.as_ref());
-                    let wrote = if current.is_none() { s.create(&mine) } else { s.replace(&mine) };
-                    if wrote.is_ok() {
-                        return Ok(Lock { s, me: me.to_string() });
-                    }
-                    // Another deploy wrote first: read again and decide again.
-                }
-            }
-        }
-        anyhow::bail!("cannot take the lock of {}: other deploys keep taking it, retry later", s.namespace)
-    }
-
-    /// Run `work` while a thread renews the lease; release it afterwards, whatever happened.
-    pub fn hold<T>(self, work: impl FnOnce() -> Result<T>) -> Result<T> {
-        let stop = AtomicBool::new(false);
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
-                let every = Duration::from_secs(lease::DURATION_S / 3);
-                let mut last = std::time::Instant::now();
-                while !stop.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(200));
-                    if last.elapsed() >= every {
-                        last = std::time::Instant::now();
-                        if let Err(e) = self.renew() {
-                            eprintln!("warning: cannot renew the lock: {e:#}");
-                            if e.to_string().contains(TAKEN) {
-                                LOCK_LOST.store(true, Ordering::SeqCst);
-                            }
-                        }
-                    }
-                }
-            });
-            let result = work();
-            stop.store(true, Ordering::SeqCst);
-            result
-        })
-    }
-
-    fn renew(&self) -> Result<()> {
-        let current: Option<Value> = self.s.get_one("lease", lease::NAME)?;
-        let ours = current.as_ref().is_some_and(|l| l["spec"]["holderIdentity"] == self.me.as_str());
-        anyhow::ensure!(ours, "{TAKEN}");
-        self.s.replace(&lease::held_by(&self.me, &self.s.namespace, now(), current.as_ref())).map(|_| ())
-    }
-}
-
-impl Drop for Lock<'_> {
-    fn drop(&mut self) {
-        let ours = self
-            .s
-            .get_one("lease", lease::NAME)
-            .ok()
-            .flatten()
-            .is_some_and(|l| l["spec"]["holderIdentity"] == self.me.as_str());
-        if ours {
-            if let Err(e) = self.s.delete("lease", lease::NAME) {
-                eprintln!("warning: cannot release the lock ({e:#}): it expires in {}s", lease::DURATION_S);
-            }
-        }
-    }
 }

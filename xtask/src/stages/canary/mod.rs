@@ -11,7 +11,8 @@ use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
 use crate::kube::deploy::connect;
-use crate::kube::steps::{self, Lock};
+use crate::kube::lock::{self, Lock};
+use crate::kube::steps;
 use crate::kube::wait as verify;
 use crate::kube::{self};
 use crate::manifests::render;
@@ -33,7 +34,7 @@ pub fn run(ws: &Workspace, args: &CanaryArgs) -> Result<i32> {
         return Ok(0);
     }
     exec::install_interrupt_handler()?;
-    let lock = Lock::take(&s, &steps::holder())?;
+    let lock = Lock::take(&s, &lock::holder())?;
     lock.hold(|| {
         let history = steps::history(&s, &env)?;
         let paused = canary::paused(&history).map_err(UsageError::new)?.clone();

@@ -13,13 +13,15 @@
 
 use crate::canary;
 use crate::cli::DeployArgs;
+use crate::clock;
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
 use crate::kube::deploy::{connect, Attempt};
 use crate::kube::guards::Guard;
+use crate::kube::lock::{self, Lock};
 use crate::kube::release::{self, Outcome, Release};
-use crate::kube::steps::{self, Lock};
+use crate::kube::steps;
 use crate::kube::wait as verify;
 use crate::kube::{self, guards, provenance, smoke, token};
 use crate::manifests::{checks, render};
@@ -90,7 +92,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     // The lock and the releases live in the namespace, so it comes first.
     steps::ensure_namespace(&s, &objects)?;
     token::ensure(&s)?;
-    let lock = Lock::take(&s, &steps::holder())?;
+    let lock = Lock::take(&s, &lock::holder())?;
     let code = lock.hold(|| {
         // The server's own validation (schemas, admission) before anything is recorded.
         s.apply(Some(&file), None, true)?;
@@ -101,8 +103,8 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
             commit: facts.commit.clone(),
             version: guards::release_at_head(&facts),
             images: applied.iter().map(|a| a.image.clone()).collect(),
-            deployed_by: steps::who(),
-            deployed_at: steps::now_rfc3339(),
+            deployed_by: lock::who(),
+            deployed_at: clock::now_rfc3339(),
             outcome: Outcome::Pending,
             description: String::new(),
             source_revision: None,

@@ -9,8 +9,9 @@ use crate::error::UsageError;
 use crate::exec;
 use crate::kube;
 use crate::kube::deploy::{connect, roll_back};
+use crate::kube::lock::{self, Lock};
 use crate::kube::release;
-use crate::kube::steps::{self, Lock};
+use crate::kube::steps;
 use crate::kube::wait as verify;
 use crate::manifests::render;
 use anyhow::Result;
@@ -23,7 +24,7 @@ pub fn run(ws: &Workspace, args: &RollbackArgs) -> Result<i32> {
     exec::install_interrupt_handler()?;
     let (_, objects) = render::render(&ws.root, &Shell::new()?, &kube::kubectl()?, &env)?;
     let s = connect(&args.cluster, &env, &objects)?;
-    let lock = Lock::take(&s, &steps::holder())?;
+    let lock = Lock::take(&s, &lock::holder())?;
     let code = lock.hold(|| {
         let history = steps::history(&s, &env)?;
         let target = release::rollback_target(&history, args.to, args.force).map_err(UsageError::new)?;

@@ -5,13 +5,15 @@
 //! a `release`-guarded environment needs `--confirm`.
 
 use crate::cli::UndeployArgs;
+use crate::clock;
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
 use crate::kube::cluster::Session;
 use crate::kube::deploy::connect;
+use crate::kube::lock::{self, Lock};
 use crate::kube::release::{self, Outcome, Release};
-use crate::kube::steps::{self, Lock};
+use crate::kube::steps;
 use crate::kube::teardown::{self, Claim, Fate};
 use crate::kube::wait as verify;
 use crate::kube::{self, guards};
@@ -99,7 +101,7 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
         println!("nothing to undeploy: namespace {} does not exist on {}", s.namespace, s.server);
         return Ok(0);
     }
-    let lock = Lock::take(&s, &steps::holder())?;
+    let lock = Lock::take(&s, &lock::holder())?;
     let code = lock.hold(|| {
         let history = steps::history(&s, &env)?;
         let items = s.get(&kinds(&s, &history)?, Some(&steps::applied_selector(&env)))?;
@@ -144,8 +146,8 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
             commit: steps::facts(root, &[], false)?.commit,
             version: None,
             images: Vec::new(),
-            deployed_by: steps::who(),
-            deployed_at: steps::now_rfc3339(),
+            deployed_by: lock::who(),
+            deployed_at: clock::now_rfc3339(),
             outcome: Outcome::Undeployed,
             description: format!("undeployed: {} object(s) deleted, {} claim(s) freed", order.len(), claims.len()),
             source_revision: None,

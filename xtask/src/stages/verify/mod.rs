@@ -14,10 +14,11 @@ use crate::exec;
 use crate::kube;
 use crate::kube::cluster::Session;
 use crate::kube::deploy::{connect, recorded};
+use crate::kube::lock::{self, Lock};
 use crate::kube::release::{Outcome, Release};
 use crate::kube::running::{self, Recorded};
 use crate::kube::smoke::Check;
-use crate::kube::steps::{self, Lock};
+use crate::kube::steps;
 use crate::kube::wait::{describe, observe, wait, wanted, Ending};
 use crate::kube::{diagnose, rollout, smoke, Object};
 use crate::manifests::checks;
@@ -102,7 +103,7 @@ fn finish(
 ) -> Result<i32> {
     let releases: Vec<Release> = history.iter().map(|r| r.release.clone()).collect();
     let mut rel = left.release.clone();
-    let lock = Lock::take(s, &steps::holder())?;
+    let lock = Lock::take(s, &lock::holder())?;
     lock.hold(|| {
         println!(
             "verify {env}: revision {} was applied and never verified: verifying it to finish its deploy",
