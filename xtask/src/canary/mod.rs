@@ -16,12 +16,12 @@ pub mod metrics;
 pub mod run;
 pub mod strategy;
 
-use crate::canary::run::{Canarying, End};
+use crate::canary::run::{Canarying, End, Record};
 use crate::canary::strategy::Canary;
 use crate::kube::cluster::Session;
 use crate::kube::deploy::Attempt;
 use crate::kube::lock;
-use crate::kube::release::{self, CanaryRecord, Outcome, Release};
+use crate::kube::release::{self, Outcome, Release};
 use crate::kube::smoke::{self, Check};
 use crate::kube::steps;
 use crate::kube::wait::{self as verify, Ending};
@@ -179,11 +179,11 @@ impl Deploy<'_> {
             }
         }
         let run = Canarying { s, env, c, parts, objects, file, load_image, timeout };
-        let mut record = CanaryRecord { steps: run.steps(), state: "analysing".into(), verdicts: Vec::new() };
+        let mut record = Record { steps: run.steps(), state: "analysing".into(), verdicts: Vec::new() };
         rel.canary = Some(record.clone());
         steps::record(s, &rel, text)?;
         let end = run.run(&mut record);
-        let abort = |rel: &mut Release, record: &mut CanaryRecord, why: String| -> Result<()> {
+        let abort = |rel: &mut Release, record: &mut Record, why: String| -> Result<()> {
             record.state = "aborted".into();
             rel.outcome = Outcome::Aborted;
             rel.description = why;

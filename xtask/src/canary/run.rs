@@ -9,11 +9,11 @@ use crate::canary::{cluster, Part};
 use crate::github;
 use crate::kube::cluster::Session;
 use crate::kube::lock;
-use crate::kube::release::CanaryRecord;
 use crate::kube::wait::{self as verify, Ending};
 use crate::kube::want::wanted;
 use crate::kube::Object;
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -29,6 +29,16 @@ pub struct Canarying<'a> {
     pub file: &'a Path,
     pub load_image: String,
     pub timeout: Duration,
+}
+
+/// A canary as its release records it: its steps, where it stands, the verdict tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub steps: Vec<String>,
+    /// analysing, paused, promoted or aborted.
+    pub state: String,
+    /// The analyses' verdict tables (markdown), oldest first.
+    pub verdicts: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -113,7 +123,7 @@ pub fn text_table(component: &str, n: usize, a: &Analysis) -> String {
 }
 
 /// The step summary's section: the steps, then every verdict table.
-pub fn summary(env: &str, record: &CanaryRecord) -> String {
+pub fn summary(env: &str, record: &Record) -> String {
     let steps: String = record.steps.iter().map(|l| format!("- `{l}`\n")).collect();
     format!("### canary {env}\n\n{steps}\n{}\n", record.verdicts.join("\n"))
 }
@@ -125,7 +135,7 @@ impl Canarying<'_> {
     }
 
     /// Run the canary to its end; `record` is filled as it goes.
-    pub fn run(&self, record: &mut CanaryRecord) -> Result<End> {
+    pub fn run(&self, record: &mut Record) -> Result<End> {
         let s = self.s;
         let stable_names: Vec<String> = self
             .parts
@@ -252,7 +262,7 @@ impl Canarying<'_> {
     }
 
     /// The analyses: Ok(decision), or Err(why it stopped early).
-    fn analyse(&self, record: &mut CanaryRecord, interval: Duration) -> Result<Result<Decision, String>> {
+    fn analyse(&self, record: &mut Record, interval: Duration) -> Result<Result<Decision, String>> {
         let s = self.s;
         let services: Vec<&Value> = self.parts.iter().map(|p| p.service.as_ref().expect("checked")).collect();
         let mut before = Vec::new();

@@ -17,7 +17,7 @@ fn the_text_table_is_aligned_and_names_the_result() {
 
 #[test]
 fn the_step_summary_holds_the_steps_and_every_table() {
-    let record = CanaryRecord {
+    let record = Record {
         steps: vec!["canary   storage".into(), "promote".into()],
         state: "promoted".into(),
         verdicts: vec![

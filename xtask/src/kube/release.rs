@@ -12,6 +12,7 @@
 //! original deploy), `succeeded` when it verifies. So pressing `rollback`
 //! again goes one release further back, never to what already runs.
 
+use crate::canary::run::Record;
 use crate::telemetry::TRACE_ANNOTATION;
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -97,22 +98,12 @@ pub struct Release {
     pub forced: bool,
     /// The canary this release went through (canary environments only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary: Option<CanaryRecord>,
+    pub canary: Option<Record>,
     /// The W3C `traceparent` of the pipeline run that made this revision: its
     /// pods and objects carry it too (`xtask.dev/traceparent`), so a pod leads
     /// to its release and run, and back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
-}
-
-/// A release's canary as recorded: its steps, where it stands, the verdict tables.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CanaryRecord {
-    pub steps: Vec<String>,
-    /// analysing, paused, promoted or aborted.
-    pub state: String,
-    /// The analyses' verdict tables (markdown), oldest first.
-    pub verdicts: Vec<String>,
 }
 
 impl Release {
