@@ -23,6 +23,7 @@ mod plan;
 mod printer;
 mod progress;
 mod python;
+mod release;
 mod report;
 mod runner;
 mod services;

@@ -19,15 +19,15 @@ pub mod strategy;
 use crate::canary::run::{Canarying, End, Record};
 use crate::canary::strategy::Canary;
 use crate::kube::cluster::Session;
-use crate::kube::deploy::Attempt;
 use crate::kube::lock;
-use crate::kube::release::{self, Outcome, Release};
 use crate::kube::smoke::{self, Check};
 use crate::kube::steps;
 use crate::kube::wait::{self as verify, Ending};
 use crate::kube::want::wanted;
 use crate::kube::Object;
 use crate::manifests::yaml;
+use crate::release::deploy::Attempt;
+use crate::release::records::{self, Outcome, Release};
 use anyhow::Result;
 use serde_json::Value;
 use std::path::Path;
@@ -128,9 +128,9 @@ pub fn remove(s: &Session) -> Result<Vec<String>> {
 /// environment runs the previous release, all of it.
 pub fn restore(s: &Session, env: &str, current: &Release, timeout: Duration) -> Result<()> {
     let secret = s
-        .get_one("secret", &release::secret_name(current.revision))?
+        .get_one("secret", &records::secret_name(current.revision))?
         .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", current.revision))?;
-    let text = release::manifests_of(&secret)?;
+    let text = records::manifests_of(&secret)?;
     let objects = yaml::objects(&text)
         .map_err(|e| anyhow::anyhow!("release {} does not parse: {}", current.revision, e.message))?;
     s.apply(None, Some(&text), false)?;
@@ -167,14 +167,14 @@ impl Deploy<'_> {
         let Deploy { s, env, c, parts, objects, file, text, history, checks, load_image, timeout } = self;
         // A canary left paused is replaced by this one: its release never ran as a whole.
         if let Ok(old) = paused(history) {
-            if let Some(secret) = s.get_one("secret", &release::secret_name(old.revision))? {
+            if let Some(secret) = s.get_one("secret", &records::secret_name(old.revision))? {
                 let mut old = old.clone();
                 old.outcome = Outcome::Aborted;
                 old.description = format!("paused canary superseded by revision {}", rel.revision);
                 if let Some(c) = old.canary.as_mut() {
                     c.state = "superseded".into();
                 }
-                steps::record(s, &old, &release::manifests_of(&secret)?)?;
+                steps::record(s, &old, &records::manifests_of(&secret)?)?;
                 println!("deploy {env}: revision {}'s paused canary is superseded (recorded aborted)", old.revision);
             }
         }
@@ -295,9 +295,9 @@ pub fn paused(history: &[Release]) -> Result<&Release, String> {
 /// the release recorded `succeeded` (or rolled back as any failed deploy).
 pub fn promote_paused(s: &Session, env: &str, history: &[Release], mut rel: Release, timeout: Duration) -> Result<i32> {
     let secret = s
-        .get_one("secret", &release::secret_name(rel.revision))?
+        .get_one("secret", &records::secret_name(rel.revision))?
         .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", rel.revision))?;
-    let text = release::manifests_of(&secret)?;
+    let text = records::manifests_of(&secret)?;
     let objects =
         yaml::objects(&text).map_err(|e| anyhow::anyhow!("release {} does not parse: {}", rel.revision, e.message))?;
     println!("canary {env}: promote revision {} by hand", rel.revision);
@@ -322,13 +322,13 @@ pub fn abort_paused(s: &Session, env: &str, history: &[Release], mut rel: Releas
     for gone in remove(s)? {
         println!("  removed  canary {gone}");
     }
-    if let Some(current) = release::current(&earlier) {
+    if let Some(current) = records::current(&earlier) {
         restore(s, env, current, timeout)?;
     }
     let secret = s
-        .get_one("secret", &release::secret_name(rel.revision))?
+        .get_one("secret", &records::secret_name(rel.revision))?
         .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", rel.revision))?;
-    let text = release::manifests_of(&secret)?;
+    let text = records::manifests_of(&secret)?;
     if let Some(c) = rel.canary.as_mut() {
         c.state = "aborted by hand".into();
     }
@@ -338,7 +338,7 @@ pub fn abort_paused(s: &Session, env: &str, history: &[Release], mut rel: Releas
     println!(
         "canary {env}: aborted revision {}; {env} serves revision {}",
         rel.revision,
-        release::current(&earlier).map_or("none".into(), |c| c.revision.to_string())
+        records::current(&earlier).map_or("none".into(), |c| c.revision.to_string())
     );
     Ok(0)
 }

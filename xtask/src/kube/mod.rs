@@ -5,21 +5,14 @@
 
 pub mod cluster;
 pub mod credentials;
-pub mod deploy;
 pub mod diagnose;
-pub mod guards;
 pub mod health;
 pub mod lease;
 pub mod lock;
 pub mod logs;
-pub mod provenance;
-pub mod release;
 pub mod rollout;
-pub mod running;
 pub mod smoke;
 pub mod steps;
-pub mod teardown;
-pub mod token;
 pub mod wait;
 pub mod want;
 

@@ -5,13 +5,13 @@
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::kube::cluster::Session;
-use crate::kube::guards::Facts;
 use crate::kube::lease;
-use crate::kube::release::{self, Release};
 use crate::kube::Object;
 use crate::manifests::pins::{self as update, Built, REPORT};
 use crate::manifests::render::{self as render, BASE};
 use crate::manifests::{findings as manifests_findings, validate as manifests_validate};
+use crate::release::guards::Facts;
+use crate::release::records::{self, Release};
 use anyhow::{Context, Result};
 use std::path::Path;
 use xshell::{cmd, Shell};
@@ -162,10 +162,10 @@ pub fn ensure_namespace(s: &Session, objects: &[Object]) -> Result<()> {
 
 /// Every release recorded for `env`, unreadable ones skipped with a warning.
 pub fn history(s: &Session, env: &str) -> Result<Vec<Release>> {
-    let selector = format!("{}=true,{}={env}", release::LABEL_RELEASE, release::LABEL_ENV);
+    let selector = format!("{}=true,{}={env}", records::LABEL_RELEASE, records::LABEL_ENV);
     let mut out = Vec::new();
     for secret in s.get("secrets", Some(&selector))? {
-        match release::from_secret(&secret) {
+        match records::from_secret(&secret) {
             Ok(r) => out.push(r),
             Err(e) => eprintln!("warning: {e:#}"),
         }
@@ -175,24 +175,24 @@ pub fn history(s: &Session, env: &str) -> Result<Vec<Release>> {
 }
 
 pub fn record(s: &Session, r: &Release, manifests: &str) -> Result<()> {
-    let secret = release::to_secret(r, &s.namespace, manifests)?;
+    let secret = records::to_secret(r, &s.namespace, manifests)?;
     s.apply(None, Some(&secret.to_string()), false).map(|_| ()).context("cannot record the release")
 }
 
 /// Rewrite the records of `revs` as undone by the rollback `by` (their manifests kept).
 pub fn mark_undone(s: &Session, history: &[Release], revs: &[u64], by: u64) -> Result<()> {
     for r in history.iter().filter(|r| revs.contains(&r.revision)) {
-        let Some(secret) = s.get_one("secret", &release::secret_name(r.revision))? else { continue };
-        let text = release::manifests_of(&secret)?;
-        record(s, &release::mark_undone(r, by), &text)?;
+        let Some(secret) = s.get_one("secret", &records::secret_name(r.revision))? else { continue };
+        let text = records::manifests_of(&secret)?;
+        record(s, &records::mark_undone(r, by), &text)?;
     }
     Ok(())
 }
 
-/// Keep the newest [`release::KEEP`] releases.
+/// Keep the newest [`records::KEEP`] releases.
 pub fn prune_history(s: &Session, env: &str) -> Result<()> {
-    for rev in release::to_prune(&history(s, env)?) {
-        s.delete("secret", &release::secret_name(rev))?;
+    for rev in records::to_prune(&history(s, env)?) {
+        s.delete("secret", &records::secret_name(rev))?;
     }
     Ok(())
 }
@@ -201,10 +201,10 @@ pub fn prune_history(s: &Session, env: &str) -> Result<()> {
 pub fn applied_selector(env: &str) -> String {
     format!(
         "{}={},{}={env},!{}",
-        release::MANAGED_BY.0,
-        release::MANAGED_BY.1,
-        release::LABEL_ENV,
-        release::LABEL_RELEASE
+        records::MANAGED_BY.0,
+        records::MANAGED_BY.1,
+        records::LABEL_ENV,
+        records::LABEL_RELEASE
     )
 }
 

@@ -7,11 +7,11 @@
 use crate::component::{Component, Workspace};
 use crate::error::UsageError;
 use crate::fsutil::write_atomic;
-use crate::kube::guards::{self, Guard, SETTINGS};
 use crate::kube::{self, Object};
 use crate::manifests::edit;
 use crate::manifests::rules;
 use crate::manifests::yaml;
+use crate::release::guards::{self, Guard, SETTINGS};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::{cmd, Shell};

@@ -6,8 +6,8 @@
 //! `--confirm` (on GitHub the job bound to the environment approves it).
 
 use crate::images::tags::parse_version;
-use crate::kube::guards::{self, Guard};
 use crate::pipeline::trigger::Pipeline;
+use crate::release::guards::{self, Guard};
 
 /// What git says about the ref being planned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

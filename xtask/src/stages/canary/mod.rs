@@ -10,12 +10,12 @@ use crate::cli::{CanaryAction, CanaryArgs};
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
-use crate::kube::deploy::connect;
+use crate::kube;
 use crate::kube::lock::{self, Lock};
 use crate::kube::steps;
 use crate::kube::wait as verify;
-use crate::kube::{self};
 use crate::manifests::render;
+use crate::release::deploy::connect;
 use anyhow::Result;
 use xshell::Shell;
 

@@ -17,14 +17,15 @@ use crate::clock;
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
-use crate::kube::deploy::{connect, Attempt};
-use crate::kube::guards::Guard;
 use crate::kube::lock::{self, Lock};
-use crate::kube::release::{self, Outcome, Release};
 use crate::kube::steps;
 use crate::kube::wait as verify;
-use crate::kube::{self, guards, provenance, smoke, token};
+use crate::kube::{self, smoke};
 use crate::manifests::{checks, render};
+use crate::release::deploy::{connect, Attempt};
+use crate::release::guards::Guard;
+use crate::release::records::{self, Outcome, Release};
+use crate::release::{guards, provenance, token};
 use crate::telemetry;
 use anyhow::Result;
 use std::time::Instant;
@@ -98,7 +99,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         s.apply(Some(&file), None, true)?;
         let history = steps::history(&s, &env)?;
         let rel = Release {
-            revision: release::next_revision(&history),
+            revision: records::next_revision(&history),
             environment: env.clone(),
             commit: facts.commit.clone(),
             version: guards::release_at_head(&facts),
@@ -124,7 +125,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
             return Ok(130);
         }
         if let Some((c, parts)) = &canary {
-            match release::current(&history) {
+            match records::current(&history) {
                 Some(current) => {
                     println!("deploy {env}: revision {} through a canary beside revision {}", rel.revision, current.revision);
                     let load_image = canary::load_image(&all, &parts.iter().collect::<Vec<_>>())

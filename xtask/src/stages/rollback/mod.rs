@@ -8,12 +8,12 @@ use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
 use crate::kube;
-use crate::kube::deploy::{connect, roll_back};
 use crate::kube::lock::{self, Lock};
-use crate::kube::release;
 use crate::kube::steps;
 use crate::kube::wait as verify;
 use crate::manifests::render;
+use crate::release::deploy::{connect, roll_back};
+use crate::release::records;
 use anyhow::Result;
 use xshell::Shell;
 
@@ -27,16 +27,16 @@ pub fn run(ws: &Workspace, args: &RollbackArgs) -> Result<i32> {
     let lock = Lock::take(&s, &lock::holder())?;
     let code = lock.hold(|| {
         let history = steps::history(&s, &env)?;
-        let target = release::rollback_target(&history, args.to, args.force).map_err(UsageError::new)?;
-        let undone = release::undone(&history, target);
-        let revision = release::next_revision(&history);
+        let target = records::rollback_target(&history, args.to, args.force).map_err(UsageError::new)?;
+        let undone = records::undone(&history, target);
+        let revision = records::next_revision(&history);
         println!(
             "rollback {env}: to revision {} (commit {}) as revision {revision}",
             target.revision,
             &target.commit[..target.commit.len().min(12)]
         );
         // Recorded when --force was what let it through.
-        let forced = args.force && release::rollback_target(&history, args.to, false).is_err();
+        let forced = args.force && records::rollback_target(&history, args.to, false).is_err();
         let code = roll_back(&s, &env, target, revision, timeout, forced)?;
         if code == 0 {
             steps::mark_undone(&s, &history, &undone, revision)?;

@@ -8,10 +8,10 @@ use crate::cli::StatusArgs;
 use crate::component::Workspace;
 use crate::kube;
 use crate::kube::cluster::Session;
-use crate::kube::deploy;
 use crate::kube::health;
-use crate::kube::release::{self, Outcome};
 use crate::manifests::render;
+use crate::release::deploy;
+use crate::release::records::{self, Outcome};
 use anyhow::Result;
 use serde_json::{json, Value};
 use xshell::Shell;
@@ -62,8 +62,8 @@ fn look(s: &mut Session, env: &str, namespace: &str) -> Value {
         "namespace": namespace,
         "deployed": !look.never_deployed(),
         "running": running_json(look.running()),
-        "current_revision": release::current(&releases).map(|r| r.revision),
-        "undeployed_by": release::undeployed(&releases).map(|r| r.revision),
+        "current_revision": records::current(&releases).map(|r| r.revision),
+        "undeployed_by": records::undeployed(&releases).map(|r| r.revision),
         "health": if look.never_deployed() { Value::Null } else { health::summary(&look.health).into() },
         "images": look.images(),
     })

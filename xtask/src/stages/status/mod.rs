@@ -12,14 +12,14 @@ use crate::cli::StatusArgs;
 use crate::component::Workspace;
 use crate::kube;
 use crate::kube::cluster::Session;
-use crate::kube::deploy;
 use crate::kube::health::{self, Trouble};
-use crate::kube::release::{self, Outcome, Release};
 use crate::kube::rollout::{self, Observed, State};
-use crate::kube::running::{self, Recorded};
 use crate::kube::wait::observe;
 use crate::kube::want;
 use crate::manifests::render;
+use crate::release::deploy;
+use crate::release::records::{self, Outcome, Release};
+use crate::release::running::{self, Recorded};
 use anyhow::Result;
 use serde_json::{json, Value};
 use xshell::Shell;
@@ -114,7 +114,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
     let s = deploy::connect(&args.cluster, &env, &objects)?;
     let look = Look::take(&s, &env)?;
     let releases = look.releases();
-    let current = release::current(&releases).map(|r| r.revision);
+    let current = records::current(&releases).map(|r| r.revision);
     let runs = look.running();
     if args.json {
         let doc = json!({
@@ -143,9 +143,9 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
         }
         Some(r) => println!("running revision {} ({})", r.revision, r.outcome.label()),
         None if releases.is_empty() => println!("no release recorded: what runs was not deployed by the xtask"),
-        None if release::undeployed(&releases).is_some() => println!(
+        None if records::undeployed(&releases).is_some() => println!(
             "nothing runs: revision {} undeployed {env} (`cargo xtask rollback {env} --to N` puts a release back)",
-            release::undeployed(&releases).map_or(0, |r| r.revision)
+            records::undeployed(&releases).map_or(0, |r| r.revision)
         ),
         None => println!(
             "running none of the recorded releases (changed by hand?); the last verified is {}",
@@ -168,7 +168,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
         }
     }
     println!();
-    print!("{}", release::history_table(&releases));
+    print!("{}", records::history_table(&releases));
     let canary = canary::status_lines(&s, &releases)?;
     if !canary.is_empty() {
         println!();

@@ -9,16 +9,17 @@ use crate::clock;
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
+use crate::kube;
 use crate::kube::cluster::Session;
-use crate::kube::deploy::connect;
 use crate::kube::lock::{self, Lock};
-use crate::kube::release::{self, Outcome, Release};
 use crate::kube::steps;
-use crate::kube::teardown::{self, Claim, Fate};
 use crate::kube::wait as verify;
-use crate::kube::{self, guards};
 use crate::manifests::render;
 use crate::manifests::yaml;
+use crate::release::deploy::connect;
+use crate::release::guards;
+use crate::release::records::{self, Outcome, Release};
+use crate::release::teardown::{self, Claim, Fate};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 use xshell::Shell;
@@ -27,9 +28,9 @@ use xshell::Shell;
 fn kinds(s: &Session, history: &[Release]) -> Result<String> {
     let mut kinds: Vec<String> = steps::PRUNABLE.split(',').map(String::from).collect();
     let newest = history.iter().filter(|r| r.outcome != Outcome::Undeployed).max_by_key(|r| r.revision);
-    if let Some(secret) = newest.map(|r| s.get_one("secret", &release::secret_name(r.revision))).transpose()?.flatten()
+    if let Some(secret) = newest.map(|r| s.get_one("secret", &records::secret_name(r.revision))).transpose()?.flatten()
     {
-        let objects = yaml::objects(&release::manifests_of(&secret)?).unwrap_or_default();
+        let objects = yaml::objects(&records::manifests_of(&secret)?).unwrap_or_default();
         for o in objects.iter().filter(|o| o.kind != "Namespace" && o.namespace.is_some()) {
             if !kinds.iter().any(|k| k.eq_ignore_ascii_case(&o.kind)) {
                 kinds.push(o.kind.clone());
@@ -139,7 +140,7 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
             return Ok(1);
         }
         let left = free_volumes(&s, &claims, deadline)?;
-        let revision = release::next_revision(&history);
+        let revision = records::next_revision(&history);
         let record = Release {
             revision,
             environment: env.clone(),

@@ -87,7 +87,7 @@ fn the_way_out_of_an_unverified_revision() {
     .collect();
     // 3 is the deploy's rollback to 1: it stands (`rolled-back` is for what a rollback undid).
     h[2].source_revision = Some(1);
-    assert_eq!(crate::kube::release::rollback_target(&h, Some(3), false).map(|r| r.revision), Ok(3));
+    assert_eq!(crate::release::records::rollback_target(&h, Some(3), false).map(|r| r.revision), Ok(3));
     assert_eq!(
         unverified("staging", &h, 4),
         "revision 4 is applied, not verified (recorded as pending): finish it with `cargo xtask verify staging`, or undo it with `cargo xtask rollback staging --to 3`"

@@ -354,5 +354,5 @@ pub fn history_table(history: &[Release]) -> String {
 }
 
 #[cfg(test)]
-#[path = "release_tests.rs"]
+#[path = "records_tests.rs"]
 mod tests;

@@ -7,10 +7,10 @@
 //! digests pushed for the release, no exceptions. Pure: the report, the
 //! render's images and HEAD in, a verdict out.
 
-use crate::kube::guards::Guard;
-use crate::kube::release::Image;
 use crate::manifests::pins::Built;
 use crate::manifests::rules::ImageRef;
+use crate::release::guards::Guard;
+use crate::release::records::Image;
 
 /// Where one rendered image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

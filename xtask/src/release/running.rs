@@ -4,10 +4,10 @@
 //! runs is the newest release whose recorded manifests the live workloads
 //! match (images, replicas, labels; `want`), whatever its outcome.
 
-use crate::kube::release::{self, Outcome, Release};
 use crate::kube::rollout::{self, Observed};
 use crate::kube::want;
 use crate::manifests::yaml;
+use crate::release::records::{self, Outcome, Release};
 
 /// A release record with the manifests it applied.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ pub fn unfinished(recorded: &[Recorded]) -> Option<&Recorded> {
 /// The newest verified release before `revision`: what undoing it goes back to.
 pub fn undo_target(history: &[Release], revision: u64) -> Option<u64> {
     let before: Vec<Release> = history.iter().filter(|r| r.revision < revision).cloned().collect();
-    release::current(&before).map(|r| r.revision)
+    records::current(&before).map(|r| r.revision)
 }
 
 /// How to undo an unverified revision: back to the newest verified release

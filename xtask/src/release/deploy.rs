@@ -10,13 +10,13 @@ use crate::error::UsageError;
 use crate::github::on_github;
 use crate::kube::cluster::Session;
 use crate::kube::lock;
-use crate::kube::release::{self, Outcome, Release};
-use crate::kube::running::{self, Recorded};
 use crate::kube::steps;
 use crate::kube::wait::{self as verify, Ending};
 use crate::kube::{credentials, diagnose, Object};
 use crate::manifests::render;
 use crate::manifests::yaml;
+use crate::release::records::{self, Outcome, Release};
+use crate::release::running::{self, Recorded};
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -40,11 +40,11 @@ pub fn connect(args: &ClusterArgs, env: &str, objects: &[Object]) -> Result<Sess
 /// Every release recorded for `env` with the manifests it applied, oldest
 /// first; unreadable ones skipped with a warning.
 pub fn recorded(s: &Session, env: &str) -> Result<Vec<Recorded>> {
-    let selector = format!("{}=true,{}={env}", release::LABEL_RELEASE, release::LABEL_ENV);
+    let selector = format!("{}=true,{}={env}", records::LABEL_RELEASE, records::LABEL_ENV);
     let mut out = Vec::new();
     for secret in s.get("secrets", Some(&selector))? {
-        match release::from_secret(&secret)
-            .and_then(|r| Ok(Recorded { release: r, manifests: release::manifests_of(&secret)? }))
+        match records::from_secret(&secret)
+            .and_then(|r| Ok(Recorded { release: r, manifests: records::manifests_of(&secret)? }))
         {
             Ok(r) => out.push(r),
             Err(e) => eprintln!("warning: {e:#}"),
@@ -93,7 +93,7 @@ impl Attempt<'_> {
                 rel.outcome = Outcome::Failed;
                 rel.description = lines.first().cloned().unwrap_or_else(|| "verify failed".into());
                 steps::record(s, rel, text)?;
-                match release::current(history) {
+                match records::current(history) {
                     None => {
                         eprintln!("deploy {env} failed; no earlier verified release to roll back to");
                         Ok(1)
@@ -129,9 +129,9 @@ pub fn roll_back(
     forced: bool,
 ) -> Result<i32> {
     let secret = s
-        .get_one("secret", &release::secret_name(target.revision))?
+        .get_one("secret", &records::secret_name(target.revision))?
         .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", target.revision))?;
-    let text = release::manifests_of(&secret)?;
+    let text = records::manifests_of(&secret)?;
     let objects = yaml::objects(&text)
         .map_err(|e| anyhow::anyhow!("release {} holds manifests that do not parse: {}", target.revision, e.message))?;
     let mut rel = Release {

@@ -1,0 +1,12 @@
+//! The release flow, above the cluster (`kube`), the manifests and the
+//! canary: the guards an environment sets, the images' provenance, the
+//! release records on the cluster, how a deploy ends and a rollback, what
+//! runs, and what undeploy removes.
+
+pub mod deploy;
+pub mod guards;
+pub mod provenance;
+pub mod records;
+pub mod running;
+pub mod teardown;
+pub mod token;
