@@ -21,13 +21,14 @@ use crate::canary::strategy::Canary;
 use crate::kube::cluster::Session;
 use crate::kube::lock;
 use crate::kube::smoke::{self, Check};
-use crate::kube::steps;
 use crate::kube::wait::{self as verify, Ending};
 use crate::kube::want::wanted;
 use crate::kube::Object;
 use crate::manifests::yaml;
 use crate::release::deploy::Attempt;
+use crate::release::history;
 use crate::release::records::{self, Outcome, Release};
+use crate::release::teardown;
 use anyhow::Result;
 use serde_json::Value;
 use std::path::Path;
@@ -142,7 +143,7 @@ pub fn restore(s: &Session, env: &str, current: &Release, timeout: Duration) -> 
             verify::describe(&other).join("; ")
         ),
     }
-    steps::prune(s, env, &objects)
+    teardown::prune(s, env, &objects)
 }
 
 /// A release through the canary, under the lock, recorded as it goes:
@@ -174,14 +175,14 @@ impl Deploy<'_> {
                 if let Some(c) = old.canary.as_mut() {
                     c.state = "superseded".into();
                 }
-                steps::record(s, &old, &records::manifests_of(&secret)?)?;
+                history::record(s, &old, &records::manifests_of(&secret)?)?;
                 println!("deploy {env}: revision {}'s paused canary is superseded (recorded aborted)", old.revision);
             }
         }
         let run = Canarying { s, env, c, parts, objects, file, load_image, timeout };
         let mut record = Record { steps: run.steps(), state: "analysing".into(), verdicts: Vec::new() };
         rel.canary = Some(record.clone());
-        steps::record(s, &rel, text)?;
+        history::record(s, &rel, text)?;
         let end = run.run(&mut record);
         let abort = |rel: &mut Release, record: &mut Record, why: String| -> Result<()> {
             record.state = "aborted".into();
@@ -189,7 +190,7 @@ impl Deploy<'_> {
             rel.description = why;
             rel.canary = Some(record.clone());
             restore(s, env, current, timeout)?;
-            steps::record(s, rel, text)
+            history::record(s, rel, text)
         };
         let end = match end {
             Ok(end) => end,
@@ -233,7 +234,7 @@ impl Deploy<'_> {
                 record.state = "paused".into();
                 rel.canary = Some(record);
                 rel.description = "canary paused: too little traffic reached it to judge".into();
-                steps::record(s, &rel, text)?;
+                history::record(s, &rel, text)?;
                 eprintln!(
                     "deploy {env}: canary paused (a verdict without enough traffic is never a promotion): the canary keeps running beside revision {}; decide with `cargo xtask canary {env} promote` or `cargo xtask canary {env} abort`",
                     current.revision
@@ -334,7 +335,7 @@ pub fn abort_paused(s: &Session, env: &str, history: &[Release], mut rel: Releas
     }
     rel.outcome = Outcome::Aborted;
     rel.description = "canary aborted by hand".into();
-    steps::record(s, &rel, &text)?;
+    history::record(s, &rel, &text)?;
     println!(
         "canary {env}: aborted revision {}; {env} serves revision {}",
         rel.revision,

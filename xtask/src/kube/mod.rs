@@ -12,7 +12,6 @@ pub mod lock;
 pub mod logs;
 pub mod rollout;
 pub mod smoke;
-pub mod steps;
 pub mod wait;
 pub mod want;
 

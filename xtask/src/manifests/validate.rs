@@ -9,9 +9,9 @@
 use crate::component::Workspace;
 use crate::exec::{Log, Prepare};
 use crate::findings::Finding;
-use crate::kube::{self, Cluster};
+use crate::kube::{self, Cluster, Object};
 use crate::manifests::findings::{self as found, Sources};
-use crate::manifests::render::{self as render, OVERLAYS};
+use crate::manifests::render::{self, BASE, OVERLAYS};
 use crate::manifests::yaml;
 use crate::plan::{quote, CacheSpec, ExitPolicy, Task};
 use crate::python::EnvSpec;
@@ -114,10 +114,30 @@ pub fn for_quality(ws: &Workspace) -> Result<Option<Validation>> {
     Ok(Some(plan(ws, &envs, &xtask, &kube::kubectl()?, cluster, "1.34")))
 }
 
+/// A deploy's share: our rules and the composition over the rendered
+/// objects; findings are printed and stop the deploy.
+pub fn for_deploy(ws: &Workspace, env: &str, objects: &[Object]) -> Result<()> {
+    let undeployed = render::undeployed(&ws.root, &render::deployed(ws))?;
+    let sources = sources(ws, env)?;
+    let base = render::read(&ws.root, BASE)?;
+    let found = found::rules(&sources, env, objects, &undeployed, &base);
+    if found.is_empty() {
+        return Ok(());
+    }
+    for f in &found {
+        let at = f.line.map_or_else(|| f.file.clone(), |l| format!("{}:{l}", f.file));
+        eprintln!("{at}: {} {}", f.code, f.message);
+    }
+    anyhow::bail!(
+        "{env} does not pass validation ({} finding(s) above): fix the manifests, nothing was applied",
+        found.len()
+    )
+}
+
 /// The objects of the dry run: a `List`, with the objects of a namespace the
 /// cluster does not have yet moved to a stand-in one (the dry run creates
 /// nothing, so their own would not exist for them). Returns the namespaces moved.
-pub fn dry_run_list(objects: &[kube::Object], existing: &[String]) -> (Value, Vec<String>) {
+pub fn dry_run_list(objects: &[Object], existing: &[String]) -> (Value, Vec<String>) {
     let mut moved = BTreeSet::new();
     let items: Vec<Value> = objects
         .iter()

@@ -1,23 +1,26 @@
 //! The deploy as the cluster sees it, shared by `deploy`, `rollback`,
 //! `verify` and `status`: the session for a render's namespace, how a deploy
 //! ends (recorded, pruned, or rolled back), and re-applying an earlier
-//! release. The lock, records and pruning are in `steps`; the decisions in
-//! `release`, `rollout` and `lease`.
+//! release; what a deploy plans, the namespace first, the trace context on
+//! what it applied. The records are `history`'s (read, written) and
+//! `records`'s (what they say), pruning `teardown`'s, the lock `kube::lock`'s.
 
 use crate::cli::ClusterArgs;
 use crate::clock;
 use crate::error::UsageError;
 use crate::github::on_github;
 use crate::kube::cluster::Session;
-use crate::kube::lock;
-use crate::kube::steps;
 use crate::kube::wait::{self as verify, Ending};
 use crate::kube::{credentials, diagnose, Object};
+use crate::kube::{lease, lock};
 use crate::manifests::render;
 use crate::manifests::yaml;
+use crate::release::history;
 use crate::release::records::{self, Outcome, Release};
-use crate::release::running::{self, Recorded};
-use anyhow::Result;
+use crate::release::running;
+use crate::release::teardown;
+use anyhow::{Context, Result};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The namespace a render deploys into (its objects' namespace).
@@ -37,21 +40,47 @@ pub fn connect(args: &ClusterArgs, env: &str, objects: &[Object]) -> Result<Sess
     Session::open(kubeconfig, args.context.as_deref(), &ns)
 }
 
-/// Every release recorded for `env` with the manifests it applied, oldest
-/// first; unreadable ones skipped with a warning.
-pub fn recorded(s: &Session, env: &str) -> Result<Vec<Recorded>> {
-    let selector = format!("{}=true,{}={env}", records::LABEL_RELEASE, records::LABEL_ENV);
-    let mut out = Vec::new();
-    for secret in s.get("secrets", Some(&selector))? {
-        match records::from_secret(&secret)
-            .and_then(|r| Ok(Recorded { release: r, manifests: records::manifests_of(&secret)? }))
-        {
-            Ok(r) => out.push(r),
-            Err(e) => eprintln!("warning: {e:#}"),
-        }
+/// The Namespace object first, so the lock and the release can live in it.
+pub fn ensure_namespace(s: &Session, objects: &[Object]) -> Result<()> {
+    if let Some(ns) = objects.iter().find(|o| o.kind == "Namespace") {
+        s.apply(None, Some(&ns.value.to_string()), false).context("cannot create the environment's namespace")?;
     }
-    out.sort_by_key(|r| r.release.revision);
-    Ok(out)
+    Ok(())
+}
+
+/// Write the run's trace context as `xtask.dev/traceparent` on what was
+/// applied (`file`), or with no file on the namespace's pods: a pod leads to
+/// its release and pipeline run. kubectl annotate's own field manager, so the
+/// next apply neither owns nor removes it and a dry run's diff stays clean.
+/// Telemetry never fails a deploy: a refusal is a warning.
+pub fn annotate_trace(s: &Session, file: Option<&Path>) {
+    let Some(tp) = crate::telemetry::traceparent() else { return };
+    let value = format!("{}={tp}", crate::telemetry::TRACE_ANNOTATION);
+    let ns = s.namespace.clone();
+    let target = match file {
+        Some(f) => vec!["-f".to_string(), f.display().to_string()],
+        None => vec!["pods".into(), "--all".into(), "-n".into(), ns],
+    };
+    let mut args = vec!["annotate", "--overwrite"];
+    args.extend(target.iter().map(String::as_str));
+    args.push(&value);
+    if let Err(e) = s.run(&args, None) {
+        eprintln!("warning: cannot annotate with the trace context ({e:#}); the deploy is unaffected");
+    }
+}
+
+/// What a deploy would run after the dry run, as commands.
+pub fn planned_commands(s: &Session, file: &Path) -> Vec<String> {
+    let k = s.kubectl.display();
+    let ns = &s.namespace;
+    vec![
+        format!("{k} create -f - -n {ns}   # lease {} (the environment's lock)", lease::NAME),
+        format!("{k} apply --server-side --force-conflicts --field-manager=xtask -f -   # release record, pending"),
+        format!("{k} apply --server-side --force-conflicts --field-manager=xtask -f {}", file.display()),
+        format!("{k} get deployments,replicasets,cronjobs,pods,events -n {ns} -o json   # until rolled out, failed or the deadline"),
+        format!("{k} apply --server-side --force-conflicts --field-manager=xtask -f -   # release record, outcome"),
+        format!("{k} delete KIND NAME -n {ns}   # objects of this environment the render no longer has"),
+    ]
 }
 
 /// One deploy under way: the release being recorded and what it applies.
@@ -80,8 +109,8 @@ impl Attempt<'_> {
             }
             Ending::Ready => {
                 rel.outcome = Outcome::Succeeded;
-                steps::record(s, rel, text)?;
-                steps::prune(s, env, objects)?;
+                history::record(s, rel, text)?;
+                teardown::prune(s, env, objects)?;
                 println!("deployed {env} revision {}: every component is available", rel.revision);
                 Ok(0)
             }
@@ -92,7 +121,7 @@ impl Attempt<'_> {
                 }
                 rel.outcome = Outcome::Failed;
                 rel.description = lines.first().cloned().unwrap_or_else(|| "verify failed".into());
-                steps::record(s, rel, text)?;
+                history::record(s, rel, text)?;
                 match records::current(history) {
                     None => {
                         eprintln!("deploy {env} failed; no earlier verified release to roll back to");
@@ -150,14 +179,14 @@ pub fn roll_back(
         traceparent: crate::telemetry::traceparent(),
         ..target.clone()
     };
-    steps::record(s, &rel, &text)?;
+    history::record(s, &rel, &text)?;
     s.apply(None, Some(&text), false)?;
     let ending = verify::wait(s, &verify::wanted(&objects), Instant::now() + timeout)?;
     match ending {
         Ending::Ready => {
             rel.outcome = Outcome::Succeeded;
-            steps::record(s, &rel, &text)?;
-            steps::prune(s, env, &objects)?;
+            history::record(s, &rel, &text)?;
+            teardown::prune(s, env, &objects)?;
             Ok(0)
         }
         Ending::Interrupted => {
@@ -173,7 +202,7 @@ pub fn roll_back(
             }
             rel.outcome = Outcome::Failed;
             rel.description = format!("rollback to revision {} failed", target.revision);
-            steps::record(s, &rel, &text)?;
+            history::record(s, &rel, &text)?;
             eprintln!("the rollback to revision {} did not verify either: look at the pods above", target.revision);
             Ok(1)
         }

@@ -5,6 +5,7 @@
 
 pub mod deploy;
 pub mod guards;
+pub mod history;
 pub mod provenance;
 pub mod records;
 pub mod running;

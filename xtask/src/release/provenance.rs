@@ -4,13 +4,23 @@
 //! (`name@sha256:…`), else by tag. Outside an `any`-guarded environment
 //! every image of ours must be the deployed commit's build (`--force` lets
 //! others through, recorded); a `release`-guarded one runs exactly the
-//! digests pushed for the release, no exceptions. Pure: the report, the
-//! render's images and HEAD in, a verdict out.
+//! digests pushed for the release, no exceptions. The verdict is pure (the
+//! report, the render's images and HEAD in, a verdict out); the facts it and
+//! the guards take are read here: the images report, git's view of HEAD
+//! (ref, tags, commit, what the render's inputs change), the render's images.
 
-use crate::manifests::pins::Built;
+use crate::component::Workspace;
+use crate::error::UsageError;
+use crate::kube::wait;
+use crate::kube::Object;
+use crate::manifests::pins::{self, Built, REPORT};
+use crate::manifests::render;
 use crate::manifests::rules::ImageRef;
-use crate::release::guards::Guard;
+use crate::release::guards::{Facts, Guard};
 use crate::release::records::Image;
+use anyhow::Result;
+use std::path::Path;
+use xshell::{cmd, Shell};
 
 /// Where one rendered image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +128,85 @@ pub fn judge(env: &str, guard: Guard, head: &str, applied: &[Applied], force: bo
             "{env}'s pins are not the release's images: {first}{more}: pin the release's images (cargo xtask manifests update {env}) and commit them"
         )),
     }
+}
+
+/// The image stage's report, which says what was built and pushed.
+pub fn images_report(root: &Path) -> Result<Vec<Built>> {
+    let text = std::fs::read_to_string(root.join(REPORT)).map_err(|_| {
+        UsageError::new(format!(
+            "no images report ({REPORT}): build and push the images first (cargo xtask image build --push), then pin them (cargo xtask manifests update ENV)"
+        ))
+    })?;
+    pins::read_report(&text).map_err(|why| {
+        UsageError::new(format!(
+            "the images report {REPORT} is malformed ({why}): write it afresh (cargo xtask image build --push)"
+        ))
+    })
+}
+
+/// What the guards judge: the ref, the release at HEAD, the images' version, approvals.
+pub fn facts(root: &Path, built: &[Built], confirmed: bool) -> Result<Facts> {
+    let sh = Shell::new()?;
+    sh.change_dir(root);
+    let git = |args: &[&str]| cmd!(sh, "git {args...}").quiet().ignore_stderr().read().unwrap_or_default();
+    let github_ref = std::env::var("GITHUB_REF").ok().filter(|r| !r.is_empty());
+    let branch = match github_ref.as_deref().and_then(|r| r.strip_prefix("refs/heads/")) {
+        Some(b) => Some(b.to_string()),
+        None => Some(git(&["symbolic-ref", "--short", "-q", "HEAD"])).filter(|b| !b.is_empty()),
+    };
+    let release_tags: Vec<String> = git(&["tag", "--points-at", "HEAD"]).lines().map(String::from).collect();
+    let commit = git(&["rev-parse", "HEAD"]);
+    let github_environment =
+        crate::github::on_github().then(|| std::env::var("XTASK_GITHUB_ENVIRONMENT").ok()).flatten();
+    Ok(Facts {
+        branch,
+        release_tags,
+        images_version: built.first().and_then(|b| b.version.clone()),
+        confirmed,
+        github_environment,
+        commit,
+    })
+}
+
+/// The images a render runs: (component, reference), by workload.
+pub fn images_of(objects: &[Object]) -> Vec<(String, String)> {
+    let expected = wait::expected(objects);
+    let mut out = Vec::new();
+    for o in objects {
+        let Some(images) = expected.get(&(o.kind.clone(), o.name.clone())) else { continue };
+        let component = o.value["metadata"]["labels"]["app.kubernetes.io/name"].as_str().unwrap_or(&o.name);
+        out.extend(images.iter().map(|i| (component.to_string(), i.clone())));
+    }
+    out
+}
+
+/// The names our images have in the components' own manifests (before an
+/// overlay pins them): an image so named is ours even when no report knows it.
+pub fn our_image_names(ws: &Workspace) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for c in ws.components.iter().filter(|c| c.dockerfile.is_some()) {
+        out.extend(render::component_image(&ws.root, c)?);
+    }
+    Ok(out)
+}
+
+/// The render's inputs (`deploy/`, the components' `k8s/`) that differ from
+/// HEAD: what a deploy applies that git does not hold.
+pub fn uncommitted(root: &Path, env: &str) -> Vec<String> {
+    let sh = match Shell::new() {
+        Ok(sh) => sh,
+        Err(_) => return Vec::new(),
+    };
+    sh.change_dir(root);
+    let specs = ["deploy", ":(glob)components/*/k8s/**"];
+    let out = cmd!(sh, "git status --porcelain --untracked-files=all -- {specs...}").quiet().ignore_stderr().read();
+    let mut files: Vec<String> =
+        out.unwrap_or_default().lines().filter(|l| l.len() > 3).map(|l| l[3..].trim_matches('"').to_string()).collect();
+    // This workspace's pins (`manifests update`) are outside git by design, and differ from it.
+    if render::pinned(root, env) {
+        files.push(render::pinned_file(env));
+    }
+    files
 }
 
 #[cfg(test)]

@@ -4,8 +4,14 @@
 //! workloads first (so nothing restarts a pod that uses a claim), claims
 //! last; then each claim's volume: one kept by its reclaim policy (`Retain`)
 //! is handed back (its `claimRef` removed: `Available` again, data kept)
-//! instead of being left `Released`, where no new claim can bind it.
+//! instead of being left `Released`, where no new claim can bind it. The
+//! deploy's prune deletes the same kind of objects, those a new render no
+//! longer has (`prune`, the one function here that talks to the cluster).
 
+use crate::kube::cluster::Session;
+use crate::kube::Object;
+use crate::release::records;
+use anyhow::Result;
 use serde_json::{json, Value};
 
 /// Workloads first, claims last, the rest between.
@@ -88,6 +94,33 @@ pub fn hand_back(claim: &Claim) -> String {
         {"op": "remove", "path": "/spec/claimRef"},
     ])
     .to_string()
+}
+
+/// Kinds a render may hold that prune and undeploy look at (with our labels only).
+pub const PRUNABLE: &str = "deployments,services,cronjobs,configmaps,secrets,persistentvolumeclaims,serviceaccounts";
+
+/// The label selector of what this environment's releases applied (not the records).
+pub fn applied_selector(env: &str) -> String {
+    format!(
+        "{}={},{}={env},!{}",
+        records::MANAGED_BY.0,
+        records::MANAGED_BY.1,
+        records::LABEL_ENV,
+        records::LABEL_RELEASE
+    )
+}
+
+/// Delete this environment's objects that the render no longer has.
+pub fn prune(s: &Session, env: &str, objects: &[Object]) -> Result<()> {
+    for item in s.get(PRUNABLE, Some(&applied_selector(env)))? {
+        let (kind, name) =
+            (item["kind"].as_str().unwrap_or_default(), item["metadata"]["name"].as_str().unwrap_or_default());
+        if !objects.iter().any(|o| o.kind == kind && o.name == name) {
+            println!("  prune    {kind}/{name} (no longer rendered)");
+            s.delete(kind, name)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

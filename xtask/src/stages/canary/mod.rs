@@ -12,10 +12,10 @@ use crate::error::UsageError;
 use crate::exec;
 use crate::kube;
 use crate::kube::lock::{self, Lock};
-use crate::kube::steps;
 use crate::kube::wait as verify;
 use crate::manifests::render;
 use crate::release::deploy::connect;
+use crate::release::history;
 use anyhow::Result;
 use xshell::Shell;
 
@@ -25,7 +25,7 @@ pub fn run(ws: &Workspace, args: &CanaryArgs) -> Result<i32> {
     let (_, objects) = render::render(&ws.root, &Shell::new()?, &kube::kubectl()?, &env)?;
     let s = connect(&args.cluster, &env, &objects)?;
     if args.action == CanaryAction::Status {
-        let history = steps::history(&s, &env)?;
+        let history = history::releases(&s, &env)?;
         let lines = canary::status_lines(&s, &history)?;
         if lines.is_empty() {
             println!("{env}: no release went through a canary yet");
@@ -36,7 +36,7 @@ pub fn run(ws: &Workspace, args: &CanaryArgs) -> Result<i32> {
     exec::install_interrupt_handler()?;
     let lock = Lock::take(&s, &lock::holder())?;
     lock.hold(|| {
-        let history = steps::history(&s, &env)?;
+        let history = history::releases(&s, &env)?;
         let paused = canary::paused(&history).map_err(UsageError::new)?.clone();
         match args.action {
             CanaryAction::Promote => canary::promote_paused(&s, &env, &history, paused, timeout),

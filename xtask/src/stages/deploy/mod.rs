@@ -18,12 +18,14 @@ use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
 use crate::kube::lock::{self, Lock};
-use crate::kube::steps;
 use crate::kube::wait as verify;
 use crate::kube::{self, smoke};
+use crate::manifests::validate as manifests_validate;
 use crate::manifests::{checks, render};
+use crate::release::deploy;
 use crate::release::deploy::{connect, Attempt};
 use crate::release::guards::Guard;
+use crate::release::history;
 use crate::release::records::{self, Outcome, Release};
 use crate::release::{guards, provenance, token};
 use crate::telemetry;
@@ -37,8 +39,8 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let env = render::environment(root, &args.env)?;
     let guard = render::guard(root, &env)?;
     let timeout = verify::parse_duration(&args.timeout).map_err(UsageError::new)?;
-    let built = steps::images_report(root)?;
-    let facts = steps::facts(root, &built, args.confirm)?;
+    let built = provenance::images_report(root)?;
+    let facts = provenance::facts(root, &built, args.confirm)?;
     guards::check(&env, guard, &facts).map_err(UsageError::new)?;
     // A malformed strategy file is bad input before anything else runs.
     canary::strategy::read(root, &env).map_err(UsageError::new)?;
@@ -53,15 +55,15 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let checks = if args.no_smoke { Vec::new() } else { checks };
     // The strategy against the render before the findings: a canary that cannot run is the first thing to fix.
     let canary = canary::plan(root, &env, &objects).map_err(UsageError::new)?;
-    steps::validate(ws, &env, &all)?;
+    manifests_validate::for_deploy(ws, &env, &all)?;
     // The images the render runs, each with the commit the report says it was built from.
-    let applied = provenance::applied(&steps::images_of(&objects), &built, &steps::our_image_names(ws)?);
+    let applied = provenance::applied(&provenance::images_of(&objects), &built, &provenance::our_image_names(ws)?);
     let let_through = provenance::judge(&env, guard, &facts.commit, &applied, args.force).map_err(UsageError::new)?;
     let forced = guard != Guard::Any && !let_through.is_empty();
     for p in &let_through {
         eprintln!("{}: {p}", if forced { "warning (--force)" } else { "note" });
     }
-    let uncommitted = steps::uncommitted(root, &env);
+    let uncommitted = provenance::uncommitted(root, &env);
     if !uncommitted.is_empty() {
         eprintln!("note: the render differs from the commit in {}: the release records it", uncommitted.join(", "));
     }
@@ -78,7 +80,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
             let diff = s.diff(&file)?;
             println!("{}", if diff.trim().is_empty() { "no changes against the cluster".to_string() } else { diff });
         }
-        for line in steps::planned_commands(&s, &file) {
+        for line in deploy::planned_commands(&s, &file) {
             println!("would run: {line}");
         }
         if let Some((c, parts)) = &canary {
@@ -91,13 +93,13 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     }
 
     // The lock and the releases live in the namespace, so it comes first.
-    steps::ensure_namespace(&s, &objects)?;
+    deploy::ensure_namespace(&s, &objects)?;
     token::ensure(&s)?;
     let lock = Lock::take(&s, &lock::holder())?;
     let code = lock.hold(|| {
         // The server's own validation (schemas, admission) before anything is recorded.
         s.apply(Some(&file), None, true)?;
-        let history = steps::history(&s, &env)?;
+        let history = history::releases(&s, &env)?;
         let rel = Release {
             revision: records::next_revision(&history),
             environment: env.clone(),
@@ -116,7 +118,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
             traceparent: telemetry::traceparent(),
         };
         // Recorded before anything changes: an interrupted deploy stays "pending", never "succeeded".
-        steps::record(&s, &rel, &text)?;
+        history::record(&s, &rel, &text)?;
         if exec::interrupted() {
             eprintln!(
                 "interrupted before the apply: {env} is unchanged (revision {} stays recorded as pending, never applied); the lock is released",
@@ -151,7 +153,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         println!("deploy {env}: apply revision {} ({} objects)", rel.revision, objects.len());
         telemetry::step("apply", &env, || {
             s.apply(Some(&file), None, false)?;
-            steps::annotate_trace(&s, Some(&file));
+            deploy::annotate_trace(&s, Some(&file));
             Ok(())
         })?;
         println!("deploy {env}: verify (deadline {}s)", timeout.as_secs());
@@ -173,12 +175,12 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
             },
         };
         if matches!(ending, verify::Ending::Ready) {
-            steps::annotate_trace(&s, None);
+            deploy::annotate_trace(&s, None);
         }
         let attempt = Attempt { s: &s, env: &env, history: &history, rel, text: &text, objects: &objects, timeout };
         telemetry::step("record", &env, || attempt.finish(ending))
     })?;
-    steps::prune_history(&s, &env)?;
+    history::prune(&s, &env)?;
     Ok(code)
 }
 

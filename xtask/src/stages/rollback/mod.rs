@@ -9,10 +9,10 @@ use crate::error::UsageError;
 use crate::exec;
 use crate::kube;
 use crate::kube::lock::{self, Lock};
-use crate::kube::steps;
 use crate::kube::wait as verify;
 use crate::manifests::render;
 use crate::release::deploy::{connect, roll_back};
+use crate::release::history;
 use crate::release::records;
 use anyhow::Result;
 use xshell::Shell;
@@ -26,7 +26,7 @@ pub fn run(ws: &Workspace, args: &RollbackArgs) -> Result<i32> {
     let s = connect(&args.cluster, &env, &objects)?;
     let lock = Lock::take(&s, &lock::holder())?;
     let code = lock.hold(|| {
-        let history = steps::history(&s, &env)?;
+        let history = history::releases(&s, &env)?;
         let target = records::rollback_target(&history, args.to, args.force).map_err(UsageError::new)?;
         let undone = records::undone(&history, target);
         let revision = records::next_revision(&history);
@@ -39,13 +39,13 @@ pub fn run(ws: &Workspace, args: &RollbackArgs) -> Result<i32> {
         let forced = args.force && records::rollback_target(&history, args.to, false).is_err();
         let code = roll_back(&s, &env, target, revision, timeout, forced)?;
         if code == 0 {
-            steps::mark_undone(&s, &history, &undone, revision)?;
+            history::mark_undone(&s, &history, &undone, revision)?;
             let undone: Vec<String> = undone.iter().map(u64::to_string).collect();
             let what = if undone.is_empty() { String::new() } else { format!(" (undid {})", undone.join(", ")) };
             println!("rolled back {env} to revision {}{what}", target.revision);
         }
         Ok(code)
     })?;
-    steps::prune_history(&s, &env)?;
+    history::prune(&s, &env)?;
     Ok(code)
 }

@@ -18,6 +18,7 @@ use crate::kube::wait::observe;
 use crate::kube::want;
 use crate::manifests::render;
 use crate::release::deploy;
+use crate::release::history;
 use crate::release::records::{self, Outcome, Release};
 use crate::release::running::{self, Recorded};
 use anyhow::Result;
@@ -36,7 +37,7 @@ struct Look {
 impl Look {
     fn take(s: &Session, env: &str) -> Result<Look> {
         let observed = observe(s)?;
-        let history = deploy::recorded(s, env)?;
+        let history = history::recorded(s, env)?;
         let mut health = Vec::new();
         let mut rows = Vec::new();
         let live = observed.deployments.iter().map(|d| ("Deployment", d));

@@ -12,12 +12,13 @@ use crate::exec;
 use crate::kube;
 use crate::kube::cluster::Session;
 use crate::kube::lock::{self, Lock};
-use crate::kube::steps;
 use crate::kube::wait as verify;
 use crate::manifests::render;
 use crate::manifests::yaml;
 use crate::release::deploy::connect;
 use crate::release::guards;
+use crate::release::history;
+use crate::release::provenance;
 use crate::release::records::{self, Outcome, Release};
 use crate::release::teardown::{self, Claim, Fate};
 use anyhow::Result;
@@ -26,7 +27,7 @@ use xshell::Shell;
 
 /// The kinds to look in: what prune looks at, and every kind the newest release applied.
 fn kinds(s: &Session, history: &[Release]) -> Result<String> {
-    let mut kinds: Vec<String> = steps::PRUNABLE.split(',').map(String::from).collect();
+    let mut kinds: Vec<String> = teardown::PRUNABLE.split(',').map(String::from).collect();
     let newest = history.iter().filter(|r| r.outcome != Outcome::Undeployed).max_by_key(|r| r.revision);
     if let Some(secret) = newest.map(|r| s.get_one("secret", &records::secret_name(r.revision))).transpose()?.flatten()
     {
@@ -104,8 +105,8 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
     }
     let lock = Lock::take(&s, &lock::holder())?;
     let code = lock.hold(|| {
-        let history = steps::history(&s, &env)?;
-        let items = s.get(&kinds(&s, &history)?, Some(&steps::applied_selector(&env)))?;
+        let history = history::releases(&s, &env)?;
+        let items = s.get(&kinds(&s, &history)?, Some(&teardown::applied_selector(&env)))?;
         let order = teardown::order(&items);
         if order.is_empty() {
             println!("nothing of {env} runs in namespace {}: nothing to undeploy", s.namespace);
@@ -144,7 +145,7 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
         let record = Release {
             revision,
             environment: env.clone(),
-            commit: steps::facts(root, &[], false)?.commit,
+            commit: provenance::facts(root, &[], false)?.commit,
             version: None,
             images: Vec::new(),
             deployed_by: lock::who(),
@@ -158,7 +159,7 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
             canary: None,
             traceparent: crate::telemetry::traceparent(),
         };
-        steps::record(&s, &record, "")?;
+        history::record(&s, &record, "")?;
         println!(
             "undeployed {env} (revision {revision}): the namespace {} and its release history are kept (`cargo xtask rollback {env} --to N` puts a release back)",
             s.namespace
@@ -172,6 +173,6 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
         }
         Ok(0)
     })?;
-    steps::prune_history(&s, &env)?;
+    history::prune(&s, &env)?;
     Ok(code)
 }

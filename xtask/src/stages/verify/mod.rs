@@ -15,14 +15,15 @@ use crate::kube;
 use crate::kube::cluster::Session;
 use crate::kube::lock::{self, Lock};
 use crate::kube::smoke::Check;
-use crate::kube::steps;
 use crate::kube::wait::{describe, observe, wait, wanted, Ending};
 use crate::kube::{diagnose, rollout, smoke, Object};
 use crate::manifests::checks;
 use crate::manifests::render;
-use crate::release::deploy::{connect, recorded};
+use crate::release::deploy::connect;
+use crate::release::history;
 use crate::release::records::{Outcome, Release};
 use crate::release::running::{self, Recorded};
+use crate::release::teardown;
 use anyhow::Result;
 use std::time::{Duration, Instant};
 use xshell::Shell;
@@ -38,7 +39,7 @@ pub fn run(ws: &Workspace, args: &VerifyArgs) -> Result<i32> {
     let checks = if args.no_smoke { Vec::new() } else { checks };
     let s = connect(&args.cluster, &env, &objects)?;
     println!("verify {env}: namespace {} on {}, deadline {}s", s.namespace, s.server, timeout.as_secs());
-    let history = recorded(&s, &env)?;
+    let history = history::recorded(&s, &env)?;
     let observed = observe(&s)?;
     let differ = rollout::mismatches(&observed, &wanted(&objects));
     if !differ.is_empty() {
@@ -115,8 +116,8 @@ fn finish(
             Ending::Ready => {
                 // A rollback's own revision stands once verified, as a deploy's does (`kube::release`).
                 rel.outcome = Outcome::Succeeded;
-                steps::record(s, &rel, &left.manifests)?;
-                steps::prune(s, env, objects)?;
+                history::record(s, &rel, &left.manifests)?;
+                teardown::prune(s, env, objects)?;
                 println!("revision {} is recorded as {}", rel.revision, rel.outcome.label());
             }
             Ending::Interrupted => {
@@ -126,7 +127,7 @@ fn finish(
             failed => {
                 rel.outcome = Outcome::Failed;
                 rel.description = describe(&failed).first().cloned().unwrap_or_else(|| "verify failed".into());
-                steps::record(s, &rel, &left.manifests)?;
+                history::record(s, &rel, &left.manifests)?;
                 eprintln!(
                     "revision {} did not verify and is recorded as failed; it still runs: {}",
                     rel.revision,
