@@ -11,7 +11,6 @@ use crate::kube::{self, Object};
 use crate::manifests::edit;
 use crate::manifests::rules;
 use crate::manifests::yaml;
-use crate::release::guards::{self, Guard, SETTINGS};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use xshell::{cmd, Shell};
@@ -45,17 +44,6 @@ pub fn environment(root: &Path, name: &str) -> Result<String> {
         "unknown environment `{name}`: known environments are {} (folders under {OVERLAYS})",
         known.join(", ")
     )))
-}
-
-/// The guard deploys to `env` pass (`kube::guards`): its overlay's `xtask.toml`, else its name's default.
-pub fn guard(root: &Path, env: &str) -> Result<Guard> {
-    let shown = format!("{OVERLAYS}/{env}/{SETTINGS}");
-    let text = match std::fs::read_to_string(root.join(&shown)) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(UsageError::new(format!("cannot read {shown} ({e}): make it readable or remove it"))),
-    };
-    guards::from_settings(env, text.as_deref(), &shown).map_err(UsageError::new)
 }
 
 pub fn overlay_file(env: &str) -> String {

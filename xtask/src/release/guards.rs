@@ -1,6 +1,6 @@
 //! Which deploys an environment accepts: pure rules over what is being
 //! deployed (the git ref, the release at HEAD, the images' version) and who
-//! approved it, so each rule is a unit test. Each environment has one of
+//! approved it, so each rule is a unit test (`read` alone reads a file). Each environment has one of
 //! three guards, set in its overlay's `xtask.toml` (`guard = "…"`):
 //!
 //! - `any` (development's): anything (it is where main lands).
@@ -13,7 +13,11 @@
 //! their name and **any other name the strictest, `release`**: a new overlay
 //! is never left unguarded by accident.
 
+use crate::error::UsageError;
 use crate::images::tags::parse_version;
+use crate::manifests::render::OVERLAYS;
+use anyhow::Result;
+use std::path::Path;
 
 /// The settings file in an overlay's folder.
 pub const SETTINGS: &str = "xtask.toml";
@@ -37,6 +41,17 @@ impl Guard {
             _ => Guard::Release,
         }
     }
+}
+
+/// The guard deploys to `env` pass: its overlay's `xtask.toml`, else its name's default.
+pub fn read(root: &Path, env: &str) -> Result<Guard> {
+    let shown = format!("{OVERLAYS}/{env}/{SETTINGS}");
+    let text = match std::fs::read_to_string(root.join(&shown)) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(UsageError::new(format!("cannot read {shown} ({e}): make it readable or remove it"))),
+    };
+    from_settings(env, text.as_deref(), &shown).map_err(UsageError::new)
 }
 
 /// The guard of `env` from its overlay's settings (`None`: no such file);

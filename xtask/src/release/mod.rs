@@ -3,6 +3,7 @@
 //! release records on the cluster, how a deploy ends and a rollback, what
 //! runs, and what undeploy removes.
 
+pub mod canary;
 pub mod deploy;
 pub mod guards;
 pub mod history;

@@ -2,10 +2,9 @@
 //! inconclusive verdict (too little traffic reached it) waits for a person.
 //! `status` shows the newest canary (steps, verdicts, the pods now);
 //! `promote` and `abort` take the environment's lock and finish it
-//! (`canary::promote_paused`, `canary::abort_paused`), recording the release
+//! (`release::canary::promote_paused`, `abort_paused`), recording the release
 //! `succeeded` or `aborted`.
 
-use crate::canary;
 use crate::cli::{CanaryAction, CanaryArgs};
 use crate::component::Workspace;
 use crate::error::UsageError;
@@ -14,6 +13,7 @@ use crate::kube;
 use crate::kube::lock::{self, Lock};
 use crate::kube::wait as verify;
 use crate::manifests::render;
+use crate::release::canary;
 use crate::release::deploy::connect;
 use crate::release::history;
 use anyhow::Result;

@@ -15,6 +15,7 @@ use crate::manifests::render as manifests_render;
 use crate::pipeline::plan::{has_credentials, plan_json, plan_outputs, plan_text};
 use crate::pipeline::preflight::{self, Checkout};
 use crate::pipeline::trigger::{self, Event, Stage};
+use crate::release::guards;
 use anyhow::Result;
 use std::path::Path;
 use xshell::{cmd, Shell};
@@ -84,7 +85,7 @@ pub fn run(ws: &Workspace, args: &CiArgs, stage: &run::InProcess<'_>) -> Result<
     let mut stages = trigger::select(&pipeline, &args.only).map_err(UsageError::new)?;
     // What the deploy would refuse, refused now: before tests, checks and images run.
     if let Some(env) = &pipeline.environment {
-        let guard = manifests_render::guard(root, env)?;
+        let guard = guards::read(root, env)?;
         let deploys = stages.iter().any(|s| s.name == "deploy");
         let checkout = checkout(root, &pipeline.reference);
         preflight::check(&pipeline, guard, &checkout, args.confirm, github::on_github(), deploys)

@@ -22,8 +22,8 @@ use crate::kube::wait as verify;
 use crate::kube::{self, smoke};
 use crate::manifests::validate as manifests_validate;
 use crate::manifests::{checks, render};
-use crate::release::deploy;
-use crate::release::deploy::{connect, Attempt};
+use crate::release;
+use crate::release::deploy::{self, connect, Attempt};
 use crate::release::guards::Guard;
 use crate::release::history;
 use crate::release::records::{self, Outcome, Release};
@@ -37,7 +37,7 @@ use xshell::Shell;
 pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let root = &ws.root;
     let env = render::environment(root, &args.env)?;
-    let guard = render::guard(root, &env)?;
+    let guard = guards::read(root, &env)?;
     let timeout = verify::parse_duration(&args.timeout).map_err(UsageError::new)?;
     let built = provenance::images_report(root)?;
     let facts = provenance::facts(root, &built, args.confirm)?;
@@ -132,7 +132,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
                     println!("deploy {env}: revision {} through a canary beside revision {}", rel.revision, current.revision);
                     let load_image = canary::load_image(&all, &parts.iter().collect::<Vec<_>>())
                         .ok_or_else(|| anyhow::anyhow!("no image to run the canary's load Job from"))?;
-                    let d = canary::Deploy {
+                    let d = release::canary::Deploy {
                         s: &s,
                         env: &env,
                         c,

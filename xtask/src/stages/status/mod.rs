@@ -7,7 +7,6 @@
 
 mod all;
 
-use crate::canary;
 use crate::cli::StatusArgs;
 use crate::component::Workspace;
 use crate::kube;
@@ -17,6 +16,7 @@ use crate::kube::rollout::{self, Observed, State};
 use crate::kube::wait::observe;
 use crate::kube::want;
 use crate::manifests::render;
+use crate::release;
 use crate::release::deploy;
 use crate::release::history;
 use crate::release::records::{self, Outcome, Release};
@@ -170,7 +170,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
     }
     println!();
     print!("{}", records::history_table(&releases));
-    let canary = canary::status_lines(&s, &releases)?;
+    let canary = release::canary::status_lines(&s, &releases)?;
     if !canary.is_empty() {
         println!();
         canary.iter().for_each(|l| println!("{l}"));

@@ -90,7 +90,7 @@ fn free_volumes(s: &Session, claims: &[Claim], deadline: Instant) -> Result<Vec<
 pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
     let root = &ws.root;
     let env = render::environment(root, &args.env)?;
-    let guard = render::guard(root, &env)?;
+    let guard = guards::read(root, &env)?;
     let timeout = verify::parse_duration(&args.timeout).map_err(UsageError::new)?;
     let bound = crate::github::on_github().then(|| std::env::var("XTASK_GITHUB_ENVIRONMENT").ok()).flatten();
     guards::approved(&env, guard, args.confirm, bound.as_deref()).map_err(|_| {
