@@ -1,13 +1,65 @@
-//! The floor plan as a test (docs/architecture.md, "Floors"): stages are
-//! folders under `stages/` that import no other stage; nothing below the
-//! stages imports one; no two modules import each other, directly or round
-//! a loop. Read from the `crate::…` and `super::…` paths of every source file
-//! (tests left out), so a planted import fails it whatever its form.
+//! The floor plan as a test (docs/architecture.md, "Floors"): every
+//! top-level module has a declared floor ([`FLOORS`]) and imports nothing on
+//! a floor above its own; stages are folders under `stages/` that import no
+//! other stage; nothing below the stages imports one; no two modules import
+//! each other, directly or round a loop, and neither do two folders. Read
+//! from the `crate::…` and `super::…` paths of every source file (tests left
+//! out), so a planted import fails it whatever its form.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 type Module = Vec<String>;
+
+/// The floors, the ground first: a module may import its own floor's modules
+/// and those below, never above (folders and top-level files by name; `main`
+/// is `main.rs`). The cluster (`kube`) sits below the manifests, the canary
+/// and the release flow that use it.
+const FLOORS: &[(&str, &[&str])] = &[
+    (
+        "ground",
+        &[
+            "cache",
+            "cli",
+            "clock",
+            "component",
+            "error",
+            "findings",
+            "fsutil",
+            "inputs",
+            "plan",
+            "printer",
+            "progress",
+            "stats",
+            "telemetry",
+        ],
+    ),
+    ("execution", &["affected", "exec", "github", "python", "report", "runner"]),
+    ("machine", &["services"]),
+    ("cluster", &["kube"]),
+    ("artifacts", &["images", "manifests", "perf", "workflows"]),
+    ("canary", &["canary"]),
+    ("release", &["release"]),
+    ("plans", &["checks", "pipeline", "suites", "testing"]),
+    ("commands", &["main", "stages"]),
+];
+
+/// The top-level module a module is in: `kube::wait` → `kube`, `main.rs` → `main`.
+fn top(m: &Module) -> &str {
+    m.first().map_or("main", String::as_str)
+}
+
+/// The floor of a top-level module (its index in [`FLOORS`], and its name).
+fn floor_of(top: &str) -> Option<(usize, &'static str)> {
+    FLOORS.iter().position(|(_, on)| on.contains(&top)).map(|i| (i, FLOORS[i].0))
+}
+
+/// The folder a module is in, for folder cycles: its top-level module, or
+/// for a stage `stages::<name>` (each stage is a folder of its own).
+fn folder_of(m: &Module) -> Module {
+    let n = if m.first().is_some_and(|t| t == "stages") { 2 } else { 1 };
+    m[..m.len().min(n)].to_vec()
+}
 
 /// `kube/wait.rs` → [kube, wait]; `kube/mod.rs` → [kube]; `main.rs` → [].
 fn module_of(rel: &str) -> Module {
@@ -113,9 +165,48 @@ fn breaches(sources: &BTreeMap<String, String>) -> Vec<String> {
             }
         }
     }
-    // Cycles: a depth-first search that reports each back edge's loop once.
-    let mut state: BTreeMap<&Module, u8> = BTreeMap::new();
-    let mut stack: Vec<&Module> = Vec::new();
+    let mut undeclared = BTreeSet::new();
+    for (from, tos) in &edges {
+        let Some((mine, my_floor)) = floor_of(top(from)) else {
+            undeclared.insert(top(from).to_string());
+            continue;
+        };
+        for to in tos {
+            match floor_of(top(to)) {
+                Some((theirs, their_floor)) if theirs > mine => out.push(format!(
+                    "{} (floor {my_floor}) imports {} (floor {their_floor}, above it): move the shared part down",
+                    name(from),
+                    name(to)
+                )),
+                Some(_) => {}
+                None => {
+                    undeclared.insert(top(to).to_string());
+                }
+            }
+        }
+    }
+    for m in undeclared {
+        out.push(format!("{m} has no floor: declare it in FLOORS (xtask/tests/floors.rs) and docs/architecture.md"));
+    }
+    for c in cycles(&edges) {
+        out.push(format!("import cycle: {}", c.iter().map(|m| name(m)).collect::<Vec<_>>().join(" → ")));
+    }
+    // The same walk between folders: two folders whose files import each other, by any route.
+    let mut folders: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
+    for (from, tos) in &edges {
+        let mine = folder_of(from);
+        let theirs = tos.iter().map(folder_of).filter(|t| *t != mine && !t.is_empty()).collect::<Vec<_>>();
+        folders.entry(mine).or_default().extend(theirs);
+    }
+    for c in cycles(&folders) {
+        out.push(format!("folder cycle: {}", c.iter().map(|m| name(m)).collect::<Vec<_>>().join(" → ")));
+    }
+    out
+}
+
+/// Every loop of a graph, once each (a depth-first search's back edges),
+/// started at its smallest module and closed: `[a, b, a]`.
+fn cycles(edges: &BTreeMap<Module, BTreeSet<Module>>) -> Vec<Vec<&Module>> {
     fn visit<'a>(
         m: &'a Module,
         edges: &'a BTreeMap<Module, BTreeSet<Module>>,
@@ -138,20 +229,19 @@ fn breaches(sources: &BTreeMap<String, String>) -> Vec<String> {
         stack.pop();
         state.insert(m, 2);
     }
-    let mut cycles = Vec::new();
+    let (mut state, mut stack, mut found) = (BTreeMap::new(), Vec::new(), Vec::new());
     for m in edges.keys() {
         if !state.contains_key(m) {
-            visit(m, &edges, &mut state, &mut stack, &mut cycles);
+            visit(m, edges, &mut state, &mut stack, &mut found);
         }
     }
-    for mut c in cycles {
+    for c in &mut found {
         // Start the loop at its smallest module, so the line does not depend on where the walk began.
         let first = (0..c.len()).min_by_key(|&i| c[i]).unwrap_or(0);
         c.rotate_left(first);
-        let names: Vec<String> = c.iter().map(|m| name(m)).collect();
-        out.push(format!("import cycle: {} → {}", names.join(" → "), names[0]));
+        c.push(c[0]);
     }
-    out
+    found
 }
 
 fn xtask_sources() -> BTreeMap<String, String> {
@@ -218,4 +308,45 @@ fn a_planted_cycle_is_caught_with_its_path() {
         ("kube/credentials.rs", "use super::want;"),
     ]);
     assert_eq!(found.len(), 1, "{found:?}");
+}
+
+#[test]
+fn a_planted_import_from_a_floor_above_is_caught() {
+    let found = planted(&[("perf/judge.rs", "use crate::release::guards;")]);
+    assert_eq!(
+        found,
+        ["perf::judge (floor artifacts) imports release::guards (floor release, above it): move the shared part down"]
+    );
+}
+
+#[test]
+fn the_cluster_imports_nothing_of_the_manifests_the_canary_or_the_release() {
+    let kube = floor_of("kube").unwrap().0;
+    for above in ["manifests", "canary", "release"] {
+        assert!(floor_of(above).unwrap().0 > kube, "{above} must sit above kube in FLOORS");
+    }
+    for (file, line) in [
+        ("kube/wait.rs", "use crate::manifests::yaml;"),
+        ("kube/smoke.rs", "fn f() { crate::canary::remove(); }"),
+        ("kube/lease.rs", "use crate::release::{records, guards::Guard};"),
+    ] {
+        let found = planted(&[(file, line)]);
+        assert!(found.iter().any(|f| f.starts_with("kube::") && f.contains("above it")), "{line}: {found:?}");
+    }
+}
+
+#[test]
+fn a_planted_folder_cycle_is_caught_though_no_file_loops() {
+    // Two folders on one floor, each with a file importing a file of the other.
+    let found = planted(&[
+        ("images/tags.rs", "use crate::manifests::rules;"),
+        ("manifests/pins.rs", "use crate::images::report;"),
+    ]);
+    assert_eq!(found, ["folder cycle: images → manifests → images"]);
+}
+
+#[test]
+fn a_module_with_no_floor_is_caught() {
+    let found = planted(&[("annex.rs", "use crate::kube;")]);
+    assert_eq!(found, ["annex has no floor: declare it in FLOORS (xtask/tests/floors.rs) and docs/architecture.md"]);
 }
