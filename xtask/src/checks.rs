@@ -3,11 +3,12 @@
 //! workspace; every tool's output parsed into findings.
 
 use crate::component::{Component, Workspace};
-use crate::exec::{self, Outcome, Printer};
+use crate::exec::{self, Outcome};
 use crate::findings::{self, Finding, Verdict};
 use crate::github::on_github;
 use crate::manifests::validate as manifests_validate;
 use crate::plan::{CacheSpec, ExitPolicy, Task};
+use crate::printer::Printer;
 use crate::python::EnvSpec;
 use crate::report::Row;
 use crate::workflows;

@@ -7,7 +7,7 @@ use crate::cache::Entry;
 use crate::findings::Verdict;
 use crate::fsutil::write_atomic;
 use crate::plan::{ExitPolicy, Task};
-pub use crate::printer::Printer;
+use crate::printer::Printer;
 use crate::telemetry;
 use anyhow::{Context, Result};
 use serde::Serialize;

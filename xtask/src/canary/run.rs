@@ -9,7 +9,7 @@ use crate::canary::{cluster, Part};
 use crate::github;
 use crate::kube::cluster::Session;
 use crate::kube::lock;
-use crate::kube::wait::{self as verify, Ending};
+use crate::kube::wait::{self, Ending};
 use crate::kube::want::wanted;
 use crate::kube::Object;
 use anyhow::Result;
@@ -153,7 +153,7 @@ impl Canarying<'_> {
         let list =
             json!({"apiVersion": "v1", "kind": "List", "items": others.iter().map(|o| &o.value).collect::<Vec<_>>()});
         s.apply(None, Some(&list.to_string()), false)?;
-        let ending = verify::wait(s, &wanted(&others), Instant::now() + self.timeout)?;
+        let ending = wait::wait(s, &wanted(&others), Instant::now() + self.timeout)?;
         match ending {
             Ending::Ready => {}
             Ending::Interrupted => return Ok(End::Stopped("interrupted (Ctrl-C)".into())),
@@ -172,12 +172,11 @@ impl Canarying<'_> {
         let list =
             json!({"apiVersion": "v1", "kind": "List", "items": canaries.iter().map(|o| &o.value).collect::<Vec<_>>()});
         s.apply(None, Some(&list.to_string()), false)?;
-        match verify::wait(s, &wanted(&canaries), Instant::now() + self.timeout)? {
+        match wait::wait(s, &wanted(&canaries), Instant::now() + self.timeout)? {
             Ending::Ready => {}
             Ending::Interrupted => return Ok(End::Stopped("interrupted (Ctrl-C)".into())),
             failed => {
-                let why =
-                    verify::describe(&failed).first().cloned().unwrap_or_else(|| "it did not become ready".into());
+                let why = wait::describe(&failed).first().cloned().unwrap_or_else(|| "it did not become ready".into());
                 return Ok(End::Aborted(format!("the canary did not come up: {why}")));
             }
         }
@@ -255,7 +254,7 @@ impl Canarying<'_> {
                 println!("deploy {}: canary step 4: promote", self.env);
                 drop(guard);
                 s.apply(Some(self.file), None, false)?;
-                let ending = verify::wait(s, &wanted(self.objects), Instant::now() + self.timeout)?;
+                let ending = wait::wait(s, &wanted(self.objects), Instant::now() + self.timeout)?;
                 Ok(End::Promoted(ending))
             }
         }

@@ -1,6 +1,7 @@
 //! The rollout verdict: a pure function over the objects read from the API
 //! (Deployments, CronJobs, Pods, Events as JSON), so every rule is a unit
-//! test on captured JSON. The polling around it lives in the verify stage.
+//! test on captured JSON. The polling around it is `wait`'s (the end of
+//! every deploy, rollback, canary step and `verify`).
 //!
 //! A Deployment is judged by kubectl's own rules (`kubectl rollout status`,
 //! `polymorphichelpers/rollout_status.go`), in kubectl's order: nothing in
@@ -12,8 +13,7 @@
 //! generation is observed: a pod of the current ReplicaSet stuck in a reason
 //! that never heals by itself fails the rollout without waiting for any deadline.
 
-pub use crate::kube::want::images_of;
-use crate::kube::want::{self, Want};
+use crate::kube::want::{self, images_of, Want};
 use serde_json::Value;
 use std::collections::BTreeMap;
 

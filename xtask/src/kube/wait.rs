@@ -5,8 +5,7 @@
 
 use crate::kube::cluster::Session;
 use crate::kube::rollout::{self, Observed, State, Workload};
-pub use crate::kube::want::wanted;
-use crate::kube::want::Want;
+use crate::kube::want::{wanted, Want};
 use crate::kube::Object;
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};

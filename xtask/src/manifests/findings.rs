@@ -5,7 +5,7 @@
 
 use crate::findings::{Finding, Severity};
 use crate::kube::Object;
-use crate::manifests::render::{self as render, Deployed, BASE};
+use crate::manifests::render::{self, Deployed, BASE};
 use crate::manifests::rules::{self, ImageRef, Violation};
 use crate::manifests::yaml;
 use anyhow::Result;

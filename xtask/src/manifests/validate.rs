@@ -10,7 +10,7 @@ use crate::component::Workspace;
 use crate::exec::{Log, Prepare};
 use crate::findings::Finding;
 use crate::kube::{self, Cluster, Object};
-use crate::manifests::findings::{self as found, Sources};
+use crate::manifests::findings::{self, Sources};
 use crate::manifests::render::{self, BASE, OVERLAYS};
 use crate::manifests::yaml;
 use crate::plan::{quote, CacheSpec, ExitPolicy, Task};
@@ -120,7 +120,7 @@ pub fn for_deploy(ws: &Workspace, env: &str, objects: &[Object]) -> Result<()> {
     let undeployed = render::undeployed(&ws.root, &render::deployed(ws))?;
     let sources = sources(ws, env)?;
     let base = render::read(&ws.root, BASE)?;
-    let found = found::rules(&sources, env, objects, &undeployed, &base);
+    let found = findings::rules(&sources, env, objects, &undeployed, &base);
     if found.is_empty() {
         return Ok(());
     }
@@ -269,7 +269,7 @@ pub fn sources(ws: &Workspace, env: &str) -> Result<Sources> {
 pub fn parse(root: &Path, task: &Task, output: &str) -> Option<Result<Vec<Finding>>> {
     let (check, env) = task.id.strip_prefix("manifests-")?.split_once(':')?;
     if check == "rules" {
-        return Some(found::read_rules(output));
+        return Some(findings::read_rules(output));
     }
     Some((|| {
         let text = render::read(root, &render::rendered_file(env))?;
@@ -277,8 +277,8 @@ pub fn parse(root: &Path, task: &Task, output: &str) -> Option<Result<Vec<Findin
         // Only a task that ran reaches here, so discovering the workspace again is rare.
         let sources = sources(&Workspace::discover(root)?, env)?;
         Ok(match check {
-            "schema" => found::kubernetes_validate(output, &sources, &objects),
-            _ => found::dry_run(output, &sources, &objects),
+            "schema" => findings::kubernetes_validate(output, &sources, &objects),
+            _ => findings::dry_run(output, &sources, &objects),
         })
     })())
 }

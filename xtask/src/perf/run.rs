@@ -2,10 +2,10 @@
 //! temporary data folder and service), samples taken in alternating pairs
 //! (`schedule`), each sample a process whose last line of output is the value.
 
-use crate::exec::Printer;
 use crate::perf::schedule::{self, Next, Side};
 use crate::perf::service::{free_port, tail, Process};
 use crate::perf::spec::{expand, Scenario, Service};
+use crate::printer::Printer;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;

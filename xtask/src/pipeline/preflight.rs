@@ -2,7 +2,7 @@
 //! so a doomed run fails in its first second instead of after the tests, the
 //! checks and the images: the release tag must exist and be the checked-out
 //! commit (every stage builds HEAD), the environment's guard must take the
-//! ref (`kube::guards`), and off GitHub a `release`-guarded deploy needs
+//! ref (`release::guards`), and off GitHub a `release`-guarded deploy needs
 //! `--confirm` (on GitHub the job bound to the environment approves it).
 
 use crate::images::tags::parse_version;

@@ -10,7 +10,8 @@ use crate::clock;
 use crate::error::UsageError;
 use crate::github::on_github;
 use crate::kube::cluster::Session;
-use crate::kube::wait::{self as verify, Ending};
+use crate::kube::wait::{self, Ending};
+use crate::kube::want::wanted;
 use crate::kube::{credentials, diagnose, Object};
 use crate::kube::{lease, lock};
 use crate::manifests::render;
@@ -115,7 +116,7 @@ impl Attempt<'_> {
                 Ok(0)
             }
             failed => {
-                let lines = verify::describe(&failed);
+                let lines = wait::describe(&failed);
                 for l in lines.iter().chain(&diagnose::container_logs(s, &failed)) {
                     eprintln!("{l}");
                 }
@@ -181,7 +182,7 @@ pub fn roll_back(
     };
     history::record(s, &rel, &text)?;
     s.apply(None, Some(&text), false)?;
-    let ending = verify::wait(s, &verify::wanted(&objects), Instant::now() + timeout)?;
+    let ending = wait::wait(s, &wanted(&objects), Instant::now() + timeout)?;
     match ending {
         Ending::Ready => {
             rel.outcome = Outcome::Succeeded;
@@ -197,7 +198,7 @@ pub fn roll_back(
             Ok(130)
         }
         failed => {
-            for l in verify::describe(&failed).into_iter().chain(diagnose::container_logs(s, &failed)) {
+            for l in wait::describe(&failed).into_iter().chain(diagnose::container_logs(s, &failed)) {
                 eprintln!("{l}");
             }
             rel.outcome = Outcome::Failed;

@@ -1,6 +1,8 @@
 //! One folder per command: each turns its arguments into calls of the domain
-//! modules below and reports. No stage imports another (a tidy test checks):
-//! `ci` runs the others as child processes of this binary.
+//! modules below and reports. No stage imports another (`tests/floors.rs`
+//! checks): `ci` runs the others by their command lines, through the
+//! dispatcher `main.rs` hands it, in its own process (those that talk to a
+//! cluster as child processes of this binary).
 
 pub mod cache;
 pub mod canary;

@@ -11,7 +11,7 @@ use crate::error::UsageError;
 use crate::exec;
 use crate::kube;
 use crate::kube::lock::{self, Lock};
-use crate::kube::wait as verify;
+use crate::kube::wait;
 use crate::manifests::render;
 use crate::release::canary;
 use crate::release::deploy::connect;
@@ -21,7 +21,7 @@ use xshell::Shell;
 
 pub fn run(ws: &Workspace, args: &CanaryArgs) -> Result<i32> {
     let env = render::environment(&ws.root, &args.env)?;
-    let timeout = verify::parse_duration(&args.timeout).map_err(UsageError::new)?;
+    let timeout = wait::parse_duration(&args.timeout).map_err(UsageError::new)?;
     let (_, objects) = render::render(&ws.root, &Shell::new()?, &kube::kubectl()?, &env)?;
     let s = connect(&args.cluster, &env, &objects)?;
     if args.action == CanaryAction::Status {

@@ -1,15 +1,14 @@
-//! `cargo xtask deploy ENV`: take the environment's lock → render and
-//! validate → server-side apply → verify → record the release → prune what the
-//! environment no longer has → release the lock. A failed verify puts the last
-//! verified release back, verifies it, says so and exits 1 (`kube::deploy`).
-//! Releases live in the cluster (`kube::release`). The render's smoke checks
-//! (`manifests::checks`) are not applied: they run after the rollout, and a
-//! failed one rolls back like a failed rollout. The storage token Secret is
-//! made sure of before the apply (`kube::token`).
-//! Before anything talks to
-//! the cluster, the environment's guard judges the ref (`kube::guards`) and
-//! the images the render runs (`kube::provenance`): outside development they
-//! must be this commit's builds, in production exactly the release's digests.
+//! `cargo xtask deploy ENV`: the environment's guard judges the ref
+//! (`release::guards`) → render and validate → the images' origins
+//! (`release::provenance`: outside development this commit's builds, in
+//! production exactly the release's digests) → take the environment's lock →
+//! record the release pending → server-side apply → verify and smoke checks
+//! (`manifests::checks` splits them off the render: never applied) → through
+//! the canary (`release::canary`) or not → record the outcome and prune what
+//! the environment no longer has (`release::deploy`; a failed verify puts the
+//! last verified release back, says so and exits 1) → release the lock.
+//! Releases live in the cluster (`release::history`). The storage token
+//! Secret is made sure of before the lock (`release::token`).
 
 use crate::canary;
 use crate::cli::DeployArgs;
@@ -18,7 +17,8 @@ use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
 use crate::kube::lock::{self, Lock};
-use crate::kube::wait as verify;
+use crate::kube::wait;
+use crate::kube::want::wanted;
 use crate::kube::{self, smoke};
 use crate::manifests::validate as manifests_validate;
 use crate::manifests::{checks, render};
@@ -38,7 +38,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let root = &ws.root;
     let env = render::environment(root, &args.env)?;
     let guard = guards::read(root, &env)?;
-    let timeout = verify::parse_duration(&args.timeout).map_err(UsageError::new)?;
+    let timeout = wait::parse_duration(&args.timeout).map_err(UsageError::new)?;
     let built = provenance::images_report(root)?;
     let facts = provenance::facts(root, &built, args.confirm)?;
     guards::check(&env, guard, &facts).map_err(UsageError::new)?;
@@ -158,7 +158,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         })?;
         println!("deploy {env}: verify (deadline {}s)", timeout.as_secs());
         let ending = telemetry::step("verify", &env, || {
-            verify::wait(&s, &verify::wanted(&objects), Instant::now() + timeout)
+            wait::wait(&s, &wanted(&objects), Instant::now() + timeout)
                 .and_then(|e| ready_or_err(e, "the rollout did not become ready"))
         });
         let ending = match ending {
@@ -174,7 +174,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
                 Err(e) => return Err(e),
             },
         };
-        if matches!(ending, verify::Ending::Ready) {
+        if matches!(ending, wait::Ending::Ready) {
             deploy::annotate_trace(&s, None);
         }
         let attempt = Attempt { s: &s, env: &env, history: &history, rel, text: &text, objects: &objects, timeout };
@@ -187,7 +187,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
 /// A rollout or smoke check that ended other than ready: the step's failure
 /// in the trace, the ending handed on to `Attempt::finish`.
 #[derive(Debug)]
-struct NotReady(verify::Ending, &'static str);
+struct NotReady(wait::Ending, &'static str);
 
 impl std::fmt::Display for NotReady {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -196,9 +196,9 @@ impl std::fmt::Display for NotReady {
 }
 impl std::error::Error for NotReady {}
 
-fn ready_or_err(e: verify::Ending, why: &'static str) -> Result<verify::Ending> {
+fn ready_or_err(e: wait::Ending, why: &'static str) -> Result<wait::Ending> {
     match e {
-        verify::Ending::Ready => Ok(e),
+        wait::Ending::Ready => Ok(e),
         other => Err(NotReady(other, why).into()),
     }
 }

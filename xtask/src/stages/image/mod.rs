@@ -5,11 +5,12 @@
 use crate::cli::{BuildArgs, ImageArgs, RunArgs};
 use crate::component::{Component, Workspace};
 use crate::error::UsageError;
-use crate::exec::{Prepare, Printer};
+use crate::exec::Prepare;
 use crate::github::on_github;
 use crate::images::buildx::{self, Buildx, Cache};
 use crate::images::plan::{self, Request};
 use crate::images::{checks, context, registry, report, tags};
+use crate::printer::Printer;
 use crate::python;
 use crate::report::Row;
 use crate::runner::{self, Stage};

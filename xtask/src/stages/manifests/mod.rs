@@ -11,7 +11,7 @@ use crate::component::Workspace;
 use crate::exec;
 use crate::kube;
 use crate::manifests::findings as manifests_findings;
-use crate::manifests::render::{self as render, BASE};
+use crate::manifests::render::{self, BASE};
 use crate::manifests::rules;
 use crate::manifests::yaml;
 use anyhow::Result;

@@ -7,13 +7,14 @@
 use crate::cli::{AffectedArgs, PerfArgs};
 use crate::component::{Component, Workspace};
 use crate::error::UsageError;
-use crate::exec::{Log, Prepare, Printer};
+use crate::exec::{Log, Prepare};
 use crate::perf::judge::judge;
 use crate::perf::report::{self, Report, Row};
 use crate::perf::run::{measure, start_services, Measured, Tree};
 use crate::perf::schedule::Side;
 use crate::perf::spec::{self, Scenario, Scenarios};
 use crate::perf::tree;
+use crate::printer::Printer;
 use crate::python::{EnvSpec, Envs};
 use crate::{affected, fsutil, github, runner};
 use anyhow::{Context, Result};

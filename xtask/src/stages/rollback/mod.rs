@@ -1,6 +1,6 @@
 //! `cargo xtask rollback ENV [--to REVISION] [--force]`: under the
 //! environment's lock, re-apply an earlier verified release as a new revision,
-//! verify it, and mark the releases it undid `rolled-back` (`kube::release`
+//! verify it, and mark the releases it undid `rolled-back` (`release::records`
 //! says which: pressing it again goes further back).
 
 use crate::cli::RollbackArgs;
@@ -9,7 +9,7 @@ use crate::error::UsageError;
 use crate::exec;
 use crate::kube;
 use crate::kube::lock::{self, Lock};
-use crate::kube::wait as verify;
+use crate::kube::wait;
 use crate::manifests::render;
 use crate::release::deploy::{connect, roll_back};
 use crate::release::history;
@@ -20,7 +20,7 @@ use xshell::Shell;
 /// `cargo xtask rollback ENV [--to REVISION]`.
 pub fn run(ws: &Workspace, args: &RollbackArgs) -> Result<i32> {
     let env = render::environment(&ws.root, &args.env)?;
-    let timeout = verify::parse_duration(&args.timeout).map_err(UsageError::new)?;
+    let timeout = wait::parse_duration(&args.timeout).map_err(UsageError::new)?;
     exec::install_interrupt_handler()?;
     let (_, objects) = render::render(&ws.root, &Shell::new()?, &kube::kubectl()?, &env)?;
     let s = connect(&args.cluster, &env, &objects)?;

@@ -2,7 +2,7 @@
 //! release history, like `helm history`: which recorded release the cluster
 //! runs (a pending one included: an interrupted deploy's), each workload's
 //! rollout and every pod that is not ready with why. Without ENV, every
-//! environment in one table (`all`). The decisions are `kube::running` and
+//! environment in one table (`all`). The decisions are `release::running` and
 //! `kube::health`.
 
 mod all;
@@ -12,7 +12,7 @@ use crate::component::Workspace;
 use crate::kube;
 use crate::kube::cluster::Session;
 use crate::kube::health::{self, Trouble};
-use crate::kube::rollout::{self, Observed, State};
+use crate::kube::rollout::{Observed, State};
 use crate::kube::wait::observe;
 use crate::kube::want;
 use crate::manifests::render;
@@ -83,7 +83,7 @@ impl Look {
 
 /// One workload: name, kind, ready/desired, images, its rollout and the pods that are not ready.
 fn workload(kind: &str, item: &Value, state: &State, troubles: &[Trouble]) -> Value {
-    let images = want::pod_template(kind, item).map(|t| rollout::images_of(&t["spec"])).unwrap_or_default();
+    let images = want::pod_template(kind, item).map(|t| want::images_of(&t["spec"])).unwrap_or_default();
     let ready = match kind {
         "Deployment" => format!(
             "{}/{}",

@@ -1,5 +1,5 @@
 //! `cargo xtask undeploy ENV`: under the environment's lock, delete what its
-//! releases applied (`kube::teardown` says what and in which order), free the
+//! releases applied (`release::teardown` says what and in which order), free the
 //! volumes of its claims, and record an `undeployed` revision. The namespace
 //! and the release history stay (`rollback --to N` puts a release back);
 //! a `release`-guarded environment needs `--confirm`.
@@ -12,7 +12,7 @@ use crate::exec;
 use crate::kube;
 use crate::kube::cluster::Session;
 use crate::kube::lock::{self, Lock};
-use crate::kube::wait as verify;
+use crate::kube::wait;
 use crate::manifests::render;
 use crate::manifests::yaml;
 use crate::release::deploy::connect;
@@ -91,7 +91,7 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
     let root = &ws.root;
     let env = render::environment(root, &args.env)?;
     let guard = guards::read(root, &env)?;
-    let timeout = verify::parse_duration(&args.timeout).map_err(UsageError::new)?;
+    let timeout = wait::parse_duration(&args.timeout).map_err(UsageError::new)?;
     let bound = crate::github::on_github().then(|| std::env::var("XTASK_GITHUB_ENVIRONMENT").ok()).flatten();
     guards::approved(&env, guard, args.confirm, bound.as_deref()).map_err(|_| {
         UsageError::new(format!("undeploying {env} needs --confirm (or a GitHub job bound to the `{env}` environment)"))

@@ -15,7 +15,8 @@ use crate::kube;
 use crate::kube::cluster::Session;
 use crate::kube::lock::{self, Lock};
 use crate::kube::smoke::Check;
-use crate::kube::wait::{describe, observe, wait, wanted, Ending};
+use crate::kube::wait::{describe, observe, wait, Ending};
+use crate::kube::want::wanted;
 use crate::kube::{diagnose, rollout, smoke, Object};
 use crate::manifests::checks;
 use crate::manifests::render;
@@ -114,7 +115,7 @@ fn finish(
         let code = report(s, env, &ending, &format!(": revision {}", rel.revision));
         match ending {
             Ending::Ready => {
-                // A rollback's own revision stands once verified, as a deploy's does (`kube::release`).
+                // A rollback's own revision stands once verified, as a deploy's does (`release::records`).
                 rel.outcome = Outcome::Succeeded;
                 history::record(s, &rel, &left.manifests)?;
                 teardown::prune(s, env, objects)?;
