@@ -14,7 +14,7 @@ pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// The load Job's name.
 pub const LOAD_JOB: &str = "canary-load";
 
-pub fn canary_name(deployment: &str) -> String {
+fn canary_name(deployment: &str) -> String {
     format!("{deployment}-canary")
 }
 
@@ -37,7 +37,7 @@ pub fn canary_deployment(stable: &Value, replicas: u32) -> Value {
 /// it writes once (every request with the environment's token, when there
 /// is one: staging and production refuse reads without it), cdc's
 /// events endpoint (a GET is refused 405 without writing), else `/`.
-pub fn load_paths(component: &str) -> (Vec<&'static str>, Option<&'static str>) {
+fn load_paths(component: &str) -> (Vec<&'static str>, Option<&'static str>) {
     match component {
         "storage" => (vec!["/datasets", "/datasets/xtask-canary-load"], Some("/datasets/xtask-canary-load")),
         "cdc" => (vec!["/events"], None),

@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-pub const REQUESTS: &str = "http_requests_total";
-pub const LATENCY: &str = "http_request_duration_seconds";
+const REQUESTS: &str = "http_requests_total";
+const LATENCY: &str = "http_request_duration_seconds";
 /// Routes that are not traffic: the probes and the scrape.
-pub const NOT_TRAFFIC: [&str; 2] = ["/healthz", "/metrics"];
+const NOT_TRAFFIC: [&str; 2] = ["/healthz", "/metrics"];
 
 /// Counters of one pod at one moment, or their growth over a window.
 #[derive(Debug, Clone, Default, PartialEq)]

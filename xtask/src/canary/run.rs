@@ -106,7 +106,7 @@ impl Drop for Guard<'_> {
 }
 
 /// A verdict table as text, aligned.
-pub fn text_table(component: &str, n: usize, a: &Analysis) -> String {
+fn text_table(component: &str, n: usize, a: &Analysis) -> String {
     let head = ["metric", "stable", "canary", "p-value / ratio", "result"];
     let rows: Vec<[String; 5]> = std::iter::once(head.map(String::from))
         .chain(a.rows.iter().map(|r| {

@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use xshell::{cmd, Shell};
 
 /// The field manager every apply uses, so ownership of fields stays with us.
-pub const FIELD_MANAGER: &str = "xtask";
+const FIELD_MANAGER: &str = "xtask";
 
 pub struct Session {
     pub kubectl: PathBuf,
@@ -209,7 +209,7 @@ fn shielded(c: xshell::Cmd<'_>, stdin: Option<&str>) -> std::io::Result<Output> 
 /// kubectl's failure as one line: refused credentials, RBAC refusals and
 /// unreachable servers are bad input (the fix is the user's), anything else
 /// an error with kubectl's words.
-pub fn explain(stderr: &str, server: &str, user: &str) -> anyhow::Error {
+fn explain(stderr: &str, server: &str, user: &str) -> anyhow::Error {
     if let Some(refused) = refused(stderr, server, user) {
         return UsageError::new(refused);
     }
@@ -251,7 +251,7 @@ pub fn refused(stderr: &str, server: &str, user: &str) -> Option<String> {
 
 /// `User "x" cannot create resource "leases" in API group "coordination.k8s.io" in the namespace "ns"`
 /// → one line with who, the verb, the resource and the namespace.
-pub fn forbidden(msg: &str) -> Option<String> {
+fn forbidden(msg: &str) -> Option<String> {
     let at = msg.find(" cannot ")?;
     let who = msg[..at].rsplit("User ").next().map(|u| u.trim_matches('"')).filter(|_| msg.contains("User "));
     let rest = &msg[at + " cannot ".len()..];

@@ -64,7 +64,7 @@ pub fn decode(text: &str, var: &str) -> Result<Vec<u8>> {
 }
 
 /// The values in a kubeconfig that must never be shown (tokens, keys, passwords).
-pub fn secrets_in(kubeconfig: &str) -> Vec<String> {
+fn secrets_in(kubeconfig: &str) -> Vec<String> {
     const KEYS: [&str; 5] = ["token:", "client-key-data:", "password:", "client-certificate-data:", "id-token:"];
     kubeconfig
         .lines()

@@ -9,7 +9,7 @@ use crate::kube::wait::Ending;
 use serde_json::Value;
 
 /// How many of a container's last lines are shown.
-pub const TAIL: u32 = 30;
+const TAIL: u32 = 30;
 
 /// Whether the log to read is the previous instance's: the container
 /// terminated before and the current one has not (it waits or runs again).

@@ -67,7 +67,7 @@ pub fn held_by(me: &str, namespace: &str, now: u64, previous: Option<&Value>) ->
 }
 
 /// Unix seconds → `2026-11-27T05:00:00.000000Z` (the MicroTime the API wants).
-pub fn format_rfc3339(secs: u64) -> String {
+fn format_rfc3339(secs: u64) -> String {
     format!("{}.000000Z", clock::rfc3339(secs as i64).trim_end_matches('Z'))
 }
 

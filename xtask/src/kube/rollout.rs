@@ -18,7 +18,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Container waiting reasons that mean the rollout will not succeed.
-pub const FATAL_REASONS: [&str; 6] = [
+const FATAL_REASONS: [&str; 6] = [
     "CrashLoopBackOff",
     "ImagePullBackOff",
     "ErrImagePull",

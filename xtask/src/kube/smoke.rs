@@ -26,12 +26,12 @@ pub struct Check {
 }
 
 /// Longer than the Job's own deadline, so the cluster's verdict comes first.
-pub const GRACE: Duration = Duration::from_secs(30);
+const GRACE: Duration = Duration::from_secs(30);
 /// The waiting reasons no check recovers from.
 const STUCK: [&str; 4] = ["ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobState {
+enum JobState {
     Running,
     Passed,
     /// The Job failed: the condition's reason and message.
@@ -48,7 +48,7 @@ pub enum Verdict {
 }
 
 /// A Job's state from its conditions (`Complete`, `Failed` or `FailureTarget`, status True).
-pub fn job_state(job: &Value) -> JobState {
+fn job_state(job: &Value) -> JobState {
     let conditions = job["status"]["conditions"].as_array().cloned().unwrap_or_default();
     let holds = |kind: &str| conditions.iter().find(|c| c["status"] == "True" && c["type"] == kind);
     if holds("Complete").is_some() {
@@ -117,7 +117,7 @@ pub fn after(s: &Session, ending: Ending, checks: &[Check]) -> Result<Ending> {
 /// so the checks take as long as the slowest, not their sum), their lines
 /// printed in the given order as each is known: the failed ones' lines; an
 /// interrupt stops them.
-pub fn run_all(s: &Session, checks: &[Check]) -> Result<Outcome> {
+fn run_all(s: &Session, checks: &[Check]) -> Result<Outcome> {
     let mut out = Outcome::default();
     if checks.is_empty() {
         return Ok(out);

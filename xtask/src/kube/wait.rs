@@ -5,8 +5,7 @@
 
 use crate::kube::cluster::Session;
 use crate::kube::rollout::{self, Observed, State, Workload};
-use crate::kube::want::{wanted, Want};
-use crate::kube::Object;
+use crate::kube::want::Want;
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -39,11 +38,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("the timeout must be at least 1s".into());
     }
     Ok(Duration::from_secs(secs))
-}
-
-/// The workloads a render deploys and the images each must run.
-pub fn expected(objects: &[Object]) -> BTreeMap<(String, String), Vec<String>> {
-    wanted(objects).into_iter().map(|(k, w)| (k, w.images)).collect()
 }
 
 /// One look at the namespace: one kubectl call (the wait polls every second).
@@ -119,7 +113,6 @@ pub fn describe(ending: &Ending) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifests::yaml;
 
     #[test]
     fn durations() {
@@ -130,15 +123,5 @@ mod tests {
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("5 minutes").unwrap_err().contains("like 90s, 5m or 1h"));
         assert!(parse_duration("").is_err());
-    }
-
-    #[test]
-    fn expected_workloads_come_from_the_render() {
-        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: storage\nspec:\n  template:\n    spec:\n      containers:\n        - name: s\n          image: r/storage:1@sha256:aa\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: storage\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: spark\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n            - name: spark\n              image: r/spark:1\n";
-        let objects = yaml::objects(text).unwrap();
-        let e = expected(&objects);
-        assert_eq!(e.len(), 2);
-        assert_eq!(e[&("Deployment".to_string(), "storage".to_string())], ["r/storage:1@sha256:aa"]);
-        assert_eq!(e[&("CronJob".to_string(), "spark".to_string())], ["r/spark:1"]);
     }
 }

@@ -86,3 +86,13 @@ fn what_the_render_leaves_out_is_not_a_difference() {
     let w = Want { replicas: None, ..rendered() };
     assert!(differences("Deployment", &live(5, Some("data"), "reg/storage:2@sha256:bb"), &w).is_empty());
 }
+
+#[test]
+fn the_workloads_and_their_images_come_from_the_render() {
+    let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: storage\nspec:\n  template:\n    spec:\n      containers:\n        - name: s\n          image: r/storage:1@sha256:aa\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: storage\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: spark\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n            - name: spark\n              image: r/spark:1\n";
+    let objects = yaml::objects(text).unwrap();
+    let e = wanted(&objects);
+    assert_eq!(e.len(), 2);
+    assert_eq!(e[&("Deployment".to_string(), "storage".to_string())].images, ["r/storage:1@sha256:aa"]);
+    assert_eq!(e[&("CronJob".to_string(), "spark".to_string())].images, ["r/spark:1"]);
+}

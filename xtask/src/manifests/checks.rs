@@ -9,9 +9,9 @@ use crate::kube::Object;
 use crate::manifests::yaml;
 use std::time::Duration;
 
-pub const ANNOTATION: &str = "xtask.dev/verify-check";
+const ANNOTATION: &str = "xtask.dev/verify-check";
 /// A check without `activeDeadlineSeconds` gets this much.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
 
 /// A render split: the text and objects a release applies, and the checks.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +22,7 @@ pub struct Split {
 }
 
 /// Whether an object is a verify check (a Job with the annotation `"true"`).
-pub fn is_check(o: &Object) -> bool {
+fn is_check(o: &Object) -> bool {
     o.kind == "Job" && o.value["metadata"]["annotations"][ANNOTATION].as_str() == Some("true")
 }
 

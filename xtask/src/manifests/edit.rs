@@ -92,7 +92,7 @@ fn unquote(v: &str) -> String {
 
 /// A value as YAML reads back as the same string: plain where that is safe,
 /// double-quoted where YAML would read a number, a boolean or null.
-pub fn scalar(v: &str) -> String {
+fn scalar(v: &str) -> String {
     let plain_chars = v.chars().all(|c| c.is_ascii_alphanumeric() || "._-/:@+".contains(c));
     let lower = v.to_ascii_lowercase();
     let special = ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"].contains(&lower.as_str());

@@ -60,7 +60,7 @@ impl Sources {
     /// Where to fix `kind/name` (its `container`, its `image`): the overlay's
     /// `images:` entry for an image it pins, the container's line in the
     /// object's source, the object's `kind:` line, else the rendered file.
-    pub fn locate(
+    fn locate(
         &self,
         o: Option<&Object>,
         kind: &str,

@@ -14,9 +14,9 @@ use crate::kube::Object;
 use serde_json::Value;
 
 /// The environment the image rules leave alone (it may run `latest`, unpinned builds).
-pub const DEVELOPMENT: &str = "development";
-pub const ENVIRONMENT_LABEL: &str = "mlops.dev/environment";
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+const DEVELOPMENT: &str = "development";
+const ENVIRONMENT_LABEL: &str = "mlops.dev/environment";
+const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "xtask";
 
 /// One broken rule: which object (and container), which rule, and why.

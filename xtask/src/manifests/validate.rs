@@ -28,7 +28,7 @@ const SCHEMA_TOOL: &str = "kubernetes-validate";
 /// The namespace objects are dry-run in while their own does not exist yet.
 const STAND_IN_NAMESPACE: &str = "default";
 
-pub fn dry_run_file(env: &str) -> String {
+fn dry_run_file(env: &str) -> String {
     format!("target/xtask/manifests/{env}.dry-run.json")
 }
 
@@ -137,7 +137,7 @@ pub fn for_deploy(ws: &Workspace, env: &str, objects: &[Object]) -> Result<()> {
 /// The objects of the dry run: a `List`, with the objects of a namespace the
 /// cluster does not have yet moved to a stand-in one (the dry run creates
 /// nothing, so their own would not exist for them). Returns the namespaces moved.
-pub fn dry_run_list(objects: &[Object], existing: &[String]) -> (Value, Vec<String>) {
+fn dry_run_list(objects: &[Object], existing: &[String]) -> (Value, Vec<String>) {
     let mut moved = BTreeSet::new();
     let items: Vec<Value> = objects
         .iter()

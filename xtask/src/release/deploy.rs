@@ -143,7 +143,7 @@ impl Attempt<'_> {
 }
 
 /// Re-apply an earlier release's manifests as a new revision, verify, record.
-pub fn roll_back_to(s: &Session, env: &str, target: &Release, revision: u64, timeout: Duration) -> Result<i32> {
+fn roll_back_to(s: &Session, env: &str, target: &Release, revision: u64, timeout: Duration) -> Result<i32> {
     roll_back(s, env, target, revision, timeout, false)
 }
 

@@ -20,7 +20,7 @@ use anyhow::Result;
 use std::path::Path;
 
 /// The settings file in an overlay's folder.
-pub const SETTINGS: &str = "xtask.toml";
+const SETTINGS: &str = "xtask.toml";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guard {
@@ -34,7 +34,7 @@ pub enum Guard {
 
 impl Guard {
     /// The guard an overlay without settings gets: its name's, else the strictest.
-    pub fn default_for(env: &str) -> Guard {
+    fn default_for(env: &str) -> Guard {
         match env {
             "development" => Guard::Any,
             "staging" => Guard::Main,
@@ -56,7 +56,7 @@ pub fn read(root: &Path, env: &str) -> Result<Guard> {
 
 /// The guard of `env` from its overlay's settings (`None`: no such file);
 /// an error says what is wrong with the file (`shown` names it).
-pub fn from_settings(env: &str, text: Option<&str>, shown: &str) -> Result<Guard, String> {
+fn from_settings(env: &str, text: Option<&str>, shown: &str) -> Result<Guard, String> {
     let Some(text) = text else { return Ok(Guard::default_for(env)) };
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         format!("{shown} is not TOML ({}): write `guard = \"any\"`, `\"main\"` or `\"release\"`", e.message())

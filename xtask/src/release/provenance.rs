@@ -11,7 +11,7 @@
 
 use crate::component::Workspace;
 use crate::error::UsageError;
-use crate::kube::wait;
+use crate::kube::want;
 use crate::kube::Object;
 use crate::manifests::pins::{self, Built, REPORT};
 use crate::manifests::render;
@@ -35,7 +35,7 @@ pub enum Origin {
 
 /// The origin of `reference`. `ours` are further names of our images (what
 /// the components' manifests name before the overlay pins them).
-pub fn origin(reference: &str, report: &[Built], ours: &[String]) -> Origin {
+fn origin(reference: &str, report: &[Built], ours: &[String]) -> Origin {
     let r = ImageRef::parse(reference);
     let (name, tag, digest) = (r.name.as_str(), r.tag.as_deref(), r.digest.as_deref());
     let mut known = ours.iter().any(|o| o == name);
@@ -170,10 +170,10 @@ pub fn facts(root: &Path, built: &[Built], confirmed: bool) -> Result<Facts> {
 
 /// The images a render runs: (component, reference), by workload.
 pub fn images_of(objects: &[Object]) -> Vec<(String, String)> {
-    let expected = wait::expected(objects);
+    let wanted = want::wanted(objects);
     let mut out = Vec::new();
     for o in objects {
-        let Some(images) = expected.get(&(o.kind.clone(), o.name.clone())) else { continue };
+        let Some(images) = wanted.get(&(o.kind.clone(), o.name.clone())).map(|w| &w.images) else { continue };
         let component = o.value["metadata"]["labels"]["app.kubernetes.io/name"].as_str().unwrap_or(&o.name);
         out.extend(images.iter().map(|i| (component.to_string(), i.clone())));
     }

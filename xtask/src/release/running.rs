@@ -40,7 +40,7 @@ pub fn unfinished(recorded: &[Recorded]) -> Option<&Recorded> {
 }
 
 /// The newest verified release before `revision`: what undoing it goes back to.
-pub fn undo_target(history: &[Release], revision: u64) -> Option<u64> {
+fn undo_target(history: &[Release], revision: u64) -> Option<u64> {
     let before: Vec<Release> = history.iter().filter(|r| r.revision < revision).cloned().collect();
     records::current(&before).map(|r| r.revision)
 }

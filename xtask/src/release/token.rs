@@ -13,10 +13,10 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::io::Read;
 
-pub const SECRET: &str = "storage-token";
+const SECRET: &str = "storage-token";
 pub const KEY: &str = "token";
 pub const VAR: &str = "XTASK_STORAGE_TOKEN";
-pub const FILE_VAR: &str = "XTASK_STORAGE_TOKEN_FILE";
+const FILE_VAR: &str = "XTASK_STORAGE_TOKEN_FILE";
 
 /// The token CI gives, and where it came from (a variable's name, never the value).
 pub fn given(value: Option<String>, file: Option<String>) -> Result<Option<(String, String)>> {
@@ -54,7 +54,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// 32 bytes from the kernel's CSPRNG, as 64 hex characters.
-pub fn generate() -> Result<String> {
+fn generate() -> Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
