@@ -80,11 +80,13 @@ pub enum Command {
     Perf(PerfArgs),
     /// Run the pipeline's stages for a GitHub event (from GitHub's variables, or --event/--ref/--environment), as CI does.
     Ci(CiArgs),
-    /// Check that the GitHub workflows stay thin: every `run:` step is one `cargo xtask` command.
+    /// Check the GitHub workflows: thin steps, services started, actions pinned by commit, job timeouts, secrets on their step, every event plans.
     Workflows {
         /// Print the findings as JSON.
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<WorkflowsCommand>,
     },
     /// What the pipeline and its tests need running here: the Docker engine, a loopback registry, the base images, a local Kubernetes control plane.
     Services {
@@ -309,6 +311,22 @@ pub struct RollbackArgs {
 }
 
 /// `cargo xtask node`.
+#[derive(Subcommand, Debug)]
+pub enum WorkflowsCommand {
+    /// The actions the workflows use: the commit each is pinned to, its tag, and how often it is used.
+    Pins {
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The events each workflow declares, as GitHub would hand them to `cargo xtask ci`, and the stages its steps name.
+    Events {
+        /// Print them as JSON (with each event's payload).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Subcommand, Debug)]
 pub enum NodeCommand {
     /// Start the node (or check it runs) and wait until it is Ready.

@@ -151,7 +151,7 @@ fn run(cli: Cli, command: Option<&str>) -> Result<i32> {
             inputs::share_listing();
             stages::ci::run(&ws, &args, &|argv: &[String]| in_process(&root, argv))
         }
-        Command::Workflows { json } => stages::workflows::run(&root, json),
+        Command::Workflows { json, action } => stages::workflows::run(&root, json, action.as_ref()),
         Command::Cache { action } => stages::cache::run(&discover(&root)?, action),
         Command::Services { action } => stages::services::run(&root, &action),
     }

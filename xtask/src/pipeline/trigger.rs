@@ -9,7 +9,7 @@
 //! | push to main | test, quality, image (SHA tags), manifests, deploy, verify: development |
 //! | push of a release tag `vX.Y.Z` | test, quality, image (X.Y.Z, X.Y, latest), manifests, deploy, verify: the requested environment, staging by default |
 //! | workflow_dispatch with an environment | test (legs + the full suite), quality, image (tags by the ref), manifests, deploy, verify: that environment |
-//! | workflow_dispatch without one | test (legs + the full suite), quality |
+//! | workflow_dispatch without one | test (legs + the full suite), quality, perf (every component with scenarios, against main) |
 
 use crate::images::tags::parse_version;
 use serde::Serialize;
@@ -209,6 +209,10 @@ fn stages(p: &Pipeline) -> Vec<Stage> {
     let mut out = vec![stage("test", &["test"], &[]), stage("quality", &["quality"], &[])];
     if p.event == "pull_request" {
         out.push(stage("perf", &["perf", "--affected"], &[]));
+    }
+    // A manual run of the performance workflow: every scenario, this ref against main.
+    if p.event == "workflow_dispatch" && p.environment.is_none() {
+        out.push(stage("perf", &["perf"], &[]));
     }
     if let Some(env) = p.environment.as_deref() {
         out.push(stage("image", &["image", "build", "--push", "--ref", &p.reference], &["test", "quality"]));

@@ -106,10 +106,14 @@ fn workflow_dispatch_with_an_environment_deploys_that_environment() {
 }
 
 #[test]
-fn workflow_dispatch_without_an_environment_runs_the_tests() {
+fn workflow_dispatch_without_an_environment_runs_the_tests_and_every_perf_scenario() {
     let p = plan("workflow_dispatch", DISPATCH_TESTS, None);
     assert!(p.full_suite);
-    assert_eq!(p.names(), ["test", "quality"]);
+    assert_eq!(p.names(), ["test", "quality", "perf"]);
+    // A manual run of performance.yml: every component's scenarios, not only the affected ones.
+    assert_eq!(p.stage("perf").unwrap().command(), "cargo xtask perf");
+    // A dispatch that deploys runs no perf.
+    assert!(plan("workflow_dispatch", DISPATCH_STAGING, None).stage("perf").is_none());
 }
 
 #[test]

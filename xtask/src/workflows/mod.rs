@@ -5,7 +5,10 @@
 //! `findings::judge`), JSON output as findings, and how it is installed.
 //! `jobs`: the rule that a job starts the services its commands need.
 
+pub mod events;
+pub mod filters;
 pub mod jobs;
+pub mod rules;
 
 use crate::exec::{run_logged, Log, Prepare};
 use crate::findings::{Finding, Severity};
