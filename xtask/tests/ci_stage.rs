@@ -292,3 +292,56 @@ fn another_overlay_is_guarded_like_production_unless_its_settings_say_otherwise(
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("deploy/overlays/qa/xtask.toml sets guard = \"lenient\""), "{}", r.stderr);
 }
+
+/// Every event each workflow declares, handed over as GitHub does
+/// (`GITHUB_EVENT_NAME`, `GITHUB_REF`, the payload at `GITHUB_EVENT_PATH`),
+/// plans each `--only` stage that workflow's steps name, and plans where a
+/// step plans: on a copy of the monorepo committed on main with the release
+/// tag the samples use (`cargo xtask workflows events` lists them).
+#[test]
+fn every_event_each_workflow_declares_plans_the_stages_its_steps_name() {
+    let copy = support::copy_of_the_monorepo();
+    let root = copy.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-qm", "release"]);
+    git(root, &["tag", "v1.2.3"]);
+    let xtask = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("--root").arg(root).args(args).env("HOME", root).env_remove("KUBECONFIG").env_remove("KUBECONFIG_B64");
+        cmd
+    };
+    let listed = run(xtask(&["workflows", "events", "--json"]));
+    assert_eq!(listed.code, 0);
+    let samples: Vec<serde_json::Value> = serde_json::from_str(&listed.stdout).unwrap();
+    let mut planned = Vec::new();
+    for (n, s) in samples.iter().enumerate() {
+        let payload = root.join(format!("event-{n}.json"));
+        std::fs::write(&payload, s["payload"].to_string()).unwrap();
+        let mut onlys: Vec<Vec<&str>> =
+            s["only"].as_array().unwrap().iter().map(|o| vec!["--only", o.as_str().unwrap()]).collect();
+        if s["plans"].as_bool().unwrap() {
+            onlys.push(Vec::new());
+        }
+        for only in onlys {
+            let mut args = vec!["ci", "--plan"];
+            args.extend(&only);
+            let mut cmd = xtask(&args);
+            cmd.env("GITHUB_ACTIONS", "true")
+                .env("GITHUB_EVENT_NAME", s["event"].as_str().unwrap())
+                .env("GITHUB_REF", s["ref"].as_str().unwrap())
+                .env("GITHUB_EVENT_PATH", &payload)
+                .env("GITHUB_OUTPUT", root.join("github-output"));
+            let r = run(cmd);
+            let what = format!("{} on {} {} {only:?}", s["workflow"], s["event"], s["ref"]);
+            assert_eq!(r.code, 0, "{what}: {}", r.stderr);
+            planned.push(what);
+        }
+    }
+    // The rows that failed on GitHub before: a manual performance run, and every deploy stage of a release.
+    let has = |w: &str, e: &str, only: &str| planned.iter().any(|p| p.contains(w) && p.contains(e) && p.contains(only));
+    assert!(has("performance.yml", "workflow_dispatch", "\"perf\""), "{planned:#?}");
+    assert!(has("build-and-deploy.yml", "refs/tags/v1.2.3", "\"deploy\""), "{planned:#?}");
+    assert!(!planned.iter().any(|p| p.contains("-rc")), "pre-release tags start no run: {planned:#?}");
+    assert!(planned.len() >= 30, "{} plans", planned.len());
+}

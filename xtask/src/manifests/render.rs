@@ -18,6 +18,14 @@ use xshell::{cmd, Shell};
 pub const OVERLAYS: &str = "deploy/overlays";
 pub const BASE: &str = "deploy/base/kustomization.yaml";
 
+/// The environments a plan may deploy: the overlays, or the spec's three in a repo without any.
+pub fn deployable(root: &Path) -> Result<Vec<String>> {
+    if root.join(OVERLAYS).is_dir() {
+        return environments(root);
+    }
+    Ok(["development", "staging", "production"].map(String::from).to_vec())
+}
+
 /// The environments: every folder under `deploy/overlays` with a kustomization.
 pub fn environments(root: &Path) -> Result<Vec<String>> {
     let dir = root.join(OVERLAYS);

@@ -114,13 +114,14 @@ impl Run {
     }
 }
 
-/// The monorepo's components (what discovery and the manifests need) and `deploy/`, copied.
+/// The monorepo's components (what discovery and the manifests need), `deploy/` and the workflows, copied.
 pub fn copy_of_the_monorepo() -> tempfile::TempDir {
     let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = tempfile::tempdir().unwrap();
     let wanted = |rel: &Path| {
         let s = rel.to_string_lossy();
         s.starts_with("deploy/")
+            || s.starts_with(".github/workflows/")
             || s == "tools/python-tools.txt"
             || s.contains("/k8s/")
             || s.ends_with("/pyproject.toml")

@@ -20,14 +20,6 @@ use anyhow::Result;
 use std::path::Path;
 use xshell::{cmd, Shell};
 
-/// The environments a plan may deploy: the overlays, or the spec's three in a repo without any.
-fn environments(root: &Path) -> Result<Vec<String>> {
-    if root.join(manifests_render::OVERLAYS).is_dir() {
-        return manifests_render::environments(root);
-    }
-    Ok(["development", "staging", "production"].map(String::from).to_vec())
-}
-
 /// The event: flags first, then GitHub's variables, then the pull-request default.
 fn event(root: &Path, args: &CiArgs) -> Result<Event> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -81,7 +73,7 @@ fn checkout(root: &Path, reference: &str) -> Checkout {
 pub fn run(ws: &Workspace, args: &CiArgs, stage: &run::InProcess<'_>) -> Result<i32> {
     let root = &ws.root;
     let event = event(root, args)?;
-    let pipeline = trigger::decide(&event, &environments(root)?).map_err(UsageError::new)?;
+    let pipeline = trigger::decide(&event, &manifests_render::deployable(root)?).map_err(UsageError::new)?;
     let mut stages = trigger::select(&pipeline, &args.only).map_err(UsageError::new)?;
     // What the deploy would refuse, refused now: before tests, checks and images run.
     if let Some(env) = &pipeline.environment {

@@ -56,7 +56,7 @@ fn samples(root: &Path) -> Result<Vec<Sample>> {
 
 /// Every sample whose plan fails, or lacks a stage its workflow's steps name.
 fn unplannable(root: &Path) -> Result<Vec<Finding>> {
-    let environments = manifests_render::environments(root).unwrap_or_default();
+    let environments = manifests_render::deployable(root)?;
     let mut found = Vec::new();
     for s in samples(root)? {
         let event = trigger::from_github(&s.event, Some(&s.reference), Some(&s.payload.to_string()), None)
