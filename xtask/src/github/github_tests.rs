@@ -59,3 +59,12 @@ fn matrix_sums_each_component_per_stage() {
          | cdc | ❌ 1.0s · 2/1/0 passed/failed/skipped | - |\n"
     );
 }
+
+#[test]
+fn a_multi_line_secret_is_masked_line_by_line() {
+    assert_eq!(mask_commands("one"), ["::add-mask::one"]);
+    assert_eq!(
+        mask_commands("-----BEGIN KEY-----\n  abc\n\n-----END KEY-----\n"),
+        ["::add-mask::-----BEGIN KEY-----", "::add-mask::abc", "::add-mask::-----END KEY-----"]
+    );
+}

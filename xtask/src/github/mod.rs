@@ -4,6 +4,8 @@
 //! chart of the run. Rendering is pure; writing appends only when GitHub
 //! provides the file.
 
+pub mod environment;
+
 use crate::exec::Outcome;
 use crate::report::{self, Counts, Row};
 use anyhow::{Context, Result};
@@ -13,6 +15,22 @@ use std::path::Path;
 /// Is this run inside GitHub Actions?
 pub fn on_github() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// The `::add-mask::` commands that hide a secret in the job's log: one per
+/// line, since the runner masks a line at a time (a multi-line secret masked
+/// whole would show its lines).
+pub fn mask_commands(secret: &str) -> Vec<String> {
+    secret.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| format!("::add-mask::{l}")).collect()
+}
+
+/// On GitHub, masks a secret in the job's log before anything could print it.
+pub fn mask(secret: &str) {
+    if on_github() {
+        for line in mask_commands(secret) {
+            println!("{line}");
+        }
+    }
 }
 
 /// One `name=value` entry of `$GITHUB_OUTPUT`; a multi-line value in GitHub's

@@ -97,7 +97,7 @@ pub fn local_target() -> Target {
 /// On GitHub, tell the runner to mask every secret before anything else is printed.
 pub fn mask(targets: &[Target]) {
     for c in targets.iter().filter_map(|t| t.credentials.as_ref()) {
-        println!("::add-mask::{}", c.password);
+        crate::github::mask(&c.password);
     }
 }
 

@@ -65,7 +65,16 @@ pub fn decode(text: &str, var: &str) -> Result<Vec<u8>> {
 
 /// The values in a kubeconfig that must never be shown (tokens, keys, passwords).
 fn secrets_in(kubeconfig: &str) -> Vec<String> {
-    const KEYS: [&str; 5] = ["token:", "client-key-data:", "password:", "client-certificate-data:", "id-token:"];
+    const KEYS: [&str; 8] = [
+        "token:",
+        "client-key-data:",
+        "password:",
+        "client-certificate-data:",
+        "id-token:",
+        "refresh-token:",
+        "client-secret:",
+        "access-token:",
+    ];
     kubeconfig
         .lines()
         .filter_map(|l| {
@@ -116,14 +125,12 @@ pub fn resolve(flag: Option<&Path>, github: bool) -> Result<Kubeconfig> {
         Source::Encoded(text, var) => {
             if github {
                 // Masked before anything else is printed, decoded or not.
-                for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                    println!("::add-mask::{}", line.trim());
-                }
+                crate::github::mask(&text);
             }
             let bytes = decode(&text, var)?;
             if github {
                 for s in secrets_in(&String::from_utf8_lossy(&bytes)) {
-                    println!("::add-mask::{s}");
+                    crate::github::mask(&s);
                 }
             }
             write_private(&bytes)

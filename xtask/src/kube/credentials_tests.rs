@@ -41,6 +41,9 @@ fn decoding_accepts_wrapped_base64_and_refuses_what_is_not_a_kubeconfig() {
 fn secrets_in_a_kubeconfig_are_found_for_masking() {
     let with_key = format!("{CONFIG}    client-key-data: \"QUJD\"\n    password: pw\n");
     assert_eq!(secrets_in(&with_key), ["s3cr3t-token", "QUJD", "pw"]);
+    // An auth provider's tokens and an OIDC client's secret are secrets too.
+    let provider = "users:\n- name: u\n  user:\n    auth-provider:\n      config:\n        access-token: at1\n        refresh-token: 'rt2'\n        client-secret: \"cs3\"\n        client-id: public\n";
+    assert_eq!(secrets_in(provider), ["at1", "rt2", "cs3"]);
 }
 
 #[test]

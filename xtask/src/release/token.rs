@@ -7,7 +7,6 @@
 //! (masked on GitHub) and carries no managed-by label, so pruning leaves it.
 
 use crate::error::UsageError;
-use crate::github::on_github;
 use crate::kube::cluster::Session;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -91,9 +90,7 @@ pub fn ensure(s: &Session) -> Result<()> {
 }
 
 fn mask(token: &str) {
-    if on_github() {
-        println!("::add-mask::{token}");
-    }
+    crate::github::mask(token);
 }
 
 #[cfg(test)]

@@ -116,9 +116,7 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
     // A push alone sends images built earlier: their ids, known before anything is pushed.
     let mut pushed_ids = BTreeMap::new();
     if !run.exec.dry_run {
-        if on_github() {
-            registry::mask(&targets);
-        }
+        registry::mask(&targets);
         checks::check_docker(&sh)?;
         if build {
             checks::check_base_images(&sh, ws, &components, base.as_deref())?;
