@@ -292,6 +292,81 @@ fn bad_input_needs_no_cluster() {
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
 }
 
+/// Serves one canned answer of GitHub's API on loopback, once.
+fn github_api(status: u16, body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let (mut request, mut buf) = (Vec::new(), [0u8; 4096]);
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut buf).unwrap() {
+                0 => break,
+                n => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        let answer =
+            format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        conn.write_all(answer.as_bytes()).unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    (url, handle)
+}
+
+/// Deploys fail closed on GitHub: an environment that needs reviewers is
+/// refused, before any cluster is asked, when the job is not bound to it or
+/// its GitHub environment has no required reviewers (GitHub's JSON answer as a
+/// fixture); a token without `actions: read` gets one line naming it.
+#[test]
+fn a_github_job_deploys_only_an_environment_that_requires_reviewers() {
+    const UNPROTECTED: &str = include_str!("fixtures/github/environment-staging-unprotected.json");
+    const FORBIDDEN: &str = include_str!("fixtures/github/error-403-no-actions-read.json");
+    let f = Fixture::new("reviewers", None);
+    git(f.repo.root(), &["init", "-q", "-b", "main"]);
+    git(f.repo.root(), &["add", "-A"]);
+    git(f.repo.root(), &["commit", "-qm", "main"]);
+    f.repo.write("deploy/overlays/development/xtask.toml", "guard = \"any\"\nreviewers = \"required\"\n");
+    let on_github = |api: &str, bound: Option<&str>| {
+        let mut cmd = f.command(&["deploy", "development"]);
+        cmd.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_REF", "refs/heads/main")
+            .env("GITHUB_TOKEN", "ghs_fixture")
+            .env("GITHUB_REPOSITORY", "acme/platform")
+            .env("GITHUB_API_URL", api)
+            .env_remove("XTASK_GITHUB_ENVIRONMENT");
+        if let Some(env) = bound {
+            cmd.env("XTASK_GITHUB_ENVIRONMENT", env);
+        }
+        support::run(cmd)
+    };
+    let run = on_github("http://127.0.0.1:1", None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("add `environment: development` to the job"), "{}", run.stderr);
+
+    let (api, request) = github_api(200, UNPROTECTED);
+    let run = on_github(&api, Some("development"));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("environment development has no required reviewers"), "{}", run.stderr);
+    assert!(run.stderr.contains("Settings → Environments → development → Required reviewers"), "{}", run.stderr);
+    assert!(request.join().unwrap().starts_with("GET /repos/acme/platform/environments/development "));
+    // Nothing was asked of a cluster: there is none (no credentials), and the refusal came first.
+    assert!(!run.stderr.contains("no cluster credentials"), "{}", run.stderr);
+
+    let (api, request) = github_api(403, FORBIDDEN);
+    let run = on_github(&api, Some("development"));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("give the deploy job `permissions: actions: read`"), "{}", run.stderr);
+    request.join().unwrap();
+
+    // The opt-out, recorded in the overlay, lets the deploy go on (to the missing credentials here).
+    f.repo.write("deploy/overlays/development/xtask.toml", "guard = \"any\"\nreviewers = \"not-required\"\n");
+    let run = on_github("http://127.0.0.1:1", Some("development"));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("no cluster credentials"), "{}", run.stderr);
+}
+
 /// The platform itself: development deploys, then a build whose storage
 /// crash-loops fails fast naming storage's pod, is rolled back, and the
 /// earlier storage image runs again.

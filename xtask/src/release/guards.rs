@@ -57,13 +57,7 @@ pub fn read(root: &Path, env: &str) -> Result<Guard> {
 /// The guard of `env` from its overlay's settings (`None`: no such file);
 /// an error says what is wrong with the file (`shown` names it).
 fn from_settings(env: &str, text: Option<&str>, shown: &str) -> Result<Guard, String> {
-    let Some(text) = text else { return Ok(Guard::default_for(env)) };
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        format!("{shown} is not TOML ({}): write `guard = \"any\"`, `\"main\"` or `\"release\"`", e.message())
-    })?;
-    if let Some(key) = table.keys().find(|k| *k != "guard") {
-        return Err(format!("{shown} has an unknown setting `{key}`: the only one is `guard`"));
-    }
+    let Some(table) = table(text, shown)? else { return Ok(Guard::default_for(env)) };
     match table.get("guard").map(|v| v.as_str()) {
         None => Ok(Guard::default_for(env)),
         Some(Some("any")) => Ok(Guard::Any),
@@ -72,6 +66,55 @@ fn from_settings(env: &str, text: Option<&str>, shown: &str) -> Result<Guard, St
         Some(other) => Err(format!(
             "{shown} sets guard = {}: choose \"any\" (development's), \"main\" (staging's) or \"release\" (production's)",
             other.map_or("a non-string".to_string(), |s| format!("\"{s}\""))
+        )),
+    }
+}
+
+/// The overlay's settings, checked for unknown keys.
+fn table(text: Option<&str>, shown: &str) -> Result<Option<toml::Table>, String> {
+    let Some(text) = text else { return Ok(None) };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        format!("{shown} is not TOML ({}): write `guard = \"any\"`, `\"main\"` or `\"release\"`", e.message())
+    })?;
+    if let Some(key) = table.keys().find(|k| !SETTING_KEYS.contains(&k.as_str())) {
+        return Err(format!("{shown} has an unknown setting `{key}`: the settings are {}", SETTING_KEYS.join(", ")));
+    }
+    Ok(Some(table))
+}
+
+const SETTING_KEYS: [&str; 2] = ["guard", "reviewers"];
+
+/// Whether a deploy from GitHub needs the environment to require reviewers:
+/// `reviewers = "required"` or `"not-required"` in the overlay's settings;
+/// by default required where the guard is `release`. Opting out is for a
+/// repository whose plan has no reviewers (private, on GitHub Free).
+pub fn reviewers_required(env: &str, guard: Guard, text: Option<&str>, shown: &str) -> Result<bool, String> {
+    let table = table(text, shown)?;
+    match table.as_ref().and_then(|t| t.get("reviewers")).map(|v| v.as_str()) {
+        None => Ok(guard == Guard::Release),
+        Some(Some("required")) => Ok(true),
+        Some(Some("not-required")) => Ok(false),
+        Some(_) => Err(format!(
+            "{shown} sets reviewers to something else than \"required\" or \"not-required\": choose one (default for {env}: {})",
+            if guard == Guard::Release { "required" } else { "not-required" }
+        )),
+    }
+}
+
+/// `reviewers_required` for `env`'s overlay.
+pub fn read_reviewers(root: &Path, env: &str, guard: Guard) -> Result<bool> {
+    let shown = format!("{OVERLAYS}/{env}/{SETTINGS}");
+    let text = std::fs::read_to_string(root.join(&shown)).ok();
+    reviewers_required(env, guard, text.as_deref(), &shown).map_err(UsageError::new)
+}
+
+/// On GitHub, an environment that needs reviewers is deployed only from a
+/// job bound to it (whose reviewers GitHub then enforces).
+pub fn bound(env: &str, f: &Facts) -> Result<(), String> {
+    match f.github_environment.as_deref() {
+        Some(e) if e == env => Ok(()),
+        _ => Err(format!(
+            "{env} is deployed from GitHub only by a job bound to its environment, whose reviewers approve it: add `environment: {env}` to the job"
         )),
     }
 }

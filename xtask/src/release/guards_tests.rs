@@ -88,3 +88,22 @@ fn a_release_guard_is_approved_by_confirm_or_a_job_bound_to_that_environment() {
         "deploying to qa needs --confirm (or a GitHub job bound to the `qa` environment)"
     );
 }
+
+#[test]
+fn reviewers_are_required_on_github_where_the_guard_is_release_unless_the_overlay_opts_out() {
+    let shown = "deploy/overlays/qa/xtask.toml";
+    assert_eq!(reviewers_required("production", Guard::Release, None, shown), Ok(true));
+    assert_eq!(reviewers_required("staging", Guard::Main, None, shown), Ok(false));
+    assert_eq!(reviewers_required("staging", Guard::Main, Some("reviewers = \"required\""), shown), Ok(true));
+    assert_eq!(
+        reviewers_required("production", Guard::Release, Some("reviewers = \"not-required\""), shown),
+        Ok(false)
+    );
+    let e = reviewers_required("qa", Guard::Release, Some("reviewers = true"), shown).unwrap_err();
+    assert!(e.contains("choose one (default for qa: required)"), "{e}");
+    assert!(from_settings("qa", Some("reviewers = \"required\""), shown).is_ok(), "a known setting");
+    let bound_to = |e: &str| Facts { github_environment: Some(e.into()), ..Facts::default() };
+    assert!(bound("production", &bound_to("production")).is_ok());
+    let e = bound("production", &bound_to("staging")).unwrap_err();
+    assert!(e.contains("add `environment: production` to the job"), "{e}");
+}

@@ -1,5 +1,6 @@
 //! `cargo xtask deploy ENV`: the environment's guard judges the ref
-//! (`release::guards`) → render and validate → the images' origins
+//! (`release::guards`; on GitHub also that the environment requires
+//! reviewers, `github::environment`) → render and validate → the images' origins
 //! (`release::provenance`: outside development this commit's builds, in
 //! production exactly the release's digests) → take the environment's lock →
 //! record the release pending → server-side apply → verify and smoke checks
@@ -16,6 +17,7 @@ use crate::clock;
 use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::exec;
+use crate::github;
 use crate::kube::lock::{self, Lock};
 use crate::kube::wait;
 use crate::kube::want::wanted;
@@ -42,6 +44,13 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let built = provenance::images_report(root)?;
     let facts = provenance::facts(root, &built, args.confirm)?;
     guards::check(&env, guard, &facts).map_err(UsageError::new)?;
+    // Fail closed on GitHub: the job's environment must itself require reviewers.
+    if github::on_github() && guards::read_reviewers(root, &env, guard)? {
+        guards::bound(&env, &facts).map_err(UsageError::new)?;
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        github::environment::require_reviewers(&env, &var).map_err(UsageError::new)?;
+        println!("deploy {env}: the GitHub environment {env} requires reviewers");
+    }
     // A malformed strategy file is bad input before anything else runs.
     canary::strategy::read(root, &env).map_err(UsageError::new)?;
     exec::install_interrupt_handler()?;

@@ -9,9 +9,9 @@
 
 use crate::cli::WorkflowsCommand;
 use crate::findings::{Finding, Severity};
-use crate::kube::guards;
 use crate::manifests::render as manifests_render;
 use crate::pipeline::trigger::{self, Event};
+use crate::release::guards;
 use crate::workflows::events::{self, Sample, RELEASE_REF};
 use crate::workflows::{files, jobs, rules, thin};
 use anyhow::{Context, Result};
@@ -42,7 +42,7 @@ pub fn run(root: &Path, json: bool, action: Option<&WorkflowsCommand>) -> Result
 /// The ref a dispatch of `env` is tried on: main when its guard takes main, else a release tag.
 fn dispatch_ref(root: &Path) -> impl Fn(&str) -> String + '_ {
     move |env: &str| {
-        let guard = manifests_render::guard(root, env).unwrap_or(guards::Guard::Any);
+        let guard = guards::read(root, env).unwrap_or(guards::Guard::Any);
         match guards::check_ref(env, guard, Some("main"), None) {
             Ok(()) => "refs/heads/main".into(),
             Err(_) => RELEASE_REF.into(),
