@@ -147,7 +147,7 @@ pub fn secrets_beyond_a_step(file: &str, text: &str) -> Vec<Finding> {
         }
         // Anything under a job's `steps:` belongs to one step.
         if !ancestors.contains(&"steps") {
-            let where_ = if ancestors.iter().any(|a| *a == "jobs") { "a job" } else { "the workflow" };
+            let where_ = if ancestors.contains(&"jobs") { "a job" } else { "the workflow" };
             let message = format!(
                 "`{}` is set for {where_}, so every step and action there can read it: move it to the `env:` of the one step that uses it",
                 line.trim()
