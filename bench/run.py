@@ -149,7 +149,8 @@ def test_binaries() -> list[tuple[str, str]]:
 
 
 def suites_of(tasks: list[dict]) -> dict[str, str]:
-    """Test target -> suite, from the test stage's `test:xtask:<suite>` tasks (their `--test` arguments)."""
+    """Unit tests ("xtask") or integration-test module -> suite, from the test stage's
+    `test:xtask:<suite>` tasks (`--bins`, or their `MODULE::` filters)."""
     found = {}
     for t in tasks:
         task_id, args = t["task"]["id"], t["task"]["args"]
@@ -158,10 +159,15 @@ def suites_of(tasks: list[dict]) -> dict[str, str]:
         suite = task_id.removeprefix("test:xtask:")
         if "--bins" in args:
             found["xtask"] = suite
-        for i, a in enumerate(args[:-1]):
-            if a == "--test":
-                found[args[i + 1]] = suite
+        for a in args[args.index("--") + 1:] if "--" in args else []:
+            if a.endswith("::"):
+                found[a.removesuffix("::")] = suite
     return found
+
+
+def suite_key(binary: str, test: str) -> str:
+    """What `suites_of` names a test by: its module in the integration binary, else its binary."""
+    return test.split("::")[0] if binary == "integration" else binary
 
 
 def per_test() -> list[tuple[str, str, float]]:
@@ -319,11 +325,11 @@ def main() -> None:
         rows = sorted(results["per_test"], key=lambda r: -r["seconds"])
         totals: dict[str, float] = {}
         for r in rows:
-            key = suite.get(r["binary"], "?")
+            key = suite.get(suite_key(r["binary"], r["test"]), "?")
             totals[key] = totals.get(key, 0.0) + r["seconds"]
         print("slowest xtask tests (each binary run alone, its tests in parallel threads):")
         for r in rows[:15]:
-            print(f"  {r['seconds']:8.2f} s  {suite.get(r['binary'], '?'):<9} {r['binary']}::{r['test']}")
+            print(f"  {r['seconds']:8.2f} s  {suite.get(suite_key(r['binary'], r['test']), '?'):<9} {r['binary']}::{r['test']}")
         print("  per suite (sum of its tests): " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(totals.items(), key=lambda kv: -kv[1])))
     print("cold run, per task of test:xtask:")
     xt = [t for t in stages["test"] if t["task"]["id"].startswith("test:xtask:")]

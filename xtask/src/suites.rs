@@ -2,8 +2,10 @@
 //! by what it really reads: a change in one component re-runs only the
 //! suites that build or deploy it, a docs change only `tidy`, and every suite
 //! re-runs when the xtask itself changes (its binary is what they test).
-//! Every `xtask/tests/*.rs` file is in exactly one suite of [`SUITES`];
-//! planning fails, naming the file, when one is in none.
+//! The integration tests are one binary ([`TEST_BINARY`]) with a module per
+//! `xtask/tests/*.rs` file; a suite runs it filtered to its modules. Every
+//! such file is a module of `xtask/tests/lib.rs` and in exactly one suite of
+//! [`SUITES`]; planning fails, naming the file, when one is not.
 
 use crate::component::Workspace;
 use crate::error::UsageError;
@@ -30,7 +32,7 @@ pub const PINNED_ENV: &str = "development";
 /// One `test:xtask:<name>` task.
 pub struct Suite {
     pub name: &'static str,
-    /// Integration test files, `xtask/tests/<file>.rs`; none: the binary's unit tests.
+    /// Integration test modules, `xtask/tests/<module>.rs`; none: the binary's unit tests.
     pub files: &'static [&'static str],
     /// Repo files and folders it reads besides the xtask's own sources.
     pub reads: &'static [&'static str],
@@ -43,16 +45,23 @@ pub struct Suite {
     pub services: bool,
 }
 
-/// What every suite reads: the xtask's sources, its build and the tests' shared support.
+/// What every suite reads: the xtask's sources, its build, the tests' shared
+/// support and the test binary's root.
 pub const SOURCES: &[&str] =
-    &["Cargo.toml", "Cargo.lock", ".cargo/", "xtask/Cargo.toml", "xtask/src/", "xtask/tests/support/"];
+    &["Cargo.toml", "Cargo.lock", ".cargo/", "xtask/Cargo.toml", "xtask/src/", "xtask/tests/support/", TEST_ROOT];
+
+/// The integration tests' one binary (`[[test]]` in `xtask/Cargo.toml`).
+pub const TEST_BINARY: &str = "integration";
+/// Its root: a `mod` line per test file.
+pub const TEST_ROOT: &str = "xtask/tests/lib.rs";
 
 /// The suites, the slowest first (the runner starts tasks in plan order).
 /// A new test file goes into the suite whose inputs it reads.
 pub const SUITES: &[Suite] = &[
     // Real pods on the cluster's one real node: the real platform (the images
     // the workspace pins), a fixture web server, canaries. One task: its test
-    // binaries take turns on the node (2 CPUs; the platform asks for most).
+    // files take turns on the node (2 CPUs; the platform asks for most), each
+    // of their tests that runs pods there through `support::node::turn`.
     Suite {
         name: "node",
         files: &["canary", "environments", "real_node", "smoke_checks"],
@@ -138,19 +147,37 @@ pub const SUITES: &[Suite] = &[
     },
 ];
 
-/// The test files (`xtask/tests/*.rs`, stems, sorted) under `root`; none when it has no such folder.
+/// The test modules (`xtask/tests/*.rs` but the binary's root, stems, sorted)
+/// under `root`; none when it has no such folder. A file that is no module of
+/// the root is an error naming the fix: it would never be built, so never run.
 pub fn test_files(root: &Path) -> Result<Vec<String>> {
-    let dir = root.join("xtask/tests");
-    let Ok(read) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+    let Ok(read) = std::fs::read_dir(root.join("xtask/tests")) else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for e in read {
         let name = e?.file_name().to_string_lossy().into_owned();
-        if let Some(stem) = name.strip_suffix(".rs") {
+        if let Some(stem) = name.strip_suffix(".rs").filter(|s| format!("xtask/tests/{s}.rs") != TEST_ROOT) {
             out.push(stem.to_string());
         }
     }
     out.sort();
+    let declared = modules(&std::fs::read_to_string(root.join(TEST_ROOT)).unwrap_or_default());
+    let loose: Vec<&String> = out.iter().filter(|f| !declared.contains(f)).collect();
+    if !loose.is_empty() {
+        let files: Vec<String> = loose.iter().map(|f| format!("xtask/tests/{f}.rs")).collect();
+        let lines: Vec<String> = loose.iter().map(|f| format!("mod {f};")).collect();
+        return Err(UsageError::new(format!(
+            "{} {} no module of the test binary, so never run: add `{}` to {TEST_ROOT}",
+            files.join(", "),
+            if loose.len() == 1 { "is" } else { "are" },
+            lines.join(" ")
+        )));
+    }
     Ok(out)
+}
+
+/// The modules a test root declares (`mod NAME;` lines).
+fn modules(lib: &str) -> Vec<String> {
+    lib.lines().filter_map(|l| l.trim().strip_prefix("mod ")?.strip_suffix(';').map(|m| m.trim().to_string())).collect()
 }
 
 /// Every test file in exactly one suite: the files in none, or in two, named with the fix.
@@ -209,17 +236,19 @@ pub fn pins(root: &Path) -> Option<String> {
     crate::inputs::file_hash(&root.join(crate::manifests::render::pinned_file(PINNED_ENV)))
 }
 
-/// cargo's arguments for a suite: its targets, present in the checkout.
-pub fn targets(suite: &Suite, present: &[String]) -> Vec<String> {
+/// cargo's arguments for a suite and libtest's after `--`: the unit tests, or
+/// the test binary filtered to the suite's modules present in the checkout
+/// (`MODULE::`: libtest runs the tests whose names contain a filter).
+pub fn targets(suite: &Suite, present: &[String]) -> (Vec<String>, Vec<String>) {
     if suite.files.is_empty() {
-        return vec!["--bins".into()];
+        return (vec!["--bins".into()], Vec::new());
     }
-    suite
-        .files
-        .iter()
-        .filter(|f| present.iter().any(|p| p == *f))
-        .flat_map(|f| ["--test".into(), f.to_string()])
-        .collect()
+    let filters: Vec<String> =
+        suite.files.iter().filter(|f| present.iter().any(|p| p == *f)).map(|f| format!("{f}::")).collect();
+    if filters.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    (vec!["--test".into(), TEST_BINARY.into()], filters)
 }
 
 #[cfg(test)]

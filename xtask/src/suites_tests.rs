@@ -32,12 +32,37 @@ fn only_suites_that_build_or_deploy_components_read_their_sources() {
 }
 
 #[test]
-fn targets_name_the_present_files_or_the_binary() {
+fn targets_filter_the_test_binary_to_the_present_modules_or_name_the_unit_tests() {
     let unit = SUITES.iter().find(|s| s.files.is_empty()).unwrap();
-    assert_eq!(targets(unit, &[]), ["--bins"]);
+    assert_eq!(targets(unit, &[]), (vec!["--bins".to_string()], vec![]));
     let tidy = SUITES.iter().find(|s| s.name == "tidy").unwrap();
-    assert_eq!(targets(tidy, &["tidy".into()]), ["--test", "tidy"]);
-    assert!(targets(tidy, &[]).is_empty());
+    let (cargo, filters) = targets(tidy, &["tidy".into(), "floors".into(), "canary".into()]);
+    assert_eq!(
+        (cargo, filters),
+        (vec!["--test".into(), "integration".into()], vec!["floors::".into(), "tidy::".into()])
+    );
+    assert_eq!(targets(tidy, &["tidy".into()]).1, ["tidy::"]);
+    assert_eq!(targets(tidy, &[]), (vec![], vec![]));
+}
+
+#[test]
+fn a_test_file_that_is_no_module_of_the_binary_is_named_with_the_line_to_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let tests = dir.path().join("xtask/tests");
+    assert!(test_files(dir.path()).unwrap().is_empty(), "no tests folder: no tests");
+    std::fs::create_dir_all(tests.join("support")).unwrap();
+    for f in ["lib.rs", "tidy.rs", "canary.rs", "floors.rs", "support/mod.rs"] {
+        std::fs::write(tests.join(f), "").unwrap();
+    }
+    std::fs::write(tests.join("lib.rs"), "//! the root\n\nmod support;\n\nmod tidy;\n").unwrap();
+    let err = test_files(dir.path()).unwrap_err();
+    assert_eq!(crate::error::exit_code(&err), 2);
+    assert_eq!(
+        err.to_string(),
+        "xtask/tests/canary.rs, xtask/tests/floors.rs are no module of the test binary, so never run: add `mod canary; mod floors;` to xtask/tests/lib.rs"
+    );
+    std::fs::write(tests.join("lib.rs"), "mod support;\nmod canary;\nmod floors;\nmod tidy;\n").unwrap();
+    assert_eq!(test_files(dir.path()).unwrap(), ["canary", "floors", "tidy"]);
 }
 
 #[test]

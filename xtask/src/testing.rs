@@ -74,14 +74,18 @@ pub fn cargo_tests(
     let pins = suites::pins(root);
     let mut tasks = Vec::new();
     for suite in suites::SUITES {
-        let targets = suites::targets(suite, &present);
+        let (targets, mut filters) = suites::targets(suite, &present);
         if targets.is_empty() {
             continue;
         }
         let mut args: Vec<String> = ["test", "-p", "xtask", "--quiet"].map(String::from).to_vec();
         args.extend(targets);
         if ignored {
-            args.extend(["--".into(), "--include-ignored".into()]);
+            filters.push("--include-ignored".into());
+        }
+        if !filters.is_empty() {
+            args.push("--".into());
+            args.extend(filters);
         }
         let mut values = Vec::new();
         if suite.services {

@@ -39,12 +39,14 @@ fn plan_runs_pytest_in_each_components_venv_with_junit_output() {
     assert_eq!(tasks[1].artifact.as_deref(), Some(ws.root.join("target/test-results/storage.xml").as_path()));
 }
 
-/// A workspace with the xtask's test files as named.
+/// A workspace with the xtask's test files as named, each a module of the test binary.
 fn with_tests(ws: &Workspace, files: &[&str]) {
     fs::create_dir_all(ws.root.join("xtask/tests")).unwrap();
     for f in files {
         fs::write(ws.root.join(format!("xtask/tests/{f}.rs")), "").unwrap();
     }
+    let lib: String = files.iter().map(|f| format!("mod {f};\n")).collect();
+    fs::write(ws.root.join("xtask/tests/lib.rs"), lib).unwrap();
 }
 
 #[test]
@@ -63,9 +65,9 @@ fn plan_adds_one_task_per_xtask_suite_first_keyed_by_what_it_reads() {
     assert_eq!(
         lines,
         [
-            "/usr/bin/cargo test -p xtask --quiet --test real_images",
+            "/usr/bin/cargo test -p xtask --quiet --test integration -- real_images::",
             "/usr/bin/cargo test -p xtask --quiet --bins",
-            "/usr/bin/cargo test -p xtask --quiet --test floors --test tidy",
+            "/usr/bin/cargo test -p xtask --quiet --test integration -- floors:: tidy::",
         ]
     );
     let spec = |i: usize| tasks[i].cache.clone().unwrap();
@@ -104,7 +106,7 @@ fn the_services_record_gives_cargo_test_its_variables_the_cluster_tests_and_its_
     let tasks = cargo_tests(&ws.root, &ws, Path::new("/usr/bin/cargo"), &var).unwrap();
     assert_eq!(
         tasks[0].command_line(&ws.root),
-        "XTASK_TEST_KUBECONFIG=/var/lib/xtask-kube/kubeconfig /usr/bin/cargo test -p xtask --quiet --test deploy_stage -- --include-ignored"
+        "XTASK_TEST_KUBECONFIG=/var/lib/xtask-kube/kubeconfig /usr/bin/cargo test -p xtask --quiet --test integration -- deploy_stage:: --include-ignored"
     );
     // The cluster suite (kwok) reads the services, not the workspace's pins.
     let values = [("services".to_string(), "kube=f33d".to_string())];
@@ -112,7 +114,9 @@ fn the_services_record_gives_cargo_test_its_variables_the_cluster_tests_and_its_
     // The tidy suite uses no service: neither their variables nor their identities.
     let tidy = tasks.iter().find(|t| t.id == "test:xtask:tidy").unwrap();
     assert!(tidy.env.is_empty() && tidy.cache.clone().unwrap().values.is_empty());
-    assert!(tidy.args.ends_with(&["--".into(), "--include-ignored".into()]));
+    assert!(tidy.args.ends_with(&["--".into(), "tidy::".into(), "--include-ignored".into()]));
+    let unit = tasks.iter().find(|t| t.id == "test:xtask:unit").unwrap();
+    assert!(unit.args.ends_with(&["--bins".into(), "--".into(), "--include-ignored".into()]));
 }
 
 #[test]

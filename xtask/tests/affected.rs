@@ -1,7 +1,7 @@
 //! `--affected` against a fixture monorepo under git: storage, cdc and spark
 //! depending on it, client needing it for its tests only.
 
-mod support;
+use crate::support;
 
 use support::git as git_in;
 

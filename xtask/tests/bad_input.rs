@@ -1,6 +1,6 @@
 //! Bad input and a bad machine: missing or old python, Ctrl-C, doctor.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};

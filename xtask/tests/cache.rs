@@ -1,7 +1,7 @@
 //! The task cache and `--affected` against fixture monorepos that are git
 //! repositories made in temp dirs.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::Repo;

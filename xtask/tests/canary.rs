@@ -6,7 +6,7 @@
 //! into a namespace of the test's own. A release can make it slower
 //! (`DELAY_MS`). Bad input needs no cluster.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 use support::deploy::cleanup;
@@ -274,6 +274,7 @@ fn a_canary_with_one_replica_in_total_is_refused() {
 #[test]
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_same_release_is_promoted_and_a_slower_one_aborted_while_stable_keeps_serving() {
+    let _node = support::node::turn();
     let (f, _guard) = Fx::new("canary", Some(cluster()), ROLLOUT, true);
     f.release(2, 1, 0);
     let run = f.run(&["deploy", "live", "--no-smoke"]);
@@ -317,6 +318,7 @@ fn a_same_release_is_promoted_and_a_slower_one_aborted_while_stable_keeps_servin
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_canary_without_enough_traffic_pauses_and_a_person_decides_and_ctrl_c_or_a_lost_lock_remove_it() {
     let starved = ROLLOUT.replace("min_requests = 20", "min_requests = 5000");
+    let _node = support::node::turn();
     let (f, _guard) = Fx::new("pause", Some(cluster()), &starved, true);
     f.release(2, 1, 0);
     assert_eq!(f.run(&["deploy", "live", "--no-smoke"]).code, 0);
@@ -400,6 +402,7 @@ fn a_canary_without_enough_traffic_pauses_and_a_person_decides_and_ctrl_c_or_a_l
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn identical_releases_are_promoted_a_a() {
     let runs: u32 = std::env::var("XTASK_CANARY_AA_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let _node = support::node::turn();
     let (f, _guard) = Fx::new("aa", Some(cluster()), ROLLOUT, true);
     f.release(2, 1, 0);
     assert_eq!(f.run(&["deploy", "live", "--no-smoke"]).code, 0);

@@ -2,7 +2,7 @@
 //! GitHub's event read from its variables, stages run in ci's own process,
 //! and the workflow checks of the quality stage.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::{git, run, Repo};

@@ -7,7 +7,7 @@
 //! loudly that they did not run. Bad input that needs no cluster is tested
 //! without one.
 
-mod support;
+use crate::support;
 
 use support::deploy::{cleanup, outcomes, Fixture};
 use support::{cluster, git};

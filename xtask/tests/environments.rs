@@ -7,7 +7,7 @@
 //! release tag with --confirm; undeploying it gives its volume back to the
 //! cluster, which deletes it.
 
-mod support;
+use crate::support;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -55,6 +55,7 @@ fn deployed(cluster: &Cluster, ns: &str, run: &Run, replicas: u64, size: &str) -
 /// Deploy `env` as committed (main) into a namespace of its own and check it.
 fn deploys_from_main(env: &str, replicas: u64, size: &str) {
     let cluster = cluster();
+    let _turn = support::node::turn();
     let _node = NODE.lock().unwrap_or_else(|e| e.into_inner());
     let ns = namespace(&env[..3]);
     let _cleanup = cleanup(Some(&cluster), &ns);
@@ -79,6 +80,7 @@ fn staging_deploys_from_main_on_the_real_node_and_passes_its_smoke_checks() {
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn production_deploys_a_confirmed_release_with_its_100gi_shared_volume_and_undeploys() {
     let cluster = cluster();
+    let _turn = support::node::turn();
     let _node = NODE.lock().unwrap_or_else(|e| e.into_inner());
     let ns = namespace("pro");
     let _cleanup = cleanup(Some(&cluster), &ns);

@@ -3,7 +3,7 @@
 //! registry as its hub mirror): reproducible images, the exported cache, a
 //! builder that is gone or wedged, a buildx too old for the flags.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! htpasswd auth on loopback (`cargo xtask services up` starts both). Missing either fails
 //! these tests: they never pass by skipping.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! a missing cluster fails these tests; elsewhere they say loudly that they
 //! did not run.
 
-mod support;
+use crate::support;
 
 use support::{cluster, Cluster};
 

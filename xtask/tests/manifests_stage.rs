@@ -2,7 +2,7 @@
 //! manifests (a Deployment and a CronJob), one without, a base and two
 //! overlays, and an images report like the image stage writes.
 
-mod support;
+use crate::support;
 
 use support::git;
 

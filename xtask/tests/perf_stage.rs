@@ -3,7 +3,7 @@
 //! that times it (from head), and a service that must start for each tree.
 //! Needs python3 and builds two small virtualenvs (uv makes it quick).
 
-mod support;
+use crate::support;
 
 use support::{git, Repo};
 

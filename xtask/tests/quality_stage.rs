@@ -1,6 +1,6 @@
 //! The quality stage against fixture components, each with one planted defect.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::Repo;

@@ -4,7 +4,7 @@
 //! back by digest and run. Apart from image_stage.rs (fixture images), as it
 //! alone reads the components' sources: a change in one re-runs only this.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! node whose containerd cannot start. In CI (`CI=true`) a missing cluster
 //! fails these tests; elsewhere they are counted as skipped.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -113,6 +113,7 @@ fn hostname() -> String {
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_container_that_exits_1_really_crash_loops_and_its_previous_log_has_its_line() {
     let c = cluster_with_node();
+    let _node = support::node::turn();
     let ns = namespace(&c, "crash");
     apply(
         &c,
@@ -138,6 +139,7 @@ fn a_container_that_exits_1_really_crash_loops_and_its_previous_log_has_its_line
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_pod_resolves_service_names_through_coredns() {
     let c = cluster_with_node();
+    let _node = support::node::turn();
     let ns = namespace(&c, "dns");
     apply(&c, &ns.1, "apiVersion: v1\nkind: Service\nmetadata:\n  name: echo\nspec:\n  ports: [{port: 80}]\n");
     let ip = c.text(&["-n", &ns.1, "get", "service", "echo", "-o", "jsonpath={.spec.clusterIP}"]);

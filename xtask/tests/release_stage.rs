@@ -6,7 +6,7 @@
 //! `cargo xtask test` runs them with a cluster configured, and always on CI;
 //! the refusals that need no cluster always run.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

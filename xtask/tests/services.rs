@@ -3,7 +3,7 @@
 //! temp folder for its password and storage) in a fixture repo, whose
 //! `target/xtask/services.json` is the record under test.
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -62,6 +62,7 @@ fn a_stale_record_is_detected_not_trusted_and_the_service_started_again_then_dow
     repo.write("Cargo.toml", "[workspace]\n");
     // An xtask test that uses the registry: its suite's command carries the record's variables.
     repo.write("xtask/tests/image_stage.rs", "");
+    repo.write("xtask/tests/lib.rs", "mod image_stage;\n");
     let port = free_port();
     let _down = Down(&repo, port);
     let run = services(&repo, port, &["up", "registry"]);

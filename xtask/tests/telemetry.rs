@@ -5,7 +5,7 @@
 //! malformed `TRACEPARENT`, a collector that never answers, one that rejects
 //! the data, none at all: each one warning, the run unaffected and on time.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::io::{Read, Write};

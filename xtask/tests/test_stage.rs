@@ -1,6 +1,6 @@
 //! The built binary against fixture monorepos: `test`, `components`, exit codes.
 
-mod support;
+use crate::support;
 
 use support::Repo;
 

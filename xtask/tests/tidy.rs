@@ -221,8 +221,11 @@ fn a_job_planted_without_its_services_step_fails_the_workflows_rule() {
 }
 
 /// Every `xtask/tests/*.rs` file runs in exactly one `test:xtask:<suite>`
-/// task (the table in xtask/src/suites.rs): a new test file in none fails the
-/// plan, naming itself, rather than never running.
+/// task (the table in xtask/src/suites.rs), and so does every test of this
+/// binary: a task runs it filtered to its modules (`MODULE::`, matched
+/// anywhere in a test's name), so a module named like the end of another's
+/// name would run twice. A new test file in no suite fails the plan, naming
+/// itself, rather than never running.
 #[test]
 fn every_test_file_is_in_exactly_one_xtask_suite() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -234,13 +237,24 @@ fn every_test_file_is_in_exactly_one_xtask_suite() {
         .unwrap();
     let plan = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{plan}{}", String::from_utf8_lossy(&out.stderr));
-    let named: Vec<&str> =
-        plan.lines().flat_map(|l| l.split(" --test ").skip(1)).filter_map(|t| t.split_whitespace().next()).collect();
+    let tasks: Vec<Vec<&str>> = plan
+        .lines()
+        .filter_map(|l| l.split_once(" --test integration -- "))
+        .map(|(_, filters)| filters.split_whitespace().filter(|f| f.ends_with("::")).collect())
+        .collect();
     for e in std::fs::read_dir(root.join("xtask/tests")).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".rs") else { continue };
-        let runs = named.iter().filter(|n| **n == stem).count();
+        let Some(stem) = name.strip_suffix(".rs").filter(|s| *s != "lib") else { continue };
+        let runs = tasks.iter().filter(|t| t.contains(&format!("{stem}::").as_str())).count();
         assert_eq!(runs, 1, "xtask/tests/{name} runs in {runs} test:xtask tasks:\n{plan}");
+    }
+    let list = Command::new(std::env::current_exe().unwrap()).args(["--list", "--format", "terse"]).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    let names: Vec<&str> = list.lines().filter_map(|l| l.strip_suffix(": test")).collect();
+    assert!(names.len() > 100, "{list}");
+    for test in names {
+        let runs = tasks.iter().filter(|t| t.iter().any(|f| test.contains(f))).count();
+        assert_eq!(runs, 1, "{test} runs in {runs} test:xtask tasks:\n{plan}");
     }
     assert!(plan.lines().any(|l| l.contains("cargo test -p xtask --quiet --bins")), "the unit tests: {plan}");
 }

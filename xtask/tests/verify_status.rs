@@ -6,7 +6,7 @@
 //! counts them as skipped; `cargo xtask test` runs them when a cluster is
 //! configured, and always on CI.
 
-mod support;
+use crate::support;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;

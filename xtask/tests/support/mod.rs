@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part of this
 
 pub mod deploy;
+pub mod node;
 pub mod platform;
 pub mod python_image;
 
