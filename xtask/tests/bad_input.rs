@@ -4,7 +4,7 @@ use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
-use support::Repo;
+use support::{alive, Repo};
 
 /// A folder holding one executable script, for a PATH without the real tools.
 fn bin_with(repo: &Repo, name: &str, script: &str) -> std::path::PathBuf {
@@ -59,11 +59,6 @@ fn doctor_lists_tools_and_fails_when_a_required_one_is_missing() {
     assert!(run.stdout.contains("install: pip install uv"));
 }
 
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
-}
-
 fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool) {
     let end = Instant::now() + deadline;
     while !ready() {
@@ -90,7 +85,7 @@ fn ctrl_c_ends_every_child_and_reports_no_partial_results() {
         std::fs::read_to_string(&pids).is_ok_and(|s| s.contains(' '))
     });
     let text = std::fs::read_to_string(&pids).unwrap();
-    let pids: Vec<i32> = text.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    let pids: Vec<u32> = text.split_whitespace().map(|p| p.parse().unwrap()).collect();
     // SAFETY: sends SIGINT to the xtask we started, as a terminal's Ctrl-C would.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();

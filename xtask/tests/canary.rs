@@ -52,18 +52,8 @@ http.server.ThreadingHTTPServer(("", 8080), H).serve_forever()
 "#;
 
 fn web(image: &str, replicas: u32, release: u32, delay_ms: u32) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  labels: {{app.kubernetes.io/name: web}}
-spec:
-  replicas: {replicas}
-  selector:
-    matchLabels: {{app.kubernetes.io/name: web}}
-  template:
-    metadata:
+    let template = format!(
+        "    metadata:
       labels: {{app.kubernetes.io/name: web}}
       annotations: {{fixture.dev/release: \"{release}\"}}
     spec:
@@ -83,7 +73,8 @@ spec:
             requests: {{cpu: 10m, memory: 32Mi}}
             limits: {{cpu: 300m, memory: 64Mi}}
 "
-    )
+    );
+    support::deploy::web_deployment(replicas, "", &template)
 }
 
 const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels: {app.kubernetes.io/name: web}\nspec:\n  selector: {app.kubernetes.io/name: web}\n  ports: [{name: http, port: 80, targetPort: 8080}]\n";

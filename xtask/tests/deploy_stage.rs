@@ -383,22 +383,9 @@ fn the_platform_deploys_and_a_crash_looping_storage_is_rolled_back() {
         let text = std::fs::read_to_string(overlay.join(file)).unwrap();
         std::fs::write(overlay.join(file), text.replace("mlops-development", &ns)).unwrap();
     }
-    support::simulated(&overlay);
+    support::cluster::simulated(&overlay);
     let _cleanup = cleanup(Some(&cluster), &ns);
-    let xtask = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.arg("--root")
-            .arg(root)
-            .args(args)
-            .env("KUBECONFIG", &cluster.kubeconfig)
-            .env("XTASK_KUBECTL", &cluster.kubectl);
-        for (var, _) in std::env::vars() {
-            if var.starts_with("GITHUB_") {
-                cmd.env_remove(var);
-            }
-        }
-        support::run(cmd)
-    };
+    let xtask = |args: &[&str]| support::cluster::xtask(root, &cluster, args);
     // A build of every component, "pushed" with a digest per image.
     let build = |n: char| {
         git(root, &["add", "-A"]);

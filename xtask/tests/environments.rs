@@ -11,8 +11,9 @@ use crate::support;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use support::cluster::xtask;
 use support::deploy::{cleanup, outcomes};
-use support::platform::{namespace, on_the_real_node, platform, xtask, Build};
+use support::platform::{namespace, on_the_real_node, platform, Build};
 use support::{cluster, git, Cluster, Run};
 
 /// One environment at a time: production alone asks for half the node's CPU

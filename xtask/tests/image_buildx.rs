@@ -7,6 +7,9 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::git::head;
+use support::images::{copy_of_the_sources, git_repo, GOOD};
+use support::registry::docker;
 use support::Repo;
 
 /// The builder's config folder `services up buildx` recorded; a clear failure when there is none.
@@ -16,29 +19,6 @@ fn buildx_config() -> PathBuf {
     });
     PathBuf::from(dir)
 }
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().unwrap()
-}
-
-fn git(root: &Path, args: &[&str]) -> String {
-    support::git(root, args).trim().to_string()
-}
-
-fn git_repo(components: &[(&str, &str)]) -> Repo {
-    let repo = Repo::new();
-    repo.write(".gitignore", "/target/\nbuild/\n*.egg-info/\n__pycache__/\n");
-    for (name, dockerfile) in components {
-        repo.passing(name);
-        repo.write(&format!("components/{name}/Dockerfile"), dockerfile);
-    }
-    git(repo.root(), &["init", "-q"]);
-    git(repo.root(), &["add", "-A"]);
-    git(repo.root(), &["commit", "-qm", "fixture"]);
-    repo
-}
-
-const GOOD: &str = "ARG BASE_IMAGE=local/python:3.11-bookworm\nFROM ${BASE_IMAGE}\nCOPY wheels/ /tmp/wheels/\nRUN ls /tmp/wheels/app\n";
 
 /// A config folder of its own for a test builder `name`: the plugin,
 /// credentials and buildkitd's file of the real one, a spec naming `name`.
@@ -106,36 +86,6 @@ fn without_buildx_the_stage_says_so_once_and_builds_with_docker_build() {
     );
 }
 
-/// The monorepo's components and tools, copied and committed (the storage image needs its sources).
-fn copy_of_the_monorepo() -> tempfile::TempDir {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = tempfile::tempdir().unwrap();
-    for top in ["components", "tools"] {
-        let entries = walkdir::WalkDir::new(real.join(top)).into_iter().filter_entry(|e| {
-            let n = e.file_name().to_string_lossy();
-            !(n == "build"
-                || n == "__pycache__"
-                || n.ends_with(".egg-info")
-                || n.starts_with(".pytest")
-                || n == ".mypy_cache")
-        });
-        for e in entries {
-            let e = e.unwrap();
-            let to = dir.path().join(e.path().strip_prefix(&real).unwrap());
-            if e.file_type().is_dir() {
-                std::fs::create_dir_all(&to).unwrap();
-            } else {
-                std::fs::copy(e.path(), &to).unwrap();
-            }
-        }
-    }
-    std::fs::copy(real.join(".gitignore"), dir.path().join(".gitignore")).unwrap();
-    git(dir.path(), &["init", "-q"]);
-    git(dir.path(), &["add", "-A"]);
-    git(dir.path(), &["commit", "-qm", "fixture"]);
-    dir
-}
-
 #[test]
 #[ignore = "needs the local cluster's services (buildx): cargo xtask test runs it when services are up"]
 fn two_cold_builds_of_storage_at_one_commit_are_the_same_image_and_the_cache_is_exported() {
@@ -145,7 +95,7 @@ fn two_cold_builds_of_storage_at_one_commit_are_the_same_image_and_the_cache_is_
     let name = format!("xtask-repro-{}", std::process::id());
     let own = own_builder(&name);
     let config = own.path().to_path_buf();
-    let dir = copy_of_the_monorepo();
+    let dir = copy_of_the_sources();
     let repo = Repo { dir };
     let cache = tempfile::tempdir().unwrap();
     let id = || {
@@ -173,7 +123,7 @@ fn two_cold_builds_of_storage_at_one_commit_are_the_same_image_and_the_cache_is_
     assert_eq!(two["image_id"], one["image_id"], "two cold builds of one commit gave two images");
     assert_eq!(two["reproducible"], true);
     assert!(second.stdout.contains("storage: reproducible: this rebuild of"), "{}", second.stdout);
-    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    let sha = head(repo.root());
     docker(&["rmi", &format!("local/storage:{sha}"), &format!("local/storage:{}", &sha[..7])]);
     remove_builder(&name, &config);
 }
@@ -208,7 +158,7 @@ fn a_builder_that_is_gone_or_wedged_is_recreated_and_said_once() {
     let run = build(&repo, config.path(), cache.path(), &["good"]);
     assert_eq!((run.code, said(&run)), (0, 0), "{}", run.stdout);
     remove_builder(&name, config.path());
-    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    let sha = head(repo.root());
     docker(&["rmi", &format!("local/good:{sha}"), &format!("local/good:{}", &sha[..7])]);
 }
 
@@ -236,6 +186,6 @@ fn a_corrupt_or_full_cache_warns_and_the_build_goes_on() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.matches("building without exporting the cache").count(), 1, "{}", run.stdout);
     assert_eq!(std::fs::read_to_string(cache.path().join("good/index.json")).unwrap(), before);
-    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    let sha = head(repo.root());
     docker(&["rmi", &format!("local/good:{sha}"), &format!("local/good:{}", &sha[..7])]);
 }

@@ -4,78 +4,13 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::Repo;
+use support::git::head;
+use support::images::{git_repo, images_json, GOOD};
+use support::registry::{docker, engine_and_registry};
+use support::{git, unique, Repo};
 
-struct Registry {
-    host: String,
-    user: String,
-    password_file: PathBuf,
-}
-
-fn var_or(name: &str, default: &str) -> String {
-    support::service_var(name).unwrap_or_else(|| default.to_string())
-}
-
-/// The engine and the registry `cargo xtask services up` starts; a clear failure when they are not there.
-fn engine_and_registry() -> Registry {
-    let info = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
-    assert!(
-        info.is_ok_and(|o| o.status.success()),
-        "no Docker engine answers: start it with `cargo xtask services up docker` (CI does)"
-    );
-    let r = Registry {
-        host: var_or("XTASK_TEST_REGISTRY", "127.0.0.1:5000"),
-        user: var_or("XTASK_TEST_REGISTRY_USER", "xtask"),
-        password_file: var_or("XTASK_TEST_REGISTRY_PASSWORD_FILE", "/var/lib/xtask-registry/password").into(),
-    };
-    assert!(
-        r.password_file.is_file(),
-        "no registry credentials at {}: run `cargo xtask services up registry`",
-        r.password_file.display()
-    );
-    r
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().unwrap()
-}
-
-/// A unique suffix, so runs never see each other's images.
-fn unique() -> String {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}-{}", std::process::id(), t % 1_000_000_000)
-}
-
-fn images_json(root: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(root.join("target/xtask/images.json")).unwrap();
-    let images: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(images["format"], 1, "{text}");
-    images
-}
-
-/// A fixture monorepo committed to git, with components whose Dockerfiles are given.
-fn git_repo(components: &[(&str, &str)]) -> Repo {
-    let repo = Repo::new();
-    // As the monorepo's: what wheel builds leave in a component is no change.
-    repo.write(".gitignore", "/target/\nbuild/\n*.egg-info/\n__pycache__/\n");
-    for (name, dockerfile) in components {
-        repo.passing(name);
-        repo.write(&format!("components/{name}/Dockerfile"), dockerfile);
-    }
-    let git = |args: &[&str]| {
-        let out = Command::new("git").args(args).current_dir(repo.root()).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "fixture"]);
-    repo
-}
-
-const GOOD: &str = "ARG BASE_IMAGE=local/python:3.11-bookworm\nFROM ${BASE_IMAGE}\nCOPY wheels/ /tmp/wheels/\nRUN ls /tmp/wheels/app\n";
 const BAD: &str =
     "ARG BASE_IMAGE=local/python:3.11-bookworm\nFROM ${BASE_IMAGE}\nRUN echo planted-build-failure && false\n";
 
@@ -131,14 +66,10 @@ fn bad_input_gets_one_clear_line() {
     }
 
     // A release tag that is not the checked-out commit.
-    let git = |args: &[&str]| {
-        let out = Command::new("git").args(args).current_dir(repo.root()).output().unwrap();
-        assert!(out.status.success(), "git {args:?}");
-    };
-    git(&["tag", "v1.0.0"]);
+    git(repo.root(), &["tag", "v1.0.0"]);
     repo.write("components/good/src/good_pkg/later.py", "Y = 2\n");
-    git(&["add", "-A"]);
-    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "later"]);
+    git(repo.root(), &["add", "-A"]);
+    git(repo.root(), &["commit", "-qm", "later"]);
     let run = repo.run(&["image", "build", "--ref", "refs/tags/v1.0.0"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("tag v1.0.0 is commit"), "{}", run.stderr);
@@ -186,17 +117,11 @@ fn a_failing_dockerfile_shows_its_log_tail_and_the_others_still_build_and_push()
     docker(&["rmi", &format!("{ns}/good:fixture")]);
 }
 
-fn git(root: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").args(args).current_dir(root).output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[test]
 fn a_push_names_the_build_it_needs_and_the_report_keeps_every_image_id_and_digest() {
     let reg = engine_and_registry();
     let repo = git_repo(&[("good", GOOD)]);
-    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    let sha = head(repo.root());
     let ns = format!("{}/xtask-test-{}", reg.host, unique());
     let config = tempfile::tempdir().unwrap();
     let run = repo.run(&["image", "build", "good"]);
@@ -269,7 +194,7 @@ fn a_push_names_the_build_it_needs_and_the_report_keeps_every_image_id_and_diges
 fn an_unchanged_component_keeps_its_image_id() {
     engine_and_registry();
     let repo = git_repo(&[("good", GOOD)]);
-    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    let sha = head(repo.root());
     let id = || images_json(repo.root())["components"]["good"]["image_id"].as_str().unwrap().to_string();
     assert_eq!(repo.run(&["image", "build", "good"]).code, 0);
     let first = id();
@@ -279,7 +204,7 @@ fn an_unchanged_component_keeps_its_image_id() {
     assert_eq!(repo.run(&["image", "build", "good"]).code, 0);
     assert_eq!(id(), first, "the same commit built twice gave two images");
     // The created label is the commit's date, not the build's.
-    let when = git(repo.root(), &["show", "-s", "--format=%ct", "HEAD"]);
+    let when = git(repo.root(), &["show", "-s", "--format=%ct", "HEAD"]).trim().to_string();
     let label =
         docker(&["inspect", "--format", "{{index .Config.Labels \"org.opencontainers.image.created\"}}", &first]);
     let label = String::from_utf8_lossy(&label.stdout).trim().to_string();
@@ -307,7 +232,7 @@ fn a_base_image_that_is_neither_here_nor_pullable_is_one_line_naming_the_fix() {
     let mut cmd = repo.command(&["image", "build"]);
     cmd.env("XTASK_BASE_IMAGE", "local/python:3.11-bookworm");
     assert_eq!(support::run(cmd).code, 0);
-    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    let sha = head(repo.root());
     docker(&["rmi", &format!("local/lonely:{sha}"), &format!("local/lonely:{}", &sha[..7])]);
 }
 
@@ -358,7 +283,7 @@ fn dry_run_prints_commands_a_posix_shell_runs_as_shown() {
     repo.component("app", &["fx-lib"], &[]);
     repo.write("components/app/Dockerfile", GOOD);
     git(repo.root(), &["add", "-A"]);
-    git(repo.root(), &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "app"]);
+    git(repo.root(), &["commit", "-qm", "app"]);
     let run = repo.run(&["image", "build", "app", "--dry-run"]);
     assert_eq!(run.code, 0);
     for line in run.stdout.lines() {
@@ -394,7 +319,7 @@ fn only_changes_that_can_change_an_image_make_it_dirty_and_a_push_names_them() {
     assert!(help("build").contains("--base-image"));
 
     let repo = git_repo(&[("good", GOOD)]);
-    let sha = git(repo.root(), &["rev-parse", "HEAD"]);
+    let sha = head(repo.root());
     let push = ["image", "build", "--push", "--registry", "127.0.0.1:5000/x", "--dry-run"];
     // A scratch file outside every component changes no image.
     repo.write("notes.txt", "scratch\n");

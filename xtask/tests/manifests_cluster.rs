@@ -6,10 +6,9 @@
 
 use crate::support;
 
-use support::{cluster, Cluster};
+use support::{cluster, unique, Cluster};
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A namespace of this test's own, deleted when the test ends however it ends.
@@ -24,21 +23,9 @@ impl Drop for Namespace<'_> {
     }
 }
 
-fn unique() -> String {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}-{}", std::process::id(), t % 1_000_000)
-}
-
-/// The xtask on `root`, talking to `cluster` only when `kubeconfig` is asked for.
+/// The xtask on `root`, talking to `cluster` only when `--kubeconfig` names it.
 fn xtask(root: &Path, cluster: &Cluster, args: &[&str]) -> support::Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.arg("--root").arg(root).args(args).env("XTASK_KUBECTL", &cluster.kubectl).env_remove("KUBECONFIG");
-    for (var, _) in std::env::vars() {
-        if var.starts_with("GITHUB_") {
-            cmd.env_remove(var);
-        }
-    }
-    support::run(cmd)
+    support::run(support::cluster::xtask_command(root, cluster, args))
 }
 
 /// Poll until every Deployment in `ns` has all its replicas available.
@@ -71,7 +58,7 @@ fn wait_available(cluster: &Cluster, ns: &str, deadline: Duration) -> Vec<String
 fn development_deploys_into_a_fresh_namespace_and_becomes_available() {
     let cluster = cluster();
     let root = support::copy_of_the_monorepo();
-    support::simulated(&root.path().join("deploy/overlays/development"));
+    support::cluster::simulated(&root.path().join("deploy/overlays/development"));
     let run = xtask(root.path(), &cluster, &["manifests", "render", "development"]);
     assert_eq!(run.code, 0);
     let ns = Namespace { name: format!("xtask-test-{}", unique()), cluster: &cluster };

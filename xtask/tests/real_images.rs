@@ -7,49 +7,12 @@
 use crate::support;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Registry {
-    host: String,
-    user: String,
-    password_file: PathBuf,
-}
-
-fn var_or(name: &str, default: &str) -> String {
-    support::service_var(name).unwrap_or_else(|| default.to_string())
-}
-
-/// The engine and the registry `cargo xtask services up` starts; a clear failure when they are not there.
-fn engine_and_registry() -> Registry {
-    let info = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
-    assert!(
-        info.is_ok_and(|o| o.status.success()),
-        "no Docker engine answers: start it with `cargo xtask services up docker` (CI does)"
-    );
-    let r = Registry {
-        host: var_or("XTASK_TEST_REGISTRY", "127.0.0.1:5000"),
-        user: var_or("XTASK_TEST_REGISTRY_USER", "xtask"),
-        password_file: var_or("XTASK_TEST_REGISTRY_PASSWORD_FILE", "/var/lib/xtask-registry/password").into(),
-    };
-    assert!(
-        r.password_file.is_file(),
-        "no registry credentials at {}: run `cargo xtask services up registry`",
-        r.password_file.display()
-    );
-    r
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().unwrap()
-}
-
-/// A unique suffix, so runs never see each other's images.
-fn unique() -> String {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}-{}", std::process::id(), t % 1_000_000_000)
-}
+use support::images::{copy_of_the_sources, images_json};
+use support::registry::{docker, engine_and_registry};
+use support::unique;
 
 fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -58,46 +21,6 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     text.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The monorepo's components and tools, copied into a temp dir and committed:
-/// the test writes its contexts and reports there, not into the checkout.
-fn copy_of_the_monorepo() -> tempfile::TempDir {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = tempfile::tempdir().unwrap();
-    for top in ["components", "tools"] {
-        let entries = walkdir::WalkDir::new(real.join(top)).into_iter().filter_entry(|e| {
-            let n = e.file_name().to_string_lossy();
-            !(n == "build"
-                || n == "__pycache__"
-                || n.ends_with(".egg-info")
-                || n.starts_with(".pytest")
-                || n == ".mypy_cache")
-        });
-        for e in entries {
-            let e = e.unwrap();
-            let to = dir.path().join(e.path().strip_prefix(&real).unwrap());
-            if e.file_type().is_dir() {
-                std::fs::create_dir_all(&to).unwrap();
-            } else {
-                std::fs::copy(e.path(), &to).unwrap();
-            }
-        }
-    }
-    std::fs::copy(real.join(".gitignore"), dir.path().join(".gitignore")).unwrap();
-    commit(dir.path());
-    dir
-}
-
-fn commit(root: &Path) {
-    for args in [
-        &["init", "-q"][..],
-        &["add", "-A"],
-        &["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "fixture"],
-    ] {
-        let out = Command::new("git").args(args).current_dir(root).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
 }
 
 /// The README's push command as written: the variables before `cargo xtask`, and its arguments.
@@ -129,17 +52,10 @@ fn xtask_in(root: &Path, args: &[String], env: &[(String, String)], docker_confi
     support::run(cmd)
 }
 
-fn images_json(root: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(root.join("target/xtask/images.json")).unwrap();
-    let images: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(images["format"], 1, "{text}");
-    images
-}
-
 #[test]
 fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
     let reg = engine_and_registry();
-    let root = copy_of_the_monorepo();
+    let root = copy_of_the_sources();
     let docker_config = tempfile::tempdir().unwrap();
     let password = std::fs::read_to_string(&reg.password_file).unwrap().trim().to_string();
     // The README's push command runs as written after `cargo xtask services up`.

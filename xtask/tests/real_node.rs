@@ -58,14 +58,15 @@ spec:
   tolerations: [{{operator: Exists}}]
   securityContext: {{runAsNonRoot: true, runAsUser: 10001}}
   containers:
-    - name: main
-      image: {image}
-      command: [python3, -c, {script:?}]
-      resources:
-        requests: {{cpu: 10m, memory: 32Mi}}
-        limits: {{cpu: 200m, memory: 128Mi}}
-",
-        image = support::python_image::pushed()
+{container}",
+        container = support::cluster::python_container(
+            4,
+            "main",
+            support::python_image::pushed(),
+            "python3",
+            script,
+            "{cpu: 200m, memory: 128Mi}"
+        )
     )
 }
 

@@ -10,47 +10,15 @@ use crate::support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::deploy::{web, CONFIG};
 use support::{cluster, git, Cluster, Repo, Run};
 
-fn web(fault: Option<&str>) -> String {
-    let fault = fault.map(|f| format!("\n        xtask.dev/fault: {f}")).unwrap_or_default();
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  labels: {{app.kubernetes.io/name: web}}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {{app.kubernetes.io/name: web}}
-  template:
-    metadata:
-      labels:
-        app.kubernetes.io/name: web{fault}
-    spec:
-      # simulated by kwok (the image does not exist): the fake node, not the real one
-      nodeSelector: {{type: kwok}}
-      tolerations: [{{key: xtask.dev/fake-node, operator: Exists, effect: NoSchedule}}]
-      securityContext: {{runAsNonRoot: true, runAsUser: 10001}}
-      containers:
-        - name: web
-          image: ghcr.io/fx/web:latest
-          readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}}}
-          livenessProbe: {{httpGet: {{path: /healthz, port: 8080}}}}
-          resources:
-            requests: {{cpu: 10m, memory: 32Mi}}
-            limits: {{cpu: 100m, memory: 64Mi}}
-          securityContext: {{allowPrivilegeEscalation: false}}
-"
-    )
-}
-
-const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\ndata:\n  LEVEL: info\n";
 /// Two claims: one the cluster's default class provisions (reclaim policy
 /// Delete), one that asks for no class and binds a pre-made volume (Retain).
 const CLAIM: &str = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: web-data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests: {storage: 1Gi}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: web-kept\nspec:\n  storageClassName: \"\"\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests: {storage: 1Gi}\n";
 const REGISTRY: &str = "127.0.0.1:5000/fx/web";
+/// The image the manifests name (a release pins its own in their place).
+const IMAGE: &str = "ghcr.io/fx/web:latest";
 
 struct Fixture {
     repo: Repo,
@@ -85,7 +53,7 @@ impl Fixture {
         );
         f.repo.write("components/web/k8s/config.yaml", CONFIG);
         f.repo.write("components/web/k8s/data.yaml", CLAIM);
-        f.repo.write("components/web/k8s/deployment.yaml", &web(None));
+        f.repo.write("components/web/k8s/deployment.yaml", &web(IMAGE, 1, None, None));
         f.repo.write("deploy/base/kustomization.yaml", "resources:\n  - ../../components/web/k8s\n");
         for env in ["development", "staging", "production"] {
             let ns = f.namespace(env);
@@ -138,15 +106,7 @@ impl Fixture {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = self.repo.command(args);
-        for var in ["KUBECONFIG", "KUBECONFIG_B64", "CI"] {
-            cmd.env_remove(var);
-        }
-        cmd.env("HOME", self.repo.root());
-        if let Some(c) = &self.cluster {
-            cmd.env("KUBECONFIG", &c.kubeconfig).env("XTASK_KUBECTL", &c.kubectl);
-        }
-        cmd
+        support::deploy::command(&self.repo, self.cluster.as_ref(), args)
     }
 
     fn run(&self, args: &[&str]) -> Run {
@@ -206,7 +166,7 @@ fn rollback_goes_further_back_each_time_and_refuses_a_failed_revision() {
         f.ok(&["deploy", "development", "--timeout", "120s"]);
     }
     // A build whose web crash-loops: revision 3 fails, revision 4 puts 2 back.
-    f.repo.write("components/web/k8s/deployment.yaml", &web(Some("crash-loop")));
+    f.repo.write("components/web/k8s/deployment.yaml", &web(IMAGE, 1, Some("crash-loop"), None));
     f.commit("build c");
     f.built('c', None);
     f.ok(&["manifests", "update", "development"]);

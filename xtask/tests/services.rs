@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Repo, Run};
+use support::{alive, free_port, Repo, Run};
 
 /// A fixture repo anyone may read (a non-root run must find its root).
 fn open_repo() -> Repo {
@@ -19,10 +19,6 @@ fn open_repo() -> Repo {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     repo
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The services command on `repo` with a registry of its own at `port`.
@@ -41,10 +37,6 @@ fn one_line_error(run: &Run) -> &str {
 fn recorded_pid(repo: &Repo, service: &str) -> u32 {
     let state: serde_json::Value = serde_json::from_str(&repo.read("target/xtask/services.json")).unwrap();
     state["services"][service]["processes"][0]["pid"].as_u64().unwrap() as u32
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
 /// Stops the fixture's own registry however the test ends.

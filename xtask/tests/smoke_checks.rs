@@ -9,8 +9,9 @@
 use crate::support;
 
 use std::path::Path;
+use support::cluster::xtask;
 use support::deploy::{cleanup, outcomes};
-use support::platform::{commit, namespace, on_the_real_node, xtask, Build};
+use support::platform::{commit, namespace, on_the_real_node, Build};
 use support::{cluster, Cluster};
 
 fn platform(ns: &str) -> tempfile::TempDir {
@@ -47,14 +48,10 @@ spec:
       restartPolicy: Never
       securityContext: {{runAsNonRoot: true, runAsUser: 10001, seccompProfile: {{type: RuntimeDefault}}}}
       containers:
-        - name: check
-          image: {image}
-          command: [python, -c, {script:?}]
-          resources:
-            requests: {{cpu: 10m, memory: 32Mi}}
-            limits: {{cpu: 100m, memory: 64Mi}}
-          securityContext: {{allowPrivilegeEscalation: false, capabilities: {{drop: [ALL]}}}}
-"
+{container}          securityContext: {{allowPrivilegeEscalation: false, capabilities: {{drop: [ALL]}}}}
+",
+        container =
+            support::cluster::python_container(8, "check", image, "python", script, "{cpu: 100m, memory: 64Mi}")
     );
     std::fs::write(overlay.join(format!("{name}.yaml")), job).unwrap();
     let file = overlay.join("kustomization.yaml");

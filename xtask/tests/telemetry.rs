@@ -13,7 +13,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{run, Repo, Run};
+use support::{free_port, run, Repo, Run};
 
 const GIVEN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const WARNING: &str = "telemetry was not exported";
@@ -85,10 +85,6 @@ fn a_malformed_traceparent_warns_once_and_starts_a_new_trace() {
     let trace = start["trace_id"].as_str().unwrap();
     assert_eq!(trace.len(), 32);
     assert_ne!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A real collector: OTLP in (gRPC and HTTP on loopback), a file out.

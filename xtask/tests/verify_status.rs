@@ -105,7 +105,8 @@ fn verify_finishes_a_deploy_an_interrupt_left_pending() {
     let cluster = cluster();
     let f = Fixture::new("finish", Some(cluster));
     // Ready at once, available only after 10s: verify is still waiting when Ctrl-C comes.
-    let slow = web("reg.test/fx/web:1", None, 600).replace("  replicas: 2\n", "  replicas: 2\n  minReadySeconds: 10\n");
+    let slow = web("reg.test/fx/web:1", 2, None, Some(600))
+        .replace("  replicas: 2\n", "  replicas: 2\n  minReadySeconds: 10\n");
     f.build_manifest("reg.test/fx/web:1", &slow);
     let mark = f.repo.path("in-verify");
     let (code, _, stderr) = ctrl_c_at_the_mark(deploy_in_a_terminal(&f, &mark, POLL), &mark);

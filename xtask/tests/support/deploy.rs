@@ -7,8 +7,10 @@ use super::{git, Cluster, Repo, Run};
 use std::path::PathBuf;
 use std::process::Command;
 
-pub fn web(image: &str, fault: Option<&str>, deadline_s: u32) -> String {
-    let fault = fault.map(|f| format!("\n        xtask.dev/fault: {f}")).unwrap_or_default();
+/// The Deployment `web` of `replicas` pods: `spec` more lines of its spec
+/// (each ending in a newline), `template` its pods' (metadata and spec,
+/// indented as in place).
+pub fn web_deployment(replicas: u32, spec: &str, template: &str) -> String {
     format!(
         "apiVersion: apps/v1
 kind: Deployment
@@ -16,12 +18,21 @@ metadata:
   name: web
   labels: {{app.kubernetes.io/name: web}}
 spec:
-  replicas: 2
-  progressDeadlineSeconds: {deadline_s}
-  selector:
+  replicas: {replicas}
+{spec}  selector:
     matchLabels: {{app.kubernetes.io/name: web}}
   template:
-    metadata:
+{template}"
+    )
+}
+
+/// The component `web`'s Deployment, simulated on the fake node: `fault`
+/// for kwok to play, the cluster's default progress deadline when `None`.
+pub fn web(image: &str, replicas: u32, fault: Option<&str>, deadline_s: Option<u32>) -> String {
+    let fault = fault.map(|f| format!("\n        xtask.dev/fault: {f}")).unwrap_or_default();
+    let deadline = deadline_s.map(|s| format!("  progressDeadlineSeconds: {s}\n")).unwrap_or_default();
+    let template = format!(
+        "    metadata:
       labels:
         app.kubernetes.io/name: web{fault}
     spec:
@@ -39,7 +50,8 @@ spec:
             limits: {{cpu: 100m, memory: 64Mi}}
           securityContext: {{allowPrivilegeEscalation: false}}
 "
-    )
+    );
+    web_deployment(replicas, &deadline, &template)
 }
 
 pub const CONFIG: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-settings\ndata:\n  LEVEL: info\n";
@@ -58,6 +70,21 @@ impl Drop for Cleanup {
 
 pub fn cleanup(cluster: Option<&Cluster>, namespace: &str) -> Cleanup {
     Cleanup(cluster.map(|c| (c.kubeconfig.clone(), c.kubectl.clone())), namespace.to_string())
+}
+
+/// The built xtask on `repo` as a person deploying runs it: nothing of the
+/// caller's kubeconfig or CI, a home of the fixture's own, and `cluster`'s
+/// kubeconfig and kubectl when there is one.
+pub fn command(repo: &Repo, cluster: Option<&Cluster>, args: &[&str]) -> Command {
+    let mut cmd = repo.command(args);
+    for var in ["KUBECONFIG", "KUBECONFIG_B64", "CI"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", repo.root());
+    if let Some(c) = cluster {
+        cmd.env("KUBECONFIG", &c.kubeconfig).env("XTASK_KUBECTL", &c.kubectl);
+    }
+    cmd
 }
 
 pub struct Fixture {
@@ -98,7 +125,7 @@ impl Fixture {
 
     /// Commit a new build of web (image, fault label) and its images report.
     pub fn build(&self, image: &str, fault: Option<&str>, deadline_s: u32) {
-        self.build_manifest(image, &web(image, fault, deadline_s));
+        self.build_manifest(image, &web(image, 2, fault, Some(deadline_s)));
     }
 
     /// Commit web's Deployment as given (running `image`) and its images report.
@@ -120,15 +147,7 @@ impl Fixture {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = self.repo.command(args);
-        for var in ["KUBECONFIG", "KUBECONFIG_B64", "CI"] {
-            cmd.env_remove(var);
-        }
-        cmd.env("HOME", self.repo.root());
-        if let Some(c) = &self.cluster {
-            cmd.env("KUBECONFIG", &c.kubeconfig).env("XTASK_KUBECTL", &c.kubectl);
-        }
-        cmd
+        command(&self.repo, self.cluster.as_ref(), args)
     }
 
     pub fn run(&self, args: &[&str]) -> Run {

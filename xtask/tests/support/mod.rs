@@ -2,10 +2,17 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
+pub mod cluster;
 pub mod deploy;
+pub mod git;
+pub mod images;
 pub mod node;
 pub mod platform;
 pub mod python_image;
+pub mod registry;
+
+pub use cluster::{cluster, Cluster};
+pub use git::git;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -143,33 +150,6 @@ pub fn copy_of_the_monorepo() -> tempfile::TempDir {
     dir
 }
 
-/// The local cluster `cargo xtask services up kube` starts (it records
-/// `XTASK_TEST_KUBECONFIG` and `XTASK_KUBECTL` in `target/xtask/services.json`).
-pub struct Cluster {
-    pub kubeconfig: PathBuf,
-    pub kubectl: PathBuf,
-}
-
-impl Cluster {
-    pub fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new(&self.kubectl).arg("--kubeconfig").arg(&self.kubeconfig).args(args).output().unwrap()
-    }
-
-    pub fn text(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub fn json(&self, args: &[&str]) -> serde_json::Value {
-        serde_json::from_str(&self.text(args)).unwrap()
-    }
-
-    pub fn has_namespace(&self, ns: &str) -> bool {
-        self.kubectl(&["get", "namespace", ns]).status.success()
-    }
-}
-
 /// A variable the run was given, else the one `cargo xtask services up`
 /// recorded for it (so `cargo test` works as `cargo xtask test` does).
 pub fn service_var(name: &str) -> Option<String> {
@@ -181,50 +161,23 @@ pub fn service_var(name: &str) -> Option<String> {
     state["services"].as_object()?.values().find_map(|r| r["env"][name].as_str().map(String::from))
 }
 
-/// The cluster the run was given. The tests that need it are `#[ignore]`d
-/// (plain `cargo test` counts them as skipped); `cargo xtask test` includes
-/// them when `services up` recorded a cluster and always on CI, so here a
-/// missing cluster is a failure that says how to start one, never a silent pass.
-pub fn cluster() -> Cluster {
-    let kubeconfig = service_var("XTASK_TEST_KUBECONFIG").map(PathBuf::from).unwrap_or_else(|| {
-        panic!("no cluster: start one with `cargo xtask services up kube` (it records XTASK_TEST_KUBECONFIG and XTASK_KUBECTL in target/xtask/services.json)")
-    });
-    assert!(
-        kubeconfig.is_file(),
-        "XTASK_TEST_KUBECONFIG={} does not exist: run `cargo xtask services up kube`",
-        kubeconfig.display()
-    );
-    Cluster { kubeconfig, kubectl: service_var("XTASK_KUBECTL").unwrap_or_else(|| "kubectl".into()).into() }
+/// A variable the run was given or `services up` recorded, else `default`.
+pub fn var_or(name: &str, default: &str) -> String {
+    service_var(name).unwrap_or_else(|| default.to_string())
 }
 
-/// Run git in `dir` with an identity of its own; panics on failure; its stdout.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "fixture")
-        .env("GIT_AUTHOR_EMAIL", "fixture@example.invalid")
-        .env("GIT_COMMITTER_NAME", "fixture")
-        .env("GIT_COMMITTER_EMAIL", "fixture@example.invalid")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// A unique suffix, so runs never see each other's images or namespaces.
+pub fn unique() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}-{}", std::process::id(), t % 1_000_000_000)
 }
 
-/// Test-only scheduling for an overlay whose images need not exist: its
-/// Deployments' and CronJobs' pods select the fake (kwok) node and tolerate its
-/// taint, so kwok simulates them. `services up kube` taints the fake node when it
-/// starts the real one, where every other pod (the environments') runs.
-pub fn simulated(overlay: &Path) {
-    let file = overlay.join("kustomization.yaml");
-    let text = fs::read_to_string(&file).unwrap();
-    assert!(text.contains("\npatches:\n"), "{} has no patches: list", file.display());
-    let ops = "      - op: add\n        path: POD/nodeSelector\n        value: {type: kwok}\n      - op: add\n        path: POD/tolerations\n        value: [{key: xtask.dev/fake-node, operator: Exists, effect: NoSchedule}]\n";
-    let patches = format!(
-        "  - target: {{kind: Deployment}}\n    patch: |-\n{}  - target: {{kind: CronJob}}\n    patch: |-\n{}",
-        ops.replace("POD", "/spec/template/spec"),
-        ops.replace("POD", "/spec/jobTemplate/spec/template/spec")
-    );
-    fs::write(&file, text.replacen("\npatches:\n", &format!("\npatches:\n{patches}"), 1)).unwrap();
+/// A loopback port nothing listens on (the OS's pick, let go at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The process runs and is no zombie (one that exited is not alive, reaped or not).
+pub fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }

@@ -4,7 +4,7 @@
 //! pushed to the local registry once per run), with the images report those
 //! pins come from. Used by the smoke-check and environment tests.
 
-use super::{git, Cluster, Run};
+use super::{git, Cluster};
 use std::path::Path;
 use std::process::Command;
 
@@ -103,24 +103,7 @@ fn report(root: &Path, pins: &str, head: &str, build: Build) {
 pub fn commit(root: &Path) -> String {
     git(root, &["add", "-A"]);
     git(root, &["commit", "-qm", "build", "--allow-empty"]);
-    git(root, &["rev-parse", "HEAD"]).trim().to_string()
-}
-
-/// The built xtask on `root` against `cluster`, with nothing of GitHub's or
-/// of a caller's storage token in its environment.
-pub fn xtask(root: &Path, cluster: &Cluster, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.arg("--root")
-        .arg(root)
-        .args(args)
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .env("XTASK_KUBECTL", &cluster.kubectl);
-    for (var, _) in std::env::vars() {
-        if var.starts_with("GITHUB_") || var.starts_with("XTASK_STORAGE_TOKEN") {
-            cmd.env_remove(var);
-        }
-    }
-    super::run(cmd)
+    super::git::head(root)
 }
 
 /// A namespace name of the test's own.

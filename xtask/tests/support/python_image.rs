@@ -3,20 +3,16 @@
 //! and pushed once per test binary; the node pulls it with the registry's
 //! credentials from its containerd configuration.
 
+use super::registry::Registry;
+use super::var_or;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-
-fn var_or(name: &str, default: &str) -> String {
-    super::service_var(name).unwrap_or_else(|| default.to_string())
-}
 
 /// `<registry>/xtask-node-test/python:3.11-bookworm`, pushed.
 pub fn pushed() -> &'static str {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let registry = var_or("XTASK_TEST_REGISTRY", "127.0.0.1:5000");
-        let user = var_or("XTASK_TEST_REGISTRY_USER", "xtask");
-        let password = var_or("XTASK_TEST_REGISTRY_PASSWORD_FILE", "/var/lib/xtask-registry/password");
+        let Registry { host: registry, user, password_file } = Registry::recorded();
         let base = var_or("XTASK_BASE_IMAGE", "local/python:3.11-bookworm");
         let target = format!("{registry}/xtask-node-test/python:3.11-bookworm");
         let config = tempfile::tempdir().unwrap();
@@ -32,8 +28,9 @@ pub fn pushed() -> &'static str {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         };
-        let secret = std::fs::read_to_string(&password).unwrap_or_else(|e| {
-            panic!("no registry password at {password} ({e}): run `cargo xtask services up registry`")
+        let secret = std::fs::read_to_string(&password_file).unwrap_or_else(|e| {
+            let at = password_file.display();
+            panic!("no registry password at {at} ({e}): run `cargo xtask services up registry`")
         });
         docker(&["tag", &base, &target], None);
         docker(&["login", &registry, "--username", &user, "--password-stdin"], Some(secret.trim().to_string()));

@@ -1,0 +1,61 @@
+//! Fixtures of the image stage: components with Dockerfiles under git, a
+//! committed copy of the monorepo's sources, the images report.
+
+use super::git::init_and_commit;
+use super::Repo;
+use std::path::Path;
+
+/// A Dockerfile that builds on the local base image and sees its wheels.
+pub const GOOD: &str =
+    "ARG BASE_IMAGE=local/python:3.11-bookworm\nFROM ${BASE_IMAGE}\nCOPY wheels/ /tmp/wheels/\nRUN ls /tmp/wheels/app\n";
+
+/// A fixture monorepo committed to git, with components whose Dockerfiles are given.
+pub fn git_repo(components: &[(&str, &str)]) -> Repo {
+    let repo = Repo::new();
+    // As the monorepo's: what wheel builds leave in a component is no change.
+    repo.write(".gitignore", "/target/\nbuild/\n*.egg-info/\n__pycache__/\n");
+    for (name, dockerfile) in components {
+        repo.passing(name);
+        repo.write(&format!("components/{name}/Dockerfile"), dockerfile);
+    }
+    init_and_commit(repo.root());
+    repo
+}
+
+/// The monorepo's components and tools, copied into a temp dir and committed
+/// (the images need their sources): a test writes its contexts and reports
+/// there, not into the checkout.
+pub fn copy_of_the_sources() -> tempfile::TempDir {
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    for top in ["components", "tools"] {
+        let entries = walkdir::WalkDir::new(real.join(top)).into_iter().filter_entry(|e| {
+            let n = e.file_name().to_string_lossy();
+            !(n == "build"
+                || n == "__pycache__"
+                || n.ends_with(".egg-info")
+                || n.starts_with(".pytest")
+                || n == ".mypy_cache")
+        });
+        for e in entries {
+            let e = e.unwrap();
+            let to = dir.path().join(e.path().strip_prefix(&real).unwrap());
+            if e.file_type().is_dir() {
+                std::fs::create_dir_all(&to).unwrap();
+            } else {
+                std::fs::copy(e.path(), &to).unwrap();
+            }
+        }
+    }
+    std::fs::copy(real.join(".gitignore"), dir.path().join(".gitignore")).unwrap();
+    init_and_commit(dir.path());
+    dir
+}
+
+/// `target/xtask/images.json`, of the format this xtask writes.
+pub fn images_json(root: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(root.join("target/xtask/images.json")).unwrap();
+    let images: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(images["format"], 1, "{text}");
+    images
+}
