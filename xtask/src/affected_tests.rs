@@ -1,21 +1,19 @@
 use super::*;
-use std::fs;
 
 /// storage <- cdc, storage <- spark, storage <-(tests only)- client.
 fn workspace() -> (tempfile::TempDir, Workspace) {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, body) in [
-        ("storage", "[project]\nname = \"mlops-storage\"\n"),
-        ("cdc", "[project]\nname = \"mlops-cdc\"\ndependencies = [\"mlops-storage\"]\n"),
-        ("spark", "[project]\nname = \"mlops-spark\"\ndependencies = [\"mlops-storage>=0.1\"]\n"),
-        ("client", "[project]\nname = \"mlops-client\"\n[project.optional-dependencies]\ntest = [\"mlops-storage\"]\n"),
-    ] {
-        let c = dir.path().join("components").join(name);
-        fs::create_dir_all(&c).unwrap();
-        fs::write(c.join("pyproject.toml"), body).unwrap();
-    }
-    let ws = Workspace::discover(dir.path()).unwrap();
-    (dir, ws)
+    crate::testkit::workspace(&[
+        ("components/storage/pyproject.toml", "[project]\nname = \"mlops-storage\"\n"),
+        ("components/cdc/pyproject.toml", "[project]\nname = \"mlops-cdc\"\ndependencies = [\"mlops-storage\"]\n"),
+        (
+            "components/spark/pyproject.toml",
+            "[project]\nname = \"mlops-spark\"\ndependencies = [\"mlops-storage>=0.1\"]\n",
+        ),
+        (
+            "components/client/pyproject.toml",
+            "[project]\nname = \"mlops-client\"\n[project.optional-dependencies]\ntest = [\"mlops-storage\"]\n",
+        ),
+    ])
 }
 
 fn names(a: &Affected) -> Vec<&str> {

@@ -1,14 +1,11 @@
 use super::*;
-use std::fs;
 
 fn workspace() -> (tempfile::TempDir, Workspace) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = dir.path().join("components/storage");
-    fs::create_dir_all(c.join("src")).unwrap();
-    fs::create_dir_all(c.join("tests")).unwrap();
-    fs::write(c.join("pyproject.toml"), "[project]\nname = \"mlops-storage\"\n").unwrap();
-    let ws = Workspace::discover(dir.path()).unwrap();
-    (dir, ws)
+    crate::testkit::workspace(&[
+        ("components/storage/pyproject.toml", "[project]\nname = \"mlops-storage\"\n"),
+        ("components/storage/src/", ""),
+        ("components/storage/tests/", ""),
+    ])
 }
 
 fn lines(ws: &Workspace, plan: &Plan) -> Vec<String> {

@@ -32,6 +32,8 @@ mod stats;
 mod suites;
 mod telemetry;
 mod testing;
+#[cfg(test)]
+mod testkit;
 mod workflows;
 
 use anyhow::{Context, Result};

@@ -3,20 +3,18 @@ use crate::component::Workspace;
 use std::fs;
 
 fn workspace() -> (tempfile::TempDir, Workspace) {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, body) in [
-        ("storage", "[project]\nname = \"mlops-storage\"\n[project.optional-dependencies]\ntest = [\"hypothesis\"]\n"),
+    crate::testkit::workspace(&[
         (
-            "cdc",
+            "components/storage/pyproject.toml",
+            "[project]\nname = \"mlops-storage\"\n[project.optional-dependencies]\ntest = [\"hypothesis\"]\n",
+        ),
+        ("components/storage/tests/", ""),
+        (
+            "components/cdc/pyproject.toml",
             "[project]\nname = \"mlops-cdc\"\ndependencies = [\"mlops-storage\"]\n[tool.xtask]\ntests = \"checks\"\n",
         ),
-    ] {
-        let c = dir.path().join("components").join(name);
-        fs::create_dir_all(c.join(if name == "cdc" { "checks" } else { "tests" })).unwrap();
-        fs::write(c.join("pyproject.toml"), body).unwrap();
-    }
-    let ws = Workspace::discover(dir.path()).unwrap();
-    (dir, ws)
+        ("components/cdc/checks/", ""),
+    ])
 }
 
 #[test]

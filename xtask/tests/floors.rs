@@ -32,6 +32,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "progress",
             "stats",
             "telemetry",
+            "testkit",
         ],
     ),
     ("execution", &["affected", "exec", "github", "python", "report", "runner"]),

@@ -3,18 +3,14 @@ use crate::images::checks::{base_image, base_missing, dockerfile_default, not_bu
 use crate::images::pushed_digest;
 use crate::images::report::{self, Image, Images, Pushed};
 use crate::images::tags::TagSet;
-use std::fs;
 
 fn workspace() -> (tempfile::TempDir, Workspace) {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, extra) in [("storage", ""), ("spark", "[tool.xtask]\nbase-image = \"local/jre\"\n")] {
-        let c = dir.path().join("components").join(name);
-        fs::create_dir_all(&c).unwrap();
-        fs::write(c.join("pyproject.toml"), format!("[project]\nname = \"{name}\"\n{extra}")).unwrap();
-        fs::write(c.join("Dockerfile"), "FROM x\n").unwrap();
-    }
-    let ws = Workspace::discover(dir.path()).unwrap();
-    (dir, ws)
+    crate::testkit::workspace(&[
+        ("components/storage/pyproject.toml", "[project]\nname = \"storage\"\n"),
+        ("components/storage/Dockerfile", "FROM x\n"),
+        ("components/spark/pyproject.toml", "[project]\nname = \"spark\"\n[tool.xtask]\nbase-image = \"local/jre\"\n"),
+        ("components/spark/Dockerfile", "FROM x\n"),
+    ])
 }
 
 fn target(prefix: &str) -> Target {
