@@ -145,6 +145,15 @@ fn cargo_counts_sum_result_lines() {
     assert_eq!(cargo_counts("error: could not compile"), None);
 }
 
+/// A suite runs the one test binary filtered to its modules: the other
+/// modules' tests are "filtered out", neither run nor skipped; its cluster
+/// tests left out are "ignored", so skipped.
+#[test]
+fn a_suite_of_the_filtered_test_binary_counts_only_its_own_tests() {
+    let out = "running 12 tests\n....iiiiiiii\ntest result: ok. 4 passed; 0 failed; 8 ignored; 0 measured; 128 filtered out; finished in 1.20s\n";
+    assert_eq!(cargo_counts(out), Some(Counts { passed: 4, failed: 0, skipped: 8 }));
+}
+
 #[test]
 fn pytest_arguments_follow_the_stage_own() {
     let (_dir, ws) = workspace();
