@@ -2,8 +2,8 @@
 //! binary; its own config, root, state and socket, never dockerd's), the
 //! kubelet and kube-proxy built at the control plane's pins, CoreDNS
 //! (`coredns.rs`), a bridge network from Debian's CNI plugins, and a sandbox
-//! image we build. Named after the machine's hostname (the apiserver reaches
-//! the kubelet through it). `up` is idempotent and repairs what a `kill -9`
+//! image we build. Named `localhost` whatever the hostname (the apiserver
+//! reaches the kubelet by the Node's name; `config::NODE_NAME` says why). `up` is idempotent and repairs what a `kill -9`
 //! broke; `down` leaves no process, chain, bridge, namespace, mount or cgroup
 //! behind and restores the sysctls the kubelet changed (`node/sweep.rs`).
 //!
@@ -11,6 +11,7 @@
 //! and the `kube` service (`cargo xtask services up|down kube`) call them
 //! (docs/cluster.md).
 
+mod cgroups;
 mod config;
 mod coredns;
 mod files;
@@ -67,19 +68,8 @@ fn preflight(cfg: &Config) -> Result<()> {
     use std::net::ToSocketAddrs;
     let addrs: Vec<std::net::IpAddr> =
         (cfg.name.as_str(), 0).to_socket_addrs().map(|a| a.map(|a| a.ip()).collect()).unwrap_or_default();
-    let fix = format!("add `127.0.0.1 {}` to /etc/hosts", cfg.name);
-    if addrs.is_empty() {
-        bail!(UsageError::new(format!(
-            "the hostname '{}' does not resolve, and the apiserver reaches the kubelet by it: {fix}",
-            cfg.name
-        )));
-    }
-    // the kubelet (anonymous, AlwaysAllow: a test node) listens on loopback only
-    if let Some(ip) = addrs.iter().find(|ip| !ip.is_loopback()) {
-        bail!(UsageError::new(format!(
-            "the hostname '{}' resolves to {ip}, but the node's kubelet listens on 127.0.0.1 only and the apiserver dials it by that name: {fix}",
-            cfg.name
-        )));
+    if let Some(why) = readiness::not_loopback(&cfg.name, &addrs) {
+        bail!(UsageError::new(why));
     }
     Ok(())
 }
@@ -96,6 +86,7 @@ pub fn up(cx: &Ctx, cfg: &Config) -> Result<()> {
     if specs.iter().all(|p| p.running().is_some())
         && coredns::status(&cfg.coredns()).is_some()
         && node_json(cx, cfg).is_some_and(|n| settled(&n))
+        && stale_nodes(cx, cfg).is_empty()
     {
         // Image garbage collection (disk pressure) can take the sandbox image from a running node.
         let pause = std::fs::read_to_string(cfg.bin.join("pause.name"))?.trim().to_string();
@@ -135,7 +126,7 @@ pub fn up(cx: &Ctx, cfg: &Config) -> Result<()> {
         cni_conf_dir: &s(d.join("cni/net.d")),
     };
     let pause = std::fs::read_to_string(cfg.bin.join("pause.name"))?.trim().to_string();
-    put(&cfg.containerd_config(), &files::containerd_toml(&paths, &pause, auth.as_ref()))?;
+    put(&cfg.containerd_config(), &files::containerd_toml(&paths, &cfg.cgroups, &pause, auth.as_ref()))?;
     if let (Some(r), Some(h)) = (&cfg.registry, cfg.hosts_toml()) {
         put(&h, &files::hosts_toml(&r.host))?;
     }
@@ -173,6 +164,7 @@ pub fn up(cx: &Ctx, cfg: &Config) -> Result<()> {
         pod_logs_dir: &s(d.join("pod-logs")),
         cluster_dns: coredns::DNS_IP,
         taints: &cfg.taints,
+        cgroups: cfg.cgroups,
     };
     put(&d.join("kubelet.yaml"), &files::kubelet_yaml(&settings))?;
     let kubelet = cfg.kubelet();
@@ -193,6 +185,16 @@ pub fn up(cx: &Ctx, cfg: &Config) -> Result<()> {
                 .context("could not set the node's taints")?;
             say(cx, &format!("taints of node {}: {}", cfg.name, changes.join(" ")));
         }
+    }
+    // A node of an earlier name (the hostname, before the node was `localhost`):
+    // its pods are bound to a kubelet that no longer runs, so it goes.
+    for old in stale_nodes(cx, cfg) {
+        admin
+            .cmd(cx.sh, Duration::from_secs(20), &["delete", "node", &old, "--ignore-not-found"])
+            .ignore_stdout()
+            .run()
+            .with_context(|| format!("could not delete the earlier real node {old}"))?;
+        say(cx, &format!("deleted the real node's earlier Node {old} (the node is {} now)", cfg.name));
     }
     put(&d.join("kube-proxy.yaml"), &files::kube_proxy_yaml(&s(cfg.kubeconfig_of("xtask-kube-proxy")), &cfg.name))?;
     let proxy = cfg.kube_proxy();
@@ -244,6 +246,14 @@ fn node_json(cx: &Ctx, cfg: &Config) -> Option<Value> {
     let args = ["get", "node", &cfg.name, "-o", "json"];
     let out = cfg.admin().cmd(cx.sh, Duration::from_secs(5), &args).ignore_stderr().read().ok()?;
     serde_json::from_str(&out).ok()
+}
+
+/// Real nodes (by label) other than ours: left by an earlier name.
+fn stale_nodes(cx: &Ctx, cfg: &Config) -> Vec<String> {
+    let args = ["get", "nodes", "-l", NODE_LABEL, "-o", "json"];
+    let out = cfg.admin().cmd(cx.sh, Duration::from_secs(5), &args).ignore_stderr().read().unwrap_or_default();
+    let list = serde_json::from_str(&out).unwrap_or_default();
+    readiness::others(&list, &cfg.name)
 }
 
 fn node_ready(cx: &Ctx, cfg: &Config) -> Option<bool> {

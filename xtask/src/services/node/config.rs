@@ -2,13 +2,14 @@
 //! binaries are (from the environment, or as the `kube` service sets them),
 //! the Debian packages it needs, and its processes as the keeper runs them.
 
+use super::cgroups::Cgroups;
 use super::coredns;
 use super::files;
 use crate::error::UsageError;
 use crate::services::keeper::{Files, Mark, Spec};
 use crate::services::kube::admin::Admin;
 use crate::services::kube::{build, spec::Layout};
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,6 +31,14 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("/usr/lib/cni/firewall", "containernetworking-plugins"),
 ];
 
+/// The Node's name. The apiserver reaches a kubelet by the Node's Hostname
+/// address first, and the kubelet (anonymous, AlwaysAllow: a test node)
+/// listens on 127.0.0.1 only: `localhost` resolves there on any machine,
+/// where the hostname may not (a GitHub runner maps it to its 10.1.0.x
+/// address, with `multi on`). The kubelet refuses a loopback `--node-ip`, so
+/// naming the node is the one way to keep it on loopback.
+pub const NODE_NAME: &str = "localhost";
+
 /// Where a registry's credentials come from (the `registry` service).
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -47,12 +56,14 @@ pub struct Config {
     pub bin: PathBuf,
     /// Debian's containerd.
     pub containerd: PathBuf,
-    /// The Node's name: the machine's hostname.
+    /// The Node's name: [`NODE_NAME`], whatever the machine's hostname.
     pub name: String,
     pub registry: Option<Registry>,
     pub deadline: Duration,
     /// Taints the node registers with (`key=value:Effect`); none by default.
     pub taints: Vec<String>,
+    /// The machine's cgroups: the kubelet's and containerd's driver.
+    pub cgroups: Cgroups,
 }
 
 impl Config {
@@ -86,12 +97,13 @@ impl Config {
             cluster: Layout { state: state_dir() },
             bin,
             containerd: PathBuf::from(var("XTASK_CONTAINERD").unwrap_or("/usr/bin/containerd".into())),
-            name: hostname()?,
+            name: NODE_NAME.to_string(),
             registry,
             deadline,
             taints: var("XTASK_NODE_TAINTS")
                 .map(|t| t.split(',').map(|s| s.trim().to_string()).collect())
                 .unwrap_or_default(),
+            cgroups: Cgroups::detect(),
         })
     }
 
@@ -182,16 +194,4 @@ impl Config {
             ..Spec::new("kube-proxy", self.bin.join("kube-proxy"), args, self.files("kube-proxy"))
         }
     }
-}
-
-/// The machine's hostname, which must resolve (the apiserver dials the kubelet by it).
-pub fn hostname() -> Result<String> {
-    let name =
-        std::fs::read_to_string("/proc/sys/kernel/hostname").context("cannot read the hostname")?.trim().to_string();
-    if name.is_empty() || name.chars().any(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.')) {
-        bail!(UsageError::new(format!(
-            "the hostname '{name}' cannot name a Kubernetes node: set a DNS-style hostname"
-        )));
-    }
-    Ok(name.to_lowercase())
 }

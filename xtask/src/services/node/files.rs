@@ -3,6 +3,7 @@
 //! the CNI network, the kubelet's and kube-proxy's configurations, and the
 //! RBAC objects behind the node's identities.
 
+use super::cgroups::Cgroups;
 use crate::services::kube::spec::{cluster_role, service_account};
 
 /// Pods of the real node get addresses from here; kwok's fake pods use 10.244.0.0/16,
@@ -68,11 +69,17 @@ pub struct ContainerdPaths<'a> {
     pub cni_conf_dir: &'a str,
 }
 
-/// containerd's config: CRI with cgroupfs, overlayfs and runc; the sandbox image
+/// containerd's config: CRI with the machine's cgroup driver (the kubelet's),
+/// overlayfs and runc; the sandbox image
 /// we build; `restrict_oom_score_adj` (root here lacks CAP_SYS_RESOURCE, and
 /// without it every pod fails in runc with "can't get final child's PID from
 /// pipe"); network namespaces under its own state; registries from `certs_d`.
-pub fn containerd_toml(p: &ContainerdPaths, sandbox_image: &str, auth: Option<&RegistryAuth>) -> String {
+pub fn containerd_toml(
+    p: &ContainerdPaths,
+    cgroups: &Cgroups,
+    sandbox_image: &str,
+    auth: Option<&RegistryAuth>,
+) -> String {
     let mut out = format!(
         "# written by cargo xtask node up; containerd of the local cluster's real node
 version = 2
@@ -96,7 +103,7 @@ disabled_plugins = [\"io.containerd.internal.v1.opt\", \"io.containerd.snapshott
     [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]
       runtime_type = \"io.containerd.runc.v2\"
       [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]
-        SystemdCgroup = false
+        SystemdCgroup = {systemd}
   [plugins.\"io.containerd.grpc.v1.cri\".cni]
     bin_dir = {cni_bin}
     conf_dir = {cni_conf}
@@ -108,6 +115,7 @@ disabled_plugins = [\"io.containerd.internal.v1.opt\", \"io.containerd.snapshott
         state = toml_str(p.state),
         socket = toml_str(p.socket),
         sandbox = toml_str(sandbox_image),
+        systemd = cgroups.systemd,
         cni_bin = toml_str(CNI_BIN),
         cni_conf = toml_str(p.cni_conf_dir),
         certs_d = toml_str(p.certs_d),
@@ -164,13 +172,15 @@ pub struct KubeletSettings<'a> {
     pub cluster_dns: &'a str,
     /// `key=value:Effect` taints the node registers with.
     pub taints: &'a [String],
+    pub cgroups: Cgroups,
 }
 
 /// The kubelet: eviction thresholds in bytes, not the default percentages (a
 /// shared machine's disk is mostly other people's: 15% of it free is a disk
-/// pressure taint that stops every pod while gigabytes are free); serving on loopback only (anonymous + AlwaysAllow is for a test
-/// node; the apiserver reaches it through the node's hostname, which resolves to
-/// loopback), cgroupfs on cgroup v1, swap tolerated, no certificate rotation.
+/// pressure taint that stops every pod while gigabytes are free); serving on
+/// loopback only (anonymous + AlwaysAllow is for a test node; the apiserver
+/// reaches it by the Node's name, `localhost`), the machine's cgroup driver,
+/// swap tolerated, no certificate rotation.
 pub fn kubelet_yaml(s: &KubeletSettings) -> String {
     let mut out = format!(
         "# written by cargo xtask node up
@@ -187,9 +197,7 @@ authentication:
     enabled: false
 authorization:
   mode: AlwaysAllow
-cgroupDriver: cgroupfs
-failCgroupV1: false
-failSwapOn: false
+{cgroups}failSwapOn: false
 containerRuntimeEndpoint: unix://{socket}
 clusterDomain: {CLUSTER_DOMAIN}
 clusterDNS:
@@ -210,6 +218,7 @@ imageGCLowThresholdPercent: 99
         dns = s.cluster_dns,
         resolv = s.resolv_conf,
         logs = s.pod_logs_dir,
+        cgroups = s.cgroups.kubelet_lines(),
     );
     if s.taints.is_empty() {
         out.push_str("registerWithTaints: []\n");

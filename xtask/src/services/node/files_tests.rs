@@ -1,5 +1,10 @@
 use super::*;
 
+/// This machine: cgroup v1, no systemd.
+const V1: Cgroups = Cgroups { v2: false, systemd: false };
+/// A GitHub runner (ubuntu-24.04): cgroup v2, systemd as init.
+const RUNNER: Cgroups = Cgroups { v2: true, systemd: true };
+
 fn paths() -> ContainerdPaths<'static> {
     ContainerdPaths {
         root: "/s/node/containerd/root",
@@ -13,7 +18,7 @@ fn paths() -> ContainerdPaths<'static> {
 #[test]
 fn containerd_has_its_own_paths_cri_cgroupfs_overlayfs_runc_and_restricted_oom_score() {
     let auth = RegistryAuth { host: "127.0.0.1:5000", user: "xtask", password: "p\"w\\d" };
-    let text = containerd_toml(&paths(), "xtask.local/pause:1", Some(&auth));
+    let text = containerd_toml(&paths(), &V1, "xtask.local/pause:1", Some(&auth));
     let v: toml::Value = toml::from_str(&text).unwrap();
     assert_eq!(v["root"].as_str(), Some("/s/node/containerd/root"));
     assert_eq!(v["state"].as_str(), Some("/s/node/containerd/state"));
@@ -36,7 +41,7 @@ fn containerd_has_its_own_paths_cri_cgroupfs_overlayfs_runc_and_restricted_oom_s
 
 #[test]
 fn without_a_registry_containerd_has_no_credentials() {
-    let text = containerd_toml(&paths(), "xtask.local/pause:1", None);
+    let text = containerd_toml(&paths(), &V1, "xtask.local/pause:1", None);
     let v: toml::Value = toml::from_str(&text).unwrap();
     assert!(v["plugins"]["io.containerd.grpc.v1.cri"]["registry"].get("configs").is_none(), "{text}");
 }
@@ -71,6 +76,7 @@ fn the_kubelet_serves_on_loopback_with_cgroupfs_on_cgroup_v1_and_the_cluster_dns
         pod_logs_dir: "/s/node/pod-logs",
         cluster_dns: "169.254.20.10",
         taints: &taints,
+        cgroups: V1,
     };
     let v = yaml(&kubelet_yaml(&s));
     assert_eq!(v["kind"], "KubeletConfiguration");
@@ -96,9 +102,9 @@ fn the_kubelet_serves_on_loopback_with_cgroupfs_on_cgroup_v1_and_the_cluster_dns
 
 #[test]
 fn kube_proxy_uses_iptables_and_changes_no_sysctl() {
-    let v = yaml(&kube_proxy_yaml("/s/node/xtask-kube-proxy.kubeconfig", "vm"));
+    let v = yaml(&kube_proxy_yaml("/s/node/xtask-kube-proxy.kubeconfig", "localhost"));
     assert_eq!(v["mode"], "iptables");
-    assert_eq!(v["hostnameOverride"], "vm");
+    assert_eq!(v["hostnameOverride"], "localhost");
     assert_eq!(v["clusterCIDR"], POD_CIDR);
     assert_eq!(v["iptables"]["localhostNodePorts"], false);
     assert_eq!(v["conntrack"]["maxPerCore"], 0);
@@ -122,4 +128,39 @@ fn each_identity_has_an_account_a_token_and_its_role() {
     }
     assert!(IDENTITIES.contains(&("xtask-node", "system:node")));
     assert!(IDENTITIES.contains(&("xtask-kube-proxy", "system:node-proxier")));
+}
+
+#[test]
+fn the_cgroup_driver_follows_the_machine_and_this_machines_config_is_unchanged() {
+    let kubelet = |cgroups| {
+        kubelet_yaml(&KubeletSettings {
+            runtime_socket: "/s/node/containerd/containerd.sock",
+            resolv_conf: "/s/node/resolv.conf",
+            pod_logs_dir: "/s/node/pod-logs",
+            cluster_dns: "169.254.20.10",
+            taints: &[],
+            cgroups,
+        })
+    };
+    let containerd = |cgroups| containerd_toml(&paths(), &cgroups, "xtask.local/pause:1", None);
+    // cgroup v1 without systemd: the lines as they were before detection, so the running node is kept
+    assert!(
+        kubelet(V1).contains("  mode: AlwaysAllow\ncgroupDriver: cgroupfs\nfailCgroupV1: false\nfailSwapOn: false\n")
+    );
+    assert!(containerd(V1).contains("\n        SystemdCgroup = false\n"));
+    // a runner: systemd's driver on both sides, pods under kubepods.slice
+    let v = yaml(&kubelet(RUNNER));
+    assert_eq!(v["cgroupDriver"], "systemd");
+    assert!(v.get("failCgroupV1").is_none(), "{v:#}");
+    let c: toml::Value = toml::from_str(&containerd(RUNNER)).unwrap();
+    let runc = &c["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]["runc"];
+    assert_eq!(runc["options"]["SystemdCgroup"].as_bool(), Some(true));
+    // the two never disagree, on any machine
+    for (v2, systemd) in [(false, false), (true, true), (true, false), (false, true)] {
+        let g = Cgroups { v2, systemd };
+        let k = yaml(&kubelet(g));
+        let c: toml::Value = toml::from_str(&containerd(g)).unwrap();
+        let runc = &c["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]["runc"];
+        assert_eq!(k["cgroupDriver"] == "systemd", runc["options"]["SystemdCgroup"].as_bool().unwrap(), "{g:?}");
+    }
 }

@@ -96,6 +96,25 @@ pub fn real_nodes(list: &Value) -> Vec<NodeState> {
     list["items"].as_array().map(|items| items.iter().map(NodeState::of).collect()).unwrap_or_default()
 }
 
+/// The names in a Node list other than `ours` (real nodes of an earlier name).
+pub fn others(list: &Value, ours: &str) -> Vec<String> {
+    real_nodes(list).into_iter().map(|n| n.name).filter(|n| !n.is_empty() && n != ours).collect()
+}
+
+/// Why the Node's name cannot reach the kubelet, which listens on 127.0.0.1
+/// only (the apiserver dials it by that name), or None when it can.
+pub fn not_loopback(name: &str, addrs: &[std::net::IpAddr]) -> Option<String> {
+    let fix = format!("make /etc/hosts map `{name}` to 127.0.0.1 (and ::1) only");
+    if addrs.is_empty() {
+        return Some(format!("'{name}' does not resolve, and the apiserver reaches the node's kubelet by it: {fix}"));
+    }
+    addrs.iter().find(|ip| !ip.is_loopback()).map(|ip| {
+        format!(
+            "'{name}' resolves to {ip}, but the node's kubelet listens on 127.0.0.1 only and the apiserver dials it by that name: {fix}"
+        )
+    })
+}
+
 #[cfg(test)]
 #[path = "readiness_tests.rs"]
 mod tests;

@@ -63,3 +63,28 @@ fn up_owns_the_nodes_taints_but_not_the_controllers() {
     );
     assert!(taint_args(&json!({"spec": {}}), &[]).is_empty());
 }
+
+#[test]
+fn a_real_node_of_an_earlier_name_is_found_ours_is_not() {
+    let named = |n: &str| json!({"metadata": {"name": n}});
+    let list = json!({"items": [named("vm"), named("localhost"), named("fv-az123-456")]});
+    assert_eq!(others(&list, "localhost"), ["vm", "fv-az123-456"]);
+    assert_eq!(others(&json!({"items": [named("localhost")]}), "localhost"), Vec::<String>::new());
+    // kubectl's error (no JSON): nothing to delete
+    assert_eq!(others(&Value::Null, "localhost"), Vec::<String>::new());
+}
+
+#[test]
+fn the_node_name_must_resolve_to_loopback_only() {
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(not_loopback("localhost", &[ip("127.0.0.1"), ip("::1")]), None);
+    // a runner's hostname with `multi on`: its own address and a loopback line both come back
+    assert_eq!(
+        not_loopback("fv-az123-456", &[ip("10.203.7.1"), ip("127.0.0.1")]).unwrap(),
+        "'fv-az123-456' resolves to 10.203.7.1, but the node's kubelet listens on 127.0.0.1 only and the apiserver dials it by that name: make /etc/hosts map `fv-az123-456` to 127.0.0.1 (and ::1) only"
+    );
+    assert_eq!(
+        not_loopback("localhost", &[]).unwrap(),
+        "'localhost' does not resolve, and the apiserver reaches the node's kubelet by it: make /etc/hosts map `localhost` to 127.0.0.1 (and ::1) only"
+    );
+}

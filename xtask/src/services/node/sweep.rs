@@ -191,19 +191,27 @@ pub fn sweep_iptables(sh: &Shell) -> Result<Vec<String>> {
     Ok(done)
 }
 
-/// The kubepods cgroup of every v1 hierarchy (and v2's, when mounted).
+/// The kubepods cgroups under a cgroup mount: the cgroupfs driver's
+/// `kubepods` and systemd's `kubepods.slice`, at the top (cgroup v2, or a
+/// named hierarchy) and in every v1 hierarchy. Pure over the listing.
+pub fn kubepods_under(base: &Path, hierarchies: &[PathBuf]) -> Vec<PathBuf> {
+    let tops = std::iter::once(base.to_path_buf()).chain(hierarchies.iter().cloned());
+    tops.flat_map(|t| ["kubepods", "kubepods.slice"].map(|k| t.join(k))).collect()
+}
+
+/// The kubepods cgroups that exist on this machine.
 fn kubepods_dirs() -> Vec<PathBuf> {
     let base = Path::new("/sys/fs/cgroup");
-    let mut dirs = vec![base.join("kubepods")];
+    let mut hierarchies = Vec::new();
     if let Ok(entries) = std::fs::read_dir(base) {
         for e in entries.flatten() {
             // cpu and cpuacct are links to "cpu,cpuacct": visit the real one once
             if e.file_type().is_ok_and(|t| t.is_dir()) {
-                dirs.push(e.path().join("kubepods"));
+                hierarchies.push(e.path());
             }
         }
     }
-    dirs.into_iter().filter(|d| d.is_dir()).collect()
+    kubepods_under(base, &hierarchies).into_iter().filter(|d| d.is_dir()).collect()
 }
 
 fn cgroup_tree(dir: &Path) -> Vec<PathBuf> {

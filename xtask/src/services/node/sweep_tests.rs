@@ -105,3 +105,21 @@ fn saved_sysctls_keep_known_keys_once() {
         [("vm.overcommit_memory".to_string(), "0".to_string()), ("kernel.panic".to_string(), "1".to_string())]
     );
 }
+
+#[test]
+fn the_sweep_looks_for_both_drivers_kubepods_at_the_top_and_in_each_hierarchy() {
+    let base = Path::new("/sys/fs/cgroup");
+    let found = kubepods_under(base, &[base.join("memory"), base.join("cpu,cpuacct")]);
+    let want: Vec<PathBuf> = [
+        "kubepods",
+        "kubepods.slice",
+        "memory/kubepods",
+        "memory/kubepods.slice",
+        "cpu,cpuacct/kubepods",
+        "cpu,cpuacct/kubepods.slice",
+    ]
+    .iter()
+    .map(|p| base.join(p))
+    .collect();
+    assert_eq!(found, want);
+}
