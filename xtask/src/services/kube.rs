@@ -18,6 +18,7 @@ pub mod volumes;
 use crate::error::UsageError;
 use crate::fsutil::write_atomic;
 use crate::services::keeper::{put, Spec};
+use crate::services::node::root::{self, Via};
 use crate::services::process;
 use crate::services::state::Record;
 use crate::services::{net, node, packages, Ctx, Service};
@@ -175,16 +176,13 @@ impl Plane<'_> {
         provisioner::up(&cfg, self.deadline, &|m| self.say(m))
     }
 
-    /// The real node: started in this process as root; on GitHub, whose
-    /// runner user has passwordless sudo, by this program under `sudo -n`.
+    /// The real node: started in this process as root; for a user with
+    /// passwordless sudo (a GitHub runner's), by this program under `sudo -n`.
     fn node_up(&self) -> Result<String> {
         let cfg = node_config(&self.l, &self.bin, self.deadline.saturating_duration_since(Instant::now()))?;
-        if self.cx.euid == 0 {
-            node::up(self.cx, &cfg)?;
-        } else if self.cx.github {
-            as_root(self.cx, &self.l, &self.bin, "up")?;
-        } else {
-            self.cx.need_root("the real node (containers, mounts, iptables; XTASK_KUBE_NODE=0 runs without it)")?;
+        match via(self.cx, "the real node (containers, mounts, iptables)")? {
+            Via::Here => node::up(self.cx, &cfg)?,
+            Via::Sudo => root::again(self.cx, &cfg, "up")?,
         }
         Ok(cfg.name)
     }
@@ -239,14 +237,9 @@ fn newest_bin(cache: &Path) -> PathBuf {
     build::newest_bin(cache).unwrap_or_else(|| cache.join("unbuilt/bin"))
 }
 
-/// `cargo xtask node ACTION` as root through `sudo -n`, told where the cluster is.
-fn as_root(cx: &Ctx, l: &Layout, bin: &Path, action: &str) -> Result<()> {
-    let exe = crate::fsutil::own_program()?;
-    let state = format!("XTASK_KUBE_STATE={}", l.state.display());
-    let (sh, root) = (cx.sh, cx.root);
-    cmd!(sh, "sudo -n env {state} {exe} --root {root} node {action} --bin {bin}")
-        .run()
-        .with_context(|| format!("the real node did not {action} as root (sudo -n): XTASK_KUBE_NODE=0 runs without it"))
+/// Who runs the node's root-only work (`node::root`): bad input when no one can.
+pub fn via(cx: &Ctx, what: &str) -> Result<Via> {
+    root::decide(cx.euid, what, || root::probe(cx.sh)).map_err(UsageError::new)
 }
 
 fn random_token() -> Result<String> {
@@ -411,12 +404,9 @@ impl Service for ControlPlane {
         // The real node first: it needs nothing from the control plane to stop.
         if l.state.join("node").is_dir() {
             let cfg = node_config(&l, &newest_bin(&cache(cx)), Duration::from_secs(180))?;
-            if cx.euid == 0 {
-                node::down(cx, &cfg)?;
-            } else if cx.github {
-                as_root(cx, &l, &cfg.bin, "down")?;
-            } else {
-                cx.need_root("stopping the real node")?;
+            match via(cx, "stopping the real node")? {
+                Via::Here => node::down(cx, &cfg)?,
+                Via::Sudo => root::again(cx, &cfg, "down")?,
             }
         }
         let mut stopped = usize::from(provisioner::down(&provisioner(&l, PathBuf::new()), &|m| cx.say(NAME, m))?);

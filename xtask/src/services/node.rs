@@ -16,6 +16,7 @@ mod config;
 mod coredns;
 mod files;
 mod readiness;
+pub mod root;
 mod sweep;
 
 use crate::error::UsageError;

@@ -4,6 +4,8 @@
 
 use crate::cli::NodeCommand;
 use crate::github::on_github;
+use crate::services::kube::via;
+use crate::services::node::root::{self, Via};
 use crate::services::node::{self, Config};
 use crate::services::{euid, Ctx, Dirs};
 use anyhow::Result;
@@ -15,12 +17,19 @@ pub fn run(root: &Path, action: &NodeCommand) -> Result<i32> {
     let ctx = Ctx { sh: &sh, root, dirs: &dirs, github: on_github(), euid: euid(), recorded: None };
     match action {
         NodeCommand::Up(a) => {
-            node::up(&ctx, &Config::from_env(a.bin.clone())?)?;
+            let cfg = Config::from_env(a.bin.clone())?;
+            match via(&ctx, "the real node (containers, mounts, iptables)")? {
+                Via::Here => node::up(&ctx, &cfg)?,
+                Via::Sudo => root::again(&ctx, &cfg, "up")?,
+            }
             Ok(0)
         }
         NodeCommand::Down(a) => {
             let cfg = Config::from_env(a.bin.clone())?;
-            node::down(&ctx, &cfg)?;
+            match via(&ctx, "stopping the real node")? {
+                Via::Here => node::down(&ctx, &cfg)?,
+                Via::Sudo => root::again(&ctx, &cfg, "down")?,
+            }
             ctx.say("node", &format!("node {} stopped; nothing of it is left running", cfg.name));
             Ok(0)
         }
