@@ -168,6 +168,48 @@ fn up_without_root_or_without_docker_is_one_line_naming_the_fix() {
 }
 
 #[test]
+fn the_node_as_a_user_without_passwordless_sudo_is_one_line_naming_the_fix() {
+    let repo = open_repo();
+    let xtask = env!("CARGO_BIN_EXE_xtask");
+    let bin = repo.path("bin");
+    let node_up = ["--root", repo.root().to_str().unwrap(), "node", "up", "--bin", bin.to_str().unwrap()];
+    // SAFETY: geteuid(2) cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let as_nobody = |path: &str| {
+        // root asks as nobody; another user (a runner's, with sudo) is itself
+        let mut c = if root {
+            let mut c = Command::new(which::which("setpriv").expect("setpriv (util-linux)"));
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", xtask]);
+            c
+        } else {
+            Command::new(xtask)
+        };
+        c.args(node_up).env("PATH", path).env("HOME", repo.root()).env_remove("GITHUB_ACTIONS");
+        support::run(c)
+    };
+    // No sudo on PATH: it says so, for any user.
+    let empty = tempfile::tempdir().unwrap();
+    let run = as_nobody(empty.path().to_str().unwrap());
+    assert_eq!(
+        one_line_error(&run),
+        "error: the real node (containers, mounts, iptables) needs root, and sudo is not installed: install it and allow this user passwordless sudo, or run as root (XTASK_KUBE_NODE=0 runs the cluster without the node)"
+    );
+    // sudo that wants a password (nobody has no sudoers entry): its own line, quoted.
+    if root && which::which("sudo").is_ok() {
+        let run = as_nobody("/usr/sbin:/usr/bin:/sbin:/bin");
+        let err = one_line_error(&run);
+        assert!(
+            err.starts_with(
+                "error: the real node (containers, mounts, iptables) needs root, and `sudo -n` refused (sudo: "
+            ),
+            "{err}"
+        );
+        assert!(err.ends_with("): allow this user passwordless sudo (NOPASSWD), or run as root (XTASK_KUBE_NODE=0 runs the cluster without the node)"), "{err}");
+    }
+    assert!(!repo.path("target/xtask/services.json").exists(), "nothing recorded");
+}
+
+#[test]
 fn unknown_services_and_keys_list_what_there_is() {
     let repo = open_repo();
     for args in [&["up", "kubernetes"][..], &["down", "kubernetes"], &["status", "kubernetes"]] {
