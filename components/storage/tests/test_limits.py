@@ -166,28 +166,52 @@ def test_a_store_that_cannot_write_answers_507_with_a_message(
 def test_a_write_waits_for_memory_and_gives_up_with_503(
     serve: Serve, store: Store
 ) -> None:
-    # One write holds all the memory for writes (its body is slow to come):
-    # the next waits, then is told to come back.
-    url = serve(token=AUTH, write_memory=1000, body_timeout=1.0)
+    # One write holds all the memory for writes: its body keeps coming, fast
+    # enough never to time out, never finished. The next write waits its
+    # time, then is told to come back; once the first is gone, it fits.
+    import threading
+
+    url = serve(token=AUTH, write_memory=1_000_000, body_timeout=1.0)
+
+    def put_next() -> Any:
+        return put(url, "next", b"x\n1\n", token=TOKEN, content_type="text/csv")
+
     parts = urlsplit(url)
+    stop = threading.Event()
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as slow:
         slow.sendall(
             b"PUT /datasets/slow HTTP/1.1\r\nHost: x\r\n"
             b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
-            b"Content-Type: text/csv\r\nContent-Length: 1000\r\n\r\nx\n"
+            b"Content-Type: text/csv\r\nContent-Length: 1000000\r\n\r\nx\n"
         )
-        # The two connections race to the server: until the slow one holds
-        # the memory, the next write fits and commits (poll, with a deadline).
-        deadline = time.monotonic() + 5
-        while True:
-            answer = put(url, "next", b"x\n1\n", token=TOKEN, content_type="text/csv")
-            if answer.status != 201 or time.monotonic() > deadline:
-                break
-        assert answer.status == 503, answer.body
-        assert answer.headers["retry-after"] == "1"
-        assert "busy writing other versions" in answer.json()["error"]
-        assert slow.recv(4096).startswith(b"HTTP/1.1 408")  # it went silent
-    answer = put(url, "next", b"x\n1\n", token=TOKEN, content_type="text/csv")
+
+        def trickle() -> None:
+            # 40 KiB/s: above the service's minimum rate, 1 MB takes 25 s.
+            while not stop.wait(0.25):
+                slow.sendall(b"1\n" * 5120)
+
+        sender = threading.Thread(target=trickle, daemon=True)
+        sender.start()
+        try:
+            # Until the slow body's first bytes reach the service, the next
+            # write may still fit (poll, with a deadline).
+            deadline = time.monotonic() + 10
+            while True:
+                answer = put_next()
+                if answer.status != 201 or time.monotonic() > deadline:
+                    break
+            assert answer.status == 503, answer.body
+            assert answer.headers["retry-after"] == "1"
+            assert "busy writing other versions" in answer.json()["error"]
+        finally:
+            stop.set()
+            sender.join()
+    # The slow writer is gone and its memory with it.
+    deadline = time.monotonic() + 10
+    while True:
+        answer = put_next()
+        if answer.status == 201 or time.monotonic() > deadline:
+            break
     assert answer.status == 201, answer.body
 
 
