@@ -1,14 +1,21 @@
 //! Which builder the image stage uses, and its cache. One buildx command
-//! line everywhere: `docker buildx build --output
-//! type=docker,rewrite-timestamp=true` with a cache per component, `mode=max`
-//! (`type=gha` on GitHub, `type=local` here, in the folder the `buildx`
-//! service records). Without buildx, plain `docker build`, said once. A local
-//! cache folder that is corrupt is started afresh, one on a full disk is
-//! read but not written; the build goes on either way, with a warning.
+//! line here and on GitHub: the xtask's own builder (`cargo xtask services
+//! up buildx`), `docker buildx build --output type=docker,rewrite-timestamp=true`,
+//! each component's base image handed over as a named build context (an OCI
+//! layout, `services::base_images::layout`), so the builder never needs the
+//! engine's images or a registry for it. The cache, `mode=max`, one per
+//! component: a run that pushes keeps it in the registry it pushes to
+//! (`<prefix>/<component>:buildcache`, the same on a laptop and a runner);
+//! a build alone in a local folder. Without buildx, plain `docker build`,
+//! said once. A local cache folder that is corrupt is started afresh, one on
+//! a full disk is read but not written; the build goes on either way, with a warning.
 
+use crate::component::{Component, Workspace};
 use crate::error::UsageError;
+use crate::services::base_images::layout;
 use crate::services::buildx::builder;
 use anyhow::Result;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use xshell::Shell;
 
@@ -17,16 +24,19 @@ const MIN_FREE_MB: u64 = 2048;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cache {
-    /// GitHub's Actions cache.
-    Gha,
+    /// In the registry the run pushes to: `<prefix>/<component>:buildcache`.
+    Registry(String),
     /// A folder per component under this one.
     Local(PathBuf),
 }
 
+/// The tag a component's registry cache has beside its images.
+pub const CACHE_TAG: &str = "buildcache";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Buildx {
-    /// The builder's own Docker config (here); None on GitHub (the runner's).
-    pub config: Option<PathBuf>,
+    /// The builder's own Docker config (plugin, builder; `XTASK_BUILDX_CONFIG`).
+    pub config: PathBuf,
     pub cache: Cache,
 }
 
@@ -40,7 +50,11 @@ pub struct Use {
 /// `--cache-from`/`--cache-to` for a component.
 pub fn cache_args(cache: &Cache, component: &str, use_: Use) -> Vec<String> {
     let (from, to) = match cache {
-        Cache::Gha => (format!("type=gha,scope={component}"), format!("type=gha,mode=max,scope={component}")),
+        Cache::Registry(prefix) => {
+            let r = format!("type=registry,ref={prefix}/{component}:{CACHE_TAG}");
+            // An image manifest, not an index: registries that take images take it (GHCR among them).
+            (r.clone(), format!("{r},mode=max,image-manifest=true,oci-mediatypes=true"))
+        }
         Cache::Local(dir) => {
             let d = dir.join(component).display().to_string();
             (format!("type=local,src={d}"), format!("type=local,dest={d},mode=max"))
@@ -54,6 +68,31 @@ pub fn cache_args(cache: &Cache, component: &str, use_: Use) -> Vec<String> {
         args.extend(["--cache-to".to_string(), to]);
     }
     args
+}
+
+/// Each component's `--build-context BASE=oci-layout://…@sha256:…` for the
+/// base image it starts FROM, exported from the engine once per base (made
+/// when `export`, else only those made already: a dry run changes nothing).
+pub fn base_contexts(
+    sh: &Shell,
+    ws: &Workspace,
+    components: &[&Component],
+    global: Option<&str>,
+    export: bool,
+) -> Result<BTreeMap<String, String>> {
+    let root = layout::root(&crate::services::Dirs::here());
+    let mut by_base: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (c, base, _) in crate::images::checks::bases(ws, components, global) {
+        if !by_base.contains_key(&base) {
+            let found = if export { Some(layout::ensure(sh, &root, &base)?) } else { layout::find(sh, &root, &base) };
+            by_base.insert(base.clone(), found.map(|(dir, digest)| layout::context_arg(&base, &dir, &digest)));
+        }
+        if let Some(context) = by_base[&base].clone() {
+            out.insert(c.name.clone(), context);
+        }
+    }
+    Ok(out)
 }
 
 /// Is a local cache folder sound? Absent is (nothing to read yet); one
@@ -119,26 +158,17 @@ pub fn local_use(dir: &Path, component: &str) -> (Use, Option<String>) {
     (use_, (!warn.is_empty()).then(|| warn.join("; ")))
 }
 
-/// The builder for this run: buildx when it is there (its builder made to
-/// answer), else None with the one line that says so. A buildx too old for
-/// the flags is bad input.
+/// The builder for this run, the same here and on GitHub: the xtask's own
+/// (`XTASK_BUILDX_CONFIG`, made to answer), else None with the one line that
+/// says so. A buildx too old for the flags is bad input. `registry`: the
+/// prefix a run pushes to, which then keeps the cache.
 pub fn decide(
     sh: &Shell,
-    github: bool,
     env: &dyn Fn(&str) -> Option<String>,
+    registry: Option<&str>,
     check_builder: bool,
     say: &dyn Fn(&str),
 ) -> Result<(Option<Buildx>, Option<String>)> {
-    if github {
-        return match builder::version(sh, None) {
-            Ok(_) => Ok((Some(Buildx { config: None, cache: Cache::Gha }), None)),
-            Err(Some(too_old)) => Err(UsageError::new(too_old)),
-            Err(None) => Ok((
-                None,
-                Some("docker buildx is missing: add a docker/setup-buildx-action step before the image stage (building with plain docker build, without the gha cache)".into()),
-            )),
-        };
-    }
     let config = env("XTASK_BUILDX_CONFIG").map(PathBuf::from).filter(|d| d.is_dir());
     let Some(config) = config else {
         return Ok((None, Some("buildx is not set up here (`cargo xtask services up buildx` makes it): building with plain docker build".into())));
@@ -156,8 +186,21 @@ pub fn decide(
     if check_builder {
         builder::ensure(sh, &config, say)?;
     }
-    let dir = env("XTASK_BUILDX_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| config.join("layers"));
-    Ok((Some(Buildx { config: Some(config), cache: Cache::Local(dir) }), None))
+    let cache = cache_for(registry, env, &config);
+    Ok((Some(Buildx { config, cache }), None))
+}
+
+/// Where a run's cache goes: the registry it pushes to, else the local folder (`XTASK_BUILDX_CACHE_DIR`).
+pub fn cache_for(registry: Option<&str>, env: &dyn Fn(&str) -> Option<String>, config: &Path) -> Cache {
+    match registry {
+        Some(prefix) => Cache::Registry(prefix.to_string()),
+        None => Cache::Local(env("XTASK_BUILDX_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| config.join("layers"))),
+    }
+}
+
+/// The buildx plugin of a builder's config, for a Docker config of a run's own.
+pub fn plugin(config: &Path) -> PathBuf {
+    config.join("cli-plugins/docker-buildx")
 }
 
 #[cfg(test)]

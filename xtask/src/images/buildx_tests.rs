@@ -1,11 +1,16 @@
 use super::*;
 
 #[test]
-fn gha_and_local_caches_have_one_scope_per_component_in_max_mode() {
+fn registry_and_local_caches_have_one_place_per_component_in_max_mode() {
     let all = Use { from: true, to: true };
     assert_eq!(
-        cache_args(&Cache::Gha, "storage", all),
-        ["--cache-from", "type=gha,scope=storage", "--cache-to", "type=gha,mode=max,scope=storage"]
+        cache_args(&Cache::Registry("ghcr.io/o".into()), "storage", all),
+        [
+            "--cache-from",
+            "type=registry,ref=ghcr.io/o/storage:buildcache",
+            "--cache-to",
+            "type=registry,ref=ghcr.io/o/storage:buildcache,mode=max,image-manifest=true,oci-mediatypes=true"
+        ]
     );
     assert_eq!(
         cache_args(&Cache::Local("/c".into()), "spark", all),
@@ -57,16 +62,14 @@ fn a_full_disk_reads_the_cache_but_does_not_export_it() {
 }
 
 #[test]
-fn on_github_the_stage_keeps_the_runners_builder_whatever_the_local_one_records() {
-    // The full suite's job records XTASK_BUILDX_CONFIG (the image tests' builder);
-    // the image stage there must still take setup-buildx-action's, with type=gha.
-    let config = tempfile::tempdir().unwrap();
-    let dir = config.path().display().to_string();
-    let env = move |k: &str| (k == "XTASK_BUILDX_CONFIG" || k == "XTASK_BUILDX_CACHE_DIR").then(|| dir.clone());
+fn the_builder_is_the_recorded_one_on_github_too_and_a_push_keeps_its_cache_in_the_registry() {
     let sh = Shell::new().unwrap();
-    let (got, said) = decide(&sh, true, &env, true, &|_| {}).unwrap();
-    match got {
-        Some(b) => assert_eq!((b.config, b.cache), (None, Cache::Gha)),
-        None => assert!(said.unwrap().contains("add a docker/setup-buildx-action step")),
-    }
+    // No builder recorded: plain docker build, said once, on GitHub as here (no runner's builder).
+    let (got, said) = decide(&sh, &|_| None, Some("ghcr.io/o"), false, &|_| {}).unwrap();
+    assert!(got.is_none() && said.unwrap().contains("cargo xtask services up buildx"));
+    let config = Path::new("/b");
+    assert_eq!(cache_for(Some("ghcr.io/o"), &|_| None, config), Cache::Registry("ghcr.io/o".into()));
+    assert_eq!(cache_for(None, &|_| None, config), Cache::Local("/b/layers".into()));
+    let env = |k: &str| (k == "XTASK_BUILDX_CACHE_DIR").then(|| "/l".to_string());
+    assert_eq!(cache_for(None, &env, config), Cache::Local("/l".into()));
 }

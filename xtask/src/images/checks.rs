@@ -82,22 +82,29 @@ pub fn check_docker(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// Every base image is local, or pulled now; otherwise one line saying how to get one.
-pub fn check_base_images(sh: &Shell, ws: &Workspace, components: &[&Component], global: Option<&str>) -> Result<()> {
+/// Each component's base image (the Dockerfile's default when nothing else names one) and where it came from.
+pub fn bases<'a>(
+    ws: &Workspace,
+    components: &[&'a Component],
+    global: Option<&str>,
+) -> Vec<(&'a Component, String, BaseFrom)> {
     let env = |k: &str| std::env::var(k).ok();
-    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
     for c in components {
         let Some(dockerfile) = &c.dockerfile else { continue };
-        let (base, from) = match base_image(c, global, &env) {
-            Some(chosen) => chosen,
-            None => {
-                let text = std::fs::read_to_string(ws.root.join(dockerfile)).unwrap_or_default();
-                match dockerfile_default(&text) {
-                    Some(base) => (base, BaseFrom::Dockerfile),
-                    None => continue,
-                }
-            }
-        };
+        let chosen = base_image(c, global, &env).or_else(|| {
+            let text = std::fs::read_to_string(ws.root.join(dockerfile)).unwrap_or_default();
+            dockerfile_default(&text).map(|base| (base, BaseFrom::Dockerfile))
+        });
+        out.extend(chosen.map(|(base, from)| (*c, base, from)));
+    }
+    out
+}
+
+/// Every base image is local, or pulled now; otherwise one line saying how to get one.
+pub fn check_base_images(sh: &Shell, ws: &Workspace, components: &[&Component], global: Option<&str>) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for (c, base, from) in bases(ws, components, global) {
         if !seen.insert(base.clone())
             || cmd!(sh, "docker image inspect {base}").quiet().ignore_stdout().ignore_stderr().run().is_ok()
         {

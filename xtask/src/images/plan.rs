@@ -15,6 +15,7 @@ use crate::plan::{ExitPolicy, Task};
 use crate::report::Row;
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use xshell::{cmd, Shell};
 
 /// What one run builds and pushes.
@@ -35,6 +36,10 @@ pub struct Request<'a> {
     pub buildx: Option<&'a Buildx>,
     /// What each component's local cache allows (absent: everything).
     pub cache_use: &'a BTreeMap<String, Use>,
+    /// Each component's `--build-context` for its base (`BASE=oci-layout://…@sha256:…`), for buildx.
+    pub base_contexts: &'a BTreeMap<String, String>,
+    /// The run's own Docker config with its logins (`registry::RunConfig`), when it has one.
+    pub docker_config: Option<&'a Path>,
 }
 
 /// Build tasks (each needing its context), each followed by its push tasks.
@@ -80,6 +85,10 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
             if let Some((base, _)) = crate::images::checks::base_image(c, r.base_image, &|k| std::env::var(k).ok()) {
                 args.extend(["--build-arg".into(), format!("BASE_IMAGE={base}")]);
             }
+            // The base from the engine as an OCI layout: no builder has to see the engine's images.
+            if let (Some(_), Some(context)) = (r.buildx, r.base_contexts.get(&c.name)) {
+                args.extend(["--build-context".into(), context.clone()]);
+            }
             let version = r.tags.version.clone().unwrap_or_else(|| r.tags.revision.clone());
             let mut labels = vec![
                 ("title", c.name.clone()),
@@ -104,9 +113,16 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
             // BuildKit (buildx) dates the image config, its history and (rewrite-timestamp) its
             // files by it; the legacy builder ignores it.
             build.env.push(("SOURCE_DATE_EPOCH".into(), r.epoch.to_string()));
-            // Here the builder lives in a Docker config of its own (plugin, credentials, builder).
-            if let Some(config) = r.buildx.and_then(|b| b.config.as_ref()) {
-                build.env.push(("DOCKER_CONFIG".into(), config.display().to_string()));
+            // The builder lives in a Docker config of its own (plugin, builder); a run that logged
+            // in uses its own config (the registry cache's credentials) and finds the builder by BUILDX_CONFIG.
+            if let Some(bx) = r.buildx {
+                match r.docker_config {
+                    Some(run) => {
+                        build.env.push(("DOCKER_CONFIG".into(), run.display().to_string()));
+                        build.env.push(("BUILDX_CONFIG".into(), bx.config.join("buildx").display().to_string()));
+                    }
+                    None => build.env.push(("DOCKER_CONFIG".into(), bx.config.display().to_string())),
+                }
             }
             tasks.push(build);
             previous = Some(id);
@@ -120,7 +136,11 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
                         format!("push:{}:{tag}", c.name)
                     };
                     let image = format!("{}/{}:{tag}", t.prefix, c.name);
-                    tasks.push(task(id.clone(), vec!["push".into(), image], Vec::new(), previous.take()));
+                    let mut push = task(id.clone(), vec!["push".into(), image], Vec::new(), previous.take());
+                    if let Some(run) = r.docker_config {
+                        push.env.push(("DOCKER_CONFIG".into(), run.display().to_string()));
+                    }
+                    tasks.push(push);
                     previous = Some(id);
                 }
             }

@@ -17,10 +17,16 @@ fn target(prefix: &str) -> Target {
     Target { host: prefix.split('/').next().unwrap().into(), prefix: prefix.into(), credentials: None }
 }
 
-static GHA: Buildx = Buildx { config: None, cache: crate::images::buildx::Cache::Gha };
+static BX: std::sync::LazyLock<Buildx> = std::sync::LazyLock::new(|| Buildx {
+    config: "/var/lib/xtask-buildx".into(),
+    cache: crate::images::buildx::Cache::Registry("ghcr.io/o".into()),
+});
 static NO_LIMITS: std::sync::LazyLock<BTreeMap<String, Use>> = std::sync::LazyLock::new(BTreeMap::new);
+static SPARK_BASE: std::sync::LazyLock<BTreeMap<String, String>> = std::sync::LazyLock::new(|| {
+    [("spark".to_string(), "local/jre=oci-layout:///c/oci/ab@sha256:12".to_string())].into()
+});
 
-fn request<'a>(tags: &'a TagSet, targets: &'a [Target], push: bool, github: bool) -> Request<'a> {
+fn request<'a>(tags: &'a TagSet, targets: &'a [Target], push: bool, buildx: bool) -> Request<'a> {
     Request {
         build: true,
         push,
@@ -30,8 +36,10 @@ fn request<'a>(tags: &'a TagSet, targets: &'a [Target], push: bool, github: bool
         base_image: Some("local/python"),
         source_url: Some("https://github.com/o/r"),
         epoch: 1_767_323_045,
-        buildx: github.then_some(&GHA),
+        buildx: buildx.then_some(&*BX),
         cache_use: &NO_LIMITS,
+        base_contexts: &SPARK_BASE,
+        docker_config: None,
     }
 }
 
@@ -76,20 +84,36 @@ fn build_then_push_every_tag_in_one_chain() {
 }
 
 #[test]
-fn a_components_own_base_image_wins_and_github_uses_the_gha_cache_per_component() {
+fn a_components_own_base_image_wins_as_a_named_context_and_a_push_caches_in_the_registry() {
     let (_dir, ws) = workspace();
     let comps = ws.select(&["spark".into()]).unwrap();
     let tags = release();
     let targets = [target("ghcr.io/o"), target("docker.io/me")];
     let tasks = plan(&ws, &comps, &request(&tags, &targets, true, true));
     let build = tasks[0].command_line(&ws.root);
-    assert!(build.starts_with(
-        "SOURCE_DATE_EPOCH=1767323045 docker buildx build --output type=docker,rewrite-timestamp=true --cache-from type=gha,scope=spark --cache-to type=gha,mode=max,scope=spark"
-    ));
-    assert!(build.contains("--build-arg BASE_IMAGE=local/jre"));
+    assert!(
+        build.starts_with(
+            "SOURCE_DATE_EPOCH=1767323045 DOCKER_CONFIG=/var/lib/xtask-buildx docker buildx build --output type=docker,rewrite-timestamp=true --cache-from type=registry,ref=ghcr.io/o/spark:buildcache"
+        ),
+        "{build}"
+    );
+    assert!(build.contains("--cache-to type=registry,ref=ghcr.io/o/spark:buildcache,mode=max"), "{build}");
+    assert!(
+        build.contains("--build-arg BASE_IMAGE=local/jre --build-context local/jre=oci-layout:///c/oci/ab@sha256:12")
+    );
     assert!(build.contains("--tag ghcr.io/o/spark:latest") && build.contains("--tag docker.io/me/spark:1.2.3"));
     assert_eq!(tasks.len(), 7);
     assert_eq!(tasks[6].id, "push:spark:docker.io:latest");
+    // A run that logged in: its own config for the build and the pushes, the builder by BUILDX_CONFIG.
+    let run = Path::new("/tmp/xtask-docker-config.1");
+    let tasks = plan(&ws, &comps, &Request { docker_config: Some(run), ..request(&tags, &targets, true, true) });
+    let env = |t: &Task| t.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+    assert!(env(&tasks[0]).contains(&"DOCKER_CONFIG=/tmp/xtask-docker-config.1".to_string()));
+    assert!(env(&tasks[0]).contains(&"BUILDX_CONFIG=/var/lib/xtask-buildx/buildx".to_string()));
+    assert_eq!(env(&tasks[1]), ["DOCKER_CONFIG=/tmp/xtask-docker-config.1"]);
+    // Plain docker build takes no named context (the engine has the base).
+    let tasks = plan(&ws, &comps, &request(&tags, &targets, true, false));
+    assert!(!tasks[0].command_line(&ws.root).contains("--build-context"));
 }
 
 #[test]

@@ -1,11 +1,15 @@
 //! Where images go and how to log in: GitHub Container Registry from
 //! `GITHUB_REPOSITORY`, Docker Hub when its credentials are set, or any
 //! registry given with `--registry`/`XTASK_REGISTRY`. Secrets reach docker
-//! through stdin only and never appear in output.
+//! through stdin only and never appear in output. A run logs in inside a
+//! Docker config of its own (`RunConfig`), removed when the run ends: the
+//! user's `~/.docker/config.json` (and their own logins) is never touched,
+//! and two runs on one machine never log each other out.
 
 use crate::error::UsageError;
+use anyhow::Context;
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use xshell::{cmd, Shell};
 
 #[derive(Clone)]
@@ -101,11 +105,67 @@ pub fn mask(targets: &[Target]) {
     }
 }
 
-/// `docker login HOST -u USER --password-stdin`, the password on stdin.
-pub fn login(sh: &Shell, t: &Target) -> Result<()> {
+/// A Docker config of this run's own (mode 0700, under the temp folder):
+/// its logins, and buildx's plugin linked in (the CLI finds plugins under
+/// `DOCKER_CONFIG`); removed on every way out (drop), errors included.
+pub struct RunConfig {
+    dir: PathBuf,
+}
+
+impl RunConfig {
+    /// Where this process's goes (a dry run prints it; nothing is made).
+    pub fn path() -> PathBuf {
+        std::env::temp_dir().join(format!("xtask-docker-config.{}", std::process::id()))
+    }
+
+    /// Make it empty, with `plugin` (buildx's) linked in when given.
+    pub fn new(plugin: Option<&Path>) -> Result<RunConfig> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = RunConfig::path();
+        // A folder of a dead process with this pid: ours now.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("cannot create the run's Docker config {}", dir.display()))?;
+        let config = RunConfig { dir };
+        if let Some(plugin) = plugin {
+            let plugins = config.dir.join("cli-plugins");
+            std::fs::create_dir(&plugins)?;
+            std::os::unix::fs::symlink(plugin, plugins.join("docker-buildx"))?;
+        }
+        Ok(config)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A run's config logged in to every target with credentials; None when none has any
+    /// (the pushes then use the caller's own Docker config, as a plain `docker push` would).
+    pub fn login_all(sh: &Shell, targets: &[Target], plugin: Option<&Path>) -> Result<Option<RunConfig>> {
+        if targets.iter().all(|t| t.credentials.is_none()) {
+            return Ok(None);
+        }
+        let config = RunConfig::new(plugin)?;
+        for t in targets {
+            login(sh, t, config.dir())?;
+        }
+        Ok(Some(config))
+    }
+}
+
+impl Drop for RunConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `docker --config DIR login HOST -u USER --password-stdin`, the password on stdin.
+pub fn login(sh: &Shell, t: &Target, config: &Path) -> Result<()> {
     let Some(c) = &t.credentials else { return Ok(()) };
     let (host, user) = (&t.host, &c.user);
-    let out = cmd!(sh, "docker login {host} --username {user} --password-stdin")
+    let out = cmd!(sh, "docker --config {config} login {host} --username {user} --password-stdin")
         .stdin(c.password.as_bytes())
         .quiet()
         .ignore_status()
@@ -125,11 +185,6 @@ pub fn login(sh: &Shell, t: &Target) -> Result<()> {
     }))
 }
 
-/// Undo [`login`]; best effort, a failure only leaves what login left.
-pub fn logout(sh: &Shell, t: &Target) {
-    let host = &t.host;
-    let _ = cmd!(sh, "docker logout {host}").quiet().ignore_status().ignore_stdout().ignore_stderr().run();
-}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Problem {

@@ -50,3 +50,21 @@ fn registry_problems_are_classified() {
     assert_eq!(classify("dial tcp 127.0.0.1:5999: connect: connection refused"), Some(Problem::Unreachable));
     assert_eq!(classify("something else"), None);
 }
+
+#[test]
+fn a_runs_docker_config_is_private_holds_the_plugin_and_goes_with_the_run() {
+    let sh = Shell::new().unwrap();
+    let anonymous = [Target { host: "r:1".into(), prefix: "r:1/x".into(), credentials: None }];
+    assert!(RunConfig::login_all(&sh, &anonymous, None).unwrap().is_none(), "no credentials, no config of its own");
+    assert!(!RunConfig::path().exists());
+    let config = RunConfig::new(Some(Path::new("/opt/buildx/docker-buildx"))).unwrap();
+    let dir = config.dir().to_path_buf();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::read_link(dir.join("cli-plugins/docker-buildx")).unwrap(),
+        Path::new("/opt/buildx/docker-buildx")
+    );
+    drop(config);
+    assert!(!dir.exists(), "removed when the run ends");
+}

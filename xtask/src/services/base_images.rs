@@ -5,7 +5,11 @@
 //! debootstrap against the machine's own Debian mirror, cached as tarballs
 //! keyed by suite and packages (re-importing after the engine lost its
 //! images takes seconds). On GitHub they come from the hub: Python's
-//! bookworm image, and the JRE installed over it.
+//! bookworm image, and the JRE installed over it. Either way each is also
+//! exported as an OCI layout (`layout`), the form the image stage hands a
+//! builder its base in, so no builder needs to see the engine's images.
+
+pub mod layout;
 
 use crate::services::process;
 use crate::services::state::Record;
@@ -279,18 +283,45 @@ impl Service for BaseImages {
             }
             ids.push(id);
         }
-        // On GitHub the image stage builds with buildx, which pulls its base
-        // from a registry: the hub's name works there, a local one would not.
-        let base = if cx.github { HUB_PYTHON } else { PYTHON };
+        // Each as an OCI layout, by image id: the image stage's builds take them as named contexts.
+        let root = layout::root(cx.dirs);
+        for image in [PYTHON, PYTHON_JRE] {
+            let t0 = Instant::now();
+            let made = layout::find(cx.sh, &root, image).is_none();
+            let (dir, _) = layout::ensure(cx.sh, &root, image)?;
+            if made {
+                cx.say(
+                    NAME,
+                    &format!(
+                        "exported {image} as an OCI layout in {:.1}s ({})",
+                        t0.elapsed().as_secs_f64(),
+                        dir.display()
+                    ),
+                );
+            }
+        }
+        let pruned = layout::prune(&root, &ids);
+        if pruned > 0 {
+            cx.say(NAME, &format!("removed {pruned} layouts of earlier images from {}", root.display()));
+        }
+        // The same name here and on GitHub: builds find it as a named context, never in a registry.
         Ok(Record {
-            summary: format!("{PYTHON}, {PYTHON_JRE}"),
-            env: [("XTASK_BASE_IMAGE".to_string(), base.to_string())].into(),
+            summary: format!("{PYTHON}, {PYTHON_JRE} (OCI layouts in {})", root.display()),
+            env: [("XTASK_BASE_IMAGE".to_string(), PYTHON.to_string())].into(),
             processes: Vec::new(),
             identity: ids.join(","),
         })
     }
 
-    fn down(&self, _cx: &Ctx, _purge: bool) -> Result<String> {
+    fn down(&self, cx: &Ctx, purge: bool) -> Result<String> {
+        if purge {
+            let root = layout::root(cx.dirs);
+            let _ = std::fs::remove_dir_all(&root);
+            return Ok(format!(
+                "removed the OCI layouts {} (the images stay; `docker rmi` removes them)",
+                root.display()
+            ));
+        }
         Ok("nothing to stop (the images stay; `docker rmi` removes them)".into())
     }
 

@@ -1,14 +1,11 @@
-//! The `buildx` service: the image stage's builder, as on GitHub. Here:
-//! buildx and buildkitd built from their Go modules (`buildx::build`), a
-//! BuildKit image made from buildkitd, Debian's runc package and the local
-//! base image (nothing pulled), the base images pushed to the loopback
-//! registry (BuildKit pulls its bases from a registry: that one is its hub
-//! mirror), and the builder (`buildx::builder`: a BuildKit container on the
-//! host's network, so it reaches 127.0.0.1). On GitHub the same, as the
-//! runner's user in its own folders (`Layout`), so that the full suite's
-//! builder tests have it; the image stage there keeps
-//! `docker/setup-buildx-action`'s builder (this one lives in a Docker config
-//! of its own and never becomes the runner's current builder).
+//! The `buildx` service: the image stage's builder, here and on GitHub
+//! alike. buildx and buildkitd built from their Go modules (`buildx::build`),
+//! a BuildKit image made from buildkitd, Debian's runc package and the local
+//! base image (nothing pulled), and the builder (`buildx::builder`: a
+//! BuildKit container on the host's network, so it reaches 127.0.0.1). On
+//! GitHub the same, as the runner's user in its own folders (`Layout`). The
+//! builder sees no engine image and mirrors no hub: the image stage hands
+//! each build its base as an OCI layout (`base_images::layout`).
 
 use crate::services::state::Record;
 pub mod build;
@@ -228,22 +225,6 @@ fn write_config(cx: &Ctx, l: &Layout, bin: &Path, addr: &str) -> Result<PathBuf>
     Ok(toml)
 }
 
-/// Push the base images to the loopback registry under their own names (the builder's hub mirror).
-fn push_bases(cx: &Ctx, config: &Path, addr: &str) -> Result<()> {
-    let sh = cx.sh;
-    for base in [base_images::PYTHON, base_images::PYTHON_JRE] {
-        let mirrored = format!("{addr}/{base}");
-        cmd!(sh, "docker tag {base} {mirrored}").quiet().run()?;
-        cmd!(sh, "docker push {mirrored}")
-            .quiet()
-            .ignore_stdout()
-            .env("DOCKER_CONFIG", config)
-            .run()
-            .with_context(|| format!("cannot push {base} to {addr}"))?;
-    }
-    Ok(())
-}
-
 impl Service for Buildx {
     fn name(&self) -> &'static str {
         NAME
@@ -261,7 +242,6 @@ impl Service for Buildx {
         let image = ensure_image(cx, &l, &build, &bin)?;
         let addr = registry::addr();
         let toml = write_config(cx, &l, &bin, &addr)?;
-        push_bases(cx, &l.config, &addr)?;
         let spec = builder::Spec {
             name: builder::NAME.into(),
             image: image.clone(),

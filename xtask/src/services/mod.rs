@@ -172,11 +172,12 @@ pub fn select<'a>(
 
 /// What `cargo xtask ARGS` needs running (the workflows rule asks a job to
 /// start these first): the xtask's own tests build, push and deploy for
-/// real; a build needs the engine and the base images. A deploy talks to the
+/// real; a build needs the engine, the base images (with their OCI layouts)
+/// and the xtask's builder, the same on GitHub as here. A deploy talks to the
 /// cluster its credentials name, which no service provides.
 pub fn needed_by(args: &[&str]) -> Vec<&'static str> {
     const TESTS: &[&str] = &["docker", "registry", "base-images", "buildx", "kube"];
-    const BUILD: &[&str] = &["docker", "base-images"];
+    const BUILD: &[&str] = &["docker", "base-images", "buildx"];
     let words: Vec<&str> = args.iter().copied().take_while(|a| *a != "--").collect();
     let positional: Vec<&str> = words.iter().skip(1).copied().filter(|a| !a.starts_with('-')).collect();
     let needs: &[&str] = match words.first().copied() {

@@ -1,10 +1,10 @@
-//! The image stage's BuildKit builder, in a Docker config of its own: the
-//! plugin, the loopback registry's credentials and the builder live there, so
-//! `docker build` and `docker login` of everyone else on the machine stay as
-//! they were. On GitHub `docker/setup-buildx-action` gives a
-//! `docker-container` builder; that driver always asks for a privileged
+//! The image stage's BuildKit builder, here and on GitHub alike, in a Docker
+//! config of its own: the plugin, the loopback registry's credentials and the
+//! builder live there, so `docker build` and `docker login` of everyone else
+//! on the machine stay as they were. buildx's `docker-container` driver
+//! (what `docker/setup-buildx-action` makes) always asks for a privileged
 //! container, which this machine's root cannot start (it lacks
-//! CAP_SYS_RESOURCE: "unable to apply caps"). So here the xtask runs the same
+//! CAP_SYS_RESOURCE: "unable to apply caps"). So the xtask runs the same
 //! kind of BuildKit container itself, with every capability but that one and
 //! the host's cgroups and network, and buildx reaches it through its `remote`
 //! driver on a unix socket. On a GitHub runner, where privileged containers
@@ -96,16 +96,18 @@ pub fn run_args(spec: &Spec) -> Vec<String> {
     args
 }
 
-/// buildkitd's configuration: the loopback registry over plain HTTP, and as
-/// the hub's mirror, so `FROM local/python:…` finds the base images pushed
-/// there; garbage collection keeps its state bounded; its socket belongs to
-/// `owner` (uid, gid: who runs `services up`, a GitHub runner's user too).
+/// buildkitd's configuration: the loopback registry over plain HTTP (a
+/// push's registry cache there). No hub mirror: the image stage hands each
+/// build its base image as a named context (an OCI layout), so a builder
+/// needs neither the engine's images nor a registry holding them. Garbage
+/// collection keeps its state bounded; its socket belongs to `owner` (uid,
+/// gid: who runs `services up`, a GitHub runner's user too).
 pub fn buildkitd_toml(registry: &str, keep_gb: u32, owner: (u32, u32)) -> String {
     let (uid, gid) = owner;
     format!(
         "[grpc]\n  uid = {uid}\n  gid = {gid}\n\
          [worker.oci]\n  enabled = true\n  gc = true\n  maxUsedSpace = \"{keep_gb}GB\"\n[worker.containerd]\n  enabled = false\n\
-         [registry.\"docker.io\"]\n  mirrors = [\"{registry}\"]\n[registry.\"{registry}\"]\n  http = true\n"
+         [registry.\"{registry}\"]\n  http = true\n"
     )
 }
 

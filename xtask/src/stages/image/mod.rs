@@ -60,16 +60,41 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
         // Only a web address without credentials in it.
         Some(url.trim().to_string()).filter(|u| u.contains("://") && !u.contains('@'))
     });
-    // The builder: buildx (made to answer) or plain docker build, said once; its cache's state per component.
+    let dry_run = run.exec.dry_run;
+    if !dry_run {
+        if on_github() {
+            registry::mask(&targets);
+        }
+        checks::check_docker(&sh)?;
+        if build {
+            checks::check_base_images(&sh, ws, &components, base.as_deref())?;
+        }
+    }
+    // The builder: buildx (made to answer) or plain docker build, said once; its cache's state per
+    // component (in the registry a run pushes to, else a local folder).
     let said = std::cell::RefCell::new(Vec::new());
     let (bx, fallback) = if build {
         let say = |l: &str| said.borrow_mut().push(l.to_string());
-        buildx::decide(&sh, on_github(), &env, !run.exec.dry_run, &say)?
+        let cache_in = targets.first().filter(|_| push).map(|t| t.prefix.as_str());
+        buildx::decide(&sh, &env, cache_in, !dry_run, &say)?
     } else {
         (None, None)
     };
+    // Each base image as an OCI layout, handed to the builder as a named context.
+    let base_contexts = match &bx {
+        Some(_) => buildx::base_contexts(&sh, ws, &components, base.as_deref(), !dry_run)?,
+        None => BTreeMap::new(),
+    };
+    // A push logs in inside a Docker config of this run's own (removed when `login` drops).
+    let plugin = bx.as_ref().map(|b| buildx::plugin(&b.config));
+    let login = if push && !dry_run { registry::RunConfig::login_all(&sh, &targets, plugin.as_deref())? } else { None };
+    let with_credentials = push && targets.iter().any(|t| t.credentials.is_some());
+    let docker_config = match &login {
+        Some(l) => Some(l.dir().to_path_buf()),
+        None => (dry_run && with_credentials).then(registry::RunConfig::path),
+    };
     let mut cache_use = BTreeMap::new();
-    if let (Some(Buildx { cache: Cache::Local(dir), .. }), false) = (&bx, run.exec.dry_run) {
+    if let (Some(Buildx { cache: Cache::Local(dir), .. }), false) = (&bx, dry_run) {
         for c in &components {
             let (use_, warning) = buildx::local_use(dir, &c.name);
             said.borrow_mut().extend(warning.map(|w| format!("warning: {w}")));
@@ -79,11 +104,14 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
     said.borrow_mut().extend(fallback.map(|f| format!("note: {f}")));
     if let Some(b) = &bx {
         let cache = match &b.cache {
-            Cache::Gha => "type=gha".to_string(),
+            Cache::Registry(prefix) => format!("type=registry at {prefix}/<component>:{}", buildx::CACHE_TAG),
             Cache::Local(dir) => format!("type=local under {}", dir.display()),
         };
         said.borrow_mut()
             .push(format!("image builder: docker buildx, cache {cache} (one per component, exported mode=max)"));
+        for (component, context) in &base_contexts {
+            said.borrow_mut().push(format!("base of {component}: {context}"));
+        }
     }
     let request = Request {
         build,
@@ -96,9 +124,11 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
         epoch: co.epoch,
         buildx: bx.as_ref(),
         cache_use: &cache_use,
+        base_contexts: &base_contexts,
+        docker_config: docker_config.as_deref(),
     };
     let tasks = plan::plan(ws, &components, &request);
-    if run.exec.dry_run && !run.exec.json {
+    if dry_run && !run.exec.json {
         // As shell comments: the printed plan stays a script.
         for line in said.borrow().iter() {
             println!("# {line}");
@@ -115,18 +145,10 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
     let contexts = context::Contexts::new(ws, &components, py.exe, co.epoch);
     // A push alone sends images built earlier: their ids, known before anything is pushed.
     let mut pushed_ids = BTreeMap::new();
-    if !run.exec.dry_run {
+    if !dry_run {
         registry::mask(&targets);
-        checks::check_docker(&sh)?;
-        if build {
-            checks::check_base_images(&sh, ws, &components, base.as_deref())?;
-        } else {
+        if !build {
             pushed_ids = checks::images_to_push(&sh, &tasks, args, &ws.root)?;
-        }
-        if push {
-            for t in &targets {
-                registry::login(&sh, t)?;
-            }
         }
         let printer = Printer::new(on_github(), run.exec.json);
         for line in said.borrow().iter() {
@@ -162,11 +184,7 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
     let name = if build { "image build" } else { "image push" };
     let stage = Stage { name, review: Some(&plan::review), describe: &plan::describe, epilogue: &epilogue };
     let code = runner::run(&ws.root, &stage, &tasks, Some(&contexts as &dyn Prepare), &run.exec, run.no_cache);
-    if push && !run.exec.dry_run {
-        // docker login stores the credential in the Docker config: do not leave it there.
-        for t in targets.iter().filter(|t| t.credentials.is_some()) {
-            registry::logout(&sh, t);
-        }
-    }
+    // The run's logins go with its config; the caller's own Docker config was never touched.
+    drop(login);
     code
 }
