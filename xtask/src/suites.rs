@@ -85,7 +85,7 @@ pub const SUITES: &[Suite] = &[
     // them; builds storage through the buildx builder twice (reproducible).
     Suite {
         name: "images",
-        files: &["image_buildx", "real_images"],
+        files: &["image_buildx", "image_path", "real_images"],
         reads: &["tools/", ".gitignore", "README.md"],
         names: &[],
         components: &[Part::Images],
