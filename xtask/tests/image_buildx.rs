@@ -5,38 +5,19 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+use support::buildx::{buildx_config, remove_builder, test_builder};
 use support::git::head;
 use support::images::{copy_of_the_sources, git_repo, GOOD};
 use support::registry::docker;
 use support::Repo;
 
-/// The builder's config folder `services up buildx` recorded; a clear failure when there is none.
-fn buildx_config() -> PathBuf {
-    let dir = support::service_var("XTASK_BUILDX_CONFIG").unwrap_or_else(|| {
-        panic!("no buildx builder: run `cargo xtask services up buildx` (it records XTASK_BUILDX_CONFIG)")
-    });
-    PathBuf::from(dir)
-}
-
 /// A config folder of its own for a test builder `name`: the plugin,
 /// credentials and buildkitd's file of the real one, a spec naming `name`.
 fn own_builder(name: &str) -> tempfile::TempDir {
-    let real = buildx_config();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("cli-plugins")).unwrap();
-    std::os::unix::fs::symlink(
-        std::fs::read_link(real.join("cli-plugins/docker-buildx")).unwrap(),
-        dir.path().join("cli-plugins/docker-buildx"),
-    )
-    .unwrap();
-    std::fs::copy(real.join("config.json"), dir.path().join("config.json")).unwrap();
-    let mut spec: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(real.join("builder.json")).unwrap()).unwrap();
-    spec["name"] = name.into();
-    std::fs::write(dir.path().join("builder.json"), spec.to_string()).unwrap();
-    dir
+    test_builder(name, |dir, _| {
+        std::fs::copy(buildx_config().join("config.json"), dir.join("config.json")).unwrap();
+    })
 }
 
 fn build(repo: &Repo, config: &Path, cache: &Path, args: &[&str]) -> support::Run {
@@ -126,16 +107,6 @@ fn two_cold_builds_of_storage_at_one_commit_are_the_same_image_and_the_cache_is_
     let sha = head(repo.root());
     docker(&["rmi", &format!("local/storage:{sha}"), &format!("local/storage:{}", &sha[..7])]);
     remove_builder(&name, &config);
-}
-
-/// Remove a test's own builder: its container, state volume and socket folder.
-fn remove_builder(name: &str, config: &Path) {
-    let _ = Command::new("docker").args(["buildx", "rm", "--force", name]).env("DOCKER_CONFIG", config).output();
-    let container = format!("{name}-buildkit");
-    docker(&["rm", "-f", "-v", &container]);
-    docker(&["volume", "rm", &format!("{container}-state")]);
-    // Its socket's folder sits beside the real builder's configuration.
-    let _ = std::fs::remove_dir_all(buildx_config().join(format!("{name}-run")));
 }
 
 #[test]

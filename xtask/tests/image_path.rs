@@ -5,24 +5,20 @@
 //! Docker config of its own, so two at once both pass and the user's own
 //! config (with a login of theirs) stays byte for byte.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use support::buildx::{buildx_config, remove_builder, test_builder};
+use support::images::copy_of_the_sources;
+use support::registry::docker;
 use support::Repo;
 
 const REGISTRY: &str = "127.0.0.1:5000";
 /// Every repository these tests push goes under it, and is deleted after.
 const PREFIX: &str = "imgpath-test";
-
-fn buildx_config() -> PathBuf {
-    let dir = support::service_var("XTASK_BUILDX_CONFIG").unwrap_or_else(|| {
-        panic!("no buildx builder: run `cargo xtask services up buildx` (it records XTASK_BUILDX_CONFIG)")
-    });
-    PathBuf::from(dir)
-}
 
 fn password_file() -> PathBuf {
     let file = PathBuf::from(
@@ -33,46 +29,19 @@ fn password_file() -> PathBuf {
     file
 }
 
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().unwrap()
-}
-
-fn unique() -> String {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}-{}", std::process::id(), t % 1_000_000_000)
-}
-
 /// A builder of the test's own: the real plugin and BuildKit image, a fresh
 /// state volume, and a buildkitd.toml with no hub mirror (the loopback
 /// registry over HTTP only, for the push's cache). The stage creates it.
 fn bare_builder(name: &str) -> tempfile::TempDir {
-    let real = buildx_config();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("cli-plugins")).unwrap();
-    std::os::unix::fs::symlink(
-        std::fs::read_link(real.join("cli-plugins/docker-buildx")).unwrap(),
-        dir.path().join("cli-plugins/docker-buildx"),
-    )
-    .unwrap();
-    let toml = dir.path().join("buildkitd.toml");
-    let text = format!(
-        "[worker.oci]\n  enabled = true\n[worker.containerd]\n  enabled = false\n[registry.\"{REGISTRY}\"]\n  http = true\n"
-    );
-    std::fs::write(&toml, text).unwrap();
-    let mut spec: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(real.join("builder.json")).unwrap()).unwrap();
-    spec["name"] = name.into();
-    spec["buildkitd_config"] = toml.display().to_string().into();
-    spec["privileged"] = false.into();
-    std::fs::write(dir.path().join("builder.json"), spec.to_string()).unwrap();
-    dir
-}
-
-fn remove_builder(name: &str, config: &Path) {
-    let _ = Command::new("docker").args(["buildx", "rm", "--force", name]).env("DOCKER_CONFIG", config).output();
-    let container = format!("{name}-buildkit");
-    docker(&["rm", "-f", "-v", &container]);
-    docker(&["volume", "rm", &format!("{container}-state")]);
+    test_builder(name, |dir, spec| {
+        let toml = dir.join("buildkitd.toml");
+        let text = format!(
+            "[worker.oci]\n  enabled = true\n[worker.containerd]\n  enabled = false\n[registry.\"{REGISTRY}\"]\n  http = true\n"
+        );
+        std::fs::write(&toml, text).unwrap();
+        spec["buildkitd_config"] = toml.display().to_string().into();
+        spec["privileged"] = false.into();
+    })
 }
 
 /// A home whose Docker config has a login of the user's own to the test
@@ -132,40 +101,9 @@ fn delete_tag(repo: &str, tag: &str) {
     }
 }
 
-/// The monorepo's components and tools (spark's sources go into its image), copied and committed.
-fn copy_of_the_monorepo() -> tempfile::TempDir {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = tempfile::tempdir().unwrap();
-    let skip = |n: &str| {
-        n == "build" || n == "__pycache__" || n.ends_with(".egg-info") || n.starts_with(".pytest") || n == ".mypy_cache"
-    };
-    for top in ["components", "tools"] {
-        let entries =
-            walkdir::WalkDir::new(real.join(top)).into_iter().filter_entry(|e| !skip(&e.file_name().to_string_lossy()));
-        for e in entries {
-            let e = e.unwrap();
-            let to = dir.path().join(e.path().strip_prefix(&real).unwrap());
-            if e.file_type().is_dir() {
-                std::fs::create_dir_all(&to).unwrap();
-            } else {
-                std::fs::copy(e.path(), &to).unwrap();
-            }
-        }
-    }
-    std::fs::copy(real.join(".gitignore"), dir.path().join(".gitignore")).unwrap();
-    for args in [&["init", "-q"][..], &["add", "-A"], &["commit", "-qm", "fixture"]] {
-        support::git(dir.path(), args);
-    }
-    dir
-}
-
-fn head_sha(root: &Path) -> String {
-    support::git(root, &["rev-parse", "HEAD"]).trim().to_string()
-}
-
 /// Remove what a push of `component` at `root` made: local tags, the registry's tags and cache.
 fn clean(root: &Path, ns: &str, component: &str) {
-    let sha = head_sha(root);
+    let sha = support::git::head(root);
     let repo = format!("{ns}/{component}");
     docker(&["rmi", &format!("{repo}:{sha}"), &format!("{repo}:{}", &sha[..7])]);
     let path = repo.trim_start_matches(&format!("{REGISTRY}/")).to_string();
@@ -179,10 +117,10 @@ fn clean(root: &Path, ns: &str, component: &str) {
 fn spark_builds_and_pushes_through_a_builder_that_sees_no_engine_image_and_mirrors_no_hub() {
     let name = format!("imgpath-{}", std::process::id());
     let config = bare_builder(&name);
-    let repo = Repo { dir: copy_of_the_monorepo() };
+    let repo = Repo { dir: copy_of_the_sources() };
     let root = repo.root();
     let (home, users, before) = users_home();
-    let ns = format!("{REGISTRY}/{PREFIX}/{}", unique());
+    let ns = format!("{REGISTRY}/{PREFIX}/{}", support::unique());
     let run = support::run(push_command(&repo, "spark", &ns, home.path(), config.path()));
     // The builder cannot see the engine's base: without the named context the same FROM fails.
     let probe = tempfile::tempdir().unwrap();
@@ -231,7 +169,7 @@ fn two_pushes_at_once_both_pass_and_the_users_docker_config_stays_as_it_was() {
             for args in [&["init", "-q"][..], &["add", "-A"], &["commit", "-qm", "fixture"]] {
                 support::git(repo.root(), args);
             }
-            (repo, format!("{REGISTRY}/{PREFIX}/{}-{leg}", unique()))
+            (repo, format!("{REGISTRY}/{PREFIX}/{}-{leg}", support::unique()))
         })
         .collect();
     let children: Vec<std::process::Child> = runs

@@ -14,6 +14,7 @@ mod deploy_stage;
 mod environments;
 mod floors;
 mod image_buildx;
+mod image_path;
 mod image_stage;
 mod manifests_cluster;
 mod manifests_stage;

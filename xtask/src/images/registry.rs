@@ -185,7 +185,6 @@ pub fn login(sh: &Shell, t: &Target, config: &Path) -> Result<()> {
     }))
 }
 
-
 #[derive(Debug, PartialEq, Eq)]
 pub enum Problem {
     Auth,

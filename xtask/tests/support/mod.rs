@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
+pub mod buildx;
 pub mod cluster;
 pub mod deploy;
 pub mod git;
