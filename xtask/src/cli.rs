@@ -198,6 +198,10 @@ pub struct DeployArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Let prune delete this claim (or object marked `mlops.dev/resource-policy: keep`) that the render no longer has; repeat for each.
+    #[arg(long, value_name = "NAME")]
+    pub allow_data_loss: Vec<String>,
+
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -357,6 +361,10 @@ pub struct UndeployArgs {
     /// One deadline for the claims to go and their volumes to be handed back, e.g. 90s, 5m.
     #[arg(long, default_value = "2m", value_name = "DURATION")]
     pub timeout: String,
+
+    /// Delete this object too although it is marked `mlops.dev/resource-policy: keep` (the data claim); repeat for each.
+    #[arg(long, value_name = "NAME")]
+    pub allow_data_loss: Vec<String>,
 
     #[command(flatten)]
     pub cluster: ClusterArgs,

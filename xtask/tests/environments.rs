@@ -107,8 +107,16 @@ fn production_deploys_a_confirmed_release_with_its_100gi_shared_volume_and_undep
     let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(outcomes(&status), [(1, "succeeded".to_string())], "{status}");
 
-    // Undeployed, the claim's volume goes back to the cluster (policy Delete), which deletes it.
+    // Undeployed, the data claim stays (marked keep) until --allow-data-loss names it...
     let run = ok(xtask(root, &cluster, &["undeploy", "production", "--confirm"]));
+    assert!(
+        run.stdout.contains("  keep     PersistentVolumeClaim/mlops-data (mlops.dev/resource-policy: keep"),
+        "{}",
+        run.stdout
+    );
+    assert!(cluster.kubectl(&["get", "pvc", "mlops-data", "-n", &ns]).status.success(), "the kept claim is gone");
+    // ...then its volume goes back to the cluster (policy Delete), which deletes it.
+    let run = ok(xtask(root, &cluster, &["undeploy", "production", "--confirm", "--allow-data-loss", "mlops-data"]));
     let reclaimed = format!("volume   {volume}: the cluster reclaims it (reclaim policy Delete)");
     let deleted = format!("volume   {volume}: deleted by the cluster already (with its claim)");
     assert!(run.stdout.contains(&reclaimed) || run.stdout.contains(&deleted), "{}", run.stdout);

@@ -1,7 +1,10 @@
 //! When a rollout fails, the reason on screen without kubectl: the failing
 //! container's last log lines (the previous instance's when it restarted),
 //! after the pod's events that `wait::describe` prints. Which instance to read
-//! is a pure decision over the pod (`previous`).
+//! is a pure decision over the pod (`previous`). A pod left Pending has no
+//! log: what it shows instead is the scheduler's last word on it (its last
+//! `FailedScheduling` event, as `kubectl describe pod` lists it), a pure
+//! choice over the namespace's pods and events (`unscheduled`).
 
 use crate::kube::cluster::Session;
 use crate::kube::rollout::State;
@@ -64,6 +67,57 @@ pub fn container_logs(s: &Session, ending: &Ending) -> Vec<String> {
     lines
 }
 
+/// When an event last happened: the newest of the times the API may fill in.
+fn when(e: &Value) -> String {
+    [&e["series"]["lastObservedTime"], &e["lastTimestamp"], &e["eventTime"], &e["metadata"]["creationTimestamp"]]
+        .iter()
+        .filter_map(|t| t.as_str())
+        .map(|t| t.get(..19).unwrap_or(t).to_string())
+        .max()
+        .unwrap_or_default()
+}
+
+/// Each pod still Pending and not bound to a node, with why: the message of
+/// its last `FailedScheduling` event, else its `PodScheduled` condition's.
+pub fn unscheduled(pods: &[Value], events: &[Value]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for pod in pods {
+        if pod["status"]["phase"] != "Pending" || pod["spec"]["nodeName"].is_string() {
+            continue;
+        }
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        let last = events
+            .iter()
+            .filter(|e| e["reason"] == "FailedScheduling")
+            .filter(|e| e["involvedObject"]["kind"] == "Pod" && e["involvedObject"]["name"] == name)
+            .max_by_key(|e| when(e));
+        let condition = pod["status"]["conditions"].as_array().and_then(|cs| {
+            cs.iter()
+                .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+                .and_then(|c| c["message"].as_str())
+        });
+        let why = last.and_then(|e| e["message"].as_str()).or(condition);
+        let why = why.map_or("the scheduler has not placed it yet (no FailedScheduling event)".into(), |m| {
+            format!("FailedScheduling: {}", m.trim())
+        });
+        out.push((name.to_string(), why));
+    }
+    out
+}
+
+/// Lines to print under a failed or timed-out ending: why each Pending pod waits.
+pub fn scheduling(s: &Session, ending: &Ending) -> Vec<String> {
+    if !matches!(ending, Ending::Failed(_) | Ending::TimedOut(_)) {
+        return Vec::new();
+    }
+    let items = match s.get("pods,events", None) {
+        Ok(items) => items,
+        Err(e) => return vec![format!("  cannot read the pods' scheduling events: {e:#}")],
+    };
+    let (pods, events): (Vec<Value>, Vec<Value>) = items.into_iter().partition(|i| i["kind"] == "Pod");
+    unscheduled(&pods, &events).into_iter().map(|(pod, why)| format!("  pod {pod} is Pending: {why}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +137,36 @@ mod tests {
         let ended = json!({"status": {"containerStatuses": [{"name": "s",
             "state": {"terminated": {"exitCode": 1}}, "lastState": {"terminated": {"exitCode": 1}}}]}});
         assert!(!previous(&ended, "s"));
+    }
+
+    #[test]
+    fn a_pending_pod_shows_the_schedulers_last_word() {
+        let pending = |name: &str| {
+            json!({"kind": "Pod", "metadata": {"name": name}, "spec": {}, "status": {"phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes are available: condition"}]}})
+        };
+        let event = |pod: &str, at: &str, message: &str| {
+            json!({"kind": "Event", "reason": "FailedScheduling",
+            "involvedObject": {"kind": "Pod", "name": pod}, "eventTime": at, "message": message})
+        };
+        let running = json!({"kind": "Pod", "metadata": {"name": "web-2"}, "spec": {"nodeName": "n"}, "status": {"phase": "Running"}});
+        let bound = json!({"kind": "Pod", "metadata": {"name": "web-3"}, "spec": {"nodeName": "n"}, "status": {"phase": "Pending"}});
+        let events = [
+            event(
+                "web-1",
+                "2026-12-07T12:00:05.000000Z",
+                "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) didn't match Pod's node affinity/selector.",
+            ),
+            event("web-1", "2026-12-07T12:00:01.000000Z", "older"),
+            event("web-9", "2026-12-07T12:00:09.000000Z", "another pod's"),
+        ];
+        let found = unscheduled(&[pending("web-1"), running, bound, pending("web-4")], &events);
+        assert_eq!(
+            found,
+            [
+                ("web-1".to_string(), "FailedScheduling: 0/2 nodes are available: 1 Insufficient cpu, 1 node(s) didn't match Pod's node affinity/selector.".to_string()),
+                ("web-4".to_string(), "FailedScheduling: 0/2 nodes are available: condition".to_string()),
+            ]
+        );
     }
 }

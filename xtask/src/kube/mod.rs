@@ -6,10 +6,12 @@
 pub mod cluster;
 pub mod credentials;
 pub mod diagnose;
+pub mod fit;
 pub mod health;
 pub mod lease;
 pub mod lock;
 pub mod logs;
+pub mod quantity;
 pub mod rollout;
 pub mod smoke;
 pub mod wait;

@@ -40,7 +40,7 @@ pub fn restore(s: &Session, env: &str, current: &Release, timeout: Duration) -> 
             wait::describe(&other).join("; ")
         ),
     }
-    teardown::prune(s, env, &objects)
+    teardown::prune(s, env, &objects, &[])
 }
 
 /// A release through the canary, under the lock, recorded as it goes:
@@ -58,11 +58,14 @@ pub struct Deploy<'a> {
     pub checks: &'a [Check],
     pub load_image: String,
     pub timeout: Duration,
+    /// What `--allow-data-loss` lets the prune after promotion delete.
+    pub allow_data_loss: &'a [String],
 }
 
 impl Deploy<'_> {
     pub fn run(self, mut rel: Release, current: &Release) -> Result<i32> {
-        let Deploy { s, env, c, parts, objects, file, text, history, checks, load_image, timeout } = self;
+        let Deploy { s, env, c, parts, objects, file, text, history, checks, load_image, timeout, allow_data_loss } =
+            self;
         // A canary left paused is replaced by this one: its release never ran as a whole.
         if let Ok(old) = paused(history) {
             if let Some(secret) = s.get_one("secret", &records::secret_name(old.revision))? {
@@ -103,12 +106,12 @@ impl Deploy<'_> {
                 record.state = "promoted".into();
                 rel.canary = Some(record);
                 let ending = smoke::after(s, ending, checks)?;
-                Attempt { s, env, history, rel, text, objects, timeout }.finish(ending)
+                Attempt { s, env, history, rel, text, objects, timeout, allow_data_loss }.finish(ending)
             }
             End::RolloutFailed(ending) => {
                 record.state = "not started: the rest of the release did not roll out".into();
                 rel.canary = Some(record);
-                Attempt { s, env, history, rel, text, objects, timeout }.finish(ending)
+                Attempt { s, env, history, rel, text, objects, timeout, allow_data_loss }.finish(ending)
             }
             End::Aborted(why) => {
                 abort(&mut rel, &mut record, format!("canary aborted: {why}"))?;
@@ -210,7 +213,8 @@ pub fn promote_paused(s: &Session, env: &str, history: &[Release], mut rel: Rele
     }
     rel.description = String::new();
     let earlier: Vec<Release> = history.iter().filter(|r| r.revision < rel.revision).cloned().collect();
-    Attempt { s, env, history: &earlier, rel, text: &text, objects: &objects, timeout }.finish(ending)
+    Attempt { s, env, history: &earlier, rel, text: &text, objects: &objects, timeout, allow_data_loss: &[] }
+        .finish(ending)
 }
 
 /// Abort a paused canary: the canary removed, the previous release put back

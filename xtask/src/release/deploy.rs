@@ -95,12 +95,14 @@ pub struct Attempt<'a> {
     pub text: &'a str,
     pub objects: &'a [Object],
     pub timeout: Duration,
+    /// What `--allow-data-loss` lets prune delete (claims, objects marked keep).
+    pub allow_data_loss: &'a [String],
 }
 
 impl Attempt<'_> {
     /// Record how the deploy ended; after a failed verify, roll back.
     pub fn finish(mut self, ending: Ending) -> Result<i32> {
-        let Attempt { s, env, history, text, objects, timeout, .. } = self;
+        let Attempt { s, env, history, text, objects, timeout, allow_data_loss, .. } = self;
         let rel = &mut self.rel;
         match ending {
             Ending::Interrupted => {
@@ -111,13 +113,14 @@ impl Attempt<'_> {
             Ending::Ready => {
                 rel.outcome = Outcome::Succeeded;
                 history::record(s, rel, text)?;
-                teardown::prune(s, env, objects)?;
+                teardown::prune(s, env, objects, allow_data_loss)?;
                 println!("deployed {env} revision {}: every component is available", rel.revision);
                 Ok(0)
             }
             failed => {
                 let lines = wait::describe(&failed);
-                for l in lines.iter().chain(&diagnose::container_logs(s, &failed)) {
+                let pending = diagnose::scheduling(s, &failed);
+                for l in lines.iter().chain(&pending).chain(&diagnose::container_logs(s, &failed)) {
                     eprintln!("{l}");
                 }
                 rel.outcome = Outcome::Failed;
@@ -187,7 +190,7 @@ pub fn roll_back(
         Ending::Ready => {
             rel.outcome = Outcome::Succeeded;
             history::record(s, &rel, &text)?;
-            teardown::prune(s, env, &objects)?;
+            teardown::prune(s, env, &objects, &[])?;
             Ok(0)
         }
         Ending::Interrupted => {
@@ -198,7 +201,8 @@ pub fn roll_back(
             Ok(130)
         }
         failed => {
-            for l in wait::describe(&failed).into_iter().chain(diagnose::container_logs(s, &failed)) {
+            let pending = diagnose::scheduling(s, &failed);
+            for l in wait::describe(&failed).into_iter().chain(pending).chain(diagnose::container_logs(s, &failed)) {
                 eprintln!("{l}");
             }
             rel.outcome = Outcome::Failed;

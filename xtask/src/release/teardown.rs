@@ -6,7 +6,10 @@
 //! is handed back (its `claimRef` removed: `Available` again, data kept)
 //! instead of being left `Released`, where no new claim can bind it. The
 //! deploy's prune deletes the same kind of objects, those a new render no
-//! longer has (`prune`, the one function here that talks to the cluster).
+//! longer has (`prune`, with `plan_prune` the only functions here that talk
+//! to the cluster) — never a claim, nor an object marked [`KEEP`], unless
+//! `--allow-data-loss NAME` names it; undeploy keeps what is marked [`KEEP`]
+//! on the same terms.
 
 use crate::kube::cluster::Session;
 use crate::kube::Object;
@@ -97,7 +100,76 @@ pub fn hand_back(claim: &Claim) -> String {
 }
 
 /// Kinds a render may hold that prune and undeploy look at (with our labels only).
-pub const PRUNABLE: &str = "deployments,services,cronjobs,configmaps,secrets,persistentvolumeclaims,serviceaccounts";
+pub const PRUNABLE: &str = "deployments,services,cronjobs,configmaps,secrets,persistentvolumeclaims,serviceaccounts,networkpolicies,poddisruptionbudgets";
+
+/// The annotation that keeps an object from prune and undeploy unless
+/// `--allow-data-loss NAME` names it (Helm's `helm.sh/resource-policy: keep`, ours).
+pub const KEEP: (&str, &str) = ("mlops.dev/resource-policy", "keep");
+
+/// Does the object carry [`KEEP`]?
+pub fn kept(item: &Value) -> bool {
+    item["metadata"]["annotations"][KEEP.0] == KEEP.1
+}
+
+/// Why prune must not delete this object unless `--allow-data-loss` names
+/// it: a claim takes its data with it (with reclaim policy Delete), and an
+/// object marked [`KEEP`] asked to stay.
+pub fn guarded(item: &Value) -> Option<String> {
+    if item["kind"] == "PersistentVolumeClaim" {
+        Some("a claim: its volume and data may go with it".into())
+    } else if kept(item) {
+        Some(format!("{}: {}", KEEP.0, KEEP.1))
+    } else {
+        None
+    }
+}
+
+/// What prune does with this environment's objects (`items`, as listed)
+/// that the render no longer has.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pruning {
+    /// (kind, name) to delete.
+    pub delete: Vec<(String, String)>,
+    /// (kind, name, why) kept: guarded and not named by `--allow-data-loss`.
+    pub held: Vec<(String, String, String)>,
+}
+
+/// The objects no longer rendered, split into those to delete and those held (pure).
+pub fn pruning(items: &[Value], objects: &[Object], allowed: &[String]) -> Pruning {
+    let mut p = Pruning::default();
+    for item in items {
+        let (kind, name) =
+            (item["kind"].as_str().unwrap_or_default(), item["metadata"]["name"].as_str().unwrap_or_default());
+        if kind.is_empty() || name.is_empty() || objects.iter().any(|o| o.kind == kind && o.name == name) {
+            continue;
+        }
+        match guarded(item) {
+            Some(why) if !allowed.iter().any(|a| a == name) => p.held.push((kind.into(), name.into(), why)),
+            _ => p.delete.push((kind.into(), name.into())),
+        }
+    }
+    p
+}
+
+/// Undeploy's split of what it found: (to delete, kept) — kept when marked
+/// [`KEEP`] and not named by `--allow-data-loss` (pure).
+pub fn undeploy_split(items: Vec<Value>, allowed: &[String]) -> (Vec<Value>, Vec<Value>) {
+    items.into_iter().partition(|i| {
+        let name = i["metadata"]["name"].as_str().unwrap_or_default();
+        !kept(i) || allowed.iter().any(|a| a == name)
+    })
+}
+
+/// The one line refusing a deploy whose prune would delete guarded objects.
+pub fn refusal(env: &str, held: &[(String, String, String)]) -> String {
+    let what: Vec<String> = held.iter().map(|(k, n, why)| format!("{k}/{n} ({why})")).collect();
+    let names: Vec<String> = held.iter().map(|(_, n, _)| format!("--allow-data-loss {n}")).collect();
+    format!(
+        "deploy {env} would prune {}, which the render no longer has: put it back in the render, or pass {} to delete it",
+        what.join(", "),
+        names.join(" ")
+    )
+}
 
 /// The label selector of what this environment's releases applied (not the records).
 pub fn applied_selector(env: &str) -> String {
@@ -110,15 +182,24 @@ pub fn applied_selector(env: &str) -> String {
     )
 }
 
-/// Delete this environment's objects that the render no longer has.
-pub fn prune(s: &Session, env: &str, objects: &[Object]) -> Result<()> {
-    for item in s.get(PRUNABLE, Some(&applied_selector(env)))? {
-        let (kind, name) =
-            (item["kind"].as_str().unwrap_or_default(), item["metadata"]["name"].as_str().unwrap_or_default());
-        if !objects.iter().any(|o| o.kind == kind && o.name == name) {
-            println!("  prune    {kind}/{name} (no longer rendered)");
-            s.delete(kind, name)?;
-        }
+/// What prune would do now, read from the cluster.
+pub fn plan_prune(s: &Session, env: &str, objects: &[Object], allowed: &[String]) -> Result<Pruning> {
+    Ok(pruning(&s.get(PRUNABLE, Some(&applied_selector(env)))?, objects, allowed))
+}
+
+/// Delete this environment's objects that the render no longer has; a
+/// guarded one not named in `allowed` stays, with a warning (deploy refuses
+/// before its apply; a rollback or a resumed canary has no flag to give).
+pub fn prune(s: &Session, env: &str, objects: &[Object], allowed: &[String]) -> Result<()> {
+    let p = plan_prune(s, env, objects, allowed)?;
+    for (kind, name) in &p.delete {
+        println!("  prune    {kind}/{name} (no longer rendered)");
+        s.delete(kind, name)?;
+    }
+    for (kind, name, why) in &p.held {
+        eprintln!(
+            "warning: kept {kind}/{name}, no longer rendered ({why}): delete it with `cargo xtask deploy {env} --allow-data-loss {name}` or by hand"
+        );
     }
     Ok(())
 }

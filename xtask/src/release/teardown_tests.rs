@@ -54,3 +54,61 @@ fn a_retained_volume_is_handed_back_others_are_left_to_the_cluster_or_their_new_
     assert_eq!(patch[0]["value"], "u-1");
     assert_eq!(patch[1], json!({"op": "remove", "path": "/spec/claimRef"}));
 }
+
+fn object(kind: &str, name: &str) -> Object {
+    Object { kind: kind.into(), name: name.into(), namespace: Some("fx".into()), line: 1, value: item(kind, name) }
+}
+
+fn keep(mut v: Value) -> Value {
+    v["metadata"]["annotations"] = json!({"mlops.dev/resource-policy": "keep"});
+    v
+}
+
+#[test]
+fn prune_never_deletes_a_claim_or_a_kept_object_unless_named() {
+    let items = [
+        item("Deployment", "web"),
+        item("ConfigMap", "old-settings"),
+        item("PersistentVolumeClaim", "web-data"),
+        keep(item("Secret", "old-token")),
+        item("NetworkPolicy", "old-policy"),
+        item("PersistentVolumeClaim", "still-rendered"),
+    ];
+    let objects = [object("Deployment", "web"), object("PersistentVolumeClaim", "still-rendered")];
+    let p = pruning(&items, &objects, &[]);
+    assert_eq!(p.delete, [("ConfigMap".into(), "old-settings".into()), ("NetworkPolicy".into(), "old-policy".into())]);
+    assert_eq!(
+        p.held,
+        [
+            ("PersistentVolumeClaim".into(), "web-data".into(), "a claim: its volume and data may go with it".into()),
+            ("Secret".into(), "old-token".into(), "mlops.dev/resource-policy: keep".into()),
+        ]
+    );
+    assert_eq!(
+        refusal("development", &p.held[..1]),
+        "deploy development would prune PersistentVolumeClaim/web-data (a claim: its volume and data may go with it), which the render no longer has: put it back in the render, or pass --allow-data-loss web-data to delete it"
+    );
+    let allowed = pruning(&items, &objects, &["web-data".into()]);
+    assert!(allowed.delete.contains(&("PersistentVolumeClaim".into(), "web-data".into())));
+    assert_eq!(allowed.held.len(), 1);
+}
+
+#[test]
+fn undeploy_keeps_what_is_marked_keep_unless_named() {
+    let items = vec![
+        item("Deployment", "web"),
+        keep(item("PersistentVolumeClaim", "mlops-data")),
+        item("PersistentVolumeClaim", "scratch"),
+    ];
+    let (delete, kept) = undeploy_split(items.clone(), &[]);
+    assert_eq!(delete.len(), 2);
+    assert_eq!(kept[0]["metadata"]["name"], "mlops-data");
+    let (delete, kept) = undeploy_split(items, &["mlops-data".into()]);
+    assert_eq!((delete.len(), kept.len()), (3, 0));
+}
+
+#[test]
+fn network_policies_and_disruption_budgets_are_pruned() {
+    assert!(PRUNABLE.split(',').any(|k| k == "networkpolicies"));
+    assert!(PRUNABLE.split(',').any(|k| k == "poddisruptionbudgets"));
+}

@@ -3,6 +3,9 @@
 //! reviewers, `github::environment`) → render and validate → the images' origins
 //! (`release::provenance`: outside development this commit's builds, in
 //! production exactly the release's digests) → take the environment's lock →
+//! refuse, before anything changes, a prune that would delete a claim not
+//! named by `--allow-data-loss` (`release::teardown`) and a rollout that stops
+//! its pods first whose new pods would not fit (`kube::fit`) →
 //! record the release pending → server-side apply → verify and smoke checks
 //! (`manifests::checks` splits them off the render: never applied) → through
 //! the canary (`release::canary`) or not → record the outcome and prune what
@@ -21,7 +24,7 @@ use crate::github;
 use crate::kube::lock::{self, Lock};
 use crate::kube::wait;
 use crate::kube::want::wanted;
-use crate::kube::{self, smoke};
+use crate::kube::{self, fit, smoke};
 use crate::manifests::validate as manifests_validate;
 use crate::manifests::{checks, render};
 use crate::release;
@@ -29,7 +32,7 @@ use crate::release::deploy::{self, connect, Attempt};
 use crate::release::guards::Guard;
 use crate::release::history;
 use crate::release::records::{self, Outcome, Release};
-use crate::release::{guards, provenance, token};
+use crate::release::{guards, provenance, teardown, token};
 use crate::telemetry;
 use anyhow::Result;
 use std::time::Instant;
@@ -108,6 +111,19 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let code = lock.hold(|| {
         // The server's own validation (schemas, admission) before anything is recorded.
         s.apply(Some(&file), None, true)?;
+        // What the end would prune, and whether the new pods fit: refused before anything changes.
+        let pruning = teardown::plan_prune(&s, &env, &objects, &args.allow_data_loss)?;
+        if !pruning.held.is_empty() {
+            return Err(UsageError::new(teardown::refusal(&env, &pruning.held)));
+        }
+        let short = fit::read(&s, &objects)?;
+        if !short.is_empty() {
+            eprintln!(
+                "deploy {env} refused before anything changed: {}; free room on the nodes (`kubectl describe nodes`) or lower the requests, then deploy again",
+                short.join("; ")
+            );
+            return Ok(1);
+        }
         let history = history::releases(&s, &env)?;
         let rel = Release {
             revision: records::next_revision(&history),
@@ -153,6 +169,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
                         checks: &checks,
                         load_image,
                         timeout,
+                        allow_data_loss: &args.allow_data_loss,
                     };
                     return d.run(rel, current);
                 }
@@ -186,7 +203,16 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         if matches!(ending, wait::Ending::Ready) {
             deploy::annotate_trace(&s, None);
         }
-        let attempt = Attempt { s: &s, env: &env, history: &history, rel, text: &text, objects: &objects, timeout };
+        let attempt = Attempt {
+            s: &s,
+            env: &env,
+            history: &history,
+            rel,
+            text: &text,
+            objects: &objects,
+            timeout,
+            allow_data_loss: &args.allow_data_loss,
+        };
         telemetry::step("record", &env, || attempt.finish(ending))
     })?;
     history::prune(&s, &env)?;

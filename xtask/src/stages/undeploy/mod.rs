@@ -1,6 +1,8 @@
 //! `cargo xtask undeploy ENV`: under the environment's lock, delete what its
 //! releases applied (`release::teardown` says what and in which order), free the
-//! volumes of its claims, and record an `undeployed` revision. The namespace
+//! volumes of its claims, and record an `undeployed` revision. What is marked
+//! `mlops.dev/resource-policy: keep` (the data claim) stays unless
+//! `--allow-data-loss NAME` names it. The namespace
 //! and the release history stay (`rollback --to N` puts a release back);
 //! a `release`-guarded environment needs `--confirm`.
 
@@ -106,7 +108,16 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
     let lock = Lock::take(&s, &lock::holder())?;
     let code = lock.hold(|| {
         let history = history::releases(&s, &env)?;
-        let items = s.get(&kinds(&s, &history)?, Some(&teardown::applied_selector(&env)))?;
+        let found = s.get(&kinds(&s, &history)?, Some(&teardown::applied_selector(&env)))?;
+        let (items, kept) = teardown::undeploy_split(found, &args.allow_data_loss);
+        for k in &kept {
+            let (kind, name) = (k["kind"].as_str().unwrap_or_default(), k["metadata"]["name"].as_str().unwrap_or_default());
+            println!(
+                "  keep     {kind}/{name} ({}: {}; `--allow-data-loss {name}` deletes it)",
+                teardown::KEEP.0,
+                teardown::KEEP.1
+            );
+        }
         let order = teardown::order(&items);
         if order.is_empty() {
             println!("nothing of {env} runs in namespace {}: nothing to undeploy", s.namespace);
@@ -151,7 +162,12 @@ pub fn run(ws: &Workspace, args: &UndeployArgs) -> Result<i32> {
             deployed_by: lock::who(),
             deployed_at: clock::now_rfc3339(),
             outcome: Outcome::Undeployed,
-            description: format!("undeployed: {} object(s) deleted, {} claim(s) freed", order.len(), claims.len()),
+            description: format!(
+                "undeployed: {} object(s) deleted, {} claim(s) freed, {} kept",
+                order.len(),
+                claims.len(),
+                kept.len()
+            ),
             source_revision: None,
             undone_by: None,
             uncommitted: Vec::new(),

@@ -80,7 +80,8 @@ fn describe_release(r: &Release) -> String {
 
 /// Print how the wait ended; its exit code.
 fn report(s: &Session, env: &str, ending: &Ending, which: &str) -> i32 {
-    for l in describe(ending).into_iter().chain(diagnose::container_logs(s, ending)) {
+    let pending = diagnose::scheduling(s, ending);
+    for l in describe(ending).into_iter().chain(pending).chain(diagnose::container_logs(s, ending)) {
         eprintln!("{l}");
     }
     match ending {
@@ -118,7 +119,7 @@ fn finish(
                 // A rollback's own revision stands once verified, as a deploy's does (`release::records`).
                 rel.outcome = Outcome::Succeeded;
                 history::record(s, &rel, &left.manifests)?;
-                teardown::prune(s, env, objects)?;
+                teardown::prune(s, env, objects, &[])?;
                 println!("revision {} is recorded as {}", rel.revision, rel.outcome.label());
             }
             Ending::Interrupted => {
