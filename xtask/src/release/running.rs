@@ -29,6 +29,24 @@ pub fn running<'a>(recorded: &'a [Recorded], observed: &Observed) -> Option<&'a 
     })
 }
 
+/// What runs, as `status` says it. A release recorded as failed is named by
+/// the manifests it applied (a rollback's: the revision it put back) and by
+/// whether its pods are healthy now (`health`, the workloads' summary):
+/// a rollback that missed its deadline may run fine once room is found, and
+/// the failed attempt's number alone would say the opposite.
+pub fn runs_line(r: &Release, healthy: bool, health: &str) -> String {
+    if r.outcome != Outcome::Failed {
+        return format!("running revision {} ({})", r.revision, r.outcome.label());
+    }
+    let state = if healthy { format!("healthy now: {health}") } else { format!("not healthy: {health}") };
+    let attempt = if r.source() != r.revision {
+        format!("revision {}, the rollback that applied them, is recorded as failed", r.revision)
+    } else {
+        format!("revision {} is recorded as failed", r.revision)
+    };
+    format!("running revision {}'s manifests, {state} ({attempt}: it did not verify before its deadline)", r.source())
+}
+
 /// The newest record of exactly this render, if one was recorded.
 pub fn of_render<'a>(recorded: &'a [Recorded], text: &str) -> Option<&'a Recorded> {
     recorded.iter().filter(|r| r.manifests == text).max_by_key(|r| r.release.revision)

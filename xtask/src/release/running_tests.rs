@@ -97,3 +97,20 @@ fn the_way_out_of_an_unverified_revision() {
         "revision 1 is applied, not verified (recorded as pending): finish it with `cargo xtask verify staging`; no earlier verified release exists to go back to"
     );
 }
+
+#[test]
+fn a_failed_rollback_that_runs_is_named_by_the_manifests_its_pods_run() {
+    let mut rollback = record(3, Outcome::Failed, "web:1", 2).release;
+    rollback.source_revision = Some(1);
+    assert_eq!(
+        runs_line(&rollback, true, "ready (1 workload)"),
+        "running revision 1's manifests, healthy now: ready (1 workload) (revision 3, the rollback that applied them, is recorded as failed: it did not verify before its deadline)"
+    );
+    let failed = record(1, Outcome::Failed, "web:1", 2).release;
+    assert_eq!(
+        runs_line(&failed, false, "web progressing"),
+        "running revision 1's manifests, not healthy: web progressing (revision 1 is recorded as failed: it did not verify before its deadline)"
+    );
+    let ok = record(2, Outcome::Succeeded, "web:2", 2).release;
+    assert_eq!(runs_line(&ok, true, "ready (1 workload)"), "running revision 2 (succeeded)");
+}

@@ -165,3 +165,75 @@ pub fn outcomes(status: &serde_json::Value) -> Vec<(u64, String)> {
     let h = status["history"].as_array().unwrap();
     h.iter().map(|r| (r["revision"].as_u64().unwrap(), r["outcome"].as_str().unwrap().to_string())).collect()
 }
+
+/// web's Deployment with strategy Recreate and `cpu` requested per pod (limits alike).
+pub fn recreate(image: &str, cpu: &str) -> String {
+    web(image, None, 600)
+        .replace("  replicas: 2\n", "  replicas: 2\n  strategy: {type: Recreate}\n")
+        .replace("requests: {cpu: 10m, memory: 32Mi}", &format!("requests: {{cpu: \"{cpu}\", memory: 32Mi}}"))
+        .replace("limits: {cpu: 100m, memory: 64Mi}", &format!("limits: {{cpu: \"{cpu}\", memory: 64Mi}}"))
+}
+
+/// Held for the whole of a test that fills the fake node (`plant_hog`), so
+/// two such tests never count on the same free room.
+pub fn kwok_room() -> std::sync::MutexGuard<'static, ()> {
+    static ROOM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ROOM.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Millicores of a cpu quantity as pods write it (`250m`, `2`, `0.5`).
+fn millicores(q: &str) -> u64 {
+    match q.strip_suffix('m') {
+        Some(m) => m.parse().unwrap(),
+        None => (q.parse::<f64>().unwrap() * 1000.0).ceil() as u64,
+    }
+}
+
+/// The fake (kwok) node's free cpu in millicores: allocatable minus what its pods request.
+pub fn kwok_free_cpu(c: &Cluster) -> u64 {
+    let node = c.json(&["get", "nodes", "-l", "type=kwok", "-o", "json"]);
+    let node = &node["items"][0];
+    let name = node["metadata"]["name"].as_str().expect("no kwok node: `cargo xtask services up kube`");
+    let pods = c.json(&["get", "pods", "-A", "--field-selector", &format!("spec.nodeName={name}"), "-o", "json"]);
+    let used: u64 = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
+        .flat_map(|p| p["spec"]["containers"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["resources"]["requests"]["cpu"].as_str().map(millicores))
+        .sum();
+    millicores(node["status"]["allocatable"]["cpu"].as_str().unwrap()).saturating_sub(used)
+}
+
+/// A namespace of its own holding one pod bound to the fake node that
+/// requests all of its free cpu but `leave` millicores (a leaked test
+/// namespace filling the node); deleted when the returned guard drops.
+pub fn plant_hog(c: &Cluster, test: &str, leave: u64) -> Cleanup {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 100_000;
+    let ns = format!("fx-hog-{test}-{t}");
+    let guard = cleanup(Some(c), &ns);
+    let free = kwok_free_cpu(c);
+    assert!(free > leave + 1000, "the fake node has only {free}m cpu free: leaked fx-* namespaces? (kubectl get ns)");
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hog", "namespace": ns},
+        "spec": {"nodeSelector": {"type": "kwok"},
+            "tolerations": [{"key": "xtask.dev/fake-node", "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [{"name": "hog", "image": "reg.test/fx/hog:1",
+                "resources": {"requests": {"cpu": format!("{}m", free - leave), "memory": "32Mi"}}}]}});
+    let file = std::env::temp_dir().join(format!("{ns}.json"));
+    let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [namespace, pod]});
+    std::fs::write(&file, list.to_string()).unwrap();
+    c.text(&["apply", "-f", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let p = c.json(&["get", "pod", "hog", "-n", &ns, "-o", "json"]);
+        if p["spec"]["nodeName"].is_string() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the planted pod was never scheduled: {}", p["status"]);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    guard
+}

@@ -63,6 +63,12 @@ impl Look {
         running::running(&self.history, &self.observed).map(|r| &r.release)
     }
 
+    /// Every workload rolled out and every pod ready.
+    fn healthy(&self) -> bool {
+        !self.health.is_empty()
+            && self.health.iter().all(|(_, state, troubles)| *state == State::Ready && troubles.is_empty())
+    }
+
     fn never_deployed(&self) -> bool {
         self.history.is_empty() && self.rows.is_empty()
     }
@@ -125,6 +131,9 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
             "deployed": !look.never_deployed(),
             "current_revision": current,
             "running": running_json(runs),
+            // The revision whose manifests run (a rollback's target), and whether every pod is ready.
+            "running_manifests_of": runs.map(Release::source),
+            "healthy": look.healthy(),
             "health": health::summary(&look.health),
             "workloads": look.rows,
             "history": releases,
@@ -142,7 +151,7 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
             println!("running revision {} (pending)", r.revision);
             println!("  {}", running::unverified(&env, &releases, r.revision));
         }
-        Some(r) => println!("running revision {} ({})", r.revision, r.outcome.label()),
+        Some(r) => println!("{}", running::runs_line(r, look.healthy(), &health::summary(&look.health))),
         None if releases.is_empty() => println!("no release recorded: what runs was not deployed by the xtask"),
         None if records::undeployed(&releases).is_some() => println!(
             "nothing runs: revision {} undeployed {env} (`cargo xtask rollback {env} --to N` puts a release back)",
