@@ -95,6 +95,13 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
         for line in deploy::planned_commands(&s, &file) {
             println!("would run: {line}");
         }
+        let pruning = teardown::plan_prune(&s, &env, &objects, &args.allow_data_loss)?;
+        if !pruning.held.is_empty() {
+            println!("would refuse: {}", teardown::refusal(&env, &pruning.held));
+        }
+        for short in fit::read(&s, &objects)? {
+            println!("would refuse: {short}");
+        }
         if let Some((c, parts)) = &canary {
             println!("rollout strategy: canary ({}); once a release runs, the steps:", canary::strategy::file_of(&env));
             for line in canary::strategy::steps(c, &canary::targets(parts)) {
