@@ -494,7 +494,7 @@ fn a_recreate_whose_pods_cannot_fit_is_refused_before_anything_stops() {
 fn a_rollout_of_an_unschedulable_pod_says_what_the_scheduler_said() {
     let cluster = cluster();
     let f = Fixture::new("unsched", Some(cluster));
-    let deployment = web("reg.test/fx/web:1", None, 600)
+    let deployment = web("reg.test/fx/web:1", 2, None, Some(600))
         .replace("requests: {cpu: 10m, memory: 32Mi}", "requests: {cpu: \"1000\", memory: 32Mi}")
         .replace("limits: {cpu: 100m, memory: 64Mi}", "limits: {cpu: \"1000\", memory: 64Mi}");
     f.build_manifest("reg.test/fx/web:1", &deployment);

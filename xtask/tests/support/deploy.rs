@@ -168,7 +168,7 @@ pub fn outcomes(status: &serde_json::Value) -> Vec<(u64, String)> {
 
 /// web's Deployment with strategy Recreate and `cpu` requested per pod (limits alike).
 pub fn recreate(image: &str, cpu: &str) -> String {
-    web(image, None, 600)
+    web(image, 2, None, Some(600))
         .replace("  replicas: 2\n", "  replicas: 2\n  strategy: {type: Recreate}\n")
         .replace("requests: {cpu: 10m, memory: 32Mi}", &format!("requests: {{cpu: \"{cpu}\", memory: 32Mi}}"))
         .replace("limits: {cpu: 100m, memory: 64Mi}", &format!("limits: {{cpu: \"{cpu}\", memory: 64Mi}}"))
