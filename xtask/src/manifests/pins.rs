@@ -154,6 +154,16 @@ pub fn pins_for_tag(wanted: &[(String, String)], tag: &str) -> Vec<Pin> {
         .collect()
 }
 
+/// The pins as the committed overlay's render names the images: an image it
+/// renames itself (a committed pin) is matched by its new name.
+pub fn over_committed(committed: &str, pins: &[Pin]) -> Vec<Pin> {
+    let doc = crate::manifests::yaml::parse(committed).unwrap_or(serde_json::Value::Null);
+    let renamed = |name: &str| {
+        doc["images"].as_array().into_iter().flatten().find(|e| e["name"] == name).and_then(|e| e["newName"].as_str())
+    };
+    pins.iter().map(|p| Pin { name: renamed(&p.name).unwrap_or(&p.name).to_string(), ..p.clone() }).collect()
+}
+
 #[cfg(test)]
 #[path = "pins_tests.rs"]
 mod tests;

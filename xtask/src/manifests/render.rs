@@ -9,6 +9,7 @@ use crate::error::UsageError;
 use crate::fsutil::write_atomic;
 use crate::kube::{self, Object};
 use crate::manifests::edit;
+use crate::manifests::preview;
 use crate::manifests::rules;
 use crate::manifests::yaml;
 use anyhow::{Context, Result};
@@ -46,6 +47,10 @@ pub fn environments(root: &Path) -> Result<Vec<String>> {
 pub fn environment(root: &Path, name: &str) -> Result<String> {
     let known = environments(root)?;
     if known.iter().any(|k| k == name) {
+        return Ok(name.to_string());
+    }
+    // A preview exists once `preview up` has generated its kustomization.
+    if preview::number(name).is_some() && pinned(root, name) {
         return Ok(name.to_string());
     }
     Err(UsageError::new(format!(

@@ -11,7 +11,7 @@ use crate::component::Workspace;
 use crate::error::UsageError;
 use crate::fsutil::write_atomic;
 use crate::manifests::edit::{self as manifests_edit, Pin};
-use crate::manifests::pins::{pins_for_tag, pins_from_report, read_report, Built, REBUILD, REPORT};
+use crate::manifests::pins::{over_committed, pins_for_tag, pins_from_report, read_report, Built, REBUILD, REPORT};
 use crate::manifests::render::{self, BASE, OVERLAYS};
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -80,16 +80,6 @@ resources:
     manifests_edit::pin_images(&head, pins)
 }
 
-/// The pins as the committed overlay's render names the images: an image it
-/// renames itself (a committed pin) is matched by its new name.
-fn over(committed: &str, pins: &[Pin]) -> Vec<Pin> {
-    let doc = crate::manifests::yaml::parse(committed).unwrap_or(serde_json::Value::Null);
-    let renamed = |name: &str| {
-        doc["images"].as_array().into_iter().flatten().find(|e| e["name"] == name).and_then(|e| e["newName"].as_str())
-    };
-    pins.iter().map(|p| Pin { name: renamed(&p.name).unwrap_or(&p.name).to_string(), ..p.clone() }).collect()
-}
-
 /// `cargo xtask manifests update ENV`.
 pub fn run(ws: &Workspace, args: &UpdateArgs) -> Result<i32> {
     let root = &ws.root;
@@ -112,7 +102,7 @@ pub fn run(ws: &Workspace, args: &UpdateArgs) -> Result<i32> {
         .map_err(|e| render::malformed(&committed_file, &anyhow::anyhow!("line {}: {}", e.line, e.message)))?;
     let file = render::pinned_file(&env);
     let old = std::fs::read_to_string(root.join(&file)).unwrap_or_default();
-    let new = layer(&env, &over(&committed, &pins)).map_err(|e| render::malformed(&file, &e))?;
+    let new = layer(&env, &over_committed(&committed, &pins)).map_err(|e| render::malformed(&file, &e))?;
     let stale = apply(root, BASE, &base, &new_base, args.check)? | apply(root, &file, &old, &new, args.check)?;
     for name in &left {
         println!("{name}: not in the images report, left as it is (--partial)");
