@@ -177,6 +177,17 @@ fn deployment_state(d: &Value, want: &Want, observed: &Observed) -> State {
         f.message = c["message"].as_str().unwrap_or_default().to_string();
         return State::Failed(f);
     }
+    // Pods the API refuses to create (a ResourceQuota or LimitRange says no) never come.
+    let refused = status["conditions"].as_array().into_iter().flatten().find(|c| {
+        c["type"] == "ReplicaFailure" && c["status"] == "True" && c["message"].as_str().is_some_and(forbidden)
+    });
+    if let Some(c) = refused {
+        return State::Failed(Failure {
+            reason: c["reason"].as_str().unwrap_or("ReplicaFailure").to_string(),
+            message: c["message"].as_str().unwrap_or_default().to_string(),
+            ..Failure::default()
+        });
+    }
     if let Some(f) = failing_pod(d, observed).filter(|f| FATAL_REASONS.contains(&f.reason.as_str())) {
         return State::Failed(f);
     }
@@ -192,6 +203,14 @@ fn deployment_state(d: &Value, want: &Want, observed: &Observed) -> State {
     } else {
         State::Ready
     }
+}
+
+/// A pod creation the API refused for good: over the namespace's quota or
+/// outside its limits (not a webhook's passing outage).
+fn forbidden(message: &str) -> bool {
+    message.contains("exceeded quota")
+        || message.contains("forbidden: maximum")
+        || message.contains("forbidden: minimum")
 }
 
 /// The annotation the deployment controller numbers a Deployment's

@@ -301,3 +301,18 @@ fn a_fix_applied_over_an_exceeded_deadline_is_not_failed_by_the_stale_condition(
     }
     assert_eq!(states.last(), Some(&State::Ready));
 }
+
+#[test]
+fn pods_a_quota_refuses_fail_the_rollout_with_the_apis_message() {
+    let mut d = deployment(2, 2, 1, 0, 0, 0);
+    let message = "pods \"storage-5d\" is forbidden: exceeded quota: preview, requested: requests.cpu=400m, used: requests.cpu=0, limited: requests.cpu=300m";
+    d["status"]["conditions"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}));
+    let State::Failed(f) = only(d.clone()) else { panic!("a refused pod fails the rollout") };
+    assert_eq!((f.reason.as_str(), f.message.as_str()), ("FailedCreate", message));
+    // another refusal (a webhook down for a moment) is waited out
+    d["status"]["conditions"][1]["message"] = json!("Internal error occurred: failed calling webhook");
+    assert!(matches!(only(d), State::Waiting(_)));
+}

@@ -15,6 +15,7 @@
 
 use crate::error::UsageError;
 use crate::images::tags::parse_version;
+use crate::manifests::preview;
 use crate::manifests::render::OVERLAYS;
 use anyhow::Result;
 use std::path::Path;
@@ -45,6 +46,7 @@ impl Guard {
 
 /// The guard deploys to `env` pass: its overlay's `xtask.toml`, else its name's default.
 pub fn read(root: &Path, env: &str) -> Result<Guard> {
+    let env = &settings_env(env);
     let shown = format!("{OVERLAYS}/{env}/{SETTINGS}");
     let text = match std::fs::read_to_string(root.join(&shown)) {
         Ok(text) => Some(text),
@@ -82,7 +84,37 @@ fn table(text: Option<&str>, shown: &str) -> Result<Option<toml::Table>, String>
     Ok(Some(table))
 }
 
-const SETTING_KEYS: [&str; 2] = ["guard", "reviewers"];
+const SETTING_KEYS: [&str; 3] = ["guard", "reviewers", "previews"];
+
+/// Whose settings an environment takes: a pull request's preview takes
+/// development's, as it renders development's overlay.
+fn settings_env(env: &str) -> String {
+    match preview::number(env) {
+        Some(_) => preview::BASE_ENV.to_string(),
+        None => env.to_string(),
+    }
+}
+
+/// How many previews may run at once: `previews = K` in development's
+/// settings, 3 without it.
+pub fn previews(text: Option<&str>, shown: &str) -> Result<usize, String> {
+    match table(text, shown)?.as_ref().and_then(|t| t.get("previews")) {
+        None => Ok(3),
+        Some(v) => match v.as_integer() {
+            Some(k) if (1..=50).contains(&k) => Ok(k as usize),
+            _ => Err(format!(
+                "{shown} sets previews = {v}: write a whole number of previews from 1 to 50, e.g. `previews = 3`"
+            )),
+        },
+    }
+}
+
+/// `previews` for development's overlay.
+pub fn read_previews(root: &Path) -> Result<usize> {
+    let shown = format!("{OVERLAYS}/{}/{SETTINGS}", preview::BASE_ENV);
+    let text = std::fs::read_to_string(root.join(&shown)).ok();
+    previews(text.as_deref(), &shown).map_err(UsageError::new)
+}
 
 /// Whether a deploy from GitHub needs the environment to require reviewers:
 /// `reviewers = "required"` or `"not-required"` in the overlay's settings;
@@ -103,6 +135,7 @@ pub fn reviewers_required(env: &str, guard: Guard, text: Option<&str>, shown: &s
 
 /// `reviewers_required` for `env`'s overlay.
 pub fn read_reviewers(root: &Path, env: &str, guard: Guard) -> Result<bool> {
+    let env = &settings_env(env);
     let shown = format!("{OVERLAYS}/{env}/{SETTINGS}");
     let text = std::fs::read_to_string(root.join(&shown)).ok();
     reviewers_required(env, guard, text.as_deref(), &shown).map_err(UsageError::new)

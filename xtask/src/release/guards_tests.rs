@@ -107,3 +107,17 @@ fn reviewers_are_required_on_github_where_the_guard_is_release_unless_the_overla
     let e = bound("production", &bound_to("staging")).unwrap_err();
     assert!(e.contains("add `environment: production` to the job"), "{e}");
 }
+
+#[test]
+fn a_preview_takes_developments_settings_and_previews_is_a_small_whole_number() {
+    assert_eq!(settings_env("pr-12"), "development");
+    assert_eq!(settings_env("staging"), "staging");
+    let shown = "deploy/overlays/development/xtask.toml";
+    assert_eq!(previews(None, shown), Ok(3));
+    assert_eq!(previews(Some("guard = \"any\"\n"), shown), Ok(3));
+    assert_eq!(previews(Some("previews = 5\n"), shown), Ok(5));
+    for bad in ["previews = 0", "previews = \"3\"", "previews = 1.5", "previews = 51"] {
+        let e = previews(Some(bad), shown).unwrap_err();
+        assert!(e.starts_with(&format!("{shown} sets previews = ")) && e.contains("`previews = 3`"), "{e}");
+    }
+}
