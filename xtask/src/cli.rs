@@ -69,6 +69,11 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Delete what an environment's releases applied and free their volumes; the namespace and the history stay.
     Undeploy(UndeployArgs),
+    /// A pull request's own environment pr-N: up (deploy, verify, smoke), down, list, sweep (docs/ci-cd.md, "Previews").
+    Preview {
+        #[command(subcommand)]
+        action: PreviewCommand,
+    },
     /// Check every tool the pipeline uses: found or not, its version, and how to install it.
     Doctor,
     /// The local cluster's real worker node (containerd, kubelet, kube-proxy, CoreDNS): up, down or status (as root; `services up kube` runs `node up`).
@@ -103,7 +108,7 @@ pub enum Command {
 /// `cargo xtask ci`: the event, and what to do with its plan.
 #[derive(Args, Debug, Clone)]
 pub struct CiArgs {
-    /// The event: pull_request, push or workflow_dispatch (default: GITHUB_EVENT_NAME, else pull_request).
+    /// The event: pull_request, push, workflow_dispatch or schedule (default: GITHUB_EVENT_NAME, else pull_request).
     #[arg(long, value_name = "EVENT")]
     pub event: Option<String>,
 
@@ -368,6 +373,48 @@ pub struct UndeployArgs {
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PreviewCommand {
+    /// Render development's overlay as pr-N with the pull request's images and deploy it (verify and smoke checks, recorded as a release).
+    Up(PreviewUpArgs),
+    /// Remove pr-N: its namespace, its data claim and the claim's volume (nothing to do is not an error).
+    Down(PreviewArgs),
+    /// The previews on the cluster: age, idle time, commit, state.
+    List(PreviewArgs),
+    /// Remove the previews idle for longer than --older-than.
+    Sweep {
+        /// e.g. 72h, 30m.
+        #[arg(long, default_value = "72h", value_name = "DURATION")]
+        older_than: String,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PreviewArgs {
+    /// The pull request's number (default: GitHub's pull request, else the current branch's name hashed to a stable id).
+    #[arg(long, value_name = "N")]
+    pub pr: Option<u64>,
+
+    /// One deadline for a removal, e.g. 90s, 5m.
+    #[arg(long, default_value = "3m", value_name = "DURATION")]
+    pub timeout: String,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PreviewUpArgs {
+    #[command(flatten)]
+    pub preview: PreviewArgs,
+
+    /// Build and push the affected components' images first (`image build --push --affected`).
+    #[arg(long)]
+    pub build: bool,
 }
 
 #[derive(Subcommand, Debug)]

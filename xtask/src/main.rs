@@ -144,6 +144,7 @@ fn run(cli: Cli, command: Option<&str>) -> Result<i32> {
             stages::perf::run(&ws, &args)
         }
         Command::Undeploy(args) => stages::undeploy::run(&discover(&root)?, &args),
+        Command::Preview { action } => stages::preview::run(&discover(&root)?, &action),
         Command::Doctor => stages::doctor::run(&root),
         Command::Node { action } => stages::node::run(&root, &action),
         Command::Ci(args) => {

@@ -157,12 +157,13 @@ pub struct Chosen {
 
 /// The image of each of `wanted` (component, image its manifests name): this
 /// commit's build from the report when there is one, else the image main's
-/// last verified release runs (`main`: its revision and images), else none.
+/// last verified release runs (`main`: its revision and its images as
+/// (component, reference)), else none.
 pub fn choose(
     wanted: &[(String, String)],
     report: &[Built],
     head: &str,
-    main: Option<(u64, &[String])>,
+    main: Option<(u64, &[(String, String)])>,
 ) -> Vec<Chosen> {
     wanted
         .iter()
@@ -173,9 +174,8 @@ pub fn choose(
                 return Chosen { component: component.clone(), pin: Some(pin), origin: Origin::Built };
             }
             let running = main.and_then(|(rev, images)| {
-                let r =
-                    images.iter().map(|i| ImageRef::parse(i)).find(|r| r.name.rsplit('/').next() == Some(component))?;
-                Some((rev, r))
+                let (_, reference) = images.iter().find(|(c, _)| c == component)?;
+                Some((rev, ImageRef::parse(reference)))
             });
             match running {
                 Some((rev, r)) => {

@@ -54,7 +54,7 @@ fn images_are_this_commits_builds_else_mains_verified_release_else_the_overlays(
     let wanted: Vec<(String, String)> =
         ["cdc", "storage", "spark"].iter().map(|c| (c.to_string(), format!("ghcr.io/x/{c}"))).collect();
     let report = [built("cdc", "head"), built("storage", "older")];
-    let main = ["127.0.0.1:5000/mlops/storage:main1@sha256:bb".to_string()];
+    let main = [("storage".to_string(), "127.0.0.1:5000/mlops/storage:main1@sha256:bb".to_string())];
     let chosen = choose(&wanted, &report, "head", Some((4, &main)));
     assert_eq!(chosen[0].origin, Origin::Built);
     let cdc = chosen[0].pin.clone().unwrap();

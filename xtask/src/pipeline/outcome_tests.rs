@@ -3,7 +3,7 @@ use crate::pipeline::trigger::{decide, Event};
 
 fn main_plan() -> Pipeline {
     let envs = ["development", "staging", "production"].map(String::from);
-    let event = Event { name: "push".into(), reference: "refs/heads/main".into(), requested: None };
+    let event = Event { name: "push".into(), reference: "refs/heads/main".into(), requested: None, action: None };
     decide(&event, &envs).unwrap()
 }
 

@@ -5,7 +5,11 @@ const HEAD: &str = "1111111111111111111111111111111111111111";
 
 fn plan(name: &str, reference: &str, env: Option<&str>) -> Pipeline {
     let envs = ["development", "staging", "production", "qa"].map(String::from);
-    decide(&Event { name: name.into(), reference: reference.into(), requested: env.map(String::from) }, &envs).unwrap()
+    decide(
+        &Event { name: name.into(), reference: reference.into(), requested: env.map(String::from), action: None },
+        &envs,
+    )
+    .unwrap()
 }
 
 fn at(tag_commit: Option<&str>) -> Checkout {

@@ -10,6 +10,9 @@
 //! | push of a release tag `vX.Y.Z` | test, quality, image (X.Y.Z, X.Y, latest), manifests, deploy, verify: the requested environment, staging by default |
 //! | workflow_dispatch with an environment | test (legs + the full suite), quality, image (tags by the ref), manifests, deploy, verify: that environment |
 //! | workflow_dispatch without one | test (legs + the full suite), quality, perf (every component with scenarios, against main) |
+//! | pull request opened, synchronized or reopened | also preview: `preview up --pr N --build` after test and quality |
+//! | pull request closed | preview-down only: `preview down --pr N` |
+//! | schedule | preview-sweep only: `preview sweep --older-than 72h` |
 
 use crate::images::tags::parse_version;
 use serde::Serialize;
@@ -23,10 +26,14 @@ pub struct Event {
     pub reference: String,
     /// The environment asked for: `--environment`, else the dispatch input.
     pub requested: Option<String>,
+    /// A pull request's action (`opened`, `synchronize`, `closed`…), from the payload.
+    pub action: Option<String>,
 }
 
 /// The environment a release tag deploys to when none is requested.
 pub const RELEASE_DEFAULT: &str = "staging";
+/// How long a preview may sit idle before the scheduled sweep removes it.
+pub const PREVIEW_TTL: &str = "72h";
 /// Where a push to main lands.
 pub const MAIN_ENVIRONMENT: &str = "development";
 
@@ -47,7 +54,7 @@ impl Stage {
 
     /// Deploy and verify talk to a cluster.
     pub fn needs_cluster(&self) -> bool {
-        matches!(self.name, "deploy" | "verify")
+        matches!(self.name, "deploy" | "verify" | "preview" | "preview-down" | "preview-sweep")
     }
 }
 
@@ -107,7 +114,24 @@ pub fn from_github(
             format!("no ref for the {name} event: set GITHUB_REF (or pass --ref, e.g. refs/heads/main)")
         })?;
     let input = json["inputs"]["environment"].as_str().filter(|e| !e.is_empty()).map(String::from);
-    Ok(Event { name: name.to_string(), reference, requested: flag.map(String::from).or(input) })
+    let action = json["action"].as_str().map(String::from);
+    Ok(Event { name: name.to_string(), reference, requested: flag.map(String::from).or(input), action })
+}
+
+/// A pull request event's number and whether it comes from a fork (its head
+/// in another repository): a fork's code never reaches the cluster's credentials.
+pub fn pull_request_of(payload: &serde_json::Value) -> Option<(u64, bool)> {
+    let pr = &payload["pull_request"];
+    let number = pr["number"].as_u64().or_else(|| payload["number"].as_u64())?;
+    let (head, base) = (&pr["head"]["repo"], &pr["base"]["repo"]);
+    let fork = head["fork"] == true
+        || (head["full_name"].is_string() && base["full_name"].is_string() && head["full_name"] != base["full_name"]);
+    Some((number, fork))
+}
+
+/// The pull request's number in its merge ref (`refs/pull/7/merge`).
+fn pull_number(reference: &str) -> Option<u64> {
+    reference.strip_prefix("refs/pull/")?.split('/').next()?.parse().ok()
 }
 
 /// The stages `event` runs. `environments` are the deployable ones (the
@@ -134,10 +158,18 @@ pub fn decide(event: &Event, environments: &[String]) -> Result<Pipeline, String
         }
     };
     match event.name.as_str() {
+        "pull_request" if event.action.as_deref() == Some("closed") => {
+            no_environment("closed pull request")?;
+            p.trigger = "pull request closed".into();
+        }
         "pull_request" => {
             no_environment("pull request")?;
             p.trigger = "pull request".into();
             p.full_suite = true;
+        }
+        "schedule" => {
+            no_environment("scheduled run")?;
+            p.trigger = "schedule".into();
         }
         "push" => match (branch, tag) {
             (Some("main"), _) => {
@@ -184,7 +216,7 @@ pub fn decide(event: &Event, environments: &[String]) -> Result<Pipeline, String
         },
         other => {
             return Err(format!(
-                "event `{other}` is not in the pipeline's trigger table: use pull_request, push or workflow_dispatch"
+                "event `{other}` is not in the pipeline's trigger table: use pull_request, push, workflow_dispatch or schedule"
             ))
         }
     }
@@ -206,9 +238,20 @@ fn stages(p: &Pipeline) -> Vec<Stage> {
         args: args.iter().map(|a| a.to_string()).collect(),
         needs: needs.to_vec(),
     };
+    // A closed pull request only loses its preview; the schedule only sweeps.
+    if p.trigger == "pull request closed" {
+        let pr = pull_number(&p.reference).map(|n| n.to_string()).unwrap_or_default();
+        return vec![stage("preview-down", &["preview", "down", "--pr", &pr], &[])];
+    }
+    if p.event == "schedule" {
+        return vec![stage("preview-sweep", &["preview", "sweep", "--older-than", PREVIEW_TTL], &[])];
+    }
     let mut out = vec![stage("test", &["test"], &[]), stage("quality", &["quality"], &[])];
     if p.event == "pull_request" {
         out.push(stage("perf", &["perf", "--affected"], &[]));
+        if let Some(pr) = pull_number(&p.reference) {
+            out.push(stage("preview", &["preview", "up", "--pr", &pr.to_string(), "--build"], &["test", "quality"]));
+        }
     }
     // A manual run of the performance workflow: every scenario, this ref against main.
     if p.event == "workflow_dispatch" && p.environment.is_none() {

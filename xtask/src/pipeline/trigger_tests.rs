@@ -33,9 +33,52 @@ fn pull_request_runs_tests_per_component_the_full_suite_quality_and_perf() {
     assert!(p.full_suite);
     assert_eq!(
         commands(&p),
-        ["test: cargo xtask test", "quality: cargo xtask quality", "perf: cargo xtask perf --affected"]
+        [
+            "test: cargo xtask test",
+            "quality: cargo xtask quality",
+            "perf: cargo xtask perf --affected",
+            "preview: cargo xtask preview up --pr 42 --build"
+        ]
     );
+    assert_eq!(p.stage("preview").unwrap().needs, ["test", "quality"]);
     assert_eq!(p.environment, None);
+}
+
+#[test]
+fn a_closed_pull_request_plans_only_its_previews_teardown() {
+    let payload = r#"{"action": "closed", "number": 42, "pull_request": {"number": 42, "merged": true}}"#;
+    let p = plan("pull_request", payload, None);
+    assert_eq!(p.trigger, "pull request closed");
+    assert_eq!(commands(&p), ["preview-down: cargo xtask preview down --pr 42"]);
+    assert!(p.stage("preview-down").unwrap().needs_cluster());
+    for action in ["opened", "synchronize", "reopened"] {
+        let payload = format!(r#"{{"action": "{action}", "number": 42, "pull_request": {{"number": 42}}}}"#);
+        assert!(plan("pull_request", &payload, None).stage("preview").is_some(), "{action}");
+    }
+    // a pull request's plan without a number (a local run on HEAD) has no preview
+    let local = decide(&from_github("pull_request", Some("HEAD"), None, None).unwrap(), &envs()).unwrap();
+    assert_eq!(local.names(), ["test", "quality", "perf"]);
+}
+
+#[test]
+fn the_schedule_sweeps_expired_previews_and_nothing_else() {
+    // GitHub runs a schedule on the default branch, and says so in GITHUB_REF.
+    let event = from_github("schedule", Some("refs/heads/main"), Some(r#"{"schedule": "17 3 * * *"}"#), None).unwrap();
+    let p = decide(&event, &envs()).unwrap();
+    assert_eq!(commands(&p), ["preview-sweep: cargo xtask preview sweep --older-than 72h"]);
+}
+
+#[test]
+fn a_forks_pull_request_is_told_apart_by_its_heads_repository() {
+    let own = serde_json::json!({"number": 5, "pull_request": {"number": 5,
+        "head": {"repo": {"full_name": "acme/platform", "fork": false}}, "base": {"repo": {"full_name": "acme/platform"}}}});
+    assert_eq!(pull_request_of(&own), Some((5, false)));
+    let mut fork = own.clone();
+    fork["pull_request"]["head"]["repo"] = serde_json::json!({"full_name": "mallory/platform", "fork": true});
+    assert_eq!(pull_request_of(&fork), Some((5, true)));
+    fork["pull_request"]["head"]["repo"]["fork"] = serde_json::json!(false);
+    assert_eq!(pull_request_of(&fork), Some((5, true)), "another repository is a fork whatever its flag");
+    assert_eq!(pull_request_of(&serde_json::json!({"ref": "refs/heads/main"})), None);
 }
 
 #[test]
@@ -123,7 +166,12 @@ fn github_ref_wins_over_the_payload_and_locally_there_is_no_payload() {
     let e = from_github("push", Some("refs/tags/v2.0.0"), None, Some("production")).unwrap();
     assert_eq!(
         e,
-        Event { name: "push".into(), reference: "refs/tags/v2.0.0".into(), requested: Some("production".into()) }
+        Event {
+            name: "push".into(),
+            reference: "refs/tags/v2.0.0".into(),
+            requested: Some("production".into()),
+            action: None
+        }
     );
     assert!(from_github("push", None, None, None).unwrap_err().contains("GITHUB_REF"));
     assert!(from_github("push", None, Some("{not json"), None).unwrap_err().contains("not JSON"));
@@ -132,12 +180,15 @@ fn github_ref_wins_over_the_payload_and_locally_there_is_no_payload() {
 #[test]
 fn bad_events_are_one_line_saying_what_to_do() {
     let decide = |name: &str, r: &str, env: Option<&str>| {
-        decide(&Event { name: name.into(), reference: r.into(), requested: env.map(String::from) }, &envs())
+        decide(
+            &Event { name: name.into(), reference: r.into(), requested: env.map(String::from), action: None },
+            &envs(),
+        )
     };
     assert!(decide("push", "refs/tags/nightly", None).unwrap_err().contains("releases are tagged vX.Y.Z"));
-    assert!(decide("schedule", "refs/heads/main", None)
+    assert!(decide("issues", "refs/heads/main", None)
         .unwrap_err()
-        .contains("pull_request, push or workflow_dispatch"));
+        .contains("pull_request, push, workflow_dispatch or schedule"));
     assert!(decide("push", "refs/tags/v1.0.0", Some("qa")).unwrap_err().contains("unknown environment `qa`"));
     assert!(decide("push", "refs/heads/main", Some("production")).unwrap_err().contains("deploys development"));
     assert!(decide("pull_request", "refs/pull/1/merge", Some("staging")).unwrap_err().contains("deploys nothing"));
@@ -156,4 +207,29 @@ fn only_selects_stages_of_the_plan() {
         select(&p, &["deploy".into()]).unwrap_err(),
         "the push to develop plan has no `deploy` stage: it has test, quality"
     );
+}
+
+#[test]
+fn a_workflow_on_closed_pull_requests_and_a_schedule_is_sampled_and_plans_only_the_teardown_and_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".github/workflows")).unwrap();
+    let job = |only: &str| {
+        format!("jobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n      - run: cargo xtask ci --only {only}\n")
+    };
+    let teardown = format!("on:\n  pull_request:\n    types: [closed]\n{}", job("preview-down"));
+    let sweep = format!("on:\n  schedule:\n    - cron: '17 3 * * *'\n{}", job("preview-sweep"));
+    std::fs::write(dir.path().join(".github/workflows/preview-down.yml"), teardown).unwrap();
+    std::fs::write(dir.path().join(".github/workflows/preview-sweep.yml"), sweep).unwrap();
+    let samples = crate::workflows::events::samples(dir.path(), &|_| String::new()).unwrap();
+    let plans: Vec<Vec<&str>> = samples
+        .iter()
+        .map(|s| {
+            let event = from_github(&s.event, Some(&s.reference), Some(&s.payload.to_string()), None).unwrap();
+            let p = decide(&event, &envs()).unwrap();
+            assert!(select(&p, &s.only).is_ok(), "{} plans its --only stages", s.workflow);
+            p.names()
+        })
+        .collect();
+    assert_eq!(samples[0].payload["action"], "closed");
+    assert_eq!(plans, [vec!["preview-down"], vec!["preview-sweep"]]);
 }

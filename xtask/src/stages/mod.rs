@@ -15,6 +15,7 @@ pub mod logs;
 pub mod manifests;
 pub mod node;
 pub mod perf;
+pub mod preview;
 pub mod quality;
 pub mod rollback;
 pub mod services;

@@ -1,6 +1,8 @@
 //! The events each workflow declares, as `cargo xtask ci` sees them on
 //! GitHub, and the `ci --only` stages its steps name: a push to each branch it
-//! names, each sample tag its tag filters admit, a pull request, a dispatch
+//! names, each sample tag its tag filters admit, a pull request per activity
+//! type it declares (a `closed` one plans only the preview's teardown), a
+//! schedule (on main), a dispatch
 //! with each value of its `environment` input, and, for a workflow another
 //! one calls (`workflow_call`), every event of its callers. Each sample is
 //! what GitHub would hand the job (`GITHUB_EVENT_NAME`, `GITHUB_REF`, the
@@ -16,6 +18,8 @@ use std::path::Path;
 pub const SAMPLE_TAGS: &[&str] = &["v1.2.3", "v1.2.3-rc1", "v2.0.0-beta.1"];
 /// The release tag a dispatch is tried on when its environment's guard refuses main.
 pub const RELEASE_REF: &str = "refs/tags/v1.2.3";
+/// The activity types a `pull_request:` without `types:` runs on.
+pub const PULL_TYPES: [&str; 3] = ["opened", "synchronize", "reopened"];
 /// A pull request's merge ref, as GitHub sets it.
 pub const PULL_REF: &str = "refs/pull/7/merge";
 
@@ -98,8 +102,20 @@ fn own_events(file: &str, text: &str, dispatch_ref: &dyn Fn(&str) -> String) -> 
                 refs.extend(SAMPLE_TAGS.iter().filter(|t| admits(&tags, t)).map(|t| format!("refs/tags/{t}")));
                 out.extend(refs.into_iter().map(|r| ("push".to_string(), r.clone(), json!({ "ref": r }))));
             }
+            // One sample per activity type it declares (GitHub's default: opened, synchronize, reopened).
             "pull_request" => {
-                out.push((event, PULL_REF.into(), json!({ "number": 7, "pull_request": { "number": 7 } })));
+                let mut types = strings(&settings["types"]);
+                if types.is_empty() {
+                    types = PULL_TYPES.map(String::from).to_vec();
+                }
+                for action in types {
+                    let payload = json!({ "action": action, "number": 7, "pull_request": { "number": 7 } });
+                    out.push((event.clone(), PULL_REF.into(), payload));
+                }
+            }
+            // GitHub runs a schedule on the default branch.
+            "schedule" => {
+                out.push((event, "refs/heads/main".into(), json!({ "schedule": settings[0]["cron"] })));
             }
             "workflow_dispatch" => {
                 let options = strings(&settings["inputs"]["environment"]["options"]);
@@ -115,7 +131,7 @@ fn own_events(file: &str, text: &str, dispatch_ref: &dyn Fn(&str) -> String) -> 
             // A called workflow runs with its caller's event.
             "workflow_call" => {}
             other => anyhow::bail!(
-                "{file}: event `{other}` is not in the pipeline's trigger table: use pull_request, push or workflow_dispatch"
+                "{file}: event `{other}` is not in the pipeline's trigger table: use pull_request, push, workflow_dispatch or schedule"
             ),
         }
     }

@@ -60,6 +60,8 @@ fn each_declared_event_is_sampled_as_github_hands_it_over() {
             row("deploy.yml", "workflow_dispatch", "refs/heads/main", Some("development")),
             row("deploy.yml", "workflow_dispatch", "refs/tags/v1.2.3", Some("production")),
             row("tests.yml", "pull_request", PULL_REF, None),
+            row("tests.yml", "pull_request", PULL_REF, None),
+            row("tests.yml", "pull_request", PULL_REF, None),
             // Called: the caller's events.
             row("tests.yml", "push", "refs/heads/main", None),
             row("tests.yml", "push", "refs/tags/v1.2.3", None),
@@ -69,14 +71,16 @@ fn each_declared_event_is_sampled_as_github_hands_it_over() {
     );
     assert_eq!(samples[0].only, ["image", "deploy", "verify"]);
     assert!(!samples[0].plans && samples[4].plans && samples[4].only.is_empty());
-    assert_eq!(samples[5].caller.as_deref(), Some(".github/workflows/deploy.yml"));
+    assert_eq!(samples[7].caller.as_deref(), Some(".github/workflows/deploy.yml"));
     assert_eq!(samples[4].payload["pull_request"]["number"], 7);
+    let actions: Vec<&str> = samples[4..7].iter().map(|s| s.payload["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, PULL_TYPES, "GitHub's default activity types");
     assert_eq!(samples[1].payload["ref"], "refs/tags/v1.2.3");
 }
 
 #[test]
 fn an_event_outside_the_trigger_table_is_an_error_naming_it() {
-    let dir = repo(&[("nightly.yml", "on:\n  schedule:\n    - cron: '0 3 * * *'\njobs: {}\n")]);
+    let dir = repo(&[("triage.yml", "on:\n  issues:\n    types: [opened]\njobs: {}\n")]);
     let err = samples(dir.path(), &|_| String::new()).unwrap_err().to_string();
-    assert!(err.contains("event `schedule` is not in the pipeline's trigger table"), "{err}");
+    assert!(err.contains("event `issues` is not in the pipeline's trigger table"), "{err}");
 }
