@@ -1,16 +1,20 @@
 //! `cargo xtask status` without ENV: every environment in one table (the
 //! release that runs, its health, its images), one session with the cluster
 //! moved from namespace to namespace. An environment that cannot be read is
-//! a row saying why, and the exit code is 1.
+//! a row saying why, and the exit code is 1. The previews follow (age, idle
+//! time, commit, state).
 
 use super::{running_json, Look};
 use crate::cli::StatusArgs;
+use crate::clock;
 use crate::component::Workspace;
 use crate::kube;
 use crate::kube::cluster::Session;
 use crate::kube::health;
+use crate::manifests::preview;
 use crate::manifests::render;
 use crate::release::deploy;
+use crate::release::preview as previews;
 use crate::release::records::{self, Outcome};
 use anyhow::Result;
 use serde_json::{json, Value};
@@ -40,11 +44,22 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
         rows.push(row);
     }
     let failed = rows.iter().any(|r| r.get("error").is_some());
+    // The pull requests' previews, after the environments (`cargo xtask preview list`'s table).
+    let previews = previews::list(&mut s)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json!({"server": s.server, "environments": rows}))?);
+        let previews: Vec<Value> = previews
+            .iter()
+            .map(|p| json!({"environment": preview::env_name(p.pr), "namespace": p.namespace, "created": clock::rfc3339(p.created as i64), "active": clock::rfc3339(p.active as i64), "commit": p.commit, "state": p.state}))
+            .collect();
+        let all = json!({"server": s.server, "environments": rows, "previews": previews});
+        println!("{}", serde_json::to_string_pretty(&all)?);
     } else {
         println!("environments on {}", s.server);
         print!("{}", table(&rows));
+        if !previews.is_empty() {
+            println!("\npreviews");
+            print!("{}", previews::table(&previews, clock::now()));
+        }
     }
     Ok(i32::from(failed))
 }
