@@ -19,6 +19,7 @@ mod image_stage;
 mod manifests_cluster;
 mod manifests_stage;
 mod perf_stage;
+mod previews;
 mod quality_stage;
 mod real_images;
 mod real_node;

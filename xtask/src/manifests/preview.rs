@@ -81,6 +81,7 @@ resources:
 labels:
   - pairs:
       mlops.dev/environment: {env}
+      app.kubernetes.io/managed-by: xtask
       {LABEL}: \"{pr}\"
     includeTemplates: true
 patches:

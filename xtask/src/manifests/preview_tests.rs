@@ -39,7 +39,12 @@ fn the_kustomization_renders_development_into_its_namespace_with_pins_and_a_quot
     let k = &made[0].1;
     assert!(k.contains("namespace: mlops-pr-7\n"), "{k}");
     assert!(k.contains("  - ../../../../deploy/overlays/development\n  - quota.yaml\n"), "{k}");
-    assert!(k.contains("mlops.dev/environment: pr-7\n      xtask.dev/preview: \"7\"\n"), "{k}");
+    assert!(
+        k.contains(
+            "mlops.dev/environment: pr-7\n      app.kubernetes.io/managed-by: xtask\n      xtask.dev/preview: \"7\"\n"
+        ),
+        "{k}"
+    );
     assert!(k.contains("value: 256Mi") && k.contains("path: /spec/suspend"), "{k}");
     let doc = crate::manifests::yaml::parse(k).unwrap();
     assert_eq!(doc["images"][0]["newName"], "reg/cdc", "{k}");

@@ -66,6 +66,9 @@ fn images_must_be_pinned_by_digest_and_not_latest_outside_development() {
     assert_eq!(names("production", &deployment("production", "reg/web@sha256:aa")), [] as [&str; 0]);
     // Development may run whatever was built last.
     assert_eq!(names("development", &deployment("development", "reg/web:latest")), [] as [&str; 0]);
+    // So may a pull request's preview, which is development's overlay; a name only like one may not.
+    assert_eq!(names("pr-12", &deployment("pr-12", "reg/web:abc")), [] as [&str; 0]);
+    assert_eq!(names("pr-x", &deployment("pr-x", "reg/web:abc")), ["image-digest"; 2]);
 }
 
 #[test]

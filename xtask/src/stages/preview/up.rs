@@ -141,6 +141,7 @@ pub fn reach(env: &str, objects: &[Object], code: i32) -> String {
     let ns = namespace_of(objects).unwrap_or_default();
     let mut out = match code {
         0 => format!("**Preview `{env}`** is up in namespace `{ns}`: verified and smoke-checked.\n\n"),
+        2 => format!("**Preview `{env}` was not deployed**: the job's log says why (nothing was applied to `{ns}`).\n\n"),
         _ => format!("**Preview `{env}` failed** in namespace `{ns}` (the job's log has the container logs); it stays for debugging until the next push or the pull request's close.\n\n"),
     };
     for o in objects.iter().filter(|o| o.kind == "Service") {
