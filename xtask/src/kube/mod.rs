@@ -14,6 +14,7 @@ pub mod logs;
 pub mod quantity;
 pub mod rollout;
 pub mod smoke;
+pub mod sweep;
 pub mod wait;
 pub mod want;
 

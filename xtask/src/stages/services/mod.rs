@@ -6,6 +6,7 @@
 use crate::cli::ServicesCommand;
 use crate::error::UsageError;
 use crate::github::{self, on_github};
+use crate::kube::sweep::{self, Which};
 use crate::services::state::{self, Record, State, FILE};
 use crate::services::{self, kube, Ctx, Dirs};
 use anyhow::Result;
@@ -74,6 +75,9 @@ fn up(b: &Base, asked: &[String]) -> Result<i32> {
         let record = service.up(&b.cx(recorded))?;
         let line = format!("{name:<12} up  {} ({:.1}s)", record.summary, t.elapsed().as_secs_f64());
         println!("{line}");
+        if name == "kube" {
+            sweep_fixtures(b.sh, &record);
+        }
         now.services.insert(name.to_string(), record);
         // Saved after each service: a failure further on keeps what is up on record.
         state::save(b.root, &now)?;
@@ -82,6 +86,20 @@ fn up(b: &Base, asked: &[String]) -> Result<i32> {
     github::set_env(&state::missing_vars(&live, &|_| false))?;
     println!("services up in {:.1}s, recorded in {FILE}", t0.elapsed().as_secs_f64());
     Ok(0)
+}
+
+/// Fixture namespaces that tests leaked (older than any test runs) would hold
+/// the node's CPU for every deploy after: removed once the cluster is up, and said.
+fn sweep_fixtures(sh: &Shell, kube: &Record) {
+    let (Some(kubectl), Some(kubeconfig)) = (kube.env.get("XTASK_KUBECTL"), kube.env.get("XTASK_TEST_KUBECONFIG"))
+    else {
+        return;
+    };
+    let which = Which::OlderThan { now: crate::clock::now(), age_s: sweep::STALE_AFTER_S };
+    let done = sweep::sweep(sh, Path::new(kubectl), Path::new(kubeconfig), which);
+    if let Some(line) = sweep::line(which, &done) {
+        println!("[kube] {line}");
+    }
 }
 
 fn down(b: &Base, asked: &[String], purge: bool) -> Result<i32> {
