@@ -104,10 +104,7 @@ impl Fx {
             &format!("deploy/overlays/{env}/kustomization.yaml"),
             &format!("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {namespace}\nresources:\n  - ../../base\n  - namespace.yaml\nlabels:\n  - pairs:\n      mlops.dev/environment: {env}\n      app.kubernetes.io/managed-by: xtask\n    includeTemplates: true\n"),
         );
-        repo.write(
-            &format!("deploy/overlays/{env}/namespace.yaml"),
-            &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"),
-        );
+        repo.write(&format!("deploy/overlays/{env}/namespace.yaml"), &support::fixture_ns::namespace_yaml(&namespace));
         repo.write(&format!("deploy/overlays/{env}/xtask.toml"), "guard = \"any\"\n");
         repo.write(&format!("deploy/overlays/{env}/rollout.toml"), rollout);
         let guard = cleanup(cluster.as_ref(), &namespace);

@@ -383,6 +383,8 @@ fn the_platform_deploys_and_a_crash_looping_storage_is_rolled_back() {
         let text = std::fs::read_to_string(overlay.join(file)).unwrap();
         std::fs::write(overlay.join(file), text.replace("mlops-development", &ns)).unwrap();
     }
+    let file = overlay.join("namespace.yaml");
+    std::fs::write(&file, support::fixture_ns::labelled(&std::fs::read_to_string(&file).unwrap())).unwrap();
     support::cluster::simulated(&overlay);
     let _cleanup = cleanup(Some(&cluster), &ns);
     let xtask = |args: &[&str]| support::cluster::xtask(root, &cluster, args);

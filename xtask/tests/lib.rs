@@ -12,6 +12,7 @@ mod canary;
 mod ci_stage;
 mod deploy_stage;
 mod environments;
+mod fixture_sweep;
 mod floors;
 mod image_buildx;
 mod image_path;

@@ -65,7 +65,7 @@ fn development_deploys_into_a_fresh_namespace_and_becomes_available() {
     let rendered = std::fs::read_to_string(root.path().join("target/xtask/manifests/development.yaml")).unwrap();
     assert!(rendered.contains("name: mlops-development\n"), "{rendered}");
     let file = root.path().join("fresh.yaml");
-    std::fs::write(&file, rendered.replace("mlops-development", &ns.name)).unwrap();
+    std::fs::write(&file, support::fixture_ns::labelled(&rendered.replace("mlops-development", &ns.name))).unwrap();
     let applied = cluster.text(&["apply", "--server-side", "--field-manager=xtask-test", "-f", file.to_str().unwrap()]);
     assert!(applied.contains(&format!("namespace/{} serverside-applied", ns.name)), "{applied}");
     let available = wait_available(&cluster, &ns.name, Duration::from_secs(180));

@@ -24,7 +24,7 @@ impl Drop for Namespace<'_> {
 fn namespace<'a>(c: &'a Cluster, test: &str) -> Namespace<'a> {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 100_000;
     let ns = Namespace(c, format!("node-{test}-{t}"));
-    c.text(&["create", "namespace", &ns.1]);
+    c.create_namespace(&ns.1);
     ns
 }
 

@@ -61,10 +61,7 @@ impl Fixture {
                 &format!("deploy/overlays/{env}/kustomization.yaml"),
                 &format!("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {ns}\nresources:\n  - ../../base\n  - namespace.yaml\nlabels:\n  - pairs:\n      mlops.dev/environment: {env}\n      app.kubernetes.io/managed-by: xtask\n    includeTemplates: true\n"),
             );
-            f.repo.write(
-                &format!("deploy/overlays/{env}/namespace.yaml"),
-                &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"),
-            );
+            f.repo.write(&format!("deploy/overlays/{env}/namespace.yaml"), &support::fixture_ns::namespace_yaml(&ns));
         }
         f.repo.write(".gitignore", "target/\n");
         git(f.repo.root(), &["init", "-q", "-b", "main"]);

@@ -31,6 +31,24 @@ impl Cluster {
     pub fn has_namespace(&self, ns: &str) -> bool {
         self.kubectl(&["get", "namespace", ns]).status.success()
     }
+
+    /// Create namespace `ns`, labelled as this run's fixture (never a bare
+    /// `create namespace`: a killed test's would outlive its run).
+    pub fn create_namespace(&self, ns: &str) {
+        use std::io::Write;
+        let mut child = Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["create", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(super::fixture_ns::namespace_yaml(ns).as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "create namespace {ns}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 /// The cluster the run was given. The tests that need it are `#[ignore]`d

@@ -115,7 +115,7 @@ impl Fixture {
             );
             repo.write(
                 &format!("deploy/overlays/{env}/namespace.yaml"),
-                &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"),
+                &super::fixture_ns::namespace_yaml(&namespace),
             );
         }
         let f = Fixture { _cleanup: cleanup(cluster.as_ref(), &namespace), repo, namespace, cluster };

@@ -5,6 +5,7 @@
 pub mod buildx;
 pub mod cluster;
 pub mod deploy;
+pub mod fixture_ns;
 pub mod git;
 pub mod images;
 pub mod node;

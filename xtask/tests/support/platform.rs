@@ -59,6 +59,8 @@ pub fn platform(env: &str, ns: &str, build: Build) -> tempfile::TempDir {
         let text = std::fs::read_to_string(overlay.join(file)).unwrap();
         std::fs::write(overlay.join(file), text.replace(&format!("mlops-{env}"), ns)).unwrap();
     }
+    let file = overlay.join("namespace.yaml");
+    std::fs::write(&file, super::fixture_ns::labelled(&std::fs::read_to_string(&file).unwrap())).unwrap();
     std::fs::write(root.join(".gitignore"), "/target/\n").unwrap();
     git(root, &["init", "-q", "-b", "main"]);
     let head = commit(root);
