@@ -64,7 +64,7 @@ pub const SUITES: &[Suite] = &[
     // of their tests that runs pods there through `support::node::turn`.
     Suite {
         name: "node",
-        files: &["canary", "environments", "previews", "real_node", "smoke_checks"],
+        files: &["canary", "environments", "platform_attacks", "previews", "real_node", "smoke_checks"],
         reads: &["deploy/", "tools/", ".gitignore", ".ci/kube/"],
         names: &[],
         components: &[Part::Definitions, Part::Pinned],

@@ -20,6 +20,7 @@ mod image_stage;
 mod manifests_cluster;
 mod manifests_stage;
 mod perf_stage;
+mod platform_attacks;
 mod previews;
 mod quality_stage;
 mod real_images;
