@@ -6,8 +6,8 @@
 //! needing `actions: read`), read with the job's token through curl, the
 //! token handed over on stdin (never in argv).
 
+use super::api::Api;
 use serde_json::Value;
-use xshell::{cmd, Shell};
 
 /// Where a repository's owner adds reviewers.
 fn settings(env: &str) -> String {
@@ -56,34 +56,10 @@ fn segment(name: &str) -> String {
 /// `vars` reads the job's environment (GITHUB_TOKEN, GITHUB_REPOSITORY,
 /// GITHUB_API_URL).
 pub fn require_reviewers(env: &str, vars: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
-    let token = vars("GITHUB_TOKEN").ok_or_else(|| {
-        format!("deploying {env} from GitHub checks its required reviewers with the job's token: set `GITHUB_TOKEN: ${{{{ secrets.GITHUB_TOKEN }}}}` on the deploy step")
-    })?;
-    let repo = vars("GITHUB_REPOSITORY")
-        .ok_or_else(|| "GITHUB_REPOSITORY is not set: run the deploy inside a GitHub Actions job".to_string())?;
-    let api = vars("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
-    let url = format!("{}/repos/{repo}/environments/{}", api.trim_end_matches('/'), segment(env));
-    let sh = Shell::new().map_err(|e| e.to_string())?;
-    // curl's config on stdin carries the token; a marker line ends the body with the status.
-    let config = format!(
-        "header = \"Authorization: Bearer {token}\"\nheader = \"Accept: application/vnd.github+json\"\nheader = \"X-GitHub-Api-Version: 2022-11-28\"\n"
-    );
-    let status_line = "\nXTASK-HTTP-STATUS:%{http_code}";
-    let out = cmd!(sh, "curl --silent --show-error --max-time 30 --config - --write-out {status_line} {url}")
-        .stdin(config)
-        .quiet()
-        .ignore_status()
-        .output()
-        .map_err(|e| format!("cannot run curl to read environment {env}'s protection rules ({e}): install curl"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (body, status) = text.rsplit_once("\nXTASK-HTTP-STATUS:").unwrap_or((&text, "0"));
-    match status.trim().parse::<u16>() {
-        Ok(code) if code > 0 => judge(env, code, body),
-        _ => Err(format!(
-            "cannot reach GitHub's API at {api} to read environment {env}'s protection rules: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-    }
+    let no_token = format!("deploying {env} from GitHub checks its required reviewers with the job's token: set `GITHUB_TOKEN: ${{{{ secrets.GITHUB_TOKEN }}}}` on the deploy step");
+    let api = Api::from_vars(vars, &no_token)?;
+    let (code, body) = api.call("GET", &format!("{}/environments/{}", api.repo, segment(env)), None)?;
+    judge(env, code, &body)
 }
 
 #[cfg(test)]

@@ -1,6 +1,4 @@
 use super::*;
-use std::io::{Read, Write};
-use std::net::TcpListener;
 
 const PROTECTED: &str = include_str!("../../tests/fixtures/github/environment-production-protected.json");
 const UNPROTECTED: &str = include_str!("../../tests/fixtures/github/environment-staging-unprotected.json");
@@ -24,29 +22,10 @@ fn required_reviewers_approve_and_anything_less_is_refused_naming_the_fix() {
     assert!(judge("production", 502, "").unwrap_err().contains("answered 502"));
 }
 
-/// One canned answer on loopback; returns the URL and what the client sent.
-fn serve(status: u16, body: &'static str) -> (String, std::thread::JoinHandle<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let handle = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut request = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = conn.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            request.extend_from_slice(&buf[..n]);
-        }
-        let answer = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        conn.write_all(answer.as_bytes()).unwrap();
-        String::from_utf8_lossy(&request).into_owned()
-    });
-    (url, handle)
+/// One canned answer on the fake API; the handle gives the request as sent.
+fn serve(status: u16, body: &str) -> (String, std::thread::JoinHandle<String>) {
+    let (url, seen) = crate::github::api::serve(vec![(status, body.to_string())]);
+    (url, std::thread::spawn(move || seen.join().unwrap().remove(0)))
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! chart of the run. Rendering is pure; writing appends only when GitHub
 //! provides the file.
 
+pub mod api;
 pub mod comment;
 pub mod environment;
 
