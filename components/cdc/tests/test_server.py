@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cdc_testing import create, delete, jsonl, update
-from mlops_cdc import CdcServer, ChangeApplier, make_server
+from cdc_testing import create, delete, jsonl, serving, update
+from mlops_cdc import CdcServer, ChangeApplier
 from mlops_storage import Store
 from mlops_storage.auth import TokenSource
 
@@ -17,23 +17,8 @@ TOKEN = "cdc-server-token"
 
 @pytest.fixture
 def server(applier: ChangeApplier) -> Iterator[CdcServer]:
-    srv = make_server(
-        applier,
-        host="127.0.0.1",
-        port=0,
-        max_body=4096,
-        token=TokenSource(value=TOKEN),
-    )
-    thread = threading.Thread(
-        target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
+    with serving(applier, max_body=4096, token=TokenSource(value=TOKEN)) as srv:
         yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=10)
 
 
 def request(
