@@ -325,7 +325,9 @@ impl Service for ControlPlane {
     fn up(&self, cx: &Ctx) -> Result<Record> {
         let real_node = real_node()?;
         if !cx.github {
-            packages::ensure(cx, NAME, &[("curl", "curl"), ("openssl", "openssl")])?;
+            // sudo: how a non-root user runs the node's root work, and what
+            // the node suite's runner test gives its user (a fresh Debian has none).
+            packages::ensure(cx, NAME, &[("curl", "curl"), ("openssl", "openssl"), ("sudo", "sudo")])?;
         }
         if real_node {
             packages::ensure(cx, NAME, node::PACKAGES)?;
