@@ -178,3 +178,7 @@ pub fn table(component: &str, n: usize, a: &Analysis) -> String {
 #[cfg(test)]
 #[path = "judge_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "judge_recorded_tests.rs"]
+mod recorded_tests;
