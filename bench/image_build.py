@@ -13,7 +13,9 @@ gives every component the same image id (reproducible builds, docs/ci-cd.md). Ne
 
 Through buildx (when `cargo xtask services up buildx` made its builder), in
 the same run, for the one component, with a builder and an exported cache of
-the benchmark's own: cold (`--no-cache`, an empty exported cache), warm from
+the benchmark's own: cold (`--no-cache`, an empty exported cache), a second
+cold build that must be the same image (reproducible; the images suite checks
+it once per run against the previous run's record instead), warm from
 the exported cache (the builder's own cache emptied with `buildx prune`, its
 image removed, the exported `type=local` cache kept: what a fresh CI runner
 with the Actions cache has) and after a code-only change; the ratios to cold.
@@ -95,6 +97,12 @@ def buildx_timings(component: str) -> None:
     try:
         cold_wall, _ = build(component, "--no-cache", env=env)
         exported = (work / "layers" / component / "index.json").is_file()
+        # Reproducible: a second cold build (contexts made anew, nothing reused) is the same image.
+        # The test suite checks this once per run against the previous run's record instead.
+        first_id = image_ids().get(component)
+        shutil.rmtree(ROOT / "target/xtask/image", ignore_errors=True)
+        second_wall, _ = build(component, "--no-cache", env=env)
+        same_cold = first_id is not None and image_ids().get(component) == first_id
         # A fresh runner: the builder's own cache and the loaded image gone, the exported cache kept.
         subprocess.run(["docker", "buildx", "prune", "--all", "--force", "--builder", spec["name"]], env=docker_env,
                        check=True, capture_output=True)
@@ -116,6 +124,8 @@ def buildx_timings(component: str) -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(f"buildx, {component} (cache exported: {'yes' if exported else 'NO'}):")
     print(f"  cold (--no-cache, empty exported cache) {cold_wall:7.1f}s")
+    print(f"  a second cold build                    {second_wall:7.1f}s  "
+          f"{'the same image (reproducible)' if same_cold else 'ANOTHER image: NOT reproducible'}")
     print(f"  warm from the exported cache           {warm_wall:7.1f}s  ratio {warm_wall / cold_wall:.2f} "
           f"({from_cache} steps from cache; {'faster' if warm_wall < cold_wall else 'NOT faster'} than cold)")
     print(f"  code-only change                       {code_wall:7.1f}s  ratio {code_wall / cold_wall:.2f}")

@@ -20,14 +20,7 @@ pub enum Part {
     Definitions,
     /// Everything its image is built from (the component folders of its closure).
     Images,
-    /// The images this workspace pins for development (`manifests update`,
-    /// outside git): the pins' content; with no pins yet, the suite builds
-    /// them from this checkout, so then the image inputs.
-    Pinned,
 }
-
-/// The environment whose workspace pins [`Part::Pinned`] reads.
-pub const PINNED_ENV: &str = "development";
 
 /// One `test:xtask:<name>` task.
 pub struct Suite {
@@ -58,16 +51,16 @@ pub const TEST_ROOT: &str = "xtask/tests/lib.rs";
 /// The suites, the slowest first (the runner starts tasks in plan order).
 /// A new test file goes into the suite whose inputs it reads.
 pub const SUITES: &[Suite] = &[
-    // Real pods on the cluster's one real node: the real platform (the images
-    // the workspace pins), a fixture web server, canaries. One task: its test
+    // Real pods on the cluster's one real node: the real platform (the shared
+    // platform fixture's images, built from the sources), a fixture web server, canaries. One task: its test
     // files take turns on the node (2 CPUs; the platform asks for most), each
     // of their tests that runs pods there through `support::node::turn`.
     Suite {
         name: "node",
         files: &["canary", "environments", "platform_attacks", "previews", "real_node", "smoke_checks"],
-        reads: &["deploy/", "tools/", ".gitignore", ".ci/kube/"],
+        reads: &["deploy/", "tools/", ".gitignore", ".ci/kube/", "README.md"],
         names: &[],
-        components: &[Part::Definitions, Part::Pinned],
+        components: &[Part::Definitions, Part::Images],
         services: true,
     },
     // The API server with kwok's fake node: fixture deploys, rollbacks,
@@ -82,7 +75,8 @@ pub const SUITES: &[Suite] = &[
         services: true,
     },
     // Builds every real image with the README's push command, pulls and runs
-    // them; builds storage through the buildx builder twice (reproducible).
+    // them; builds storage through the buildx builder once, against the
+    // previous run's build of the same inputs (reproducible).
     Suite {
         name: "images",
         files: &["image_buildx", "image_path", "real_images"],
@@ -205,9 +199,8 @@ pub fn check(files: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The files a suite's key covers: the sources, its own test files, what it
-/// reads. `pinned`: whether the workspace pins images already.
-pub fn files(ws: &Workspace, suite: &Suite, pinned: bool) -> Vec<String> {
+/// The files a suite's key covers: the sources, its own test files, what it reads.
+pub fn files(ws: &Workspace, suite: &Suite) -> Vec<String> {
     let mut out: Vec<String> = SOURCES.iter().map(|s| s.to_string()).collect();
     out.extend(suite.files.iter().map(|f| format!("xtask/tests/{f}.rs")));
     out.extend(suite.reads.iter().map(|r| r.to_string()));
@@ -215,8 +208,6 @@ pub fn files(ws: &Workspace, suite: &Suite, pinned: bool) -> Vec<String> {
     for part in suite.components {
         match part {
             Part::Images => out.extend(crate::images::plan::image_inputs(ws, &all)),
-            Part::Pinned if !pinned => out.extend(crate::images::plan::image_inputs(ws, &all)),
-            Part::Pinned => {}
             Part::Definitions => {
                 for c in &all {
                     let dir = c.path.display();
@@ -229,11 +220,6 @@ pub fn files(ws: &Workspace, suite: &Suite, pinned: bool) -> Vec<String> {
     out.sort();
     out.dedup();
     out
-}
-
-/// The workspace's development pins, as a key value: their hash, or None when there are none.
-pub fn pins(root: &Path) -> Option<String> {
-    crate::inputs::file_hash(&root.join(crate::manifests::render::pinned_file(PINNED_ENV)))
 }
 
 /// cargo's arguments for a suite and libtest's after `--`: the unit tests, or

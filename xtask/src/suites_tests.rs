@@ -23,7 +23,7 @@ fn a_file_in_two_suites_is_named_with_both() {
 #[test]
 fn only_suites_that_build_or_deploy_components_read_their_sources() {
     for s in SUITES {
-        let builds = s.components.iter().any(|p| matches!(p, Part::Images | Part::Pinned));
+        let builds = s.components.iter().any(|p| matches!(p, Part::Images));
         assert_eq!(builds, ["node", "images"].contains(&s.name), "{}", s.name);
         assert!(!s.reads.iter().any(|r| r.starts_with("components/")), "{}: components come from `components`", s.name);
     }
@@ -66,21 +66,16 @@ fn a_test_file_that_is_no_module_of_the_binary_is_named_with_the_line_to_add() {
 }
 
 #[test]
-fn the_node_suite_reads_the_pins_or_without_them_what_it_builds_them_from() {
+fn the_node_suite_reads_what_the_shared_platform_s_images_are_built_from() {
     let dir = tempfile::tempdir().unwrap();
     let c = dir.path().join("components/app");
     std::fs::create_dir_all(&c).unwrap();
     std::fs::write(c.join("pyproject.toml"), "[project]\nname = \"app\"\n").unwrap();
     std::fs::write(c.join("Dockerfile"), "FROM scratch\n").unwrap();
     let ws = Workspace::discover(dir.path()).unwrap();
-    let smoke = SUITES.iter().find(|s| s.name == "node").unwrap();
-    assert!(files(&ws, smoke, false).contains(&"components/app/".to_string()));
-    let pinned = files(&ws, smoke, true);
-    assert!(!pinned.contains(&"components/app/".to_string()), "{pinned:?}");
-    assert!(pinned.contains(&"components/app/Dockerfile".to_string()) && pinned.contains(&"deploy/".to_string()));
-    assert_eq!(pins(dir.path()), None);
-    let file = dir.path().join(crate::manifests::render::pinned_file(PINNED_ENV));
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, "images: []\n").unwrap();
-    assert!(pins(dir.path()).is_some());
+    let node = SUITES.iter().find(|s| s.name == "node").unwrap();
+    let files = files(&ws, node);
+    for f in ["components/app/", "components/app/Dockerfile", "deploy/", "README.md"] {
+        assert!(files.contains(&f.to_string()), "{f}: {files:?}");
+    }
 }

@@ -71,7 +71,6 @@ pub fn cargo_tests(
     let ignored =
         include_cluster_tests(live.contains_key("kube"), var("XTASK_TEST_KUBECONFIG").as_deref(), var("CI").as_deref());
     let env: Vec<(String, String)> = SERVICE_TEST_ENV.iter().filter_map(|k| Some((k.to_string(), var(k)?))).collect();
-    let pins = suites::pins(root);
     let mut tasks = Vec::new();
     for suite in suites::SUITES {
         let (targets, mut filters) = suites::targets(suite, &present);
@@ -91,9 +90,6 @@ pub fn cargo_tests(
         if suite.services {
             values.push(("services".into(), crate::services::state::fingerprint(&live)));
         }
-        if suite.components.contains(&suites::Part::Pinned) {
-            values.push(("pins".into(), pins.clone().unwrap_or_else(|| "none".into())));
-        }
         tasks.push(Task {
             id: format!("test:{RUST}:{}", suite.name),
             stage: "test",
@@ -107,7 +103,7 @@ pub fn cargo_tests(
             artifact: None,
             exit: ExitPolicy::Cargo,
             cache: Some(CacheSpec {
-                files: suites::files(ws, suite, pins.is_some()),
+                files: suites::files(ws, suite),
                 env: CARGO_TEST_ENV.iter().map(|v| v.to_string()).collect(),
                 values,
                 names: suite.names.iter().map(|n| n.to_string()).collect(),

@@ -7,10 +7,9 @@
 use crate::support;
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::images::{copy_of_the_sources, images_json};
+use support::images::{copy_of_the_sources_at_a_fixed_commit, images_json, readme_push_command, xtask_in};
 use support::registry::{docker, engine_and_registry};
 use support::unique;
 
@@ -23,39 +22,12 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     text.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The README's push command as written: the variables before `cargo xtask`, and its arguments.
-fn readme_push_command() -> (Vec<(String, String)>, Vec<String>) {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let line = readme.lines().find(|l| l.contains("cargo xtask image build --push")).expect("the README shows a push");
-    let words: Vec<&str> = line.split(" #").next().unwrap().split_whitespace().collect();
-    let at = words.iter().position(|w| *w == "cargo").unwrap();
-    assert_eq!(words[at + 1], "xtask", "{line}");
-    let env = words[..at]
-        .iter()
-        .map(|w| w.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).expect("only VAR=value before cargo"))
-        .collect();
-    (env, words[at + 2..].iter().map(|w| w.to_string()).collect())
-}
-
-/// The xtask against `root`, with nothing of the caller's CI settings (base images, registries) but `env`.
-fn xtask_in(root: &Path, args: &[String], env: &[(String, String)], docker_config: &Path) -> support::Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    for (var, _) in std::env::vars() {
-        if ["GITHUB_", "XTASK_", "DOCKER_HUB_", "RUNNER_"].iter().any(|p| var.starts_with(p)) {
-            cmd.env_remove(var);
-        }
-    }
-    cmd.args(["--root", root.to_str().unwrap()])
-        .args(args)
-        .envs(env.iter().cloned())
-        .env("DOCKER_CONFIG", docker_config);
-    support::run(cmd)
-}
-
 #[test]
 fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
     let reg = engine_and_registry();
-    let root = copy_of_the_sources();
+    // The shared platform's sources: this build is a build of its inputs, recorded for the node suite.
+    let root = copy_of_the_sources_at_a_fixed_commit();
+    let _lock = support::platform::lock();
     let docker_config = tempfile::tempdir().unwrap();
     let password = std::fs::read_to_string(&reg.password_file).unwrap().trim().to_string();
     // The README's push command runs as written after `cargo xtask services up`.
@@ -66,6 +38,7 @@ fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
     assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password), "the password leaked");
 
     let images = images_json(root.path());
+    support::platform::record(&support::platform::record_of(&support::git::head(root.path())), &images);
     assert!(!std::fs::read_to_string(root.path().join("target/xtask/report.json")).unwrap().contains(&password));
     let entry = |component: &str| images["components"][component].clone();
     let sha = entry("storage")["commit"].as_str().unwrap().to_string();

@@ -4,6 +4,7 @@
 use super::git::init_and_commit;
 use super::Repo;
 use std::path::Path;
+use std::process::Command;
 
 /// A Dockerfile that builds on the local base image and sees its wheels.
 pub const GOOD: &str =
@@ -26,6 +27,21 @@ pub fn git_repo(components: &[(&str, &str)]) -> Repo {
 /// (the images need their sources): a test writes its contexts and reports
 /// there, not into the checkout.
 pub fn copy_of_the_sources() -> tempfile::TempDir {
+    let dir = uncommitted_sources();
+    init_and_commit(dir.path());
+    dir
+}
+
+/// The same copy committed at a fixed date by a fixed identity: the same
+/// sources give the same commit in every run, so a build of it has the same
+/// inputs as the previous run's.
+pub fn copy_of_the_sources_at_a_fixed_commit() -> tempfile::TempDir {
+    let dir = uncommitted_sources();
+    super::git::init_and_commit_at_a_fixed_date(dir.path());
+    dir
+}
+
+fn uncommitted_sources() -> tempfile::TempDir {
     let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = tempfile::tempdir().unwrap();
     for top in ["components", "tools"] {
@@ -48,7 +64,6 @@ pub fn copy_of_the_sources() -> tempfile::TempDir {
         }
     }
     std::fs::copy(real.join(".gitignore"), dir.path().join(".gitignore")).unwrap();
-    init_and_commit(dir.path());
     dir
 }
 
@@ -58,4 +73,33 @@ pub fn images_json(root: &Path) -> serde_json::Value {
     let images: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(images["format"], 1, "{text}");
     images
+}
+
+/// The README's push command as written: the variables before `cargo xtask`, and its arguments.
+pub fn readme_push_command() -> (Vec<(String, String)>, Vec<String>) {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let line = readme.lines().find(|l| l.contains("cargo xtask image build --push")).expect("the README shows a push");
+    let words: Vec<&str> = line.split(" #").next().unwrap().split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "cargo").unwrap();
+    assert_eq!(words[at + 1], "xtask", "{line}");
+    let env = words[..at]
+        .iter()
+        .map(|w| w.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).expect("only VAR=value before cargo"))
+        .collect();
+    (env, words[at + 2..].iter().map(|w| w.to_string()).collect())
+}
+
+/// The xtask against `root`, with nothing of the caller's CI settings (base images, registries) but `env`.
+pub fn xtask_in(root: &Path, args: &[String], env: &[(String, String)], docker_config: &Path) -> super::Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    for (var, _) in std::env::vars() {
+        if ["GITHUB_", "XTASK_", "DOCKER_HUB_", "RUNNER_"].iter().any(|p| var.starts_with(p)) {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.args(["--root", root.to_str().unwrap()])
+        .args(args)
+        .envs(env.iter().cloned())
+        .env("DOCKER_CONFIG", docker_config);
+    super::run(cmd)
 }

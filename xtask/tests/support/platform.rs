@@ -1,38 +1,118 @@
 //! The real platform deployed by the real xtask onto the local cluster's real
 //! node, into a namespace of the test's own: a copy of the monorepo whose
-//! overlay for ENV deploys there and pins this checkout's images (built and
-//! pushed to the local registry once per run), with the images report those
-//! pins come from. Used by the smoke-check and environment tests.
+//! overlay for ENV deploys there and pins this checkout's images (the shared
+//! platform fixture: built and pushed to the local registry once per inputs,
+//! whichever suite asks first), with the images report those pins come from.
+//! Used by the smoke-check and environment tests.
 
 use super::{git, Cluster};
 use std::path::Path;
-use std::process::Command;
 
-/// The real monorepo's pins: the images of this checkout, built and pushed to
-/// the recorded registry and pinned in the workspace
-/// (`target/xtask/overlays/development`) unless an earlier run did. The same
-/// images are every environment's: only the overlays' settings differ.
-pub fn real_pins() -> String {
-    // Every test needs them: built once per run, whichever test comes first.
-    static PINS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PINS.get_or_init(build_real_pins).clone()
+/// The real images of this checkout's sources, shared by every suite that
+/// needs them (images, node) and every test run: the sources committed at a
+/// fixed commit (so the commit is a key of their inputs, as the task cache
+/// keys by content), built and pushed to the recorded registry by the
+/// README's push command, the images report kept in
+/// `target/xtask/test-platform/<commit>-<base image>.json`. A run finds the
+/// record of its inputs (and the registry still serving each digest) and
+/// builds nothing; else the first test to ask builds them while the others,
+/// in this process or another suite's, wait on a file lock.
+pub fn real_images() -> &'static serde_json::Value {
+    static IMAGES: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    IMAGES.get_or_init(build_real_images)
 }
 
-fn build_real_pins() -> String {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let pinned = real.join("target/xtask/overlays/development/kustomization.yaml");
-    if !pinned.is_file() {
-        for args in [&["image", "build", "--push", "--allow-dirty"][..], &["manifests", "update", "development"][..]] {
-            let out = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("--root").arg(&real).args(args).output().unwrap();
-            assert!(
-                out.status.success(),
-                "xtask {args:?}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+/// The record's file for the sources at `commit` on the current base image.
+pub fn record_of(commit: &str) -> std::path::PathBuf {
+    let base = super::registry::docker(&["image", "inspect", "--format", "{{.Id}}", "local/python:3.11-bookworm"]);
+    assert!(base.status.success(), "no base image: run `cargo xtask services up base-images`");
+    let base = String::from_utf8_lossy(&base.stdout).trim().trim_start_matches("sha256:").to_string();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/test-platform");
+    dir.join(format!("{}-{}.json", &commit[..12], &base[..12.min(base.len())]))
+}
+
+/// Keep `images` (an images report) as the record of its inputs (atomically).
+pub fn record(file: &Path, images: &serde_json::Value) {
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let temp = file.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temp, images.to_string()).unwrap();
+    std::fs::rename(&temp, file).unwrap();
+}
+
+/// The shared platform's lock, held until dropped: one build of its images at a time, across processes.
+pub fn lock() -> std::fs::File {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/test-platform");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join(".lock")).unwrap();
+    lock.lock().unwrap();
+    lock
+}
+
+fn build_real_images() -> serde_json::Value {
+    let copy = super::images::copy_of_the_sources_at_a_fixed_commit();
+    let file = record_of(&super::git::head(copy.path()));
+    let _lock = lock();
+    let recorded = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok());
+    if let Some(images) = recorded.filter(served) {
+        return images;
     }
-    std::fs::read_to_string(pinned).unwrap()
+    let (env, args) = super::images::readme_push_command();
+    let config = tempfile::tempdir().unwrap();
+    let run = super::images::xtask_in(copy.path(), &args, &env, config.path());
+    assert_eq!(run.code, 0, "the README's push command failed for the shared platform");
+    let images = super::images::images_json(copy.path());
+    record(&file, &images);
+    images
+}
+
+/// Whether the registry still serves every image the record pinned (a
+/// registry made anew, or cleaned, has lost them).
+fn served(images: &serde_json::Value) -> bool {
+    let reg = super::registry::Registry::recorded();
+    let Ok(password) = std::fs::read_to_string(&reg.password_file) else { return false };
+    let auth =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{}:{}", reg.user, password.trim()));
+    let components = images["components"].as_object().into_iter().flatten();
+    let refs: Vec<(String, String)> = components
+        .filter_map(|(_, e)| {
+            let p = &e["pushed"][0];
+            let repo = p["repository"].as_str()?;
+            let path = repo.split_once('/')?.1.to_string();
+            Some((path, p["digest"].as_str()?.to_string()))
+        })
+        .collect();
+    refs.len() == 4
+        && refs.iter().all(|(path, digest)| {
+            use std::io::{Read, Write};
+            let Ok(mut s) = std::net::TcpStream::connect(&reg.host) else { return false };
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
+            let request = format!(
+                "HEAD /v2/{path}/manifests/{digest} HTTP/1.0\r\nHost: {}\r\nAuthorization: Basic {auth}\r\nAccept: {accept}\r\n\r\n",
+                reg.host
+            );
+            let mut answer = String::new();
+            s.write_all(request.as_bytes()).is_ok()
+                && s.read_to_string(&mut answer).is_ok()
+                && answer.split_whitespace().nth(1) == Some("200")
+        })
+}
+
+/// The shared platform's images as an overlay pins them (kustomize's
+/// `images:` block, by tag and digest), as `manifests update` would.
+pub fn real_pins() -> String {
+    let images = real_images();
+    let mut out = String::from("\nimages:\n");
+    for (name, e) in images["components"].as_object().expect("an images report") {
+        let p = &e["pushed"][0];
+        out.push_str(&format!(
+            "  - name: ghcr.io/mlops-platform/{name}\n    newName: {}\n    newTag: {}\n    digest: {}\n",
+            p["repository"].as_str().unwrap(),
+            p["tag"].as_str().unwrap(),
+            p["digest"].as_str().unwrap()
+        ));
+    }
+    out
 }
 
 /// How the copy is committed: on main, or as a release (a tag `vVERSION` at
