@@ -36,6 +36,9 @@ pub struct Suite {
     /// Whether it uses the running services (engine, registry, cluster):
     /// their identities are then part of its key.
     pub services: bool,
+    /// libtest's threads; 0: its default, one per core. More for tests that
+    /// mostly wait on the cluster.
+    pub threads: usize,
 }
 
 /// What every suite reads: the xtask's sources, its build, the tests' shared
@@ -51,10 +54,12 @@ pub const TEST_ROOT: &str = "xtask/tests/lib.rs";
 /// The suites, the slowest first (the runner starts tasks in plan order).
 /// A new test file goes into the suite whose inputs it reads.
 pub const SUITES: &[Suite] = &[
-    // Real pods on the cluster's one real node: the real platform (the shared
-    // platform fixture's images, built from the sources), a fixture web server, canaries. One task: its test
-    // files take turns on the node (2 CPUs; the platform asks for most), each
-    // of their tests that runs pods there through `support::node::turn`.
+    // Real pods on the cluster's one real node: the real platform (the images
+    // the workspace pins), a fixture web server, canaries. One task: its tests
+    // run at once as far as the node holds them (2 CPUs), each that runs pods
+    // there taking its share of the node's CPU through `support::node::share`
+    // (one that needs the whole node, `support::node::whole`, runs alone);
+    // they mostly wait on the cluster, so more threads than cores.
     Suite {
         name: "node",
         files: &["canary", "environments", "platform_attacks", "previews", "real_node", "smoke_checks"],
@@ -62,6 +67,7 @@ pub const SUITES: &[Suite] = &[
         names: &[],
         components: &[Part::Definitions, Part::Images],
         services: true,
+        threads: 10,
     },
     // The API server with kwok's fake node: fixture deploys, rollbacks,
     // verify and status, and the real manifests' server-side checks. Beside
@@ -73,6 +79,7 @@ pub const SUITES: &[Suite] = &[
         names: &[],
         components: &[Part::Definitions],
         services: true,
+        threads: 0,
     },
     // Builds every real image with the README's push command, pulls and runs
     // them; builds storage through the buildx builder once, against the
@@ -84,6 +91,7 @@ pub const SUITES: &[Suite] = &[
         names: &[],
         components: &[Part::Images],
         services: true,
+        threads: 0,
     },
     // The image stage on fixture components: the engine, the registry, the base images.
     Suite {
@@ -93,6 +101,7 @@ pub const SUITES: &[Suite] = &[
         names: &[],
         components: &[],
         services: true,
+        threads: 0,
     },
     // Fixture monorepos made in temp folders, plus the real repo's definitions.
     Suite {
@@ -112,6 +121,7 @@ pub const SUITES: &[Suite] = &[
         names: &[],
         components: &[Part::Definitions],
         services: false,
+        threads: 0,
     },
     // Spans exported to real collectors (`services up otelcol` built it) and read back.
     Suite {
@@ -121,6 +131,7 @@ pub const SUITES: &[Suite] = &[
         names: &[],
         components: &[],
         services: true,
+        threads: 0,
     },
     Suite {
         name: "unit",
@@ -129,6 +140,7 @@ pub const SUITES: &[Suite] = &[
         names: &[],
         components: &[],
         services: false,
+        threads: 0,
     },
     // The docs, workflows, CI script and benchmarks agree with the code.
     Suite {
@@ -138,6 +150,7 @@ pub const SUITES: &[Suite] = &[
         names: &[WHOLE_TREE],
         components: &[],
         services: false,
+        threads: 0,
     },
 ];
 
@@ -224,7 +237,8 @@ pub fn files(ws: &Workspace, suite: &Suite) -> Vec<String> {
 
 /// cargo's arguments for a suite and libtest's after `--`: the unit tests, or
 /// the test binary filtered to the suite's modules present in the checkout
-/// (`MODULE::`: libtest runs the tests whose names contain a filter).
+/// (`MODULE::`: libtest runs the tests whose names contain a filter), with the
+/// suite's threads.
 pub fn targets(suite: &Suite, present: &[String]) -> (Vec<String>, Vec<String>) {
     if suite.files.is_empty() {
         return (vec!["--bins".into()], Vec::new());
@@ -233,6 +247,10 @@ pub fn targets(suite: &Suite, present: &[String]) -> (Vec<String>, Vec<String>) 
         suite.files.iter().filter(|f| present.iter().any(|p| p == *f)).map(|f| format!("{f}::")).collect();
     if filters.is_empty() {
         return (Vec::new(), Vec::new());
+    }
+    let mut filters = filters;
+    if suite.threads > 0 {
+        filters.push(format!("--test-threads={}", suite.threads));
     }
     (vec!["--test".into(), TEST_BINARY.into()], filters)
 }

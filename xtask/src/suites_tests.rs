@@ -43,6 +43,8 @@ fn targets_filter_the_test_binary_to_the_present_modules_or_name_the_unit_tests(
     );
     assert_eq!(targets(tidy, &["tidy".into()]).1, ["tidy::"]);
     assert_eq!(targets(tidy, &[]), (vec![], vec![]));
+    let node = SUITES.iter().find(|s| s.name == "node").unwrap();
+    assert_eq!(targets(node, &["canary".into()]).1, ["canary::", "--test-threads=10"]);
 }
 
 #[test]

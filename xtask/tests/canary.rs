@@ -79,6 +79,10 @@ fn web(image: &str, replicas: u32, release: u32, delay_ms: u32) -> String {
 
 const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels: {app.kubernetes.io/name: web}\nspec:\n  selector: {app.kubernetes.io/name: web}\n  ports: [{name: http, port: 80, targetPort: 8080}]\n";
 
+/// The node's CPU a live canary test's pods request at their peak: two
+/// stable pods, the canary, a rolling update's surge pod and the load Job, 10m each.
+const NODE_SHARE: u32 = 50;
+
 /// The shortest windows that still judge: the 5 s the strategy allows at
 /// least, at 30 req/s a third of which reach the canary (about 50 requests a
 /// window, `min_requests` 20). The judge's false alarms and its power at these
@@ -271,7 +275,7 @@ fn a_canary_with_one_replica_in_total_is_refused() {
 #[test]
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_same_release_is_promoted_and_a_slower_one_aborted_while_stable_keeps_serving() {
-    let _node = support::node::turn();
+    let _node = support::node::share(NODE_SHARE);
     let (f, _guard) = Fx::new("canary", Some(cluster()), ROLLOUT, true);
     f.release(2, 1, 0);
     let run = f.run(&["deploy", "live", "--no-smoke"]);
@@ -314,7 +318,7 @@ fn a_same_release_is_promoted_and_a_slower_one_aborted_while_stable_keeps_servin
 #[test]
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_canary_without_enough_traffic_pauses_and_a_person_decides_and_ctrl_c_or_a_lost_lock_remove_it() {
-    let _node = support::node::turn();
+    let _node = support::node::share(NODE_SHARE);
     let (f, _guard) = Fx::new("pause", Some(cluster()), STARVED, true);
     f.release(2, 1, 0);
     assert_eq!(f.run(&["deploy", "live", "--no-smoke"]).code, 0);

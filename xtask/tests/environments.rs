@@ -9,16 +9,20 @@
 
 use crate::support;
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use support::cluster::xtask;
 use support::deploy::{cleanup, outcomes};
 use support::platform::{namespace, on_the_real_node, platform, Build};
 use support::{cluster, git, Cluster, Run};
 
-/// One environment at a time: production alone asks for half the node's CPU
-/// (three storage replicas and cdc at 250m each), and a rolling update one more.
-static NODE: Mutex<()> = Mutex::new(());
+/// The node's CPU each environment's deploy requests at its peak (its pods
+/// as its overlay sizes them, one deploy so no surge, the three smoke Jobs at
+/// 10m): development's storage and cdc at 50m, staging's two storage and cdc at
+/// 100m, production's three storage and cdc at 250m. The environments run at
+/// once as far as the node holds them; production takes half of it.
+const DEVELOPMENT: u32 = 150;
+const STAGING: u32 = 350;
+const PRODUCTION: u32 = 1050;
 
 fn ok(run: Run) -> Run {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -54,10 +58,9 @@ fn deployed(cluster: &Cluster, ns: &str, run: &Run, replicas: u64, size: &str) -
 }
 
 /// Deploy `env` as committed (main) into a namespace of its own and check it.
-fn deploys_from_main(env: &str, replicas: u64, size: &str) {
+fn deploys_from_main(env: &str, replicas: u64, size: &str, share: u32) {
     let cluster = cluster();
-    let _turn = support::node::turn();
-    let _node = NODE.lock().unwrap_or_else(|e| e.into_inner());
+    let _node = support::node::share(share);
     let ns = namespace(&env[..3]);
     let _cleanup = cleanup(Some(&cluster), &ns);
     let copy = platform(env, &ns, Build::Main);
@@ -68,21 +71,20 @@ fn deploys_from_main(env: &str, replicas: u64, size: &str) {
 #[test]
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn development_deploys_on_the_real_node_and_passes_its_smoke_checks() {
-    deploys_from_main("development", 1, "1Gi");
+    deploys_from_main("development", 1, "1Gi", DEVELOPMENT);
 }
 
 #[test]
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn staging_deploys_from_main_on_the_real_node_and_passes_its_smoke_checks() {
-    deploys_from_main("staging", 2, "10Gi");
+    deploys_from_main("staging", 2, "10Gi", STAGING);
 }
 
 #[test]
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn production_deploys_a_confirmed_release_with_its_100gi_shared_volume_and_undeploys() {
     let cluster = cluster();
-    let _turn = support::node::turn();
-    let _node = NODE.lock().unwrap_or_else(|e| e.into_inner());
+    let _node = support::node::share(PRODUCTION);
     let ns = namespace("pro");
     let _cleanup = cleanup(Some(&cluster), &ns);
     let copy = platform("production", &ns, Build::Release("1.0.0"));

@@ -110,7 +110,7 @@ fn cluster_with_node() -> Cluster {
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_container_that_exits_1_really_crash_loops_and_its_previous_log_has_its_line() {
     let c = cluster_with_node();
-    let _node = support::node::turn();
+    let _node = support::node::share(10);
     let ns = namespace(&c, "crash");
     apply(
         &c,
@@ -136,7 +136,7 @@ fn a_container_that_exits_1_really_crash_loops_and_its_previous_log_has_its_line
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_pod_resolves_service_names_through_coredns() {
     let c = cluster_with_node();
-    let _node = support::node::turn();
+    let _node = support::node::share(10);
     let ns = namespace(&c, "dns");
     apply(&c, &ns.1, "apiVersion: v1\nkind: Service\nmetadata:\n  name: echo\nspec:\n  ports: [{port: 80}]\n");
     let ip = c.text(&["-n", &ns.1, "get", "service", "echo", "-o", "jsonpath={.spec.clusterIP}"]);
@@ -260,6 +260,9 @@ fn node_pids(state: &std::path::Path) -> Vec<String> {
 #[ignore = "needs the local cluster's machine (root or passwordless sudo; sudo, ip, unshare, nsenter, runuser, useradd): cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn as_a_runners_sudo_user_whose_hostname_is_off_loopback_the_node_up_keeps_the_machines_node() {
     let c = cluster_with_node();
+    // `node up` on the machine's own node: were it to restart it (what this
+    // guards against), every pod of another test would go with it. Alone.
+    let _node = support::node::whole();
     for tool in ["sudo", "ip", "unshare", "nsenter", "runuser", "useradd", "userdel", "visudo"] {
         assert!(
             which::which(tool).is_ok(),
@@ -378,4 +381,15 @@ fn as_a_runners_sudo_user_whose_hostname_is_off_loopback_the_node_up_keeps_the_m
     assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), hostname_before);
     drop(r);
     assert!(!std::path::Path::new(&format!("/etc/sudoers.d/xtask-runner-test-{n}")).exists());
+}
+
+#[test]
+fn node_shares_fit_within_the_free_room_and_one_too_big_runs_alone() {
+    use support::node::{fits, millicores, Held};
+    assert_eq!((millicores("2"), millicores("1.5"), millicores("250m"), millicores("")), (2000, 1500, 250, 0));
+    let held = |millicores, holders, whole_waiting| Held { millicores, holders, whole_waiting };
+    assert!(fits(&held(0, 0, 0), 5000, 1900), "alone, whatever it asks");
+    assert!(fits(&held(1050, 1, 0), 350, 1900));
+    assert!(!fits(&held(1050, 1, 0), 900, 1900));
+    assert!(!fits(&held(0, 0, 1), 10, 1900), "a test waiting for the whole node goes first");
 }

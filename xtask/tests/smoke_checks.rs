@@ -14,6 +14,10 @@ use support::deploy::{cleanup, outcomes};
 use support::platform::{commit, namespace, on_the_real_node, Build};
 use support::{cluster, Cluster};
 
+/// The node's CPU a test's pods request at their peak: development's
+/// storage and cdc (50m each), a rolling update's surge of both, the check Jobs.
+const NODE_SHARE: u32 = 250;
+
 fn platform(ns: &str) -> tempfile::TempDir {
     support::platform::platform("development", ns, Build::Main)
 }
@@ -80,7 +84,7 @@ fn no_jobs_left(cluster: &Cluster, ns: &str) {
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn the_platform_passes_its_smoke_checks_and_a_failing_or_hanging_check_fails_verify() {
     let cluster = cluster();
-    let _node = support::node::turn();
+    let _node = support::node::share(NODE_SHARE);
     let ns = namespace("smoke");
     let _cleanup = cleanup(Some(&cluster), &ns);
     let copy = platform(&ns);
@@ -138,7 +142,7 @@ fn the_platform_passes_its_smoke_checks_and_a_failing_or_hanging_check_fails_ver
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_storage_that_exits_at_start_shows_its_own_output_and_is_rolled_back() {
     let cluster = cluster();
-    let _node = support::node::turn();
+    let _node = support::node::share(NODE_SHARE);
     let ns = namespace("crash");
     let _cleanup = cleanup(Some(&cluster), &ns);
     let copy = platform(&ns);
