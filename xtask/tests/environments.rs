@@ -60,10 +60,11 @@ fn deployed(cluster: &Cluster, ns: &str, run: &Run, replicas: u64, size: &str) -
 /// Deploy `env` as committed (main) into a namespace of its own and check it.
 fn deploys_from_main(env: &str, replicas: u64, size: &str, share: u32) {
     let cluster = cluster();
-    let _node = support::node::share(share);
     let ns = namespace(&env[..3]);
-    let _cleanup = cleanup(Some(&cluster), &ns);
+    // The images first: a share is held while the test has pods on the node.
     let copy = platform(env, &ns, Build::Main);
+    let _node = support::node::share(share);
+    let _cleanup = cleanup(Some(&cluster), &ns);
     let run = ok(xtask(copy.path(), &cluster, &["deploy", env, "--timeout", "300s"]));
     deployed(&cluster, &ns, &run, replicas, size);
 }
@@ -84,10 +85,10 @@ fn staging_deploys_from_main_on_the_real_node_and_passes_its_smoke_checks() {
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn production_deploys_a_confirmed_release_with_its_100gi_shared_volume_and_undeploys() {
     let cluster = cluster();
-    let _node = support::node::share(PRODUCTION);
     let ns = namespace("pro");
-    let _cleanup = cleanup(Some(&cluster), &ns);
     let copy = platform("production", &ns, Build::Release("1.0.0"));
+    let _node = support::node::share(PRODUCTION);
+    let _cleanup = cleanup(Some(&cluster), &ns);
     let root = copy.path();
 
     // The release path's guard first: no --confirm, no release tag at HEAD.

@@ -84,10 +84,11 @@ fn no_jobs_left(cluster: &Cluster, ns: &str) {
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn the_platform_passes_its_smoke_checks_and_a_failing_or_hanging_check_fails_verify() {
     let cluster = cluster();
-    let _node = support::node::share(NODE_SHARE);
     let ns = namespace("smoke");
-    let _cleanup = cleanup(Some(&cluster), &ns);
+    // The images first: a share is held while the test has pods on the node.
     let copy = platform(&ns);
+    let _node = support::node::share(NODE_SHARE);
+    let _cleanup = cleanup(Some(&cluster), &ns);
     let root = copy.path();
 
     let run = xtask(root, &cluster, &["deploy", "development", "--timeout", "240s"]);
@@ -142,10 +143,10 @@ fn the_platform_passes_its_smoke_checks_and_a_failing_or_hanging_check_fails_ver
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn a_storage_that_exits_at_start_shows_its_own_output_and_is_rolled_back() {
     let cluster = cluster();
-    let _node = support::node::share(NODE_SHARE);
     let ns = namespace("crash");
-    let _cleanup = cleanup(Some(&cluster), &ns);
     let copy = platform(&ns);
+    let _node = support::node::share(NODE_SHARE);
+    let _cleanup = cleanup(Some(&cluster), &ns);
     let root = copy.path();
     let run = xtask(root, &cluster, &["deploy", "development", "--timeout", "240s", "--no-smoke"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
