@@ -84,6 +84,8 @@ pub const SUITES: &[Suite] = &[
     // Builds every real image with the README's push command, pulls and runs
     // them; builds storage through the buildx builder once, against the
     // previous run's build of the same inputs (reproducible).
+    // Its six tests at once: they wait on BuildKit, pip and pushes as much as
+    // they use the cores.
     Suite {
         name: "images",
         files: &["image_buildx", "image_path", "real_images"],
@@ -91,7 +93,7 @@ pub const SUITES: &[Suite] = &[
         names: &[],
         components: &[Part::Images],
         services: true,
-        threads: 0,
+        threads: 6,
     },
     // The image stage on fixture components: the engine, the registry, the base images.
     Suite {
