@@ -27,7 +27,9 @@ fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
     let reg = engine_and_registry();
     // The shared platform's sources: this build is a build of its inputs, recorded for the node suite.
     let root = copy_of_the_sources_at_a_fixed_commit();
-    let lock = support::platform::lock();
+    // Its inputs not built yet: the node suite's fixture waits for this build rather than making its own.
+    let record = support::platform::record_of(&support::git::head(root.path()));
+    let lock = support::platform::recorded(&record).is_none().then(support::platform::lock);
     let docker_config = tempfile::tempdir().unwrap();
     let password = std::fs::read_to_string(&reg.password_file).unwrap().trim().to_string();
     // The README's push command runs as written after `cargo xtask services up`.
@@ -38,7 +40,7 @@ fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
     assert!(!run.stdout.contains(&password) && !run.stderr.contains(&password), "the password leaked");
 
     let images = images_json(root.path());
-    support::platform::record(&support::platform::record_of(&support::git::head(root.path())), &images);
+    support::platform::record(&record, &images);
     drop(lock);
     assert!(!std::fs::read_to_string(root.path().join("target/xtask/report.json")).unwrap().contains(&password));
     let entry = |component: &str| images["components"][component].clone();

@@ -51,9 +51,12 @@ pub fn lock() -> std::fs::File {
 fn build_real_images() -> serde_json::Value {
     let copy = super::images::copy_of_the_sources_at_a_fixed_commit();
     let file = record_of(&super::git::head(copy.path()));
+    if let Some(images) = recorded(&file) {
+        return images;
+    }
+    // Not built yet: build under the lock, unless whoever held it did meanwhile.
     let _lock = lock();
-    let recorded = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok());
-    if let Some(images) = recorded.filter(served) {
+    if let Some(images) = recorded(&file) {
         return images;
     }
     let (env, args) = super::images::readme_push_command();
@@ -63,6 +66,12 @@ fn build_real_images() -> serde_json::Value {
     let images = super::images::images_json(copy.path());
     record(&file, &images);
     images
+}
+
+/// The record in `file`, if the registry still serves its images.
+pub fn recorded(file: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(file).ok()?;
+    serde_json::from_str(&text).ok().filter(served)
 }
 
 /// Whether the registry still serves every image the record pinned (a
