@@ -63,7 +63,7 @@ fn plan_adds_one_task_per_xtask_suite_first_keyed_by_what_it_reads() {
     assert_eq!(
         lines,
         [
-            "/usr/bin/cargo test -p xtask --quiet --test integration -- real_images::",
+            "/usr/bin/cargo test -p xtask --quiet --test integration -- real_images:: --test-threads=6",
             "/usr/bin/cargo test -p xtask --quiet --bins",
             "/usr/bin/cargo test -p xtask --quiet --test integration -- floors:: tidy::",
         ]
