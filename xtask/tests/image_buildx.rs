@@ -6,7 +6,7 @@
 
 use crate::support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use support::buildx::{buildx_config, remove_builder, test_builder};
 use support::git::head;
 use support::images::{copy_of_the_sources_at_a_fixed_commit, git_repo, GOOD};

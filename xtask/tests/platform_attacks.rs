@@ -18,6 +18,10 @@ use support::deploy::cleanup;
 use support::platform::{namespace, on_the_real_node, platform, Build};
 use support::{cluster, Cluster};
 
+/// The node's CPU the test's pods request at their peak: development's
+/// storage and cdc (50m each), the smoke Jobs, the attacker Job (10m).
+const NODE_SHARE: u32 = 200;
+
 /// The attacks, each asserting what the platform must answer; one line of results.
 const ATTACK: &str = r#"
 import http.client, io, json, socket, threading
@@ -168,10 +172,11 @@ fn job_end(c: &Cluster, ns: &str, within: Duration) -> Option<String> {
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn the_deployed_platform_withstands_floods_a_parquet_bomb_and_out_of_order_commits() {
     let c = cluster();
-    let _node = support::node::turn();
     let ns = namespace("attack");
-    let _cleanup = cleanup(Some(&c), &ns);
     let copy = platform("development", &ns, Build::Main);
+    // The images first: a share is held while the test has pods on the node.
+    let _node = support::node::share(NODE_SHARE);
+    let _cleanup = cleanup(Some(&c), &ns);
     let run = xtask(copy.path(), &c, &["deploy", "development", "--timeout", "300s"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     on_the_real_node(&c, &ns);

@@ -3,8 +3,8 @@
 //! its Service; `preview down` removes the namespace, the claim and the
 //! claim's hostPath volume; the sweep removes an expired one; the quota
 //! refuses a preview that asks for more than its share. Bounded: the
-//! previews take turns with the other node tests, one platform at a time
-//! deploys, each asks for a fraction of a CPU.
+//! previews hold a share of the node beside the other node tests, each asks
+//! for a fraction of a CPU.
 
 use crate::support;
 
@@ -13,6 +13,10 @@ use support::cluster::xtask;
 use support::deploy::cleanup;
 use support::platform::{namespace, platform, Build};
 use support::{cluster, Cluster, Run};
+
+/// The node's CPU the test's pods request at their peak: two previews
+/// within their quotas (300m each) at once.
+const NODE_SHARE: u32 = 600;
 
 fn ok(run: Run) -> Run {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -44,13 +48,14 @@ fn storage_by_tag(root: &std::path::Path) {
 #[ignore = "needs the local cluster: cargo xtask test runs it when XTASK_TEST_KUBECONFIG is set"]
 fn two_previews_run_side_by_side_go_down_with_their_volumes_expire_and_stay_within_their_quota() {
     let c = cluster();
-    let _turn = support::node::turn();
     // Numbers no real pull request of this repository has; namespaces of the test's own.
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     let (a, b, q) = (990_000 + t % 3000 * 3, 990_001 + t % 3000 * 3, 990_002 + t % 3000 * 3);
     let ns = |pr: u64| format!("mlops-pr-{pr}");
     let _cleanups: Vec<_> = [a, b, q].iter().map(|pr| cleanup(Some(&c), &ns(*pr))).collect();
     let copy = platform("development", &namespace("prv"), Build::Main);
+    // The images first: a share is held while the test has pods on the node.
+    let _node = support::node::share(NODE_SHARE);
     let root = copy.path();
     let pr = |n: u64| n.to_string();
 
