@@ -64,6 +64,7 @@ fn up(b: &Base, asked: &[String]) -> Result<i32> {
         ..State::default()
     };
     let t0 = Instant::now();
+    let mut took = Vec::new();
     for name in wanted {
         let service = services::get(name).expect("selected services exist");
         let recorded = before.services.get(name);
@@ -75,6 +76,7 @@ fn up(b: &Base, asked: &[String]) -> Result<i32> {
         let record = service.up(&b.cx(recorded))?;
         let line = format!("{name:<12} up  {} ({:.1}s)", record.summary, t.elapsed().as_secs_f64());
         println!("{line}");
+        took.push((name, t.elapsed().as_secs_f64()));
         if name == "kube" {
             sweep_fixtures(b.sh, &record);
         }
@@ -84,8 +86,28 @@ fn up(b: &Base, asked: &[String]) -> Result<i32> {
     }
     let (live, _) = state::live(&now);
     github::set_env(&state::missing_vars(&live, &|_| false))?;
-    println!("services up in {:.1}s, recorded in {FILE}", t0.elapsed().as_secs_f64());
+    let total = t0.elapsed().as_secs_f64();
+    println!("services up in {total:.1}s, recorded in {FILE}");
+    if let Some(line) = shares(&took, total) {
+        println!("{line}");
+    }
     Ok(0)
+}
+
+/// Each service's share of a `services up` that took long enough for it to
+/// matter (a cold one: builds), largest first: where a cold machine's minutes go.
+fn shares(took: &[(&str, f64)], total: f64) -> Option<String> {
+    if total < 60.0 {
+        return None;
+    }
+    let mut by = took.to_vec();
+    by.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let parts: Vec<String> = by
+        .iter()
+        .filter(|(_, s)| *s >= 1.0)
+        .map(|(n, s)| format!("{n} {:.0}s ({:.0}%)", s, 100.0 * s / total))
+        .collect();
+    Some(format!("  where the time went: {}", parts.join(", ")))
 }
 
 /// Fixture namespaces that tests leaked (older than any test runs) would hold
@@ -177,3 +199,7 @@ fn key(b: &Base, name: &str) -> Result<i32> {
     github::set_outputs(&[("key".into(), key), ("path".into(), path)])?;
     Ok(0)
 }
+
+#[cfg(test)]
+#[path = "mod_tests.rs"]
+mod tests;
