@@ -419,7 +419,7 @@ pub struct PreviewUpArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ServicesCommand {
-    /// Bring services up (all when none is named, with what they need), check them, and record them in target/xtask/services.json.
+    /// Bring services up (all when none is named, with what they need), check them, and record them for every checkout (root: /var/lib/xtask/services.json; XTASK_SERVICES_FILE overrides).
     Up {
         /// docker, registry, base-images, buildx, kube.
         #[arg(value_name = "NAME")]

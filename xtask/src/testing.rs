@@ -64,7 +64,7 @@ pub fn cargo_tests(
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Task>> {
     let var = |k: &str| var(k).filter(|v| !v.is_empty());
-    let state = crate::services::state::load(root).unwrap_or_default();
+    let state = crate::services::state::load_with(root, &var).unwrap_or_default();
     let (live, _) = crate::services::state::live(&state);
     let present = suites::test_files(root)?;
     suites::check(&present)?;

@@ -93,14 +93,20 @@ fn a_test_file_in_no_suite_or_in_two_fails_the_plan_naming_the_fix() {
 
 #[test]
 fn the_services_record_gives_cargo_test_its_variables_the_cluster_tests_and_its_key() {
-    use crate::services::state::{save, Record, State};
+    use crate::services::location::{Located, Why};
+    use crate::services::state::{save_at, Record, State};
     let (_dir, ws) = workspace();
     with_tests(&ws, &["tidy", "deploy_stage"]);
     let me = crate::services::process::proc_of("me", std::process::id()).unwrap();
     let kube = Record { identity: "f33d".into(), processes: vec![me], ..Record::default() };
-    save(&ws.root, &State { format: 1, services: [("kube".to_string(), kube)].into() }).unwrap();
+    let at = Located { path: ws.root.join("target/xtask/services.json"), why: Why::Override };
+    save_at(&at, &State { format: 1, services: [("kube".to_string(), kube)].into() }).unwrap();
     // As `apply_to_env` leaves them: the record's variables in the environment.
-    let var = |k: &str| (k == "XTASK_TEST_KUBECONFIG").then(|| "/var/lib/xtask-kube/kubeconfig".to_string());
+    let var = |k: &str| match k {
+        "XTASK_TEST_KUBECONFIG" => Some("/var/lib/xtask-kube/kubeconfig".to_string()),
+        "XTASK_SERVICES_FILE" => Some("target/xtask/services.json".to_string()),
+        _ => None,
+    };
     let tasks = cargo_tests(&ws.root, &ws, Path::new("/usr/bin/cargo"), &var).unwrap();
     assert_eq!(
         tasks[0].command_line(&ws.root),

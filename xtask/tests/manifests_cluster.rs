@@ -1,6 +1,6 @@
 //! The platform's manifests against a real cluster: `cargo xtask services up kube` starts
 //! one (kube-apiserver, etcd, controller-manager, scheduler, kwok nodes) and
-//! records its kubeconfig and kubectl in `target/xtask/services.json`. In CI (`CI=true`)
+//! records its kubeconfig and kubectl in the services record. In CI (`CI=true`)
 //! a missing cluster fails these tests; elsewhere they say loudly that they
 //! did not run.
 

@@ -1,7 +1,8 @@
 //! `cargo xtask services` against this machine, without touching what runs
 //! here: the registry cases use a registry of their own (a free port, a
-//! temp folder for its password and storage) in a fixture repo, whose
-//! `target/xtask/services.json` is the record under test.
+//! temp folder for its password and storage) in a fixture repo, and a
+//! machine record in a temp folder (`XTASK_SERVICES_MACHINE_DIR`) or the
+//! fixture's own `target/xtask/services.json` (`XTASK_SERVICES_FILE`).
 
 use crate::support;
 
@@ -26,6 +27,24 @@ fn services(repo: &Repo, port: u16, args: &[&str]) -> Run {
     let mut cmd = repo.command(&[&["services"], args].concat());
     cmd.env("XTASK_REGISTRY_ADDR", format!("127.0.0.1:{port}")).env("XTASK_REGISTRY_DIR", repo.path("registry"));
     support::run(cmd)
+}
+
+/// `args` on `repo` reading and writing the machine record in `machine`
+/// (no override), with the registry of `port` kept in `registry`.
+fn on_machine(repo: &Repo, machine: &Path, port: u16, registry: &Path, args: &[&str]) -> Run {
+    let mut cmd = repo.command(args);
+    cmd.env_remove("XTASK_SERVICES_FILE").env("XTASK_SERVICES_MACHINE_DIR", machine);
+    cmd.env("XTASK_REGISTRY_ADDR", format!("127.0.0.1:{port}")).env("XTASK_REGISTRY_DIR", registry);
+    support::run(cmd)
+}
+
+/// A checkout with the repo's layout that runs the xtask's own tests.
+fn checkout() -> Repo {
+    let repo = open_repo();
+    repo.write("Cargo.toml", "[workspace]\n");
+    repo.write("xtask/tests/image_stage.rs", "");
+    repo.write("xtask/tests/lib.rs", "mod image_stage;\n");
+    repo
 }
 
 fn one_line_error(run: &Run) -> &str {
@@ -97,7 +116,7 @@ fn a_stale_record_is_detected_not_trusted_and_the_service_started_again_then_dow
     let run = services(&repo, port, &["up", "registry"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains(&format!("records registry pid {first}, which is gone: checking it afresh")),
+        run.stdout.contains(&format!("the record names registry pid {first}, which is gone: checking it afresh")),
         "{}",
         run.stdout
     );
@@ -110,12 +129,80 @@ fn a_stale_record_is_detected_not_trusted_and_the_service_started_again_then_dow
     let run = services(&repo, port, &["down", "registry"]);
     assert_eq!(
         (run.code, run.stdout.as_str()),
-        (0, format!("registry     stopped the registry on 127.0.0.1:{port}\n").as_str())
+        (0, format!("{OVERRIDE}registry     stopped the registry on 127.0.0.1:{port}\n").as_str())
     );
     assert!(!alive(second));
     assert!(!repo.read("target/xtask/services.json").contains("\"registry\""), "down drops the record");
     let run = services(&repo, port, &["down", "registry"]);
-    assert_eq!((run.code, run.stdout.as_str()), (0, "registry     not running\n"));
+    assert_eq!((run.code, run.stdout.as_str()), (0, format!("{OVERRIDE}registry     not running\n").as_str()));
+}
+
+const OVERRIDE: &str = "services: target/xtask/services.json (XTASK_SERVICES_FILE: this checkout's override)\n";
+
+#[test]
+fn a_second_checkout_finds_the_services_the_first_recorded_and_an_old_record_moves() {
+    use std::os::unix::fs::PermissionsExt;
+    let (first, second) = (checkout(), checkout());
+    let machine = tempfile::tempdir().unwrap();
+    let registry = first.path("registry");
+    let port = free_port();
+    struct Stop<'a>(&'a Repo, &'a Path, u16, &'a Path);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            on_machine(self.0, self.1, self.2, self.3, &["services", "down", "registry"]);
+        }
+    }
+    let _stop = Stop(&first, machine.path(), port, &registry);
+    // The first checkout's record from before machine records: read as such, then moved by `up`.
+    first.write("target/xtask/services.json", "{\"format\": 1, \"services\": {}}\n");
+    let run = on_machine(&first, machine.path(), port, &registry, &["components"]);
+    assert!(
+        run.stderr.contains("services: target/xtask/services.json (this checkout's record from before machine records: `cargo xtask services up` moves it to "),
+        "{}",
+        run.stderr
+    );
+    let run = on_machine(&first, machine.path(), port, &registry, &["services", "up", "registry"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let record = machine.path().join("services.json");
+    assert!(
+        run.stdout.starts_with(&format!("services: {} (the machine record)\n", record.display())),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "moved this checkout's record target/xtask/services.json to {}: every checkout on this machine reads it",
+            record.display()
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!first.path("target/xtask/services.json").exists());
+    let mode = std::fs::metadata(&record).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "readable by all, writable by root only");
+
+    // Another checkout (a clone, a worktree) reads the same record, and says which and why.
+    let run = on_machine(&second, machine.path(), port, &registry, &["test", "xtask", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("services: {} (the machine record)\n", record.display())), "{}", run.stderr);
+    assert!(run.stdout.contains(&format!("XTASK_TEST_REGISTRY=127.0.0.1:{port} ")), "{}", run.stdout);
+    let run = on_machine(&second, machine.path(), port, &registry, &["services", "status", "registry"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("(recorded)"), "{}", run.stdout);
+
+    // A record others could write is not trusted: named, and not used.
+    std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let run = on_machine(&second, machine.path(), port, &registry, &["test", "xtask", "--dry-run"]);
+    assert!(
+        run.stderr.contains(&format!(
+            "note: the services record {} is ignored: the file is writable by its group or others (mode 666) (only root's or your own is trusted)",
+            record.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains(&format!("127.0.0.1:{port}")), "{}", run.stdout);
+    std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o644)).unwrap();
 }
 
 #[test]

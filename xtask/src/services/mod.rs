@@ -2,8 +2,8 @@
 //! engine, a registry on loopback, the base images, a Kubernetes control
 //! plane. One module per service; each brings itself up idempotently (what
 //! runs is checked, never assumed from a record), stops only what it started,
-//! and says in one line what it is. `state` records what runs in
-//! `target/xtask/services.json`, which every command reads at start.
+//! and says in one line what it is. `state` records what runs where every
+//! checkout finds it (`location`: the machine record), read by every command at start.
 //!
 //! The local cluster's real worker node (`node`, its helpers in `node/`, and
 //! its DNS, `node::coredns`) is the cluster's part that runs pods for real.
@@ -17,6 +17,7 @@ pub mod docker;
 pub mod go_build;
 pub mod keeper;
 pub mod kube;
+pub mod location;
 pub mod net;
 pub mod node;
 pub mod otelcol;

@@ -1,21 +1,18 @@
-//! The state file, `target/xtask/services.json`: what `services up` found
-//! running or started, the variables later commands need from it, and the
-//! processes to check that it still runs. Every command reads it at start
-//! (`apply_to_env`): a variable the caller did not set comes from a service
-//! that still runs; a service whose processes are gone is named, not used.
-//!
-//! In the checkout, not machine-wide: the commands that read it already find
-//! the repo root, any user (a GitHub runner's) can write it, fixture repos in
-//! tests never see it, and a checkout only uses what it checked itself.
+//! The services' record: what `services up` found running or started, the
+//! variables later commands need from it, and the processes to check that it
+//! still runs. Every command reads it at start (`apply_to_env`): a variable
+//! the caller did not set comes from a service that still runs; a service
+//! whose processes are gone is named, not used. Where it lives (the machine's,
+//! a user's, an override) is `location`'s choice, said once per command.
 
 use crate::fsutil::write_atomic;
+use crate::services::location::{self, Located, Why};
 use crate::services::process::{self, Proc};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub const FILE: &str = "target/xtask/services.json";
 const FORMAT: u32 = 1;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,17 +46,40 @@ impl Record {
     }
 }
 
-/// The state file of `root`; None when there is none. A file this version
-/// cannot read counts as none (the next `services up` writes it afresh).
+/// The record this checkout reads; None when there is none.
 pub fn load(root: &Path) -> Option<State> {
-    let text = std::fs::read_to_string(root.join(FILE)).ok()?;
+    load_at(&location::here(root).0?.path)
+}
+
+/// The record this checkout reads with the environment `env`.
+pub fn load_with(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<State> {
+    let euid = crate::services::euid();
+    load_at(&location::for_reading(root, euid, env, &|p| location::fact(euid, p)).0?.path)
+}
+
+/// The record at `path`; None when there is none. A file this version
+/// cannot read counts as none (the next `services up` writes it afresh).
+pub fn load_at(path: &Path) -> Option<State> {
+    let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str::<State>(&text).ok().filter(|s| s.format == FORMAT)
 }
 
-pub fn save(root: &Path, state: &State) -> Result<()> {
+/// Written atomically; the machine's and a user's record readable by all and
+/// writable by its owner only (a record anyone else could write is not trusted).
+pub fn save_at(at: &Located, state: &State) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let state = State { format: FORMAT, ..state.clone() };
     let text = serde_json::to_string_pretty(&state).context("cannot serialise the services' state")? + "\n";
-    write_atomic(&root.join(FILE), text.as_bytes())
+    if at.why != Why::Override {
+        if let Some(dir) = at.path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("cannot make {} writable by its owner only", dir.display()))?;
+        }
+    }
+    write_atomic(&at.path, text.as_bytes())?;
+    std::fs::set_permissions(&at.path, std::fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("cannot make {} writable by its owner only", at.path.display()))
 }
 
 /// The records whose processes all still run; and the names of those that do not.
@@ -92,23 +112,41 @@ pub fn missing_vars(live: &BTreeMap<&str, &Record>, is_set: &dyn Fn(&str) -> boo
 /// Set by the command that read the record: what it starts (stages, tasks)
 /// inherits what it filled in, and neither reads the record nor notes again.
 const READ: &str = "XTASK_SERVICES_READ";
+/// The variables the record filled in (comma-separated), and the record's
+/// `PATH (why)`: how a command says where its cluster and registry come from.
+pub const GAVE: &str = "XTASK_SERVICES_GAVE";
+pub const USED: &str = "XTASK_SERVICES_USED";
 
 /// At start-up, before any thread: fill in the variables the recorded
-/// services give, and name the recorded services that no longer run (once
-/// per command line a user typed, on stderr).
+/// services give, say which record and why, and name the recorded services
+/// that no longer run (once per command line a user typed, on stderr).
 pub fn apply_to_env(root: &Path) {
     if std::env::var_os(READ).is_some() {
         return;
     }
     std::env::set_var(READ, "1");
-    let Some(state) = load(root) else { return };
+    let (found, refused) = location::here(root);
+    for (path, why) in refused {
+        eprintln!(
+            "note: the services record {} is ignored: {why} (only root's or your own is trusted)",
+            path.display()
+        );
+    }
+    let Some(at) = found else { return };
+    let Some(state) = load_at(&at.path) else { return };
+    let described = at.describe(root);
+    eprintln!("services: {described}");
     let (live, stale) = live(&state);
-    for (k, v) in missing_vars(&live, &|k| std::env::var_os(k).is_some()) {
+    let gave = missing_vars(&live, &|k| std::env::var_os(k).is_some());
+    let names: Vec<&str> = gave.iter().map(|(k, _)| k.as_str()).collect();
+    std::env::set_var(GAVE, names.join(","));
+    std::env::set_var(USED, &described);
+    for (k, v) in &gave {
         std::env::set_var(k, v);
     }
     if !stale.is_empty() {
         eprintln!(
-            "note: {FILE} records {}, which no longer run{}: `cargo xtask services up` starts them again",
+            "note: the services record records {}, which no longer run{}: `cargo xtask services up` starts them again",
             stale.join(", "),
             if stale.len() == 1 { "s" } else { "" }
         );

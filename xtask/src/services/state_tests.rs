@@ -45,13 +45,20 @@ fn a_record_whose_process_is_gone_is_stale_and_gives_nothing() {
 
 #[test]
 fn the_file_round_trips_and_a_foreign_one_reads_as_none() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(load(dir.path()), None);
+    let file = dir.path().join("machine/services.json");
+    assert_eq!(load_at(&file), None);
     let state = State { format: 1, services: [("kube".to_string(), record(&[("A", "b")], vec![me()]))].into() };
-    save(dir.path(), &state).unwrap();
-    assert_eq!(load(dir.path()), Some(state));
-    std::fs::write(dir.path().join(FILE), "{\"format\": 9, \"services\": {}}").unwrap();
-    assert_eq!(load(dir.path()), None);
-    std::fs::write(dir.path().join(FILE), "not json").unwrap();
-    assert_eq!(load(dir.path()), None);
+    let at = Located { path: file.clone(), why: Why::Machine };
+    save_at(&at, &state).unwrap();
+    assert_eq!(load_at(&file), Some(state));
+    // Readable by every user, writable by its owner only: the file and its folder.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&file), mode(file.parent().unwrap())), (0o644, 0o755));
+    assert_eq!(location::fact(super::super::euid(), &file), location::Fact::Trusted);
+    std::fs::write(&file, "{\"format\": 9, \"services\": {}}").unwrap();
+    assert_eq!(load_at(&file), None);
+    std::fs::write(&file, "not json").unwrap();
+    assert_eq!(load_at(&file), None);
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The local cluster `cargo xtask services up kube` starts (it records
-/// `XTASK_TEST_KUBECONFIG` and `XTASK_KUBECTL` in `target/xtask/services.json`).
+/// `XTASK_TEST_KUBECONFIG` and `XTASK_KUBECTL` in the services record).
 pub struct Cluster {
     pub kubeconfig: PathBuf,
     pub kubectl: PathBuf,
@@ -57,7 +57,7 @@ impl Cluster {
 /// missing cluster is a failure that says how to start one, never a silent pass.
 pub fn cluster() -> Cluster {
     let kubeconfig = service_var("XTASK_TEST_KUBECONFIG").map(PathBuf::from).unwrap_or_else(|| {
-        panic!("no cluster: start one with `cargo xtask services up kube` (it records XTASK_TEST_KUBECONFIG and XTASK_KUBECTL in target/xtask/services.json)")
+        panic!("no cluster: start one with `cargo xtask services up kube` (it records XTASK_TEST_KUBECONFIG and XTASK_KUBECTL in the services record)")
     });
     assert!(
         kubeconfig.is_file(),

@@ -91,6 +91,8 @@ impl Repo {
                 cmd.env_remove(var);
             }
         }
+        // Its own services record, never the machine's: a fixture sees only what its test records.
+        cmd.env("XTASK_SERVICES_FILE", self.path("target/xtask/services.json"));
         cmd
     }
 
@@ -153,13 +155,29 @@ pub fn copy_of_the_monorepo() -> tempfile::TempDir {
 }
 
 /// A variable the run was given, else the one `cargo xtask services up`
-/// recorded for it (so `cargo test` works as `cargo xtask test` does).
+/// recorded for it (so `cargo test` works as `cargo xtask test` does): the
+/// record the xtask reads here (the override, the user's, the machine's, the
+/// checkout's old one; `services::location`, without its ownership checks).
 pub fn service_var(name: &str) -> Option<String> {
     if let Some(v) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
         return Some(v);
     }
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/services.json");
-    let state: serde_json::Value = serde_json::from_str(&fs::read_to_string(file).ok()?).ok()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let user = var("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| var("HOME").map(|h| Path::new(&h).join(".local/state")))
+        .map(|d| d.join("xtask/services.json"));
+    // SAFETY: geteuid(2) cannot fail.
+    let user = user.filter(|_| unsafe { libc::geteuid() } != 0);
+    let machine =
+        Path::new(&var("XTASK_SERVICES_MACHINE_DIR").unwrap_or_else(|| "/var/lib/xtask".into())).join("services.json");
+    let candidates: Vec<std::path::PathBuf> = match var("XTASK_SERVICES_FILE") {
+        Some(f) => vec![root.join(f)],
+        None => user.into_iter().chain([machine, root.join("target/xtask/services.json")]).collect(),
+    };
+    let text = candidates.iter().find_map(|f| fs::read_to_string(f).ok())?;
+    let state: serde_json::Value = serde_json::from_str(&text).ok()?;
     state["services"].as_object()?.values().find_map(|r| r["env"][name].as_str().map(String::from))
 }
 

@@ -1,15 +1,17 @@
 //! `cargo xtask services up|down|status|key [NAME...]`: what the pipeline
 //! and its tests need running on this machine (`services`), brought up in
-//! order with what each needs, recorded in `target/xtask/services.json`
-//! (and on GitHub in `$GITHUB_ENV`) for every later command.
+//! order with what each needs, recorded for every later command in every
+//! checkout (the machine record, `services::location`; on GitHub also in
+//! `$GITHUB_ENV`).
 
 use crate::cli::ServicesCommand;
 use crate::error::UsageError;
 use crate::github::{self, on_github};
 use crate::kube::sweep::{self, Which};
-use crate::services::state::{self, Record, State, FILE};
+use crate::services::location::{self, Located, Why};
+use crate::services::state::{self, Record, State};
 use crate::services::{self, kube, Ctx, Dirs};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::Instant;
 use xshell::Shell;
@@ -50,9 +52,36 @@ fn chosen(asked: &[String], closed: bool) -> Result<Vec<&'static str>> {
     services::select(asked, &known, &needs).map_err(UsageError::new)
 }
 
+/// The record `up` and `down` write, what it holds, and a checkout's record
+/// from before machine records that this run moves into it (root only).
+fn writable(b: &Base) -> (Located, State, Option<std::path::PathBuf>) {
+    let target = location::for_writing(b.root, b.euid, &location::env_var);
+    let legacy = match location::here(b.root).0 {
+        Some(Located { path, why: Why::Legacy(_) }) if target.why == Why::Machine => Some(path),
+        _ => None,
+    };
+    let state = state::load_at(&target.path).or_else(|| legacy.as_deref().and_then(state::load_at));
+    (target, state.unwrap_or_default(), legacy)
+}
+
+/// Save, and once saved remove the checkout's old record it replaces.
+fn save(b: &Base, target: &Located, now: &State, legacy: &mut Option<std::path::PathBuf>) -> Result<()> {
+    state::save_at(target, now)?;
+    if let Some(old) = legacy.take() {
+        std::fs::remove_file(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+        let shown = old.strip_prefix(b.root).unwrap_or(&old).display().to_string();
+        println!(
+            "moved this checkout's record {shown} to {}: every checkout on this machine reads it",
+            target.path.display()
+        );
+    }
+    Ok(())
+}
+
 fn up(b: &Base, asked: &[String]) -> Result<i32> {
     let wanted = chosen(asked, true)?;
-    let before = state::load(b.root).unwrap_or_default();
+    let (target, before, mut legacy) = writable(b);
+    println!("services: {}", target.describe(b.root));
     // Records of other services that no longer run are dropped, not carried along.
     let mut now = State {
         services: before
@@ -69,7 +98,7 @@ fn up(b: &Base, asked: &[String]) -> Result<i32> {
         let service = services::get(name).expect("selected services exist");
         let recorded = before.services.get(name);
         if let Some(p) = recorded.and_then(Record::gone) {
-            println!("[{name}] {FILE} records {} pid {}, which is gone: checking it afresh", p.name, p.pid);
+            println!("[{name}] the record names {} pid {}, which is gone: checking it afresh", p.name, p.pid);
         }
         let t = Instant::now();
         now.services.remove(name);
@@ -82,12 +111,13 @@ fn up(b: &Base, asked: &[String]) -> Result<i32> {
         }
         now.services.insert(name.to_string(), record);
         // Saved after each service: a failure further on keeps what is up on record.
-        state::save(b.root, &now)?;
+        save(b, &target, &now, &mut legacy)?;
     }
     let (live, _) = state::live(&now);
     github::set_env(&state::missing_vars(&live, &|_| false))?;
     let total = t0.elapsed().as_secs_f64();
-    println!("services up in {total:.1}s, recorded in {FILE}");
+    let shown = target.path.strip_prefix(b.root).unwrap_or(&target.path).display().to_string();
+    println!("services up in {total:.1}s, recorded in {shown}");
     if let Some(line) = shares(&took, total) {
         println!("{line}");
     }
@@ -127,13 +157,14 @@ fn sweep_fixtures(sh: &Shell, kube: &Record) {
 fn down(b: &Base, asked: &[String], purge: bool) -> Result<i32> {
     let mut wanted = chosen(asked, false)?;
     wanted.reverse();
-    let mut now = state::load(b.root).unwrap_or_default();
+    let (target, mut now, mut legacy) = writable(b);
+    println!("services: {}", target.describe(b.root));
     for name in wanted {
         let service = services::get(name).expect("selected services exist");
         let line = service.down(&b.cx(now.services.get(name)), purge)?;
         println!("{name:<12} {line}");
         if now.services.remove(name).is_some() {
-            state::save(b.root, &now)?;
+            save(b, &target, &now, &mut legacy)?;
         }
     }
     Ok(0)
@@ -141,7 +172,13 @@ fn down(b: &Base, asked: &[String], purge: bool) -> Result<i32> {
 
 fn status(b: &Base, asked: &[String], json: bool) -> Result<i32> {
     let wanted = chosen(asked, false)?;
-    let recorded = state::load(b.root).unwrap_or_default();
+    // What every other command reads here, said on stderr (stdout may be JSON).
+    let at = location::here(b.root).0;
+    match &at {
+        Some(at) => eprintln!("services: {}", at.describe(b.root)),
+        None => eprintln!("services: no record here yet (`cargo xtask services up` writes one)"),
+    }
+    let recorded = at.and_then(|at| state::load_at(&at.path)).unwrap_or_default();
     let mut rows = Vec::new();
     let mut all_up = true;
     for name in wanted {
