@@ -222,10 +222,14 @@ fn credentials_base64_ctrl_c_and_rbac() {
     .unwrap();
     let run = f.run(&["deploy", "development", "--kubeconfig", limited.to_str().unwrap()]);
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    let line = run.stderr.trim();
+    // Past the lines that say which cluster and registry, one line: the refusal.
+    let said = |l: &&str| !l.starts_with("cluster: ") && !l.starts_with("registry: ");
+    let lines: Vec<&str> = run.stderr.trim().lines().filter(said).collect();
+    let line = lines.join("\n");
     assert!(line.starts_with("error: ") && line.contains("forbidden: system:serviceaccount:"), "{line}");
     assert!(line.contains(" may not "), "{line}");
     assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(run.stderr.contains(&format!("cluster: {}, context x, server ", limited.display())), "{}", run.stderr);
     assert!(!run.stderr.contains(&token));
 }
 

@@ -40,6 +40,19 @@ fn var(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     env(name).filter(|v| !v.is_empty())
 }
 
+/// `registry: PREFIX (why)`: which registry a command's images go to and
+/// why, the flag, the caller's variable or the services record.
+pub fn line(flag: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let chosen = match flag {
+        Some(f) => format!("{f} (--registry)"),
+        None => match (var(env, "XTASK_REGISTRY"), crate::services::state::origin("XTASK_REGISTRY", env)) {
+            (Some(prefix), Some(why)) => format!("{prefix} ({why})"),
+            _ => "none set: --registry or XTASK_REGISTRY names the one images are pushed to".into(),
+        },
+    };
+    format!("registry: {chosen}")
+}
+
 /// The registries to tag for and push to. `env` is the process environment
 /// (a parameter so the rules are unit-tested).
 pub fn targets(flag: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Target>> {

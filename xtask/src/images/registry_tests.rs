@@ -68,3 +68,24 @@ fn a_runs_docker_config_is_private_holds_the_plugin_and_goes_with_the_run() {
     drop(config);
     assert!(!dir.exists(), "removed when the run ends");
 }
+
+#[test]
+fn the_registry_line_says_which_and_why() {
+    let recorded = |k: &str| match k {
+        "XTASK_REGISTRY" => Some("127.0.0.1:5000/mlops".to_string()),
+        "XTASK_SERVICES_GAVE" => Some("KUBECONFIG,XTASK_REGISTRY".to_string()),
+        "XTASK_SERVICES_USED" => Some("/var/lib/xtask/services.json".to_string()),
+        _ => None,
+    };
+    assert_eq!(
+        line(None, &recorded),
+        "registry: 127.0.0.1:5000/mlops (XTASK_REGISTRY from the services record /var/lib/xtask/services.json: set XTASK_REGISTRY or pass its flag to use another)"
+    );
+    assert_eq!(line(Some("ghcr.io/me"), &recorded), "registry: ghcr.io/me (--registry)");
+    let own = |k: &str| (k == "XTASK_REGISTRY").then(|| "reg.example/team".to_string());
+    assert_eq!(line(None, &own), "registry: reg.example/team (XTASK_REGISTRY from the environment)");
+    assert_eq!(
+        line(None, &|_| None),
+        "registry: none set: --registry or XTASK_REGISTRY names the one images are pushed to"
+    );
+}

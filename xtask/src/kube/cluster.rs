@@ -30,6 +30,16 @@ pub struct Session {
     pub user: String,
     /// Print each kubectl command before it runs (`--dry-run`).
     pub echo: bool,
+    /// Which cluster and why, in one line (`line`).
+    pub described: String,
+}
+
+/// `cluster: KUBECONFIG, context C, server S (why)`: which cluster a command
+/// talks to and why, so a user with a cluster of their own sees before
+/// anything is applied when the services record chose the local one.
+pub fn line(kubeconfig: &str, context: &str, given: bool, server: &str, why: &str) -> String {
+    let context = if given { format!("{context} (--context)") } else { context.to_string() };
+    format!("cluster: {kubeconfig}, context {context}, server {server} ({why})")
 }
 
 impl Session {
@@ -48,6 +58,7 @@ impl Session {
             server: String::new(),
             user: String::new(),
             echo: false,
+            described: String::new(),
         };
         let path = "jsonpath={.clusters[0].cluster.server}";
         let server = s.run(&["config", "view", "--minify", "-o", path], None);
@@ -79,14 +90,26 @@ impl Session {
         };
         let user = s.run(&["config", "view", "--minify", "-o", "jsonpath={.contexts[0].context.user}"], None);
         s.user = user.map(|u| u.trim().to_string()).unwrap_or_default();
+        let ctx = match context {
+            Some(c) => c.to_string(),
+            None => s.run(&["config", "current-context"], None).map(|c| c.trim().to_string()).unwrap_or_default(),
+        };
+        let shown = if s._kubeconfig.temporary() {
+            "the kubeconfig from the environment".to_string()
+        } else {
+            s._kubeconfig.path.display().to_string()
+        };
+        let ctx = if ctx.is_empty() { "none".to_string() } else { ctx };
+        s.described = line(&shown, &ctx, context.is_some(), &s.server, &s._kubeconfig.why);
         // Credentials the server refuses are said as such; anything else means it did not answer.
         s.run(&["version", "-o", "json", "--request-timeout=10s"], None).map_err(|e| {
             if e.chain().any(|c| c.is::<UsageError>()) {
                 return e;
             }
             UsageError::new(format!(
-                "the cluster at {} is unreachable: check the address and your network, or start the local one ({})",
+                "the cluster at {} is unreachable ({}): check the address and your network, or start the local one ({})",
                 s.server,
+                s.described.trim_start_matches("cluster: "),
                 kube::START_CLUSTER
             ))
         })?;

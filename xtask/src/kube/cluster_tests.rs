@@ -55,3 +55,15 @@ fn refused_credentials_name_the_user_and_the_fix_not_an_unreachable_cluster() {
     let rbac = "Error from server (Forbidden): secrets is forbidden: User \"u\" cannot list resource \"secrets\" in API group \"\" in the namespace \"ns\"";
     assert!(explain(rbac, "s", "u").to_string().starts_with("forbidden: u may not list secrets in namespace ns:"));
 }
+
+#[test]
+fn the_cluster_line_says_kubeconfig_context_server_and_why() {
+    assert_eq!(
+        line("/var/lib/xtask-kube/kubeconfig", "xtask", false, "https://127.0.0.1:6443", "KUBECONFIG from the environment"),
+        "cluster: /var/lib/xtask-kube/kubeconfig, context xtask, server https://127.0.0.1:6443 (KUBECONFIG from the environment)"
+    );
+    assert_eq!(
+        line("/k", "prod", true, "https://k8s.example:443", "--kubeconfig"),
+        "cluster: /k, context prod (--context), server https://k8s.example:443 (--kubeconfig)"
+    );
+}

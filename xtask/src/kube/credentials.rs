@@ -86,10 +86,23 @@ fn secrets_in(kubeconfig: &str) -> Vec<String> {
         .collect()
 }
 
+/// Why the run uses this kubeconfig, as the `cluster:` line says it: the
+/// flag, the variable and whether the services record filled it in, or kubectl's default.
+pub fn why(flag: bool, src: &Source, env: &dyn Fn(&str) -> Option<String>) -> String {
+    match src {
+        _ if flag => "--kubeconfig".into(),
+        Source::Encoded(_, var) => format!("{var} (base64) from the environment"),
+        Source::Path(_) => crate::services::state::origin("KUBECONFIG", env).unwrap_or_else(|| "KUBECONFIG".into()),
+        Source::Default => "kubectl's default: neither --kubeconfig nor KUBECONFIG is set".into(),
+    }
+}
+
 /// A kubeconfig ready for kubectl's `--kubeconfig`; a decoded one is removed on drop.
 pub struct Kubeconfig {
     pub path: PathBuf,
     temporary: bool,
+    /// Why this one (`why`).
+    pub why: String,
 }
 
 impl Kubeconfig {
@@ -111,8 +124,9 @@ impl Drop for Kubeconfig {
 pub fn resolve(flag: Option<&Path>, github: bool) -> Result<Kubeconfig> {
     let env = |k: &str| std::env::var(k).ok();
     let src = source(flag, env("KUBECONFIG").as_deref(), env("KUBECONFIG_B64").as_deref(), |p| p.exists());
+    let why = why(flag.is_some(), &src, &env);
     match src {
-        Source::Path(p) if p.is_file() => Ok(Kubeconfig { path: p, temporary: false }),
+        Source::Path(p) if p.is_file() => Ok(Kubeconfig { path: p, temporary: false, why }),
         // kubectl's --kubeconfig takes one file, and the session passes it that way.
         Source::Path(p) if p.to_string_lossy().contains(':') => Err(UsageError::new(format!(
             "KUBECONFIG lists several files ({}): point it at the one kubeconfig to deploy with, or pass --kubeconfig",
@@ -133,13 +147,13 @@ pub fn resolve(flag: Option<&Path>, github: bool) -> Result<Kubeconfig> {
                     crate::github::mask(&s);
                 }
             }
-            write_private(&bytes)
+            write_private(&bytes, why)
         }
         Source::Default => {
             let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
             let default = home.join(".kube/config");
             if default.is_file() {
-                Ok(Kubeconfig { path: default, temporary: false })
+                Ok(Kubeconfig { path: default, temporary: false, why })
             } else {
                 Err(UsageError::new(
                     "no cluster credentials: set KUBECONFIG to a kubeconfig path, or KUBECONFIG_B64 to its base64 (locally: cargo xtask services up kube records one)",
@@ -150,7 +164,7 @@ pub fn resolve(flag: Option<&Path>, github: bool) -> Result<Kubeconfig> {
 }
 
 /// Write a decoded kubeconfig readable by its owner only.
-fn write_private(bytes: &[u8]) -> Result<Kubeconfig> {
+fn write_private(bytes: &[u8], why: String) -> Result<Kubeconfig> {
     let dir = std::env::temp_dir();
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let path = dir.join(format!("xtask-kubeconfig-{}-{nanos}", std::process::id()));
@@ -160,7 +174,7 @@ fn write_private(bytes: &[u8]) -> Result<Kubeconfig> {
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("cannot create a private kubeconfig in {}", dir.display()))?;
-    let handle = Kubeconfig { path, temporary: true };
+    let handle = Kubeconfig { path, temporary: true, why };
     f.write_all(bytes).and_then(|_| f.sync_all()).context("cannot write the decoded kubeconfig")?;
     Ok(handle)
 }

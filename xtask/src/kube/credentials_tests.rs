@@ -49,10 +49,35 @@ fn secrets_in_a_kubeconfig_are_found_for_masking() {
 #[test]
 fn a_decoded_kubeconfig_is_private_and_removed_on_drop() {
     use std::os::unix::fs::PermissionsExt;
-    let k = write_private(CONFIG.as_bytes()).unwrap();
+    let k = write_private(CONFIG.as_bytes(), "KUBECONFIG_B64".into()).unwrap();
     let path = k.path.clone();
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), CONFIG);
     drop(k);
     assert!(!path.exists());
+}
+
+#[test]
+fn why_a_kubeconfig_is_used_names_the_flag_the_variable_or_the_services_record() {
+    let none = |_: &str| None;
+    let path = Source::Path("/k".into());
+    assert_eq!(why(true, &path, &none), "--kubeconfig");
+    let encoded = Source::Encoded("x".into(), "KUBECONFIG_B64");
+    assert_eq!(why(false, &encoded, &none), "KUBECONFIG_B64 (base64) from the environment");
+    let own = |k: &str| (k == "KUBECONFIG").then(|| "/home/ann/.kube/prod".to_string());
+    assert_eq!(why(false, &path, &own), "KUBECONFIG from the environment");
+    // After `services up`: the record filled KUBECONFIG in for a caller who set none.
+    let recorded = |k: &str| match k {
+        "KUBECONFIG" => Some("/var/lib/xtask-kube/kubeconfig".to_string()),
+        "XTASK_SERVICES_GAVE" => Some("KUBECONFIG,XTASK_KUBECTL".to_string()),
+        "XTASK_SERVICES_USED" => Some("/var/lib/xtask/services.json".to_string()),
+        _ => None,
+    };
+    assert_eq!(
+        why(false, &path, &recorded),
+        "KUBECONFIG from the services record /var/lib/xtask/services.json: set KUBECONFIG or pass its flag to use another"
+    );
+    // The flag wins over what the record gave.
+    assert_eq!(why(true, &path, &recorded), "--kubeconfig");
+    assert_eq!(why(false, &Source::Default, &none), "kubectl's default: neither --kubeconfig nor KUBECONFIG is set");
 }

@@ -9,6 +9,7 @@ use crate::cli::ClusterArgs;
 use crate::clock;
 use crate::error::UsageError;
 use crate::github::on_github;
+use crate::images::registry;
 use crate::kube::cluster::Session;
 use crate::kube::wait::{self, Ending};
 use crate::kube::want::wanted;
@@ -38,7 +39,11 @@ pub fn connect(args: &ClusterArgs, env: &str, objects: &[Object]) -> Result<Sess
         UsageError::new(format!("{} sets no namespace: give the overlay a `namespace:`", render::overlay_file(env)))
     })?;
     let kubeconfig = credentials::resolve(args.kubeconfig.as_deref(), on_github())?;
-    Session::open(kubeconfig, args.context.as_deref(), &ns)
+    let s = Session::open(kubeconfig, args.context.as_deref(), &ns)?;
+    // Which cluster and registry, and why: on stderr, as stdout may be JSON.
+    eprintln!("{}", s.described);
+    eprintln!("{}", registry::line(None, &|k| std::env::var(k).ok()));
+    Ok(s)
 }
 
 /// The Namespace object first, so the lock and the release can live in it.

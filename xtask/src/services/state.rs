@@ -113,7 +113,7 @@ pub fn missing_vars(live: &BTreeMap<&str, &Record>, is_set: &dyn Fn(&str) -> boo
 /// inherits what it filled in, and neither reads the record nor notes again.
 const READ: &str = "XTASK_SERVICES_READ";
 /// The variables the record filled in (comma-separated), and the record's
-/// `PATH (why)`: how a command says where its cluster and registry come from.
+/// path: how a command says where its cluster and registry come from.
 pub const GAVE: &str = "XTASK_SERVICES_GAVE";
 pub const USED: &str = "XTASK_SERVICES_USED";
 
@@ -140,7 +140,7 @@ pub fn apply_to_env(root: &Path) {
     let gave = missing_vars(&live, &|k| std::env::var_os(k).is_some());
     let names: Vec<&str> = gave.iter().map(|(k, _)| k.as_str()).collect();
     std::env::set_var(GAVE, names.join(","));
-    std::env::set_var(USED, &described);
+    std::env::set_var(USED, at.path.strip_prefix(root).unwrap_or(&at.path));
     for (k, v) in &gave {
         std::env::set_var(k, v);
     }
@@ -151,6 +151,23 @@ pub fn apply_to_env(root: &Path) {
             if stale.len() == 1 { "s" } else { "" }
         );
     }
+}
+
+/// Where the caller's `var` came from, for the lines that say which cluster
+/// and registry a command uses: the services record (when `apply_to_env`
+/// filled it in), else the environment; None when it is not set.
+pub fn origin(var: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    env(var).filter(|v| !v.is_empty())?;
+    if from_record(var, env) {
+        let used = env(USED).unwrap_or_else(|| "the services record".into());
+        return Some(format!("{var} from the services record {used}: set {var} or pass its flag to use another"));
+    }
+    Some(format!("{var} from the environment"))
+}
+
+/// Whether the services record filled `var` in (the caller did not set it).
+pub fn from_record(var: &str, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    env(GAVE).unwrap_or_default().split(',').any(|g| g == var)
 }
 
 /// What the tests' cache key holds of the services: each live one's identity.

@@ -62,3 +62,25 @@ fn the_file_round_trips_and_a_foreign_one_reads_as_none() {
     std::fs::write(&file, "not json").unwrap();
     assert_eq!(load_at(&file), None);
 }
+
+#[test]
+fn a_variable_is_said_to_come_from_the_record_only_when_the_record_filled_it_in() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    };
+    let from_record = env(&[
+        ("KUBECONFIG", "/var/lib/xtask-kube/kubeconfig"),
+        ("XTASK_REGISTRY", "r:5000/x"),
+        (GAVE, "KUBECONFIG,XTASK_TEST_REGISTRY"),
+        (USED, "/var/lib/xtask/services.json"),
+    ]);
+    assert_eq!(
+        origin("KUBECONFIG", &from_record).unwrap(),
+        "KUBECONFIG from the services record /var/lib/xtask/services.json: set KUBECONFIG or pass its flag to use another"
+    );
+    // XTASK_TEST_REGISTRY is no prefix of XTASK_REGISTRY: the caller set it.
+    assert_eq!(origin("XTASK_REGISTRY", &from_record).unwrap(), "XTASK_REGISTRY from the environment");
+    assert_eq!(origin("KUBECONFIG_B64", &from_record), None);
+    let own = env(&[("KUBECONFIG", "/home/ann/.kube/prod")]);
+    assert_eq!(origin("KUBECONFIG", &own).unwrap(), "KUBECONFIG from the environment");
+}

@@ -44,6 +44,10 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
     }
     let env = |k: &str| std::env::var(k).ok();
     let mut targets = registry::targets(args.registry.as_deref(), &env)?;
+    // A registry the services record chose (not the caller) is said, with how to choose another.
+    if args.registry.is_none() && crate::services::state::from_record("XTASK_REGISTRY", &env) {
+        eprintln!("{}", registry::line(None, &env));
+    }
     if targets.is_empty() {
         if push {
             return Err(UsageError::new(
