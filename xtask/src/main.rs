@@ -54,6 +54,12 @@ fn main() {
     let command = matches.subcommand_name().unwrap_or("xtask").to_string();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let code = exit_code(run(cli, Some(&command)));
+    // On GitHub the run's trace id where a user finds it: the step's summary.
+    if let Some(trace) = telemetry::own_trace_id().filter(|_| github::on_github()) {
+        if let Err(e) = github::append_summary(&telemetry::summary_line(&command, &trace)) {
+            eprintln!("warning: cannot write the trace id to the step summary: {e:#}");
+        }
+    }
     telemetry::finish(code);
     std::process::exit(code);
 }

@@ -100,6 +100,20 @@ fn the_platform_passes_its_smoke_checks_and_a_failing_or_hanging_check_fails_ver
     }
     assert!(run.stdout.contains("storage: write, read back and versions ok"), "the check's log: {}", run.stdout);
     no_jobs_left(&cluster, &ns);
+    // The checks ran in the deploy's trace: storage logged their requests in it
+    // (the storage check's own, and the client's through the mlops CLI), and
+    // status names that trace.
+    let status = xtask(root, &cluster, &["status", "development", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let trace = doc["last_trace_id"].as_str().expect("status names the last deploy's trace").to_string();
+    assert_eq!(trace.len(), 32, "{trace}");
+    let text = xtask(root, &cluster, &["status", "development"]);
+    assert!(text.stdout.contains(&format!("last deploy's trace {trace} (revision 1)")), "{}", text.stdout);
+    let logs = xtask(root, &cluster, &["logs", "development", "storage", "--trace", &trace]);
+    assert_eq!(logs.code, 0, "{}\n{}", logs.stdout, logs.stderr);
+    for dataset in ["xtask-smoke-storage", "xtask-smoke-client"] {
+        assert!(logs.stdout.contains(dataset), "storage logged no {dataset} request in the trace: {}", logs.stdout);
+    }
     let applied = cluster.text(&["get", "deployments,cronjobs,jobs", "-n", &ns, "-o", "name"]);
     assert!(!applied.contains("smoke"), "{applied}");
     let token = cluster.text(&["get", "secret", "storage-token", "-n", &ns, "-o", "jsonpath={.data.token}"]);

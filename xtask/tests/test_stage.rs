@@ -175,6 +175,8 @@ fn github_actions_gets_groups_and_a_step_summary() {
     assert!(run.stdout.contains("::endgroup::"));
     let md = std::fs::read_to_string(summary).unwrap();
     assert!(md.contains("| test:alpha | ✅ passed | 2 | 0 | 0 |"), "{md}");
+    // The run's trace id, once, where a GitHub user finds it.
+    assert_eq!(md.matches("trace of `cargo xtask test`: `").count(), 1, "{md}");
 }
 
 #[test]

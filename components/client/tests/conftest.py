@@ -33,7 +33,7 @@ def store(tmp_path: Path) -> Store:
 @pytest.fixture(autouse=True)
 def no_token_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tests decide about tokens, not the environment they run in."""
-    for name in ("MLOPS_TOKEN", "MLOPS_TOKEN_FILE", "MLOPS_STORAGE_URL"):
+    for name in ("MLOPS_TOKEN", "MLOPS_TOKEN_FILE", "MLOPS_STORAGE_URL", "TRACEPARENT"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -50,6 +50,8 @@ base, rate, seconds = os.environ["LOAD_URL"], float(os.environ["LOAD_RATE"]), fl
 paths, put = os.environ["LOAD_PATHS"].split(","), os.environ.get("LOAD_PUT")
 token = "/var/run/secrets/mlops/token"
 auth = {"Authorization": "Bearer " + open(token).read().strip()} if os.path.exists(token) else {}
+if os.environ.get("TRACEPARENT"):
+    auth["traceparent"] = os.environ["TRACEPARENT"]
 if put and auth:
     req = urllib.request.Request(base + put, data=b"id,n\n1,1\n", method="PUT", headers={"Content-Type": "text/csv", **auth})
     try:
@@ -74,8 +76,17 @@ print("sent", i, "requests in", round(time.monotonic() - start, 1), "s:", codes,
 "#;
 
 /// The load Job: `rate` requests per second through `url` for `seconds`,
-/// from `image` (the platform's client image), bounded by its own deadline.
-pub fn load_job(image: &str, url: &str, component: &str, rate: u32, seconds: u64) -> Value {
+/// from `image` (the platform's client image), bounded by its own deadline;
+/// every request in the run's trace when there is one (`traceparent`).
+pub fn load_job(image: &str, url: &str, component: &str, rate: u32, seconds: u64, traceparent: Option<&str>) -> Value {
+    let job = untraced_load_job(image, url, component, rate, seconds);
+    match traceparent {
+        Some(tp) => crate::kube::smoke::traced(&job, tp),
+        None => job,
+    }
+}
+
+fn untraced_load_job(image: &str, url: &str, component: &str, rate: u32, seconds: u64) -> Value {
     let (paths, put) = load_paths(component);
     let mut env = vec![
         json!({"name": "LOAD_URL", "value": url}),

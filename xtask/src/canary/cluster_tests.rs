@@ -22,7 +22,7 @@ fn the_canary_deployment_is_the_template_under_its_own_name_and_selector() {
 
 #[test]
 fn the_load_job_is_bounded_and_asks_what_the_component_serves() {
-    let j = load_job("client:2", "http://storage:80", "storage", 20, 95);
+    let j = load_job("client:2", "http://storage:80", "storage", 20, 95, None);
     assert_eq!(j["spec"]["activeDeadlineSeconds"], 155);
     assert_eq!(j["spec"]["backoffLimit"], 0);
     let c = &j["spec"]["template"]["spec"]["containers"][0];
@@ -71,4 +71,23 @@ fn only_ready_pods_count_and_tracks_add_up_per_side() {
     // A pod read only once (new, or unreadable the first time) sits the window out.
     let (s, c) = tracks(&pods, &[("a".to_string(), at(10.0))].into(), &after);
     assert_eq!((s.requests, c.requests), (40.0, 0.0));
+}
+
+#[test]
+fn the_load_job_carries_the_runs_trace_and_sends_it_with_every_request() {
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let j = load_job("client:2", "http://storage:80", "storage", 20, 95, Some(tp));
+    let pod = &j["spec"]["template"];
+    assert_eq!(pod["metadata"]["annotations"]["xtask.dev/traceparent"], tp);
+    let c = &pod["spec"]["containers"][0];
+    let env = c["env"].as_array().unwrap();
+    assert_eq!(env.iter().filter(|e| e["name"] == "TRACEPARENT").count(), 1);
+    assert!(env.contains(&json!({"name": "TRACEPARENT", "value": tp})), "{env:?}");
+    assert!(env.iter().any(|e| e["name"] == "LOAD_PATHS"), "the load's own variables stay");
+    // The script puts it on the requests' headers.
+    let script = c["command"][2].as_str().unwrap();
+    assert!(script.contains(r#"auth["traceparent"] = os.environ["TRACEPARENT"]"#), "{script}");
+    assert!(script.contains("headers=auth"), "{script}");
+    let untraced = load_job("client:2", "http://storage:80", "storage", 20, 95, None);
+    assert!(untraced["spec"]["template"]["metadata"].get("annotations").is_none());
 }

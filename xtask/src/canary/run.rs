@@ -200,7 +200,9 @@ impl Canarying<'_> {
             let job = format!("{}-{}", cluster::LOAD_JOB, p.component);
             s.run(&["delete", "job", &job, "-n", &ns, "--ignore-not-found", "--wait=true"], None)?;
             let url = cluster::service_url(p.service.as_ref().expect("checked"));
-            let mut spec = cluster::load_job(&self.load_image, &url, &p.component, self.c.load_rate, seconds);
+            let tp = crate::telemetry::traceparent();
+            let mut spec =
+                cluster::load_job(&self.load_image, &url, &p.component, self.c.load_rate, seconds, tp.as_deref());
             spec["metadata"]["name"] = json!(job);
             spec["metadata"]["namespace"] = json!(ns);
             s.create(&spec)?;

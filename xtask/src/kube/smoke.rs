@@ -233,8 +233,32 @@ fn start<'a>(s: &'a Session, check: &Check) -> Result<Created<'a>> {
         &["delete", "job", &check.name, "-n", &ns, "--ignore-not-found", "--cascade=foreground", "--wait=true"],
         None,
     )?;
-    s.create(&check.job)?;
+    let job = match crate::telemetry::traceparent() {
+        Some(tp) => traced(&check.job, &tp),
+        None => check.job.clone(),
+    };
+    s.create(&job)?;
     Ok(Created { s, name: check.name.clone() })
+}
+
+/// A Job that carries the run's trace context: `TRACEPARENT` in every
+/// container's environment (the checks and the load send it as the
+/// `traceparent` header, so the services log their requests inside the run's
+/// trace) and the `xtask.dev/traceparent` annotation on its pods.
+pub fn traced(job: &Value, traceparent: &str) -> Value {
+    let mut job = job.clone();
+    let template = &mut job["spec"]["template"];
+    template["metadata"]["annotations"][crate::telemetry::TRACE_ANNOTATION] = Value::from(traceparent);
+    for key in ["initContainers", "containers"] {
+        let Some(containers) = template["spec"][key].as_array_mut() else { continue };
+        for c in containers {
+            let mut env: Vec<Value> = c["env"].as_array().cloned().unwrap_or_default();
+            env.retain(|e| e["name"] != crate::telemetry::TRACEPARENT);
+            env.push(serde_json::json!({"name": crate::telemetry::TRACEPARENT, "value": traceparent}));
+            c["env"] = Value::Array(env);
+        }
+    }
+    job
 }
 
 /// Every pod's log of a check (the newest pod last); what could not be read says so.

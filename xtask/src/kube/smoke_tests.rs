@@ -98,3 +98,31 @@ fn each_check_is_judged_by_its_own_job_and_pods_in_one_poll_of_all() {
     assert_eq!(judge(&c, &[], &[], Duration::from_secs(60) + GRACE - soon), None);
     assert_eq!(judge(&c, &[], &[], Duration::from_secs(60) + GRACE), Some(Verdict::TimedOut));
 }
+
+#[test]
+fn a_check_job_carries_the_runs_trace_in_every_containers_environment_and_on_its_pod() {
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let job = json!({"kind": "Job", "spec": {"template": {
+        "metadata": {"labels": {"app.kubernetes.io/name": "storage-smoke"}},
+        "spec": {
+            "initContainers": [{"name": "wait"}],
+            "containers": [
+                {"name": "smoke", "env": [{"name": "MLOPS_STORAGE_URL", "value": "http://storage"},
+                                          {"name": "TRACEPARENT", "value": "00-stale"}]},
+                {"name": "side"}
+            ]
+        }
+    }}});
+    let t = traced(&job, tp);
+    let pod = &t["spec"]["template"];
+    assert_eq!(pod["metadata"]["annotations"]["xtask.dev/traceparent"], tp);
+    assert_eq!(pod["metadata"]["labels"], job["spec"]["template"]["metadata"]["labels"]);
+    let want = json!({"name": "TRACEPARENT", "value": tp});
+    for c in
+        pod["spec"]["initContainers"].as_array().unwrap().iter().chain(pod["spec"]["containers"].as_array().unwrap())
+    {
+        let env = c["env"].as_array().unwrap();
+        assert_eq!(env.iter().filter(|e| e["name"] == "TRACEPARENT").collect::<Vec<_>>(), [&want], "{c}");
+    }
+    assert_eq!(pod["spec"]["containers"][0]["env"][0]["name"], "MLOPS_STORAGE_URL");
+}

@@ -113,6 +113,20 @@ impl Release {
     }
 }
 
+/// The newest revision that recorded its run's `traceparent`, and its trace id.
+pub fn last_trace(history: &[Release]) -> Option<(u64, String)> {
+    history
+        .iter()
+        .filter_map(|r| Some((r.revision, r.traceparent.as_deref()?.split('-').nth(1)?.to_string())))
+        .max_by_key(|(revision, _)| *revision)
+}
+
+/// The last deploy's trace: `trace T (revision N): cargo xtask logs ENV --trace T`.
+pub fn trace_line(env: &str, history: &[Release]) -> Option<String> {
+    let (revision, trace) = last_trace(history)?;
+    Some(format!("trace {trace} (revision {revision}): cargo xtask logs {env} --trace {trace}"))
+}
+
 pub fn secret_name(revision: u64) -> String {
     format!("mlops-release.v{revision}")
 }

@@ -214,3 +214,19 @@ fn after_an_interrupted_or_unrecovered_deploy_rollback_puts_the_current_release_
         [rel(1, Outcome::Succeeded), rel(2, Outcome::Failed), Release { outcome: Outcome::Failed, ..rollback(3, 1) }];
     assert_eq!(rollback_target(&h, None, false).unwrap().revision, 1);
 }
+
+#[test]
+fn the_last_deploys_trace_is_the_newest_revision_that_recorded_one() {
+    let traced = |revision: u64, trace: &str| Release {
+        traceparent: Some(format!("00-{trace}-00f067aa0ba902b7-01")),
+        ..rel(revision, Outcome::Succeeded)
+    };
+    let a = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let b = "0af7651916cd43dd8448eb211c80319c";
+    assert_eq!(trace_line("staging", &[rel(1, Outcome::Succeeded)]), None);
+    let history = [traced(2, b), traced(1, a), rel(3, Outcome::Failed)];
+    assert_eq!(
+        trace_line("staging", &history).unwrap(),
+        format!("trace {b} (revision 2): cargo xtask logs staging --trace {b}")
+    );
+}

@@ -128,6 +128,19 @@ impl Run {
     }
 }
 
+/// The trace id of this process's run when it is a run of its own (not a
+/// `ci` stage's child), for the one summary line a GitHub step gets.
+pub fn own_trace_id() -> Option<String> {
+    RUN.get().filter(|r| !r.nested).map(|r| r.ctx.trace_id.clone())
+}
+
+/// The step summary's line: the run's trace id and how to read what it did.
+pub fn summary_line(command: &str, trace_id: &str) -> String {
+    format!(
+        "trace of `cargo xtask {command}`: `{trace_id}` (its pods' log lines: `cargo xtask logs ENV --trace {trace_id}`; its spans: `target/xtask/events.jsonl` or the collector)\n\n"
+    )
+}
+
 /// The `traceparent` of this process's run span (what the release record keeps), if started.
 pub fn traceparent() -> Option<String> {
     RUN.get().map(|r| r.ctx.traceparent())

@@ -129,3 +129,11 @@ fn http_responses_parse_with_length_or_chunks() {
     assert_eq!((r.status().as_u16(), r.body().as_ref()), (400, b"bad!!".as_ref()));
     assert!(http_client::parse(b"HTTP/1.1 200 OK\r\n").is_err());
 }
+
+#[test]
+fn the_step_summary_line_names_the_trace_and_how_to_follow_it() {
+    assert_eq!(
+        super::summary_line("deploy", "4bf92f3577b34da6a3ce929d0e0e4736"),
+        "trace of `cargo xtask deploy`: `4bf92f3577b34da6a3ce929d0e0e4736` (its pods' log lines: `cargo xtask logs ENV --trace 4bf92f3577b34da6a3ce929d0e0e4736`; its spans: `target/xtask/events.jsonl` or the collector)\n\n"
+    );
+}

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import re
 import select
 import socket
 import time
@@ -31,6 +32,9 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 # Names of environment variables, not secrets.
 TOKEN_ENV = "MLOPS_TOKEN"  # nosec B105
 TOKEN_FILE_ENV = "MLOPS_TOKEN_FILE"  # nosec B105
+#: The caller's W3C trace context; the xtask sets it in the Jobs it runs.
+TRACEPARENT_ENV = "TRACEPARENT"
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 
 #: Media types of the formats a dataset version travels in.
 MEDIA_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv"}
@@ -97,6 +101,20 @@ def token_from_environment(environ: dict[str, str] | None = None) -> str | None:
     return read_token_file(path) if path else None
 
 
+def traceparent_from_environment(environ: dict[str, str] | None = None) -> str | None:
+    """``$TRACEPARENT`` when it is a valid W3C ``traceparent``, else None.
+
+    Sent with every request, it makes the services log the request inside the
+    caller's trace (a pipeline run's smoke check leads to storage's log lines).
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(TRACEPARENT_ENV, "").strip()
+    match = _TRACEPARENT.fullmatch(value)
+    if not match or set(match.group(1)) == {"0"} or set(match.group(2)) == {"0"}:
+        return None
+    return value
+
+
 def format_of(path: str | os.PathLike[str]) -> str | None:
     """``"parquet"`` or ``"csv"`` from a file name's suffix, else None."""
     return SUFFIXES.get(Path(path).suffix.lower())
@@ -143,9 +161,11 @@ class Client:
         base_url: str = DEFAULT_URL,
         timeout: float = 10.0,
         token: str | None = None,
+        traceparent: str | None = None,
     ) -> None:
         """``token`` is sent as ``Authorization: Bearer``; None: from
-        ``$MLOPS_TOKEN`` or the file named by ``$MLOPS_TOKEN_FILE``, if set."""
+        ``$MLOPS_TOKEN`` or the file named by ``$MLOPS_TOKEN_FILE``, if set.
+        ``traceparent`` is sent as the W3C header; None: ``$TRACEPARENT`` if valid."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ClientError(
@@ -163,6 +183,9 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
         self.token = token if token is not None else token_from_environment()
+        self.traceparent = (
+            traceparent if traceparent is not None else traceparent_from_environment()
+        )
 
     def __repr__(self) -> str:
         return f"Client({self.base_url!r})"
@@ -329,6 +352,8 @@ class Client:
         headers = {"Accept": accept}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        if self.traceparent:
+            headers["traceparent"] = self.traceparent
         return headers
 
     def _get(self, path: str) -> Any:

@@ -133,6 +133,8 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
             "running": running_json(runs),
             // The revision whose manifests run (a rollback's target), and whether every pod is ready.
             "running_manifests_of": runs.map(Release::source),
+            // The last deploy's trace id: `logs ENV --trace ID` reads the pods' lines in it.
+            "last_trace_id": records::last_trace(&releases).map(|(_, trace)| trace),
             "healthy": look.healthy(),
             "health": health::summary(&look.health),
             "workloads": look.rows,
@@ -161,6 +163,9 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
             "running none of the recorded releases (changed by hand?); the last verified is {}",
             current.map_or("none".into(), |c| format!("revision {c}"))
         ),
+    }
+    if let Some(line) = records::trace_line(&env, &releases) {
+        println!("last deploy's {line}");
     }
     for (w, (_, state, troubles)) in look.rows.iter().zip(&look.health) {
         println!(
