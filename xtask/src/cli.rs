@@ -432,6 +432,9 @@ pub enum ServicesCommand {
         /// Also delete the services' state (the registry's storage and password, the cluster's etcd data and keys).
         #[arg(long)]
         purge: bool,
+        /// With --purge and no NAME: remove everything services up installed or cached too (the base and BuildKit images, the build caches and state folders, the record), each listed with its size first.
+        #[arg(long, requires = "purge")]
+        caches: bool,
     },
     /// Whether each service runs now and whether the record says so (exit 1 when one is down).
     Status {

@@ -332,3 +332,17 @@ fn unknown_services_and_keys_list_what_there_is() {
         );
     }
 }
+
+#[test]
+fn a_full_wipe_needs_purge_and_every_service() {
+    let repo = open_repo();
+    let run = services(&repo, 1, &["down", "--caches"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("--purge"), "{}", run.stderr);
+    let run = services(&repo, 1, &["down", "registry", "--purge", "--caches"]);
+    assert_eq!(
+        one_line_error(&run),
+        "error: --caches wipes what every service installed or cached: name no service (`cargo xtask services down --purge --caches`)"
+    );
+    assert!(run.stdout.is_empty(), "nothing stopped: {}", run.stdout);
+}

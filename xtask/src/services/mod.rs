@@ -25,6 +25,7 @@ pub mod packages;
 pub mod process;
 pub mod registry;
 pub mod state;
+pub mod wipe;
 
 use crate::error::UsageError;
 use anyhow::Result;

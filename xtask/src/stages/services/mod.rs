@@ -11,6 +11,8 @@ use crate::kube::sweep::{self, Which};
 use crate::services::location::{self, Located, Why};
 use crate::services::state::{self, Record, State};
 use crate::services::{self, kube, Ctx, Dirs};
+mod wipe;
+
 use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::Instant;
@@ -22,7 +24,7 @@ pub fn run(root: &Path, action: &ServicesCommand) -> Result<i32> {
     let base = Base { root, sh: &sh, dirs: &dirs, github: on_github(), euid: services::euid() };
     match action {
         ServicesCommand::Up { names } => up(&base, names),
-        ServicesCommand::Down { names, purge } => down(&base, names, *purge),
+        ServicesCommand::Down { names, purge, caches } => down(&base, names, *purge, *caches),
         ServicesCommand::Status { names, json } => status(&base, names, *json),
         ServicesCommand::Key { name } => key(&base, name),
         // main runs it before looking for a root.
@@ -154,17 +156,33 @@ fn sweep_fixtures(sh: &Shell, kube: &Record) {
     }
 }
 
-fn down(b: &Base, asked: &[String], purge: bool) -> Result<i32> {
+fn down(b: &Base, asked: &[String], purge: bool, caches: bool) -> Result<i32> {
+    if caches && !asked.is_empty() {
+        return Err(UsageError::new(
+            "--caches wipes what every service installed or cached: name no service (`cargo xtask services down --purge --caches`)",
+        ));
+    }
     let mut wanted = chosen(asked, false)?;
     wanted.reverse();
     let (target, mut now, mut legacy) = writable(b);
     println!("services: {}", target.describe(b.root));
     for name in wanted {
         let service = services::get(name).expect("selected services exist");
+        // The images go while the engine still answers (the builder's container is gone by now).
+        if caches && name == "docker" {
+            wipe::images(b.sh);
+        }
         let line = service.down(&b.cx(now.services.get(name)), purge)?;
         println!("{name:<12} {line}");
         if now.services.remove(name).is_some() {
             save(b, &target, &now, &mut legacy)?;
+        }
+    }
+    if caches {
+        wipe::folders(b.dirs)?;
+        if target.path.is_file() {
+            std::fs::remove_file(&target.path).with_context(|| format!("cannot remove {}", target.path.display()))?;
+            println!("removed the record {}", target.path.display());
         }
     }
     Ok(0)
