@@ -69,9 +69,17 @@ def services_var(name: str) -> str | None:
     """A variable `cargo xtask services up` recorded (as every xtask command reads them)."""
     if os.environ.get(name):
         return os.environ[name]
-    try:
-        state = json.loads((ROOT / "target/xtask/services.json").read_text())
-    except (OSError, ValueError):
+    # The record the xtask reads: the override, the machine's, a checkout's old one.
+    override = os.environ.get("XTASK_SERVICES_FILE")
+    files = [ROOT / override] if override else [Path("/var/lib/xtask/services.json"), ROOT / "target/xtask/services.json"]
+    state = None
+    for file in files:
+        try:
+            state = json.loads(file.read_text())
+            break
+        except (OSError, ValueError):
+            continue
+    if state is None:
         return None
     return next((r["env"][name] for r in state.get("services", {}).values() if name in r.get("env", {})), None)
 
