@@ -103,6 +103,11 @@ pub enum Command {
         #[command(subcommand)]
         action: CacheCommand,
     },
+    /// The documentation's generated and checked parts: the CLI reference, the diagrams.
+    Docs {
+        #[command(subcommand)]
+        action: DocsCommand,
+    },
 }
 
 /// `cargo xtask ci`: the event, and what to do with its plan.
@@ -481,6 +486,18 @@ pub enum CacheCommand {
     },
     /// Remove every recorded success.
     Clean,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum DocsCommand {
+    /// Write docs/reference/cli.md and a page per command in docs/reference/cli/ from the command line's own definitions: every subcommand, argument, default.
+    Cli {
+        /// Write nothing: exit 1 when the committed file differs from what would be written.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Check the Mermaid diagrams of the README and docs/: they parse (mermaid's own parser, installed on demand from tools/package.json) and name only jobs, commands, services, environments and canary states that exist.
+    Diagrams,
 }
 
 /// Only the components a change touches.

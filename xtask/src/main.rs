@@ -8,6 +8,7 @@ mod checks;
 mod cli;
 mod clock;
 mod component;
+mod docs;
 mod error;
 mod exec;
 mod findings;
@@ -163,6 +164,7 @@ fn run(cli: Cli, command: Option<&str>) -> Result<i32> {
         Command::Workflows { json, action } => stages::workflows::run(&root, json, action.as_ref()),
         Command::Cache { action } => stages::cache::run(&discover(&root)?, action),
         Command::Services { action } => stages::services::run(&root, &action),
+        Command::Docs { action } => stages::docs::run(&root, &action),
     }
 }
 

@@ -147,8 +147,18 @@ pub const SUITES: &[Suite] = &[
     // The docs, workflows, CI script and benchmarks agree with the code.
     Suite {
         name: "tidy",
-        files: &["floors", "tidy"],
-        reads: &["README.md", "docs/", ".github/", ".ci/", "bench/", "deploy/"],
+        files: &["doc_pages", "floors", "tidy"],
+        reads: &[
+            "README.md",
+            "docs/",
+            ".github/",
+            ".ci/",
+            "bench/",
+            "deploy/",
+            "tools/package.json",
+            "tools/package-lock.json",
+            "tools/mermaid-check.mjs",
+        ],
         names: &[WHOLE_TREE],
         components: &[],
         services: false,

@@ -41,7 +41,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("artifacts", &["images", "manifests", "perf", "workflows"]),
     ("canary", &["canary"]),
     ("release", &["release"]),
-    ("plans", &["checks", "pipeline", "suites", "testing"]),
+    ("plans", &["checks", "docs", "pipeline", "suites", "testing"]),
     ("commands", &["main", "stages"]),
 ];
 

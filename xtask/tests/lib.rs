@@ -11,6 +11,7 @@ mod cache;
 mod canary;
 mod ci_stage;
 mod deploy_stage;
+mod doc_pages;
 mod environments;
 mod fixture_sweep;
 mod floors;

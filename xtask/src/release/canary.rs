@@ -21,6 +21,19 @@ use anyhow::Result;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+// A canary record's states, as `status` and `canary status` show them (the
+// canary's diagram in the docs names only these: `cargo xtask docs diagrams`).
+const ANALYSING: &str = "analysing";
+const PAUSED: &str = "paused";
+const PROMOTED: &str = "promoted";
+const ABORTED: &str = "aborted";
+const NOT_STARTED: &str = "not started: the rest of the release did not roll out";
+const SUPERSEDED: &str = "superseded";
+const PROMOTED_BY_HAND: &str = "promoted by hand";
+const ABORTED_BY_HAND: &str = "aborted by hand";
+pub const STATES: [&str; 8] =
+    [ANALYSING, PAUSED, PROMOTED, ABORTED, NOT_STARTED, SUPERSEDED, PROMOTED_BY_HAND, ABORTED_BY_HAND];
+
 /// Put the rest of the release back to what `current` applied (the canary
 /// components' stable Deployments were never changed): after an abort the
 /// environment runs the previous release, all of it.
@@ -73,19 +86,19 @@ impl Deploy<'_> {
                 old.outcome = Outcome::Aborted;
                 old.description = format!("paused canary superseded by revision {}", rel.revision);
                 if let Some(c) = old.canary.as_mut() {
-                    c.state = "superseded".into();
+                    c.state = SUPERSEDED.into();
                 }
                 history::record(s, &old, &records::manifests_of(&secret)?)?;
                 println!("deploy {env}: revision {}'s paused canary is superseded (recorded aborted)", old.revision);
             }
         }
         let run = Canarying { s, env, c, parts, objects, file, load_image, timeout };
-        let mut record = Record { steps: run.steps(), state: "analysing".into(), verdicts: Vec::new() };
+        let mut record = Record { steps: run.steps(), state: ANALYSING.into(), verdicts: Vec::new() };
         rel.canary = Some(record.clone());
         history::record(s, &rel, text)?;
         let end = run.run(&mut record);
         let abort = |rel: &mut Release, record: &mut Record, why: String| -> Result<()> {
-            record.state = "aborted".into();
+            record.state = ABORTED.into();
             rel.outcome = Outcome::Aborted;
             rel.description = why;
             rel.canary = Some(record.clone());
@@ -103,13 +116,13 @@ impl Deploy<'_> {
         };
         match end {
             End::Promoted(ending) => {
-                record.state = "promoted".into();
+                record.state = PROMOTED.into();
                 rel.canary = Some(record);
                 let ending = smoke::after(s, ending, checks)?;
                 Attempt { s, env, history, rel, text, objects, timeout, allow_data_loss }.finish(ending)
             }
             End::RolloutFailed(ending) => {
-                record.state = "not started: the rest of the release did not roll out".into();
+                record.state = NOT_STARTED.into();
                 rel.canary = Some(record);
                 Attempt { s, env, history, rel, text, objects, timeout, allow_data_loss }.finish(ending)
             }
@@ -131,7 +144,7 @@ impl Deploy<'_> {
                 Ok(if crate::exec::interrupted() { 130 } else { 1 })
             }
             End::Paused => {
-                record.state = "paused".into();
+                record.state = PAUSED.into();
                 rel.canary = Some(record);
                 rel.description = "canary paused: too little traffic reached it to judge".into();
                 history::record(s, &rel, text)?;
@@ -180,7 +193,7 @@ fn ready_of(s: &Session, component: &str) -> Result<Vec<cluster::Pod>> {
 pub fn paused(history: &[Release]) -> Result<&Release, String> {
     let newest = history.iter().max_by_key(|r| r.revision);
     match newest {
-        Some(r) if r.outcome == Outcome::Pending && r.canary.as_ref().is_some_and(|c| c.state == "paused") => Ok(r),
+        Some(r) if r.outcome == Outcome::Pending && r.canary.as_ref().is_some_and(|c| c.state == PAUSED) => Ok(r),
         Some(r) => Err(format!(
             "no canary is paused: the newest release, revision {}, is {}{}; `cargo xtask canary ENV status` shows the last canary",
             r.revision,
@@ -209,7 +222,7 @@ pub fn promote_paused(s: &Session, env: &str, history: &[Release], mut rel: Rele
     s.apply(None, Some(&text), false)?;
     let ending = wait::wait(s, &wanted(&objects), Instant::now() + timeout)?;
     if let Some(c) = rel.canary.as_mut() {
-        c.state = "promoted by hand".into();
+        c.state = PROMOTED_BY_HAND.into();
     }
     rel.description = String::new();
     let earlier: Vec<Release> = history.iter().filter(|r| r.revision < rel.revision).cloned().collect();
@@ -232,7 +245,7 @@ pub fn abort_paused(s: &Session, env: &str, history: &[Release], mut rel: Releas
         .ok_or_else(|| anyhow::anyhow!("release {} vanished from the cluster", rel.revision))?;
     let text = records::manifests_of(&secret)?;
     if let Some(c) = rel.canary.as_mut() {
-        c.state = "aborted by hand".into();
+        c.state = ABORTED_BY_HAND.into();
     }
     rel.outcome = Outcome::Aborted;
     rel.description = "canary aborted by hand".into();

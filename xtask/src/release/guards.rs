@@ -34,6 +34,17 @@ pub enum Guard {
 }
 
 impl Guard {
+    pub const ALL: [Guard; 3] = [Guard::Any, Guard::Main, Guard::Release];
+
+    /// As an overlay's `xtask.toml` spells it (`guard = "…"`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Guard::Any => "any",
+            Guard::Main => "main",
+            Guard::Release => "release",
+        }
+    }
+
     /// The guard an overlay without settings gets: its name's, else the strictest.
     fn default_for(env: &str) -> Guard {
         match env {

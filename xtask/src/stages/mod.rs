@@ -9,6 +9,7 @@ pub mod canary;
 pub mod ci;
 pub mod components;
 pub mod deploy;
+pub mod docs;
 pub mod doctor;
 pub mod image;
 pub mod logs;
