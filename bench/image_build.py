@@ -8,7 +8,7 @@ and layers the cold build left, after a one-line change.
 
 The rebuild must reuse the dependency layers: target <= 25% of the cold time
 for the changed component. Also checked: building again with nothing changed
-gives every component the same image id (reproducible builds, docs/ci-cd.md). Needs a Docker engine and the local base images
+gives every component the same image id (reproducible builds, docs/measurements.md). Needs a Docker engine and the local base images
 (`cargo xtask services up base-images`).
 
 Through buildx (when `cargo xtask services up buildx` made its builder), in

@@ -17,7 +17,10 @@ const chunks = [];
 for await (const c of process.stdin) chunks.push(c);
 const texts = JSON.parse(Buffer.concat(chunks).toString('utf8'));
 
-function nodes(db) {
+// `[*]` becomes a pseudo-state `<parent>_start` or `<parent>_end`: no name of ours.
+const pseudo = (id, text) => text.includes('[*]') && /_(start|end)$/.test(id);
+
+function nodes(db, text) {
   const out = [];
   if (typeof db.getVertices === 'function') {
     for (const [id, v] of db.getVertices()) out.push({ id, label: String(v.text ?? id) });
@@ -26,7 +29,7 @@ function nodes(db) {
   if (typeof db.getStates === 'function') {
     const states = db.getStates();
     for (const [id, s] of states instanceof Map ? states : Object.entries(states)) {
-      if (s.type === 'start' || s.type === 'end') continue;
+      if (s.type === 'start' || s.type === 'end' || pseudo(id, text)) continue;
       out.push({ id, label: (s.descriptions && s.descriptions[0]) || id });
     }
   }
@@ -38,7 +41,7 @@ for (const text of texts) {
   try {
     await mermaid.parse(text);
     const diagram = await mermaid.mermaidAPI.getDiagramFromText(text);
-    results.push({ nodes: nodes(diagram.db) });
+    results.push({ nodes: nodes(diagram.db, text) });
   } catch (e) {
     results.push({ error: String(e && e.message ? e.message : e) });
   }

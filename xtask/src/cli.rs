@@ -69,7 +69,7 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Delete what an environment's releases applied and free their volumes; the namespace and the history stay.
     Undeploy(UndeployArgs),
-    /// A pull request's own environment pr-N: up (deploy, verify, smoke), down, list, sweep (docs/ci-cd.md, "Previews").
+    /// A pull request's own environment pr-N: up (deploy, verify, smoke), down, list, sweep (docs/explanation/previews.md).
     Preview {
         #[command(subcommand)]
         action: PreviewCommand,
@@ -454,7 +454,7 @@ pub enum ServicesCommand {
         #[arg(value_name = "NAME")]
         name: String,
     },
-    /// The local cluster's volume provisioner as a daemon (`services up kube` starts it; docs/cluster.md).
+    /// The local cluster's volume provisioner as a daemon (`services up kube` starts it; docs/explanation/local-cluster.md).
     #[command(hide = true)]
     Provisioner(ProvisionerArgs),
 }

@@ -63,7 +63,7 @@ pub const SUITES: &[Suite] = &[
     Suite {
         name: "node",
         files: &["canary", "environments", "platform_attacks", "previews", "real_node", "smoke_checks"],
-        reads: &["deploy/", "tools/", ".gitignore", ".ci/kube/", "README.md"],
+        reads: &["deploy/", "tools/", ".gitignore", ".ci/kube/", "docs/tutorial/first-run.md"],
         names: &[],
         components: &[Part::Definitions, Part::Images],
         services: true,
@@ -81,7 +81,7 @@ pub const SUITES: &[Suite] = &[
         services: true,
         threads: 0,
     },
-    // Builds every real image with the README's push command, pulls and runs
+    // Builds every real image with the tutorial's push command, pulls and runs
     // them; builds storage through the buildx builder once, against the
     // previous run's build of the same inputs (reproducible).
     // Its six tests at once: they wait on BuildKit, pip and pushes as much as
@@ -89,7 +89,7 @@ pub const SUITES: &[Suite] = &[
     Suite {
         name: "images",
         files: &["image_buildx", "image_path", "real_images"],
-        reads: &["tools/", ".gitignore", "README.md"],
+        reads: &["tools/", ".gitignore", "docs/tutorial/first-run.md"],
         names: &[],
         components: &[Part::Images],
         services: true,

@@ -1,4 +1,4 @@
-//! The floor plan as a test (docs/architecture.md, "Floors"): every
+//! The floor plan as a test (docs/explanation/architecture.md, "Floors"): every
 //! top-level module has a declared floor ([`FLOORS`]) and imports nothing on
 //! a floor above its own; stages are folders under `stages/` that import no
 //! other stage; nothing below the stages imports one; no two modules import
@@ -187,7 +187,7 @@ fn breaches(sources: &BTreeMap<String, String>) -> Vec<String> {
         }
     }
     for m in undeclared {
-        out.push(format!("{m} has no floor: declare it in FLOORS (xtask/tests/floors.rs) and docs/architecture.md"));
+        out.push(format!("{m} has no floor: declare it in FLOORS (xtask/tests/floors.rs) and docs/explanation/architecture.md"));
     }
     for c in cycles(&edges) {
         out.push(format!("import cycle: {}", c.iter().map(|m| name(m)).collect::<Vec<_>>().join(" → ")));
@@ -349,5 +349,5 @@ fn a_planted_folder_cycle_is_caught_though_no_file_loops() {
 #[test]
 fn a_module_with_no_floor_is_caught() {
     let found = planted(&[("annex.rs", "use crate::kube;")]);
-    assert_eq!(found, ["annex has no floor: declare it in FLOORS (xtask/tests/floors.rs) and docs/architecture.md"]);
+    assert_eq!(found, ["annex has no floor: declare it in FLOORS (xtask/tests/floors.rs) and docs/explanation/architecture.md"]);
 }

@@ -1,6 +1,6 @@
 //! This checkout's real images against a real Docker engine and a real
 //! registry with htpasswd auth on loopback (`cargo xtask services up` starts
-//! both): the README's push command builds and pushes every image, they pull
+//! both): the tutorial's spelled-out push command (docs/tutorial/first-run.md) builds and pushes every image, they pull
 //! back by digest and run. Apart from image_stage.rs (fixture images), as it
 //! alone reads the components' sources: a change in one re-runs only this.
 
@@ -32,7 +32,7 @@ fn every_image_builds_pushes_with_auth_pulls_by_digest_and_runs() {
     let lock = support::platform::recorded(&record).is_none().then(support::platform::lock);
     let docker_config = tempfile::tempdir().unwrap();
     let password = std::fs::read_to_string(&reg.password_file).unwrap().trim().to_string();
-    // The README's push command runs as written after `cargo xtask services up`.
+    // The tutorial's spelled-out push command runs as written after `cargo xtask services up`.
     let (env, args) = readme_push_command();
     let ns = args[args.iter().position(|a| a == "--registry").unwrap() + 1].clone();
     let run = xtask_in(root.path(), &args, &env, docker_config.path());

@@ -1,4 +1,4 @@
-// CoreDNS for the local cluster's real node (.ci/kube-build, docs/cluster.md):
+// CoreDNS for the local cluster's real node (.ci/kube-build, docs/explanation/local-cluster.md):
 // upstream's coremain with only the plugins the node's Corefile uses, so the
 // build needs none of the cloud back-ends (route53, azure, clouddns, ...) that
 // upstream's all-plugins main links in. The version is pinned in go.mod.

@@ -1,4 +1,4 @@
-//! Canary releases (docs/ci-cd.md, "Canary releases"): an environment whose
+//! Canary releases (docs/explanation/canary.md): an environment whose
 //! overlay declares `strategy = "canary"` (`strategy`) takes a release in
 //! steps. Everything but the canary components rolls as usual; each canary
 //! component gets a `NAME-canary` Deployment of the new template beside its

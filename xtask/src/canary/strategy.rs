@@ -113,7 +113,7 @@ pub fn parse(shown: &str, text: Option<&str>) -> Result<Strategy, String> {
     let file: File = toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |s| line_of(text, s.start));
         format!(
-            "{shown}:{line}: {}: write `strategy = \"rolling\"`, or `strategy = \"canary\"` with a [canary] table (docs/ci-cd.md, \"Canary releases\")",
+            "{shown}:{line}: {}: write `strategy = \"rolling\"`, or `strategy = \"canary\"` with a [canary] table (docs/explanation/canary.md)",
             e.message().trim_end_matches('\n')
         )
     })?;

@@ -1,7 +1,7 @@
 //! `target/xtask/images.json`: every image the stage built or pushed, per
 //! component, kept across runs (a later run merges into it, never drops what
 //! it did not touch). The manifests stage pins images from it. The format is
-//! documented in docs/ci-cd.md ("images.json"); `format` changes only with
+//! documented in docs/reference/files.md ("images.json"); `format` changes only with
 //! an incompatible change.
 
 use crate::component::Component;

@@ -38,7 +38,7 @@ pub struct Pushed {
     pub digest: Option<String>,
 }
 
-/// `images.json` as the image stage writes it (`format` 1; see docs/ci-cd.md).
+/// `images.json` as the image stage writes it (`format` 1; see docs/reference/files.md).
 #[derive(Deserialize)]
 struct Report {
     format: u32,

@@ -77,7 +77,7 @@ fn finding(file: &str, line: u32, column: u32, code: &str, message: String) -> F
 
 /// Every action not pinned by a commit SHA with its tag in a comment.
 pub fn unpinned(file: &str, text: &str) -> Vec<Finding> {
-    let fix = "pin the commit its tag names, the tag in a comment (`uses: OWNER/REPO@<40-hex sha> # vX.Y.Z`; docs/ci-cd.md says how to find it; `cargo xtask workflows pins` lists the pins)";
+    let fix = "pin the commit its tag names, the tag in a comment (`uses: OWNER/REPO@<40-hex sha> # vX.Y.Z`; docs/explanation/workflows.md says how to find it; `cargo xtask workflows pins` lists the pins)";
     uses(text)
         .into_iter()
         .filter_map(|u| {
@@ -118,7 +118,7 @@ pub fn without_timeout(file: &str, text: &str) -> Vec<Finding> {
             let keys: Vec<&str> = children(&lines, first as usize - 1, last as usize).iter().map(|&i| key(lines[i])).collect();
             (keys.contains(&"runs-on") && !keys.contains(&"timeout-minutes")).then(|| {
                 let message = format!(
-                    "job `{job}` has no `timeout-minutes`, so a hung step runs for GitHub's six hours: set one a little above its measured time (docs/ci-cd.md lists them)"
+                    "job `{job}` has no `timeout-minutes`, so a hung step runs for GitHub's six hours: set one a little above its measured time (docs/explanation/workflows.md lists them)"
                 );
                 finding(file, first, indent(lines[first as usize - 1]) as u32 + 1, "job-timeout", message)
             })

@@ -75,10 +75,14 @@ pub fn images_json(root: &Path) -> serde_json::Value {
     images
 }
 
-/// The README's push command as written: the variables before `cargo xtask`, and its arguments.
+/// The tutorial's spelled-out push command as written: the variables before `cargo xtask`, and its arguments.
 pub fn readme_push_command() -> (Vec<(String, String)>, Vec<String>) {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let line = readme.lines().find(|l| l.contains("cargo xtask image build --push")).expect("the README shows a push");
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/tutorial/first-run.md")).unwrap();
+    let line = page
+        .lines()
+        .find(|l| l.contains("cargo xtask image build --push --registry"))
+        .expect("docs/tutorial/first-run.md spells a push out");
     let words: Vec<&str> = line.split(" #").next().unwrap().split_whitespace().collect();
     let at = words.iter().position(|w| *w == "cargo").unwrap();
     assert_eq!(words[at + 1], "xtask", "{line}");

@@ -1,7 +1,7 @@
 //! The manifests stage: `cargo xtask manifests update|render|validate|rules`.
 //! `deploy/base` composes every component's `k8s/`; an overlay per
 //! environment under `deploy/overlays` sets its namespace, labels, replicas,
-//! resources and pinned images. See docs/ci-cd.md, "Manifests".
+//! resources and pinned images. See docs/explanation/manifests.md.
 
 mod update;
 mod validate;

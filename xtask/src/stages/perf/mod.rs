@@ -43,7 +43,7 @@ fn compare(ws: &Workspace, args: &PerfArgs, out: &Printer) -> Result<i32> {
         if !file.is_file() {
             if !args.components.is_empty() {
                 return Err(UsageError::new(format!(
-                    "{} has no {}: declare its scenarios there (docs/ci-cd.md, \"The performance stage\")",
+                    "{} has no {}: declare its scenarios there (docs/explanation/performance.md)",
                     c.name,
                     rel(root, &file)
                 )));
