@@ -93,7 +93,7 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<WorkflowsCommand>,
     },
-    /// What the pipeline and its tests need running here: the Docker engine, a loopback registry, the base images, a local Kubernetes control plane.
+    /// What the pipeline and its tests need running here: the Docker engine, a loopback registry, the base images, buildx's builder, a local Kubernetes cluster, the OpenTelemetry Collector.
     Services {
         #[command(subcommand)]
         action: ServicesCommand,
@@ -173,7 +173,7 @@ pub struct PerfArgs {
 /// Which cluster: credentials from `KUBECONFIG` (a path, or base64) or `KUBECONFIG_B64`.
 #[derive(Args, Debug, Clone)]
 pub struct ClusterArgs {
-    /// A kubeconfig file (default: KUBECONFIG as a path or base64, else KUBECONFIG_B64, else ~/.kube/config).
+    /// A kubeconfig file (default: KUBECONFIG_B64, else KUBECONFIG as a path or base64, else ~/.kube/config).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
@@ -426,7 +426,7 @@ pub struct PreviewUpArgs {
 pub enum ServicesCommand {
     /// Bring services up (all when none is named, with what they need), check them, and record them for every checkout (root: /var/lib/xtask/services.json; XTASK_SERVICES_FILE overrides).
     Up {
-        /// docker, registry, base-images, buildx, kube.
+        /// docker, registry, base-images, buildx, kube, otelcol.
         #[arg(value_name = "NAME")]
         names: Vec<String>,
     },
@@ -434,7 +434,7 @@ pub enum ServicesCommand {
     Down {
         #[arg(value_name = "NAME")]
         names: Vec<String>,
-        /// Also delete the services' state (the registry's storage and password, the cluster's etcd data and keys).
+        /// Also delete the services' state: the registry's storage and password, the base images' OCI layouts, buildx's exported layer caches, the cluster's etcd data, keys and volumes (built binaries, images and the Go build cache stay).
         #[arg(long)]
         purge: bool,
         /// With --purge and no NAME: remove everything services up installed or cached too (the base and BuildKit images, the build caches and state folders, the record), each listed with its size first.

@@ -8,7 +8,7 @@ mod checks;
 mod cli;
 mod clock;
 mod component;
-mod docs;
+mod documentation;
 mod error;
 mod exec;
 mod findings;

@@ -2,7 +2,7 @@
 //! fresh), and check the diagrams: they parse and name only what exists.
 
 use crate::cli::{Cli, DocsCommand};
-use crate::docs::{self, cli_ref, mermaid};
+use crate::documentation::{self as docs, cli_ref, mermaid};
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::path::Path;
