@@ -149,8 +149,24 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
+/// Help text as Markdown prose: one line, and `<` `>` outside code spans
+/// escaped (a `components/<c>/perf.toml` would otherwise vanish as an HTML tag).
 fn one_line(s: String) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = String::new();
+    let mut code = false;
+    for ch in line.chars() {
+        match ch {
+            '`' => {
+                code = !code;
+                out.push(ch);
+            }
+            '<' if !code => out.push_str("&lt;"),
+            '>' if !code => out.push_str("&gt;"),
+            _ => out.push(ch),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

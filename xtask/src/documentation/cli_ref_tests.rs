@@ -48,3 +48,11 @@ fn the_real_command_line_renders_every_subcommand() {
     }
     assert!(page.contains("`--kubernetes-version"), "validate's flag");
 }
+
+#[test]
+fn angle_brackets_in_prose_are_escaped_and_code_is_left_alone() {
+    assert_eq!(
+        one_line("scenarios in components/<c>/perf.toml,\n  `target/<c>` stays".into()),
+        "scenarios in components/&lt;c&gt;/perf.toml, `target/<c>` stays"
+    );
+}
