@@ -73,6 +73,31 @@ fn links(text: &str) -> Vec<String> {
     out
 }
 
+/// The anchors GitHub gives a page's headings: lower case, spaces to `-`,
+/// punctuation but `-` and `_` dropped (`## images.json` → `imagesjson`).
+fn anchors(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        let Some(title) = line.strip_prefix('#').filter(|_| !fenced) else { continue };
+        let title = title.trim_start_matches('#').trim();
+        let slug = title
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect();
+        out.push(slug);
+    }
+    out
+}
+
 #[test]
 fn every_relative_link_resolves() {
     let root = root();
@@ -81,16 +106,29 @@ fn every_relative_link_resolves() {
         let text = std::fs::read_to_string(root.join(&page)).unwrap();
         let dir = Path::new(&page).parent().unwrap().to_path_buf();
         for target in links(&text) {
-            if target.contains("://") || target.starts_with('#') || target.starts_with("mailto:") {
+            if target.contains("://") || target.starts_with("mailto:") {
                 continue;
             }
-            let path = target.split('#').next().unwrap();
-            if !root.join(&dir).join(path).exists() {
-                broken.push(format!("{page}: ({target})"));
+            let (path, anchor) = target.split_once('#').unwrap_or((&target, ""));
+            let file = if path.is_empty() { root.join(&page) } else { root.join(&dir).join(path) };
+            if !file.exists() {
+                broken.push(format!("{page}: ({target}): no such file"));
+            } else if !anchor.is_empty() && file.extension().is_some_and(|e| e == "md") {
+                let heads = anchors(&std::fs::read_to_string(&file).unwrap());
+                if !heads.iter().any(|h| h == anchor) {
+                    broken.push(format!("{page}: ({target}): no such heading"));
+                }
             }
         }
     }
     assert!(broken.is_empty(), "links to nothing: {broken:#?}");
+}
+
+#[test]
+fn anchors_are_githubs() {
+    let page =
+        "# Files\n## images.json\n## 5. What the deploy identity may do\n```\n# not a heading\n```\n## `services up`\n";
+    assert_eq!(anchors(page), ["files", "imagesjson", "5-what-the-deploy-identity-may-do", "services-up"]);
 }
 
 #[test]
