@@ -4,7 +4,8 @@ deleting everything the xtask and its tools built, downloaded or started.
 
 Deleted first (this is destructive, hence --yes): the services (`cargo xtask
 services down --purge`, then their state and caches: /var/lib/xtask-*,
-/var/cache/xtask-* when root, ~/.local/state and ~/.cache otherwise), every
+/var/cache/xtask-* when root, ~/.local/state and ~/.cache otherwise, and the
+services record's folder, /var/lib/xtask or ~/.local/state/xtask), every
 image and build cache of the Docker engine, Go's build and module caches,
 uv's and pip's caches, and cargo's downloaded crates. Left: what apt
 installed (the engine, containerd, the registry, debootstrap …; installing
@@ -51,13 +52,17 @@ def run(*cmd: str, check: bool = False, cwd: Path = ROOT) -> str:
 
 
 def dirs() -> list[Path]:
-    """The services' state and caches, as `services/mod.rs` decides them."""
+    """The services' state and caches, as `services/mod.rs` decides them, and
+    the folder of the services record (`services/location.rs`): a fresh
+    machine has none, so no command may find the old one."""
     if os.geteuid() == 0:
-        return [*Path("/var/lib").glob("xtask-*"), *Path("/var/cache").glob("xtask-*")]
-    home = Path.home()
-    state = Path(os.environ.get("XDG_STATE_HOME", home / ".local/state"))
-    cache = Path(os.environ.get("XDG_CACHE_HOME", home / ".cache"))
-    return [*state.glob("xtask-*"), *cache.glob("xtask-*")]
+        state, cache = Path("/var/lib"), Path("/var/cache")
+    else:
+        home = Path.home()
+        state = Path(os.environ.get("XDG_STATE_HOME", home / ".local/state"))
+        cache = Path(os.environ.get("XDG_CACHE_HOME", home / ".cache"))
+    record = [state / "xtask"] if (state / "xtask").is_dir() else []
+    return [*state.glob("xtask-*"), *cache.glob("xtask-*"), *record]
 
 
 def forget_everything() -> list[str]:

@@ -69,9 +69,12 @@ def services_var(name: str) -> str | None:
     """A variable `cargo xtask services up` recorded (as every xtask command reads them)."""
     if os.environ.get(name):
         return os.environ[name]
-    # The record the xtask reads: the override, the machine's, a checkout's old one.
+    # The record the xtask reads: the override, a user's own (not root), the machine's, a checkout's old one.
     override = os.environ.get("XTASK_SERVICES_FILE")
-    files = [ROOT / override] if override else [Path("/var/lib/xtask/services.json"), ROOT / "target/xtask/services.json"]
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state")
+    own = [state / "xtask/services.json"] if os.geteuid() != 0 else []
+    machine = [Path("/var/lib/xtask/services.json"), ROOT / "target/xtask/services.json"]
+    files = [ROOT / override] if override else own + machine
     state = None
     for file in files:
         try:
