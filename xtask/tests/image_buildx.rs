@@ -7,7 +7,7 @@
 use crate::support;
 
 use std::path::{Path, PathBuf};
-use support::buildx::{buildx_config, remove_builder, test_builder};
+use support::buildx::{buildx_config, test_builder, RemovedOnDrop};
 use support::git::head;
 use support::images::{copy_of_the_sources_at_a_fixed_commit, git_repo, GOOD};
 use support::registry::docker;
@@ -101,6 +101,7 @@ fn a_cold_build_of_storage_is_the_image_the_last_run_built_of_its_inputs_and_the
     let name = format!("xtask-repro-{}", std::process::id());
     let own = own_builder(&name);
     let config = own.path().to_path_buf();
+    let _builder = RemovedOnDrop { name: name.clone(), config: config.clone() };
     let repo = Repo { dir: copy_of_the_sources_at_a_fixed_commit() };
     let cache = tempfile::tempdir().unwrap();
     let key = inputs_key(&head(repo.root()), &config);
@@ -145,7 +146,6 @@ fn a_cold_build_of_storage_is_the_image_the_last_run_built_of_its_inputs_and_the
     std::fs::rename(&temp, &record).unwrap();
     let sha = head(repo.root());
     docker(&["rmi", &format!("local/storage:{sha}"), &format!("local/storage:{}", &sha[..7])]);
-    remove_builder(&name, &config);
 }
 
 #[test]
@@ -153,6 +153,7 @@ fn a_cold_build_of_storage_is_the_image_the_last_run_built_of_its_inputs_and_the
 fn a_builder_that_is_gone_or_wedged_is_recreated_and_said_once() {
     let name = format!("xtask-test-{}", std::process::id());
     let config = own_builder(&name);
+    let _builder = RemovedOnDrop { name: name.clone(), config: config.path().to_path_buf() };
     let cache = tempfile::tempdir().unwrap();
     let repo = git_repo(&[("good", GOOD)]);
     let container = format!("{name}-buildkit");
@@ -167,7 +168,6 @@ fn a_builder_that_is_gone_or_wedged_is_recreated_and_said_once() {
     // Answering: nothing said.
     let run = build(&repo, config.path(), cache.path(), &["good"]);
     assert_eq!((run.code, said(&run)), (0, 0), "{}", run.stdout);
-    remove_builder(&name, config.path());
     let sha = head(repo.root());
     docker(&["rmi", &format!("local/good:{sha}"), &format!("local/good:{}", &sha[..7])]);
 }

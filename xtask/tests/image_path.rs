@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use support::buildx::{buildx_config, remove_builder, test_builder};
+use support::buildx::{buildx_config, test_builder, RemovedOnDrop};
 use support::images::copy_of_the_sources;
 use support::registry::docker;
 use support::Repo;
@@ -117,6 +117,7 @@ fn clean(root: &Path, ns: &str, component: &str) {
 fn spark_builds_and_pushes_through_a_builder_that_sees_no_engine_image_and_mirrors_no_hub() {
     let name = format!("imgpath-{}", std::process::id());
     let config = bare_builder(&name);
+    let _builder = RemovedOnDrop { name: name.clone(), config: config.path().to_path_buf() };
     let repo = Repo { dir: copy_of_the_sources() };
     let root = repo.root();
     let (home, users, before) = users_home();
@@ -133,7 +134,6 @@ fn spark_builds_and_pushes_through_a_builder_that_sees_no_engine_image_and_mirro
         .unwrap();
     let users_after = std::fs::read(&users).unwrap();
     clean(root, &ns, "spark");
-    remove_builder(&name, config.path());
 
     assert_eq!(run.code, 0, "{}", run.stderr);
     let said = String::from_utf8_lossy(&blind.stderr);

@@ -32,6 +32,20 @@ pub fn test_builder(name: &str, edit: impl FnOnce(&Path, &mut serde_json::Value)
     dir
 }
 
+/// A test's own builder, removed when dropped: a failing test's too (its
+/// BuildKit state volume holds gigabytes). Bind it after the builder's
+/// config folder, so it goes first.
+pub struct RemovedOnDrop {
+    pub name: String,
+    pub config: std::path::PathBuf,
+}
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        remove_builder(&self.name, &self.config);
+    }
+}
+
 /// Remove a test's own builder: its container, state volume and socket folder.
 pub fn remove_builder(name: &str, config: &Path) {
     let _ = Command::new("docker").args(["buildx", "rm", "--force", name]).env("DOCKER_CONFIG", config).output();
