@@ -449,7 +449,7 @@ pub enum ServicesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The cache key and folder of a service's build (kube, otelcol, buildx: binaries built with Go), for actions/cache.
+    /// The cache key and folder of a service's build (kube, otelcol, buildx, signing: binaries built with Go), for actions/cache.
     Key {
         #[arg(value_name = "NAME")]
         name: String,

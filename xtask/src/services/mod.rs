@@ -24,6 +24,7 @@ pub mod otelcol;
 pub mod packages;
 pub mod process;
 pub mod registry;
+pub mod signing;
 pub mod state;
 pub mod wipe;
 
@@ -57,6 +58,7 @@ pub fn all() -> Vec<&'static dyn Service> {
         &buildx::Buildx,
         &kube::ControlPlane,
         &otelcol::Otelcol,
+        &signing::Signing,
     ]
 }
 

@@ -233,7 +233,7 @@ fn status(b: &Base, asked: &[String], json: bool) -> Result<i32> {
     Ok(if all_up { 0 } else { 1 })
 }
 
-/// `services key kube|otelcol|buildx`: a build's cache key and folder, for actions/cache.
+/// `services key kube|otelcol|buildx|signing`: a build's cache key and folder, for actions/cache.
 fn key(b: &Base, name: &str) -> Result<i32> {
     let (key, path) = match name {
         "kube" => {
@@ -242,9 +242,10 @@ fn key(b: &Base, name: &str) -> Result<i32> {
         }
         "otelcol" => services::otelcol::cache_entry(&b.cx(None))?,
         "buildx" => services::buildx::cache_entry(&b.cx(None))?,
+        "signing" => services::signing::cache_entry(&b.cx(None))?,
         _ => {
             return Err(UsageError::new(format!(
-                "`{name}` has no build to cache: only `kube` (the control plane's binaries), `otelcol` (the collector) and `buildx` (buildx and BuildKit) have"
+                "`{name}` has no build to cache: only `kube` (the control plane's binaries), `otelcol` (the collector), `buildx` (buildx and BuildKit) and `signing` (cosign and syft) have"
             )))
         }
     };
