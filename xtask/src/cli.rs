@@ -595,6 +595,14 @@ pub enum ImageCommand {
     },
     /// Push images built earlier (same tags as `image build` gives them), as they are.
     Push(ImageArgs),
+    /// A summary of the signed SBOM attached to a component's pushed image (packages by type, the five largest).
+    Sbom {
+        /// The component whose image (its last push in the images report) to read.
+        component: String,
+        /// Read this image instead (`name@sha256:…` or `name:tag`).
+        #[arg(long = "ref", value_name = "IMAGE")]
+        reference: Option<String>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

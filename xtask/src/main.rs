@@ -31,6 +31,7 @@ mod services;
 mod stages;
 mod stats;
 mod suites;
+mod supply;
 mod telemetry;
 mod testing;
 #[cfg(test)]
@@ -136,6 +137,9 @@ fn run(cli: Cli, command: Option<&str>) -> Result<i32> {
             match action {
                 ImageCommand::Build { image, build } => stages::image::run(&ws, &image, Some(&build)),
                 ImageCommand::Push(image) => stages::image::run(&ws, &image, None),
+                ImageCommand::Sbom { component, reference } => {
+                    supply::sbom::show(&ws, &component, reference.as_deref())
+                }
             }
         }
         Command::Manifests { action } => stages::manifests::run(&discover(&root)?, &action),

@@ -95,7 +95,7 @@ fn table(text: Option<&str>, shown: &str) -> Result<Option<toml::Table>, String>
     Ok(Some(table))
 }
 
-const SETTING_KEYS: [&str; 3] = ["guard", "reviewers", "previews"];
+const SETTING_KEYS: [&str; 4] = ["guard", "reviewers", "previews", "verify-images"];
 
 /// Whose settings an environment takes: a pull request's preview takes
 /// development's, as it renders development's overlay.
@@ -142,6 +142,31 @@ pub fn reviewers_required(env: &str, guard: Guard, text: Option<&str>, shown: &s
             if guard == Guard::Release { "required" } else { "not-required" }
         )),
     }
+}
+
+/// Whether deploy verifies the images' signatures, provenance and SBOM
+/// (`verify-images = false` in the overlay's settings opts out): always,
+/// except where the guard is `any` (development) and the overlay opts out.
+pub fn verify_images(env: &str, guard: Guard, text: Option<&str>, shown: &str) -> Result<bool, String> {
+    let table = table(text, shown)?;
+    match table.as_ref().and_then(|t| t.get("verify-images")).map(|v| v.as_bool()) {
+        None | Some(Some(true)) => Ok(true),
+        Some(Some(false)) if guard == Guard::Any => Ok(false),
+        Some(Some(false)) => Err(format!(
+            "{shown} sets verify-images = false, but {env} is guarded (guard \"{}\"): only a development environment (guard \"any\") may deploy unverified images; remove the setting",
+            if guard == Guard::Main { "main" } else { "release" }
+        )),
+        Some(None) => Err(format!("{shown} sets verify-images to a non-boolean: write `verify-images = false` or remove it")),
+    }
+}
+
+/// `verify_images` for `env`'s overlay (a preview's: development's).
+pub fn read_verify_images(root: &Path, env: &str, guard: Guard) -> Result<bool> {
+    // A preview takes development's settings (and its opt-out).
+    let env = &settings_env(env);
+    let shown = format!("{OVERLAYS}/{env}/{SETTINGS}");
+    let text = std::fs::read_to_string(root.join(&shown)).ok();
+    verify_images(env, guard, text.as_deref(), &shown).map_err(UsageError::new)
 }
 
 /// `reviewers_required` for `env`'s overlay.

@@ -109,6 +109,19 @@ fn reviewers_are_required_on_github_where_the_guard_is_release_unless_the_overla
 }
 
 #[test]
+fn only_development_may_deploy_unverified_images() {
+    let shown = "deploy/overlays/x/xtask.toml";
+    assert_eq!(verify_images("development", Guard::Any, None, shown), Ok(true), "verified by default");
+    assert_eq!(verify_images("development", Guard::Any, Some("verify-images = false\n"), shown), Ok(false));
+    for (env, guard) in [("staging", Guard::Main), ("production", Guard::Release)] {
+        let err = verify_images(env, guard, Some("verify-images = false\n"), shown).unwrap_err();
+        assert!(err.contains("only a development environment") && err.contains(env), "{err}");
+    }
+    let err = verify_images("development", Guard::Any, Some("verify-images = \"no\"\n"), shown).unwrap_err();
+    assert!(err.contains("non-boolean"), "{err}");
+}
+
+#[test]
 fn a_preview_takes_developments_settings_and_previews_is_a_small_whole_number() {
     assert_eq!(settings_env("pr-12"), "development");
     assert_eq!(settings_env("staging"), "staging");

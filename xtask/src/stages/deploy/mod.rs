@@ -2,7 +2,8 @@
 //! (`release::guards`; on GitHub also that the environment requires
 //! reviewers, `github::environment`) → render and validate → the images' origins
 //! (`release::provenance`: outside development this commit's builds, in
-//! production exactly the release's digests) → take the environment's lock →
+//! production exactly the release's digests) → their signatures, signed
+//! provenance and SBOM (`supply::verify`; development may opt out) → take the environment's lock →
 //! refuse, before anything changes, a prune that would delete a claim not
 //! named by `--allow-data-loss` (`release::teardown`) and a rollout that stops
 //! its pods first whose new pods would not fit (`kube::fit`) →
@@ -33,6 +34,7 @@ use crate::release::guards::Guard;
 use crate::release::history;
 use crate::release::records::{self, Outcome, Release};
 use crate::release::{guards, provenance, teardown, token};
+use crate::supply;
 use crate::telemetry;
 use anyhow::Result;
 use std::time::Instant;
@@ -74,6 +76,14 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
     let forced = guard != Guard::Any && !let_through.is_empty();
     for p in &let_through {
         eprintln!("{}: {p}", if forced { "warning (--force)" } else { "note" });
+    }
+    // Signature, provenance and SBOM of every image of ours, before anything is applied.
+    if guards::read_verify_images(root, &env, guard)? {
+        telemetry::step("verify-images", &env, || {
+            supply::verify::before_apply(root, &env, guard, &facts.commit, &applied)
+        })?;
+    } else {
+        println!("deploy {env}: images not verified (verify-images = false in {})", render::overlay_file(&env));
     }
     let uncommitted = provenance::uncommitted(root, &env);
     if !uncommitted.is_empty() {

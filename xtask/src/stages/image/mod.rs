@@ -14,6 +14,7 @@ use crate::printer::Printer;
 use crate::python;
 use crate::report::Row;
 use crate::runner::{self, Stage};
+use crate::supply;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use xshell::{cmd, Shell};
@@ -188,6 +189,19 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
     let name = if build { "image build" } else { "image push" };
     let stage = Stage { name, review: Some(&plan::review), describe: &plan::describe, epilogue: &epilogue };
     let code = runner::run(&ws.root, &stage, &tasks, Some(&contexts as &dyn Prepare), &run.exec, run.no_cache);
+    // Every digest pushed gets its SBOM, provenance and signature (supply::attest), once all pushed.
+    if push && !dry_run && matches!(code, Ok(0)) && targets.iter().any(|t| !t.host.is_empty()) {
+        supply::attest::after_push(&supply::attest::AfterPush {
+            root: &ws.root,
+            components: &components,
+            tasks: &tasks,
+            targets: &targets,
+            tags: &tags.tags,
+            epoch: co.epoch,
+            base: base.as_deref(),
+            buildx: bx.as_ref().map(|b| b.config.as_path()),
+        })?;
+    }
     // The run's logins go with its config; the caller's own Docker config was never touched.
     drop(login);
     code

@@ -1,0 +1,245 @@
+//! Deploy's part, before anything is applied: for every image of ours the
+//! render runs, resolved to its digest, cosign checks the signature, the
+//! signed provenance's source repository and commit (production: the
+//! release's commit; elsewhere an ancestor of the deployed commit), and that
+//! a signed SBOM is attached. Every image is checked; each failure is one
+//! line (which image and digest, what failed, the fix); one failure refuses
+//! the deploy. `verdict` is pure, the rest runs cosign.
+
+use crate::error::UsageError;
+use crate::images::registry::targets;
+use crate::manifests::rules::ImageRef;
+use crate::release::guards::Guard;
+use crate::release::provenance::{Applied, Origin};
+use crate::supply::session::{Session, Tools};
+use crate::supply::statement::{self, Attestation, SLSA_V1, SPDX};
+use crate::supply::{Verifier, NO_VERIFIER};
+use anyhow::Result;
+use std::path::Path;
+use std::time::Instant;
+use xshell::{cmd, Shell};
+
+/// Which provenance commits an environment takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accept {
+    /// Exactly this commit (production: the release tag's).
+    Exactly(String),
+    /// This commit or an ancestor of it (staging, development).
+    AncestorOf(String),
+}
+
+impl Accept {
+    pub fn for_guard(guard: Guard, head: &str) -> Accept {
+        match guard {
+            Guard::Release => Accept::Exactly(head.to_string()),
+            _ => Accept::AncestorOf(head.to_string()),
+        }
+    }
+}
+
+/// One image's verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub component: String,
+    /// `name@sha256:…`, what was checked.
+    pub reference: String,
+    /// Ok(the provenance's commit) or Err(what failed and the fix).
+    pub result: Result<String, String>,
+}
+
+impl Outcome {
+    pub fn line(&self) -> String {
+        match &self.result {
+            Ok(commit) => format!(
+                "{}: verified: signature, provenance (commit {}), sbom ({})",
+                self.component,
+                &commit[..commit.len().min(12)],
+                self.reference
+            ),
+            Err(why) => format!("{}: {}: {why}", self.component, self.reference),
+        }
+    }
+}
+
+/// A short reason from cosign's own words.
+pub fn classify(why: &str, kind: &str) -> String {
+    let w = why.to_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| w.contains(n));
+    if has(&["connection refused", "no such host", "i/o timeout", "dial tcp", "connection reset"]) {
+        format!("registry unreachable ({why}): start it (cargo xtask services up registry) or check the image's host")
+    } else if has(&["unauthorized", "authentication required", "denied"]) {
+        "the registry refused the login: check XTASK_REGISTRY_USERNAME and its password".into()
+    } else if has(&["no signatures found", "no matching signatures"]) && kind == "signature" {
+        "not signed: push it through the image stage (cargo xtask image push), which signs it".into()
+    } else if has(&["no matching attestations", "none of the attestations matched", "no signatures found"]) {
+        format!("no signed {kind} attached: push it again through the image stage (cargo xtask image push)")
+    } else if has(&["manifest unknown", "name unknown", "not found"]) {
+        format!("not in the registry ({why}): push it, or pin an image that exists")
+    } else if has(&["invalid signature", "failed to verify", "verification failed", "error verifying", "no matching"]) {
+        format!("{kind} does not verify with this key ({why}): sign with the key deploy trusts, or point XTASK_SIGNING_PUBLIC_KEY/COSIGN_PUBLIC_KEY at the signer's public key")
+    } else {
+        format!("{kind} cannot be verified ({why}): push and sign it again (cargo xtask image push)")
+    }
+}
+
+/// Verified attestations of `reference` of cosign's `kind`; Err: one reason.
+pub fn attestations_of(
+    sh: &Shell,
+    s: &Session,
+    v: &Verifier,
+    reference: &str,
+    kind: &str,
+) -> Result<Vec<Attestation>, String> {
+    let mut args = vec!["verify-attestation".to_string(), "--type".into(), kind.into()];
+    args.extend(s.verify_flags(v));
+    args.push(reference.into());
+    let what = if kind == "spdxjson" { "SBOM" } else { "provenance" };
+    let out = s.cmd(sh, &s.tools.cosign, &args).output().map_err(|e| format!("cannot run cosign: {e}"))?;
+    if !out.status.success() {
+        return Err(classify(&s.why(&out), what));
+    }
+    statement::attestations(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| format!("corrupt {what} attestation ({e}): push and sign it again (cargo xtask image push)"))
+}
+
+/// `name@sha256:…` of `reference` (a tag is resolved in the registry).
+fn resolve(sh: &Shell, s: &Session, reference: &str) -> Result<String, String> {
+    let r = ImageRef::parse(reference);
+    if let Some(d) = &r.digest {
+        return Ok(format!("{}@{d}", r.name));
+    }
+    let args = vec!["triangulate".to_string(), "--type".into(), "digest".into(), reference.into()];
+    let out = s.cmd(sh, &s.tools.cosign, &args).output().map_err(|e| format!("cannot run cosign: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || !text.contains("@sha256:") {
+        return Err(classify(&s.why(&out), "image"));
+    }
+    Ok(text)
+}
+
+/// The verdict on one image's verified provenances: the first that names
+/// `repository` and an accepted commit, else why none does.
+pub fn verdict(
+    provenances: &[Attestation],
+    digest: &str,
+    repository: &str,
+    accepted: &dyn Fn(&str) -> bool,
+    accept: &Accept,
+) -> Result<String, String> {
+    let mut seen = Vec::new();
+    for a in provenances.iter().filter(|a| a.predicate_type == SLSA_V1 && a.subjects.iter().any(|d| d == digest)) {
+        let Some((repo, commit)) = statement::source_of(&a.predicate) else { continue };
+        if repo == repository && accepted(&commit) {
+            return Ok(commit);
+        }
+        seen.push(format!("{repo} at {}", &commit[..commit.len().min(12)]));
+    }
+    if seen.is_empty() {
+        return Err("no signed provenance names its source: push it again through the image stage".into());
+    }
+    let wanted = match accept {
+        Accept::Exactly(c) => format!("{repository} at the release's commit {}", &c[..c.len().min(12)]),
+        Accept::AncestorOf(c) => format!("{repository} at an ancestor of {}", &c[..c.len().min(12)]),
+    };
+    Err(format!(
+        "provenance names {}, not {wanted}: deploy the commit it was built from, or build and push this one",
+        seen.join(", ")
+    ))
+}
+
+/// One image, all three checks.
+fn one(sh: &Shell, s: &Session, v: &Verifier, a: &Applied, repository: &str, accept: &Accept, git: &Shell) -> Outcome {
+    let component = a.image.component.clone();
+    let reference = match resolve(sh, s, &a.image.reference) {
+        Ok(r) => r,
+        Err(why) => return Outcome { component, reference: a.image.reference.clone(), result: Err(why) },
+    };
+    let digest = reference.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+    let result = (|| {
+        let mut args = vec!["verify".to_string()];
+        args.extend(s.verify_flags(v));
+        args.push(reference.clone());
+        let out = s.cmd(sh, &s.tools.cosign, &args).output().map_err(|e| format!("cannot run cosign: {e}"))?;
+        if !out.status.success() {
+            return Err(classify(&s.why(&out), "signature"));
+        }
+        let provenances = attestations_of(sh, s, v, &reference, "slsaprovenance1")?;
+        let accepted = |commit: &str| match accept {
+            Accept::Exactly(c) => commit == c,
+            Accept::AncestorOf(c) => cmd!(git, "git merge-base --is-ancestor {commit} {c}")
+                .quiet()
+                .ignore_stderr()
+                .ignore_stdout()
+                .run()
+                .is_ok(),
+        };
+        let commit = verdict(&provenances, &digest, repository, &accepted, accept)?;
+        let sboms = attestations_of(sh, s, v, &reference, "spdxjson")?;
+        if !sboms.iter().any(|a| a.predicate_type == SPDX && a.subjects.contains(&digest)) {
+            return Err(
+                "no signed SBOM attached: push it again through the image stage (cargo xtask image push)".into()
+            );
+        }
+        Ok(commit)
+    })();
+    Outcome { component, reference, result }
+}
+
+/// Deploy's check of `applied` (images of ours; someone else's are not
+/// ours to sign) for an environment with `guard` deploying `head`: each
+/// outcome's line printed, and bad input naming every failure when one fails.
+pub fn before_apply(root: &Path, env: &str, guard: Guard, head: &str, applied: &[Applied]) -> Result<Vec<Outcome>> {
+    let ours: Vec<&Applied> = applied.iter().filter(|a| a.origin != Origin::Foreign).collect();
+    if ours.is_empty() {
+        return Ok(Vec::new());
+    }
+    let envf = |k: &str| std::env::var(k).ok();
+    let verifier = Verifier::decide(&envf, crate::github::on_github())
+        .ok_or_else(|| UsageError::new(format!("deploy {env}: {NO_VERIFIER}")))?;
+    let s = Session::new(Tools::find()?, &targets(None, &envf).unwrap_or_default())?;
+    let sh = Shell::new()?;
+    let git = Shell::new()?;
+    git.change_dir(root);
+    let repository = source_repository(root);
+    let accept = Accept::for_guard(guard, head);
+    let t0 = Instant::now();
+    let outcomes: Vec<Outcome> = ours.iter().map(|a| one(&sh, &s, &verifier, a, &repository, &accept, &git)).collect();
+    let failed: Vec<String> = outcomes.iter().filter(|o| o.result.is_err()).map(Outcome::line).collect();
+    for o in outcomes.iter().filter(|o| o.result.is_ok()) {
+        println!("{}", o.line());
+    }
+    if !failed.is_empty() {
+        return Err(UsageError::new(format!(
+            "deploy {env}: {} of {} images failed verification, nothing applied:\n{}",
+            failed.len(),
+            outcomes.len(),
+            failed.join("\n")
+        )));
+    }
+    println!("deploy {env}: {} images verified in {:.1}s", outcomes.len(), t0.elapsed().as_secs_f64());
+    Ok(outcomes)
+}
+
+/// The repository provenance names: GitHub's, else the checkout's web
+/// remote, else its git folder (shared by every worktree of it).
+pub fn source_repository(root: &Path) -> String {
+    if let Some(r) = std::env::var("GITHUB_REPOSITORY").ok().filter(|r| !r.is_empty()) {
+        let server = std::env::var("GITHUB_SERVER_URL").ok().filter(|s| !s.is_empty());
+        return format!("{}/{r}", server.as_deref().unwrap_or("https://github.com"));
+    }
+    let sh = match Shell::new() {
+        Ok(sh) => sh,
+        Err(_) => return format!("file://{}", root.display()),
+    };
+    sh.change_dir(root);
+    let remote = cmd!(sh, "git remote get-url origin").quiet().ignore_stderr().read().ok();
+    if let Some(url) = remote.map(|u| u.trim().to_string()).filter(|u| u.contains("://") && !u.contains('@')) {
+        return url;
+    }
+    let common = cmd!(sh, "git rev-parse --path-format=absolute --git-common-dir").quiet().ignore_stderr().read();
+    format!("file://{}", common.map(|c| c.trim().to_string()).unwrap_or_else(|_| root.display().to_string()))
+}
+
+#[cfg(test)]
+#[path = "verify_tests.rs"]
+mod tests;
