@@ -95,10 +95,11 @@ pub const SUITES: &[Suite] = &[
         services: true,
         threads: 6,
     },
-    // The image stage on fixture components: the engine, the registry, the base images.
+    // The image stage on fixture components: the engine, the registry, the base images;
+    // signing and verifying real images (the signing service).
     Suite {
         name: "image-fixtures",
-        files: &["image_stage"],
+        files: &["image_stage", "supply_chain"],
         reads: &[".gitignore"],
         names: &[],
         components: &[],

@@ -330,7 +330,10 @@ fn a_github_job_deploys_only_an_environment_that_requires_reviewers() {
     git(f.repo.root(), &["init", "-q", "-b", "main"]);
     git(f.repo.root(), &["add", "-A"]);
     git(f.repo.root(), &["commit", "-qm", "main"]);
-    f.repo.write("deploy/overlays/development/xtask.toml", "guard = \"any\"\nreviewers = \"required\"\n");
+    f.repo.write(
+        "deploy/overlays/development/xtask.toml",
+        "guard = \"any\"\nreviewers = \"required\"\nverify-images = false\n",
+    );
     let on_github = |api: &str, bound: Option<&str>| {
         let mut cmd = f.command(&["deploy", "development"]);
         cmd.env("GITHUB_ACTIONS", "true")
@@ -365,7 +368,10 @@ fn a_github_job_deploys_only_an_environment_that_requires_reviewers() {
     request.join().unwrap();
 
     // The opt-out, recorded in the overlay, lets the deploy go on (to the missing credentials here).
-    f.repo.write("deploy/overlays/development/xtask.toml", "guard = \"any\"\nreviewers = \"not-required\"\n");
+    f.repo.write(
+        "deploy/overlays/development/xtask.toml",
+        "guard = \"any\"\nreviewers = \"not-required\"\nverify-images = false\n",
+    );
     let run = on_github("http://127.0.0.1:1", Some("development"));
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("no cluster credentials"), "{}", run.stderr);

@@ -60,7 +60,9 @@ fn users_home() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
 /// (credentials from the environment, the services' builder or `config`).
 fn push_command(repo: &Repo, component: &str, repo_prefix: &str, home: &Path, config: &Path) -> Command {
     let mut cmd = repo.command(&["image", "build", component, "--push", "--registry", repo_prefix]);
-    cmd.env("HOME", home)
+    // A push signs what it pushes: the signing service's tools and key pair.
+    crate::support::signing(&mut cmd)
+        .env("HOME", home)
         .env_remove("DOCKER_CONFIG")
         .env("XTASK_BUILDX_CONFIG", config)
         .env("XTASK_BASE_IMAGE", "local/python:3.11-bookworm")

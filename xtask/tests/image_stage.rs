@@ -94,7 +94,8 @@ fn a_failing_dockerfile_shows_its_log_tail_and_the_others_still_build_and_push()
     let ns = format!("{}/xtask-test-{}", reg.host, unique());
     let config = tempfile::tempdir().unwrap();
     let mut cmd = repo.command(&["image", "build", "--push", "--registry", &ns, "--tag", "fixture", "-j", "1"]);
-    cmd.env("XTASK_REGISTRY_USERNAME", &reg.user)
+    support::signing(&mut cmd)
+        .env("XTASK_REGISTRY_USERNAME", &reg.user)
         .env("XTASK_REGISTRY_PASSWORD_FILE", &reg.password_file)
         .env("DOCKER_CONFIG", config.path());
     let run = support::run(cmd);
@@ -135,7 +136,8 @@ fn a_push_names_the_build_it_needs_and_the_report_keeps_every_image_id_and_diges
     // Built without a registry, so nothing is named for it yet: say which build to run.
     let push = || {
         let mut cmd = repo.command(&["image", "push", "good", "--registry", &ns]);
-        cmd.env("XTASK_REGISTRY_USERNAME", &reg.user)
+        support::signing(&mut cmd)
+            .env("XTASK_REGISTRY_USERNAME", &reg.user)
             .env("XTASK_REGISTRY_PASSWORD_FILE", &reg.password_file)
             .env("DOCKER_CONFIG", config.path());
         support::run(cmd)

@@ -29,6 +29,7 @@ mod real_node;
 mod release_stage;
 mod services;
 mod smoke_checks;
+mod supply_chain;
 mod telemetry;
 mod test_stage;
 mod tidy;

@@ -231,7 +231,7 @@ fn a_job_planted_without_its_services_step_fails_the_workflows_rule() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let finding = stdout.lines().find(|l| l.starts_with(".github/workflows/run-tests.yml:")).unwrap_or_default();
     assert!(
-        finding.ends_with("services `cargo xtask test` needs docker, registry, base-images, buildx, kube running, which job `full-suite` does not start before it: add a step `run: cargo xtask services up` before this one"),
+        finding.ends_with("services `cargo xtask test` needs docker, registry, base-images, buildx, kube, signing running, which job `full-suite` does not start before it: add a step `run: cargo xtask services up` before this one"),
         "{stdout}"
     );
     assert!(stdout.ends_with(&format!("{} workflow(s) checked, 1 finding(s)\n", workflows().len())), "{stdout}");

@@ -175,28 +175,36 @@ pub fn select<'a>(
 }
 
 /// What `cargo xtask ARGS` needs running (the workflows rule asks a job to
-/// start these first): the xtask's own tests build, push and deploy for
-/// real; a build needs the engine, the base images (with their OCI layouts)
-/// and the xtask's builder, the same on GitHub as here. A deploy talks to the
-/// cluster its credentials name, which no service provides.
+/// start these first): the xtask's own tests build, push, sign and deploy
+/// for real; a build needs the engine, the base images (with their OCI
+/// layouts) and the xtask's builder, the same on GitHub as here; a push
+/// signs and attests what it pushes, and a deploy verifies it (cosign and
+/// syft, `signing`). A deploy talks to the cluster its credentials name,
+/// which no service provides.
 pub fn needed_by(args: &[&str]) -> Vec<&'static str> {
-    const TESTS: &[&str] = &["docker", "registry", "base-images", "buildx", "kube"];
+    const TESTS: &[&str] = &["docker", "registry", "base-images", "buildx", "kube", "signing"];
     const BUILD: &[&str] = &["docker", "base-images", "buildx"];
+    const PUSH: &[&str] = &["docker", "base-images", "buildx", "signing"];
     let words: Vec<&str> = args.iter().copied().take_while(|a| *a != "--").collect();
     let positional: Vec<&str> = words.iter().skip(1).copied().filter(|a| !a.starts_with('-')).collect();
     let needs: &[&str] = match words.first().copied() {
         // Named components run pytest only; none named (or `xtask`) runs the xtask's tests too.
         Some("test") if args.contains(&"--") && !positional.contains(&"xtask") => &[],
         Some("test") if positional.is_empty() || positional.contains(&"xtask") => TESTS,
+        Some("image") if words.get(1) == Some(&"build") && words.contains(&"--push") => PUSH,
         Some("image") if words.get(1) == Some(&"build") => BUILD,
+        Some("image") if words.get(1) == Some(&"push") => &["docker", "signing"],
+        Some("image") if words.get(1) == Some(&"sbom") => &["signing"],
         Some("image") => &["docker"],
+        Some("deploy") => &["signing"],
         Some("ci") if words.contains(&"--plan") => &[],
         Some("ci") => {
             let only: Vec<&str> = only_stages(&words);
             let has = |s: &str| only.is_empty() || only.contains(&s);
-            return match (has("test"), has("image")) {
-                (true, _) => TESTS.to_vec(),
-                (false, true) => BUILD.to_vec(),
+            return match (has("test"), has("image"), has("deploy")) {
+                (true, _, _) => TESTS.to_vec(),
+                (false, true, _) => PUSH.to_vec(),
+                (false, false, true) => vec!["signing"],
                 _ => Vec::new(),
             };
         }

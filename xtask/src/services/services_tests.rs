@@ -32,7 +32,7 @@ fn the_real_services_need_only_services_before_them() {
 
 #[test]
 fn which_command_needs_which_service() {
-    let tests = ["docker", "registry", "base-images", "buildx", "kube"];
+    let tests = ["docker", "registry", "base-images", "buildx", "kube", "signing"];
     let cases: &[(&[&str], &[&str])] = &[
         (&["test"], &tests),
         (&["test", "--affected"], &tests),
@@ -40,15 +40,18 @@ fn which_command_needs_which_service() {
         (&["test", "storage"], &[]),
         (&["test", "VALUE"], &[]),
         (&["test", "--", "-k", "x"], &[]),
-        (&["image", "build", "--push"], &["docker", "base-images", "buildx"]),
-        (&["image", "push"], &["docker"]),
+        (&["image", "build", "--push"], &["docker", "base-images", "buildx", "signing"]),
+        (&["image", "build"], &["docker", "base-images", "buildx"]),
+        (&["image", "push"], &["docker", "signing"]),
+        (&["image", "sbom", "storage"], &["signing"]),
         (&["ci", "--plan"], &[]),
-        (&["ci", "--only", "image"], &["docker", "base-images", "buildx"]),
-        (&["ci", "--only=deploy"], &[]),
+        (&["ci", "--only", "image"], &["docker", "base-images", "buildx", "signing"]),
+        (&["ci", "--only=deploy"], &["signing"]),
+        (&["ci", "--only", "verify"], &[]),
         (&["ci", "--only", "manifests,test"], &tests),
         (&["ci", "--event", "push", "--ref", "refs/heads/main"], &tests),
         (&["quality"], &[]),
-        (&["deploy", "staging"], &[]),
+        (&["deploy", "staging"], &["signing"]),
         (&["components", "--json"], &[]),
     ];
     for (args, want) in cases {

@@ -116,16 +116,18 @@ pub struct AfterPush<'a> {
     pub buildx: Option<&'a std::path::Path>,
 }
 
+/// Who signs this run's pushes; bad input when nobody can (checked before pushing).
+pub fn signer() -> Result<Signer> {
+    let env = |k: &str| std::env::var(k).ok();
+    Signer::decide(&env, crate::github::on_github()).ok_or_else(|| {
+        crate::error::UsageError::new(format!("cannot push images that cannot be signed: {}", crate::supply::NO_SIGNER))
+    })
+}
+
 /// Attest and sign every digest this run pushed (`images.json` names them).
 pub fn after_push(a: &AfterPush) -> Result<()> {
     use crate::supply::session::Tools;
-    let env = |k: &str| std::env::var(k).ok();
-    let Some(signer) = Signer::decide(&env, crate::github::on_github()) else {
-        bail!(crate::error::UsageError::new(format!(
-            "the images were pushed but cannot be signed: {}",
-            crate::supply::NO_SIGNER
-        )))
-    };
+    let signer = signer()?;
     let report =
         crate::images::report::read(a.root).map_err(|why| anyhow::anyhow!("cannot read the images report ({why})"))?;
     let sh = Shell::new()?;

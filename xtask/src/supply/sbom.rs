@@ -65,11 +65,12 @@ pub fn summary(doc: &Value) -> Vec<String> {
     sized.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let creators: Vec<&str> =
         doc["creationInfo"]["creators"].as_array().into_iter().flatten().filter_map(|c| c.as_str()).collect();
-    let mut out = vec![format!(
-        "{} packages: {}",
-        pkgs.len(),
-        by_type.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ")
-    )];
+    let kinds: Vec<String> = by_type.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let mut out = vec![if kinds.is_empty() {
+        "0 packages".to_string()
+    } else {
+        format!("{} packages: {}", pkgs.len(), kinds.join(", "))
+    }];
     out.push("largest (files owned):".into());
     out.extend(sized.iter().take(5).map(|(n, name)| format!("  {n:>6}  {name}")));
     out.push(format!("made by {}", creators.join(", ")));
@@ -85,8 +86,7 @@ pub fn show(ws: &Workspace, component: &str, reference: Option<&str>) -> Result<
     let env = |k: &str| std::env::var(k).ok();
     let verifier = Verifier::decide(&env, crate::github::on_github())
         .ok_or_else(|| UsageError::new(crate::supply::NO_VERIFIER))?;
-    let targets = crate::images::registry::targets(None, &env).unwrap_or_default();
-    let s = Session::new(Tools::find()?, &targets)?;
+    let s = Session::new(Tools::find()?, &verify::logins(&[reference.as_str()], &env))?;
     let sh = Shell::new()?;
     sh.change_dir(&ws.root);
     let found = verify::attestations_of(&sh, &s, &verifier, &reference, "spdxjson")

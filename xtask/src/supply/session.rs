@@ -172,14 +172,19 @@ impl Session {
     /// The last meaningful line of a tool's error output, scrubbed.
     pub fn why(&self, out: &Output) -> String {
         let text = self.scrub(&String::from_utf8_lossy(&out.stderr));
-        let line = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("WARNING") && !l.starts_with("error during command execution"))
-            .rfind(|l| l.starts_with("Error") || l.contains("error") || l.contains("ERROR"))
-            .or_else(|| text.lines().map(str::trim).rfind(|l| !l.is_empty()))
+        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        // cosign says it first, as `Error: …`; syft as an ERROR line; else the last word.
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with("Error:"))
+            .or_else(|| lines.iter().find(|l| l.contains("ERROR")))
+            .or_else(|| lines.iter().rfind(|l| !l.starts_with("WARNING")))
+            .copied()
             .unwrap_or("no output");
-        strip_ansi(line.trim_start_matches("Error: "))
+        let line = strip_ansi(line);
+        let line = line.trim_start_matches("Error: ");
+        // One line: a long chain of causes is cut.
+        line.chars().take(300).collect()
     }
 }
 

@@ -7,7 +7,7 @@
 //! the deploy. `verdict` is pure, the rest runs cosign.
 
 use crate::error::UsageError;
-use crate::images::registry::targets;
+use crate::images::registry::{targets, Target};
 use crate::manifests::rules::ImageRef;
 use crate::release::guards::Guard;
 use crate::release::provenance::{Applied, Origin};
@@ -69,14 +69,15 @@ pub fn classify(why: &str, kind: &str) -> String {
         format!("registry unreachable ({why}): start it (cargo xtask services up registry) or check the image's host")
     } else if has(&["unauthorized", "authentication required", "denied"]) {
         "the registry refused the login: check XTASK_REGISTRY_USERNAME and its password".into()
+    } else if has(&["failed to verify signature", "do not match threshold", "invalid signature", "verification failed"])
+    {
+        format!("{kind} does not verify with this key: sign with the key deploy trusts, or point XTASK_SIGNING_PUBLIC_KEY/COSIGN_PUBLIC_KEY at the signer's public key")
     } else if has(&["no signatures found", "no matching signatures"]) && kind == "signature" {
         "not signed: push it through the image stage (cargo xtask image push), which signs it".into()
     } else if has(&["no matching attestations", "none of the attestations matched", "no signatures found"]) {
         format!("no signed {kind} attached: push it again through the image stage (cargo xtask image push)")
     } else if has(&["manifest unknown", "name unknown", "not found"]) {
         format!("not in the registry ({why}): push it, or pin an image that exists")
-    } else if has(&["invalid signature", "failed to verify", "verification failed", "error verifying", "no matching"]) {
-        format!("{kind} does not verify with this key ({why}): sign with the key deploy trusts, or point XTASK_SIGNING_PUBLIC_KEY/COSIGN_PUBLIC_KEY at the signer's public key")
     } else {
         format!("{kind} cannot be verified ({why}): push and sign it again (cargo xtask image push)")
     }
@@ -196,7 +197,8 @@ pub fn before_apply(root: &Path, env: &str, guard: Guard, head: &str, applied: &
     let envf = |k: &str| std::env::var(k).ok();
     let verifier = Verifier::decide(&envf, crate::github::on_github())
         .ok_or_else(|| UsageError::new(format!("deploy {env}: {NO_VERIFIER}")))?;
-    let s = Session::new(Tools::find()?, &targets(None, &envf).unwrap_or_default())?;
+    let refs: Vec<&str> = ours.iter().map(|a| a.image.reference.as_str()).collect();
+    let s = Session::new(Tools::find()?, &logins(&refs, &envf))?;
     let sh = Shell::new()?;
     let git = Shell::new()?;
     git.change_dir(root);
@@ -218,6 +220,23 @@ pub fn before_apply(root: &Path, env: &str, guard: Guard, head: &str, applied: &
     }
     println!("deploy {env}: {} images verified in {:.1}s", outcomes.len(), t0.elapsed().as_secs_f64());
     Ok(outcomes)
+}
+
+/// The logins for reading `references`: the registries the environment
+/// names (`images::registry::targets`), and the host of any other reference
+/// with `XTASK_REGISTRY_USERNAME` and its password (the local registry's).
+pub fn logins(references: &[&str], env: &dyn Fn(&str) -> Option<String>) -> Vec<Target> {
+    let mut out = targets(None, env).unwrap_or_default();
+    for r in references {
+        let host = r.split('/').next().unwrap_or_default();
+        if host.is_empty() || out.iter().any(|t| t.host == host) {
+            continue;
+        }
+        if let Ok(t) = targets(Some(host), env) {
+            out.extend(t.into_iter().filter(|t| t.credentials.is_some()));
+        }
+    }
+    out
 }
 
 /// The repository provenance names: GitHub's, else the checkout's web

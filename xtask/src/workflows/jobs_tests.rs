@@ -49,9 +49,9 @@ fn a_job_must_start_the_services_its_commands_need_before_them() {
     assert_eq!(
         at,
         [
-            (16, "`cargo xtask test` needs docker, registry, base-images, buildx, kube running, which job `full-suite` does not start before it: add a step `run: cargo xtask services up` before this one"),
-            (26, "`cargo xtask test xtask` needs base-images, buildx, kube running, which job `partly` does not start before it: add a step `run: cargo xtask services up buildx kube` before this one"),
-            (30, "`cargo xtask ci --only image` needs docker, base-images, buildx running, which job `images` does not start before it: add a step `run: cargo xtask services up buildx` before this one"),
+            (16, "`cargo xtask test` needs docker, registry, base-images, buildx, kube, signing running, which job `full-suite` does not start before it: add a step `run: cargo xtask services up` before this one"),
+            (26, "`cargo xtask test xtask` needs base-images, buildx, kube, signing running, which job `partly` does not start before it: add a step `run: cargo xtask services up buildx kube signing` before this one"),
+            (30, "`cargo xtask ci --only image` needs docker, base-images, buildx, signing running, which job `images` does not start before it: add a step `run: cargo xtask services up buildx signing` before this one"),
         ]
     );
     assert!(found.iter().all(|f| f.code == "services" && f.tool == "workflows" && f.column == Some(9)));

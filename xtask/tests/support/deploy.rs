@@ -118,6 +118,8 @@ impl Fixture {
                 &super::fixture_ns::namespace_yaml(&namespace),
             );
         }
+        // Its images do not exist (kwok runs the pods): a development that deploys them unverified.
+        repo.write("deploy/overlays/development/xtask.toml", "verify-images = false\n");
         let f = Fixture { _cleanup: cleanup(cluster.as_ref(), &namespace), repo, namespace, cluster };
         f.build("reg.test/fx/web:1", None, 600);
         f

@@ -101,6 +101,8 @@ pub fn xtask_in(root: &Path, args: &[String], env: &[(String, String)], docker_c
             cmd.env_remove(var);
         }
     }
+    // A push signs what it pushes: the signing service's tools and key pair.
+    super::signing(&mut cmd);
     cmd.args(["--root", root.to_str().unwrap()])
         .args(args)
         .envs(env.iter().cloned())

@@ -154,6 +154,19 @@ pub fn copy_of_the_monorepo() -> tempfile::TempDir {
     dir
 }
 
+/// The signing service's tools and key pair (`cargo xtask services up
+/// signing`) for a fixture's push or deploy: a push signs what it pushes.
+pub fn signing(cmd: &mut Command) -> &mut Command {
+    for var in
+        ["XTASK_COSIGN", "XTASK_SYFT", "XTASK_SIGNING_KEY", "XTASK_SIGNING_PASSWORD_FILE", "XTASK_SIGNING_PUBLIC_KEY"]
+    {
+        let value =
+            service_var(var).unwrap_or_else(|| panic!("{var} is not recorded: run `cargo xtask services up signing`"));
+        cmd.env(var, value);
+    }
+    cmd
+}
+
 /// A variable the run was given, else the one `cargo xtask services up`
 /// recorded for it (so `cargo test` works as `cargo xtask test` does): the
 /// record the xtask reads here (the override, the user's, the machine's, the

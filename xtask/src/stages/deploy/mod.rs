@@ -83,7 +83,7 @@ pub fn run(ws: &Workspace, args: &DeployArgs) -> Result<i32> {
             supply::verify::before_apply(root, &env, guard, &facts.commit, &applied)
         })?;
     } else {
-        println!("deploy {env}: images not verified (verify-images = false in {})", render::overlay_file(&env));
+        println!("deploy {env}: images not verified (verify-images = false in {}/{env}/xtask.toml)", render::OVERLAYS);
     }
     let uncommitted = provenance::uncommitted(root, &env);
     if !uncommitted.is_empty() {

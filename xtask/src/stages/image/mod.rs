@@ -155,6 +155,10 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
         if !build {
             pushed_ids = checks::images_to_push(&sh, &tasks, args, &ws.root)?;
         }
+        if push {
+            // Nothing is pushed that cannot be signed.
+            supply::attest::signer()?;
+        }
         let printer = Printer::new(on_github(), run.exec.json);
         for line in said.borrow().iter() {
             printer.line(line);
@@ -189,8 +193,9 @@ pub fn run(ws: &Workspace, args: &ImageArgs, build_args: Option<&BuildArgs>) -> 
     let name = if build { "image build" } else { "image push" };
     let stage = Stage { name, review: Some(&plan::review), describe: &plan::describe, epilogue: &epilogue };
     let code = runner::run(&ws.root, &stage, &tasks, Some(&contexts as &dyn Prepare), &run.exec, run.no_cache);
-    // Every digest pushed gets its SBOM, provenance and signature (supply::attest), once all pushed.
-    if push && !dry_run && matches!(code, Ok(0)) && targets.iter().any(|t| !t.host.is_empty()) {
+    // Every digest pushed gets its SBOM, provenance and signature (supply::attest), the
+    // pushes of a run where another component failed too.
+    if push && !dry_run && code.is_ok() && targets.iter().any(|t| !t.host.is_empty()) {
         supply::attest::after_push(&supply::attest::AfterPush {
             root: &ws.root,
             components: &components,
