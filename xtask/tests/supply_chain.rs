@@ -64,6 +64,10 @@ struct Fx {
 
 impl Fx {
     fn new() -> Fx {
+        Fx::in_namespace("supply-test")
+    }
+
+    fn in_namespace(namespace: &str) -> Fx {
         let env = env();
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
         let prefix = format!("{}/supply-test/{}-{t}", env.registry, std::process::id());
@@ -74,11 +78,11 @@ impl Fx {
         repo.write("deploy/base/kustomization.yaml", "resources:\n  - ../../components/web/k8s\n");
         repo.write(
             "deploy/overlays/development/kustomization.yaml",
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: supply-test\nresources:\n  - ../../base\n  - namespace.yaml\nlabels:\n  - pairs:\n      mlops.dev/environment: development\n      app.kubernetes.io/managed-by: xtask\n    includeTemplates: true\n",
+            &format!("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {namespace}\nresources:\n  - ../../base\n  - namespace.yaml\nlabels:\n  - pairs:\n      mlops.dev/environment: development\n      app.kubernetes.io/managed-by: xtask\n    includeTemplates: true\n"),
         );
         repo.write(
             "deploy/overlays/development/namespace.yaml",
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: supply-test\n",
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"),
         );
         repo.write(".gitignore", "/target/\n");
         let config = tempfile::tempdir().unwrap();
@@ -246,4 +250,38 @@ fn deploy_verifies_real_images_and_refuses_each_bad_input_in_one_line() {
     fx.repo.write("deploy/overlays/development/xtask.toml", "verify-images = false\n");
     let run = fx.deploy(&[]);
     assert!(run.stdout.contains("images not verified (verify-images = false"), "{}", run.stdout);
+}
+
+/// On the local cluster (kwok runs the pods: the image need not run), a
+/// verified deploy, then `status` with each running image's verification.
+#[test]
+#[ignore = "needs the local cluster, the registry and the signing service (cargo xtask services up)"]
+fn status_shows_each_running_images_verification() {
+    let cluster = support::cluster();
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 100_000;
+    let namespace = format!("fx-supply-{t}");
+    let _cleanup = support::deploy::cleanup(Some(&cluster), &namespace);
+    let fx = Fx::in_namespace(&namespace);
+    fx.image("running", "t1");
+    let built_from = git(fx.repo.root(), &["rev-parse", "HEAD"]).trim().to_string();
+    let digest = fx.push_signed("t1");
+    fx.deployment(&format!("{}/web@{digest}", fx.prefix));
+    fx.commit("pin");
+    let kube = [
+        ("KUBECONFIG", cluster.kubeconfig.display().to_string()),
+        ("XTASK_KUBECTL", cluster.kubectl.display().to_string()),
+    ];
+    let run = fx.xtask(&["deploy", "development", "--timeout", "120s"], &kube);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(&format!("web: verified: signature, provenance (commit {})", &built_from[..12])),
+        "{}",
+        run.stdout
+    );
+    let run = fx.xtask(&["status", "development"], &kube);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("images:\n  web: verified: signature, provenance (commit"), "{}", run.stdout);
+    let run = fx.xtask(&["status", "development", "--json"], &kube);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["verification"][0]["verified"], true, "{doc}");
 }

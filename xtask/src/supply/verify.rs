@@ -149,11 +149,19 @@ pub fn verdict(
 }
 
 /// One image, all three checks.
-fn one(sh: &Shell, s: &Session, v: &Verifier, a: &Applied, repository: &str, accept: &Accept, git: &Shell) -> Outcome {
-    let component = a.image.component.clone();
-    let reference = match resolve(sh, s, &a.image.reference) {
+fn one(
+    sh: &Shell,
+    s: &Session,
+    v: &Verifier,
+    image: (&str, &str),
+    repository: &str,
+    accept: &Accept,
+    git: &Shell,
+) -> Outcome {
+    let component = image.0.to_string();
+    let reference = match resolve(sh, s, image.1) {
         Ok(r) => r,
-        Err(why) => return Outcome { component, reference: a.image.reference.clone(), result: Err(why) },
+        Err(why) => return Outcome { component, reference: image.1.to_string(), result: Err(why) },
     };
     let digest = reference.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
     let result = (|| {
@@ -205,7 +213,10 @@ pub fn before_apply(root: &Path, env: &str, guard: Guard, head: &str, applied: &
     let repository = source_repository(root);
     let accept = Accept::for_guard(guard, head);
     let t0 = Instant::now();
-    let outcomes: Vec<Outcome> = ours.iter().map(|a| one(&sh, &s, &verifier, a, &repository, &accept, &git)).collect();
+    let outcomes: Vec<Outcome> = ours
+        .iter()
+        .map(|a| one(&sh, &s, &verifier, (&a.image.component, &a.image.reference), &repository, &accept, &git))
+        .collect();
     let failed: Vec<String> = outcomes.iter().filter(|o| o.result.is_err()).map(Outcome::line).collect();
     for o in outcomes.iter().filter(|o| o.result.is_ok()) {
         println!("{}", o.line());
@@ -220,6 +231,21 @@ pub fn before_apply(root: &Path, env: &str, guard: Guard, head: &str, applied: &
     }
     println!("deploy {env}: {} images verified in {:.1}s", outcomes.len(), t0.elapsed().as_secs_f64());
     Ok(outcomes)
+}
+
+/// `status`'s view of the running `images` (component, reference), judged
+/// against the running release's `commit` as deploy would: one outcome each,
+/// or Err(why nothing can be checked). Never fails the status.
+pub fn running(root: &Path, guard: Guard, commit: &str, images: &[(String, String)]) -> Result<Vec<Outcome>, String> {
+    let envf = |k: &str| std::env::var(k).ok();
+    let verifier = Verifier::decide(&envf, crate::github::on_github()).ok_or(NO_VERIFIER)?;
+    let refs: Vec<&str> = images.iter().map(|(_, r)| r.as_str()).collect();
+    let tools = Tools::find().map_err(|e| e.to_string())?;
+    let s = Session::new(tools, &logins(&refs, &envf)).map_err(|e| e.to_string())?;
+    let (sh, git) = (Shell::new().map_err(|e| e.to_string())?, Shell::new().map_err(|e| e.to_string())?);
+    git.change_dir(root);
+    let (repository, accept) = (source_repository(root), Accept::for_guard(guard, commit));
+    Ok(images.iter().map(|(c, r)| one(&sh, &s, &verifier, (c, r), &repository, &accept, &git)).collect())
 }
 
 /// The logins for reading `references`: the registries the environment

@@ -114,6 +114,20 @@ fn running_json(r: Option<&Release>) -> Value {
     r.map_or(Value::Null, |r| json!({"revision": r.revision, "outcome": r.outcome.label()}))
 }
 
+/// The running workloads' images (component, reference), without repeats.
+fn running_images(look: &Look) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for w in &look.rows {
+        let name = w["name"].as_str().unwrap_or_default().to_string();
+        for i in w["images"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if !out.iter().any(|(_, r)| r == i) {
+                out.push((name.clone(), i.to_string()));
+            }
+        }
+    }
+    out
+}
+
 pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
     let Some(name) = &args.env else { return all::run(ws, args) };
     let env = render::environment(&ws.root, name)?;
@@ -123,6 +137,15 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
     let releases = look.releases();
     let current = records::current(&releases).map(|r| r.revision);
     let runs = look.running();
+    // Each running image's signature, provenance and SBOM, judged against the running release's commit.
+    let images = running_images(&look);
+    let guard = crate::release::guards::read(&ws.root, &env)?;
+    let commit = runs.map(|r| r.commit.clone()).unwrap_or_default();
+    let verification = if crate::release::guards::read_verify_images(&ws.root, &env, guard)? {
+        crate::supply::verify::running(&ws.root, guard, &commit, &images)
+    } else {
+        Err("verify-images = false in its overlay".to_string())
+    };
     if args.json {
         let doc = json!({
             "environment": env,
@@ -138,6 +161,13 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
             "healthy": look.healthy(),
             "health": health::summary(&look.health),
             "workloads": look.rows,
+            "verification": match &verification {
+                Ok(list) => json!(list.iter().map(|o| json!({
+                    "component": o.component, "image": o.reference, "verified": o.result.is_ok(),
+                    "detail": match &o.result { Ok(c) => format!("provenance commit {c}"), Err(why) => why.clone() },
+                })).collect::<Vec<_>>()),
+                Err(why) => json!({"error": why}),
+            },
             "history": releases,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -181,6 +211,14 @@ pub fn run(ws: &Workspace, args: &StatusArgs) -> Result<i32> {
         for t in troubles {
             println!("      {t}");
         }
+    }
+    match &verification {
+        Ok(list) if list.is_empty() => {}
+        Ok(list) => {
+            println!("images:");
+            list.iter().for_each(|o| println!("  {}", o.line()));
+        }
+        Err(why) => println!("images: not verified ({why})"),
     }
     println!();
     print!("{}", records::history_table(&releases));
