@@ -48,8 +48,9 @@ pub struct CacheSpec {
 }
 
 /// Environment variables that hold secrets (the registries' passwords, the
-/// GitHub token): no task's process inherits them.
-pub const SECRET_VARS: &[&str] = &["GITHUB_TOKEN", "DOCKER_HUB_PASSWORD", "XTASK_REGISTRY_PASSWORD"];
+/// GitHub token, a signing key and its password): no task's process inherits them.
+pub const SECRET_VARS: &[&str] =
+    &["GITHUB_TOKEN", "DOCKER_HUB_PASSWORD", "XTASK_REGISTRY_PASSWORD", "COSIGN_PRIVATE_KEY", "COSIGN_PASSWORD"];
 
 /// In [`CacheSpec::files`]: every file of the tree.
 pub const WHOLE_TREE: &str = "";
