@@ -41,6 +41,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("artifacts", &["images", "manifests", "perf", "workflows"]),
     ("canary", &["canary"]),
     ("release", &["release"]),
+    ("supply", &["supply"]),
     ("plans", &["checks", "documentation", "pipeline", "suites", "testing"]),
     ("commands", &["main", "stages"]),
 ];
