@@ -179,8 +179,9 @@ pub fn select<'a>(
 /// for real; a build needs the engine, the base images (with their OCI
 /// layouts) and the xtask's builder, the same on GitHub as here; a push
 /// signs and attests what it pushes, and a deploy verifies it (cosign and
-/// syft, `signing`). A deploy talks to the cluster its credentials name,
-/// which no service provides.
+/// syft, `signing`). A preview is both: `preview up --build` pushes and
+/// deploys `pr-N`, verified. A deploy talks to the cluster its credentials
+/// name, which no service provides.
 pub fn needed_by(args: &[&str]) -> Vec<&'static str> {
     const TESTS: &[&str] = &["docker", "registry", "base-images", "buildx", "kube", "signing"];
     const BUILD: &[&str] = &["docker", "base-images", "buildx"];
@@ -197,11 +198,14 @@ pub fn needed_by(args: &[&str]) -> Vec<&'static str> {
         Some("image") if words.get(1) == Some(&"sbom") => &["signing"],
         Some("image") => &["docker"],
         Some("deploy") => &["signing"],
+        Some("preview") if words.get(1) == Some(&"up") && words.contains(&"--build") => PUSH,
+        Some("preview") if words.get(1) == Some(&"up") => &["signing"],
         Some("ci") if words.contains(&"--plan") => &[],
         Some("ci") => {
             let only: Vec<&str> = only_stages(&words);
             let has = |s: &str| only.is_empty() || only.contains(&s);
-            return match (has("test"), has("image"), has("deploy")) {
+            // The preview stage runs `preview up --pr N --build`: a push and a deploy.
+            return match (has("test"), has("image") || has("preview"), has("deploy")) {
                 (true, _, _) => TESTS.to_vec(),
                 (false, true, _) => PUSH.to_vec(),
                 (false, false, true) => vec!["signing"],

@@ -52,6 +52,11 @@ fn which_command_needs_which_service() {
         (&["ci", "--event", "push", "--ref", "refs/heads/main"], &tests),
         (&["quality"], &[]),
         (&["deploy", "staging"], &["signing"]),
+        (&["ci", "--only", "preview"], &["docker", "base-images", "buildx", "signing"]),
+        (&["preview", "up", "--pr", "7", "--build"], &["docker", "base-images", "buildx", "signing"]),
+        (&["preview", "up", "--pr", "7"], &["signing"]),
+        (&["preview", "down", "--pr", "7"], &[]),
+        (&["preview", "sweep"], &[]),
         (&["components", "--json"], &[]),
     ];
     for (args, want) in cases {
