@@ -3,8 +3,10 @@
 //! committed (sizes, access modes, replicas), each into a namespace of the
 //! test's own: the rollout completes, the smoke checks pass, the data claim
 //! is bound to a volume of the size and access mode it asks for (the
-//! cluster's default StorageClass provisions it). Production only from a
-//! release tag with --confirm; undeploying it gives its volume back to the
+//! cluster's default StorageClass provisions it). Every deploy verifies the
+//! images first (signed by the machine's key, support::platform). Production
+//! only from a release tag with --confirm, its images' provenance the
+//! release's own commit; undeploying it gives its volume back to the
 //! cluster, which deletes it.
 
 use crate::support;
@@ -105,6 +107,12 @@ fn production_deploys_a_confirmed_release_with_its_100gi_shared_volume_and_undep
     assert!(!cluster.has_namespace(&ns), "a refused deploy applies nothing");
 
     let run = ok(xtask(root, &cluster, &["deploy", "production", "--confirm", "--timeout", "420s"]));
+    // Verified first: each image signed, its provenance the release's own commit, its SBOM attached.
+    let release = git(root, &["rev-parse", "HEAD"]);
+    for c in ["cdc", "spark", "storage"] {
+        let line = format!("{c}: verified: signature, provenance (commit {}), sbom", &release[..12]);
+        assert!(run.stdout.contains(&line), "no `{line}` in: {}", run.stdout);
+    }
     let volume = deployed(&cluster, &ns, &run, 3, "100Gi");
     let status = ok(xtask(root, &cluster, &["status", "production", "--json"]));
     let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();

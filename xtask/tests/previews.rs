@@ -11,7 +11,7 @@ use crate::support;
 use serde_json::Value;
 use support::cluster::xtask;
 use support::deploy::cleanup;
-use support::platform::{namespace, platform, Build};
+use support::platform::{namespace, platform, registry, Build};
 use support::{cluster, Cluster, Run};
 
 /// The node's CPU the test's pods request at their peak: two previews
@@ -61,7 +61,9 @@ fn two_previews_run_side_by_side_go_down_with_their_volumes_expire_and_stay_with
 
     // Two previews side by side, with different images.
     let up = ok(xtask(root, &c, &["preview", "up", "--pr", &pr(a)]));
-    assert!(up.stdout.contains("storage  127.0.0.1:5000/mlops/storage:"), "{}", up.stdout);
+    // The copy's own signed images (the machine's key), verified before anything is applied.
+    assert!(up.stdout.contains(&format!("storage  {}/storage:", registry())), "{}", up.stdout);
+    assert!(up.stdout.contains("storage: verified: signature, provenance (commit"), "{}", up.stdout);
     assert!(up.stdout.contains("(built for this commit)"), "{}", up.stdout);
     storage_by_tag(root);
     let up_b = ok(xtask(root, &c, &["preview", "up", "--pr", &pr(b)]));

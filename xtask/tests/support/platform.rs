@@ -2,11 +2,15 @@
 //! node, into a namespace of the test's own: a copy of the monorepo whose
 //! overlay for ENV deploys there and pins this checkout's images (the shared
 //! platform fixture: built and pushed to the local registry once per inputs,
-//! whichever suite asks first), with the images report those pins come from.
-//! Used by the smoke-check and environment tests.
+//! whichever suite asks first), pushed again, signed and attested, by the
+//! copy's own `image push` (the machine's key pair), so deploy verifies them
+//! as it verifies any: signature, provenance (the copy's repository and
+//! commit), SBOM. Used by the smoke-check, environment, preview and attack tests.
 
-use super::{git, Cluster};
+use super::{git, service_var, Cluster};
 use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
 
 /// The real images of this checkout's sources, shared by every suite that
 /// needs them (images, node) and every test run: the sources committed at a
@@ -107,21 +111,128 @@ fn served(images: &serde_json::Value) -> bool {
         })
 }
 
-/// The shared platform's images as an overlay pins them (kustomize's
-/// `images:` block, by tag and digest), as `manifests update` would.
-pub fn real_pins() -> String {
-    let images = real_images();
-    let mut out = String::from("\nimages:\n");
-    for (name, e) in images["components"].as_object().expect("an images report") {
-        let p = &e["pushed"][0];
-        out.push_str(&format!(
-            "  - name: ghcr.io/mlops-platform/{name}\n    newName: {}\n    newTag: {}\n    digest: {}\n",
-            p["repository"].as_str().unwrap(),
-            p["tag"].as_str().unwrap(),
-            p["digest"].as_str().unwrap()
-        ));
+/// Where the copies' images go: a repository of this run's own in the test
+/// registry (release tags there never touch the real images' tags, and the
+/// attestations of earlier runs never pile up on the digests deploy verifies).
+pub fn registry() -> String {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    PREFIX
+        .get_or_init(|| {
+            let host = service_var("XTASK_TEST_REGISTRY")
+                .expect("XTASK_TEST_REGISTRY is not recorded: run `cargo xtask services up registry`");
+            format!("{host}/fixture-platform/{}", super::unique())
+        })
+        .clone()
+}
+
+/// `(component, local image)` of each shared platform image: pulled by
+/// digest from the registry into this machine's engine (a push pushes what
+/// the engine holds), once per run.
+fn local_images() -> &'static [(String, String)] {
+    static LOCAL: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    LOCAL.get_or_init(|| {
+        let images = real_images();
+        let components = images["components"].as_object().expect("an images report");
+        let out: Vec<(String, String)> = components
+            .iter()
+            .map(|(name, e)| {
+                let p = &e["pushed"][0];
+                let by_digest = format!("{}@{}", p["repository"].as_str().unwrap(), p["digest"].as_str().unwrap());
+                super::registry::pull(&by_digest);
+                (name.clone(), by_digest)
+            })
+            .collect();
+        assert_eq!(out.len(), 4, "the shared platform has every component: {images}");
+        out
+    })
+}
+
+/// `image push` in `root` of the real images under `tags` (the tags that
+/// push takes from `root`'s HEAD): pushed to [`registry`], signed and
+/// attested by the machine's key pair; `root`'s images report is the push's.
+fn push_signed(root: &Path, tags: &[String]) {
+    let prefix = registry();
+    let mut named = Vec::new();
+    for (component, local) in local_images() {
+        for tag in tags {
+            let name = format!("{prefix}/{component}:{tag}");
+            docker(&["tag", local, &name]);
+            named.push(name);
+        }
     }
-    out
+    let need = |k: &str| {
+        service_var(k).unwrap_or_else(|| panic!("{k} is not recorded: run `cargo xtask services up registry`"))
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.arg("--root").arg(root).args(["image", "push", "--registry", &prefix]);
+    cmd.env("XTASK_REGISTRY_USERNAME", need("XTASK_TEST_REGISTRY_USER"))
+        .env("XTASK_REGISTRY_PASSWORD_FILE", need("XTASK_TEST_REGISTRY_PASSWORD_FILE"))
+        .env_remove("XTASK_REGISTRY_PASSWORD");
+    let out = super::signing(&mut cmd).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && said.contains("provenance (commit"),
+        "xtask image push in {}: {said}",
+        root.display()
+    );
+    // The engine keeps the real tags; the fixture's go (the registry has them now).
+    for name in named {
+        docker(&["image", "rm", &name]);
+    }
+}
+
+fn docker(args: &[&str]) {
+    let out = Command::new("docker").args(args).output().expect("docker runs (cargo xtask services up docker)");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The repository every copy is cloned from (once per run): the monorepo's
+/// copy committed on main with `origin` its own `file://` address (the
+/// repository the provenance names, the same from every clone), the real
+/// images pushed from that commit, and the pins `manifests update` made.
+struct Source {
+    url: String,
+    pins: String,
+    /// Its images report (`image push`'s).
+    report: String,
+}
+
+fn source() -> &'static Source {
+    static SOURCE: OnceLock<Source> = OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        forget_earlier_sources(tmp);
+        let dir = tmp.join(format!("platform-source-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(super::copy_of_the_monorepo().keep(), &dir).unwrap();
+        std::fs::write(dir.join(".gitignore"), "/target/\n").unwrap();
+        let url = format!("file://{}", dir.display());
+        git(&dir, &["init", "-q", "-b", "main"]);
+        git(&dir, &["remote", "add", "origin", &url]);
+        let head = commit(&dir);
+        push_signed(&dir, &[head.clone(), head[..7].to_string()]);
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("--root")
+            .arg(&dir)
+            .args(["manifests", "update", "development"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "xtask manifests update: {}", String::from_utf8_lossy(&out.stderr));
+        let pins = std::fs::read_to_string(dir.join("target/xtask/overlays/development/kustomization.yaml")).unwrap();
+        let report = std::fs::read_to_string(dir.join("target/xtask/images.json")).unwrap();
+        Source { url, pins, report }
+    })
+}
+
+/// An earlier run's source, its process gone (each run's is small, but never kept).
+fn forget_earlier_sources(tmp: &Path) {
+    for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("platform-source-") else { continue };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// How the copy is committed: on main, or as a release (a tag `vVERSION` at
@@ -132,61 +243,60 @@ pub enum Build<'a> {
     Release(&'a str),
 }
 
-/// A copy of the monorepo whose `env` overlay deploys into `ns` and pins the
-/// real images, committed on main (tagged for a release), with the images
-/// report `image build --push` would have written for HEAD.
+/// A copy of the monorepo whose `env` overlay deploys into `ns`, cloned from
+/// the run's [`source`] (the same repository, its commit an ancestor).
+/// On main: the overlay pins the source's signed images in a commit of its
+/// own (CI rebuilds nothing for a change of pins), with the images report
+/// naming HEAD. A release: tagged `vVERSION` at HEAD, the real images pushed
+/// from there (production takes only the release's own commit's), pinned by
+/// `manifests update` as the release path does.
 pub fn platform(env: &str, ns: &str, build: Build) -> tempfile::TempDir {
-    let copy = super::copy_of_the_monorepo();
+    let source = source();
+    let copy = tempfile::tempdir().unwrap();
     let root = copy.path();
+    git(root, &["clone", "-q", &source.url, "."]);
     let overlay = root.join(format!("deploy/overlays/{env}"));
-    let text = real_pins();
-    // The copy pins them in its own overlay (a fixture: the real ones name images only).
-    let images = &text[text.find("\nimages:").expect("the pins have an images: block")..];
-    let committed = std::fs::read_to_string(overlay.join("kustomization.yaml")).unwrap();
-    std::fs::write(overlay.join("kustomization.yaml"), format!("{committed}{images}")).unwrap();
+    if build == Build::Main {
+        // The copy pins them in its own overlay (a fixture: the real ones name images only).
+        let images = &source.pins[source.pins.find("\nimages:").expect("the pins have an images: block")..];
+        let committed = std::fs::read_to_string(overlay.join("kustomization.yaml")).unwrap();
+        std::fs::write(overlay.join("kustomization.yaml"), format!("{committed}{images}")).unwrap();
+    }
     for file in ["kustomization.yaml", "namespace.yaml"] {
         let text = std::fs::read_to_string(overlay.join(file)).unwrap();
         std::fs::write(overlay.join(file), text.replace(&format!("mlops-{env}"), ns)).unwrap();
     }
     let file = overlay.join("namespace.yaml");
     std::fs::write(&file, super::fixture_ns::labelled(&std::fs::read_to_string(&file).unwrap())).unwrap();
-    std::fs::write(root.join(".gitignore"), "/target/\n").unwrap();
-    git(root, &["init", "-q", "-b", "main"]);
     let head = commit(root);
-    if let Build::Release(version) = build {
-        git(root, &["tag", &format!("v{version}")]);
+    match build {
+        Build::Main => report(root, &source.report, &head),
+        Build::Release(version) => {
+            git(root, &["tag", &format!("v{version}")]);
+            let minor = version.rsplit_once('.').map_or(version, |(m, _)| m);
+            push_signed(root, &[version.to_string(), minor.to_string(), "latest".to_string()]);
+            let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .arg("--root")
+                .arg(root)
+                .args(["manifests", "update", env])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "xtask manifests update {env}: {}", String::from_utf8_lossy(&out.stderr));
+        }
     }
-    report(root, &text, &head, build);
     copy
 }
 
-/// `target/xtask/images.json` for the pinned images, as built from `head`.
-fn report(root: &Path, pins: &str, head: &str, build: Build) {
-    let (version, reference) = match build {
-        Build::Main => (serde_json::Value::Null, "refs/heads/main".to_string()),
-        Build::Release(v) => (v.into(), format!("refs/tags/v{v}")),
-    };
-    let mut components = serde_json::Map::new();
-    let mut current: Option<(String, String, String)> = None;
-    for line in pins.lines().map(str::trim) {
-        if let Some(name) = line.strip_prefix("- name: ghcr.io/mlops-platform/") {
-            current = Some((name.to_string(), String::new(), String::new()));
-        } else if let (Some(c), Some(v)) = (current.as_mut(), line.strip_prefix("newName: ")) {
-            c.1 = v.to_string();
-        } else if let (Some(c), Some(v)) = (current.as_mut(), line.strip_prefix("newTag: ")) {
-            c.2 = v.to_string();
-        } else if let (Some((name, repo, tag)), Some(digest)) = (current.take(), line.strip_prefix("digest: ")) {
-            components.insert(
-                name,
-                serde_json::json!({"repositories": [repo], "tags": [tag], "version": version, "commit": head,
-                    "ref": reference, "dirty": false, "image_id": "sha256:id",
-                    "pushed": [{"repository": repo, "tag": tag, "digest": digest}]}),
-            );
-        }
+/// `target/xtask/images.json`: the source's push, built as far as the
+/// report goes from `head` (a commit of pins over the one built).
+fn report(root: &Path, pushed: &str, head: &str) {
+    let mut report: serde_json::Value = serde_json::from_str(pushed).unwrap();
+    let components = report["components"].as_object_mut().expect("the push reported its components");
+    assert_eq!(components.len(), 4, "the push reported every component: {pushed}");
+    for image in components.values_mut() {
+        image["commit"] = head.into();
     }
-    assert_eq!(components.len(), 4, "the pins name every component: {pins}");
     std::fs::create_dir_all(root.join("target/xtask")).unwrap();
-    let report = serde_json::json!({"format": 1, "components": components});
     std::fs::write(root.join("target/xtask/images.json"), report.to_string()).unwrap();
 }
 

@@ -41,3 +41,26 @@ pub fn engine_and_registry() -> Registry {
 pub fn docker(args: &[&str]) -> Output {
     Command::new("docker").args(args).output().unwrap()
 }
+
+/// `docker pull -q REFERENCE` from the recorded registry, logged in within a
+/// Docker config of its own (the user's stays as it was).
+pub fn pull(reference: &str) {
+    use std::io::Write;
+    let reg = Registry::recorded();
+    let password = std::fs::read_to_string(&reg.password_file).expect("the registry's password file");
+    let config = tempfile::tempdir().unwrap();
+    let mut login = Command::new("docker")
+        .arg("--config")
+        .arg(config.path())
+        .args(["login", &reg.host, "--username", &reg.user, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    login.stdin.take().unwrap().write_all(password.trim().as_bytes()).unwrap();
+    let out = login.wait_with_output().unwrap();
+    assert!(out.status.success(), "docker login {}: {}", reg.host, String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("docker").arg("--config").arg(config.path()).args(["pull", "-q", reference]).output().unwrap();
+    assert!(out.status.success(), "docker pull {reference}: {}", String::from_utf8_lossy(&out.stderr));
+}
