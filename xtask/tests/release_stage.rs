@@ -63,6 +63,8 @@ impl Fixture {
             );
             f.repo.write(&format!("deploy/overlays/{env}/namespace.yaml"), &support::fixture_ns::namespace_yaml(&ns));
         }
+        // Its images do not exist (kwok runs the pods): a development that deploys them unverified.
+        f.repo.write("deploy/overlays/development/xtask.toml", "verify-images = false\n");
         f.repo.write(".gitignore", "target/\n");
         git(f.repo.root(), &["init", "-q", "-b", "main"]);
         f.commit("fixture");
