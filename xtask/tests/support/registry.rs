@@ -61,6 +61,7 @@ pub fn pull(reference: &str) {
     login.stdin.take().unwrap().write_all(password.trim().as_bytes()).unwrap();
     let out = login.wait_with_output().unwrap();
     assert!(out.status.success(), "docker login {}: {}", reg.host, String::from_utf8_lossy(&out.stderr));
-    let out = Command::new("docker").arg("--config").arg(config.path()).args(["pull", "-q", reference]).output().unwrap();
+    let out =
+        Command::new("docker").arg("--config").arg(config.path()).args(["pull", "-q", reference]).output().unwrap();
     assert!(out.status.success(), "docker pull {reference}: {}", String::from_utf8_lossy(&out.stderr));
 }
