@@ -24,6 +24,9 @@ struct Fixture {
     repo: Repo,
     base: String,
     cluster: Option<Cluster>,
+    /// Its images are real and signed ([`Fixture::built_signed`]): its
+    /// commands verify them with the signing service's key.
+    signed: std::cell::Cell<bool>,
 }
 
 impl Drop for Fixture {
@@ -43,7 +46,7 @@ impl Fixture {
     fn new(test: &str, cluster: Option<Cluster>, claim: bool) -> Fixture {
         let repo = Repo::new();
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 100_000;
-        let f = Fixture { repo, base: format!("fx-{test}-{t}"), cluster };
+        let f = Fixture { repo, base: format!("fx-{test}-{t}"), cluster, signed: false.into() };
         f.repo.component("web", &[], &[]);
         f.repo.write("components/web/Dockerfile", "FROM scratch\n");
         let claim_line = if claim { "  - data.yaml\n" } else { "" };
@@ -104,8 +107,51 @@ impl Fixture {
         digest
     }
 
+    /// A real image of web (one file saying `d`) built and pushed by `image
+    /// push` at HEAD, under a repository of this test's own in the local
+    /// registry: signed and attested by the machine's key pair, so staging
+    /// verifies it as any (kwok runs the pods: nothing pulls it). Its digest;
+    /// the images report is the push's.
+    fn built_signed(&self, d: char) -> String {
+        let registry = support::service_var("XTASK_TEST_REGISTRY")
+            .expect("XTASK_TEST_REGISTRY is not recorded: run `cargo xtask services up registry`");
+        let prefix = format!("{registry}/fx-release/{}", self.base);
+        let head = self.head();
+        let ctx = tempfile::tempdir().unwrap();
+        std::fs::write(ctx.path().join("Dockerfile"), "FROM scratch\nCOPY f /f\n").unwrap();
+        std::fs::write(ctx.path().join("f"), d.to_string()).unwrap();
+        let name = format!("{prefix}/web:{head}");
+        let out = Command::new("docker")
+            .args(["build", "-q", "-t", &name])
+            .arg(ctx.path())
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
+        let need = |k: &str| {
+            support::service_var(k)
+                .unwrap_or_else(|| panic!("{k} is not recorded: run `cargo xtask services up registry`"))
+        };
+        self.signed.set(true);
+        let mut cmd = self.command(&["image", "push", "web", "--registry", &prefix, "--tag", &head]);
+        cmd.env("XTASK_REGISTRY_USERNAME", need("XTASK_TEST_REGISTRY_USER"))
+            .env("XTASK_REGISTRY_PASSWORD_FILE", need("XTASK_TEST_REGISTRY_PASSWORD_FILE"))
+            .env_remove("XTASK_REGISTRY_PASSWORD");
+        let run = support::run(cmd);
+        let _ = Command::new("docker").args(["image", "rm", &name]).output();
+        assert_eq!(run.code, 0, "image push: {}\n{}", run.stdout, run.stderr);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(self.repo.root().join("target/xtask/images.json")).unwrap())
+                .unwrap();
+        report["components"]["web"]["pushed"][0]["digest"].as_str().expect("web was pushed").to_string()
+    }
+
     fn command(&self, args: &[&str]) -> Command {
-        support::deploy::command(&self.repo, self.cluster.as_ref(), args)
+        let mut cmd = support::deploy::command(&self.repo, self.cluster.as_ref(), args);
+        if self.signed.get() {
+            support::signing(&mut cmd);
+        }
+        cmd
     }
 
     fn run(&self, args: &[&str]) -> Run {
@@ -282,7 +328,8 @@ fn staging_refuses_images_not_built_from_the_commit_it_deploys() {
 fn the_record_says_what_was_applied() {
     let f = Fixture::new("records", Some(cluster()), false);
     let old = f.head();
-    f.built('a', None);
+    // Staging verifies what it deploys: real images, signed.
+    f.built_signed('a');
     f.ok(&["manifests", "update", "staging"]);
     f.ok(&["manifests", "update", "development"]);
     let head = f.commit("pins of build a, then more work");
@@ -305,7 +352,7 @@ fn the_record_says_what_was_applied() {
     // The pins live in this workspace (`manifests update`), not in git: the record says so.
     assert_eq!(r["uncommitted"], serde_json::json!(["target/xtask/overlays/staging/kustomization.yaml"]));
     // The CI path: this commit's images built and pinned by `manifests update` (uncommitted), then deploy.
-    let digest = f.built('b', None);
+    let digest = f.built_signed('b');
     f.ok(&["manifests", "update", "staging"]);
     f.ok(&["deploy", "staging", "--timeout", "120s"]);
     let r = &f.history("staging")[1];
