@@ -149,7 +149,15 @@ impl Fixture {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = support::deploy::command(&self.repo, self.cluster.as_ref(), args);
         if self.signed.get() {
-            support::signing(&mut cmd);
+            // Verifying reads the attestations from the registry: its credentials too.
+            let need = |k: &str| {
+                support::service_var(k)
+                    .unwrap_or_else(|| panic!("{k} is not recorded: run `cargo xtask services up registry`"))
+            };
+            support::signing(&mut cmd)
+                .env("XTASK_REGISTRY_USERNAME", need("XTASK_TEST_REGISTRY_USER"))
+                .env("XTASK_REGISTRY_PASSWORD_FILE", need("XTASK_TEST_REGISTRY_PASSWORD_FILE"))
+                .env_remove("XTASK_REGISTRY_PASSWORD");
         }
         cmd
     }
