@@ -98,6 +98,8 @@ struct Fx {
     repo: Repo,
     namespace: String,
     cluster: Option<Cluster>,
+    /// web's image, signed for this fixture (on a cluster).
+    signed: std::sync::OnceLock<String>,
 }
 
 impl Fx {
@@ -121,21 +123,20 @@ impl Fx {
         repo.write(&format!("deploy/overlays/{env}/xtask.toml"), "guard = \"any\"\n");
         repo.write(&format!("deploy/overlays/{env}/rollout.toml"), rollout);
         let guard = cleanup(cluster.as_ref(), &namespace);
-        (Fx { repo, namespace, cluster }, guard)
+        (Fx { repo, namespace, cluster, signed: std::sync::OnceLock::new() }, guard)
     }
 
     /// Commit a release of web and its images report.
     fn release(&self, replicas: u32, release: u32, delay_ms: u32) {
-        let image = if self.cluster.is_some() {
-            support::python_image::pinned().to_string()
-        } else {
-            "reg.test/fx/web:1".to_string()
-        };
-        self.repo.write("components/web/k8s/deployment.yaml", &web(&image, replicas, release, delay_ms));
         let root = self.repo.root();
         if !root.join(".git").exists() {
             git(root, &["init", "-q"]);
         }
+        let image = match self.cluster.is_some() {
+            true => self.signed_python().to_string(),
+            false => "reg.test/fx/web:1".to_string(),
+        };
+        self.repo.write("components/web/k8s/deployment.yaml", &web(&image, replicas, release, delay_ms));
         git(root, &["add", "-A"]);
         git(root, &["commit", "-qm", &format!("release {release}"), "--allow-empty"]);
         let head = git(root, &["rev-parse", "HEAD"]).trim().to_string();
@@ -151,6 +152,22 @@ impl Fx {
         self.repo.write("target/xtask/images.json", &report.to_string());
     }
 
+    /// The python image as web's, pushed once by this fixture's `image push`
+    /// (signed, its provenance a commit every release descends from): the
+    /// live environment verifies what it deploys, as production does.
+    fn signed_python(&self) -> &str {
+        self.signed.get_or_init(|| {
+            let root = self.repo.root();
+            git(root, &["add", "-A"]);
+            git(root, &["commit", "-qm", "the image's sources", "--allow-empty"]);
+            let prefix = support::signed::prefix(&format!("fx-canary/{}", self.namespace));
+            let head = support::git::head(root);
+            let push = self.command(&["image", "push", "web", "--registry", &prefix, "--tag", &head]);
+            let digest = support::signed::push(root, push, support::python_image::pushed(), &prefix, "web");
+            format!("{prefix}/web:{head}@{digest}")
+        })
+    }
+
     fn run(&self, args: &[&str]) -> Run {
         support::run(self.command(args))
     }
@@ -162,7 +179,7 @@ impl Fx {
         }
         cmd.env("HOME", self.repo.root());
         match &self.cluster {
-            Some(c) => cmd.env("KUBECONFIG", &c.kubeconfig).env("XTASK_KUBECTL", &c.kubectl),
+            Some(c) => support::signed::env(&mut cmd).env("KUBECONFIG", &c.kubeconfig).env("XTASK_KUBECTL", &c.kubectl),
             // Nowhere to connect: bad input must be refused before any cluster is needed.
             None => cmd.env("KUBECONFIG", "/nonexistent/kubeconfig"),
         };

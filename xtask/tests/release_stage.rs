@@ -107,57 +107,35 @@ impl Fixture {
         digest
     }
 
-    /// A real image of web (one file saying `d`) built and pushed by `image
-    /// push` at HEAD, under a repository of this test's own in the local
-    /// registry: signed and attested by the machine's key pair, so staging
-    /// verifies it as any (kwok runs the pods: nothing pulls it). Its digest;
-    /// the images report is the push's.
+    /// A real image of web (one file saying `d`) pushed by `image push` at
+    /// HEAD, signed and attested ([`support::signed`]), so staging verifies
+    /// it as any (kwok runs the pods: nothing pulls it). Its digest; the
+    /// images report is the push's.
     fn built_signed(&self, d: char) -> String {
-        let registry = support::service_var("XTASK_TEST_REGISTRY")
-            .expect("XTASK_TEST_REGISTRY is not recorded: run `cargo xtask services up registry`");
-        let prefix = format!("{registry}/fx-release/{}", self.base);
-        let head = self.head();
+        let prefix = support::signed::prefix(&format!("fx-release/{}", self.base));
         let ctx = tempfile::tempdir().unwrap();
         std::fs::write(ctx.path().join("Dockerfile"), "FROM scratch\nCOPY f /f\n").unwrap();
         std::fs::write(ctx.path().join("f"), d.to_string()).unwrap();
-        let name = format!("{prefix}/web:{head}");
+        let local = format!("fx-release-{}-web:{d}", self.base);
         let out = Command::new("docker")
-            .args(["build", "-q", "-t", &name])
+            .args(["build", "-q", "-t", &local])
             .arg(ctx.path())
             .env("DOCKER_BUILDKIT", "0")
             .output()
             .unwrap();
         assert!(out.status.success(), "docker build: {}", String::from_utf8_lossy(&out.stderr));
-        let need = |k: &str| {
-            support::service_var(k)
-                .unwrap_or_else(|| panic!("{k} is not recorded: run `cargo xtask services up registry`"))
-        };
         self.signed.set(true);
-        let mut cmd = self.command(&["image", "push", "web", "--registry", &prefix, "--tag", &head]);
-        cmd.env("XTASK_REGISTRY_USERNAME", need("XTASK_TEST_REGISTRY_USER"))
-            .env("XTASK_REGISTRY_PASSWORD_FILE", need("XTASK_TEST_REGISTRY_PASSWORD_FILE"))
-            .env_remove("XTASK_REGISTRY_PASSWORD");
-        let run = support::run(cmd);
-        let _ = Command::new("docker").args(["image", "rm", &name]).output();
-        assert_eq!(run.code, 0, "image push: {}\n{}", run.stdout, run.stderr);
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(self.repo.root().join("target/xtask/images.json")).unwrap())
-                .unwrap();
-        report["components"]["web"]["pushed"][0]["digest"].as_str().expect("web was pushed").to_string()
+        let head = self.head();
+        let push = self.command(&["image", "push", "web", "--registry", &prefix, "--tag", &head]);
+        let digest = support::signed::push(self.repo.root(), push, &local, &prefix, "web");
+        let _ = Command::new("docker").args(["image", "rm", &local]).output();
+        digest
     }
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = support::deploy::command(&self.repo, self.cluster.as_ref(), args);
         if self.signed.get() {
-            // Verifying reads the attestations from the registry: its credentials too.
-            let need = |k: &str| {
-                support::service_var(k)
-                    .unwrap_or_else(|| panic!("{k} is not recorded: run `cargo xtask services up registry`"))
-            };
-            support::signing(&mut cmd)
-                .env("XTASK_REGISTRY_USERNAME", need("XTASK_TEST_REGISTRY_USER"))
-                .env("XTASK_REGISTRY_PASSWORD_FILE", need("XTASK_TEST_REGISTRY_PASSWORD_FILE"))
-                .env_remove("XTASK_REGISTRY_PASSWORD");
+            support::signed::env(&mut cmd);
         }
         cmd
     }

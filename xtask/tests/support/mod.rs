@@ -12,6 +12,7 @@ pub mod node;
 pub mod platform;
 pub mod python_image;
 pub mod registry;
+pub mod signed;
 
 pub use cluster::{cluster, Cluster};
 pub use git::git;
