@@ -110,6 +110,8 @@ impl Fx {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 100_000;
         let namespace = format!("fx-{test}-{t}");
         repo.component("web", &[], &[]);
+        // An image of its own (on a cluster: the python image, retagged and pushed signed).
+        repo.write("components/web/Dockerfile", "FROM scratch\n");
         let resources = if service { "  - deployment.yaml\n  - service.yaml\n" } else { "  - deployment.yaml\n" };
         repo.write("components/web/k8s/kustomization.yaml", &format!("resources:\n{resources}"));
         repo.write("components/web/k8s/service.yaml", SERVICE);
