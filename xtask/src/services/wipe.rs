@@ -18,10 +18,17 @@ pub const FOLDERS: &[(bool, &str, &str, &str)] = &[
     (true, "xtask-kube", "XTASK_KUBE_CACHE", "the control plane's and the node's binaries"),
     (true, "xtask-otelcol", "XTASK_OTELCOL_CACHE", "the collector's build"),
     (true, "xtask-go", "XTASK_GOCACHE", "the Go build and module caches"),
+    (true, "xtask-signing", "XTASK_SIGNING_CACHE", "cosign's and syft's builds"),
     (false, "xtask-registry", "XTASK_REGISTRY_DIR", "the registry's storage and password"),
     (false, "xtask-kube", "XTASK_KUBE_STATE", "the cluster's etcd, keys, logs and node state"),
     (false, "xtask-buildx", "XTASK_BUILDX_STATE", "the builder's configuration"),
     (false, "xtask-docker", "XTASK_DOCKER_DIR", "the engine's log and pid files"),
+    (
+        false,
+        "xtask-signing",
+        "XTASK_SIGNING_STATE",
+        "the machine's signing key pair (what it signed no longer verifies)",
+    ),
 ];
 
 /// Images `services up` made (repository, or `repository:tag`).
