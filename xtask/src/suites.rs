@@ -74,7 +74,7 @@ pub const SUITES: &[Suite] = &[
     // `node`: fake pods cost the node nothing.
     Suite {
         name: "cluster",
-        files: &["deploy_stage", "fixture_sweep", "manifests_cluster", "release_stage", "verify_status"],
+        files: &["admission", "deploy_stage", "fixture_sweep", "manifests_cluster", "release_stage", "verify_status"],
         reads: &["deploy/", "tools/", ".gitignore", ".ci/kube/"],
         names: &[],
         components: &[Part::Definitions],

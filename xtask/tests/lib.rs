@@ -5,6 +5,7 @@
 
 mod support;
 
+mod admission;
 mod affected;
 mod bad_input;
 mod cache;
