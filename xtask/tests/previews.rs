@@ -1,4 +1,4 @@
-//! Pull-request previews on the local cluster's real node: two side by side
+//! Pull-request previews on the local cluster's real node: two side by side,
 //! one named by digest and one by tag, each verified, smoke-checked and reachable through
 //! its Service; `preview down` removes the namespace, the claim and the
 //! claim's hostPath volume; the sweep removes an expired one; the quota
