@@ -80,6 +80,6 @@ fn the_admission_example_is_a_valid_cluster_image_policy_for_policy_controller_w
     let (ok, said) = check(&good.replace("signatureFormat:", "signatureFormats:"));
     assert!(!ok && said.contains("unknown field"), "{said}");
     // A value of the wrong type too.
-    let (ok, said) = check(&good.replace("    - glob: \"127.0.0.1:5000/mlops/**\"", "    - glob: [1]"));
+    let (ok, said) = check(&good.replace("    - glob: \"ghcr.io/mlops-platform/**\"", "    - glob: [1]"));
     assert!(!ok, "{said}");
 }
