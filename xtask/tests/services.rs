@@ -303,13 +303,13 @@ fn unknown_services_and_keys_list_what_there_is() {
         let run = services(&repo, 1, args);
         assert_eq!(
             one_line_error(&run),
-            "error: unknown service `kubernetes`: the services are docker, registry, base-images, buildx, kube, otelcol",
+            "error: unknown service `kubernetes`: the services are docker, registry, base-images, buildx, kube, otelcol, signing",
             "{args:?}"
         );
     }
     let run = services(&repo, 1, &["key", "registry"]);
     assert!(one_line_error(&run).contains(
-        "only `kube` (the control plane's binaries), `otelcol` (the collector) and `buildx` (buildx and BuildKit) have"
+        "only `kube` (the control plane's binaries), `otelcol` (the collector), `buildx` (buildx and BuildKit) and `signing` (cosign and syft) have"
     ));
     // The control plane's (and buildx's) key: the pins' hash, and where the build goes.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
