@@ -79,7 +79,7 @@ pub fn attest(sh: &Shell, s: &mut Session, signer: &Signer, p: &Pushed) -> Resul
         args.push(reference.clone());
         let out = s.cosign_signing(sh, signer, &args)?;
         if !out.status.success() {
-            bail!("cannot {what} of {reference}: cosign: {}: {}", s.why(&out), fix(signer));
+            bail!("cannot {what} for {reference}: cosign: {}: {}", s.why(&out), fix(signer));
         }
     }
     let _ = std::fs::remove_file(&sbom);
