@@ -129,6 +129,9 @@ def main() -> None:
     for g in gone:
         print(f"  {g}")
     clone = Path(tempfile.mkdtemp(prefix="xtask-fresh-"))
+    # A checkout as git leaves one (0755), not mkdtemp's 0700: a test runs the
+    # xtask there as another user (nobody) and must be able to enter it.
+    os.chmod(clone, 0o755)
     try:
         run("git", "clone", "--quiet", str(ROOT), str(clone), check=True)
         run("git", "checkout", "--quiet", head, check=True, cwd=clone)
