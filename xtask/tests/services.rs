@@ -271,7 +271,10 @@ fn the_node_as_a_user_without_passwordless_sudo_is_one_line_naming_the_fix() {
         } else {
             Command::new(xtask)
         };
-        c.args(node_up).env("PATH", path).env("HOME", repo.root()).env_remove("GITHUB_ACTIONS");
+        // The fixture's own services record (none), not the machine's.
+        let own = repo.path("target/xtask/services.json");
+        c.args(node_up).env("PATH", path).env("HOME", repo.root()).env("XTASK_SERVICES_FILE", own);
+        c.env_remove("GITHUB_ACTIONS");
         support::run(c)
     };
     // No sudo on PATH: it says so, for any user.
