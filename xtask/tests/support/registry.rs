@@ -42,12 +42,15 @@ pub fn docker(args: &[&str]) -> Output {
     Command::new("docker").args(args).output().unwrap()
 }
 
-/// `docker pull -q REFERENCE` from the recorded registry, logged in within a
-/// Docker config of its own (the user's stays as it was).
-pub fn pull(reference: &str) {
+/// A Docker config folder of its own, logged in to the recorded registry
+/// (the user's config stays as it was); removed when dropped.
+pub fn logged_in() -> tempfile::TempDir {
     use std::io::Write;
     let reg = Registry::recorded();
-    let password = std::fs::read_to_string(&reg.password_file).expect("the registry's password file");
+    let password = std::fs::read_to_string(&reg.password_file).unwrap_or_else(|e| {
+        let at = reg.password_file.display();
+        panic!("no registry password at {at} ({e}): run `cargo xtask services up registry`")
+    });
     let config = tempfile::tempdir().unwrap();
     let mut login = Command::new("docker")
         .arg("--config")
@@ -57,11 +60,21 @@ pub fn pull(reference: &str) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
+        .expect("docker runs (cargo xtask services up docker)");
     login.stdin.take().unwrap().write_all(password.trim().as_bytes()).unwrap();
     let out = login.wait_with_output().unwrap();
     assert!(out.status.success(), "docker login {}: {}", reg.host, String::from_utf8_lossy(&out.stderr));
-    let out =
-        Command::new("docker").arg("--config").arg(config.path()).args(["pull", "-q", reference]).output().unwrap();
-    assert!(out.status.success(), "docker pull {reference}: {}", String::from_utf8_lossy(&out.stderr));
+    config
+}
+
+/// `docker ARGS` within `config` (a [`logged_in`] folder); it must succeed.
+pub fn docker_in(config: &std::path::Path, args: &[&str]) {
+    let out = Command::new("docker").arg("--config").arg(config).args(args).output().unwrap();
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `docker pull -q REFERENCE` from the recorded registry, logged in within a
+/// Docker config of its own (the user's stays as it was).
+pub fn pull(reference: &str) {
+    docker_in(logged_in().path(), &["pull", "-q", reference]);
 }
