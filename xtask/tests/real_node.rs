@@ -180,6 +180,9 @@ fn a_containerd_that_cannot_start_is_one_line_naming_its_log_then_its_last_lines
         .env("XTASK_CONTAINERD", &containerd)
         .env("XTASK_KUBE_DEADLINE", "20")
         .env_remove("XTASK_NODE_TAINTS")
+        // its own services record (none): the machine's would add its `services:` line
+        .env("XTASK_SERVICES_FILE", t.path().join("services.json"))
+        .env_remove("XTASK_SERVICES_READ")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -187,6 +187,14 @@ fn deploy_verifies_real_images_and_refuses_each_bad_input_in_one_line() {
     let built_from = git(fx.repo.root(), &["rev-parse", "HEAD"]).trim().to_string();
     let digest = fx.push_signed("t1");
 
+    // The same digest pushed again (a release retagging it): its SBOM is not made twice.
+    let again = format!("{}/web:t1-again", fx.prefix);
+    assert!(Command::new("docker").args(["tag", &name, &again]).status().unwrap().success());
+    let run = fx.xtask(&["image", "push", "web", "--registry", &fx.prefix, "--tag", "t1-again", "--allow-dirty"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = run.stdout.lines().find(|l| l.starts_with("signed ")).expect("a signed line");
+    assert!(line.contains(&digest) && line.contains("made earlier for this digest"), "{line}");
+
     // The summary of the attached SBOM, verified.
     let run = fx.xtask(&["image", "sbom", "web"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);

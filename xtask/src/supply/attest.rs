@@ -5,6 +5,7 @@
 //! and the digest itself signed. One line per digest; the first failure
 //! stops the stage with one line (what failed, which digest, what to do).
 
+use crate::supply::sbom_cache::SbomCache;
 use crate::supply::session::Session;
 use crate::supply::statement::{self, Build};
 use crate::supply::Signer;
@@ -34,11 +35,14 @@ impl Pushed {
 pub struct Done {
     pub packages: usize,
     pub sbom_seconds: f64,
+    /// The SBOM this machine's syft made earlier for the same digest.
+    pub sbom_cached: bool,
     pub sign_seconds: f64,
 }
 
-/// SBOM, provenance and signature of `p`.
-pub fn attest(sh: &Shell, s: &mut Session, signer: &Signer, p: &Pushed) -> Result<Done> {
+/// SBOM (made by syft, or the one `sboms` kept for this digest),
+/// provenance and signature of `p`.
+pub fn attest(sh: &Shell, s: &mut Session, signer: &Signer, p: &Pushed, sboms: Option<&SbomCache>) -> Result<Done> {
     let reference = p.reference();
     let config = s.dir.join("syft.yaml");
     if !config.is_file() {
@@ -46,6 +50,7 @@ pub fn attest(sh: &Shell, s: &mut Session, signer: &Signer, p: &Pushed) -> Resul
     }
     let sbom = s.dir.join(format!("sbom-{}.spdx.json", p.digest.trim_start_matches("sha256:")));
     let t = Instant::now();
+    let sbom_cached = sboms.is_some_and(|c| c.get(&p.digest, &sbom));
     let args: Vec<String> = vec![
         "scan".into(),
         "-c".into(),
@@ -55,13 +60,18 @@ pub fn attest(sh: &Shell, s: &mut Session, signer: &Signer, p: &Pushed) -> Resul
         format!("spdx-json={}", sbom.display()),
         format!("registry:{reference}"),
     ];
-    let syft = s.tools.syft.clone();
-    let out = s.cmd(sh, &syft, &args).output()?;
-    if !out.status.success() {
-        bail!(
-            "cannot make the SBOM of {reference}: syft: {}: check that the registry answers and holds it",
-            s.why(&out)
-        );
+    if !sbom_cached {
+        let syft = s.tools.syft.clone();
+        let out = s.cmd(sh, &syft, &args).output()?;
+        if !out.status.success() {
+            bail!(
+                "cannot make the SBOM of {reference}: syft: {}: check that the registry answers and holds it",
+                s.why(&out)
+            );
+        }
+        if let Some(c) = sboms {
+            c.put(&p.digest, &sbom);
+        }
     }
     let packages = crate::supply::sbom::package_count(&std::fs::read_to_string(&sbom).unwrap_or_default());
     let sbom_seconds = t.elapsed().as_secs_f64();
@@ -83,7 +93,7 @@ pub fn attest(sh: &Shell, s: &mut Session, signer: &Signer, p: &Pushed) -> Resul
         }
     }
     let _ = std::fs::remove_file(&sbom);
-    Ok(Done { packages, sbom_seconds, sign_seconds: t.elapsed().as_secs_f64() })
+    Ok(Done { packages, sbom_seconds, sbom_cached, sign_seconds: t.elapsed().as_secs_f64() })
 }
 
 fn attest_args(kind: &str, predicate: &str) -> Vec<String> {
@@ -134,6 +144,8 @@ pub fn after_push(a: &AfterPush) -> Result<()> {
     sh.change_dir(a.root);
     let mut s = Session::new(Tools::find()?, a.targets)?;
     let builder = builder_versions(&sh, &s, a.buildx);
+    let syft = builder.iter().find(|(k, _)| k == "syft").map(|(_, v)| v.as_str()).unwrap_or_default();
+    let sboms = SbomCache::new(&crate::services::Dirs::here(), syft, SYFT_CONFIG);
     let repository = crate::supply::verify::source_repository(a.root);
     let now = crate::clock::now_rfc3339();
     println!(
@@ -175,13 +187,16 @@ pub fn after_push(a: &AfterPush) -> Result<()> {
                 finished: crate::clock::now_rfc3339(),
             };
             let pushed = Pushed { repository: p.repository.clone(), digest: p.digest.clone(), build };
-            let d = attest(&sh, &mut s, &signer, &pushed)?;
+            let d = attest(&sh, &mut s, &signer, &pushed, sboms.as_ref())?;
             count += 1;
+            let made = match d.sbom_cached {
+                true => "made earlier for this digest".to_string(),
+                false => format!("{:.1}s", d.sbom_seconds),
+            };
             println!(
-                "signed {}: sbom ({} packages, {:.1}s), provenance (commit {}), signature ({:.1}s)",
+                "signed {}: sbom ({} packages, {made}), provenance (commit {}), signature ({:.1}s)",
                 pushed.reference(),
                 d.packages,
-                d.sbom_seconds,
                 &image.commit[..image.commit.len().min(12)],
                 d.sign_seconds
             );

@@ -9,6 +9,7 @@
 //! - `attest`: the image stage's part (SBOM, provenance, signature).
 //! - `verify`: deploy's part (signature, provenance's commit, SBOM), one line per failure.
 //! - `sbom`: `image sbom COMPONENT`, a summary of the attached SBOM.
+//! - `sbom_cache`: SBOMs by digest, made once per machine.
 //!
 //! Who signs ([`Signer::decide`]): a `COSIGN_PRIVATE_KEY` secret, else on
 //! GitHub the workflow's OIDC token (keyless), else the machine's key pair
@@ -16,6 +17,7 @@
 
 pub mod attest;
 pub mod sbom;
+pub mod sbom_cache;
 pub mod session;
 pub mod statement;
 pub mod verify;
