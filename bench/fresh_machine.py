@@ -143,6 +143,8 @@ def main() -> None:
     text = "\n".join(line for _, line in lines)
     # `kube         up  Kubernetes v1.34.12 … (612.3s)` and `==> test: passed in 573.2s`
     services = {m[1]: float(m[2]) for m in re.finditer(r"^(\S+)\s+up\s+.*\(([0-9.]+)s\)$", text, re.M)}
+    # `[kube] built beside the services in 480.2s`: the Go builds run beside the services before them
+    builds = {m[1]: float(m[2]) for m in re.finditer(r"^\[(\S+)\] built beside the services in ([0-9.]+)s$", text, re.M)}
     stages = {m[1]: float(m[2]) for m in re.finditer(r"^==> (\w+): \w+ in ([0-9.]+)s$", text, re.M)}
     up_done = next((t for t, line in lines if line.startswith("services up in")), None)
     # The test stage's closing table: `  test:xtask:node   passed  20  0  0  664.3s`
@@ -150,7 +152,7 @@ def main() -> None:
     last = lines[-1][1] if lines else ""
     result = {
         "commit": head, "exit": code, "seconds": total, "services_up_seconds": up_done,
-        "services": services, "stages": stages, "suites": suites, "last_line": last, "deleted": gone,
+        "services": services, "builds": builds, "stages": stages, "suites": suites, "last_line": last, "deleted": gone,
         "load_before": load_before, "load_after": os.getloadavg()[0], "cores": os.cpu_count(),
     }
     print()
@@ -160,6 +162,8 @@ def main() -> None:
         print(f"  services up      {up_done / 60:6.1f} min")
     for name, s in services.items():
         print(f"    {name:<14} {s / 60:6.1f} min")
+    for name, s in builds.items():
+        print(f"    {name + ' build':<14} {s / 60:6.1f} min (beside the services before it)")
     for name, s in stages.items():
         print(f"  ci {name:<13} {s / 60:6.1f} min")
     measured = {"fresh .ci/run": total, "services up": up_done, "test stage": stages.get("test"),

@@ -234,6 +234,14 @@ impl Service for Buildx {
         &["docker", "registry", "base-images"]
     }
 
+    fn has_build(&self) -> bool {
+        true
+    }
+
+    fn build(&self, cx: &Ctx) -> Result<()> {
+        build::ensure(cx, &build::plan(cx.sh, cx.root, &Layout::here(cx).cache)?).map(drop)
+    }
+
     fn up(&self, cx: &Ctx) -> Result<Record> {
         let sh = cx.sh;
         let l = Layout::here(cx);

@@ -12,6 +12,8 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xshell::{cmd, Shell};
 
@@ -121,10 +123,27 @@ fn jobs() -> String {
         .unwrap_or_else(|| "2".into())
 }
 
+/// The `go build`s under way (pids), and whether [`stop_all`] stopped them.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+static STOPPED: AtomicBool = AtomicBool::new(false);
+
+/// Stop the builds under way and any started after: `services up` failed
+/// while its builds ran beside it (minutes of both cores nobody will use).
+pub fn stop_all() {
+    STOPPED.store(true, Ordering::SeqCst);
+    for pid in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        // SAFETY: kill(2) of a child this process spawned and has not reaped.
+        unsafe { libc::kill(*pid as libc::pid_t, libc::SIGTERM) };
+    }
+}
+
 /// One `go build ARGS` in `dir`, niced (minutes of both cores on a shared
 /// machine), its output in `log`; on failure the log is kept beside the
 /// cache as `last-build.log` and the error shows its end.
 pub fn go_build(go: &Path, dir: &Path, args: &[String], gocache: &Path, log: &Path, cache: &Path) -> Result<()> {
+    if STOPPED.load(Ordering::SeqCst) {
+        bail!("`go build` in {} not started: services up failed before it was needed", dir.display());
+    }
     let sh = Shell::new()?;
     sh.change_dir(dir);
     let c = cmd!(sh, "nice -n 10 {go} build {args...}")
@@ -135,7 +154,14 @@ pub fn go_build(go: &Path, dir: &Path, args: &[String], gocache: &Path, log: &Pa
         // The proxy may offer a newer toolchain when a pin needs one; go.mod is never bumped.
         .env("GOTOOLCHAIN", std::env::var("GOTOOLCHAIN").unwrap_or_else(|_| "auto".into()));
     let f = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    let ok = Command::from(c).stdin(Stdio::null()).stdout(f.try_clone()?).stderr(f).status()?.success();
+    let mut child = Command::from(c).stdin(Stdio::null()).stdout(f.try_clone()?).stderr(f).spawn()?;
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
+    let status = child.wait();
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != child.id());
+    if STOPPED.load(Ordering::SeqCst) {
+        bail!("`go build` in {} stopped: services up failed before it was needed", dir.display());
+    }
+    let ok = status?.success();
     if !ok {
         let kept = cache.join("last-build.log");
         let _ = std::fs::copy(log, &kept);

@@ -322,6 +322,14 @@ impl Service for ControlPlane {
         NAME
     }
 
+    fn has_build(&self) -> bool {
+        true
+    }
+
+    fn build(&self, cx: &Ctx) -> Result<()> {
+        build::ensure(cx, &build::plan(cx.sh, cx.root, &cache(cx))?).map(drop)
+    }
+
     fn up(&self, cx: &Ctx) -> Result<Record> {
         let real_node = real_node()?;
         if !cx.github {

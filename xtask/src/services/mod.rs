@@ -41,6 +41,16 @@ pub trait Service: Sync {
     fn needs(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Whether `up` starts with a build that needs no other service (Go
+    /// builds into the cache): `services up` runs it beside the services
+    /// before it, so a cold machine builds while the others start.
+    fn has_build(&self) -> bool {
+        false
+    }
+    /// That build (done when the cache has it); `up` finds it built.
+    fn build(&self, _cx: &Ctx) -> Result<()> {
+        Ok(())
+    }
     /// Bring it up (or find it up), check it answers, and say what to record.
     fn up(&self, cx: &Ctx) -> Result<Record>;
     /// Stop what the xtask started (with `purge`, also its state); one line.

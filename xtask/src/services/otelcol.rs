@@ -77,6 +77,14 @@ impl Service for Otelcol {
         "otelcol"
     }
 
+    fn has_build(&self) -> bool {
+        true
+    }
+
+    fn build(&self, cx: &Ctx) -> Result<()> {
+        ensure(cx, &plan(cx)?).map(drop)
+    }
+
     fn up(&self, cx: &Ctx) -> Result<Record> {
         let p = plan(cx)?;
         let bin = ensure(cx, &p)?;

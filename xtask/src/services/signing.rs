@@ -142,6 +142,14 @@ impl Service for Signing {
         "signing"
     }
 
+    fn has_build(&self) -> bool {
+        true
+    }
+
+    fn build(&self, cx: &Ctx) -> Result<()> {
+        ensure(cx, &plan(cx.sh, cx.root, &cache(cx))?).map(drop)
+    }
+
     fn up(&self, cx: &Ctx) -> Result<Record> {
         let p = plan(cx.sh, cx.root, &cache(cx))?;
         let bin = ensure(cx, &p)?;

@@ -96,25 +96,67 @@ fn up(b: &Base, asked: &[String]) -> Result<i32> {
     };
     let t0 = Instant::now();
     let mut took = Vec::new();
-    for name in wanted {
-        let service = services::get(name).expect("selected services exist");
-        let recorded = before.services.get(name);
-        if let Some(p) = recorded.and_then(Record::gone) {
-            println!("[{name}] the record names {} pid {}, which is gone: checking it afresh", p.name, p.pid);
+    let builds: Vec<&'static str> =
+        wanted.iter().copied().filter(|n| services::get(n).is_some_and(|s| s.has_build())).collect();
+    let (root, dirs, github, euid) = (b.root, b.dirs, b.github, b.euid);
+    std::thread::scope(|scope| -> Result<()> {
+        // The builds, one after another, beside the services: each service
+        // with a build waits for its own before it comes up.
+        let (tx, rx) = std::sync::mpsc::channel::<(&str, Result<()>, f64)>();
+        scope.spawn(move || {
+            let Ok(sh) = Shell::new() else { return };
+            let cx = services::Ctx { sh: &sh, root, dirs, github, euid, recorded: None };
+            for name in builds {
+                let t = Instant::now();
+                let done = services::get(name).expect("selected services exist").build(&cx);
+                let failed = done.is_err();
+                if tx.send((name, done, t.elapsed().as_secs_f64())).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let mut built: std::collections::BTreeMap<&str, (Result<()>, f64)> = Default::default();
+        let run = (|| -> Result<()> {
+            for name in wanted {
+                let service = services::get(name).expect("selected services exist");
+                if service.has_build() {
+                    while !built.contains_key(name) {
+                        let Ok((n, done, s)) = rx.recv() else { break };
+                        built.insert(n, (done, s));
+                    }
+                    // None: the builds stopped at an earlier one's failure; up says its own.
+                    if let Some((done, s)) = built.remove(name) {
+                        done?;
+                        if s >= 1.0 {
+                            println!("[{name}] built beside the services in {s:.1}s");
+                            took.push((format!("{name}'s build"), s));
+                        }
+                    }
+                }
+                let recorded = before.services.get(name);
+                if let Some(p) = recorded.and_then(Record::gone) {
+                    println!("[{name}] the record names {} pid {}, which is gone: checking it afresh", p.name, p.pid);
+                }
+                let t = Instant::now();
+                now.services.remove(name);
+                let record = service.up(&b.cx(recorded))?;
+                let line = format!("{name:<12} up  {} ({:.1}s)", record.summary, t.elapsed().as_secs_f64());
+                println!("{line}");
+                took.push((name.to_string(), t.elapsed().as_secs_f64()));
+                if name == "kube" {
+                    sweep_fixtures(b.sh, &record);
+                }
+                now.services.insert(name.to_string(), record);
+                // Saved after each service: a failure further on keeps what is up on record.
+                save(b, &target, &now, &mut legacy)?;
+            }
+            Ok(())
+        })();
+        if run.is_err() {
+            services::go_build::stop_all();
         }
-        let t = Instant::now();
-        now.services.remove(name);
-        let record = service.up(&b.cx(recorded))?;
-        let line = format!("{name:<12} up  {} ({:.1}s)", record.summary, t.elapsed().as_secs_f64());
-        println!("{line}");
-        took.push((name, t.elapsed().as_secs_f64()));
-        if name == "kube" {
-            sweep_fixtures(b.sh, &record);
-        }
-        now.services.insert(name.to_string(), record);
-        // Saved after each service: a failure further on keeps what is up on record.
-        save(b, &target, &now, &mut legacy)?;
-    }
+        run
+    })?;
     let (live, _) = state::live(&now);
     github::set_env(&state::missing_vars(&live, &|_| false))?;
     let total = t0.elapsed().as_secs_f64();
@@ -128,7 +170,7 @@ fn up(b: &Base, asked: &[String]) -> Result<i32> {
 
 /// Each service's share of a `services up` that took long enough for it to
 /// matter (a cold one: builds), largest first: where a cold machine's minutes go.
-fn shares(took: &[(&str, f64)], total: f64) -> Option<String> {
+fn shares(took: &[(String, f64)], total: f64) -> Option<String> {
     if total < 60.0 {
         return None;
     }
