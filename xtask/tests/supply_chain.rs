@@ -203,7 +203,17 @@ fn deploy_verifies_real_images_and_refuses_each_bad_input_in_one_line() {
     // Pinned by digest, at a later commit: the provenance's commit is an ancestor.
     fx.deployment(&format!("{}/web@{digest}", fx.prefix));
     fx.commit("pin");
-    verified(&fx.deploy(&[]), &built_from);
+    let first = fx.deploy(&[]);
+    verified(&first, &built_from);
+    assert!(!first.stdout.contains("as verified before"), "a new digest is checked by cosign: {}", first.stdout);
+    // Again, nothing changed: cosign's checks are the earlier ones (the verdict runs again).
+    let again = fx.deploy(&[]);
+    verified(&again, &built_from);
+    assert!(
+        again.stdout.contains("(1 as verified before: the same digest, signatures and attestations)"),
+        "{}",
+        again.stdout
+    );
 
     // A wrong key: one line, nothing applied.
     let other = tempfile::tempdir().unwrap();

@@ -20,6 +20,7 @@ pub const FOLDERS: &[(bool, &str, &str, &str)] = &[
     (true, "xtask-go", "XTASK_GOCACHE", "the Go build and module caches"),
     (true, "xtask-signing", "XTASK_SIGNING_CACHE", "cosign's and syft's builds"),
     (true, "xtask-sbom", "XTASK_SBOM_CACHE", "the SBOMs syft made, by image digest"),
+    (true, "xtask-verify", "XTASK_VERIFY_CACHE", "deploy's verifications, by digest and attachments"),
     (false, "xtask-registry", "XTASK_REGISTRY_DIR", "the registry's storage and password"),
     (false, "xtask-kube", "XTASK_KUBE_STATE", "the cluster's etcd, keys, logs and node state"),
     (false, "xtask-buildx", "XTASK_BUILDX_STATE", "the builder's configuration"),

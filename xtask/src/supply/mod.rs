@@ -8,6 +8,7 @@
 //! - `statement`: the provenance predicate, and reading verified attestations (pure).
 //! - `attest`: the image stage's part (SBOM, provenance, signature).
 //! - `verify`: deploy's part (signature, provenance's commit, SBOM), one line per failure.
+//! - `verify_cache`: cosign's checks kept by digest and attachments (`cosign tree`).
 //! - `sbom`: `image sbom COMPONENT`, a summary of the attached SBOM.
 //! - `sbom_cache`: SBOMs by digest, made once per machine.
 //!
@@ -21,6 +22,7 @@ pub mod sbom_cache;
 pub mod session;
 pub mod statement;
 pub mod verify;
+pub mod verify_cache;
 
 use std::path::PathBuf;
 

@@ -11,8 +11,10 @@ use crate::images::registry::{targets, Target};
 use crate::manifests::rules::ImageRef;
 use crate::release::guards::Guard;
 use crate::release::provenance::{Applied, Origin};
+use crate::services::Dirs;
 use crate::supply::session::{Session, Tools};
 use crate::supply::statement::{self, Attestation, SLSA_V1, SPDX};
+use crate::supply::verify_cache::VerifyCache;
 use crate::supply::{Verifier, NO_VERIFIER};
 use anyhow::Result;
 use std::path::Path;
@@ -45,6 +47,8 @@ pub struct Outcome {
     pub reference: String,
     /// Ok(the provenance's commit) or Err(what failed and the fix).
     pub result: Result<String, String>,
+    /// cosign's checks were this machine's earlier ones: the same digest with the same attachments.
+    pub as_before: bool,
 }
 
 impl Outcome {
@@ -148,22 +152,50 @@ pub fn verdict(
     ))
 }
 
-/// One image, all three checks.
-fn one(
-    sh: &Shell,
-    s: &Session,
-    v: &Verifier,
-    image: (&str, &str),
-    repository: &str,
-    accept: &Accept,
-    git: &Shell,
-) -> Outcome {
+/// The attachments `cosign tree` lists for `reference` (each pinned by its
+/// digest); None when it cannot list them (the checks then say why).
+fn attachments(sh: &Shell, s: &Session, reference: &str) -> Option<String> {
+    let out = s.cmd(sh, &s.tools.cosign, &["tree".to_string(), reference.to_string()]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success() && text.contains("sha256:")).then_some(text)
+}
+
+/// What verifying shares: the session, the verifier, the source repository,
+/// which commits are taken, the checkout's git, and the earlier verifications.
+struct Checks<'a> {
+    sh: &'a Shell,
+    s: &'a Session,
+    v: &'a Verifier,
+    repository: &'a str,
+    accept: &'a Accept,
+    git: &'a Shell,
+    earlier: Option<&'a VerifyCache>,
+}
+
+/// One image, all three checks (cosign's taken from an earlier run when the
+/// image's attachments are the same), the provenance's verdict always run.
+fn one(c: &Checks, image: (&str, &str)) -> Outcome {
+    let (sh, s, v) = (c.sh, c.s, c.v);
     let component = image.0.to_string();
     let reference = match resolve(sh, s, image.1) {
         Ok(r) => r,
-        Err(why) => return Outcome { component, reference: image.1.to_string(), result: Err(why) },
+        Err(why) => return Outcome { component, reference: image.1.to_string(), result: Err(why), as_before: false },
     };
     let digest = reference.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+    let accepted = |commit: &str| match c.accept {
+        Accept::Exactly(want) => commit == want,
+        Accept::AncestorOf(head) => cmd!(c.git, "git merge-base --is-ancestor {commit} {head}")
+            .quiet()
+            .ignore_stderr()
+            .ignore_stdout()
+            .run()
+            .is_ok(),
+    };
+    let key = c.earlier.and_then(|e| Some((e, e.key(&reference, &attachments(sh, s, &reference)?))));
+    if let Some(provenances) = key.as_ref().and_then(|(e, k)| e.get(k)) {
+        let result = verdict(&provenances, &digest, c.repository, &accepted, c.accept);
+        return Outcome { component, reference, result, as_before: true };
+    }
     let result = (|| {
         let mut args = vec!["verify".to_string()];
         args.extend(s.verify_flags(v));
@@ -173,25 +205,19 @@ fn one(
             return Err(classify(&s.why(&out), "signature"));
         }
         let provenances = attestations_of(sh, s, v, &reference, "slsaprovenance1")?;
-        let accepted = |commit: &str| match accept {
-            Accept::Exactly(c) => commit == c,
-            Accept::AncestorOf(c) => cmd!(git, "git merge-base --is-ancestor {commit} {c}")
-                .quiet()
-                .ignore_stderr()
-                .ignore_stdout()
-                .run()
-                .is_ok(),
-        };
-        let commit = verdict(&provenances, &digest, repository, &accepted, accept)?;
+        let commit = verdict(&provenances, &digest, c.repository, &accepted, c.accept)?;
         let sboms = attestations_of(sh, s, v, &reference, "spdxjson")?;
         if !sboms.iter().any(|a| a.predicate_type == SPDX && a.subjects.contains(&digest)) {
             return Err(
                 "no signed SBOM attached: push it again through the image stage (cargo xtask image push)".into()
             );
         }
+        if let Some((e, k)) = &key {
+            e.put(k, &provenances);
+        }
         Ok(commit)
     })();
-    Outcome { component, reference, result }
+    Outcome { component, reference, result, as_before: false }
 }
 
 /// Deploy's check of `applied` (images of ours; someone else's are not
@@ -212,11 +238,18 @@ pub fn before_apply(root: &Path, env: &str, guard: Guard, head: &str, applied: &
     git.change_dir(root);
     let repository = source_repository(root);
     let accept = Accept::for_guard(guard, head);
+    let earlier = VerifyCache::new(&Dirs::here(), &s.tools.cosign, &verifier, &envf);
+    let c = Checks {
+        sh: &sh,
+        s: &s,
+        v: &verifier,
+        repository: &repository,
+        accept: &accept,
+        git: &git,
+        earlier: earlier.as_ref(),
+    };
     let t0 = Instant::now();
-    let outcomes: Vec<Outcome> = ours
-        .iter()
-        .map(|a| one(&sh, &s, &verifier, (&a.image.component, &a.image.reference), &repository, &accept, &git))
-        .collect();
+    let outcomes: Vec<Outcome> = ours.iter().map(|a| one(&c, (&a.image.component, &a.image.reference))).collect();
     let failed: Vec<String> = outcomes.iter().filter(|o| o.result.is_err()).map(Outcome::line).collect();
     for o in outcomes.iter().filter(|o| o.result.is_ok()) {
         println!("{}", o.line());
@@ -229,7 +262,12 @@ pub fn before_apply(root: &Path, env: &str, guard: Guard, head: &str, applied: &
             failed.join("\n")
         )));
     }
-    println!("deploy {env}: {} images verified in {:.1}s", outcomes.len(), t0.elapsed().as_secs_f64());
+    let before = outcomes.iter().filter(|o| o.as_before).count();
+    let before = match before {
+        0 => String::new(),
+        n => format!(" ({n} as verified before: the same digest, signatures and attestations)"),
+    };
+    println!("deploy {env}: {} images verified in {:.1}s{before}", outcomes.len(), t0.elapsed().as_secs_f64());
     Ok(outcomes)
 }
 
@@ -245,7 +283,17 @@ pub fn running(root: &Path, guard: Guard, commit: &str, images: &[(String, Strin
     let (sh, git) = (Shell::new().map_err(|e| e.to_string())?, Shell::new().map_err(|e| e.to_string())?);
     git.change_dir(root);
     let (repository, accept) = (source_repository(root), Accept::for_guard(guard, commit));
-    Ok(images.iter().map(|(c, r)| one(&sh, &s, &verifier, (c, r), &repository, &accept, &git)).collect())
+    let earlier = VerifyCache::new(&Dirs::here(), &s.tools.cosign, &verifier, &envf);
+    let c = Checks {
+        sh: &sh,
+        s: &s,
+        v: &verifier,
+        repository: &repository,
+        accept: &accept,
+        git: &git,
+        earlier: earlier.as_ref(),
+    };
+    Ok(images.iter().map(|(name, r)| one(&c, (name, r))).collect())
 }
 
 /// The logins for reading `references`: the registries the environment

@@ -38,6 +38,11 @@ fn cosigns_words_become_one_reason_with_a_fix() {
     );
     assert!(classify("invalid signature when validating ASN.1 encoded signature", "signature")
         .contains("does not verify with this key"));
-    let ok = Outcome { component: "web".into(), reference: "r@sha256:d".into(), result: Ok("0123456789abcdef".into()) };
+    let ok = Outcome {
+        component: "web".into(),
+        reference: "r@sha256:d".into(),
+        result: Ok("0123456789abcdef".into()),
+        as_before: false,
+    };
     assert_eq!(ok.line(), "web: verified: signature, provenance (commit 0123456789ab), sbom (r@sha256:d)");
 }
