@@ -231,25 +231,10 @@ pub fn before_apply(root: &Path, env: &str, guard: Guard, head: &str, applied: &
     let envf = |k: &str| std::env::var(k).ok();
     let verifier = Verifier::decide(&envf, crate::github::on_github())
         .ok_or_else(|| UsageError::new(format!("deploy {env}: {NO_VERIFIER}")))?;
-    let refs: Vec<&str> = ours.iter().map(|a| a.image.reference.as_str()).collect();
-    let s = Session::new(Tools::find()?, &logins(&refs, &envf))?;
-    let sh = Shell::new()?;
-    let git = Shell::new()?;
-    git.change_dir(root);
-    let repository = source_repository(root);
-    let accept = Accept::for_guard(guard, head);
-    let earlier = VerifyCache::new(&Dirs::here(), &s.tools.cosign, &verifier, &envf);
-    let c = Checks {
-        sh: &sh,
-        s: &s,
-        v: &verifier,
-        repository: &repository,
-        accept: &accept,
-        git: &git,
-        earlier: earlier.as_ref(),
-    };
+    let images: Vec<(&str, &str)> =
+        ours.iter().map(|a| (a.image.component.as_str(), a.image.reference.as_str())).collect();
     let t0 = Instant::now();
-    let outcomes: Vec<Outcome> = ours.iter().map(|a| one(&c, (&a.image.component, &a.image.reference))).collect();
+    let outcomes = check_all(root, &verifier, guard, head, &images)?;
     let failed: Vec<String> = outcomes.iter().filter(|o| o.result.is_err()).map(Outcome::line).collect();
     for o in outcomes.iter().filter(|o| o.result.is_ok()) {
         println!("{}", o.line());
@@ -277,23 +262,22 @@ pub fn before_apply(root: &Path, env: &str, guard: Guard, head: &str, applied: &
 pub fn running(root: &Path, guard: Guard, commit: &str, images: &[(String, String)]) -> Result<Vec<Outcome>, String> {
     let envf = |k: &str| std::env::var(k).ok();
     let verifier = Verifier::decide(&envf, crate::github::on_github()).ok_or(NO_VERIFIER)?;
-    let refs: Vec<&str> = images.iter().map(|(_, r)| r.as_str()).collect();
-    let tools = Tools::find().map_err(|e| e.to_string())?;
-    let s = Session::new(tools, &logins(&refs, &envf)).map_err(|e| e.to_string())?;
-    let (sh, git) = (Shell::new().map_err(|e| e.to_string())?, Shell::new().map_err(|e| e.to_string())?);
+    let images: Vec<(&str, &str)> = images.iter().map(|(c, r)| (c.as_str(), r.as_str())).collect();
+    check_all(root, &verifier, guard, commit, &images).map_err(|e| format!("{e:#}"))
+}
+
+/// Every image `(component, reference)` checked against `commit` by `guard`'s rule.
+fn check_all(root: &Path, v: &Verifier, guard: Guard, commit: &str, images: &[(&str, &str)]) -> Result<Vec<Outcome>> {
+    let envf = |k: &str| std::env::var(k).ok();
+    let refs: Vec<&str> = images.iter().map(|(_, r)| *r).collect();
+    let s = Session::new(Tools::find()?, &logins(&refs, &envf))?;
+    let (sh, git) = (Shell::new()?, Shell::new()?);
     git.change_dir(root);
     let (repository, accept) = (source_repository(root), Accept::for_guard(guard, commit));
-    let earlier = VerifyCache::new(&Dirs::here(), &s.tools.cosign, &verifier, &envf);
-    let c = Checks {
-        sh: &sh,
-        s: &s,
-        v: &verifier,
-        repository: &repository,
-        accept: &accept,
-        git: &git,
-        earlier: earlier.as_ref(),
-    };
-    Ok(images.iter().map(|(name, r)| one(&c, (name, r))).collect())
+    let earlier = VerifyCache::new(&Dirs::here(), &s.tools.cosign, v, &envf);
+    let c =
+        Checks { sh: &sh, s: &s, v, repository: &repository, accept: &accept, git: &git, earlier: earlier.as_ref() };
+    Ok(images.iter().map(|image| one(&c, *image)).collect())
 }
 
 /// The logins for reading `references`: the registries the environment
