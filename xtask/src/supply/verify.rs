@@ -157,7 +157,15 @@ pub fn verdict(
 fn attachments(sh: &Shell, s: &Session, reference: &str) -> Option<String> {
     let out = s.cmd(sh, &s.tools.cosign, &["tree".to_string(), reference.to_string()]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    (out.status.success() && text.contains("sha256:")).then_some(text)
+    (out.status.success() && text.contains("sha256:")).then(|| listed(&text))
+}
+
+/// `cosign tree`'s lines as a set: it lists the same attachments in another
+/// order from one run to the next.
+pub fn listed(tree: &str) -> String {
+    let mut lines: Vec<&str> = tree.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines.sort_unstable();
+    lines.join("\n")
 }
 
 /// What verifying shares: the session, the verifier, the source repository,

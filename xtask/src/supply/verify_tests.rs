@@ -46,3 +46,12 @@ fn cosigns_words_become_one_reason_with_a_fix() {
     };
     assert_eq!(ok.line(), "web: verified: signature, provenance (commit 0123456789ab), sbom (r@sha256:d)");
 }
+
+#[test]
+fn the_attachments_are_the_same_in_any_order_cosign_lists_them() {
+    let a = "📦 r@sha256:d\n└── 🔗 spdx via r@sha256:1\n   └── 🍒 sha256:2\n└── 🔗 sign via r@sha256:3\n   └── 🍒 sha256:4\n";
+    let b = "📦 r@sha256:d\n└── 🔗 sign via r@sha256:3\n   └── 🍒 sha256:4\n└── 🔗 spdx via r@sha256:1\n   └── 🍒 sha256:2\n";
+    assert_eq!(listed(a), listed(b));
+    let c = "📦 r@sha256:d\n└── 🔗 sign via r@sha256:3\n   └── 🍒 sha256:4\n└── 🔗 spdx via r@sha256:9\n   └── 🍒 sha256:2\n";
+    assert_ne!(listed(a), listed(c), "a replaced attachment is another list");
+}
