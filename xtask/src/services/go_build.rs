@@ -123,17 +123,6 @@ fn jobs() -> String {
         .unwrap_or_else(|| "2".into())
 }
 
-/// The compiler's garbage collector target (`XTASK_GO_BUILD_GOGC`, a number
-/// or `off`): 400 where Go's default is 100. Measured on a 2-core machine
-/// compiling the collector with an empty build cache: 71-78 s instead of
-/// 85-97 s, about a fifth less CPU, the largest compile's memory 0.4-0.7 GB
-/// instead of 0.3-0.6. The binaries are the same (the cache keys do not change).
-pub fn gogc(env: &dyn Fn(&str) -> Option<String>) -> String {
-    env("XTASK_GO_BUILD_GOGC")
-        .filter(|v| v == "off" || v.parse::<u32>().is_ok_and(|n| n > 0))
-        .unwrap_or_else(|| "400".into())
-}
-
 /// The `go build`s under way (pids), and whether [`stop_all`] stopped them.
 static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static STOPPED: AtomicBool = AtomicBool::new(false);
@@ -161,7 +150,6 @@ pub fn go_build(go: &Path, dir: &Path, args: &[String], gocache: &Path, log: &Pa
         .env("GOCACHE", gocache)
         .env("CGO_ENABLED", "0")
         .env("GOFLAGS", format!("-mod=readonly -buildvcs=false -p={}", jobs()))
-        .env("GOGC", gogc(&|k| std::env::var(k).ok()))
         .env("GOWORK", "off")
         // The proxy may offer a newer toolchain when a pin needs one; go.mod is never bumped.
         .env("GOTOOLCHAIN", std::env::var("GOTOOLCHAIN").unwrap_or_else(|_| "auto".into()));

@@ -44,14 +44,3 @@ fn a_build_lands_whole_or_not_at_all_and_is_made_once() {
     let again = b.ensure(&cx, |_| panic!("a complete build is not made again"));
     assert_eq!(again.unwrap(), out);
 }
-
-#[test]
-fn the_compilers_gc_target_is_400_unless_a_valid_one_is_set() {
-    let set = |v: &'static str| move |k: &str| (k == "XTASK_GO_BUILD_GOGC").then(|| v.to_string());
-    assert_eq!(gogc(&|_| None), "400");
-    assert_eq!(gogc(&set("200")), "200");
-    assert_eq!(gogc(&set("off")), "off");
-    for bad in ["0", "-5", "lots", ""] {
-        assert_eq!(gogc(&set(bad)), "400", "{bad}");
-    }
-}
