@@ -31,6 +31,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// process, and the test stage's `cargo test -p xtask` may relink the binary
 /// meanwhile: Linux then names the old one "PATH (deleted)", and the program
 /// at PATH is the same checkout's build.
+/// Mark `path` used now (its modification time): what [`forget_unused`] keeps.
+pub fn touch(path: &Path) {
+    let _ = std::fs::File::options().append(true).open(path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+}
+
+/// Remove the files of `dir` not used (modified or touched) for `keep`: a
+/// cache's entries that nothing asked for lately.
+pub fn forget_unused(dir: &Path, keep: std::time::Duration) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let unused = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        if unused.is_some_and(|u| u > keep) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 pub fn own_program() -> Result<std::path::PathBuf> {
     let exe = std::env::current_exe().context("cannot find the xtask's own program")?;
     Ok(relinked(&exe))

@@ -8,7 +8,7 @@
 
 use crate::services::{short_sum, Dirs};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// How long an unused SBOM is kept.
 pub const KEEP_DAYS: u64 = 14;
@@ -43,32 +43,16 @@ impl SbomCache {
             return false;
         }
         // Used: kept as long as it is.
-        let _ = std::fs::File::options().append(true).open(&file).and_then(|f| f.set_modified(SystemTime::now()));
+        crate::fsutil::touch(&file);
         true
     }
 
     /// Keep `sbom` as `digest`'s; a failure only costs the next push a scan.
     pub fn put(&self, digest: &str, sbom: &Path) {
         let Some(file) = self.file(digest) else { return };
-        if std::fs::create_dir_all(&self.dir).is_err() {
-            return;
-        }
-        let temp = self.dir.join(format!(".tmp-{}", std::process::id()));
-        if std::fs::copy(sbom, &temp).is_ok() && std::fs::rename(&temp, &file).is_ok() {
-            self.forget_unused();
-        } else {
-            let _ = std::fs::remove_file(&temp);
-        }
-    }
-
-    fn forget_unused(&self) {
-        let keep = Duration::from_secs(KEEP_DAYS * 24 * 3600);
-        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let old =
-                e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|a| a > keep);
-            if old {
-                let _ = std::fs::remove_file(e.path());
-            }
+        let Ok(bytes) = std::fs::read(sbom) else { return };
+        if crate::fsutil::write_atomic(&file, &bytes).is_ok() {
+            crate::fsutil::forget_unused(&self.dir, Duration::from_secs(KEEP_DAYS * 24 * 3600));
         }
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use std::time::SystemTime;
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

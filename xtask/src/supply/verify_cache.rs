@@ -64,7 +64,7 @@ impl VerifyCache {
         let file = self.dir.join(key);
         let text = std::fs::read_to_string(&file).ok()?;
         let kept: Vec<serde_json::Value> = serde_json::from_str(&text).ok()?;
-        let _ = std::fs::File::options().append(true).open(&file).and_then(|f| f.set_modified(SystemTime::now()));
+        crate::fsutil::touch(&file);
         kept.into_iter()
             .map(|a| {
                 Some(Attestation {
@@ -89,13 +89,9 @@ impl VerifyCache {
             std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp).and_then(|mut f| {
                 std::io::Write::write_all(&mut f, serde_json::Value::from(kept).to_string().as_bytes())
             });
+        // Written 0600 from the start (fsutil::write_atomic's files take the umask).
         if written.is_ok() && std::fs::rename(&temp, self.dir.join(key)).is_ok() {
-            for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-                let unused = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-                if unused.is_some_and(|u| u > KEEP) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
+            crate::fsutil::forget_unused(&self.dir, KEEP);
         } else {
             let _ = std::fs::remove_file(&temp);
         }
