@@ -82,8 +82,9 @@ pub const SUITES: &[Suite] = &[
         threads: 0,
     },
     // Builds every real image with the tutorial's push command, pulls and runs
-    // them; builds storage through the buildx builder once, against the
-    // previous run's build of the same inputs (reproducible).
+    // them; builds storage through a builder of its own once, cold, against
+    // the previous run's build of the same inputs (or the shared platform's
+    // build of that commit on a fresh machine): reproducible.
     // Its six tests at once: they wait on BuildKit, pip and pushes as much as
     // they use the cores.
     Suite {

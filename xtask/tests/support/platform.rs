@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 /// fixed commit (so the commit is a key of their inputs, as the task cache
 /// keys by content), built and pushed to the recorded registry by the
 /// README's push command, the images report kept in
-/// `target/xtask/test-platform/<commit>-<base image>.json`. A run finds the
+/// `target/xtask/test-platform/<commit>-<base image>-<BuildKit image>.json`. A run finds the
 /// record of its inputs (and the registry still serving each digest) and
 /// builds nothing; else the first test to ask builds them while the others,
 /// in this process or another suite's, wait on a file lock.
@@ -26,13 +26,23 @@ pub fn real_images() -> &'static serde_json::Value {
     IMAGES.get_or_init(build_real_images)
 }
 
-/// The record's file for the sources at `commit` on the current base image.
+/// The record's file for the sources at `commit` on the current base image
+/// and the machine's builder's BuildKit image.
 pub fn record_of(commit: &str) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/test-platform");
+    dir.join(format!("{}.json", inputs_key(commit, &super::buildx::buildx_config())))
+}
+
+/// What decides a build of the sources at `commit` besides the commit: the
+/// base image and the BuildKit image of the builder whose config folder is `builder`.
+pub fn inputs_key(commit: &str, builder: &Path) -> String {
     let base = super::registry::docker(&["image", "inspect", "--format", "{{.Id}}", "local/python:3.11-bookworm"]);
     assert!(base.status.success(), "no base image: run `cargo xtask services up base-images`");
     let base = String::from_utf8_lossy(&base.stdout).trim().trim_start_matches("sha256:").to_string();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/xtask/test-platform");
-    dir.join(format!("{}-{}.json", &commit[..12], &base[..12.min(base.len())]))
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(builder.join("builder.json")).unwrap()).unwrap();
+    let buildkit = spec["image"].as_str().unwrap().replace(['/', ':'], "_");
+    format!("{}-{}-{buildkit}", &commit[..12], &base[..12.min(base.len())])
 }
 
 /// Keep `images` (an images report) as the record of its inputs (atomically).
