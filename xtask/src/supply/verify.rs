@@ -200,7 +200,18 @@ fn one(c: &Checks, image: (&str, &str)) -> Outcome {
             .is_ok(),
     };
     let key = c.earlier.and_then(|e| Some((e, e.key(&reference, &attachments(sh, s, &reference)?))));
-    if let Some(provenances) = key.as_ref().and_then(|(e, k)| e.get(k)) {
+    let earlier = || key.as_ref().and_then(|(e, k)| e.get(k));
+    let mut kept = earlier();
+    // Not verified before: hold the entry, unless a run that held it meanwhile kept it.
+    let _held = match kept {
+        Some(_) => None,
+        None => {
+            let held = key.as_ref().and_then(|(e, k)| e.hold(k, &reference));
+            kept = earlier();
+            held
+        }
+    };
+    if let Some(provenances) = kept {
         let result = verdict(&provenances, &digest, c.repository, &accepted, c.accept);
         return Outcome { component, reference, result, as_before: true };
     }

@@ -76,6 +76,15 @@ impl VerifyCache {
             .collect()
     }
 
+    /// Hold `key` while verifying it: another run verifying the same image
+    /// at once (the node suite's tests deploy the same images together)
+    /// waits, then finds the entry ([`get`](Self::get)) rather than checking
+    /// it again. None when the lock cannot be had in minutes: verify anyway.
+    pub fn hold(&self, key: &str, reference: &str) -> Option<crate::services::process::Lock> {
+        let what = format!("verifying {reference}");
+        crate::services::process::lock(&self.dir.join(format!(".lock-{key}")), Duration::from_secs(600), &what).ok()
+    }
+
     /// Keep a whole success; a failure to write only costs the next run the checks.
     pub fn put(&self, key: &str, provenances: &[Attestation]) {
         let kept: Vec<serde_json::Value> = provenances

@@ -88,3 +88,24 @@ fn a_corrupt_entry_is_no_success() {
     std::fs::write(fx.t.path().join("cache/xtask-verify").join(&k), "not json").unwrap();
     assert!(cache.get(&k).is_none());
 }
+
+#[test]
+fn a_run_verifying_an_image_another_is_verifying_waits_and_takes_its_result() {
+    let fx = Fx::new();
+    let (cache, other) = (fx.cache(), fx.cache());
+    let k = cache.key("r@sha256:d", "sig sha256:1");
+    let held = cache.hold(&k, "r@sha256:d").expect("the entry's lock");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _waited = other.hold(&k, "r@sha256:d").expect("the lock, once released");
+            tx.send(other.get(&k)).unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(rx.try_recv().is_err(), "the second run waits while the first verifies");
+        cache.put(&k, &[provenance("abc")]);
+        drop(held);
+        let found = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(found.map(|p| p.len()), Some(1), "the waiter finds the first run's verification");
+    });
+}
