@@ -119,14 +119,16 @@ impl Cluster {
         let version = serde_json::from_slice::<Value>(&out.stdout)
             .ok()
             .and_then(|v| v["serverVersion"]["gitVersion"].as_str().map(String::from));
+        if let Some(v) = version.filter(|_| out.status.success()) {
+            return Ok(v);
+        }
+        // Not answered: the user's name tells refused credentials from an unreachable server.
         let path = "jsonpath={.contexts[0].context.user}";
         let args = self.args();
         let user = cmd!(sh, "{kubectl} {args...} config view --minify -o {path}").quiet().ignore_stderr().read();
-        let refused = cluster::refused(&String::from_utf8_lossy(&out.stderr), &server, &user.unwrap_or_default());
-        match (version, refused) {
-            (Some(v), _) if out.status.success() => Ok(v),
-            (_, Some(why)) => Err(UsageError::new(why)),
-            _ => Err(UsageError::new(format!(
+        match cluster::refused(&String::from_utf8_lossy(&out.stderr), &server, &user.unwrap_or_default()) {
+            Some(why) => Err(UsageError::new(why)),
+            None => Err(UsageError::new(format!(
                 "the cluster at {server} ({}) is unreachable: start it ({START_CLUSTER}) or point --kubeconfig/KUBECONFIG at a running one",
                 self.source
             ))),
