@@ -9,16 +9,16 @@ fn registry_and_local_caches_have_one_place_per_component_in_max_mode() {
             "--cache-from",
             "type=registry,ref=ghcr.io/o/storage:buildcache",
             "--cache-to",
-            "type=registry,ref=ghcr.io/o/storage:buildcache,mode=max,image-manifest=true,oci-mediatypes=true"
+            "type=registry,ref=ghcr.io/o/storage:buildcache,mode=max,image-manifest=true,oci-mediatypes=true,compression=zstd"
         ]
     );
     assert_eq!(
         cache_args(&Cache::Local("/c".into()), "spark", all),
-        ["--cache-from", "type=local,src=/c/spark", "--cache-to", "type=local,dest=/c/spark,mode=max"]
+        ["--cache-from", "type=local,src=/c/spark", "--cache-to", "type=local,dest=/c/spark,mode=max,compression=zstd"]
     );
     assert_eq!(
         cache_args(&Cache::Local("/c".into()), "spark", Use { from: false, to: true }),
-        ["--cache-to", "type=local,dest=/c/spark,mode=max"]
+        ["--cache-to", "type=local,dest=/c/spark,mode=max,compression=zstd"]
     );
 }
 

@@ -67,10 +67,9 @@ pub fn plan(ws: &Workspace, components: &[&Component], r: &Request) -> Vec<Task>
         let mut previous = None;
         if r.build {
             let mut args: Vec<String> = match r.buildx {
-                // Loaded into the engine; layer times set to SOURCE_DATE_EPOCH, so a rebuild is the same image.
                 Some(bx) => {
                     let use_ = r.cache_use.get(&c.name).copied().unwrap_or(Use { from: true, to: true });
-                    ["buildx", "build", "--output", "type=docker,rewrite-timestamp=true"]
+                    ["buildx", "build", "--output", buildx::OUTPUT]
                         .map(String::from)
                         .into_iter()
                         .chain(buildx::cache_args(&bx.cache, &c.name, use_))

@@ -93,7 +93,7 @@ fn a_components_own_base_image_wins_as_a_named_context_and_a_push_caches_in_the_
     let build = tasks[0].command_line(&ws.root);
     assert!(
         build.starts_with(
-            "SOURCE_DATE_EPOCH=1767323045 DOCKER_CONFIG=/var/lib/xtask-buildx docker buildx build --output type=docker,rewrite-timestamp=true --cache-from type=registry,ref=ghcr.io/o/spark:buildcache"
+            "SOURCE_DATE_EPOCH=1767323045 DOCKER_CONFIG=/var/lib/xtask-buildx docker buildx build --output type=docker,rewrite-timestamp=true,compression=uncompressed --cache-from type=registry,ref=ghcr.io/o/spark:buildcache"
         ),
         "{build}"
     );
