@@ -153,6 +153,12 @@ pub struct Lock(#[allow(dead_code)] File);
 
 /// Take the lock at `path`, waiting up to `wait` for whoever holds it.
 pub fn lock(path: &Path, wait: Duration, what: &str) -> Result<Lock> {
+    lock_saying(path, wait, what, &|line| println!("{line}"))
+}
+
+/// [`lock`], saying that it waits through `say` (a command whose stdout is
+/// data, such as `status --json`, says it on stderr).
+pub fn lock_saying(path: &Path, wait: Duration, what: &str, say: &dyn Fn(&str)) -> Result<Lock> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -168,7 +174,7 @@ pub fn lock(path: &Path, wait: Duration, what: &str) -> Result<Lock> {
     if try_lock() {
         return Ok(Lock(f));
     }
-    println!("waiting for another run that holds {} ({what})", path.display());
+    say(&format!("waiting for another run that holds {} ({what})", path.display()));
     if poll_until(Instant::now() + wait, try_lock) {
         return Ok(Lock(f));
     }

@@ -58,3 +58,22 @@ fn a_zombie_leader_with_running_threads_is_still_running() {
     assert!(poll_until(Instant::now() + Duration::from_secs(10), || !is_running(&p)), "gone once the last thread ends");
     child.wait().unwrap();
 }
+
+#[test]
+fn a_lock_held_elsewhere_says_its_wait_where_the_caller_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("l.lock");
+    let held = lock(&file, Duration::from_secs(1), "first").unwrap();
+    let said = std::sync::Mutex::new(Vec::new());
+    let say = |l: &str| said.lock().unwrap().push(l.to_string());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        lock_saying(&file, Duration::from_secs(10), "second", &say).unwrap();
+    });
+    let said = said.into_inner().unwrap();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].starts_with("waiting for another run that holds") && said[0].ends_with("(second)"), "{said:?}");
+}

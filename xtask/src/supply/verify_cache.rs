@@ -80,9 +80,11 @@ impl VerifyCache {
     /// at once (the node suite's tests deploy the same images together)
     /// waits, then finds the entry ([`get`](Self::get)) rather than checking
     /// it again. None when the lock cannot be had in minutes: verify anyway.
+    /// The wait is said on stderr: `status --json`'s stdout is its document.
     pub fn hold(&self, key: &str, reference: &str) -> Option<crate::services::process::Lock> {
-        let what = format!("verifying {reference}");
-        crate::services::process::lock(&self.dir.join(format!(".lock-{key}")), Duration::from_secs(600), &what).ok()
+        let (what, file) = (format!("verifying {reference}"), self.dir.join(format!(".lock-{key}")));
+        let say = |line: &str| eprintln!("{line}");
+        crate::services::process::lock_saying(&file, Duration::from_secs(600), &what, &say).ok()
     }
 
     /// Keep a whole success; a failure to write only costs the next run the checks.
