@@ -84,7 +84,10 @@ impl VerifyCache {
     pub fn hold(&self, key: &str, reference: &str) -> Option<crate::services::process::Lock> {
         let (what, file) = (format!("verifying {reference}"), self.dir.join(format!(".lock-{key}")));
         let say = |line: &str| eprintln!("{line}");
-        crate::services::process::lock_saying(&file, Duration::from_secs(600), &what, &say).ok()
+        let held = crate::services::process::lock_saying(&file, Duration::from_secs(600), &what, &say).ok();
+        // Used now: the 14-day expiry never removes a lock file while its entry is in use.
+        crate::fsutil::touch(&file);
+        held
     }
 
     /// Keep a whole success; a failure to write only costs the next run the checks.
