@@ -11,6 +11,7 @@ pub mod health;
 pub mod lease;
 pub mod lock;
 pub mod logs;
+pub mod poll;
 pub mod quantity;
 pub mod rollout;
 pub mod smoke;

@@ -133,6 +133,7 @@ fn run_all(s: &Session, checks: &[Check]) -> Result<Outcome> {
     let selector = format!("job-name in ({})", checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(","));
     let mut ended: Vec<Option<(Verdict, String, Duration)>> = vec![None; checks.len()];
     let mut printed = 0;
+    let mut pause = crate::kube::poll::Backoff::cluster();
     while printed < checks.len() {
         let stop = crate::exec::interrupted();
         let (all_jobs, pods) =
@@ -164,7 +165,7 @@ fn run_all(s: &Session, checks: &[Check]) -> Result<Outcome> {
             printed += 1;
         }
         if printed < checks.len() {
-            std::thread::sleep(Duration::from_millis(1000));
+            pause.sleep();
         }
     }
     if github::on_github() {

@@ -40,7 +40,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-/// One look at the namespace: one kubectl call (the wait polls every second).
+/// One look at the namespace: one kubectl call (the wait looks again after `poll::Backoff::cluster`).
 pub fn observe(s: &Session) -> Result<Observed> {
     let mut o = Observed::default();
     for item in s.get("deployments,replicasets,cronjobs,pods,events", None)? {
@@ -59,6 +59,7 @@ pub fn observe(s: &Session) -> Result<Observed> {
 /// Poll until ready, failed or `deadline`; a line per workload as it becomes ready.
 pub fn wait(s: &Session, expected: &BTreeMap<(String, String), Want>, deadline: Instant) -> Result<Ending> {
     let mut announced = BTreeSet::new();
+    let mut pause = crate::kube::poll::Backoff::cluster();
     loop {
         if crate::exec::interrupted() {
             return Ok(Ending::Interrupted);
@@ -79,7 +80,7 @@ pub fn wait(s: &Session, expected: &BTreeMap<(String, String), Want>, deadline: 
         if Instant::now() >= deadline {
             return Ok(Ending::TimedOut(now.into_iter().filter(|w| w.state != State::Ready).collect()));
         }
-        std::thread::sleep(Duration::from_millis(1000));
+        pause.sleep();
     }
 }
 

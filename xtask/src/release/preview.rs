@@ -179,9 +179,15 @@ pub fn down(s: &Session, pr: u64, timeout: Duration) -> Result<bool> {
     let volumes = volumes_of(s, &ns)?;
     s.run(&["delete", "namespace", &ns, "--wait=false"], None)?;
     let deadline = Instant::now() + timeout;
+    let mut pause = crate::kube::poll::Backoff::cluster();
     loop {
         let ns_left = !s.run(&["get", "namespace", &ns, "--ignore-not-found", "-o", "name"], None)?.trim().is_empty();
-        let pv_left: Vec<String> = volumes_of(s, &ns)?.into_iter().filter(|v| volumes.contains(v)).collect();
+        // The claims go with the namespace: their volumes are looked at once it is gone.
+        let pv_left: Vec<String> = if ns_left {
+            Vec::new()
+        } else {
+            volumes_of(s, &ns)?.into_iter().filter(|v| volumes.contains(v)).collect()
+        };
         if !ns_left && pv_left.is_empty() {
             for v in &volumes {
                 println!("  volume   {v}: deleted with its claim");
@@ -190,14 +196,13 @@ pub fn down(s: &Session, pr: u64, timeout: Duration) -> Result<bool> {
         }
         if Instant::now() >= deadline {
             anyhow::bail!(
-                "preview {} is still going after {}s (namespace {}; volumes {}): look at `kubectl get namespace {ns} -o yaml` and run `cargo xtask preview down --pr {pr}` again",
+                "preview {} is still going after {}s ({}): look at `kubectl get namespace {ns} -o yaml` and run `cargo xtask preview down --pr {pr}` again",
                 preview::env_name(pr),
                 timeout.as_secs(),
-                if ns_left { "left" } else { "gone" },
-                if pv_left.is_empty() { "gone".to_string() } else { pv_left.join(", ") }
+                if ns_left { "its namespace is still terminating".to_string() } else { format!("namespace gone; volumes {} left", pv_left.join(", ")) }
             );
         }
-        std::thread::sleep(Duration::from_millis(500));
+        pause.sleep();
     }
 }
 

@@ -123,6 +123,13 @@ fn jobs() -> String {
         .unwrap_or_else(|| "2".into())
 }
 
+/// `GOFLAGS` of every build but `-p`. `-dwarf=false`: the binaries are
+/// linked with `-s -w`, so the debug info the compiler makes by default is
+/// thrown away; not making it took 7.6% less CPU on buildx cold (235 s
+/// against 255 s, docs/measurements.md). The binaries are the same
+/// programs, so the keys do not change.
+pub const GOFLAGS: &str = "-mod=readonly -buildvcs=false -gcflags=all=-dwarf=false";
+
 /// The `go build`s under way (pids), and whether [`stop_all`] stopped them.
 static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static STOPPED: AtomicBool = AtomicBool::new(false);
@@ -149,7 +156,7 @@ pub fn go_build(go: &Path, dir: &Path, args: &[String], gocache: &Path, log: &Pa
     let c = cmd!(sh, "nice -n 10 {go} build {args...}")
         .env("GOCACHE", gocache)
         .env("CGO_ENABLED", "0")
-        .env("GOFLAGS", format!("-mod=readonly -buildvcs=false -p={}", jobs()))
+        .env("GOFLAGS", format!("{GOFLAGS} -p={}", jobs()))
         .env("GOWORK", "off")
         // The proxy may offer a newer toolchain when a pin needs one; go.mod is never bumped.
         .env("GOTOOLCHAIN", std::env::var("GOTOOLCHAIN").unwrap_or_else(|_| "auto".into()));
@@ -225,7 +232,7 @@ impl CacheBuild<'_> {
         let built = crate::clock::rfc3339(crate::clock::now() as i64);
         std::fs::write(
             tmp.join("BUILD-INFO"),
-            format!("key={}\n{info}build_seconds={seconds}\nbuilt={built}\n", self.key),
+            format!("key={}\n{info}goflags={GOFLAGS}\nbuild_seconds={seconds}\nbuilt={built}\n", self.key),
         )?;
         // Atomic: the key's folder is either absent or complete.
         std::fs::rename(&tmp, self.out())

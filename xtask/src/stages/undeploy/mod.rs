@@ -45,6 +45,7 @@ fn kinds(s: &Session, history: &[Release]) -> Result<String> {
 
 /// Poll until `done` or the deadline; false when the deadline passed or Ctrl-C came.
 fn wait_for(deadline: Instant, mut done: impl FnMut() -> Result<bool>) -> Result<bool> {
+    let mut pause = crate::kube::poll::Backoff::new(Duration::from_millis(300), Duration::from_secs(2));
     loop {
         if done()? {
             return Ok(true);
@@ -52,7 +53,7 @@ fn wait_for(deadline: Instant, mut done: impl FnMut() -> Result<bool>) -> Result
         if exec::interrupted() || Instant::now() >= deadline {
             return Ok(false);
         }
-        std::thread::sleep(Duration::from_millis(300));
+        pause.sleep();
     }
 }
 
