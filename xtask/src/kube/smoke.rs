@@ -129,15 +129,17 @@ fn run_all(s: &Session, checks: &[Check]) -> Result<Outcome> {
         jobs.push(Some(start(s, check)?));
     }
     let began = Instant::now();
-    // One `get` of the Jobs and one of their pods per poll, however many checks run.
-    let selector = format!("job-name in ({})", checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(","));
+    // One `get` of the Jobs and the pods per poll, however many checks run (`judge` picks each check's own).
     let mut ended: Vec<Option<(Verdict, String, Duration)>> = vec![None; checks.len()];
     let mut printed = 0;
     let mut pause = crate::kube::poll::Backoff::cluster();
     while printed < checks.len() {
         let stop = crate::exec::interrupted();
-        let (all_jobs, pods) =
-            if stop { (Vec::new(), Vec::new()) } else { (s.get("jobs", None)?, s.get("pods", Some(&selector))?) };
+        let (all_jobs, pods): (Vec<Value>, Vec<Value>) = if stop {
+            (Vec::new(), Vec::new())
+        } else {
+            s.get("jobs,pods", None)?.into_iter().partition(|o| o["kind"] == "Job")
+        };
         for (i, check) in checks.iter().enumerate() {
             if ended[i].is_some() {
                 continue;
