@@ -2,7 +2,7 @@
 //! or check is seen at once), then less and less often up to a cap. Each look
 //! starts kubectl (about 70 ms of CPU, and the API server's share): looking
 //! every second (teardowns every 0.3-0.5 s), the node suite's waits were about
-//! a quarter of its 1513 kubectl calls (1383 in all with this, docs/measurements.md).
+//! a quarter of its 1513 kubectl calls (1383 in all with this, docs/speed-tried.md).
 
 use std::time::Duration;
 
