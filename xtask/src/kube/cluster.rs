@@ -182,14 +182,15 @@ impl Session {
         self.run(&args, text)
     }
 
-    /// `kubectl create -f -` (fails when it exists: used for optimistic locking).
+    /// `kubectl create -f -` (fails when it exists: used for optimistic
+    /// locking): the object as created, JSON.
     pub fn create(&self, json: &Value) -> Result<String> {
-        self.run(&["create", "-f", "-"], Some(&json.to_string()))
+        self.run(&["create", "-f", "-", "-o", "json"], Some(&json.to_string()))
     }
 
-    /// `kubectl replace -f -` (fails on a stale resourceVersion).
+    /// `kubectl replace -f -` (fails on a stale resourceVersion): the object as written, JSON.
     pub fn replace(&self, json: &Value) -> Result<String> {
-        self.run(&["replace", "-f", "-"], Some(&json.to_string()))
+        self.run(&["replace", "-f", "-", "-o", "json"], Some(&json.to_string()))
     }
 
     pub fn delete(&self, kind: &str, name: &str) -> Result<()> {

@@ -10,6 +10,7 @@ use crate::kube::lease::{self, Decision};
 use anyhow::Result;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Who deploys (the lock's holder, the release's `deployed_by`): the GitHub
@@ -52,6 +53,10 @@ pub fn lost() -> bool {
 pub struct Lock<'a> {
     s: &'a Session,
     me: String,
+    /// The Lease as our last write left it: a renewal replaces it as is (one
+    /// call), and a write of anyone else's since makes that replace fail on
+    /// its stale resourceVersion, so the renewal reads the Lease again.
+    last: Mutex<Option<Value>>,
 }
 
 impl<'a> Lock<'a> {
@@ -67,8 +72,9 @@ impl<'a> Lock<'a> {
                 Decision::Take => {
                     let mine = lease::held_by(me, &s.namespace, now(), current.as_ref());
                     let wrote = if current.is_none() { s.create(&mine) } else { s.replace(&mine) };
-                    if wrote.is_ok() {
-                        return Ok(Lock { s, me: me.to_string() });
+                    if let Ok(out) = wrote {
+                        let last = Mutex::new(serde_json::from_str(&out).ok());
+                        return Ok(Lock { s, me: me.to_string(), last });
                     }
                     // Another deploy wrote first: read again and decide again.
                 }
@@ -104,10 +110,20 @@ impl<'a> Lock<'a> {
     }
 
     fn renew(&self) -> Result<()> {
-        let current: Option<Value> = self.s.get_one("lease", lease::NAME)?;
-        let ours = current.as_ref().is_some_and(|l| l["spec"]["holderIdentity"] == self.me.as_str());
-        anyhow::ensure!(ours, "{TAKEN}");
-        self.s.replace(&lease::held_by(&self.me, &self.s.namespace, now(), current.as_ref())).map(|_| ())
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let again = last.map(|l| self.s.replace(&lease::held_by(&self.me, &self.s.namespace, now(), Some(&l))));
+        let written = match again {
+            Some(Ok(out)) => out,
+            // Never written, or written by someone since: read it, then renew it if it is still ours.
+            _ => {
+                let current: Option<Value> = self.s.get_one("lease", lease::NAME)?;
+                let ours = current.as_ref().is_some_and(|l| l["spec"]["holderIdentity"] == self.me.as_str());
+                anyhow::ensure!(ours, "{TAKEN}");
+                self.s.replace(&lease::held_by(&self.me, &self.s.namespace, now(), current.as_ref()))?
+            }
+        };
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = serde_json::from_str(&written).ok();
+        Ok(())
     }
 }
 
