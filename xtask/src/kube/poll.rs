@@ -19,7 +19,7 @@ impl Backoff {
         Backoff { next: first.min(max), max }
     }
 
-    /// The cluster's waits (rollouts, smoke checks, teardowns): 0.5 s, then
+    /// The cluster's waits (rollouts, smoke checks, `preview down`): 0.5 s, then
     /// up to 2 s, so a change is still seen within 2 s and Ctrl-C within 2 s.
     pub fn cluster() -> Backoff {
         Backoff::new(Duration::from_millis(500), Duration::from_secs(2))
